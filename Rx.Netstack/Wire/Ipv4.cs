@@ -31,6 +31,9 @@ public static class Ipv4
     /// <summary>The length of a header with no options.</summary>
     public const int HeaderLength = 20;
 
+    /// <summary>The longest IPv4 header (IHL 15: 60 bytes).</summary>
+    public const int MaxHeaderRoom = 60;
+
     /// <summary>
     /// Parses an IPv4 packet: version 4, IHL ≥ 5 and within the buffer, total length ≥ IHL and ≤ buffer
     /// (bytes beyond total length are link padding and are ignored), header checksum verified. Options are skipped.

@@ -1,0 +1,120 @@
+using Rx.Netstack.Tcp;
+using Rx.Netstack.Wire;
+
+namespace Rx.Netstack.Commands;
+
+/// <summary>
+/// A request to the engine. Families mirror the seed crate's: stack control, UDP, TCP listen, TCP stream, raw; plus ICMP echo.
+/// Data in a command (<see cref="Udp.Send.Data"/> …) is read by the engine when it processes the command: do not change
+/// the memory until the reply arrives.
+/// </summary>
+public abstract record Command
+{
+    private protected Command() { }
+
+    /// <summary>Commands that change the stack itself.</summary>
+    public abstract record Stack : Command
+    {
+        private protected Stack() { }
+
+        /// <summary>Replaces the stack's interface addresses (IPv4 and IPv6). Replies <see cref="Reply.Ok"/>.</summary>
+        public sealed record SetAddresses(IReadOnlyList<InterfaceAddress> Addresses) : Stack;
+    }
+
+    /// <summary>UDP socket commands.</summary>
+    public abstract record Udp : Command
+    {
+        private protected Udp() { }
+
+        /// <summary>Binds a socket. An unspecified address means all of the stack's addresses of that version; port 0 takes an
+        /// ephemeral port. Replies <see cref="Reply.Bound"/>.</summary>
+        public sealed record Bind(NetEndpoint Local) : Udp;
+
+        /// <summary>Sends one datagram. Replies <see cref="Reply.Sent"/>.</summary>
+        public sealed record Send(SocketHandle Socket, NetEndpoint Destination, ReadOnlyMemory<byte> Data) : Udp;
+
+        /// <summary>Receives one datagram, waiting for one if none is queued; longer than <paramref name="MaxLength"/> → truncated.
+        /// Replies <see cref="Reply.DatagramReceived"/>.</summary>
+        public sealed record Receive(SocketHandle Socket, int? MaxLength = null) : Udp;
+
+        /// <summary>Closes the socket; waiting receives complete with <see cref="NetstackErrorKind.SocketClosed"/>. Replies <see cref="Reply.Ok"/>.</summary>
+        public sealed record Close(SocketHandle Socket) : Udp;
+    }
+
+    /// <summary>TCP listener commands.</summary>
+    public abstract record TcpListen : Command
+    {
+        private protected TcpListen() { }
+
+        /// <summary>Listens on an endpoint (unspecified address: all addresses) with a backlog bounding both the SYN queue and the
+        /// accept queue. Replies <see cref="Reply.Listening"/>.</summary>
+        public sealed record Listen(NetEndpoint Local, int Backlog = 128, TcpSettings? Settings = null) : TcpListen;
+
+        /// <summary>Takes the next established connection, waiting for one. Replies <see cref="Reply.Accepted"/>.</summary>
+        public sealed record Accept(SocketHandle Listener) : TcpListen;
+
+        /// <summary>Stops listening; unaccepted connections are reset. Replies <see cref="Reply.Ok"/>.</summary>
+        public sealed record Close(SocketHandle Listener) : TcpListen;
+    }
+
+    /// <summary>TCP connection commands.</summary>
+    public abstract record TcpStream : Command
+    {
+        private protected TcpStream() { }
+
+        /// <summary>Opens a connection; completes when established or failed. Replies <see cref="Reply.Connected"/>.</summary>
+        public sealed record Connect(NetEndpoint Remote, NetEndpoint? Local = null, TcpSettings? Settings = null) : TcpStream;
+
+        /// <summary>Queues data, waiting until at least one byte is accepted. Replies <see cref="Reply.Sent"/> with the count taken.</summary>
+        public sealed record Send(SocketHandle Socket, ReadOnlyMemory<byte> Data) : TcpStream;
+
+        /// <summary>Receives data into a new buffer (at most <paramref name="MaxLength"/> bytes), waiting for at least one byte or the end of
+        /// the stream. Replies <see cref="Reply.Data"/> or <see cref="Reply.EndOfStream"/>.</summary>
+        public sealed record Receive(SocketHandle Socket, int? MaxLength = null) : TcpStream;
+
+        /// <summary>Receives data into the caller's buffer (no allocation), waiting for at least one byte or the end of the stream.
+        /// Replies <see cref="Reply.ReceivedInto"/> (0 bytes means end of stream).</summary>
+        public sealed record ReceiveInto(SocketHandle Socket, Memory<byte> Destination) : TcpStream;
+
+        /// <summary>Sends FIN after queued data; receiving goes on. Replies <see cref="Reply.Ok"/>.</summary>
+        public sealed record ShutdownWrite(SocketHandle Socket) : TcpStream;
+
+        /// <summary>Closes gracefully: replies <see cref="Reply.Ok"/> at once; the engine finishes the close in the background.</summary>
+        public sealed record Close(SocketHandle Socket) : TcpStream;
+
+        /// <summary>Resets the connection at once. Replies <see cref="Reply.Ok"/>.</summary>
+        public sealed record Abort(SocketHandle Socket) : TcpStream;
+
+        /// <summary>Reads the connection's state and counters. Replies <see cref="Reply.Info"/>.</summary>
+        public sealed record GetInfo(SocketHandle Socket) : TcpStream;
+    }
+
+    /// <summary>Raw IP socket commands.</summary>
+    public abstract record Raw : Command
+    {
+        private protected Raw() { }
+
+        /// <summary>Opens a raw socket receiving every packet of IP version <paramref name="IpVersion"/> and protocol <paramref name="Protocol"/>.
+        /// Replies <see cref="Reply.RawOpened"/>.</summary>
+        public sealed record Open(int IpVersion, IpProtocol Protocol) : Raw;
+
+        /// <summary>Sends a whole IP packet after checking its version, protocol and lengths. Replies <see cref="Reply.Sent"/>.</summary>
+        public sealed record Send(SocketHandle Socket, ReadOnlyMemory<byte> Packet) : Raw;
+
+        /// <summary>Receives one whole packet, waiting for one; longer than <paramref name="MaxLength"/> → truncated. Replies <see cref="Reply.RawPacket"/>.</summary>
+        public sealed record Receive(SocketHandle Socket, int? MaxLength = null) : Raw;
+
+        /// <summary>Closes the socket. Replies <see cref="Reply.Ok"/>.</summary>
+        public sealed record Close(SocketHandle Socket) : Raw;
+    }
+
+    /// <summary>ICMP commands.</summary>
+    public abstract record Icmp : Command
+    {
+        private protected Icmp() { }
+
+        /// <summary>Sends one echo request and waits for its reply, at most <paramref name="Timeout"/>. Replies <see cref="Reply.PingReply"/>
+        /// or the error <see cref="NetstackErrorKind.TimedOut"/>.</summary>
+        public sealed record Ping(NetAddress Destination, int PayloadSize, TimeSpan Timeout, ushort SequenceNumber = 0) : Icmp;
+    }
+}

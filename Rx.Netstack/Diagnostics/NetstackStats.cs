@@ -1,0 +1,53 @@
+namespace Rx.Netstack.Diagnostics;
+
+/// <summary>A snapshot of a stack's counters, for dashboards and tests.</summary>
+public sealed record NetstackStats
+{
+    /// <summary>When the snapshot was taken (the stack's scheduler time).</summary>
+    public DateTimeOffset Timestamp { get; init; }
+    /// <summary>Frames received from the device.</summary>
+    public long FramesIn { get; init; }
+    /// <summary>Bytes received from the device.</summary>
+    public long BytesIn { get; init; }
+    /// <summary>Frames sent to the device.</summary>
+    public long FramesOut { get; init; }
+    /// <summary>Bytes sent to the device.</summary>
+    public long BytesOut { get; init; }
+    /// <summary>IPv4 packets accepted.</summary>
+    public long Ipv4In { get; init; }
+    /// <summary>IPv6 packets accepted.</summary>
+    public long Ipv6In { get; init; }
+    /// <summary>UDP datagrams delivered to sockets.</summary>
+    public long UdpIn { get; init; }
+    /// <summary>UDP datagrams sent.</summary>
+    public long UdpOut { get; init; }
+    /// <summary>TCP segments accepted.</summary>
+    public long TcpIn { get; init; }
+    /// <summary>TCP segments sent.</summary>
+    public long TcpOut { get; init; }
+    /// <summary>ICMP messages accepted.</summary>
+    public long IcmpIn { get; init; }
+    /// <summary>ICMP messages sent.</summary>
+    public long IcmpOut { get; init; }
+    /// <summary>Fragments received.</summary>
+    public long FragmentsIn { get; init; }
+    /// <summary>Datagrams reassembled from fragments.</summary>
+    public long DatagramsReassembled { get; init; }
+    /// <summary>Fragments sent.</summary>
+    public long FragmentsOut { get; init; }
+    /// <summary>TCP segments retransmitted.</summary>
+    public long TcpRetransmissions { get; init; }
+    /// <summary>Open sockets by kind.</summary>
+    public IReadOnlyDictionary<string, int> SocketsByKind { get; init; } = new Dictionary<string, int>();
+    /// <summary>TCP connections by state.</summary>
+    public IReadOnlyDictionary<string, int> ConnectionsByState { get; init; } = new Dictionary<string, int>();
+    /// <summary>Drops by reason (only reasons with a non-zero count).</summary>
+    public IReadOnlyDictionary<DropReason, long> Drops { get; init; } = new Dictionary<DropReason, long>();
+    /// <summary>Commands the engine processed.</summary>
+    public long CommandsProcessed { get; init; }
+    /// <summary>Replies whose subscriber threw (the fault is contained and counted).</summary>
+    public long SubscriberFaults { get; init; }
+
+    /// <summary>All drops together.</summary>
+    public long TotalDrops => Drops.Values.Sum();
+}

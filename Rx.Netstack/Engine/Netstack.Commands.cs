@@ -1,0 +1,60 @@
+using Rx.Netstack.Commands;
+using Rx.Netstack.Engine;
+
+namespace Rx.Netstack;
+
+public sealed partial class Netstack
+{
+    /// <summary>Routes a command to its family. Runs on the engine; never throws out (a fault is answered as an error).</summary>
+    private void Dispatch(PendingRequest request, Instant now)
+    {
+        try
+        {
+            switch (request.Command)
+            {
+                case Command.Stack.SetAddresses set:
+                    if (set.Addresses is null || set.Addresses.Any(a => a.PrefixLength < 0 || a.PrefixLength > (a.Address.IsV6 ? 128 : 32) || a.Address.IsUnspecified || a.Address.IsMulticast))
+                    {
+                        Fail(request, NetstackError.Bad(BadRequestReason.InvalidArgument, "Every address must be unicast with a prefix length in range."));
+                        break;
+                    }
+                    SetAddresses(set.Addresses);
+                    Complete(request, Reply.Ok.Instance);
+                    break;
+                case Command.Udp udp: ExecuteUdp(request, udp, now); break;
+                case Command.Raw raw: ExecuteRaw(request, raw); break;
+                case Command.Icmp.Ping ping: ExecutePing(request, ping, now); break;
+                case Command.TcpListen listen: ExecuteTcpListen(request, listen, now); break;
+                case Command.TcpStream stream: ExecuteTcpStream(request, stream, now); break;
+                default:
+                    Fail(request, NetstackError.Bad(BadRequestReason.InvalidArgument, $"Unknown command {request.Command.GetType().Name}."));
+                    break;
+            }
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            // A bug must not take the engine down: answer the request and count it.
+            _counters.SubscriberFaults++;
+            Fail(request, NetstackError.Bad(BadRequestReason.InvalidArgument, $"The engine could not process {request.Command.GetType().Name}: {ex.Message}"));
+        }
+    }
+
+    /// <summary>Finds the socket of a request's handle, answering the request with the precise error when there is none.</summary>
+    private bool Lookup<T>(PendingRequest request, SocketHandle handle, out T? socket) where T : SocketBase
+    {
+        NetstackError? error = _sockets.TryGet(handle, out socket);
+        if (error is null) return true;
+        Fail(request, error);
+        return false;
+    }
+
+    private void Fail(PendingRequest request, NetstackError error) => Complete(request, new Reply.Error(error));
+
+    /// <summary>Takes a socket out of the table, failing its waiting requests with <paramref name="error"/>.</summary>
+    private void CloseSocket(SocketBase socket, NetstackError error)
+    {
+        socket.FailAll(error);
+        _sockets.Remove(socket);
+        TimerQueue.Forget(socket);
+    }
+}

@@ -1,0 +1,36 @@
+using Rx.Netstack.Diagnostics;
+
+namespace Rx.Netstack;
+
+public sealed partial class Netstack
+{
+    private NetstackStats SnapshotStats()
+    {
+        NetstackCounters c = _counters;
+        var drops = new Dictionary<DropReason, long>();
+        for (int i = 0; i < c.Drops.Length; i++)
+            if (c.Drops[i] != 0) drops[(DropReason)i] = c.Drops[i];
+        Dictionary<string, int> sockets, connections;
+        lock (_engineLock)
+        {
+            sockets = _sockets.All().GroupBy(s => s.Handle.Kind.ToString()).ToDictionary(g => g.Key, g => g.Count());
+            connections = ConnectionsByState();
+        }
+        return new NetstackStats
+        {
+            Timestamp = _scheduler.Now,
+            FramesIn = c.FramesIn, BytesIn = c.BytesIn, FramesOut = c.FramesOut, BytesOut = c.BytesOut,
+            Ipv4In = c.Ipv4In, Ipv6In = c.Ipv6In, UdpIn = c.UdpIn, UdpOut = c.UdpOut, TcpIn = c.TcpIn, TcpOut = c.TcpOut,
+            IcmpIn = c.IcmpIn, IcmpOut = c.IcmpOut, FragmentsIn = c.FragmentsIn, DatagramsReassembled = c.DatagramsReassembled,
+            FragmentsOut = c.FragmentsOut, TcpRetransmissions = TcpRetransmissions(),
+            SocketsByKind = sockets, ConnectionsByState = connections, Drops = drops,
+            CommandsProcessed = c.CommandsProcessed, SubscriberFaults = c.SubscriberFaults,
+        };
+    }
+
+    /// <summary>Bytes held by incomplete IP datagrams (for tests of the reassembly limit and leaks).</summary>
+    internal int ReassemblyMemoryInUse => _reassembler.MemoryInUse;
+
+    /// <summary>How many sockets the table holds (for leak checks).</summary>
+    internal int SocketCount => _sockets.Count;
+}

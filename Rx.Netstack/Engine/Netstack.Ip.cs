@@ -1,0 +1,273 @@
+using System.Collections.Immutable;
+using System.Reactive.Disposables;
+using Rx.Netstack.Diagnostics;
+using Rx.Netstack.Engine;
+using Rx.Netstack.Wire;
+
+namespace Rx.Netstack;
+
+public sealed partial class Netstack
+{
+    /// <summary>Where upper layers write what they send: after room for the largest IP header (IPv6 + fragment header).</summary>
+    internal const int IpHeaderRoom = Ipv6.HeaderLength + Ipv6.FragmentHeaderLength;
+
+    private ImmutableArray<InterfaceAddress> _addresses = [];
+    private readonly byte[] _txBuffer = new byte[IpHeaderRoom + 65535];
+    private readonly byte[] _fragmentBuffer = new byte[65535 + IpHeaderRoom];
+    private Reassembler _reassembler = null!;
+    private TokenBucket _icmpErrorLimiter = null!;
+    private IPacketDevice? _device;
+    private IDisposable? _deviceSubscription;
+    private int _deviceMtu;
+    private ushort _nextIpv4Id;
+    private uint _nextIpv6FragmentId;
+
+    /// <summary>The stack's interface addresses now.</summary>
+    public IReadOnlyList<InterfaceAddress> Addresses => _addresses;
+
+    /// <summary>The MTU in force: the attached device's, or <see cref="NetstackOptions.Mtu"/>.</summary>
+    public int Mtu => _deviceMtu > 0 ? _deviceMtu : Options.Mtu;
+
+    private void InitializeIp()
+    {
+        _addresses = [.. Options.Addresses];
+        _reassembler = new Reassembler(Options.ReassemblyTimeout, Options.ReassemblyMemoryLimit, _counters, OnReassemblyTimeout);
+        _icmpErrorLimiter = new TokenBucket(Options.IcmpErrorRatePerSecond, Math.Max(1, Options.IcmpErrorRatePerSecond / 10));
+    }
+
+    private void TearDownIp()
+    {
+        _reassembler.Clear();
+        _deviceSubscription?.Dispose();
+        _deviceSubscription = null;
+        try { _device?.Transmit.OnCompleted(); } catch (Exception) { _counters.SubscriberFaults++; }
+        _device = null;
+        while (_frameQueue.TryDequeue(out InboxFrame frame)) System.Buffers.ArrayPool<byte>.Shared.Return(frame.Buffer);
+    }
+
+    /// <summary>
+    /// Attaches a device: its received frames feed the stack and the stack sends through it; its MTU becomes the stack's.
+    /// One device at a time: attaching another replaces the first. Dispose the result to detach.
+    /// </summary>
+    public IDisposable Attach(IPacketDevice device)
+    {
+        ArgumentNullException.ThrowIfNull(device);
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        if (device.Mtu < 576 && device.Mtu != 0)
+            throw new ArgumentException($"Device MTU {device.Mtu} is below the IPv4 minimum of 576.", nameof(device));
+        lock (_engineLock)
+        {
+            DetachLocked();
+            _device = device;
+            _deviceMtu = Math.Min(device.Mtu, 65535);
+            _deviceSubscription = device.Received.Subscribe(new DeviceObserver(this, device));
+        }
+        return Disposable.Create(() =>
+        {
+            lock (_engineLock) if (_device == device) DetachLocked();
+        });
+    }
+
+    private void DetachLocked()
+    {
+        _deviceSubscription?.Dispose();
+        _deviceSubscription = null;
+        _device = null;
+        _deviceMtu = 0;
+    }
+
+    /// <summary>Feeds a device's frames into the inbox; a failed or finished device is detached (the stack stays usable).</summary>
+    private sealed class DeviceObserver(Netstack stack, IPacketDevice device) : IObserver<ReadOnlyMemory<byte>>
+    {
+        public void OnNext(ReadOnlyMemory<byte> frame)
+        {
+            Interlocked.Increment(ref stack._counters.FramesIn);
+            Interlocked.Add(ref stack._counters.BytesIn, frame.Length);
+            stack.EnqueueFrame(frame.Span, fromLoopback: false);
+        }
+
+        public void OnError(Exception error) => OnCompleted();
+
+        public void OnCompleted()
+        {
+            lock (stack._engineLock) if (stack._device == device) stack.DetachLocked();
+        }
+    }
+
+    private void SetAddresses(IReadOnlyList<InterfaceAddress> addresses) => _addresses = [.. addresses];
+
+    /// <summary>True when <paramref name="address"/> is one of the stack's (or loopback, when enabled).</summary>
+    internal bool IsLocalAddress(NetAddress address)
+    {
+        if (Options.EnableLoopback && address.IsLoopback) return true;
+        foreach (InterfaceAddress a in _addresses.AsSpan())
+            if (a.Address == address) return true;
+        return false;
+    }
+
+    /// <summary>True when a packet to <paramref name="destination"/> is for this stack (local or IPv4 broadcast).</summary>
+    private bool AcceptsDestination(NetAddress destination)
+    {
+        if (IsLocalAddress(destination)) return true;
+        if (destination.IsV6) return false;
+        if (destination.IsBroadcast) return true;
+        foreach (InterfaceAddress a in _addresses.AsSpan())
+        {
+            // Directed broadcast of one of our IPv4 subnets.
+            if (a.Address.IsV6 || a.PrefixLength >= 31) continue;
+            uint host = uint.MaxValue >> a.PrefixLength;
+            if (a.Address.IsInPrefix(destination, a.PrefixLength) && (destination.V4Value & host) == host) return true;
+        }
+        return false;
+    }
+
+    /// <summary>
+    /// Chooses the source address for a packet to <paramref name="destination"/>: the bound address if specific, loopback for
+    /// loopback, else the stack address of that version whose prefix contains the destination, else the first of that version.
+    /// </summary>
+    internal bool TrySelectSource(NetAddress bound, NetAddress destination, out NetAddress source)
+    {
+        source = bound;
+        if (!bound.IsUnspecified) return bound.IsV6 == destination.IsV6;
+        if (destination.IsLoopback && Options.EnableLoopback)
+        {
+            source = destination.IsV6 ? NetAddress.LoopbackV6 : NetAddress.LoopbackV4;
+            return true;
+        }
+        bool found = false;
+        foreach (InterfaceAddress a in _addresses.AsSpan())
+        {
+            if (a.Address.IsV6 != destination.IsV6) continue;
+            if (a.Address.IsInPrefix(destination, a.PrefixLength)) { source = a.Address; return true; }
+            if (!found) { source = a.Address; found = true; }
+        }
+        return found;
+    }
+
+    /// <summary>The transmit buffer where an upper layer writes its packet, starting at <see cref="IpHeaderRoom"/>.</summary>
+    internal Span<byte> TransmitPayload => _txBuffer.AsSpan(IpHeaderRoom);
+
+    /// <summary>The largest upper-layer packet that goes out unfragmented to a destination of this version.</summary>
+    internal int MaxUnfragmentedPayload(bool v6) => Mtu - (v6 ? Ipv6.HeaderLength : Ipv4.HeaderLength);
+
+    /// <summary>
+    /// Sends the upper-layer packet of <paramref name="payloadLength"/> bytes already written at <see cref="TransmitPayload"/>:
+    /// adds the IP header, fragments it if it is larger than the MTU (unless <paramref name="dontFragment"/>), and hands it to
+    /// the device, or back to the inbox when the destination is the stack itself.
+    /// </summary>
+    internal bool TransmitIp(NetAddress source, NetAddress destination, IpProtocol protocol, int payloadLength, bool dontFragment = false)
+    {
+        bool v6 = destination.IsV6;
+        int headerLength = v6 ? Ipv6.HeaderLength : Ipv4.HeaderLength;
+        int start = IpHeaderRoom - headerLength;
+        Span<byte> packet = _txBuffer.AsSpan(start, headerLength + payloadLength);
+        if (v6)
+            Ipv6.Emit(packet, new Ipv6Header(source, destination, protocol, Options.DefaultTimeToLive), payloadLength);
+        else
+            Ipv4.Emit(packet, new Ipv4Header(source, destination, protocol, Options.DefaultTimeToLive, _nextIpv4Id++, DontFragment: dontFragment), payloadLength);
+
+        if (IsLocalAddress(destination))
+        {
+            // Delivered inside the stack; processed later in this pass or the next, never re-entrantly.
+            EnqueueFrame(packet, fromLoopback: true);
+            return true;
+        }
+        if (packet.Length <= Mtu) return SendToDevice(packet);
+        if (dontFragment || v6 && protocol == IpProtocol.Tcp)
+        {
+            _counters.Drop(DropReason.TooBigToSend);
+            return false;
+        }
+        return v6 ? SendFragmentsV6(source, destination, protocol, payloadLength) : SendFragmentsV4(packet, payloadLength);
+    }
+
+    /// <summary>Sends a whole IP packet that is already built (raw sockets, ICMP errors).</summary>
+    internal bool TransmitRawPacket(ReadOnlySpan<byte> packet, NetAddress destination)
+    {
+        if (IsLocalAddress(destination))
+        {
+            EnqueueFrame(packet, fromLoopback: true);
+            return true;
+        }
+        if (packet.Length > Mtu)
+        {
+            _counters.Drop(DropReason.TooBigToSend);
+            return false;
+        }
+        return SendToDevice(packet);
+    }
+
+    private bool SendToDevice(ReadOnlySpan<byte> packet)
+    {
+        IPacketDevice? device = _device;
+        if (device is null)
+        {
+            _counters.Drop(DropReason.NoDevice);
+            return false;
+        }
+        _counters.FramesOut++;
+        _counters.BytesOut += packet.Length;
+        // The frame is borrowed for the duration of OnNext (see IPacketDevice): the device copies what it keeps.
+        // ReadOnlyMemory cannot wrap a span, so both transmit buffers are arrays and we slice by offset.
+        try
+        {
+            device.Transmit.OnNext(AsMemory(packet));
+        }
+        catch (Exception)
+        {
+            _counters.SubscriberFaults++;
+            return false;
+        }
+        return true;
+    }
+
+    /// <summary>Maps a span over one of the engine's two transmit arrays back to memory over the same bytes.</summary>
+    private ReadOnlyMemory<byte> AsMemory(ReadOnlySpan<byte> packet)
+    {
+        foreach (byte[] array in (ReadOnlySpan<byte[]>)[_txBuffer, _fragmentBuffer])
+        {
+            if (packet.Overlaps(array, out int offset)) return array.AsMemory(offset, packet.Length);
+        }
+        return packet.ToArray(); // not one of ours (ICMP quote scratch, raw send): copy; off the hot path
+    }
+
+    /// <summary>IPv4 fragmentation (RFC 791 §3.2): every fragment but the last carries a multiple of 8 data bytes.</summary>
+    private bool SendFragmentsV4(ReadOnlySpan<byte> packet, int payloadLength)
+    {
+        Ipv4.TryParse(packet, out Ipv4Header header, out int headerLength, out ReadOnlySpan<byte> payload);
+        int chunk = (Mtu - headerLength) & ~7;
+        for (int offset = 0; offset < payloadLength; offset += chunk)
+        {
+            int length = Math.Min(chunk, payloadLength - offset);
+            bool more = offset + length < payloadLength;
+            Span<byte> fragment = _fragmentBuffer.AsSpan(0, headerLength + length);
+            payload.Slice(offset, length).CopyTo(fragment[headerLength..]);
+            Ipv4.Emit(fragment, header with { MoreFragments = more, FragmentOffset = offset }, length);
+            _counters.FragmentsOut++;
+            if (!SendToDevice(fragment)) return false;
+        }
+        return true;
+    }
+
+    /// <summary>IPv6 fragmentation at the source (RFC 8200 §4.5), with a fragment header in every fragment.</summary>
+    private bool SendFragmentsV6(NetAddress source, NetAddress destination, IpProtocol protocol, int payloadLength)
+    {
+        ReadOnlySpan<byte> payload = _txBuffer.AsSpan(IpHeaderRoom, payloadLength);
+        int headerLength = Ipv6.HeaderLength + Ipv6.FragmentHeaderLength;
+        int chunk = (Mtu - headerLength) & ~7;
+        uint id = ++_nextIpv6FragmentId;
+        for (int offset = 0; offset < payloadLength; offset += chunk)
+        {
+            int length = Math.Min(chunk, payloadLength - offset);
+            bool more = offset + length < payloadLength;
+            Span<byte> fragment = _fragmentBuffer.AsSpan(0, headerLength + length);
+            payload.Slice(offset, length).CopyTo(fragment[headerLength..]);
+            var header = new Ipv6Header(source, destination, protocol, Options.DefaultTimeToLive,
+                HasFragmentHeader: true, FragmentOffset: offset, MoreFragments: more, FragmentIdentification: id);
+            Ipv6.Emit(fragment, header, length);
+            _counters.FragmentsOut++;
+            if (!SendToDevice(fragment)) return false;
+        }
+        return true;
+    }
+}

@@ -1,0 +1,158 @@
+using System.Buffers;
+using System.Collections.Concurrent;
+using System.Reactive.Concurrency;
+using System.Reactive.Disposables;
+using Rx.Netstack.Diagnostics;
+using Rx.Netstack.Engine;
+
+namespace Rx.Netstack;
+
+public sealed partial class Netstack
+{
+    /// <summary>Frames processed in one pass at most, so a flood cannot starve commands and timers.</summary>
+    private const int FramesPerPass = 4096;
+
+    /// <summary>A received frame copied into a pooled buffer; the pass returns the buffer after processing it.</summary>
+    private readonly record struct InboxFrame(byte[] Buffer, int Length, bool FromLoopback);
+
+    private readonly ConcurrentQueue<InboxFrame> _frameQueue = new();
+    private int _queuedFrames;
+    private IDisposable? _armedWake;
+    private Instant _armedAt = Instant.Never;
+
+    /// <summary>The engine's current time.</summary>
+    internal Instant Now => Instant.From(_scheduler.Now);
+
+    /// <summary>Copies a frame into the inbox (any thread) and makes sure a pass will run.</summary>
+    internal void EnqueueFrame(ReadOnlySpan<byte> frame, bool fromLoopback)
+    {
+        if (_disposed) return;
+        if (frame.Length == 0)
+        {
+            Interlocked.Increment(ref _counters.Drops[(int)DropReason.BadIpVersion]);
+            return;
+        }
+        if (Interlocked.Increment(ref _queuedFrames) > Options.FrameQueueCapacity)
+        {
+            Interlocked.Decrement(ref _queuedFrames);
+            Interlocked.Increment(ref _counters.Drops[(int)DropReason.InboxFull]);
+            return;
+        }
+        byte[] buffer = ArrayPool<byte>.Shared.Rent(frame.Length);
+        frame.CopyTo(buffer);
+        _frameQueue.Enqueue(new InboxFrame(buffer, frame.Length, fromLoopback));
+        SchedulePass();
+    }
+
+    private void SchedulePass()
+    {
+        if (Interlocked.Exchange(ref _passScheduled, 1) == 0)
+            _scheduler.Schedule(this, static (_, self) =>
+            {
+                self.RunPass();
+                return Disposable.Empty;
+            });
+    }
+
+    /// <summary>
+    /// One pass: take commands and cancellations, process received frames, fire due timers, flush every socket that changed
+    /// (emit, answer waiting requests) and arm the one wake-up for the earliest deadline.
+    /// </summary>
+    private void RunPass()
+    {
+        lock (_engineLock)
+        {
+            Volatile.Write(ref _passScheduled, 0);
+            if (_tornDown) return;
+            if (_disposed)
+            {
+                TearDown();
+                return;
+            }
+            _inPass = true;
+            try
+            {
+                _counters.Passes++;
+                Instant now = Now;
+                while (_cancelQueue.TryDequeue(out PendingRequest? cancelled))
+                    cancelled.Queue?.Remove(cancelled);
+
+                while (_commandQueue.TryDequeue(out PendingRequest? request))
+                {
+                    Interlocked.Decrement(ref _queuedCommands);
+                    if (request.IsFinished) continue; // cancelled before the engine saw it
+                    _counters.CommandsProcessed++;
+                    if (_tap.HasObservers) _tap.OnNext(new CommandEvent.Taken(request.Id, request.Command));
+                    Dispatch(request, now);
+                }
+
+                int budget = FramesPerPass;
+                while (budget-- > 0 && _frameQueue.TryDequeue(out InboxFrame frame))
+                {
+                    Interlocked.Decrement(ref _queuedFrames);
+                    try
+                    {
+                        ProcessFrame(frame.Buffer.AsSpan(0, frame.Length), frame.FromLoopback, now);
+                    }
+                    finally
+                    {
+                        ArrayPool<byte>.Shared.Return(frame.Buffer);
+                    }
+                }
+                if (!_frameQueue.IsEmpty) SchedulePass();
+
+                _timers.RunDue(now);
+                FlushDirty(now);
+            }
+            finally
+            {
+                _inPass = false;
+            }
+            if (_disposed) TearDown();
+            else ArmWake();
+        }
+    }
+
+    /// <summary>Adds a socket to this pass's flush list (once).</summary>
+    internal void MarkDirty(SocketBase socket)
+    {
+        if (socket.IsDirty) return;
+        socket.IsDirty = true;
+        _dirty.Add(socket);
+    }
+
+    private void FlushDirty(Instant now)
+    {
+        // Flushing may dirty more sockets (a connection's output arrives at a looped-back peer); loop until quiet.
+        for (int i = 0; i < _dirty.Count; i++)
+        {
+            SocketBase socket = _dirty[i];
+            socket.IsDirty = false;
+            if (socket.IsClosed) continue;
+            socket.Flush(now);
+            if (!socket.IsClosed) _timers.Update(socket);
+        }
+        _dirty.Clear();
+    }
+
+    /// <summary>Keeps a non-socket timer owner (reassembler, pinger) queued at its current deadline.</summary>
+    internal void UpdateTimer(TimerOwner owner) => _timers.Update(owner);
+
+    private void ArmWake()
+    {
+        Instant earliest = _timers.Earliest;
+        if (earliest.IsNever || earliest >= _armedAt) return;
+        _armedWake?.Dispose();
+        _armedAt = earliest;
+        _armedWake = _scheduler.Schedule(this, earliest.ToDateTimeOffset(), static (_, self) =>
+        {
+            lock (self._engineLock)
+            {
+                self._armedAt = Instant.Never;
+                self._armedWake = null;
+            }
+            self.RunPass();
+            return Disposable.Empty;
+        });
+    }
+}

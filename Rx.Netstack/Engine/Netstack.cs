@@ -1,0 +1,213 @@
+using System.Collections.Concurrent;
+using System.Reactive.Concurrency;
+using System.Reactive.Disposables;
+using System.Reactive.Linq;
+using System.Reactive.Subjects;
+using Rx.Netstack.Commands;
+using Rx.Netstack.Diagnostics;
+using Rx.Netstack.Engine;
+
+namespace Rx.Netstack;
+
+/// <summary>
+/// The engine: one object that owns all protocol state. Applications talk to it only through commands
+/// (<see cref="Execute"/> or <see cref="Commands"/>); devices talk to it through frames (<see cref="Attach"/>).
+/// All work runs in <em>passes</em> on <see cref="Scheduler"/>; time is <c>Scheduler.Now</c>; one scheduler wake-up is armed
+/// for the earliest deadline of all sockets. See docs/architecture.md.
+/// </summary>
+/// <remarks>
+/// Replies are delivered on the engine's scheduler. Keep <c>OnNext</c> handlers short, or move them off with <c>ObserveOn</c>;
+/// a handler that throws only hurts itself (the fault is counted as <see cref="NetstackStats.SubscriberFaults"/>).
+/// </remarks>
+public sealed partial class Netstack : IDisposable
+{
+    private static int s_nextStackId;
+
+    private readonly IScheduler _scheduler;
+    private readonly IDisposable? _ownedScheduler;
+    private readonly object _engineLock = new();
+    private readonly ConcurrentQueue<PendingRequest> _commandQueue = new();
+    private readonly ConcurrentQueue<PendingRequest> _cancelQueue = new();
+    private readonly Subject<CommandEvent> _tap = new();
+    private readonly SocketTable _sockets;
+    private readonly TimerQueue _timers = new();
+    private readonly List<SocketBase> _dirty = [];
+    private readonly NetstackCounters _counters = new();
+    private long _nextRequestId;
+    private int _queuedCommands;
+    private int _passScheduled;
+    private bool _inPass;
+    private volatile bool _disposed;
+    private bool _tornDown;
+
+    /// <summary>Creates a stack.</summary>
+    /// <param name="options">Settings (defaults: <see cref="NetstackOptions"/>).</param>
+    /// <param name="scheduler">Where all engine work runs and where time comes from. Default: an <see cref="EventLoopScheduler"/>
+    /// that the stack owns and disposes. Pass a <c>TestScheduler</c> to drive time in tests.</param>
+    public Netstack(NetstackOptions? options = null, IScheduler? scheduler = null)
+    {
+        Options = options ?? new NetstackOptions();
+        Options.Validate();
+        Id = Interlocked.Increment(ref s_nextStackId);
+        if (scheduler is null)
+        {
+            var loop = new EventLoopScheduler(start => new Thread(start) { IsBackground = true, Name = $"Rx.Netstack engine #{Id}" });
+            _scheduler = loop;
+            _ownedScheduler = loop;
+        }
+        else
+        {
+            _scheduler = scheduler;
+        }
+        _sockets = new SocketTable(Id, Options.MaxSockets);
+        InitializeIp();
+        Commands = System.Reactive.Observer.Create<CommandRequest>(r => Submit(new PendingRequest(r.Id, r.Command, r.ReplyTo)));
+    }
+
+    /// <summary>The settings the stack was built with.</summary>
+    public NetstackOptions Options { get; }
+
+    /// <summary>A number that tells this stack's handles from another's.</summary>
+    public int Id { get; }
+
+    /// <summary>The scheduler the engine runs on; its clock is the stack's clock.</summary>
+    public IScheduler Scheduler => _scheduler;
+
+    /// <summary>
+    /// The command channel: each <see cref="CommandRequest"/> is answered on its own <see cref="CommandRequest.ReplyTo"/>
+    /// with one reply followed by <c>OnCompleted</c>. Use <see cref="NextRequestId"/> for correlation ids.
+    /// </summary>
+    public IObserver<CommandRequest> Commands { get; }
+
+    /// <summary>
+    /// Every request as the engine takes it and every reply as it is sent — for logs and dashboards. Events are raised on the
+    /// engine's scheduler and cost nothing while nobody subscribes.
+    /// </summary>
+    public IObservable<CommandEvent> Tap => _tap.AsObservable();
+
+    /// <summary>A fresh correlation id.</summary>
+    public long NextRequestId() => Interlocked.Increment(ref _nextRequestId);
+
+    /// <summary>
+    /// A cold observable of the reply to <paramref name="command"/>: subscribing submits it, the reply arrives as one
+    /// <c>OnNext</c> then <c>OnCompleted</c> (a failure is a <see cref="Reply.Error"/> value, not <c>OnError</c>), and
+    /// disposing the subscription before the reply cancels the request and removes it from whatever it waits on.
+    /// </summary>
+    public IObservable<Reply> Execute(Command command)
+    {
+        ArgumentNullException.ThrowIfNull(command);
+        return Observable.Create<Reply>(observer =>
+        {
+            var request = new PendingRequest(NextRequestId(), command, observer);
+            Submit(request);
+            return Disposable.Create((this, request), static state => state.Item1.Cancel(state.request));
+        });
+    }
+
+    /// <summary>Takes a request into the command queue, or refuses it at once (queue full, stack disposed).</summary>
+    private void Submit(PendingRequest request)
+    {
+        if (_disposed)
+        {
+            Reject(request, NetstackError.Of(NetstackErrorKind.StackDisposed, "The stack has been disposed."));
+            return;
+        }
+        if (Interlocked.Increment(ref _queuedCommands) > Options.CommandQueueCapacity)
+        {
+            Interlocked.Decrement(ref _queuedCommands);
+            Interlocked.Increment(ref _counters.CommandsRefused);
+            Reject(request, NetstackError.Of(NetstackErrorKind.CommandQueueFull,
+                $"The command queue is full ({Options.CommandQueueCapacity} commands waiting for the engine); retry once pending commands complete."));
+            return;
+        }
+        _commandQueue.Enqueue(request);
+        SchedulePass();
+    }
+
+    private static void Reject(PendingRequest request, NetstackError error)
+    {
+        if (!request.TryClaim()) return;
+        request.ReplyTo.OnNext(new Reply.Error(error));
+        request.ReplyTo.OnCompleted();
+    }
+
+    private void Cancel(PendingRequest request)
+    {
+        if (!request.TryClaim()) return; // already answered
+        _cancelQueue.Enqueue(request);
+        SchedulePass();
+    }
+
+    /// <summary>Sends the reply of a request (on the engine) unless it was cancelled or already answered.</summary>
+    internal void Complete(PendingRequest request, Reply reply)
+    {
+        request.Queue?.Remove(request);
+        if (!request.TryClaim()) return;
+        if (_tap.HasObservers) _tap.OnNext(new CommandEvent.Replied(request.Id, reply));
+        try
+        {
+            request.ReplyTo.OnNext(reply);
+            request.ReplyTo.OnCompleted();
+        }
+        catch (Exception)
+        {
+            // A subscriber that throws hurts only itself (issue: robustness); the engine goes on.
+            _counters.SubscriberFaults++;
+        }
+    }
+
+    /// <summary>A snapshot of the counters.</summary>
+    public NetstackStats GetStats() => SnapshotStats();
+
+    /// <summary>Snapshots of the counters every <paramref name="period"/>, on the engine's scheduler.</summary>
+    public IObservable<NetstackStats> Stats(TimeSpan period) =>
+        Observable.Interval(period, _scheduler).Select(_ => SnapshotStats()).StartWith(_scheduler, SnapshotStats());
+
+    /// <summary>
+    /// Completes every pending request with <see cref="NetstackErrorKind.StackDisposed"/>, resets connections, detaches the
+    /// device, returns pooled buffers and stops the engine's own scheduler (if it made one).
+    /// </summary>
+    public void Dispose()
+    {
+        if (_disposed) return;
+        _disposed = true;
+        lock (_engineLock)
+        {
+            if (_inPass) { SchedulePass(); }
+            else TearDown();
+        }
+        _ownedScheduler?.Dispose();
+    }
+
+    private void TearDown()
+    {
+        if (_tornDown) return;
+        _tornDown = true;
+        var error = NetstackError.Of(NetstackErrorKind.StackDisposed, "The stack has been disposed.");
+        while (_commandQueue.TryDequeue(out var request)) Complete(request, new Reply.Error(error));
+        while (_cancelQueue.TryDequeue(out _)) { }
+        foreach (SocketBase socket in _sockets.All().ToList()) socket.FailAll(error);
+        TearDownIp();
+        _timers.Clear();
+        _armedWake?.Dispose();
+        _armedWake = null;
+        _tap.OnCompleted();
+    }
+}
+
+/// <summary>A command with its correlation id and where its reply goes.</summary>
+/// <param name="Id">Correlation id (see <see cref="Netstack.NextRequestId"/>).</param>
+/// <param name="Command">The command.</param>
+/// <param name="ReplyTo">Receives one reply, then completes.</param>
+public sealed record CommandRequest(long Id, Command Command, IObserver<Reply> ReplyTo);
+
+/// <summary>What the <see cref="Netstack.Tap"/> shows.</summary>
+/// <param name="Id">The request's correlation id.</param>
+public abstract record CommandEvent(long Id)
+{
+    /// <summary>The engine took a request.</summary>
+    public sealed record Taken(long Id, Command Command) : CommandEvent(Id);
+
+    /// <summary>The engine answered a request.</summary>
+    public sealed record Replied(long Id, Reply Reply) : CommandEvent(Id);
+}

@@ -1,0 +1,37 @@
+using Rx.Netstack.Commands;
+
+namespace Rx.Netstack.Engine;
+
+/// <summary>
+/// A command the engine has taken and not yet answered: either queued in the inbox or waiting on its socket's
+/// <see cref="WaitQueue"/>. Completion is claimed once (by the reply, a cancel or the stack's disposal), so the
+/// observer sees exactly one terminal reply.
+/// </summary>
+internal sealed class PendingRequest
+{
+    private int _finished;
+
+    public PendingRequest(long id, Command command, IObserver<Reply> replyTo)
+    {
+        Id = id;
+        Command = command;
+        ReplyTo = replyTo;
+    }
+
+    public long Id { get; }
+    public Command Command { get; }
+    public IObserver<Reply> ReplyTo { get; }
+
+    /// <summary>Intrusive links of the wait queue this request is in (null when in none).</summary>
+    internal PendingRequest? Previous, Next;
+    internal WaitQueue? Queue;
+
+    /// <summary>For requests with a deadline (ping): when they time out.</summary>
+    internal Instant Deadline = Instant.Never;
+
+    /// <summary>True once a reply was sent or the request was cancelled.</summary>
+    public bool IsFinished => Volatile.Read(ref _finished) != 0;
+
+    /// <summary>Claims the right to finish the request; only the first caller gets true.</summary>
+    public bool TryClaim() => Interlocked.Exchange(ref _finished, 1) == 0;
+}

@@ -1,0 +1,77 @@
+using Rx.Netstack.Commands;
+
+namespace Rx.Netstack.Engine;
+
+/// <summary>
+/// Slots of sockets addressed by <see cref="SocketHandle"/>. A freed slot's generation is bumped, so an old handle to it is
+/// recognised as stale instead of reaching the slot's next occupant. Free slots are reused last-freed-first.
+/// </summary>
+internal sealed class SocketTable
+{
+    private readonly int _stackId;
+    private readonly int _capacity;
+    private SocketBase?[] _slots = new SocketBase?[16];
+    private uint[] _generations = new uint[16];
+    private readonly Stack<int> _free = new();
+    private int _used;
+
+    public SocketTable(int stackId, int capacity)
+    {
+        _stackId = stackId;
+        _capacity = capacity;
+    }
+
+    public int Count { get; private set; }
+
+    /// <summary>Gives <paramref name="socket"/> a slot and a handle, or returns false when the table is full.</summary>
+    public bool TryAdd(SocketBase socket, SocketKind kind)
+    {
+        if (Count >= _capacity) return false;
+        int index;
+        if (_free.Count > 0) index = _free.Pop();
+        else
+        {
+            if (_used == _slots.Length)
+            {
+                Array.Resize(ref _slots, _slots.Length * 2);
+                Array.Resize(ref _generations, _generations.Length * 2);
+            }
+            index = _used++;
+        }
+        _slots[index] = socket;
+        socket.Handle = new SocketHandle(index, _generations[index], kind, _stackId);
+        Count++;
+        return true;
+    }
+
+    public void Remove(SocketBase socket)
+    {
+        int index = socket.Handle.Index;
+        if ((uint)index >= (uint)_used || _slots[index] != socket) return;
+        _slots[index] = null;
+        _generations[index]++;
+        _free.Push(index);
+        Count--;
+    }
+
+    /// <summary>Finds the socket a handle names, or says precisely why not.</summary>
+    public NetstackError? TryGet<T>(SocketHandle handle, out T? socket) where T : SocketBase
+    {
+        socket = null;
+        if (!handle.IsValid || handle.StackId != _stackId || (uint)handle.Index >= (uint)_used)
+            return NetstackError.Of(NetstackErrorKind.InvalidHandle, $"Handle {handle} was not issued by this stack.");
+        if (_generations[handle.Index] != handle.Generation || _slots[handle.Index] is null)
+            return NetstackError.Of(NetstackErrorKind.StaleHandle, $"Handle {handle} names a socket that has been closed.");
+        if (_slots[handle.Index] is not T typed || handle.Kind != typed.Handle.Kind)
+            return NetstackError.Of(NetstackErrorKind.InvalidHandle, $"Handle {handle} does not name a socket of this kind.");
+        socket = typed;
+        return null;
+    }
+
+    /// <summary>Every live socket (for disposal and diagnostics; not used on the hot path).</summary>
+    public IEnumerable<SocketBase> All()
+    {
+        for (int i = 0; i < _used; i++)
+            if (_slots[i] is { } s) yield return s;
+    }
+}

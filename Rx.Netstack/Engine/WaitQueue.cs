@@ -1,0 +1,43 @@
+namespace Rx.Netstack.Engine;
+
+/// <summary>
+/// Requests waiting on one socket for one kind of readiness (data to read, room to write, a connection to accept), in
+/// arrival order. Intrusive and doubly linked, so a cancelled request leaves in O(1) and waking costs only the waiters
+/// of the socket that changed — never a scan of every blocked request in the stack.
+/// </summary>
+internal sealed class WaitQueue
+{
+    private PendingRequest? _head, _tail;
+
+    public PendingRequest? First => _head;
+    public bool IsEmpty => _head is null;
+    public int Count { get; private set; }
+
+    public void Enqueue(PendingRequest request)
+    {
+        request.Queue = this;
+        request.Previous = _tail;
+        request.Next = null;
+        if (_tail is null) _head = request; else _tail.Next = request;
+        _tail = request;
+        Count++;
+    }
+
+    public void Remove(PendingRequest request)
+    {
+        if (request.Queue != this) return;
+        if (request.Previous is null) _head = request.Next; else request.Previous.Next = request.Next;
+        if (request.Next is null) _tail = request.Previous; else request.Next.Previous = request.Previous;
+        request.Previous = request.Next = null;
+        request.Queue = null;
+        Count--;
+    }
+
+    /// <summary>Removes and returns the first waiter, or null.</summary>
+    public PendingRequest? Dequeue()
+    {
+        PendingRequest? first = _head;
+        if (first is not null) Remove(first);
+        return first;
+    }
+}

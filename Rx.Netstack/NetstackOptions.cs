@@ -1,0 +1,90 @@
+using Rx.Netstack.Tcp;
+
+namespace Rx.Netstack;
+
+/// <summary>
+/// How a <see cref="Netstack"/> is built. Defaults mirror the seed crate's (MTU 1280, UDP 4 KiB × 32 messages,
+/// TCP 16 KiB, raw 4 KiB × 32, command queue 32); every value is settable.
+/// </summary>
+public sealed record NetstackOptions
+{
+    /// <summary>The stack's addresses at start (more can be set at run time with <see cref="Commands.Command.Stack.SetAddresses"/>).</summary>
+    public IReadOnlyList<InterfaceAddress> Addresses { get; init; } = [];
+
+    /// <summary>Also own 127.0.0.1/8 and ::1, delivered inside the stack without a device (the seed's <c>loopback</c> option).</summary>
+    public bool EnableLoopback { get; init; } = true;
+
+    /// <summary>The MTU used while no device is attached; an attached device's MTU replaces it.</summary>
+    public int Mtu { get; init; } = 1280;
+
+    /// <summary>Bytes of received datagrams a UDP socket holds before it drops (counted).</summary>
+    public int UdpReceiveBufferSize { get; init; } = 4 * 1024;
+
+    /// <summary>Datagrams a UDP socket holds before it drops (counted).</summary>
+    public int UdpReceiveQueueLength { get; init; } = 32;
+
+    /// <summary>The largest datagram a UDP socket sends (larger → <see cref="Commands.BadRequestReason.MessageTooLarge"/>).</summary>
+    public int UdpSendBufferSize { get; init; } = 4 * 1024;
+
+    /// <summary>Bytes of received packets a raw socket holds.</summary>
+    public int RawReceiveBufferSize { get; init; } = 4 * 1024;
+
+    /// <summary>Packets a raw socket holds.</summary>
+    public int RawReceiveQueueLength { get; init; } = 32;
+
+    /// <summary>The largest packet a raw socket sends.</summary>
+    public int RawSendBufferSize { get; init; } = 4 * 1024;
+
+    /// <summary>TCP settings for connections that do not bring their own.</summary>
+    public TcpSettings Tcp { get; init; } = new();
+
+    /// <summary>
+    /// Commands submitted but not yet taken by the engine. When full, a new command fails at once with
+    /// <see cref="Commands.NetstackErrorKind.CommandQueueFull"/> (Rx has no back-pressure: refusing is the only
+    /// behaviour that cannot deadlock a caller running on the engine's own thread). The engine takes every queued command in
+    /// each pass, so the queue only fills in bursts.
+    /// </summary>
+    public int CommandQueueCapacity { get; init; } = 32;
+
+    /// <summary>Received frames waiting for the engine; beyond it frames are dropped (counted as <see cref="Diagnostics.DropReason.InboxFull"/>).</summary>
+    public int FrameQueueCapacity { get; init; } = 8192;
+
+    /// <summary>The most sockets of all kinds one stack holds (beyond it: <see cref="Commands.NetstackErrorKind.LimitReached"/>).</summary>
+    public int MaxSockets { get; init; } = 65536;
+
+    /// <summary>How long an incomplete IP datagram is kept waiting for its fragments.</summary>
+    public TimeSpan ReassemblyTimeout { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Bytes all incomplete datagrams may hold together; beyond it new fragments are dropped (counted).</summary>
+    public int ReassemblyMemoryLimit { get; init; } = 4 * 1024 * 1024;
+
+    /// <summary>ICMP error messages the stack sends per second at most (RFC 1122 §4.3.2.8, RFC 4443 §2.4(f)).</summary>
+    public int IcmpErrorRatePerSecond { get; init; } = 100;
+
+    /// <summary>The TTL / hop limit of packets the stack sends.</summary>
+    public byte DefaultTimeToLive { get; init; } = 64;
+
+    /// <summary>Checks the values and throws <see cref="ArgumentException"/> naming the first that is wrong.</summary>
+    public void Validate()
+    {
+        static void Require(bool ok, string what)
+        {
+            if (!ok) throw new ArgumentException($"Invalid NetstackOptions: {what}.");
+        }
+        Require(Addresses is not null, "Addresses is null");
+        Require(Mtu is >= 576 and <= 65535, $"Mtu {Mtu} must be within 576..65535");
+        Require(UdpReceiveBufferSize > 0 && UdpReceiveQueueLength > 0, "UDP receive buffer and queue must be positive");
+        Require(UdpSendBufferSize is > 0 and <= 65507, "UdpSendBufferSize must be within 1..65507");
+        Require(RawReceiveBufferSize > 0 && RawReceiveQueueLength > 0, "raw receive buffer and queue must be positive");
+        Require(RawSendBufferSize is > 0 and <= 65535, "RawSendBufferSize must be within 1..65535");
+        Require(CommandQueueCapacity > 0, "CommandQueueCapacity must be positive");
+        Require(FrameQueueCapacity > 0, "FrameQueueCapacity must be positive");
+        Require(MaxSockets > 0, "MaxSockets must be positive");
+        Require(ReassemblyTimeout > TimeSpan.Zero, "ReassemblyTimeout must be positive");
+        Require(ReassemblyMemoryLimit >= 0, "ReassemblyMemoryLimit must not be negative");
+        Require(IcmpErrorRatePerSecond >= 0, "IcmpErrorRatePerSecond must not be negative");
+        Require(DefaultTimeToLive > 0, "DefaultTimeToLive must be positive");
+        Require(Tcp is not null, "Tcp is null");
+        Tcp!.Validate();
+    }
+}

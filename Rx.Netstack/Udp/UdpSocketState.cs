@@ -1,0 +1,53 @@
+using Rx.Netstack.Commands;
+using Rx.Netstack.Engine;
+
+namespace Rx.Netstack.Udp;
+
+/// <summary>The engine's side of a UDP socket: its bound endpoint, its queue of received datagrams and its waiting receives.</summary>
+internal sealed class UdpSocketState : SocketBase
+{
+    /// <summary>Source and destination of a queued datagram.</summary>
+    public readonly record struct Meta(NetEndpoint Source, NetEndpoint Destination);
+
+    public UdpSocketState(Netstack stack, NetEndpoint local, int bufferSize, int queueLength) : base(stack)
+    {
+        Local = local;
+        Received = new PacketRing<Meta>(bufferSize, queueLength);
+    }
+
+    public NetEndpoint Local { get; }
+    public PacketRing<Meta> Received { get; }
+    public WaitQueue Receivers { get; } = new();
+
+    /// <summary>Answers waiting receives with queued datagrams, oldest first.</summary>
+    public override void Flush(Instant now)
+    {
+        while (!Receivers.IsEmpty && Received.TryPeek(out Meta meta, out ReadOnlySpan<byte> data))
+        {
+            PendingRequest request = Receivers.Dequeue()!;
+            Stack.Complete(request, MakeReply(request, meta, data));
+            Received.Dequeue();
+        }
+    }
+
+    /// <summary>The reply for a receive: a copy of the datagram (the user keeps it), cut to the requested maximum.</summary>
+    public static Reply MakeReply(PendingRequest request, in Meta meta, ReadOnlySpan<byte> data)
+    {
+        int max = request.Command is Command.Udp.Receive { MaxLength: int m } ? m : int.MaxValue;
+        bool truncated = data.Length > max;
+        byte[] copy = data[..Math.Min(max, data.Length)].ToArray();
+        return new Reply.DatagramReceived(new Datagram(meta.Source, meta.Destination, copy, truncated, data.Length));
+    }
+
+    public void Close()
+    {
+        IsClosed = true;
+        Received.Release();
+    }
+
+    public override void FailAll(NetstackError error)
+    {
+        FailQueue(Receivers, error);
+        Close();
+    }
+}
