@@ -48,7 +48,19 @@ public static class Ipv4
     /// <see cref="WireError.BadVersion"/>, <see cref="WireError.BadHeaderLength"/> (IHL &lt; 5 or beyond the buffer),
     /// <see cref="WireError.BadLength"/> (total length below IHL × 4 or beyond the buffer), <see cref="WireError.BadChecksum"/>,
     /// <see cref="WireError.BadField"/> (a multicast or limited-broadcast source, RFC 1122 §3.2.1.3).</returns>
-    public static WireError TryParse(ReadOnlySpan<byte> packet, out Ipv4Header header, out int headerLength, out ReadOnlySpan<byte> payload)
+    public static WireError TryParse(ReadOnlySpan<byte> packet, out Ipv4Header header, out int headerLength, out ReadOnlySpan<byte> payload) =>
+        Parse(packet, quoted: false, out header, out headerLength, out payload);
+
+    /// <summary>
+    /// Parses the invoking packet quoted in an ICMPv4 error (RFC 792: its header and at least 8 bytes of its data; RFC 1812
+    /// §4.3.2.3 allows more, but rarely all). As <see cref="TryParse"/>, except that the total length may reach beyond the
+    /// quote (the payload is what was quoted, up to the total length) and the source address is not checked.
+    /// The header checksum is still verified: the quoted header is whole.
+    /// </summary>
+    public static WireError TryParseQuoted(ReadOnlySpan<byte> quote, out Ipv4Header header, out int headerLength, out ReadOnlySpan<byte> payload) =>
+        Parse(quote, quoted: true, out header, out headerLength, out payload);
+
+    private static WireError Parse(ReadOnlySpan<byte> packet, bool quoted, out Ipv4Header header, out int headerLength, out ReadOnlySpan<byte> payload)
     {
         header = default;
         headerLength = 0;
@@ -60,11 +72,12 @@ public static class Ipv4
         int ihl = view.HeaderLength;
         if (ihl < HeaderLength || ihl > packet.Length) return WireError.BadHeaderLength;
         int totalLength = view.TotalLengthField;
-        if (totalLength < ihl || totalLength > packet.Length) return WireError.BadLength;
+        if (totalLength < ihl || (totalLength > packet.Length && !quoted)) return WireError.BadLength;
+        totalLength = Math.Min(totalLength, packet.Length);
         if (!Checksum.Verify(packet[..ihl])) return WireError.BadChecksum;
 
         var source = view.Source;
-        if (source.IsMulticast || source.IsBroadcast) return WireError.BadField;
+        if (!quoted && (source.IsMulticast || source.IsBroadcast)) return WireError.BadField;
 
         header = new Ipv4Header(source, view.Destination, view.ProtocolField, view.Ttl, view.IdentificationField,
             view.DontFragment, view.MoreFragments, view.FragmentOffsetBytes, view.TypeOfServiceByte);

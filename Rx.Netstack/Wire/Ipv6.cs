@@ -67,6 +67,19 @@ public static class Ipv6
     /// with M set, pointer at the payload length, or that ends beyond 65535, pointer at its offset field, RFC 8200 §4.5),
     /// <see cref="WireError.BadOption"/> (an unrecognised option whose type asks for discard, RFC 8200 §4.2; pointer at its type).</returns>
     public static WireError TryParse(ReadOnlySpan<byte> packet, out Ipv6Header header, out int payloadOffset,
+        out ReadOnlySpan<byte> payload, out int errorPointer) =>
+        Parse(packet, quoted: false, out header, out payloadOffset, out payload, out errorPointer);
+
+    /// <summary>
+    /// Parses the invoking packet quoted in an ICMPv6 error (RFC 4443 §2.4 (c): as much as fits in 1280 bytes, so often cut
+    /// short). As <see cref="TryParse"/>, except that the payload length may reach beyond the quote (the walk and the payload
+    /// stop at the end of the quote), the source address is not checked, and fragment lengths are not checked.
+    /// </summary>
+    public static WireError TryParseQuoted(ReadOnlySpan<byte> quote, out Ipv6Header header, out int payloadOffset,
+        out ReadOnlySpan<byte> payload) =>
+        Parse(quote, quoted: true, out header, out payloadOffset, out payload, out _);
+
+    private static WireError Parse(ReadOnlySpan<byte> packet, bool quoted, out Ipv6Header header, out int payloadOffset,
         out ReadOnlySpan<byte> payload, out int errorPointer)
     {
         header = default;
@@ -78,9 +91,13 @@ public static class Ipv6
         var view = new Ipv6View(packet);
         if (view.Version != 6) return WireError.BadVersion;
         int end = HeaderLength + view.PayloadLengthField;
-        if (end > packet.Length) return WireError.BadLength;
+        if (end > packet.Length)
+        {
+            if (!quoted) return WireError.BadLength;
+            end = packet.Length;
+        }
         var source = view.Source;
-        if (source.IsMulticast) return WireError.BadField;
+        if (source.IsMulticast && !quoted) return WireError.BadField;
 
         byte next = view.NextHeaderField;
         int nextField = Ipv6View.NextHeader;
@@ -146,13 +163,13 @@ public static class Ipv6
                     identification = fragment.IdentificationField;
                     int dataLength = end - (offset + FragmentHeaderLength);
                     // RFC 8200 §4.5: every fragment but the last carries a multiple of 8 bytes ...
-                    if (moreFragments && (dataLength & 7) != 0)
+                    if (moreFragments && (dataLength & 7) != 0 && !quoted)
                     {
                         errorPointer = Ipv6View.PayloadLength;
                         return WireError.BadExtensionHeader;
                     }
                     // ... and no fragment reaches past 65535 bytes of the original packet.
-                    if (fragmentOffset + dataLength > ushort.MaxValue)
+                    if (fragmentOffset + dataLength > ushort.MaxValue && !quoted)
                     {
                         errorPointer = offset + Ipv6FragmentView.OffsetAndFlags;
                         return WireError.BadExtensionHeader;
