@@ -1,3 +1,8 @@
+using System.Buffers.Binary;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+
 namespace Rx.Netstack.Wire;
 
 /// <summary>
@@ -6,12 +11,49 @@ namespace Rx.Netstack.Wire;
 /// </summary>
 public static class Checksum
 {
+    // A 32-bit lane gains at most 2 × 0xFFFF per vector step (two widened halves), so it cannot
+    // overflow within 2^32 / 2^17 = 32768 steps; flush to the 64-bit total well before that.
+    private const int StepsBeforeFlush = 16384;
+
     /// <summary>Adds the bytes of <paramref name="data"/> (as big-endian 16-bit words; an odd last byte is padded with zero)
     /// to <paramref name="initial"/> and returns the unfolded partial sum.</summary>
-    public static uint Accumulate(ReadOnlySpan<byte> data, uint initial = 0) => throw new NotImplementedException();
+    public static uint Accumulate(ReadOnlySpan<byte> data, uint initial = 0) => Accumulate(data, initial, PreferredPath);
+
+    /// <summary>Which loop sums the bulk of a buffer; tests force each one to compare them.</summary>
+    internal enum SumLoop { Scalar, Vector128, Vector256 }
+
+    private static readonly SumLoop PreferredPath =
+        Vector256.IsHardwareAccelerated ? SumLoop.Vector256 : Vector128.IsHardwareAccelerated ? SumLoop.Vector128 : SumLoop.Scalar;
+
+    /// <summary><see cref="Accumulate(ReadOnlySpan{byte}, uint)"/> through a chosen loop (vector loops also run in software).</summary>
+    internal static uint Accumulate(ReadOnlySpan<byte> data, uint initial, SumLoop path)
+    {
+        ulong sum = initial;
+        int i = 0;
+        ref byte start = ref MemoryMarshal.GetReference(data);
+
+        if (path == SumLoop.Vector256 && data.Length >= Vector256<byte>.Count)
+            i = AccumulateVector256(ref start, data.Length, ref sum);
+        else if (path != SumLoop.Scalar && data.Length >= Vector128<byte>.Count)
+            i = AccumulateVector128(ref start, data.Length, ref sum);
+
+        // Scalar tail. Summing a big-endian 32-bit word is the same as summing its two 16-bit
+        // halves, modulo 0xFFFF, because 2^16 ≡ 1 (RFC 1071 §2, deferred carries).
+        for (; i + 4 <= data.Length; i += 4)
+            sum += BinaryPrimitives.ReadUInt32BigEndian(data[i..]);
+        if (i + 2 <= data.Length)
+        {
+            sum += BinaryPrimitives.ReadUInt16BigEndian(data[i..]);
+            i += 2;
+        }
+        if (i < data.Length)
+            sum += (uint)data[i] << 8; // odd byte: padded with a zero byte on the right
+
+        return FoldTo32(sum);
+    }
 
     /// <summary>Folds a partial sum to 16 bits and complements it: the value to put in a checksum field.</summary>
-    public static ushort Finish(uint partialSum) => throw new NotImplementedException();
+    public static ushort Finish(uint partialSum) => (ushort)~FoldTo16(partialSum);
 
     /// <summary>The checksum of <paramref name="data"/> alone: <c>Finish(Accumulate(data))</c>.</summary>
     public static ushort Compute(ReadOnlySpan<byte> data) => Finish(Accumulate(data));
@@ -21,9 +63,100 @@ public static class Checksum
     /// <param name="destination">Destination address (same version as <paramref name="source"/>).</param>
     /// <param name="protocol">The upper-layer protocol.</param>
     /// <param name="upperLayerLength">The upper-layer packet length (header + payload) in bytes.</param>
-    public static uint PseudoHeader(NetAddress source, NetAddress destination, IpProtocol protocol, int upperLayerLength) =>
-        throw new NotImplementedException();
+    public static uint PseudoHeader(NetAddress source, NetAddress destination, IpProtocol protocol, int upperLayerLength)
+    {
+        uint length = (uint)upperLayerLength;
+        if (!source.IsV6)
+        {
+            // RFC 9293 §3.1: source, destination, zero, protocol, TCP/UDP length (16 bits).
+            uint s = source.V4Value, d = destination.V4Value;
+            ulong v4 = (s >> 16) + (s & 0xFFFF) + (d >> 16) + (d & 0xFFFF) + (uint)protocol + (length & 0xFFFF);
+            return FoldTo32(v4);
+        }
+
+        // RFC 8200 §8.1: source, destination, 32-bit upper-layer length, 3 zero bytes, next header.
+        Span<byte> addresses = stackalloc byte[32];
+        source.WriteTo(addresses);
+        destination.WriteTo(addresses[16..]);
+        ulong v6 = (ulong)Accumulate(addresses) + (length >> 16) + (length & 0xFFFF) + (uint)protocol;
+        return FoldTo32(v6);
+    }
 
     /// <summary>True when a buffer that includes its own checksum field sums to 0xFFFF (verifies), with an optional pseudo-header sum.</summary>
-    public static bool Verify(ReadOnlySpan<byte> data, uint pseudoHeaderSum = 0) => throw new NotImplementedException();
+    public static bool Verify(ReadOnlySpan<byte> data, uint pseudoHeaderSum = 0) => FoldTo16(Accumulate(data, pseudoHeaderSum)) == 0xFFFF;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static uint FoldTo32(ulong sum)
+    {
+        // 2^32 ≡ 1 (mod 0xFFFF): adding the high half back keeps the ones' complement sum.
+        sum = (sum & 0xFFFF_FFFF) + (sum >> 32);
+        sum = (sum & 0xFFFF_FFFF) + (sum >> 32);
+        return (uint)sum;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static ushort FoldTo16(uint sum)
+    {
+        sum = (sum & 0xFFFF) + (sum >> 16);
+        sum = (sum & 0xFFFF) + (sum >> 16);
+        return (ushort)sum;
+    }
+
+    /// <summary>Sums whole 32-byte blocks into <paramref name="sum"/>; returns the number of bytes consumed.</summary>
+    private static int AccumulateVector256(ref byte start, int length, ref ulong sum)
+    {
+        var lanes = Vector256<uint>.Zero;
+        int steps = 0, i = 0;
+        for (; i <= length - Vector256<byte>.Count; i += Vector256<byte>.Count)
+        {
+            var words = Vector256.LoadUnsafe(ref start, (nuint)i).AsUInt16();
+            if (BitConverter.IsLittleEndian)
+                words = Vector256.ShiftLeft(words, 8) | Vector256.ShiftRightLogical(words, 8); // big-endian words
+            var (low, high) = Vector256.Widen(words);
+            lanes += low + high;
+            if (++steps == StepsBeforeFlush)
+            {
+                sum += SumLanes(lanes);
+                lanes = Vector256<uint>.Zero;
+                steps = 0;
+            }
+        }
+        sum += SumLanes(lanes);
+        return i;
+    }
+
+    /// <summary>Sums whole 16-byte blocks into <paramref name="sum"/>; returns the number of bytes consumed.</summary>
+    private static int AccumulateVector128(ref byte start, int length, ref ulong sum)
+    {
+        var lanes = Vector128<uint>.Zero;
+        int steps = 0, i = 0;
+        for (; i <= length - Vector128<byte>.Count; i += Vector128<byte>.Count)
+        {
+            var words = Vector128.LoadUnsafe(ref start, (nuint)i).AsUInt16();
+            if (BitConverter.IsLittleEndian)
+                words = Vector128.ShiftLeft(words, 8) | Vector128.ShiftRightLogical(words, 8);
+            var (low, high) = Vector128.Widen(words);
+            lanes += low + high;
+            if (++steps == StepsBeforeFlush)
+            {
+                sum += SumLanes(lanes);
+                lanes = Vector128<uint>.Zero;
+                steps = 0;
+            }
+        }
+        sum += SumLanes(lanes);
+        return i;
+    }
+
+    private static ulong SumLanes(Vector256<uint> lanes)
+    {
+        var (low, high) = Vector256.Widen(lanes);
+        return Vector256.Sum(low + high);
+    }
+
+    private static ulong SumLanes(Vector128<uint> lanes)
+    {
+        var (low, high) = Vector128.Widen(lanes);
+        return Vector128.Sum(low + high);
+    }
 }

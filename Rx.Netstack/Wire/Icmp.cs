@@ -1,3 +1,5 @@
+using System.Buffers.Binary;
+
 namespace Rx.Netstack.Wire;
 
 /// <summary>ICMPv4 message types the stack uses (RFC 792).</summary>
@@ -49,27 +51,124 @@ public readonly record struct IcmpHeader(byte Type, byte Code, ushort Identifier
 }
 
 /// <summary>Parse and emit ICMPv4 (RFC 792) and ICMPv6 (RFC 4443) over spans, with no allocation.</summary>
+/// <remarks>
+/// The 4-byte rest of header is read by type. ICMPv4: echo, timestamp, information and address-mask messages
+/// (0, 8, 13–18) → identifier and sequence number; destination unreachable (3) → <see cref="IcmpHeader.Mtu"/> from the
+/// next-hop MTU field (RFC 1191 §4, zero for codes other than 4); parameter problem (12) → the one-byte pointer.
+/// ICMPv6: echo (128, 129) → identifier and sequence number; packet too big (2) → the 32-bit MTU; parameter problem (4)
+/// → the 32-bit pointer. Other types carry nothing the stack reads, and emit writes zeros there.
+/// For an error message the body is the quoted invoking packet: parse it with <see cref="Ipv4.TryParseQuoted"/> or
+/// <see cref="Ipv6.TryParseQuoted"/> (the quote is usually cut short), then <see cref="Tcp.TryReadQuoted"/> or
+/// <see cref="Udp.TryReadQuoted"/> on its payload to find the socket.
+/// </remarks>
 public static class Icmp
 {
     /// <summary>The header length (type, code, checksum, 4 bytes of type-specific data).</summary>
     public const int HeaderLength = 8;
 
     /// <summary>Parses an ICMPv4 message: at least 8 bytes, checksum over the message verified.</summary>
-    public static WireError TryParseV4(ReadOnlySpan<byte> message, out IcmpHeader header, out ReadOnlySpan<byte> body) =>
-        throw new NotImplementedException();
+    /// <returns><see cref="WireError.None"/>, <see cref="WireError.Truncated"/> or <see cref="WireError.BadChecksum"/>.</returns>
+    public static WireError TryParseV4(ReadOnlySpan<byte> message, out IcmpHeader header, out ReadOnlySpan<byte> body)
+    {
+        header = default;
+        body = default;
+        if (message.Length < HeaderLength) return WireError.Truncated;
+        if (!Checksum.Verify(message)) return WireError.BadChecksum;
+        var view = new IcmpView(message);
+        byte type = view.TypeField;
+        header = type switch
+        {
+            0 or 8 or (>= 13 and <= 18) => new IcmpHeader(type, view.CodeField, view.IdentifierField, view.SequenceNumberField),
+            (byte)IcmpV4Type.DestinationUnreachable => new IcmpHeader(type, view.CodeField, Mtu: view.V4NextHopMtuField),
+            (byte)IcmpV4Type.ParameterProblem => new IcmpHeader(type, view.CodeField, Pointer: view.V4PointerField),
+            _ => new IcmpHeader(type, view.CodeField),
+        };
+        body = message[HeaderLength..];
+        return WireError.None;
+    }
 
     /// <summary>Parses an ICMPv6 message: at least 8 bytes, checksum verified with the IPv6 pseudo-header.</summary>
+    /// <returns><see cref="WireError.None"/>, <see cref="WireError.Truncated"/> or <see cref="WireError.BadChecksum"/>.</returns>
     public static WireError TryParseV6(ReadOnlySpan<byte> message, NetAddress source, NetAddress destination,
-        out IcmpHeader header, out ReadOnlySpan<byte> body) => throw new NotImplementedException();
+        out IcmpHeader header, out ReadOnlySpan<byte> body)
+    {
+        header = default;
+        body = default;
+        if (message.Length < HeaderLength) return WireError.Truncated;
+        if (!Checksum.Verify(message, Checksum.PseudoHeader(source, destination, IpProtocol.IcmpV6, message.Length)))
+            return WireError.BadChecksum;
+        var view = new IcmpView(message);
+        byte type = view.TypeField;
+        header = type switch
+        {
+            (byte)IcmpV6Type.EchoRequest or (byte)IcmpV6Type.EchoReply =>
+                new IcmpHeader(type, view.CodeField, view.IdentifierField, view.SequenceNumberField),
+            (byte)IcmpV6Type.PacketTooBig => new IcmpHeader(type, view.CodeField, Mtu: view.RestAsUInt32),
+            (byte)IcmpV6Type.ParameterProblem => new IcmpHeader(type, view.CodeField, Pointer: view.RestAsUInt32),
+            _ => new IcmpHeader(type, view.CodeField),
+        };
+        body = message[HeaderLength..];
+        return WireError.None;
+    }
 
     /// <summary>Writes an ICMPv4 header at the start of <paramref name="message"/>, whose body is already in place at
     /// <c>message[8..(8 + bodyLength)]</c>, and computes the checksum.</summary>
     /// <returns>The message length (8 + bodyLength).</returns>
-    public static int EmitV4(Span<byte> message, in IcmpHeader header, int bodyLength) => throw new NotImplementedException();
+    public static int EmitV4(Span<byte> message, in IcmpHeader header, int bodyLength)
+    {
+        var bytes = HeaderFor(message, header, bodyLength, v6: false);
+        BinaryPrimitives.WriteUInt16BigEndian(bytes[IcmpView.Checksum..], Checksum.Compute(bytes));
+        return bytes.Length;
+    }
 
     /// <summary>Writes an ICMPv6 header at the start of <paramref name="message"/> (body already in place) and computes the
     /// checksum with the IPv6 pseudo-header.</summary>
     /// <returns>The message length (8 + bodyLength).</returns>
-    public static int EmitV6(Span<byte> message, in IcmpHeader header, int bodyLength, NetAddress source, NetAddress destination) =>
-        throw new NotImplementedException();
+    public static int EmitV6(Span<byte> message, in IcmpHeader header, int bodyLength, NetAddress source, NetAddress destination)
+    {
+        var bytes = HeaderFor(message, header, bodyLength, v6: true);
+        uint pseudo = Checksum.PseudoHeader(source, destination, IpProtocol.IcmpV6, bytes.Length);
+        BinaryPrimitives.WriteUInt16BigEndian(bytes[IcmpView.Checksum..], Checksum.Finish(Checksum.Accumulate(bytes, pseudo)));
+        return bytes.Length;
+    }
+
+    /// <summary>Writes type, code, a zero checksum and the type's rest of header; returns the whole message span.</summary>
+    private static Span<byte> HeaderFor(Span<byte> message, in IcmpHeader header, int bodyLength, bool v6)
+    {
+        int length = HeaderLength + bodyLength;
+        if (bodyLength < 0 || length > message.Length) throw new ArgumentOutOfRangeException(nameof(bodyLength));
+        var bytes = message[..length];
+        bytes[IcmpView.Type] = header.Type;
+        bytes[IcmpView.Code] = header.Code;
+        BinaryPrimitives.WriteUInt16BigEndian(bytes[IcmpView.Checksum..], 0);
+        var rest = bytes[IcmpView.Rest..];
+        BinaryPrimitives.WriteUInt32BigEndian(rest, 0);
+        if (v6)
+        {
+            switch ((IcmpV6Type)header.Type)
+            {
+                case IcmpV6Type.EchoRequest or IcmpV6Type.EchoReply: WriteEcho(bytes, header); break;
+                case IcmpV6Type.PacketTooBig: BinaryPrimitives.WriteUInt32BigEndian(rest, header.Mtu); break;
+                case IcmpV6Type.ParameterProblem: BinaryPrimitives.WriteUInt32BigEndian(rest, header.Pointer); break;
+            }
+        }
+        else
+        {
+            switch (header.Type)
+            {
+                case 0 or 8 or (>= 13 and <= 18): WriteEcho(bytes, header); break;
+                case (byte)IcmpV4Type.DestinationUnreachable:
+                    BinaryPrimitives.WriteUInt16BigEndian(bytes[IcmpView.V4NextHopMtu..], (ushort)header.Mtu);
+                    break;
+                case (byte)IcmpV4Type.ParameterProblem: bytes[IcmpView.V4Pointer] = (byte)header.Pointer; break;
+            }
+        }
+        return bytes;
+    }
+
+    private static void WriteEcho(Span<byte> bytes, in IcmpHeader header)
+    {
+        BinaryPrimitives.WriteUInt16BigEndian(bytes[IcmpView.Identifier..], header.Identifier);
+        BinaryPrimitives.WriteUInt16BigEndian(bytes[IcmpView.SequenceNumber..], header.SequenceNumber);
+    }
 }
