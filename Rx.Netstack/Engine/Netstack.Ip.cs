@@ -226,7 +226,7 @@ public sealed partial class Netstack
     {
         foreach (byte[] array in (ReadOnlySpan<byte[]>)[_txBuffer, _fragmentBuffer])
         {
-            if (packet.Overlaps(array, out int offset)) return array.AsMemory(offset, packet.Length);
+            if (((ReadOnlySpan<byte>)array).Overlaps(packet, out int offset)) return array.AsMemory(offset, packet.Length);
         }
         return packet.ToArray(); // not one of ours (ICMP quote scratch, raw send): copy; off the hot path
     }

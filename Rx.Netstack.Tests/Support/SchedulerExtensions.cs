@@ -1,0 +1,50 @@
+using Microsoft.Reactive.Testing;
+
+namespace Rx.Netstack.Tests.Support;
+
+/// <summary>Drives a <see cref="TestScheduler"/> until a condition holds, in virtual time (no sleeping).</summary>
+public static class SchedulerExtensions
+{
+    /// <summary>Advances in steps of <paramref name="step"/> until <paramref name="done"/> or <paramref name="limit"/> of virtual time passed.</summary>
+    public static bool RunUntil(this TestScheduler scheduler, Func<bool> done, TimeSpan? limit = null, TimeSpan? step = null)
+    {
+        long end = scheduler.Clock + (limit ?? TimeSpan.FromSeconds(30)).Ticks;
+        long stepTicks = (step ?? TimeSpan.FromMilliseconds(1)).Ticks;
+        scheduler.AdvanceBy(1);
+        while (!done())
+        {
+            if (scheduler.Clock >= end) return false;
+            scheduler.AdvanceBy(stepTicks);
+        }
+        return true;
+    }
+
+    /// <summary>Subscribes, runs virtual time until the first value (or error), and returns it.</summary>
+    public static T Await<T>(this TestScheduler scheduler, IObservable<T> source, TimeSpan? limit = null)
+    {
+        T? value = default;
+        Exception? error = null;
+        bool done = false;
+        using IDisposable _ = source.Subscribe(v => { if (!done) { value = v; done = true; } }, e => { error = e; done = true; }, () => done = true);
+        if (!scheduler.RunUntil(() => done, limit)) throw new TimeoutException($"No value within {limit ?? TimeSpan.FromSeconds(30)} of virtual time.");
+        if (error is not null) throw error;
+        return value!;
+    }
+
+    /// <summary>Runs a task's continuations by advancing virtual time until it completes.</summary>
+    public static T Await<T>(this TestScheduler scheduler, Task<T> task, TimeSpan? limit = null)
+    {
+        if (!scheduler.RunUntil(() => task.IsCompleted, limit)) throw new TimeoutException("The task did not complete in virtual time.");
+        return task.GetAwaiter().GetResult();
+    }
+
+    /// <summary>Advances virtual time until a task completes, then rethrows its failure if any.</summary>
+    public static void Await(this TestScheduler scheduler, Task task, TimeSpan? limit = null)
+    {
+        if (!scheduler.RunUntil(() => task.IsCompleted, limit)) throw new TimeoutException("The task did not complete in virtual time.");
+        task.GetAwaiter().GetResult();
+    }
+
+    /// <summary>Milliseconds of virtual time now.</summary>
+    public static double NowMs(this TestScheduler scheduler) => TimeSpan.FromTicks(scheduler.Clock).TotalMilliseconds;
+}

@@ -1,0 +1,100 @@
+using System.Reactive.Linq;
+using Rx.Netstack.Commands;
+
+namespace Rx.Netstack.Sockets;
+
+/// <summary>
+/// A UDP socket on a <see cref="Netstack"/>. Datagrams arrive as an observable (<see cref="Received"/>), so LINQ queries run
+/// over traffic; sending is <see cref="SendAsync(ReadOnlyMemory{byte}, NetEndpoint, CancellationToken)"/>. Every datagram a
+/// subscriber gets is its own copy.
+/// </summary>
+public sealed class UdpSocket : IAsyncDisposable, IDisposable
+{
+    private readonly Netstack _stack;
+    private int _closed;
+
+    private UdpSocket(Netstack stack, SocketHandle handle, NetEndpoint local)
+    {
+        _stack = stack;
+        Handle = handle;
+        Local = local;
+        Received = Observable.Defer(() => ReceiveLoop()).Publish().RefCount();
+    }
+
+    /// <summary>Binds a socket (port 0: an ephemeral port; unspecified address: all of the stack's addresses).</summary>
+    public static async Task<UdpSocket> BindAsync(Netstack stack, NetEndpoint local, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(stack);
+        var bound = await stack.RequestAsync<Reply.Bound>(new Command.Udp.Bind(local), cancellationToken).ConfigureAwait(false);
+        return new UdpSocket(stack, bound.Socket, bound.Local);
+    }
+
+    /// <summary>The engine's handle of this socket.</summary>
+    public SocketHandle Handle { get; }
+
+    /// <summary>The bound local endpoint.</summary>
+    public NetEndpoint Local { get; }
+
+    /// <summary>
+    /// Every datagram that arrives while someone is subscribed (shared by all subscribers; the receive loop runs while there is
+    /// at least one). Completes when the socket closes; errors with <see cref="NetstackException"/> if the stack goes away.
+    /// Delivered on the stack's scheduler: use <c>ObserveOn</c> for slow work.
+    /// </summary>
+    public IObservable<Datagram> Received { get; }
+
+    private IObservable<Datagram> ReceiveLoop() =>
+        Observable.Create<Datagram>(observer =>
+        {
+            var subscription = new System.Reactive.Disposables.SerialDisposable();
+            void Next()
+            {
+                subscription.Disposable = _stack.Execute(new Command.Udp.Receive(Handle)).Subscribe(reply =>
+                {
+                    switch (reply)
+                    {
+                        case Reply.DatagramReceived d:
+                            observer.OnNext(d.Datagram);
+                            Next();
+                            break;
+                        case Reply.Error { Detail.Kind: NetstackErrorKind.SocketClosed or NetstackErrorKind.StaleHandle }:
+                            observer.OnCompleted();
+                            break;
+                        case Reply.Error e:
+                            observer.OnError(new NetstackException(e.Detail));
+                            break;
+                    }
+                });
+            }
+            Next();
+            return subscription;
+        });
+
+    /// <summary>Sends one datagram.</summary>
+    public async Task SendAsync(ReadOnlyMemory<byte> data, NetEndpoint destination, CancellationToken cancellationToken = default) =>
+        await _stack.RequestAsync<Reply.Sent>(new Command.Udp.Send(Handle, destination, data), cancellationToken).ConfigureAwait(false);
+
+    /// <summary>Receives one datagram (at most <paramref name="maxLength"/> bytes of it; the rest is cut and flagged).</summary>
+    public async Task<Datagram> ReceiveAsync(int? maxLength = null, CancellationToken cancellationToken = default) =>
+        (await _stack.RequestAsync<Reply.DatagramReceived>(new Command.Udp.Receive(Handle, maxLength), cancellationToken).ConfigureAwait(false)).Datagram;
+
+    /// <summary>Closes the socket and frees its endpoint.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _closed, 1) != 0) return;
+        try
+        {
+            await _stack.RequestAsync(new Command.Udp.Close(Handle)).ConfigureAwait(false);
+        }
+        catch (NetstackException)
+        {
+            // Already closed or the stack is gone: nothing is left to free.
+        }
+    }
+
+    /// <summary>Closes the socket without waiting for the engine's reply.</summary>
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _closed, 1) != 0) return;
+        _stack.Execute(new Command.Udp.Close(Handle)).Subscribe(_ => { });
+    }
+}
