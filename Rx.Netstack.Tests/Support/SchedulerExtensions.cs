@@ -34,14 +34,31 @@ public static class SchedulerExtensions
     /// <summary>Runs a task's continuations by advancing virtual time until it completes.</summary>
     public static T Await<T>(this TestScheduler scheduler, Task<T> task, TimeSpan? limit = null)
     {
-        if (!scheduler.RunUntil(() => task.IsCompleted, limit)) throw new TimeoutException("The task did not complete in virtual time.");
+        WaitForTask(scheduler, task, limit);
         return task.GetAwaiter().GetResult();
+    }
+
+    /// <summary>
+    /// The friendly API's tasks resume on the thread pool (by design: user code must not run on the engine), so a step of
+    /// virtual time may need a moment of real time for the continuation to run. Early steps give it that moment (bounded),
+    /// later steps run virtual time at full speed.
+    /// </summary>
+    private static void WaitForTask(TestScheduler scheduler, Task task, TimeSpan? limit)
+    {
+        int patientSteps = 500;
+        bool done = scheduler.RunUntil(() =>
+        {
+            if (task.IsCompleted) return true;
+            if (patientSteps-- > 0) SpinWait.SpinUntil(() => task.IsCompleted, TimeSpan.FromMilliseconds(2));
+            return task.IsCompleted;
+        }, limit);
+        if (!done) throw new TimeoutException("The task did not complete in virtual time.");
     }
 
     /// <summary>Advances virtual time until a task completes, then rethrows its failure if any.</summary>
     public static void Await(this TestScheduler scheduler, Task task, TimeSpan? limit = null)
     {
-        if (!scheduler.RunUntil(() => task.IsCompleted, limit)) throw new TimeoutException("The task did not complete in virtual time.");
+        WaitForTask(scheduler, task, limit);
         task.GetAwaiter().GetResult();
     }
 
