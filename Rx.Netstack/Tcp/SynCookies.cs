@@ -23,7 +23,9 @@ internal sealed class SynCookies
     /// 1280 − 60; 1300: common behind tunnels and VPNs; 1440: Ethernet with IPv6 (1500 − 60); 1452: PPPoE with IPv4
     /// (1492 − 40); 1460: Ethernet with IPv4 (1500 − 40); 8940 and 8960: 9000-byte jumbo frames over IPv6 and IPv4.
     /// </summary>
-    public static ReadOnlySpan<ushort> MssTable => [536, 1220, 1300, 1440, 1452, 1460, 8940, 8960];
+    public static ReadOnlySpan<ushort> MssTable => s_mssTable;
+
+    private static readonly ushort[] s_mssTable = [536, 1220, 1300, 1440, 1452, 1460, 8940, 8960];
 
     /// <summary>How long one counter period lasts (RFC 4987 §3.6 uses a slowly increasing counter; 64 s as in common practice).</summary>
     public static readonly TimeSpan CounterPeriod = TimeSpan.FromSeconds(64);
