@@ -8,7 +8,6 @@ internal sealed partial class TcpControlBlock
     private bool _inRecovery;
     private SeqNumber _recoverPoint;  // RFC 6582 "recover" / RFC 6675 RecoveryPoint: one past the highest byte sent at entry
     private SeqNumber _highRxt;       // RFC 6675 HighRxt: one past the highest byte retransmitted in this recovery
-    private int _inflation;           // RFC 6582 cwnd inflation in bytes (NewReno without SACK)
     private bool _retransmitHead;     // send the segment at SND.UNA next, whatever cwnd says (fast retransmit)
 
     /// <summary>
@@ -21,7 +20,7 @@ internal sealed partial class TcpControlBlock
         _dupAcks++;
         if (_inRecovery)
         {
-            if (!_sackEnabled) _inflation += Smss; // RFC 6582 §3.2 step 4: each further duplicate inflates cwnd
+            if (!_sackEnabled) _cc.OnDuplicateAck(); // RFC 6582 §3.2 step 4: each further duplicate inflates cwnd by 1 SMSS
             return;
         }
         bool lossDetected = _dupAcks >= SackScoreboard.DupThresh
@@ -35,10 +34,9 @@ internal sealed partial class TcpControlBlock
         _inRecovery = true;
         _recoverPoint = _sndMax;
         _highRxt = _sndUna;
+        // The controller sets cwnd = ssthresh + 3·SMSS (RFC 6582 §3.2 step 3); RFC 6675 SACK recovery ignores that
+        // inflation and uses ssthresh against the pipe instead.
         _cc.OnEnterRecovery(now, _sndMax - _sndUna);
-        // RFC 6582 §3.2 step 3: cwnd = ssthresh + 3·SMSS for the three segments that left the network. With SACK, RFC 6675
-        // counts the pipe instead, so there is no inflation.
-        _inflation = _sackEnabled ? 0 : 3 * Smss;
         _retransmitHead = true;
         _rttTiming = false; // Karn: the timed segment may be the one retransmitted
         _ctx.Counters.FastRetransmits++;
@@ -49,7 +47,6 @@ internal sealed partial class TcpControlBlock
     private void ExitRecovery(Instant now)
     {
         _inRecovery = false;
-        _inflation = 0;
         _dupAcks = 0;
         _retransmitHead = false;
         _cc.OnExitRecovery(now);
@@ -66,8 +63,7 @@ internal sealed partial class TcpControlBlock
         _dupAcks = 0;
         if (!_sackEnabled)
         {
-            _inflation -= acked;
-            if (acked >= Smss) _inflation += Smss;
+            _cc.OnPartialAck(acked);
             _retransmitHead = true;
         }
         else if (_sndUna >= _highRxt && !_scoreboard.IsSacked(_sndUna))
@@ -77,15 +73,14 @@ internal sealed partial class TcpControlBlock
     }
 
     /// <summary>
-    /// How many bytes cwnd lets us send now. In SACK recovery it is cwnd − pipe (RFC 6675 §5 step C); in NewReno recovery
-    /// the inflated cwnd minus the flight; otherwise cwnd minus the bytes between SND.UNA and SND.NXT.
+    /// How many bytes cwnd lets us send now. In SACK recovery it is ssthresh − pipe (RFC 6675 §5 step C: cwnd is ssthresh
+    /// there); otherwise cwnd (inflated by the controller during NewReno recovery) minus the bytes between SND.UNA and SND.NXT.
     /// </summary>
     private long CongestionRoom()
     {
         if (_inRecovery && _sackEnabled)
-            return _cc.CongestionWindow - _scoreboard.Pipe(_sndUna, _sndMax, _highRxt, Smss);
-        long cwnd = _cc.CongestionWindow + (_inRecovery ? _inflation : 0);
-        return cwnd - (_sndNxt - _sndUna);
+            return _cc.SlowStartThreshold - _scoreboard.Pipe(_sndUna, _sndMax, _highRxt, Smss);
+        return _cc.CongestionWindow - (long)(_sndNxt - _sndUna);
     }
 
     /// <summary>NextSeg rule 1 (RFC 6675 §4): the first lost, un-SACKed, not yet retransmitted hole.</summary>

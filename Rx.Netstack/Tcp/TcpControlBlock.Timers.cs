@@ -68,7 +68,6 @@ internal sealed partial class TcpControlBlock
         // RFC 6582 §3.2 step 1 / RFC 6675 §5.1: after a timeout, no fast recovery for losses from before it.
         _recoverPoint = _sndMax;
         _inRecovery = false;
-        _inflation = 0;
         _dupAcks = 0;
         _retransmitHead = false;
         _scoreboard.Clear();
