@@ -13,6 +13,23 @@ public enum CongestionControlAlgorithm
 /// A congestion controller: owns cwnd and ssthresh. The sender tells it what happened; loss detection and
 /// recovery bookkeeping (which segments to resend, when recovery ends) stay in the sender.
 /// </summary>
+/// <remarks>
+/// What the sender does around it (RFC 5681 §3.2, RFC 6582 §3.2):
+/// <list type="number">
+/// <item>Send while <c>bytesInFlight &lt; min(CongestionWindow, peer window)</c>.</item>
+/// <item>An ACK of new data outside recovery: <see cref="OnAck"/> with the bytes it acknowledged and the flight before it.</item>
+/// <item>Third duplicate ACK (or SACK loss detection): record the recovery point (SND.NXT), call
+/// <see cref="OnEnterRecovery"/> with the flight, retransmit the first unacknowledged segment. cwnd is now
+/// ssthresh + 3·SMSS (the three segments that left the network).</item>
+/// <item>Each further duplicate ACK during recovery: <see cref="OnDuplicateAck"/> (+1 SMSS), then send if the window allows.</item>
+/// <item>A partial ACK (below the recovery point): <see cref="OnPartialAck"/>, retransmit the next hole.</item>
+/// <item>An ACK at or above the recovery point: <see cref="OnExitRecovery"/> (cwnd = ssthresh); do not also call <see cref="OnAck"/> for it.</item>
+/// <item>RTO expiry: <see cref="OnRetransmissionTimeout"/> with the flight before the timeout; it also ends recovery. Calling it
+/// again before any new data is acknowledged leaves ssthresh alone (RFC 5681 §3.1: the same segment timed out again).</item>
+/// </list>
+/// A sender that does RFC 6675 pipe-based SACK recovery instead uses <see cref="SlowStartThreshold"/> as its recovery window and
+/// skips <see cref="OnDuplicateAck"/> / <see cref="OnPartialAck"/>.
+/// </remarks>
 internal interface ICongestionControl
 {
     /// <summary>The congestion window in bytes.</summary>
@@ -39,11 +56,44 @@ internal interface ICongestionControl
 
     /// <summary>The sender's MSS changed (path MTU); windows are expressed in bytes of this size.</summary>
     void SetMaxSegmentSize(int mss);
+
+    /// <summary>True between <see cref="OnEnterRecovery"/> and <see cref="OnExitRecovery"/> (a timeout also ends it).</summary>
+    bool InRecovery => false;
+
+    /// <summary>
+    /// A further duplicate ACK arrived during fast recovery (after the third): inflate cwnd by one SMSS, since a segment
+    /// has left the network (RFC 5681 §3.2 step 4). Not for RFC 6675 pipe-based recovery, which does not inflate.
+    /// </summary>
+    void OnDuplicateAck() { }
+
+    /// <summary>
+    /// A partial ACK during fast recovery (new data acknowledged, recovery point not reached): deflate cwnd by the bytes
+    /// acknowledged and add back one SMSS if at least one SMSS was acknowledged (RFC 6582 §3.2 step 5).
+    /// </summary>
+    void OnPartialAck(int bytesAcked) { }
 }
 
 /// <summary>Creates congestion controllers.</summary>
 internal static class CongestionControl
 {
     /// <summary>A controller of the chosen kind with the initial window of RFC 5681 §3.1 / RFC 6928 for <paramref name="mss"/>.</summary>
-    public static ICongestionControl Create(CongestionControlAlgorithm algorithm, int mss) => throw new NotImplementedException();
+    public static ICongestionControl Create(CongestionControlAlgorithm algorithm, int mss) => algorithm switch
+    {
+        CongestionControlAlgorithm.Cubic => new Cubic(mss),
+        CongestionControlAlgorithm.NewReno => new NewReno(mss),
+        _ => throw new ArgumentOutOfRangeException(nameof(algorithm), algorithm, "Unknown congestion control algorithm."),
+    };
+
+    /// <summary>
+    /// The initial window of RFC 6928 §2: min(10·MSS, max(2·MSS, 14600)) bytes (RFC 5681 §3.1's 2–4 segments, raised).
+    /// </summary>
+    public static int InitialWindow(int mss) => Math.Min(10 * mss, Math.Max(2 * mss, 14600));
+
+    /// <summary>
+    /// True when the window was in use, so an ACK may grow it: at least half of cwnd was in flight. This is the
+    /// "validated" test of RFC 7661 §4.3 (pipeACK ≥ ½·cwnd), with the flight before the ACK standing for pipeACK; it keeps
+    /// an application-limited sender from inflating a window it never tested, yet tolerates a batch of ACKs processed
+    /// before the sender refills the window.
+    /// </summary>
+    public static bool IsWindowInUse(long bytesInFlight, long congestionWindow) => 2 * bytesInFlight >= congestionWindow;
 }

@@ -1,0 +1,115 @@
+using System.Buffers;
+
+namespace Rx.Netstack.Tcp;
+
+/// <summary>
+/// A fixed-capacity ring of bytes over an array rented lazily from a pool (on the first write) and returned by
+/// <see cref="Release"/> when empty, so an idle connection holds no buffer. Offsets are counted from the oldest byte.
+/// Bytes beyond <see cref="Count"/> may be written with <see cref="WriteAt"/> (out-of-order data) and made part of the ring
+/// later with <see cref="Commit"/>.
+/// </summary>
+internal sealed class ByteRing
+{
+    private readonly ArrayPool<byte> _pool;
+    private byte[]? _buffer;
+    private int _head;
+    private int _count;
+
+    /// <summary>Creates an empty ring of <paramref name="capacity"/> bytes; nothing is rented yet.</summary>
+    public ByteRing(int capacity, ArrayPool<byte> pool)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(capacity, 1);
+        Capacity = capacity;
+        _pool = pool;
+    }
+
+    /// <summary>The most bytes the ring holds.</summary>
+    public int Capacity { get; }
+
+    /// <summary>Bytes held.</summary>
+    public int Count => _count;
+
+    /// <summary>Room left.</summary>
+    public int Free => Capacity - _count;
+
+    /// <summary>True while an array is rented.</summary>
+    public bool IsAllocated => _buffer is not null;
+
+    /// <summary>Appends as much of <paramref name="data"/> as fits; returns how many bytes were taken.</summary>
+    public int Append(ReadOnlySpan<byte> data)
+    {
+        int n = Math.Min(data.Length, Free);
+        if (n == 0) return 0;
+        WriteAt(_count, data[..n]);
+        _count += n;
+        return n;
+    }
+
+    /// <summary>Writes <paramref name="data"/> at <paramref name="offset"/> from the oldest byte without changing <see cref="Count"/>.</summary>
+    public void WriteAt(int offset, ReadOnlySpan<byte> data)
+    {
+        if ((uint)offset > (uint)Capacity || data.Length > Capacity - offset)
+            throw new ArgumentOutOfRangeException(nameof(offset), "The write does not fit in the ring.");
+        if (data.IsEmpty) return;
+        byte[] buffer = _buffer ??= _pool.Rent(Capacity);
+        int start = (_head + offset) % Capacity;
+        int first = Math.Min(data.Length, Capacity - start);
+        data[..first].CopyTo(buffer.AsSpan(start));
+        data[first..].CopyTo(buffer);
+    }
+
+    /// <summary>Makes <paramref name="n"/> bytes already written past the end part of the ring.</summary>
+    public void Commit(int n)
+    {
+        if (n < 0 || n > Free) throw new ArgumentOutOfRangeException(nameof(n));
+        _count += n;
+    }
+
+    /// <summary>Copies <c>destination.Length</c> bytes starting at <paramref name="offset"/> without consuming them.</summary>
+    public void CopyTo(int offset, Span<byte> destination)
+    {
+        if (offset < 0 || destination.Length > _count - offset)
+            throw new ArgumentOutOfRangeException(nameof(offset), "The range is not in the ring.");
+        if (destination.IsEmpty) return;
+        byte[] buffer = _buffer!;
+        int start = (_head + offset) % Capacity;
+        int first = Math.Min(destination.Length, Capacity - start);
+        buffer.AsSpan(start, first).CopyTo(destination);
+        buffer.AsSpan(0, destination.Length - first).CopyTo(destination[first..]);
+    }
+
+    /// <summary>Copies out and consumes up to <c>destination.Length</c> bytes.</summary>
+    public int Read(Span<byte> destination)
+    {
+        int n = Math.Min(destination.Length, _count);
+        if (n == 0) return 0;
+        CopyTo(0, destination[..n]);
+        Discard(n);
+        return n;
+    }
+
+    /// <summary>Drops the oldest <paramref name="n"/> bytes.</summary>
+    public void Discard(int n)
+    {
+        if (n < 0 || n > _count) throw new ArgumentOutOfRangeException(nameof(n));
+        _head = (_head + n) % Capacity;
+        _count -= n; // the head is not reset: out-of-order bytes may sit past the end
+    }
+
+    /// <summary>Returns the array to the pool if the ring is empty (the caller knows no out-of-order bytes are held).</summary>
+    public void Release()
+    {
+        if (_count != 0 || _buffer is null) return;
+        _pool.Return(_buffer);
+        _buffer = null;
+        _head = 0;
+    }
+
+    /// <summary>Empties the ring and returns its array.</summary>
+    public void Clear()
+    {
+        _count = 0;
+        _head = 0;
+        Release();
+    }
+}

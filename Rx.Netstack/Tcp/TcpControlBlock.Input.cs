@@ -1,0 +1,551 @@
+using Rx.Netstack.Wire;
+
+namespace Rx.Netstack.Tcp;
+
+internal sealed partial class TcpControlBlock
+{
+    private Instant _synSentAt;
+    private bool _wsAgreed;
+
+    /// <summary>
+    /// Processes one arriving segment for this connection (RFC 9293 §3.10.7.3 for SYN-SENT, §3.10.7.4 for the other states,
+    /// with RFC 5961 hardening, RFC 7323 PAWS and RFC 2018 SACK). Never throws; replies become pending for
+    /// <see cref="TryGetSegment"/>.
+    /// </summary>
+    public void Process(Instant now, in TcpHeader header, ReadOnlySpan<byte> payload)
+    {
+        _ctx.Counters.SegmentsReceived++;
+        switch (State)
+        {
+            case TcpState.Closed:
+            case TcpState.Listen:
+                return;
+            case TcpState.SynSent:
+                ProcessSynSent(now, header, payload);
+                return;
+        }
+
+        TcpHeader h = header;
+        if (State == TcpState.SynReceived && h.Has(TcpFlags.Syn) && h.Sequence == _irs && !h.Has(TcpFlags.Rst))
+        {
+            if (!h.Has(TcpFlags.Ack))
+            {
+                _synPending = true; // the peer's SYN again: our SYN-ACK was lost
+                return;
+            }
+            // Simultaneous open: a SYN-ACK whose SYN we already hold. Only the new part is processed (RFC 9293 §3.10.7.4).
+            h.Flags &= ~TcpFlags.Syn;
+            h.Sequence += 1;
+        }
+
+        // PAWS (RFC 7323 §5.3): a timestamp older than TS.Recent marks an old duplicate, unless TS.Recent went stale
+        // after 24 days of idleness (§5.5).
+        if (_tsEnabled && h.HasTimestamps && !h.Has(TcpFlags.Rst) && TsBefore(h.TimestampValue, _tsRecent))
+        {
+            if (now - _tsRecentAt > PawsIdleLimit)
+            {
+                _tsRecent = h.TimestampValue;
+                _tsRecentAt = now;
+            }
+            else
+            {
+                _ctx.Counters.PawsDrops++;
+                RequestAck();
+                return;
+            }
+        }
+
+        // First: the sequence number (RFC 9293 §3.10.7.4).
+        int segLen = h.SequenceLength(payload.Length);
+        if (!IsAcceptable(h.Sequence, segLen))
+        {
+            _ctx.Counters.UnacceptableSegments++;
+            if (!h.Has(TcpFlags.Rst))
+            {
+                RequestAck();
+                // TIME-WAIT: the peer's FIN again means our last ACK was lost; ACK it and restart 2·MSL.
+                if (State == TcpState.TimeWait && h.Has(TcpFlags.Fin)) _timeWaitAt = now + _settings.TimeWaitDuration;
+            }
+            return;
+        }
+
+        // RFC 7323 §4.3: remember the peer's timestamp if this segment is not older than what we last acknowledged.
+        if (_tsEnabled && h.HasTimestamps && !h.Has(TcpFlags.Rst) && !TsBefore(h.TimestampValue, _tsRecent) && h.Sequence <= _lastAckSent)
+        {
+            _tsRecent = h.TimestampValue;
+            _tsRecentAt = now;
+        }
+
+        // Second: RST. RFC 5961 §3.2: only an exact match resets; any other in-window RST earns a challenge ACK.
+        if (h.Has(TcpFlags.Rst))
+        {
+            if (h.Sequence == _rcvNxt) OnResetReceived();
+            else SendChallengeAck(now);
+            return;
+        }
+
+        _lastReceivedAt = now;
+        ArmKeepalive(now);
+
+        // Fourth: SYN in a synchronized state (or SYN-RECEIVED) → challenge ACK (RFC 5961 §4.2).
+        if (h.Has(TcpFlags.Syn))
+        {
+            SendChallengeAck(now);
+            return;
+        }
+
+        // Fifth: ACK.
+        if (!h.Has(TcpFlags.Ack)) return;
+        if (State == TcpState.SynReceived)
+        {
+            if (h.Acknowledgment > _sndUna && h.Acknowledgment <= _sndMax)
+            {
+                EnterEstablished(now, h);
+            }
+            else
+            {
+                QueueReset(h.Acknowledgment, default, TcpFlags.Rst); // RFC 9293 §3.10.7.4: <SEQ=SEG.ACK><CTL=RST>
+                return;
+            }
+        }
+        if (!ProcessAck(now, h, payload.Length)) return;
+
+        // Seventh: segment text.
+        bool wholeSegmentFits = true;
+        if (!payload.IsEmpty)
+        {
+            if (State is TcpState.Established or TcpState.FinWait1 or TcpState.FinWait2)
+            {
+                if (_appClosed)
+                {
+                    // RFC 1122 §4.2.2.13: data after CLOSE cannot be delivered; tell the peer with a RST.
+                    QueueReset(_sndNxt, default, TcpFlags.Rst);
+                    Terminate(TcpError.Aborted);
+                    return;
+                }
+                wholeSegmentFits = ReceiveData(now, h.Sequence, payload);
+            }
+            // CLOSE-WAIT, CLOSING, LAST-ACK, TIME-WAIT: the FIN was already received; data cannot be new (RFC 9293).
+        }
+
+        // Eighth: FIN.
+        if (h.Has(TcpFlags.Fin) && wholeSegmentFits && !_finReceived
+            && State is TcpState.Established or TcpState.FinWait1 or TcpState.FinWait2)
+        {
+            SeqNumber finSeq = h.Sequence + payload.Length;
+            if (finSeq == _rcvNxt) ConsumeFin(now);
+            else if (finSeq > _rcvNxt)
+            {
+                _hasPendingFin = true;
+                _pendingFinSeq = finSeq;
+                _ackNow = true;
+            }
+        }
+    }
+
+    /// <summary>RFC 9293 §3.10.7.3: a segment arriving in SYN-SENT.</summary>
+    private void ProcessSynSent(Instant now, in TcpHeader h, ReadOnlySpan<byte> payload)
+    {
+        bool hasAck = h.Has(TcpFlags.Ack);
+        if (hasAck && (h.Acknowledgment <= _iss || h.Acknowledgment > _sndMax))
+        {
+            if (!h.Has(TcpFlags.Rst)) QueueReset(h.Acknowledgment, default, TcpFlags.Rst);
+            return;
+        }
+        if (h.Has(TcpFlags.Rst))
+        {
+            // RFC 5961 §3.2: in SYN-SENT a RST is acceptable only if it acknowledges our SYN.
+            if (hasAck)
+            {
+                _ctx.Counters.ResetsReceived++;
+                Terminate(TcpError.ConnectionRefused);
+            }
+            return;
+        }
+        if (!h.Has(TcpFlags.Syn)) return;
+
+        AcceptPeerSyn(h, now);
+        if (hasAck)
+        {
+            // Data carried on a SYN-ACK is not taken: we ACK just the SYN and the peer sends it again.
+            OnSynAcked(now, h);
+            State = TcpState.Established;
+            HasEstablished = true;
+            _ackNow = true;
+            AfterEstablished(now);
+        }
+        else
+        {
+            // Simultaneous open (RFC 9293 §3.10.7.3, Figure 8): answer with SYN-ACK and wait in SYN-RECEIVED.
+            State = TcpState.SynReceived;
+            _synPending = true;
+        }
+        _ = payload;
+    }
+
+    /// <summary>Takes the peer's ISN and options from its SYN (RFC 9293 §3.7.1, RFC 7323 §2.2 and §3.2, RFC 2018 §2).</summary>
+    private void AcceptPeerSyn(in TcpHeader syn, Instant now, bool weOfferedEverything = true)
+    {
+        _ = weOfferedEverything;
+        _irs = syn.Sequence;
+        _rcvNxt = syn.Sequence + 1;
+        _lastAckSent = _rcvNxt;
+        _rcvAdvRight = _rcvNxt + Math.Min(_recvRing.Capacity, ushort.MaxValue);
+        if (syn.MaxSegmentSize > 0) _peerMss = Math.Max(MinimumMss, (int)syn.MaxSegmentSize);
+        _wsAgreed = _settings.EnableWindowScale && syn.WindowScale >= 0;
+        if (_wsAgreed)
+        {
+            _sndScale = Math.Min(14, (int)syn.WindowScale); // RFC 7323 §2.3: larger shifts are read as 14
+        }
+        else
+        {
+            _sndScale = 0;
+            _rcvScale = 0;
+        }
+        _sackEnabled = _settings.EnableSack && syn.SackPermitted;
+        _tsEnabled = _settings.EnableTimestamps && syn.HasTimestamps;
+        if (_tsEnabled)
+        {
+            _tsRecent = syn.TimestampValue;
+            _tsRecentAt = now;
+        }
+        // RFC 7323 §2.2: the window field of a SYN is never scaled.
+        _sndWnd = _maxSndWnd = syn.Window;
+        _sndWl1 = syn.Sequence;
+        _sndWl2 = syn.Acknowledgment;
+        UpdateMss();
+    }
+
+    /// <summary>Our SYN was acknowledged (in SYN-SENT by the SYN-ACK, in SYN-RECEIVED by the final ACK).</summary>
+    private void OnSynAcked(Instant now, in TcpHeader h)
+    {
+        _sndUna = h.Acknowledgment;
+        if (_sndNxt < _sndUna) _sndNxt = _sndUna;
+        if (_sndMax < _sndUna) _sndMax = _sndUna;
+        _probeHigh = _sndMax;
+        if (_tsEnabled && h.HasTimestamps) AddTimestampSample(now, h.TimestampEcho);
+        else if (!_synRetransmitted) _rtt.AddSample(now - _synSentAt);
+        if (_synRetransmitted && _rtt.SmoothedRtt is null)
+        {
+            // RFC 6298 §5.7: after a retransmitted SYN and no sample, data starts with RTO = 3 s.
+            TimeSpan three = TimeSpan.FromSeconds(3);
+            TimeSpan initial = three < _settings.MaxRto ? (three > _settings.InitialRto ? three : _settings.InitialRto) : _settings.MaxRto;
+            _rtt = new RttEstimator(initial, _settings.MinRto, _settings.MaxRto, ClockGranularity);
+        }
+        _synRetries = 0;
+        _retries = 0;
+        _rtoAt = _sndMax > _sndUna ? now + _rtt.Rto : Instant.Never;
+    }
+
+    /// <summary>SYN-RECEIVED → ESTABLISHED on an acceptable ACK (RFC 9293 §3.10.7.4, fifth check).</summary>
+    private void EnterEstablished(Instant now, in TcpHeader h)
+    {
+        OnSynAcked(now, h);
+        State = TcpState.Established;
+        HasEstablished = true;
+        _sndWnd = h.Window << _sndScale;
+        _maxSndWnd = Math.Max(_maxSndWnd, _sndWnd);
+        _sndWl1 = h.Sequence;
+        _sndWl2 = h.Acknowledgment;
+        AfterEstablished(now);
+    }
+
+    private void AfterEstablished(Instant now)
+    {
+        ArmKeepalive(now);
+        if (_closeAfterConnect)
+        {
+            _closeAfterConnect = false;
+            ShutdownWrite();
+        }
+    }
+
+    /// <summary>RFC 9293 §3.10.7.4 first check, with the zero-window allowance for a segment exactly at RCV.NXT.</summary>
+    private bool IsAcceptable(SeqNumber seq, int segLen)
+    {
+        int wnd = _recvRing.Free;
+        if (wnd == 0) return seq == _rcvNxt; // zero window: only the ACK/RST of a segment at RCV.NXT is processed
+        SeqNumber windowEnd = _rcvNxt + wnd;
+        if (segLen == 0) return seq >= _rcvNxt && seq < windowEnd;
+        SeqNumber last = seq + (segLen - 1);
+        return (seq >= _rcvNxt && seq < windowEnd) || (last >= _rcvNxt && last < windowEnd);
+    }
+
+    /// <summary>An acceptable RST (RFC 9293 §3.10.7.4 second check).</summary>
+    private void OnResetReceived()
+    {
+        switch (State)
+        {
+            case TcpState.TimeWait:
+                return; // RFC 1337: ignore RSTs in TIME-WAIT (no TIME-WAIT assassination)
+            case TcpState.SynReceived:
+                _ctx.Counters.ResetsReceived++;
+                Terminate(_passive ? TcpError.ConnectionReset : TcpError.ConnectionRefused);
+                return;
+            case TcpState.Closing:
+            case TcpState.LastAck:
+                _ctx.Counters.ResetsReceived++;
+                Terminate(TcpError.None); // we were closing anyway
+                return;
+            default:
+                _ctx.Counters.ResetsReceived++;
+                Terminate(TcpError.ConnectionReset);
+                return;
+        }
+    }
+
+    /// <summary>A challenge ACK (RFC 5961 §3.2, §4.2, §5.2), rate-limited stack-wide (§7).</summary>
+    private void SendChallengeAck(Instant now)
+    {
+        if (_ctx.ChallengeAcks.TryTake(now))
+        {
+            _ctx.Counters.ChallengeAcksSent++;
+            RequestAck();
+        }
+        else
+        {
+            _ctx.Counters.ChallengeAcksSuppressed++;
+        }
+    }
+
+    /// <summary>An ACK must go out at once (in SYN-RECEIVED that means the SYN-ACK again).</summary>
+    private void RequestAck()
+    {
+        if (State == TcpState.SynReceived) _synPending = true;
+        else _ackNow = true;
+    }
+
+    /// <summary>The fifth check (RFC 9293 §3.10.7.4, RFC 5961 §5.2). Returns false when the segment is to be dropped.</summary>
+    private bool ProcessAck(Instant now, in TcpHeader h, int payloadLength)
+    {
+        SeqNumber ack = h.Acknowledgment;
+        SeqNumber highest = SeqNumber.Max(_sndMax, _probeHigh);
+        if (ack > highest || ack < _sndUna - _maxSndWnd)
+        {
+            // Acknowledges data never sent, or far too old (RFC 5961 §5.2): challenge ACK and drop.
+            SendChallengeAck(now);
+            return false;
+        }
+
+        bool sackNews = false;
+        if (_sackEnabled && h.SackBlockCount > 0 && _sndMax > _sndUna)
+        {
+            SeqNumber floor = SeqNumber.Max(ack, _sndUna);
+            for (int i = 0; i < h.SackBlockCount && i < 4; i++)
+                sackNews |= _scoreboard.Add(h.SackBlocks[i], floor, _sndMax);
+        }
+
+        if (ack >= _sndUna)
+        {
+            int scaledWindow = h.Window << _sndScale;
+            if (ack > _sndUna)
+            {
+                OnNewAck(now, h, ack);
+            }
+            else if (_sndMax > _sndUna)
+            {
+                // RFC 5681 §2 duplicate ACK; with SACK, RFC 6675 §2: an ACK bringing new SACK information.
+                bool duplicate = _sackEnabled
+                    ? sackNews
+                    : payloadLength == 0 && (h.Flags & (TcpFlags.Syn | TcpFlags.Fin)) == 0 && scaledWindow == _sndWnd;
+                if (duplicate) OnDuplicateAck(now);
+            }
+
+            // Window update, guarded by SND.WL1/SND.WL2 against old segments (RFC 9293 §3.10.7.4).
+            if (_sndWl1 < h.Sequence || (_sndWl1 == h.Sequence && _sndWl2 <= ack))
+            {
+                _sndWnd = scaledWindow;
+                _sndWl1 = h.Sequence;
+                _sndWl2 = ack;
+                if (_sndWnd > _maxSndWnd) _maxSndWnd = _sndWnd;
+                if (_sndWnd > 0)
+                {
+                    _persistAt = Instant.Never;
+                    _persistBackoff = 0;
+                    _probePending = false;
+                }
+            }
+            _persistProbes = 0; // the peer answers: keep probing a closed window indefinitely (RFC 1122 §4.2.2.17)
+        }
+
+        if (_finQueued && _sndUna == FinSequence + 1)
+        {
+            switch (State)
+            {
+                case TcpState.FinWait1:
+                    State = TcpState.FinWait2;
+                    if (_appClosed) ArmOrphanTimeout(now);
+                    break;
+                case TcpState.Closing:
+                    EnterTimeWait(now);
+                    break;
+                case TcpState.LastAck:
+                    Terminate(TcpError.None);
+                    return false;
+            }
+        }
+        return true;
+    }
+
+    /// <summary>The ACK acknowledged new data (RFC 9293 §3.10.7.4, RFC 6298 §5.2–5.3, RFC 5681 §3.1).</summary>
+    private void OnNewAck(Instant now, in TcpHeader h, SeqNumber ack)
+    {
+        int acked = ack - _sndUna;
+        int flightBefore = _sndMax - _sndUna;
+
+        // RTT: from the echoed timestamp (RFC 7323 §4.1), else from the one timed segment (Karn's rule, RFC 6298 §3).
+        if (_tsEnabled && h.HasTimestamps) AddTimestampSample(now, h.TimestampEcho);
+        else if (_rttTiming && ack >= _rttSeq) _rtt.AddSample(now - _rttStart);
+        if (_rttTiming && ack >= _rttSeq) _rttTiming = false;
+
+        int dataAcked = Math.Min(ack - _sendBase, _sendRing.Count);
+        if (dataAcked > 0)
+        {
+            _sendRing.Discard(dataAcked);
+            _sendBase += dataAcked;
+        }
+        _sndUna = ack;
+        if (_sndNxt < ack) _sndNxt = ack;
+        if (_sndMax < ack) _sndMax = ack;
+        if (_probeHigh < ack) _probeHigh = ack;
+        _retries = 0;
+        _scoreboard.AckedTo(ack);
+
+        if (_inRecovery)
+        {
+            if (ack >= _recoverPoint) ExitRecovery(now);
+            else OnPartialAck(now, acked);
+        }
+        else
+        {
+            _dupAcks = 0;
+            _cc.OnAck(now, acked, flightBefore, _rtt.SmoothedRtt);
+        }
+
+        _rtoAt = _sndMax > _sndUna ? now + _rtt.Rto : Instant.Never;
+        if (_sendRing.Count == 0) _sendRing.Release();
+    }
+
+    private void AddTimestampSample(Instant now, uint echo)
+    {
+        int ms = unchecked((int)(TsNow(now) - echo));
+        if (ms >= 0 && TimeSpan.FromMilliseconds(ms) <= _settings.MaxRto)
+            _rtt.AddSample(TimeSpan.FromMilliseconds(Math.Max(ms, 0)));
+    }
+
+    /// <summary>
+    /// Stores in-window data at its place in the receive ring (RFC 9293 §3.10.7.4 seventh check). In-order data advances
+    /// RCV.NXT, pulling in any out-of-order data it joins; out-of-order data is recorded for SACK (RFC 2018 §4).
+    /// Returns false when part of the segment lay beyond the window and was cut off.
+    /// </summary>
+    private bool ReceiveData(Instant now, SeqNumber seq, ReadOnlySpan<byte> data)
+    {
+        if (seq < _rcvNxt)
+        {
+            int skip = _rcvNxt - seq;
+            data = skip >= data.Length ? default : data[skip..];
+            seq = _rcvNxt;
+        }
+        int offset = seq - _rcvNxt;
+        int room = _recvRing.Free - offset;
+        bool fits = data.Length <= room;
+        if (room <= 0)
+        {
+            _ackNow = true;
+            return false;
+        }
+        if (!fits) data = data[..room];
+        if (data.IsEmpty) return fits;
+
+        _recvRing.WriteAt(_recvRing.Count + offset, data);
+        if (offset == 0)
+        {
+            _recvRing.Commit(data.Length);
+            _rcvNxt += data.Length;
+            _bytesReceived += data.Length;
+            if (_recvOutOfOrder.Count > 0)
+            {
+                SeqNumber end = _recvOutOfOrder.ContiguousEnd(_rcvNxt);
+                if (end > _rcvNxt)
+                {
+                    int joined = end - _rcvNxt;
+                    _recvRing.Commit(joined);
+                    _rcvNxt = end;
+                    _bytesReceived += joined;
+                }
+                _recvOutOfOrder.RemoveBefore(_rcvNxt);
+                _ackNow = true; // RFC 5681 §4.2: ACK at once when a segment fills (part of) a gap
+            }
+            if (_hasPendingFin && _pendingFinSeq == _rcvNxt) ConsumeFin(now);
+            ScheduleAck(now, data.Length);
+        }
+        else
+        {
+            _recvOutOfOrder.Add(seq, seq + data.Length);
+            NoteSackAnchor(seq);
+            _ctx.Counters.OutOfOrderSegments++;
+            _ackNow = true; // RFC 5681 §4.2: an out-of-order segment is ACKed at once (a duplicate ACK)
+        }
+        return fits;
+    }
+
+    /// <summary>Delayed ACK (RFC 1122 §4.2.3.2, RFC 5681 §4.2): at least every second full-sized segment, never later than the timeout.</summary>
+    private void ScheduleAck(Instant now, int length)
+    {
+        if (length > _rcvMssEstimate) _rcvMssEstimate = Math.Min(length, _mss);
+        _unackedReceivedBytes += length;
+        if (_unackedReceivedBytes >= 2 * _rcvMssEstimate || _settings.DelayedAckTimeout == TimeSpan.Zero) _ackNow = true;
+        else if (_delayedAckAt.IsNever) _delayedAckAt = now + _settings.DelayedAckTimeout;
+    }
+
+    /// <summary>The peer's FIN is next in sequence (RFC 9293 §3.10.7.4 eighth check).</summary>
+    private void ConsumeFin(Instant now)
+    {
+        _rcvNxt += 1;
+        _finReceived = true;
+        _hasPendingFin = false;
+        _ackNow = true;
+        switch (State)
+        {
+            case TcpState.SynReceived:
+            case TcpState.Established:
+                State = TcpState.CloseWait;
+                break;
+            case TcpState.FinWait1:
+                if (_finQueued && _sndUna == FinSequence + 1) EnterTimeWait(now);
+                else State = TcpState.Closing;
+                break;
+            case TcpState.FinWait2:
+                EnterTimeWait(now);
+                break;
+        }
+    }
+
+    private void EnterTimeWait(Instant now)
+    {
+        State = TcpState.TimeWait;
+        _timeWaitAt = now + _settings.TimeWaitDuration;
+        _rtoAt = _persistAt = _keepaliveAt = Instant.Never;
+        _sendRing.Clear();
+        _scoreboard.Clear();
+        ReleaseIdleBuffers();
+    }
+
+    /// <summary>Remembers which out-of-order segment arrived last, so its block is reported first (RFC 2018 §4).</summary>
+    private void NoteSackAnchor(SeqNumber seq)
+    {
+        int keep = Math.Min(_recentSackCount, _recentSackAnchors.Length - 1);
+        for (int i = keep; i > 0; i--) _recentSackAnchors[i] = _recentSackAnchors[i - 1];
+        _recentSackAnchors[0] = seq;
+        _recentSackCount = keep + 1;
+    }
+
+    private static bool TsBefore(uint a, uint b) => unchecked((int)(a - b)) < 0;
+
+    private uint TsNow(Instant now) => unchecked(_tsOffset + (uint)(now.Ticks / TimeSpan.TicksPerMillisecond));
+
+    private SeqNumber DataEnd => _sendBase + _sendRing.Count;
+
+    /// <summary>The sequence number of our FIN (valid once it is queued): right after the last data byte.</summary>
+    private SeqNumber FinSequence => DataEnd;
+}

@@ -1,0 +1,152 @@
+namespace Rx.Netstack.Tcp;
+
+internal sealed partial class TcpControlBlock
+{
+    /// <summary>
+    /// Runs every deadline that is due at <paramref name="now"/>: TIME-WAIT end, retransmission (or SYN retry), delayed
+    /// ACK, persist (zero-window probe) and keepalive. The engine calls it when <c>now ≥ PollAt</c>; calling early is harmless.
+    /// </summary>
+    public void OnTimer(Instant now)
+    {
+        if (State == TcpState.Closed) return;
+        if (now >= _timeWaitAt)
+        {
+            // TIME-WAIT over (RFC 9293 §3.10.8), or an orphaned FIN-WAIT-2 gave up waiting for the peer's FIN.
+            _timeWaitAt = Instant.Never;
+            if (State is TcpState.TimeWait or TcpState.FinWait2)
+            {
+                Terminate(TcpError.None);
+                return;
+            }
+        }
+        if (now >= _rtoAt) OnRetransmissionTimeout(now);
+        if (State == TcpState.Closed) return;
+        if (now >= _delayedAckAt)
+        {
+            _delayedAckAt = Instant.Never;
+            _ackNow = true;
+        }
+        if (now >= _persistAt) OnPersistTimeout(now);
+        if (State == TcpState.Closed) return;
+        if (now >= _keepaliveAt) OnKeepaliveTimeout(now);
+    }
+
+    /// <summary>
+    /// The retransmission timer expired (RFC 6298 §5.4–5.6): back off, resend from SND.UNA (go-back-N, SACK scoreboard
+    /// cleared per RFC 2018 §8), tell congestion control (RFC 5681 §3.1), and give up after the configured retries.
+    /// </summary>
+    private void OnRetransmissionTimeout(Instant now)
+    {
+        _rtoAt = Instant.Never;
+        if (State is TcpState.SynSent or TcpState.SynReceived)
+        {
+            _ctx.Counters.Timeouts++;
+            if (_synRetries >= _settings.MaxSynRetries)
+            {
+                GiveUp();
+                return;
+            }
+            _synRetries++;
+            _rtt.BackOff();
+            _synPending = true;
+            _rtoAt = now + _rtt.Rto;
+            // After the last retry wait as long as the unclamped back-off would (Linux counts the SYN timeout this way),
+            // so the defaults give up at 127 s.
+            if (_synRetries == _settings.MaxSynRetries && _synDeadline > _rtoAt) _rtoAt = _synDeadline;
+            return;
+        }
+        if (!IsSynchronized || _sndMax == _sndUna) return;
+        _ctx.Counters.Timeouts++;
+        if (_retries >= _settings.MaxRetries)
+        {
+            GiveUp();
+            return;
+        }
+        _retries++;
+        _cc.OnRetransmissionTimeout(now, _sndMax - _sndUna);
+        _rtt.BackOff();
+        // RFC 6582 §3.2 step 1 / RFC 6675 §5.1: after a timeout, no fast recovery for losses from before it.
+        _recoverPoint = _sndMax;
+        _inRecovery = false;
+        _dupAcks = 0;
+        _retransmitHead = false;
+        _scoreboard.Clear();
+        _highRxt = _sndUna;
+        _sndNxt = _sndUna;
+        _rttTiming = false;
+        _rtoAt = now + _rtt.Rto;
+    }
+
+    /// <summary>The persist timer expired (RFC 9293 §3.8.6.1, RFC 1122 §4.2.2.17): probe the closed window, backing off.</summary>
+    private void OnPersistTimeout(Instant now)
+    {
+        _persistAt = Instant.Never;
+        if (!IsSynchronized || _sndWnd > 0 || DataEnd <= _sndNxt)
+        {
+            _persistBackoff = 0;
+            return;
+        }
+        if (_persistProbes >= _settings.MaxRetries)
+        {
+            GiveUp(); // the peer stopped answering probes at all
+            return;
+        }
+        _persistProbes++;
+        _probePending = true;
+        _persistBackoff++;
+        _persistAt = now + PersistInterval();
+    }
+
+    /// <summary>Keepalive (RFC 1122 §4.2.3.6): after the idle time a probe every interval; after the count unanswered, give up.</summary>
+    private void OnKeepaliveTimeout(Instant now)
+    {
+        _keepaliveAt = Instant.Never;
+        if (_settings.KeepAliveIdle is not { } idle || State is not (TcpState.Established or TcpState.CloseWait)) return;
+        if (_sndMax != _sndUna || _sendRing.Count > 0 && _sndWnd == 0)
+        {
+            _keepaliveAt = now + idle; // data outstanding: the retransmission or persist timer watches the peer
+            return;
+        }
+        if (_keepaliveProbes >= _settings.KeepAliveCount)
+        {
+            GiveUp();
+            return;
+        }
+        _keepaliveProbes++;
+        _keepalivePending = true;
+        _keepaliveAt = now + _settings.KeepAliveInterval;
+    }
+
+    /// <summary>Something arrived from the peer: the idle period starts again.</summary>
+    private void ArmKeepalive(Instant now)
+    {
+        _keepaliveProbes = 0;
+        _keepaliveAt = _settings.KeepAliveIdle is { } idle && State is TcpState.Established or TcpState.CloseWait
+            ? now + idle
+            : Instant.Never;
+    }
+
+    /// <summary>After Close, FIN-WAIT-2 does not wait forever for the peer's FIN (as Linux's tcp_fin_timeout).</summary>
+    private void ArmOrphanTimeout(Instant now) => _timeWaitAt = now + _settings.TimeWaitDuration;
+
+    /// <summary>Starts the persist timer when the window is closed, data waits and nothing in flight would bring an ACK.</summary>
+    private void ArmIdleTimers(Instant now)
+    {
+        if (IsSynchronized && _sndWnd == 0 && DataEnd > _sndNxt && _sndMax == _sndUna && _persistAt.IsNever && !_probePending
+            && State is TcpState.Established or TcpState.CloseWait or TcpState.FinWait1 or TcpState.Closing or TcpState.LastAck)
+            _persistAt = now + PersistInterval();
+    }
+
+    private TimeSpan PersistInterval()
+    {
+        long ticks = _rtt.Rto.Ticks;
+        for (int i = 0; i < _persistBackoff && ticks < _settings.MaxRto.Ticks; i++) ticks *= 2;
+        return TimeSpan.FromTicks(Math.Min(ticks, _settings.MaxRto.Ticks));
+    }
+
+    private void GiveUp()
+    {
+        _ctx.Counters.ConnectionsTimedOut++;
+        Terminate(_softError != TcpError.None ? _softError : TcpError.TimedOut);
+    }
+}

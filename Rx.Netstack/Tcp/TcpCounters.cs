@@ -1,0 +1,43 @@
+namespace Rx.Netstack.Tcp;
+
+/// <summary>
+/// Stack-wide TCP counters, shared by every connection of one stack (like the kernel's TcpExt MIB). Plain fields, bumped
+/// on the engine thread; read them from elsewhere only for display.
+/// </summary>
+public sealed class TcpCounters
+{
+    /// <summary>Segments handed to the engine for sending.</summary>
+    public long SegmentsSent;
+    /// <summary>Segments given to connections.</summary>
+    public long SegmentsReceived;
+    /// <summary>Segments sent again (timeouts, fast retransmits, SACK repairs).</summary>
+    public long SegmentsRetransmitted;
+    /// <summary>Fast retransmits (three duplicate ACKs or SACK loss detection, RFC 5681 §3.2 / RFC 6675).</summary>
+    public long FastRetransmits;
+    /// <summary>Retransmission timeouts, SYN retries included.</summary>
+    public long Timeouts;
+    /// <summary>Connections given up after unanswered retransmissions or probes.</summary>
+    public long ConnectionsTimedOut;
+    /// <summary>Challenge ACKs sent (RFC 5961).</summary>
+    public long ChallengeAcksSent;
+    /// <summary>Challenge ACKs not sent because of the rate limit (RFC 5961 §7).</summary>
+    public long ChallengeAcksSuppressed;
+    /// <summary>Acceptable RSTs that reset a connection.</summary>
+    public long ResetsReceived;
+    /// <summary>RSTs sent by connections (aborts, bad ACKs in SYN states, data after close).</summary>
+    public long ResetsSent;
+    /// <summary>Segments dropped by PAWS (RFC 7323 §5).</summary>
+    public long PawsDrops;
+    /// <summary>Segments held out of order in a receive buffer.</summary>
+    public long OutOfOrderSegments;
+    /// <summary>Segments outside the receive window (answered with an ACK, RFC 9293 §3.10.7.4).</summary>
+    public long UnacceptableSegments;
+    /// <summary>Zero-window probes sent (RFC 9293 §3.8.6.1).</summary>
+    public long ZeroWindowProbes;
+    /// <summary>Keepalive probes sent (RFC 1122 §4.2.3.6).</summary>
+    public long KeepAliveProbes;
+    /// <summary>Loss recovery episodes entered (fast recovery).</summary>
+    public long RecoveryEpisodes;
+    /// <summary>Window updates sent because the application read data.</summary>
+    public long WindowUpdates;
+}

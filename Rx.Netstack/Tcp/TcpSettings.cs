@@ -1,0 +1,100 @@
+using Rx.Netstack.Tcp.Congestion;
+
+namespace Rx.Netstack.Tcp;
+
+/// <summary>Per-connection TCP options. Defaults follow the RFCs and common practice; call <see cref="Validate"/> before use.</summary>
+public sealed record TcpSettings
+{
+    /// <summary>The largest buffer size accepted (the largest window window scaling can express, RFC 7323 §2.3).</summary>
+    public const int MaxBufferSize = 1 << 30;
+
+    /// <summary>The default settings.</summary>
+    public static TcpSettings Default { get; } = new();
+
+    /// <summary>Bytes the send buffer holds (queued plus unacknowledged). Default 16 KiB.</summary>
+    public int SendBufferSize { get; init; } = 16 * 1024;
+
+    /// <summary>Bytes the receive buffer holds; it is the largest window we advertise (window scaling makes 1 MiB+ work). Default 16 KiB.</summary>
+    public int ReceiveBufferSize { get; init; } = 16 * 1024;
+
+    /// <summary>Disables Nagle's algorithm (RFC 9293 §3.7.4): small segments go out at once. Default false.</summary>
+    public bool NoDelay { get; init; }
+
+    /// <summary>Idle time before the first keepalive probe (RFC 1122 §4.2.3.6); null turns keepalive off (the default).</summary>
+    public TimeSpan? KeepAliveIdle { get; init; }
+
+    /// <summary>Time between unanswered keepalive probes. Default 75 s.</summary>
+    public TimeSpan KeepAliveInterval { get; init; } = TimeSpan.FromSeconds(75);
+
+    /// <summary>Unanswered keepalive probes before the connection times out. Default 9.</summary>
+    public int KeepAliveCount { get; init; } = 9;
+
+    /// <summary>The congestion control algorithm. Default CUBIC.</summary>
+    public CongestionControlAlgorithm CongestionControl { get; init; } = CongestionControlAlgorithm.Cubic;
+
+    /// <summary>RTO before the first RTT sample (RFC 6298 §2.1). Default 1 s.</summary>
+    public TimeSpan InitialRto { get; init; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>Lower bound of the RTO (RFC 6298 §2.4 allows going below 1 s). Default 200 ms.</summary>
+    public TimeSpan MinRto { get; init; } = TimeSpan.FromMilliseconds(200);
+
+    /// <summary>Upper bound of the RTO and its back-off (RFC 6298 §2.5). Default 60 s.</summary>
+    public TimeSpan MaxRto { get; init; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>
+    /// SYN (or SYN-ACK) retransmissions before giving up. With the defaults the SYN goes out at 0 s and again at 1, 3, 7,
+    /// 15, 31 and 63 s, and the connection times out at 127 s (InitialRto · (2^(n+1) − 1), as Linux counts it). Default 6.
+    /// </summary>
+    public int MaxSynRetries { get; init; } = 6;
+
+    /// <summary>Data retransmission timeouts in a row (without progress) before the connection times out. Default 15.</summary>
+    public int MaxRetries { get; init; } = 15;
+
+    /// <summary>Longest delay of an ACK (RFC 1122 §4.2.3.2 says under 0.5 s; RFC 5681 §4.2). Default 40 ms.</summary>
+    public TimeSpan DelayedAckTimeout { get; init; } = TimeSpan.FromMilliseconds(40);
+
+    /// <summary>How long TIME-WAIT lasts (2·MSL, RFC 9293 §3.4.2). Default 60 s.</summary>
+    public TimeSpan TimeWaitDuration { get; init; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>Offer and use selective acknowledgments (RFC 2018, RFC 6675). Default true.</summary>
+    public bool EnableSack { get; init; } = true;
+
+    /// <summary>Offer and use timestamps (RFC 7323 §3–§5: RTT measurement and PAWS). Default true.</summary>
+    public bool EnableTimestamps { get; init; } = true;
+
+    /// <summary>Offer and use window scaling (RFC 7323 §2). Default true.</summary>
+    public bool EnableWindowScale { get; init; } = true;
+
+    /// <summary>Checks every value; throws <see cref="ArgumentException"/> naming the first bad one.</summary>
+    public void Validate()
+    {
+        if (SendBufferSize is < 1 or > MaxBufferSize)
+            throw new ArgumentException($"SendBufferSize must be between 1 and {MaxBufferSize} bytes (was {SendBufferSize}).", nameof(SendBufferSize));
+        if (ReceiveBufferSize is < 1 or > MaxBufferSize)
+            throw new ArgumentException($"ReceiveBufferSize must be between 1 and {MaxBufferSize} bytes (was {ReceiveBufferSize}).", nameof(ReceiveBufferSize));
+        if (!EnableWindowScale && ReceiveBufferSize > ushort.MaxValue)
+            throw new ArgumentException($"ReceiveBufferSize above {ushort.MaxValue} bytes needs EnableWindowScale (RFC 7323 §2).", nameof(ReceiveBufferSize));
+        if (KeepAliveIdle is { } idle && idle <= TimeSpan.Zero)
+            throw new ArgumentException($"KeepAliveIdle must be positive or null (was {idle}).", nameof(KeepAliveIdle));
+        if (KeepAliveInterval <= TimeSpan.Zero)
+            throw new ArgumentException($"KeepAliveInterval must be positive (was {KeepAliveInterval}).", nameof(KeepAliveInterval));
+        if (KeepAliveCount < 1)
+            throw new ArgumentException($"KeepAliveCount must be at least 1 (was {KeepAliveCount}).", nameof(KeepAliveCount));
+        if (!Enum.IsDefined(CongestionControl))
+            throw new ArgumentException($"CongestionControl {CongestionControl} is not a known algorithm.", nameof(CongestionControl));
+        if (MinRto <= TimeSpan.Zero)
+            throw new ArgumentException($"MinRto must be positive (was {MinRto}).", nameof(MinRto));
+        if (MaxRto < MinRto)
+            throw new ArgumentException($"MaxRto ({MaxRto}) must not be below MinRto ({MinRto}).", nameof(MaxRto));
+        if (InitialRto < MinRto || InitialRto > MaxRto)
+            throw new ArgumentException($"InitialRto ({InitialRto}) must lie between MinRto ({MinRto}) and MaxRto ({MaxRto}).", nameof(InitialRto));
+        if (MaxSynRetries is < 0 or > 20)
+            throw new ArgumentException($"MaxSynRetries must be between 0 and 20 (was {MaxSynRetries}).", nameof(MaxSynRetries));
+        if (MaxRetries is < 1 or > 100)
+            throw new ArgumentException($"MaxRetries must be between 1 and 100 (was {MaxRetries}).", nameof(MaxRetries));
+        if (DelayedAckTimeout < TimeSpan.Zero || DelayedAckTimeout >= TimeSpan.FromMilliseconds(500))
+            throw new ArgumentException($"DelayedAckTimeout must be at least 0 and under 500 ms (RFC 1122 §4.2.3.2; was {DelayedAckTimeout}).", nameof(DelayedAckTimeout));
+        if (TimeWaitDuration < TimeSpan.Zero)
+            throw new ArgumentException($"TimeWaitDuration must not be negative (was {TimeWaitDuration}).", nameof(TimeWaitDuration));
+    }
+}

@@ -1,0 +1,28 @@
+using System.Buffers;
+
+namespace Rx.Netstack.Tcp;
+
+/// <summary>
+/// What all connections of one stack share: the challenge-ACK rate limiter (RFC 5961 §7), the counters and the pool the
+/// send and receive rings rent from. Used only on the engine thread.
+/// </summary>
+internal sealed class TcpStackContext
+{
+    /// <summary>Creates a context.</summary>
+    /// <param name="challengeAcksPerSecond">The RFC 5961 §7 limit (default 1000 a second).</param>
+    /// <param name="bufferPool">The pool for ring buffers (default <see cref="ArrayPool{T}.Shared"/>).</param>
+    public TcpStackContext(int challengeAcksPerSecond = 1000, ArrayPool<byte>? bufferPool = null)
+    {
+        ChallengeAcks = new ChallengeAckLimiter(challengeAcksPerSecond);
+        BufferPool = bufferPool ?? ArrayPool<byte>.Shared;
+    }
+
+    /// <summary>Stack-wide counters.</summary>
+    public TcpCounters Counters { get; } = new();
+
+    /// <summary>The challenge-ACK limiter.</summary>
+    public ChallengeAckLimiter ChallengeAcks { get; }
+
+    /// <summary>The pool ring buffers rent from.</summary>
+    public ArrayPool<byte> BufferPool { get; }
+}
