@@ -52,6 +52,12 @@ public sealed record NetstackOptions
     /// <summary>The most sockets of all kinds one stack holds (beyond it: <see cref="Commands.NetstackErrorKind.LimitReached"/>).</summary>
     public int MaxSockets { get; init; } = 65536;
 
+    /// <summary>Connections in TIME-WAIT at most; beyond it a closing connection skips TIME-WAIT (counted), as Linux does.</summary>
+    public int MaxTimeWaitConnections { get; init; } = 16384;
+
+    /// <summary>Listeners answer with SYN cookies (RFC 4987) when their SYN queue is full.</summary>
+    public bool EnableSynCookies { get; init; } = true;
+
     /// <summary>How long an incomplete IP datagram is kept waiting for its fragments.</summary>
     public TimeSpan ReassemblyTimeout { get; init; } = TimeSpan.FromSeconds(30);
 
@@ -80,6 +86,7 @@ public sealed record NetstackOptions
         Require(CommandQueueCapacity > 0, "CommandQueueCapacity must be positive");
         Require(FrameQueueCapacity > 0, "FrameQueueCapacity must be positive");
         Require(MaxSockets > 0, "MaxSockets must be positive");
+        Require(MaxTimeWaitConnections >= 0, "MaxTimeWaitConnections must not be negative");
         Require(ReassemblyTimeout > TimeSpan.Zero, "ReassemblyTimeout must be positive");
         Require(ReassemblyMemoryLimit >= 0, "ReassemblyMemoryLimit must not be negative");
         Require(IcmpErrorRatePerSecond >= 0, "IcmpErrorRatePerSecond must not be negative");

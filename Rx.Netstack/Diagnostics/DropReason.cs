@@ -39,6 +39,10 @@ public enum DropReason
     TcpNoConnection,
     /// <summary>TCP listener queues full.</summary>
     TcpListenOverflow,
+    /// <summary>TIME-WAIT table full: a connection was freed without its TIME-WAIT.</summary>
+    TcpTimeWaitOverflow,
+    /// <summary>Socket table full: a SYN could not get a connection.</summary>
+    SocketLimit,
     /// <summary>Raw socket receive buffer full.</summary>
     RawBufferFull,
     /// <summary>No device attached to send on.</summary>

@@ -11,6 +11,7 @@ internal sealed class NetstackCounters
     public long FragmentsIn, DatagramsReassembled, FragmentsOut;
     public long IcmpErrorsSent, IcmpErrorsSuppressed, EchoRepliesSent;
     public long CommandsProcessed, CommandsRefused, SubscriberFaults, Passes;
+    public long SynCookiesSent, SynCookiesAccepted;
     public readonly long[] Drops = new long[Enum.GetValues<DropReason>().Length];
 
     public void Drop(DropReason reason) => Drops[(int)reason]++;

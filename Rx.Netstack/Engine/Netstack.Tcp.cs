@@ -1,6 +1,7 @@
 using Rx.Netstack.Commands;
 using Rx.Netstack.Diagnostics;
 using Rx.Netstack.Engine;
+using Rx.Netstack.Tcp;
 using Rx.Netstack.Wire;
 using TcpWire = Rx.Netstack.Wire.Tcp;
 
@@ -8,6 +9,18 @@ namespace Rx.Netstack;
 
 public sealed partial class Netstack
 {
+    private readonly record struct FourTuple(NetEndpoint Local, NetEndpoint Remote);
+
+    private readonly Dictionary<FourTuple, TcpConnectionSocket> _tcpConnections = [];
+    private readonly Dictionary<NetEndpoint, TcpListenerSocket> _tcpListeners = [];
+    private readonly TcpStackContext _tcp = new();
+    private readonly InitialSequenceNumbers _isn = new();
+    private readonly SynCookies _cookies = new();
+    private PortAllocator? _tcpPorts;
+    private int _timeWaitCount;
+
+    // ---------------------------------------------------------------- input
+
     private void ProcessTcp(in IpInfo ip, ReadOnlySpan<byte> packet, ReadOnlySpan<byte> segment, Instant now)
     {
         if (TcpWire.TryParse(segment, ip.Source, ip.Destination, out TcpHeader header, out ReadOnlySpan<byte> payload) != WireError.None)
@@ -16,23 +29,305 @@ public sealed partial class Netstack
             return;
         }
         _counters.TcpIn++;
+        var local = new NetEndpoint(ip.Destination, header.DestinationPort);
+        var remote = new NetEndpoint(ip.Source, header.SourcePort);
+        if (_tcpConnections.TryGetValue(new FourTuple(local, remote), out TcpConnectionSocket? connection))
+        {
+            connection.Tcb.Process(now, header, payload);
+            MarkDirty(connection);
+            return;
+        }
+        if (FindListener(local) is { } listener)
+        {
+            ListenerInput(listener, local, remote, header, payload, now);
+            return;
+        }
         _counters.Drop(DropReason.TcpNoConnection);
+        SendResetFor(local, remote, header, payload.Length);
+    }
+
+    private TcpListenerSocket? FindListener(NetEndpoint local)
+    {
+        if (_tcpListeners.TryGetValue(local, out TcpListenerSocket? listener)) return listener;
+        return _tcpListeners.TryGetValue(new NetEndpoint(local.Address.IsV6 ? NetAddress.AnyV6 : NetAddress.AnyV4, local.Port), out listener) ? listener : null;
+    }
+
+    /// <summary>RFC 9293 §3.10.7.2 (LISTEN): RST ignored, ACK answered with RST (unless it returns a SYN cookie), SYN opens a connection.</summary>
+    private void ListenerInput(TcpListenerSocket listener, NetEndpoint local, NetEndpoint remote, in TcpHeader header, ReadOnlySpan<byte> payload, Instant now)
+    {
+        if (header.Has(TcpFlags.Rst)) return;
+        if (header.Has(TcpFlags.Ack) && !header.Has(TcpFlags.Syn))
+        {
+            if (Options.EnableSynCookies && TryAcceptCookie(listener, local, remote, header, payload, now)) return;
+            SendResetFor(local, remote, header, payload.Length);
+            return;
+        }
+        if (!header.Has(TcpFlags.Syn) || header.Has(TcpFlags.Ack) || header.Has(TcpFlags.Fin)) return;
+        if (remote.Address.IsMulticast || remote.Address.IsBroadcast || remote.Address.IsUnspecified || !IsLocalAddress(local.Address))
+            return; // RFC 9293 §3.10.7.2: SYNs to or from broadcast/multicast are ignored
+
+        int mss = MaxSegmentSizeFor(remote.Address);
+        if (listener.AcceptQueue.Count >= listener.Backlog)
+        {
+            _counters.Drop(DropReason.TcpListenOverflow);
+            return;
+        }
+        if (listener.HalfOpen >= listener.Backlog)
+        {
+            if (!Options.EnableSynCookies)
+            {
+                _counters.Drop(DropReason.TcpListenOverflow);
+                return;
+            }
+            // SYN queue full: answer statelessly with a cookie (RFC 4987 §3.6).
+            int peerMss = header.MaxSegmentSize != 0 ? header.MaxSegmentSize : (remote.Address.IsV6 ? TcpControlBlock.DefaultMssV6 : TcpControlBlock.DefaultMssV4);
+            SeqNumber cookie = _cookies.Encode(local, remote, header.Sequence, Math.Min(peerMss, mss), now);
+            TcpHeader synAck = TcpControlBlock.MakeCookieSynAck(header, cookie, mss, listener.Settings.ReceiveBufferSize);
+            EmitSegment(local, remote, synAck, default);
+            _counters.SynCookiesSent++;
+            return;
+        }
+        SeqNumber isn = _isn.Next(local, remote, now);
+        TcpControlBlock tcb = TcpControlBlock.AcceptSyn(_tcp, local, remote, header, listener.Settings, mss, isn, now);
+        if (AddConnection(tcb, listener) is not { } connection)
+        {
+            _counters.Drop(DropReason.SocketLimit);
+            return;
+        }
+        listener.HalfOpen++;
+        connection.CountedHalfOpen = true;
+        MarkDirty(connection);
+    }
+
+    private bool TryAcceptCookie(TcpListenerSocket listener, NetEndpoint local, NetEndpoint remote, in TcpHeader header, ReadOnlySpan<byte> payload, Instant now)
+    {
+        if (listener.AcceptQueue.Count >= listener.Backlog) return false;
+        if (!_cookies.TryDecode(local, remote, header.Acknowledgment - 1, header.Sequence - 1, now, out int mss)) return false;
+        TcpControlBlock tcb = TcpControlBlock.FromCookie(_tcp, local, remote, header, payload, mss, listener.Settings, MaxSegmentSizeFor(remote.Address), now);
+        if (AddConnection(tcb, listener) is not { } connection) return false;
+        listener.CookieConnections++;
+        _counters.SynCookiesAccepted++;
+        MarkDirty(connection);
+        return true;
+    }
+
+    private TcpConnectionSocket? AddConnection(TcpControlBlock tcb, TcpListenerSocket? listener)
+    {
+        var connection = new TcpConnectionSocket(this, tcb, listener);
+        if (!_sockets.TryAdd(connection, SocketKind.TcpStream)) return null;
+        _tcpConnections.Add(new FourTuple(tcb.Local, tcb.Remote), connection);
+        connection.InTable = true;
+        return connection;
+    }
+
+    /// <summary>MSS for a peer: the MTU of the way to it less the IP and TCP headers (RFC 9293 §3.7.1).</summary>
+    private int MaxSegmentSizeFor(NetAddress remote)
+    {
+        int mtu = IsLocalAddress(remote) ? 65535 : Mtu;
+        return mtu - (remote.IsV6 ? Ipv6.HeaderLength : Ipv4.HeaderLength) - TcpWire.MinHeaderLength;
+    }
+
+    private void SendResetFor(NetEndpoint local, NetEndpoint remote, in TcpHeader header, int payloadLength)
+    {
+        if (!IsLocalAddress(local.Address) || remote.Address.IsMulticast || remote.Address.IsBroadcast) return;
+        if (!TcpControlBlock.TryMakeResetFor(header, payloadLength, out TcpHeader reset)) return;
+        _tcp.Counters.ResetsSent++;
+        EmitSegment(local, remote, reset, default);
+    }
+
+    /// <summary>Writes one segment (header + payload) after room for the IP header and sends it.</summary>
+    private void EmitSegment(NetEndpoint local, NetEndpoint remote, in TcpHeader header, ReadOnlySpan<byte> payload)
+    {
+        Span<byte> segment = TransmitPayload;
+        int headerLength = TcpWire.HeaderLength(header);
+        payload.CopyTo(segment[headerLength..]);
+        int length = TcpWire.Emit(segment, header, payload.Length, local.Address, remote.Address);
+        _counters.TcpOut++;
+        TransmitIp(local.Address, remote.Address, IpProtocol.Tcp, length);
     }
 
     private void OnTcpIcmpError(NetEndpoint local, NetEndpoint remote, bool v6, in IcmpHeader header, ReadOnlySpan<byte> transport, Instant now)
     {
-        _counters.Drop(DropReason.IcmpIgnored);
+        if (!_tcpConnections.TryGetValue(new FourTuple(local, remote), out TcpConnectionSocket? connection))
+        {
+            _counters.Drop(DropReason.IcmpIgnored);
+            return;
+        }
+        bool packetTooBig = v6 ? header.Type == (byte)IcmpV6Type.PacketTooBig
+                               : header.Type == (byte)IcmpV4Type.DestinationUnreachable && header.Code == 4;
+        if (packetTooBig) connection.Tcb.OnPacketTooBig((int)header.Mtu);
+        else if (header.Type == (v6 ? (byte)IcmpV6Type.DestinationUnreachable : (byte)IcmpV4Type.DestinationUnreachable))
+        {
+            // RFC 1122 §4.2.3.9: protocol and port unreachable are hard errors; the rest are soft.
+            bool hard = v6 ? header.Code == 4 : header.Code is 2 or 3;
+            TcpError error = hard ? TcpError.ConnectionRefused : header.Code == 0 ? TcpError.NetworkUnreachable : TcpError.HostUnreachable;
+            connection.Tcb.OnIcmpError(hard, error);
+        }
+        else return;
+        MarkDirty(connection);
     }
 
-    private void ExecuteTcpListen(PendingRequest request, Command.TcpListen command, Instant now) =>
-        Fail(request, NetstackError.Bad(BadRequestReason.InvalidState, "TCP is not available yet."));
+    // ---------------------------------------------------------------- flush
 
-    private void ExecuteTcpStream(PendingRequest request, Command.TcpStream command, Instant now) =>
-        Fail(request, NetstackError.Bad(BadRequestReason.InvalidState, "TCP is not available yet."));
-}
+    /// <summary>
+    /// After a connection changed: answer its waiting requests, emit its segments, hand it to its listener's accept queue when
+    /// it became established, and free it once it is closed and nobody owns it.
+    /// </summary>
+    internal void FlushConnection(TcpConnectionSocket c, Instant now)
+    {
+        TcpControlBlock tcb = c.Tcb;
+        ServeReaders(c);
+        ServeWriters(c);
 
-public sealed partial class Netstack
-{
-    private Dictionary<string, int> ConnectionsByState() => [];
-    private long TcpRetransmissions() => 0;
+        while (tcb.TryGetSegment(now, out TcpHeader header, out int payloadLength))
+        {
+            Span<byte> segment = TransmitPayload;
+            int headerLength = TcpWire.HeaderLength(header);
+            tcb.CopyPayload(segment.Slice(headerLength, payloadLength));
+            int length = TcpWire.Emit(segment, header, payloadLength, tcb.Local.Address, tcb.Remote.Address);
+            _counters.TcpOut++;
+            TransmitIp(tcb.Local.Address, tcb.Remote.Address, IpProtocol.Tcp, length);
+        }
+
+        if (!c.Connecting.IsEmpty)
+        {
+            if (tcb.HasEstablished)
+            {
+                c.Owned = true;
+                Complete(c.Connecting.Dequeue()!, new Reply.Connected(c.Handle, tcb.Local, tcb.Remote));
+            }
+            else if (tcb.State == TcpState.Closed)
+                Complete(c.Connecting.Dequeue()!, new Reply.Error(ErrorOf(tcb.Error, "connect")));
+        }
+
+        if (c.Listener is { } listener && !c.InAcceptQueue && tcb.HasEstablished)
+        {
+            if (tcb.State != TcpState.Closed || tcb.ReceiveAvailable > 0 || tcb.ReceiveFinished)
+            {
+                LeaveSynQueue(c, listener);
+                c.InAcceptQueue = true;
+                listener.AcceptQueue.Enqueue(c);
+                MarkDirty(listener);
+            }
+        }
+
+        if (tcb.State == TcpState.TimeWait && !c.CountedInTimeWait)
+        {
+            c.CountedInTimeWait = true;
+            if (++_timeWaitCount > Options.MaxTimeWaitConnections)
+            {
+                _counters.Drop(DropReason.TcpTimeWaitOverflow);
+                RemoveFromTable(c);
+            }
+        }
+
+        if (tcb.State == TcpState.Closed)
+        {
+            RemoveFromTable(c);
+            if (c.Listener is { } owner && !c.InAcceptQueue)
+            {
+                LeaveSynQueue(c, owner); // a half-open connection died before it was established
+                c.Listener = null;
+            }
+            if (c.UserClosed || (!c.Owned && !c.InAcceptQueue && c.Connecting.IsEmpty)) FreeConnection(c);
+            else tcb.ReleaseBuffers();
+        }
+    }
+
+    private static void LeaveSynQueue(TcpConnectionSocket c, TcpListenerSocket listener)
+    {
+        if (!c.CountedHalfOpen) return;
+        c.CountedHalfOpen = false;
+        listener.HalfOpen--;
+    }
+
+    private void RemoveFromTable(TcpConnectionSocket c)
+    {
+        if (c.CountedInTimeWait)
+        {
+            c.CountedInTimeWait = false;
+            _timeWaitCount--;
+        }
+        if (!c.InTable) return;
+        c.InTable = false;
+        _tcpConnections.Remove(new FourTuple(c.Tcb.Local, c.Tcb.Remote));
+    }
+
+    private void FreeConnection(TcpConnectionSocket c)
+    {
+        RemoveFromTable(c);
+        CloseSocket(c, NetstackError.Of(NetstackErrorKind.SocketClosed, "The connection was closed."));
+    }
+
+    private void ServeReaders(TcpConnectionSocket c)
+    {
+        TcpControlBlock tcb = c.Tcb;
+        while (c.Readers.First is { } request)
+        {
+            if (tcb.ReceiveAvailable > 0)
+            {
+                Reply reply;
+                switch (request.Command)
+                {
+                    case Command.TcpStream.ReceiveInto into:
+                        reply = new Reply.ReceivedInto(tcb.Receive(into.Destination.Span));
+                        break;
+                    default:
+                        int max = request.Command is Command.TcpStream.Receive { MaxLength: int m } ? m : 64 * 1024;
+                        byte[] data = new byte[Math.Min(max, tcb.ReceiveAvailable)];
+                        int n = tcb.Receive(data);
+                        reply = new Reply.Data(data.AsMemory(0, n));
+                        break;
+                }
+                Complete(request, reply);
+                MarkDirty(c); // reading may open the window: the update goes out in this flush or the next
+                continue;
+            }
+            if (tcb.ReceiveFinished)
+            {
+                Complete(request, request.Command is Command.TcpStream.ReceiveInto ? new Reply.ReceivedInto(0) : Reply.EndOfStream.Instance);
+                continue;
+            }
+            if (tcb.State == TcpState.Closed)
+            {
+                Complete(request, new Reply.Error(ErrorOf(tcb.Error, "receive")));
+                continue;
+            }
+            break;
+        }
+    }
+
+    private void ServeWriters(TcpConnectionSocket c)
+    {
+        TcpControlBlock tcb = c.Tcb;
+        while (c.Writers.First is { } request)
+        {
+            var send = (Command.TcpStream.Send)request.Command;
+            int n = tcb.Send(send.Data.Span);
+            if (n > 0)
+            {
+                Complete(request, new Reply.Sent(n));
+                continue;
+            }
+            if (n < 0)
+            {
+                Complete(request, new Reply.Error(tcb.Error != TcpError.None
+                    ? ErrorOf(tcb.Error, "send")
+                    : NetstackError.Bad(BadRequestReason.InvalidState, "The connection's sending side is shut down.")));
+                continue;
+            }
+            break;
+        }
+    }
+
+    private static NetstackError ErrorOf(TcpError error, string operation) => error switch
+    {
+        TcpError.ConnectionReset => NetstackError.Of(NetstackErrorKind.ConnectionReset, $"The peer reset the connection ({operation})."),
+        TcpError.ConnectionRefused => NetstackError.Of(NetstackErrorKind.ConnectionRefused, $"The peer refused the connection ({operation})."),
+        TcpError.TimedOut => NetstackError.Of(NetstackErrorKind.TimedOut, $"The connection timed out ({operation})."),
+        TcpError.HostUnreachable => NetstackError.Of(NetstackErrorKind.Unreachable, $"The host is unreachable ({operation})."),
+        TcpError.NetworkUnreachable => NetstackError.Of(NetstackErrorKind.Unreachable, $"The network is unreachable ({operation})."),
+        TcpError.Aborted => NetstackError.Of(NetstackErrorKind.ConnectionAborted, $"The connection was aborted ({operation})."),
+        _ => NetstackError.Of(NetstackErrorKind.SocketClosed, $"The connection is closed ({operation})."),
+    };
 }

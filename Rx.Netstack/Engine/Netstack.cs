@@ -139,10 +139,10 @@ public sealed partial class Netstack : IDisposable
     }
 
     /// <summary>Sends the reply of a request (on the engine) unless it was cancelled or already answered.</summary>
-    internal void Complete(PendingRequest request, Reply reply)
+    internal bool Complete(PendingRequest request, Reply reply)
     {
         request.Queue?.Remove(request);
-        if (!request.TryClaim()) return;
+        if (!request.TryClaim()) return false;
         if (_tap.HasObservers) _tap.OnNext(new CommandEvent.Replied(request.Id, reply));
         try
         {
@@ -151,9 +151,10 @@ public sealed partial class Netstack : IDisposable
         }
         catch (Exception)
         {
-            // A subscriber that throws hurts only itself (issue: robustness); the engine goes on.
+            // A subscriber that throws hurts only itself; the engine goes on.
             _counters.SubscriberFaults++;
         }
+        return true;
     }
 
     /// <summary>A snapshot of the counters.</summary>

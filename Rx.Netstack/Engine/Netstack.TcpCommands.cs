@@ -1,0 +1,261 @@
+using Rx.Netstack.Commands;
+using Rx.Netstack.Engine;
+using Rx.Netstack.Tcp;
+using Rx.Netstack.Wire;
+
+namespace Rx.Netstack;
+
+public sealed partial class Netstack
+{
+    private void ExecuteTcpListen(PendingRequest request, Command.TcpListen command, Instant now)
+    {
+        switch (command)
+        {
+            case Command.TcpListen.Listen listen:
+                TcpListen(request, listen);
+                break;
+            case Command.TcpListen.Accept accept:
+                if (!Lookup(request, accept.Listener, out TcpListenerSocket? listener)) break;
+                listener!.Acceptors.Enqueue(request);
+                MarkDirty(listener);
+                break;
+            case Command.TcpListen.Close close:
+                if (!Lookup(request, close.Listener, out listener)) break;
+                CloseListener(listener!);
+                Complete(request, Reply.Ok.Instance);
+                break;
+        }
+    }
+
+    private void TcpListen(PendingRequest request, Command.TcpListen.Listen listen)
+    {
+        NetEndpoint local = listen.Local;
+        TcpSettings settings = listen.Settings ?? Options.Tcp;
+        try { settings.Validate(); }
+        catch (ArgumentException e)
+        {
+            Fail(request, NetstackError.Bad(BadRequestReason.InvalidArgument, e.Message));
+            return;
+        }
+        if (listen.Backlog <= 0)
+        {
+            Fail(request, NetstackError.Bad(BadRequestReason.InvalidArgument, $"Backlog {listen.Backlog} must be positive."));
+            return;
+        }
+        if (!local.Address.IsUnspecified && !IsLocalAddress(local.Address))
+        {
+            Fail(request, NetstackError.Bad(BadRequestReason.Unaddressable, $"{local.Address} is not an address of this stack."));
+            return;
+        }
+        if (local.Port == 0)
+        {
+            _tcpPorts ??= new PortAllocator(Id * 104729);
+            local = local with { Port = _tcpPorts.Allocate((this, local.Address), static (st, p) => !st.Item1.TcpPortTaken(st.Address, p)) };
+            if (local.Port == 0)
+            {
+                Fail(request, NetstackError.Bad(BadRequestReason.NoFreePort, "No ephemeral TCP port is free."));
+                return;
+            }
+        }
+        else if (TcpPortTaken(local.Address, local.Port))
+        {
+            Fail(request, NetstackError.Bad(BadRequestReason.PortInUse, $"TCP {local} already has a listener."));
+            return;
+        }
+        var listener = new TcpListenerSocket(this, local, listen.Backlog, settings);
+        if (!_sockets.TryAdd(listener, SocketKind.TcpListener))
+        {
+            Fail(request, NetstackError.Of(NetstackErrorKind.LimitReached, $"The stack holds its maximum of {Options.MaxSockets} sockets."));
+            return;
+        }
+        _tcpListeners.Add(local, listener);
+        Complete(request, new Reply.Listening(listener.Handle, local));
+    }
+
+    /// <summary>Listeners conflict like UDP binds: the same endpoint, or a wildcard and a specific address on one port.</summary>
+    private bool TcpPortTaken(NetAddress address, ushort port)
+    {
+        if (_tcpListeners.ContainsKey(new NetEndpoint(address, port))) return true;
+        if (_tcpListeners.ContainsKey(new NetEndpoint(address.IsV6 ? NetAddress.AnyV6 : NetAddress.AnyV4, port))) return true;
+        if (!address.IsUnspecified) return false;
+        foreach (NetEndpoint bound in _tcpListeners.Keys)
+            if (bound.Port == port && bound.Address.IsV6 == address.IsV6) return true;
+        return false;
+    }
+
+    /// <summary>Stops a listener: waiting accepts fail, connections it has not handed out are reset (RFC 9293 §3.10.4).</summary>
+    private void CloseListener(TcpListenerSocket listener)
+    {
+        _tcpListeners.Remove(listener.Local);
+        foreach (TcpConnectionSocket c in listener.AcceptQueue)
+        {
+            c.InAcceptQueue = false;
+            c.Listener = null;
+            c.UserClosed = true;
+            c.Tcb.Abort();
+            MarkDirty(c);
+        }
+        listener.AcceptQueue.Clear();
+        foreach (SocketBase socket in _sockets.All())
+        {
+            if (socket is TcpConnectionSocket { Listener: var owner } half && owner == listener)
+            {
+                half.Listener = null;
+                half.CountedHalfOpen = false;
+                half.UserClosed = true;
+                half.Tcb.Abort();
+                MarkDirty(half);
+            }
+        }
+        listener.HalfOpen = 0;
+        CloseSocket(listener, NetstackError.Of(NetstackErrorKind.SocketClosed, "The listener was closed."));
+    }
+
+    private void ExecuteTcpStream(PendingRequest request, Command.TcpStream command, Instant now)
+    {
+        if (command is Command.TcpStream.Connect connect)
+        {
+            TcpConnect(request, connect, now);
+            return;
+        }
+        SocketHandle handle = command switch
+        {
+            Command.TcpStream.Send x => x.Socket,
+            Command.TcpStream.Receive x => x.Socket,
+            Command.TcpStream.ReceiveInto x => x.Socket,
+            Command.TcpStream.ShutdownWrite x => x.Socket,
+            Command.TcpStream.Close x => x.Socket,
+            Command.TcpStream.Abort x => x.Socket,
+            Command.TcpStream.GetInfo x => x.Socket,
+            _ => default,
+        };
+        if (!Lookup(request, handle, out TcpConnectionSocket? connection)) return;
+        TcpConnectionSocket c = connection!;
+        if (c.UserClosed)
+        {
+            Fail(request, NetstackError.Of(NetstackErrorKind.StaleHandle, $"Handle {handle} names a connection that has been closed."));
+            return;
+        }
+        switch (command)
+        {
+            case Command.TcpStream.Send send:
+                if (send.Data.IsEmpty)
+                {
+                    Fail(request, NetstackError.Bad(BadRequestReason.ZeroSizeBuffer, "A send needs at least one byte."));
+                    return;
+                }
+                c.Writers.Enqueue(request);
+                break;
+            case Command.TcpStream.Receive { MaxLength: <= 0 }:
+            case Command.TcpStream.ReceiveInto { Destination.IsEmpty: true }:
+                Fail(request, NetstackError.Bad(BadRequestReason.ZeroSizeBuffer, "A receive needs room for at least one byte."));
+                return;
+            case Command.TcpStream.Receive or Command.TcpStream.ReceiveInto:
+                c.Readers.Enqueue(request);
+                break;
+            case Command.TcpStream.ShutdownWrite:
+                c.Tcb.ShutdownWrite();
+                Complete(request, Reply.Ok.Instance);
+                break;
+            case Command.TcpStream.Close:
+                c.UserClosed = true;
+                c.Tcb.Close();
+                FailWaiters(c, NetstackError.Of(NetstackErrorKind.SocketClosed, "The connection was closed locally."));
+                Complete(request, Reply.Ok.Instance); // the close finishes in the background (RFC 9293 §3.10.4)
+                break;
+            case Command.TcpStream.Abort:
+                c.UserClosed = true;
+                c.Tcb.Abort();
+                FailWaiters(c, NetstackError.Of(NetstackErrorKind.ConnectionAborted, "The connection was aborted locally."));
+                Complete(request, Reply.Ok.Instance);
+                break;
+            case Command.TcpStream.GetInfo:
+                Complete(request, new Reply.Info(c.Tcb.GetInfo(now)));
+                break;
+        }
+        MarkDirty(c);
+    }
+
+    private static void FailWaiters(TcpConnectionSocket c, NetstackError error)
+    {
+        foreach (WaitQueue queue in (ReadOnlySpan<WaitQueue>)[c.Readers, c.Writers, c.Connecting])
+            while (queue.First is { } r) c.StackComplete(r, new Reply.Error(error));
+    }
+
+    private void TcpConnect(PendingRequest request, Command.TcpStream.Connect connect, Instant now)
+    {
+        NetEndpoint remote = connect.Remote;
+        TcpSettings settings = connect.Settings ?? Options.Tcp;
+        try { settings.Validate(); }
+        catch (ArgumentException e)
+        {
+            Fail(request, NetstackError.Bad(BadRequestReason.InvalidArgument, e.Message));
+            return;
+        }
+        if (remote.Address.IsUnspecified || remote.Address.IsMulticast || remote.Address.IsBroadcast || remote.Port == 0)
+        {
+            Fail(request, NetstackError.Bad(BadRequestReason.Unaddressable, $"Cannot connect to {remote}."));
+            return;
+        }
+        NetEndpoint local = connect.Local ?? new NetEndpoint(remote.Address.IsV6 ? NetAddress.AnyV6 : NetAddress.AnyV4, 0);
+        if (local.Address.IsV6 != remote.Address.IsV6)
+        {
+            Fail(request, NetstackError.Bad(BadRequestReason.WrongIpVersion,
+                $"Cannot connect from IPv{local.Address.Version} {local} to IPv{remote.Address.Version} {remote}."));
+            return;
+        }
+        if (!local.Address.IsUnspecified && !IsLocalAddress(local.Address))
+        {
+            Fail(request, NetstackError.Bad(BadRequestReason.Unaddressable, $"{local.Address} is not an address of this stack."));
+            return;
+        }
+        if (!TrySelectSource(local.Address, remote.Address, out NetAddress source))
+        {
+            Fail(request, NetstackError.Bad(BadRequestReason.Unaddressable, $"The stack has no IPv{remote.Address.Version} address to connect from."));
+            return;
+        }
+        if (local.Port == 0)
+        {
+            _tcpPorts ??= new PortAllocator(Id * 104729);
+            ushort port = _tcpPorts.Allocate((this, source, remote), static (st, p) =>
+                !st.Item1._tcpConnections.ContainsKey(new FourTuple(new NetEndpoint(st.source, p), st.remote)) && !st.Item1.TcpPortTaken(st.source, p));
+            if (port == 0)
+            {
+                Fail(request, NetstackError.Bad(BadRequestReason.NoFreePort, "No ephemeral TCP port is free."));
+                return;
+            }
+            local = new NetEndpoint(source, port);
+        }
+        else
+        {
+            local = new NetEndpoint(source, local.Port);
+            if (_tcpConnections.ContainsKey(new FourTuple(local, remote)))
+            {
+                Fail(request, NetstackError.Bad(BadRequestReason.PortInUse, $"A connection {local} → {remote} already exists."));
+                return;
+            }
+        }
+        TcpControlBlock tcb = TcpControlBlock.Connect(_tcp, local, remote, settings, MaxSegmentSizeFor(remote.Address), _isn.Next(local, remote, now), now);
+        if (AddConnection(tcb, null) is not { } connection)
+        {
+            Fail(request, NetstackError.Of(NetstackErrorKind.LimitReached, $"The stack holds its maximum of {Options.MaxSockets} sockets."));
+            return;
+        }
+        connection.Connecting.Enqueue(request);
+        MarkDirty(connection);
+    }
+
+    private Dictionary<string, int> ConnectionsByState()
+    {
+        var byState = new Dictionary<string, int>();
+        foreach (SocketBase socket in _sockets.All())
+            if (socket is TcpConnectionSocket c)
+                byState[c.Tcb.State.ToString()] = byState.GetValueOrDefault(c.Tcb.State.ToString()) + 1;
+        return byState;
+    }
+
+    private long TcpRetransmissions() => _tcp.Counters.SegmentsRetransmitted;
+
+    /// <summary>The TCP counters (retransmissions, challenge ACKs, cookies …) for diagnostics and tests.</summary>
+    internal TcpCounters TcpCounters => _tcp.Counters;
+}

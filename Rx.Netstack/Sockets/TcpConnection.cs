@@ -1,0 +1,156 @@
+using System.Reactive.Disposables;
+using System.Reactive.Linq;
+using System.Runtime.CompilerServices;
+using Rx.Netstack.Commands;
+using Rx.Netstack.Tcp;
+
+namespace Rx.Netstack.Sockets;
+
+/// <summary>
+/// A TCP connection on a <see cref="Netstack"/>. Read it as a pulled stream (<see cref="ReadAsync"/>, <see cref="ReadAllAsync"/>,
+/// <see cref="AsStream"/>) or as an observable (<see cref="Received"/>) that asks for the next chunk only after <c>OnNext</c>
+/// returned — so a slow subscriber closes the TCP window instead of growing memory.
+/// </summary>
+public sealed class TcpConnection : IAsyncDisposable
+{
+    private int _closed;
+
+    internal TcpConnection(Netstack stack, SocketHandle handle, NetEndpoint local, NetEndpoint remote)
+    {
+        Stack = stack;
+        Handle = handle;
+        Local = local;
+        Remote = remote;
+    }
+
+    /// <summary>Opens a connection to <paramref name="remote"/>; completes when it is established.</summary>
+    /// <exception cref="NetstackException">Refused, timed out, unreachable, or a bad request (wrong IP version …).</exception>
+    public static async Task<TcpConnection> ConnectAsync(Netstack stack, NetEndpoint remote, NetEndpoint? local = null,
+        TcpSettings? settings = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(stack);
+        var connected = await stack.RequestAsync<Reply.Connected>(new Command.TcpStream.Connect(remote, local, settings), cancellationToken).ConfigureAwait(false);
+        return new TcpConnection(stack, connected.Socket, connected.Local, connected.Remote);
+    }
+
+    /// <summary>The stack the connection lives on.</summary>
+    public Netstack Stack { get; }
+
+    /// <summary>The engine's handle of this connection.</summary>
+    public SocketHandle Handle { get; }
+
+    /// <summary>Our endpoint.</summary>
+    public NetEndpoint Local { get; }
+
+    /// <summary>The peer's endpoint.</summary>
+    public NetEndpoint Remote { get; }
+
+    /// <summary>Reads at least one byte into <paramref name="buffer"/>, waiting for data; 0 means the peer finished sending.</summary>
+    public async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+    {
+        if (buffer.IsEmpty) return 0;
+        var reply = await Stack.RequestAsync<Reply.ReceivedInto>(new Command.TcpStream.ReceiveInto(Handle, buffer), cancellationToken).ConfigureAwait(false);
+        return reply.Count;
+    }
+
+    /// <summary>Receives the next chunk (a new buffer that is yours), or null at the end of the stream.</summary>
+    public async Task<ReadOnlyMemory<byte>?> ReceiveAsync(int maxLength = 64 * 1024, CancellationToken cancellationToken = default)
+    {
+        Reply reply = await Stack.RequestAsync(new Command.TcpStream.Receive(Handle, maxLength), cancellationToken).ConfigureAwait(false);
+        return reply is Reply.Data data ? data.Bytes : null;
+    }
+
+    /// <summary>Sends all of <paramref name="data"/>, waiting for buffer space as needed (the engine reads the memory as it goes:
+    /// don't change it until the task completes).</summary>
+    public async Task SendAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken = default)
+    {
+        while (!data.IsEmpty)
+        {
+            var sent = await Stack.RequestAsync<Reply.Sent>(new Command.TcpStream.Send(Handle, data), cancellationToken).ConfigureAwait(false);
+            data = data[sent.Bytes..];
+        }
+    }
+
+    /// <summary>
+    /// The received bytes as an observable: each subscription pulls chunks one at a time and asks for the next only after
+    /// <c>OnNext</c> returned. Completes at the end of the stream; fails with <see cref="NetstackException"/> on reset.
+    /// Values are delivered on the stack's scheduler.
+    /// </summary>
+    public IObservable<ReadOnlyMemory<byte>> Received => Observable.Create<ReadOnlyMemory<byte>>(observer =>
+    {
+        var current = new SerialDisposable();
+        void Next()
+        {
+            current.Disposable = Stack.Execute(new Command.TcpStream.Receive(Handle)).Subscribe(reply =>
+            {
+                switch (reply)
+                {
+                    case Reply.Data d:
+                        observer.OnNext(d.Bytes);
+                        Next();
+                        break;
+                    case Reply.EndOfStream:
+                        observer.OnCompleted();
+                        break;
+                    case Reply.Error e:
+                        observer.OnError(new NetstackException(e.Detail));
+                        break;
+                }
+            });
+        }
+        Next();
+        return current;
+    });
+
+    /// <summary>The received bytes as an async stream of chunks, ending at the end of the stream.</summary>
+    public async IAsyncEnumerable<ReadOnlyMemory<byte>> ReadAllAsync([EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        while (await ReceiveAsync(64 * 1024, cancellationToken).ConfigureAwait(false) is { } chunk)
+            yield return chunk;
+    }
+
+    /// <summary>A <see cref="System.IO.Stream"/> over this connection (disposing it closes the connection).</summary>
+    public Stream AsStream() => new TcpConnectionStream(this);
+
+    /// <summary>Sends FIN after the queued data; receiving goes on (half-close).</summary>
+    public Task ShutdownWriteAsync(CancellationToken cancellationToken = default) =>
+        Stack.RequestAsync(new Command.TcpStream.ShutdownWrite(Handle), cancellationToken);
+
+    /// <summary>Closes gracefully; the engine finishes the close (FIN handshake, TIME-WAIT) in the background.</summary>
+    public async Task CloseAsync()
+    {
+        if (Interlocked.Exchange(ref _closed, 1) != 0) return;
+        try { await Stack.RequestAsync(new Command.TcpStream.Close(Handle)).ConfigureAwait(false); }
+        catch (NetstackException) { /* already gone */ }
+    }
+
+    /// <summary>Resets the connection at once (RST).</summary>
+    public async Task AbortAsync()
+    {
+        if (Interlocked.Exchange(ref _closed, 1) != 0) return;
+        try { await Stack.RequestAsync(new Command.TcpStream.Abort(Handle)).ConfigureAwait(false); }
+        catch (NetstackException) { /* already gone */ }
+    }
+
+    /// <summary>The connection's state and counters now.</summary>
+    public async Task<TcpConnectionInfo> GetInfoAsync(CancellationToken cancellationToken = default) =>
+        (await Stack.RequestAsync<Reply.Info>(new Command.TcpStream.GetInfo(Handle), cancellationToken).ConfigureAwait(false)).Connection;
+
+    /// <summary>The connection's info every <paramref name="period"/> (on the stack's scheduler) while it is open; distinct values only.</summary>
+    public IObservable<TcpConnectionInfo> InfoUpdates(TimeSpan period) =>
+        Observable.Interval(period, Stack.Scheduler).StartWith(Stack.Scheduler, 0)
+            .Select(_ => Stack.Execute(new Command.TcpStream.GetInfo(Handle)))
+            .Concat()
+            .TakeWhile(r => r is Reply.Info)
+            .Select(r => ((Reply.Info)r).Connection)
+            .DistinctUntilChanged();
+
+    /// <summary>The state changes of the connection (polled every <paramref name="period"/>).</summary>
+    public IObservable<TcpState> StateChanges(TimeSpan period) => InfoUpdates(period).Select(i => i.State).DistinctUntilChanged();
+
+    /// <summary>Closes gracefully.</summary>
+    public ValueTask DisposeAsync() => new(CloseAsync());
+
+    /// <inheritdoc />
+    public override string ToString() => $"TCP {Local} ↔ {Remote}";
+}

@@ -1,0 +1,62 @@
+using Rx.Netstack.Commands;
+using Rx.Netstack.Engine;
+
+namespace Rx.Netstack.Tcp;
+
+/// <summary>
+/// The engine's side of a TCP connection: the control block plus the requests waiting on it (connect, receives, sends) and,
+/// for a passively opened connection, the listener it belongs to until it is accepted.
+/// </summary>
+internal sealed class TcpConnectionSocket : SocketBase
+{
+    public TcpConnectionSocket(Netstack stack, TcpControlBlock tcb, TcpListenerSocket? listener) : base(stack)
+    {
+        Tcb = tcb;
+        Listener = listener;
+    }
+
+    public TcpControlBlock Tcb { get; }
+
+    /// <summary>The listener of a passively opened connection, until it moves to the accept queue or dies.</summary>
+    public TcpListenerSocket? Listener { get; set; }
+
+    /// <summary>True while counted in the listener's SYN queue (half-open).</summary>
+    public bool CountedHalfOpen { get; set; }
+
+    /// <summary>True while counted in the listener's accept queue.</summary>
+    public bool InAcceptQueue { get; set; }
+
+    /// <summary>True once the application owns the handle (connected or accepted).</summary>
+    public bool Owned { get; set; }
+
+    /// <summary>True once the application closed or aborted: the socket is freed as soon as the connection reaches CLOSED.</summary>
+    public bool UserClosed { get; set; }
+
+    /// <summary>True while counted as a TIME-WAIT entry.</summary>
+    public bool CountedInTimeWait { get; set; }
+
+    /// <summary>True while in the 4-tuple table.</summary>
+    public bool InTable { get; set; }
+
+    public WaitQueue Connecting { get; } = new();
+    public WaitQueue Readers { get; } = new();
+    public WaitQueue Writers { get; } = new();
+
+    public override Instant PollAt => Tcb.PollAt;
+
+    protected override void OnSocketTimer(Instant now) => Tcb.OnTimer(now);
+
+    public override void Flush(Instant now) => Stack.FlushConnection(this, now);
+
+    /// <summary>Answers one of this socket's requests (for the engine's TCP command code).</summary>
+    public void StackComplete(PendingRequest request, Reply reply) => Stack.Complete(request, reply);
+
+    public override void FailAll(NetstackError error)
+    {
+        FailQueue(Connecting, error);
+        FailQueue(Readers, error);
+        FailQueue(Writers, error);
+        Tcb.ReleaseBuffers();
+        IsClosed = true;
+    }
+}
