@@ -192,6 +192,17 @@ public class CubicTests
     }
 
     [Fact]
+    public void A_stretch_ack_does_not_carry_the_window_past_the_target()
+    {
+        var cc = AfterLossAt(100, T0);
+        cc.OnAck(T0, Mss, cc.CongestionWindow, Rtt);
+        double before = cc.WindowSegments;
+        cc.OnAck(T0 + TimeSpan.FromSeconds(1), 500 * Mss, cc.CongestionWindow, Rtt);
+        Assert.Equal(W(1 + Rtt.TotalSeconds, Math.Cbrt(75), 100), cc.WindowSegments, 9);
+        Assert.True(cc.WindowSegments > before);
+    }
+
+    [Fact]
     public void Fast_convergence_lowers_w_max_when_the_window_did_not_regain_it()
     {
         var cc = AfterLossAt(100, T0); // W_max 100, cwnd 70
