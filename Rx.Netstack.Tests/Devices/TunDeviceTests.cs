@@ -98,6 +98,32 @@ public sealed class TunDeviceTests
         Assert.Equal(1, tun.TransmitDropped);
     }
 
+    [NamespaceFact]
+    public void Without_cap_net_admin_open_throws_a_clear_typed_exception()
+    {
+        using var ns = NetworkNamespace.Create();
+        var error = Assert.Throws<AggregateException>(() => ns.Run<TunDevice>(() =>
+        {
+            DropAllCapabilitiesOfThisThread(); // capabilities are per thread: the rest of the process keeps its own
+            return TunDevice.Open("rxtun3");
+        }));
+        var tunError = Assert.IsType<TunDeviceException>(error.InnerException);
+        Assert.Contains("requires root (CAP_NET_ADMIN) and /dev/net/tun", tunError.Message);
+        Assert.Equal(1, tunError.Errno); // EPERM from TUNSETIFF
+    }
+
+    private static unsafe void DropAllCapabilitiesOfThisThread()
+    {
+        const uint LinuxCapabilityVersion3 = 0x20080522;
+        uint* header = stackalloc uint[2] { LinuxCapabilityVersion3, 0 /* this thread */ };
+        uint* data = stackalloc uint[6]; // two {effective, permitted, inheritable} sets, all empty
+        if (capset(header, data) != 0)
+            throw new InvalidOperationException($"capset failed: errno {System.Runtime.InteropServices.Marshal.GetLastPInvokeError()}");
+    }
+
+    [System.Runtime.InteropServices.DllImport("libc", SetLastError = true)]
+    private static extern unsafe int capset(uint* header, uint* data);
+
     [Fact]
     public void Permission_failures_name_the_remedy()
     {
