@@ -120,9 +120,9 @@ public sealed unsafe class TunDevice : IPacketDevice, IDisposable
         }
         if (Thread.CurrentThread != _reader)
         {
-            // The reader wakes at once; the bound only guards against a subscriber stuck in OnNext.
-            _reader.Join(TimeSpan.FromSeconds(10));
-            CloseDescriptors();
+            // The reader wakes at once. If a subscriber is stuck in OnNext, the reader closes the descriptors
+            // itself when it gets out (never close under it: the numbers could be reused while it still polls).
+            if (_reader.Join(TimeSpan.FromSeconds(10))) CloseDescriptors();
         }
     }
 
