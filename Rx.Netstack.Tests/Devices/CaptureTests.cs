@@ -120,15 +120,11 @@ public sealed class CaptureTests
         Assert.Equal(incoming, file.Records[1].Data);
     }
 
-    [Fact]
+    [RequiresProgramFact("tshark")]
     public void Tshark_reads_the_capture()
     {
-        string? tshark = FindOnPath("tshark");
-        if (tshark is null)
-        {
-            Assert.NotEqual("true", Environment.GetEnvironmentVariable("CI")); // under CI it must be installed
-            return; // not under CI and no tshark: nothing to check against
-        }
+        string tshark = NetworkNamespace.FindProgram("tshark")
+            ?? throw new InvalidOperationException("tshark is required under CI (apt-get install -y tshark)");
 
         string path = Path.Combine(Path.GetTempPath(), $"rx-netstack-capture-{Guid.NewGuid():N}.pcap");
         try
@@ -155,11 +151,6 @@ public sealed class CaptureTests
             File.Delete(path);
         }
     }
-
-    internal static string? FindOnPath(string program) =>
-        (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':')
-            .Select(dir => Path.Combine(dir, program))
-            .FirstOrDefault(File.Exists);
 
     private static string[] Run(string program, params string[] args)
     {
