@@ -118,6 +118,8 @@ public sealed class TcpEngineTests
         var s = pair.Scheduler;
         var (client, server) = Connect(pair);
         s.Await(client.CloseAsync());
+        s.AdvanceBy(TimeSpan.FromMilliseconds(100).Ticks); // the FIN arrives first: not a simultaneous close
+        Assert.Equal(TcpState.CloseWait, s.Await(server.GetInfoAsync()).State);
         s.Await(server.CloseAsync());
         s.AdvanceBy(TimeSpan.FromSeconds(1).Ticks);
         Assert.Equal(1, pair.B.SocketCount); // the listener
