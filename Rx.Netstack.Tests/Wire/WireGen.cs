@@ -31,7 +31,7 @@ internal static class WireGen
     /// <summary>IPv6 headers as a parse would report them: the protocol is an upper-layer number (not an extension header).</summary>
     public static readonly Gen<Ipv6Header> Ipv6 =
         Gen.Select(UnicastV6, AnyV6, UpperLayerProtocolV6, Gen.Byte, Gen.Byte, Gen.UInt[0, 0xF_FFFF], Gen.Bool)
-            .SelectMany(t => Gen.Select(Gen.Int[0, 0x1FFF], Gen.Bool, Gen.UInt).Select(f =>
+            .SelectMany(t => Gen.Select(Gen.Int[0, 8000], Gen.Bool, Gen.UInt).Select(f =>
                 t.Item7
                     ? new Ipv6Header(t.Item1, t.Item2, t.Item3, t.Item4, t.Item5, t.Item6, true, f.Item1 * 8, f.Item2, f.Item3, 40)
                     : new Ipv6Header(t.Item1, t.Item2, t.Item3, t.Item4, t.Item5, t.Item6)));
