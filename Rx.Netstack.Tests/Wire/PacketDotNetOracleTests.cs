@@ -130,7 +130,7 @@ public class PacketDotNetOracleTests
         Assert.Equal(Tcp.HeaderLength(expected) / 4, segment.DataOffset);
         Assert.Equal(payload, segment.PayloadData ?? []);
 
-        var options = segment.OptionsCollection;
+        var options = (IEnumerable<TcpOption>?)segment.OptionsCollection ?? []; // null when there are none
         var mss = options.OfType<MaximumSegmentSizeOption>().SingleOrDefault();
         Assert.Equal(expected.MaxSegmentSize, mss?.Value ?? 0);
         var scale = options.OfType<WindowScaleFactorOption>().SingleOrDefault();
