@@ -71,7 +71,7 @@ public sealed class IcmpAndFragmentTests
         NetAddress src = StackPair.A4, dst = StackPair.B4;
         byte[] udp = new byte[8 + payload.Length];
         payload.CopyTo(udp, 8);
-        Wire.Udp.Emit(udp, new UdpHeader(1000, 53), payload.Length, src, dst);
+        Rx.Netstack.Wire.Udp.Emit(udp, new UdpHeader(1000, 53), payload.Length, src, dst);
         var fragments = new List<byte[]>();
         for (int offset = 0; offset < udp.Length; offset += chunk)
         {

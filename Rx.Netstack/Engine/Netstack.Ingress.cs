@@ -6,7 +6,9 @@ namespace Rx.Netstack;
 public sealed partial class Netstack
 {
     /// <summary>What upper layers need to know of the IP packet that carried them.</summary>
-    internal readonly record struct IpInfo(NetAddress Source, NetAddress Destination, IpProtocol Protocol, bool IsV6);
+    /// <remarks>For IPv6, <c>NextHeaderPointer</c> is the offset of the next-header field that named the protocol
+    /// (for a parameter problem when nothing handles it).</remarks>
+    internal readonly record struct IpInfo(NetAddress Source, NetAddress Destination, IpProtocol Protocol, bool IsV6, int NextHeaderPointer = 9);
 
     private void ProcessFrame(ReadOnlySpan<byte> frame, bool fromLoopback, Instant now)
     {
@@ -52,16 +54,17 @@ public sealed partial class Netstack
     private void ProcessIpv6(ReadOnlySpan<byte> packet, Instant now)
     {
         WireError error = Ipv6.TryParse(packet, out Ipv6Header header, out int payloadOffset, out ReadOnlySpan<byte> payload, out int pointer);
-        if (error == WireError.UnknownNextHeader || error == WireError.BadExtensionHeader)
+        if (error is WireError.UnknownNextHeader or WireError.BadExtensionHeader or WireError.BadOption)
         {
-            // RFC 8200 §4: an unrecognised next header (or a bad extension header) is answered with a parameter problem.
+            // RFC 8200 §4: an unrecognised next header, a bad extension header or an option whose action bits ask for it
+            // is answered with a parameter problem pointing at the offending byte.
             _counters.Drop(error == WireError.UnknownNextHeader ? DropReason.Ipv6UnknownNextHeader : DropReason.Ipv6Malformed);
-            if (packet.Length >= Ipv6.HeaderLength)
+            int code = Ipv6.ParameterProblemCode(packet, error, pointer);
+            if (code >= 0 && packet.Length >= Ipv6.HeaderLength)
             {
                 NetAddress source = NetAddress.ReadV6(packet[8..]), destination = NetAddress.ReadV6(packet[24..]);
                 if (IsLocalAddress(destination))
-                    SendIcmpError(packet, source, destination, true, (byte)IcmpV6Type.ParameterProblem,
-                        (byte)(error == WireError.UnknownNextHeader ? 1 : 0), (uint)pointer, now);
+                    SendIcmpError(packet, source, destination, true, (byte)IcmpV6Type.ParameterProblem, (byte)code, (uint)pointer, now);
             }
             return;
         }
@@ -100,7 +103,7 @@ public sealed partial class Netstack
             return;
         }
         _counters.Ipv6In++;
-        DeliverTransport(new IpInfo(header.Source, header.Destination, header.Protocol, true), packet, payload, now);
+        DeliverTransport(new IpInfo(header.Source, header.Destination, header.Protocol, true, pointer), packet, payload, now);
     }
 
     private void DeliverTransport(in IpInfo ip, ReadOnlySpan<byte> packet, ReadOnlySpan<byte> payload, Instant now)
@@ -124,7 +127,7 @@ public sealed partial class Netstack
                 if (rawTaken) break;
                 _counters.Drop(DropReason.UnknownProtocol);
                 // RFC 1122 §3.2.2.1 protocol unreachable; RFC 8200 §4 parameter problem pointing at the next-header field.
-                if (ip.IsV6) SendIcmpError(packet, ip.Source, ip.Destination, true, (byte)IcmpV6Type.ParameterProblem, 1, 6, now);
+                if (ip.IsV6) SendIcmpError(packet, ip.Source, ip.Destination, true, (byte)IcmpV6Type.ParameterProblem, 1, (uint)ip.NextHeaderPointer, now);
                 else SendIcmpError(packet, ip.Source, ip.Destination, false, (byte)IcmpV4Type.DestinationUnreachable, 2, 0, now);
                 break;
         }

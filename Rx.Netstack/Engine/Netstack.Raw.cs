@@ -1,7 +1,6 @@
 using Rx.Netstack.Commands;
 using Rx.Netstack.Diagnostics;
 using Rx.Netstack.Engine;
-using Rx.Netstack.Raw;
 using Rx.Netstack.Wire;
 
 namespace Rx.Netstack;

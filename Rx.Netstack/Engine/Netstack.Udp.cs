@@ -1,7 +1,6 @@
 using Rx.Netstack.Commands;
 using Rx.Netstack.Diagnostics;
 using Rx.Netstack.Engine;
-using Rx.Netstack.Udp;
 using Rx.Netstack.Wire;
 using UdpWire = Rx.Netstack.Wire.Udp;
 

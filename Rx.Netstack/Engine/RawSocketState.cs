@@ -2,7 +2,7 @@ using Rx.Netstack.Commands;
 using Rx.Netstack.Engine;
 using Rx.Netstack.Wire;
 
-namespace Rx.Netstack.Raw;
+namespace Rx.Netstack.Engine;
 
 /// <summary>The engine's side of a raw IP socket: which packets it takes, its queue of received packets and its waiting receives.</summary>
 internal sealed class RawSocketState : SocketBase

@@ -1,7 +1,7 @@
 using Rx.Netstack.Commands;
 using Rx.Netstack.Engine;
 
-namespace Rx.Netstack.Udp;
+namespace Rx.Netstack.Engine;
 
 /// <summary>The engine's side of a UDP socket: its bound endpoint, its queue of received datagrams and its waiting receives.</summary>
 internal sealed class UdpSocketState : SocketBase
