@@ -223,8 +223,8 @@ internal sealed partial class TcpControlBlock
         if (_sndNxt < _sndUna) _sndNxt = _sndUna;
         if (_sndMax < _sndUna) _sndMax = _sndUna;
         _probeHigh = _sndMax;
-        if (_tsEnabled && h.HasTimestamps) AddTimestampSample(now, h.TimestampEcho);
-        else if (!_synRetransmitted) _rtt.AddSample(now - _synSentAt);
+        if (!(_tsEnabled && h.HasTimestamps && AddTimestampSample(now, h.TimestampEcho)) && !_synRetransmitted)
+            _rtt.AddSample(now - _synSentAt);
         if (_synRetransmitted && _rtt.SmoothedRtt is null)
         {
             // RFC 6298 §5.7: after a retransmitted SYN and no sample, data starts with RTO = 3 s.
@@ -426,11 +426,13 @@ internal sealed partial class TcpControlBlock
         if (_sendRing.Count == 0) _sendRing.Release();
     }
 
-    private void AddTimestampSample(Instant now, uint echo)
+    /// <summary>An RTT sample from an echoed TSval (RFC 7323 §4.1); false when the echo is not plausibly ours.</summary>
+    private bool AddTimestampSample(Instant now, uint echo)
     {
         int ms = unchecked((int)(TsNow(now) - echo));
-        if (ms >= 0 && TimeSpan.FromMilliseconds(ms) <= _settings.MaxRto)
-            _rtt.AddSample(TimeSpan.FromMilliseconds(Math.Max(ms, 0)));
+        if (ms < 0 || TimeSpan.FromMilliseconds(ms) > _settings.MaxRto) return false;
+        _rtt.AddSample(TimeSpan.FromMilliseconds(ms));
+        return true;
     }
 
     /// <summary>
