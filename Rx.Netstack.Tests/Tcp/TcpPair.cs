@@ -60,6 +60,9 @@ internal sealed class TcpPair
     /// <summary>Decides whether a packet is dropped on purpose (besides random loss). Called once per packet sent.</summary>
     public Func<bool, TcpHeader, int, bool>? DropFilter { get; set; }
 
+    /// <summary>Sees every packet put on the link (for debugging a failing run).</summary>
+    public Action<Instant, bool, TcpHeader, int>? Trace { get; set; }
+
     /// <summary>Runs after every step: the applications on both sides.</summary>
     public Action<TcpPair>? Application { get; set; }
 
@@ -133,6 +136,7 @@ internal sealed class TcpPair
             var payload = new byte[len];
             tcb.CopyPayload(payload);
             CountRetransmission(toB, h, len);
+            Trace?.Invoke(Now, toB, h, len);
             if (DropFilter?.Invoke(toB, h, len) == true) continue;
             Enqueue(toB, h, payload);
         }

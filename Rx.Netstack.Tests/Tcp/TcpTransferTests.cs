@@ -127,7 +127,7 @@ public class TcpTransferTests
                     Jitter = TimeSpan.FromMilliseconds(jitterMs),
                 };
                 var (pair, app, finished) = Transfer(settings, link, seed, aToB, bToA, TimeSpan.FromHours(2));
-                Assert.True(finished, $"seed {seed}: A {pair.A.State}/{pair.A.Error}, B {pair.B?.State}/{pair.B?.Error} at {pair.Now}");
+                Assert.True(finished, $"seed {seed} a→b {aToB} b→a {bToA} loss {lossPct}% dup {dupPct}% jitter {jitterMs} ms sack {sack}: A {pair.A.State}/{pair.A.Error}, B {pair.B?.State}/{pair.B?.Error} at {pair.Now}");
                 Assert.Equal(RandomBytes(aToB, seed), app.ReceivedByB);
                 Assert.Equal(RandomBytes(bToA, seed + 1), app.ReceivedByA);
             }, iter: 40);

@@ -119,7 +119,7 @@ internal sealed partial class TcpControlBlock
                 if (_appClosed)
                 {
                     // RFC 1122 §4.2.2.13: data after CLOSE cannot be delivered; tell the peer with a RST.
-                    QueueReset(_sndNxt, default, TcpFlags.Rst);
+                    QueueReset(_sndMax, default, TcpFlags.Rst);
                     Terminate(TcpError.Aborted);
                     return;
                 }

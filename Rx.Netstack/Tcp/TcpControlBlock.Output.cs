@@ -136,7 +136,10 @@ internal sealed partial class TcpControlBlock
 
         if (_ackNow)
         {
-            header = MakeHeader(now, TcpFlags.Ack, _sndNxt);
+            // A pure ACK carries the highest sequence number sent, not SND.NXT: after a timeout SND.NXT is pulled back for
+            // go-back-N, and a sequence number below what the peer already received would make it unacceptable there, so
+            // its ACK field would be ignored (and each side would answer the other's "old" ACKs for ever).
+            header = MakeHeader(now, TcpFlags.Ack, _sndMax);
             return true;
         }
         return Nothing(out header);

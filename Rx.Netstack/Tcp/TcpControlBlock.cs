@@ -363,7 +363,7 @@ internal sealed partial class TcpControlBlock
     public void Abort()
     {
         if (State is TcpState.SynReceived or TcpState.Established or TcpState.FinWait1 or TcpState.FinWait2 or TcpState.CloseWait)
-            QueueReset(_sndNxt, default, TcpFlags.Rst);
+            QueueReset(_sndMax, default, TcpFlags.Rst);
         Terminate(TcpError.Aborted);
     }
 
