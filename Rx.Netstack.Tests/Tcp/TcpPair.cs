@@ -63,8 +63,13 @@ internal sealed class TcpPair
     /// <summary>Sees every packet put on the link (for debugging a failing run).</summary>
     public Action<Instant, bool, TcpHeader, int>? Trace { get; set; }
 
-    /// <summary>Runs after every step: the applications on both sides.</summary>
-    public Action<TcpPair>? Application { get; set; }
+    /// <summary>
+    /// Runs after every step: the applications on both sides. Returns true while it still has work (unread data, data to
+    /// write), so it is run again a millisecond later even if the connections have nothing to do.
+    /// </summary>
+    public Func<TcpPair, bool>? Application { get; set; }
+
+    private static readonly TimeSpan ApplicationTick = TimeSpan.FromMilliseconds(1);
 
     /// <summary>Payload bytes A (index 0) and B (index 1) sent below their highest sequence number sent so far.</summary>
     public long[] RetransmittedBytes { get; } = new long[2];
@@ -78,10 +83,11 @@ internal sealed class TcpPair
         Instant end = Now + limit;
         for (int step = 0; step < maxSteps; step++)
         {
-            Application?.Invoke(this);
+            bool busy = Application?.Invoke(this) ?? false;
             Pump();
             if (done(this)) return true;
             Instant next = Instant.Min(A.PollAt, B?.PollAt ?? Instant.Never);
+            if (busy) next = Instant.Min(next, Now + ApplicationTick);
             if (_link.TryPeek(out _, out var due)) next = Instant.Min(next, new Instant(due.Item1));
             if (next.IsNever || next > end) return done(this);
             if (next > Now) Now = next;
@@ -190,24 +196,28 @@ internal sealed class StreamExchange
     private int _writtenA, _writtenB;
     private readonly byte[] _scratch = new byte[64 * 1024];
 
-    public StreamExchange(byte[] fromA, byte[] fromB)
+    public StreamExchange(byte[] fromA, byte[] fromB, int readChunk = 64 * 1024)
     {
         _fromA = fromA;
         _fromB = fromB;
+        _readChunk = Math.Clamp(readChunk, 1, _scratch.Length);
     }
+
+    private readonly int _readChunk;
 
     public byte[] ReceivedByA => _receivedByA.ToArray();
     public byte[] ReceivedByB => _receivedByB.ToArray();
 
-    public void Run(TcpPair pair)
+    public bool Run(TcpPair pair)
     {
-        Step(pair.A, _fromA, ref _writtenA, _receivedByA);
-        if (pair.B is not null) Step(pair.B, _fromB, ref _writtenB, _receivedByB);
+        bool busy = Step(pair.A, _fromA, ref _writtenA, _receivedByA);
+        if (pair.B is not null) busy |= Step(pair.B, _fromB, ref _writtenB, _receivedByB);
+        return busy;
     }
 
-    private void Step(TcpControlBlock tcb, byte[] source, ref int written, MemoryStream sink)
+    private bool Step(TcpControlBlock tcb, byte[] source, ref int written, MemoryStream sink)
     {
-        if (tcb.State is TcpState.SynSent or TcpState.SynReceived or TcpState.Closed) return;
+        if (tcb.State is TcpState.SynSent or TcpState.SynReceived) return false;
         if (written < source.Length)
         {
             int n = tcb.Send(source.AsSpan(written));
@@ -218,12 +228,15 @@ internal sealed class StreamExchange
         {
             tcb.ShutdownWrite();
         }
+        // A slow reader takes at most one chunk a step; a fast one drains everything.
         for (int guard = 0; guard < 1000; guard++)
         {
-            int r = tcb.Receive(_scratch);
+            int r = tcb.Receive(_scratch.AsSpan(0, _readChunk));
             if (r <= 0) break;
             sink.Write(_scratch, 0, r);
+            if (_readChunk < _scratch.Length) break;
         }
+        return tcb.ReceiveAvailable > 0 || (written < source.Length && tcb.State != TcpState.Closed);
     }
 
     public bool Done(TcpPair pair) =>

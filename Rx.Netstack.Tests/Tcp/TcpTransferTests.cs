@@ -16,10 +16,10 @@ public class TcpTransferTests
 
     private static (TcpPair Pair, StreamExchange App, bool Finished) Transfer(TcpSettings settings, LinkProfile link, int seed,
         int bytesAtoB, int bytesBtoA, TimeSpan? limit = null, Func<bool, TcpHeader, int, bool>? drop = null,
-        uint isnA = 1_000_000, uint isnB = 2_000_000)
+        uint isnA = 1_000_000, uint isnB = 2_000_000, int readChunk = 64 * 1024)
     {
         var pair = new TcpPair(settings, settings, link, seed, isnA: isnA, isnB: isnB) { DropFilter = drop };
-        var app = new StreamExchange(RandomBytes(bytesAtoB, seed), RandomBytes(bytesBtoA, seed + 1));
+        var app = new StreamExchange(RandomBytes(bytesAtoB, seed), RandomBytes(bytesBtoA, seed + 1), readChunk);
         pair.Application = app.Run;
         bool finished = pair.RunUntil(app.Done, limit ?? TimeSpan.FromMinutes(30));
         return (pair, app, finished);
@@ -108,6 +108,30 @@ public class TcpTransferTests
     [Theory]
     [InlineData(CongestionControlAlgorithm.NewReno)]
     [InlineData(CongestionControlAlgorithm.Cubic)]
+    public void Small_buffers_and_slow_readers_deliver_intact_through_zero_windows(CongestionControlAlgorithm cc)
+    {
+        Gen.Select(Gen.Int[0, int.MaxValue], Gen.Int[0, 30_000], Gen.Int[1, 8_000], Gen.Int[1, 8_000], Gen.Int[1, 3_000], Gen.Int[0, 5], Gen.Bool)
+            .Sample((seed, bytes, sendBuffer, receiveBuffer, readChunk, lossPct, sack) =>
+            {
+                var settings = new TcpSettings
+                {
+                    CongestionControl = cc,
+                    EnableSack = sack,
+                    SendBufferSize = sendBuffer,
+                    ReceiveBufferSize = receiveBuffer,
+                };
+                var link = new LinkProfile { LossRate = lossPct / 100.0, Jitter = TimeSpan.FromMilliseconds(seed % 20) };
+                var (pair, app, finished) = Transfer(settings, link, seed, bytes, bytes / 2, TimeSpan.FromHours(4), readChunk: readChunk);
+                Assert.True(finished, $"seed {seed} bytes {bytes} snd {sendBuffer} rcv {receiveBuffer} chunk {readChunk} loss {lossPct}% sack {sack}: " +
+                    $"A {pair.A.State}/{pair.A.Error}, B {pair.B?.State}/{pair.B?.Error} at {pair.Now}");
+                Assert.Equal(RandomBytes(bytes, seed), app.ReceivedByB);
+                Assert.Equal(RandomBytes(bytes / 2, seed + 1), app.ReceivedByA);
+            }, iter: 500);
+    }
+
+    [Theory]
+    [InlineData(CongestionControlAlgorithm.NewReno)]
+    [InlineData(CongestionControlAlgorithm.Cubic)]
     public void Random_streams_arrive_intact_under_loss_duplication_and_reordering(CongestionControlAlgorithm cc)
     {
         Gen.Select(Gen.Int[0, int.MaxValue], Gen.Int[0, 60_000], Gen.Int[0, 60_000], Gen.Int[0, 10], Gen.Int[0, 5], Gen.Int[0, 30], Gen.Bool)
@@ -130,6 +154,6 @@ public class TcpTransferTests
                 Assert.True(finished, $"seed {seed} a→b {aToB} b→a {bToA} loss {lossPct}% dup {dupPct}% jitter {jitterMs} ms sack {sack}: A {pair.A.State}/{pair.A.Error}, B {pair.B?.State}/{pair.B?.Error} at {pair.Now}");
                 Assert.Equal(RandomBytes(aToB, seed), app.ReceivedByB);
                 Assert.Equal(RandomBytes(bToA, seed + 1), app.ReceivedByA);
-            }, iter: 40);
+            }, iter: 600);
     }
 }

@@ -4,7 +4,9 @@ namespace Rx.Netstack.Tcp;
 
 internal sealed partial class TcpControlBlock
 {
-    private Instant _synSentAt;
+    private static readonly TimeSpan OutOfWindowAckInterval = TimeSpan.FromMilliseconds(500);
+
+    private Instant _synSentAt, _lastOutOfWindowAckAt;
     private bool _wsAgreed;
 
     /// <summary>
@@ -60,8 +62,12 @@ internal sealed partial class TcpControlBlock
         if (!IsAcceptable(h.Sequence, segLen))
         {
             _ctx.Counters.UnacceptableSegments++;
-            if (!h.Has(TcpFlags.Rst))
+            // An unacceptable bare ACK is answered at most every 500 ms, so two ends that each find the other's ACKs
+            // out of window cannot ping-pong for ever (as Linux's tcp_invalid_ratelimit does).
+            bool pureAck = segLen == 0;
+            if (!h.Has(TcpFlags.Rst) && (!pureAck || now - _lastOutOfWindowAckAt >= OutOfWindowAckInterval || _lastOutOfWindowAckAt == default))
             {
+                if (pureAck) _lastOutOfWindowAckAt = now;
                 RequestAck();
                 // TIME-WAIT: the peer's FIN again means our last ACK was lost; ACK it and restart 2·MSL.
                 if (State == TcpState.TimeWait && h.Has(TcpFlags.Fin)) _timeWaitAt = now + _settings.TimeWaitDuration;

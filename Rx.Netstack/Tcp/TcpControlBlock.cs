@@ -76,7 +76,7 @@ internal sealed partial class TcpControlBlock
     private Instant _synDeadline = Instant.Never, _lastReceivedAt;
 
     // Pending output.
-    private bool _synPending, _ackNow, _rstPending, _probePending, _keepalivePending;
+    private bool _synPending, _ackNow, _rstPending, _probePending, _keepalivePending, _swsOverride;
     private SeqNumber _rstSeq, _rstAck;
     private TcpFlags _rstFlags;
 
