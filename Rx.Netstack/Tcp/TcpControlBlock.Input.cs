@@ -4,7 +4,9 @@ namespace Rx.Netstack.Tcp;
 
 internal sealed partial class TcpControlBlock
 {
-    private Instant _synSentAt;
+    private static readonly TimeSpan OutOfWindowAckInterval = TimeSpan.FromMilliseconds(500);
+
+    private Instant _synSentAt, _lastOutOfWindowAckAt;
     private bool _wsAgreed;
 
     /// <summary>
@@ -60,8 +62,12 @@ internal sealed partial class TcpControlBlock
         if (!IsAcceptable(h.Sequence, segLen))
         {
             _ctx.Counters.UnacceptableSegments++;
-            if (!h.Has(TcpFlags.Rst))
+            // An unacceptable bare ACK is answered at most every 500 ms, so two ends that each find the other's ACKs
+            // out of window cannot ping-pong for ever (as Linux's tcp_invalid_ratelimit does).
+            bool pureAck = segLen == 0;
+            if (!h.Has(TcpFlags.Rst) && (!pureAck || now - _lastOutOfWindowAckAt >= OutOfWindowAckInterval || _lastOutOfWindowAckAt == default))
             {
+                if (pureAck) _lastOutOfWindowAckAt = now;
                 RequestAck();
                 // TIME-WAIT: the peer's FIN again means our last ACK was lost; ACK it and restart 2·MSL.
                 if (State == TcpState.TimeWait && h.Has(TcpFlags.Fin)) _timeWaitAt = now + _settings.TimeWaitDuration;
@@ -119,7 +125,7 @@ internal sealed partial class TcpControlBlock
                 if (_appClosed)
                 {
                     // RFC 1122 §4.2.2.13: data after CLOSE cannot be delivered; tell the peer with a RST.
-                    QueueReset(_sndNxt, default, TcpFlags.Rst);
+                    QueueReset(_sndMax, default, TcpFlags.Rst);
                     Terminate(TcpError.Aborted);
                     return;
                 }
@@ -223,8 +229,8 @@ internal sealed partial class TcpControlBlock
         if (_sndNxt < _sndUna) _sndNxt = _sndUna;
         if (_sndMax < _sndUna) _sndMax = _sndUna;
         _probeHigh = _sndMax;
-        if (_tsEnabled && h.HasTimestamps) AddTimestampSample(now, h.TimestampEcho);
-        else if (!_synRetransmitted) _rtt.AddSample(now - _synSentAt);
+        if (!(_tsEnabled && h.HasTimestamps && AddTimestampSample(now, h.TimestampEcho)) && !_synRetransmitted)
+            _rtt.AddSample(now - _synSentAt);
         if (_synRetransmitted && _rtt.SmoothedRtt is null)
         {
             // RFC 6298 §5.7: after a retransmitted SYN and no sample, data starts with RTO = 3 s.
@@ -426,11 +432,13 @@ internal sealed partial class TcpControlBlock
         if (_sendRing.Count == 0) _sendRing.Release();
     }
 
-    private void AddTimestampSample(Instant now, uint echo)
+    /// <summary>An RTT sample from an echoed TSval (RFC 7323 §4.1); false when the echo is not plausibly ours.</summary>
+    private bool AddTimestampSample(Instant now, uint echo)
     {
         int ms = unchecked((int)(TsNow(now) - echo));
-        if (ms >= 0 && TimeSpan.FromMilliseconds(ms) <= _settings.MaxRto)
-            _rtt.AddSample(TimeSpan.FromMilliseconds(Math.Max(ms, 0)));
+        if (ms < 0 || TimeSpan.FromMilliseconds(ms) > _settings.MaxRto) return false;
+        _rtt.AddSample(TimeSpan.FromMilliseconds(ms));
+        return true;
     }
 
     /// <summary>

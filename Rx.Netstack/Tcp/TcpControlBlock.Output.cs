@@ -136,7 +136,11 @@ internal sealed partial class TcpControlBlock
 
         if (_ackNow)
         {
-            header = MakeHeader(now, TcpFlags.Ack, _sndNxt);
+            // A pure ACK carries the highest sequence number sent, not SND.NXT: after a timeout SND.NXT is pulled back for
+            // go-back-N, and a sequence number below what the peer already received would make it unacceptable there, so
+            // its ACK field would be ignored (and each side would answer the other's "old" ACKs for ever).
+            // A zero-window probe byte the peer took counts too (_probeHigh).
+            header = MakeHeader(now, TcpFlags.Ack, SeqNumber.Max(_sndMax, _probeHigh));
             return true;
         }
         return Nothing(out header);
@@ -186,12 +190,13 @@ internal sealed partial class TcpControlBlock
 
         // Sender-side SWS avoidance and Nagle (RFC 9293 §3.8.6.2.1, §3.7.4; RFC 1122 §4.2.3.4): a short segment goes out
         // only when it empties the queue and nothing is unacknowledged (or NoDelay), or fills half the largest window seen.
-        if (!isRetransmit && !fin && length < maxPayload)
+        if (!isRetransmit && !fin && length < maxPayload && !_swsOverride)
         {
             bool nagleAllows = _settings.NoDelay || _sndMax == _sndUna;
             bool sendable = nagleAllows && (length == unsent || length >= _maxSndWnd / 2);
             if (!sendable) return false;
         }
+        _swsOverride = false;
         return EmitData(now, out header, seq, length, out payloadLength, fin);
     }
 

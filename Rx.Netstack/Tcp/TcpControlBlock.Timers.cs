@@ -77,11 +77,15 @@ internal sealed partial class TcpControlBlock
         _rtoAt = now + _rtt.Rto;
     }
 
-    /// <summary>The persist timer expired (RFC 9293 §3.8.6.1, RFC 1122 §4.2.2.17): probe the closed window, backing off.</summary>
+    /// <summary>
+    /// The persist timer expired (RFC 9293 §3.8.6.1, RFC 1122 §4.2.2.17): probe a closed window, backing off. If the
+    /// window is open but too small for sender SWS avoidance to send into, this is the override timeout of RFC 9293
+    /// §3.8.6.2.1: send what fits anyway (otherwise a lost window update would leave both sides waiting for ever).
+    /// </summary>
     private void OnPersistTimeout(Instant now)
     {
         _persistAt = Instant.Never;
-        if (!IsSynchronized || _sndWnd > 0 || DataEnd <= _sndNxt)
+        if (!IsSynchronized || DataEnd <= _sndNxt)
         {
             _persistBackoff = 0;
             return;
@@ -92,8 +96,9 @@ internal sealed partial class TcpControlBlock
             return;
         }
         _persistProbes++;
-        _probePending = true;
         _persistBackoff++;
+        if (_sndWnd > 0) _swsOverride = true;
+        else _probePending = true;
         _persistAt = now + PersistInterval();
     }
 
@@ -129,10 +134,13 @@ internal sealed partial class TcpControlBlock
     /// <summary>After Close, FIN-WAIT-2 does not wait forever for the peer's FIN (as Linux's tcp_fin_timeout).</summary>
     private void ArmOrphanTimeout(Instant now) => _timeWaitAt = now + _settings.TimeWaitDuration;
 
-    /// <summary>Starts the persist timer when the window is closed, data waits and nothing in flight would bring an ACK.</summary>
+    /// <summary>
+    /// Starts the persist timer when data waits, nothing is in flight (so no ACK will come to open the window) and the
+    /// window is closed or too small to send into.
+    /// </summary>
     private void ArmIdleTimers(Instant now)
     {
-        if (IsSynchronized && _sndWnd == 0 && DataEnd > _sndNxt && _sndMax == _sndUna && _persistAt.IsNever && !_probePending
+        if (IsSynchronized && DataEnd > _sndNxt && _sndMax == _sndUna && _persistAt.IsNever && !_probePending
             && State is TcpState.Established or TcpState.CloseWait or TcpState.FinWait1 or TcpState.Closing or TcpState.LastAck)
             _persistAt = now + PersistInterval();
     }

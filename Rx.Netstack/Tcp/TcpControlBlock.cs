@@ -76,7 +76,7 @@ internal sealed partial class TcpControlBlock
     private Instant _synDeadline = Instant.Never, _lastReceivedAt;
 
     // Pending output.
-    private bool _synPending, _ackNow, _rstPending, _probePending, _keepalivePending;
+    private bool _synPending, _ackNow, _rstPending, _probePending, _keepalivePending, _swsOverride;
     private SeqNumber _rstSeq, _rstAck;
     private TcpFlags _rstFlags;
 
@@ -363,7 +363,7 @@ internal sealed partial class TcpControlBlock
     public void Abort()
     {
         if (State is TcpState.SynReceived or TcpState.Established or TcpState.FinWait1 or TcpState.FinWait2 or TcpState.CloseWait)
-            QueueReset(_sndNxt, default, TcpFlags.Rst);
+            QueueReset(_sndMax, default, TcpFlags.Rst);
         Terminate(TcpError.Aborted);
     }
 

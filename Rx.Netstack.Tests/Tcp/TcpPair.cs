@@ -1,0 +1,246 @@
+using Rx.Netstack.Tcp;
+using Rx.Netstack.Wire;
+
+namespace Rx.Netstack.Tests.Tcp;
+
+/// <summary>How the simulated link between two connections misbehaves.</summary>
+internal sealed record LinkProfile
+{
+    public TimeSpan Delay { get; init; } = TimeSpan.FromMilliseconds(10);
+    /// <summary>Extra random delay up to this much per packet (reorders packets).</summary>
+    public TimeSpan Jitter { get; init; }
+    public double LossRate { get; init; }
+    public double DuplicateRate { get; init; }
+    /// <summary>Packets per millisecond the link carries in each direction (0 = unlimited).</summary>
+    public double PacketsPerMs { get; init; }
+}
+
+/// <summary>
+/// Two control blocks back to back over a simulated link, all in memory: headers and payload copies go straight across
+/// (no wire encoding), with loss, duplication, reordering and delay drawn from a seeded <see cref="Random"/> and time
+/// driven as <see cref="Instant"/> values. B is created by <see cref="TcpControlBlock.AcceptSyn"/> when A's first SYN
+/// arrives, like a listener would; a segment for a closed block is answered with <see cref="TcpControlBlock.TryMakeResetFor"/>.
+/// </summary>
+internal sealed class TcpPair
+{
+    private readonly record struct Packet(bool ToB, TcpHeader Header, byte[] Payload);
+
+    private static readonly NetEndpoint EndpointA = new(NetAddress.V4(10, 0, 0, 1), 40000);
+    private static readonly NetEndpoint EndpointB = new(NetAddress.V4(10, 0, 0, 2), 80);
+
+    private readonly PriorityQueue<Packet, (long, long)> _link = new();
+    private readonly Random _random;
+    private readonly LinkProfile _profile;
+    private readonly TcpSettings _settingsB;
+    private readonly int _mss;
+    private readonly uint _isnB;
+    private readonly Instant[] _linkFreeAt = [default, default];
+    private long _order;
+    private SeqNumber? _highestA, _highestB;
+
+    public TcpPair(TcpSettings settingsA, TcpSettings settingsB, LinkProfile profile, int seed, int mss = 1460,
+        uint isnA = 1_000_000, uint isnB = 2_000_000)
+    {
+        _random = new Random(seed);
+        _profile = profile;
+        _settingsB = settingsB;
+        _mss = mss;
+        _isnB = isnB;
+        ContextA = new TcpStackContext();
+        ContextB = new TcpStackContext();
+        A = TcpControlBlock.Connect(ContextA, EndpointA, EndpointB, settingsA, mss, new SeqNumber(isnA), Now);
+    }
+
+    public TcpControlBlock A { get; }
+    public TcpControlBlock? B { get; private set; }
+    public TcpStackContext ContextA { get; }
+    public TcpStackContext ContextB { get; }
+    public Instant Now { get; private set; }
+
+    /// <summary>Decides whether a packet is dropped on purpose (besides random loss). Called once per packet sent.</summary>
+    public Func<bool, TcpHeader, int, bool>? DropFilter { get; set; }
+
+    /// <summary>Sees every packet put on the link (for debugging a failing run).</summary>
+    public Action<Instant, bool, TcpHeader, int>? Trace { get; set; }
+
+    /// <summary>
+    /// Runs after every step: the applications on both sides. Returns true while it still has work (unread data, data to
+    /// write), so it is run again a millisecond later even if the connections have nothing to do.
+    /// </summary>
+    public Func<TcpPair, bool>? Application { get; set; }
+
+    private static readonly TimeSpan ApplicationTick = TimeSpan.FromMilliseconds(1);
+
+    /// <summary>Payload bytes A (index 0) and B (index 1) sent below their highest sequence number sent so far.</summary>
+    public long[] RetransmittedBytes { get; } = new long[2];
+
+    /// <summary>Packets put on the link per direction.</summary>
+    public long[] PacketsSent { get; } = new long[2];
+
+    /// <summary>Runs the simulation until <paramref name="done"/> holds; false if <paramref name="limit"/> of simulated time passed first.</summary>
+    public bool RunUntil(Func<TcpPair, bool> done, TimeSpan limit, int maxSteps = 5_000_000)
+    {
+        Instant end = Now + limit;
+        for (int step = 0; step < maxSteps; step++)
+        {
+            bool busy = Application?.Invoke(this) ?? false;
+            Pump();
+            if (done(this)) return true;
+            Instant next = Instant.Min(A.PollAt, B?.PollAt ?? Instant.Never);
+            if (busy) next = Instant.Min(next, Now + ApplicationTick);
+            if (_link.TryPeek(out _, out var due)) next = Instant.Min(next, new Instant(due.Item1));
+            if (next.IsNever || next > end) return done(this);
+            if (next > Now) Now = next;
+            while (_link.TryPeek(out _, out var d) && d.Item1 <= Now.Ticks)
+                Deliver(_link.Dequeue());
+            if (A.PollAt <= Now) A.OnTimer(Now);
+            if (B is not null && B.PollAt <= Now) B.OnTimer(Now);
+        }
+        return false;
+    }
+
+    private void Deliver(Packet p)
+    {
+        if (p.ToB)
+        {
+            if (B is null)
+            {
+                if (p.Header.Flags != TcpFlags.Syn) return;
+                B = TcpControlBlock.AcceptSyn(ContextB, EndpointB, EndpointA, p.Header, _settingsB, _mss, new SeqNumber(_isnB), Now);
+                return;
+            }
+            Give(B, p, toB: true);
+        }
+        else
+        {
+            Give(A, p, toB: false);
+        }
+    }
+
+    private void Give(TcpControlBlock tcb, Packet p, bool toB)
+    {
+        if (tcb.State == TcpState.Closed)
+        {
+            // The engine would find no connection: answer with a reset (RFC 9293 §3.10.7.1).
+            if (TcpControlBlock.TryMakeResetFor(p.Header, p.Payload.Length, out var rst)) Enqueue(!toB, rst, []);
+            return;
+        }
+        tcb.Process(Now, p.Header, p.Payload);
+    }
+
+    private void Pump()
+    {
+        Drain(A, toB: true);
+        if (B is not null) Drain(B, toB: false);
+    }
+
+    private void Drain(TcpControlBlock tcb, bool toB)
+    {
+        for (int guard = 0; guard < 100_000; guard++)
+        {
+            if (!tcb.TryGetSegment(Now, out TcpHeader h, out int len)) return;
+            var payload = new byte[len];
+            tcb.CopyPayload(payload);
+            CountRetransmission(toB, h, len);
+            Trace?.Invoke(Now, toB, h, len);
+            if (DropFilter?.Invoke(toB, h, len) == true) continue;
+            Enqueue(toB, h, payload);
+        }
+        throw new InvalidOperationException("A connection kept emitting segments.");
+    }
+
+    private void CountRetransmission(bool fromA, TcpHeader h, int len)
+    {
+        if (len == 0) return;
+        ref SeqNumber? highest = ref fromA ? ref _highestA : ref _highestB;
+        SeqNumber end = h.Sequence + len;
+        if (highest is { } hi)
+        {
+            if (h.Sequence < hi) RetransmittedBytes[fromA ? 0 : 1] += Math.Min(len, hi - h.Sequence);
+            if (end > hi) highest = end;
+        }
+        else
+        {
+            highest = end;
+        }
+    }
+
+    private void Enqueue(bool toB, TcpHeader h, byte[] payload)
+    {
+        int dir = toB ? 0 : 1;
+        PacketsSent[dir]++;
+        if (_profile.LossRate > 0 && _random.NextDouble() < _profile.LossRate) return;
+        int copies = _profile.DuplicateRate > 0 && _random.NextDouble() < _profile.DuplicateRate ? 2 : 1;
+        Instant start = Now;
+        if (_profile.PacketsPerMs > 0)
+        {
+            // A bottleneck: packets queue behind each other.
+            var gap = TimeSpan.FromTicks((long)(TimeSpan.TicksPerMillisecond / _profile.PacketsPerMs));
+            start = _linkFreeAt[dir] > Now ? _linkFreeAt[dir] : Now;
+            _linkFreeAt[dir] = start + gap;
+        }
+        for (int i = 0; i < copies; i++)
+        {
+            long jitter = _profile.Jitter > TimeSpan.Zero ? (long)(_random.NextDouble() * _profile.Jitter.Ticks) : 0;
+            Instant at = start + _profile.Delay + TimeSpan.FromTicks(jitter);
+            _link.Enqueue(new Packet(toB, h, payload), (at.Ticks, _order++));
+        }
+    }
+}
+
+/// <summary>Applications on both ends of a <see cref="TcpPair"/>: each writes its stream, half-closes, and reads to EOF.</summary>
+internal sealed class StreamExchange
+{
+    private readonly byte[] _fromA, _fromB;
+    private readonly MemoryStream _receivedByA = new(), _receivedByB = new();
+    private int _writtenA, _writtenB;
+    private readonly byte[] _scratch = new byte[64 * 1024];
+
+    public StreamExchange(byte[] fromA, byte[] fromB, int readChunk = 64 * 1024)
+    {
+        _fromA = fromA;
+        _fromB = fromB;
+        _readChunk = Math.Clamp(readChunk, 1, _scratch.Length);
+    }
+
+    private readonly int _readChunk;
+
+    public byte[] ReceivedByA => _receivedByA.ToArray();
+    public byte[] ReceivedByB => _receivedByB.ToArray();
+
+    public bool Run(TcpPair pair)
+    {
+        bool busy = Step(pair.A, _fromA, ref _writtenA, _receivedByA);
+        if (pair.B is not null) busy |= Step(pair.B, _fromB, ref _writtenB, _receivedByB);
+        return busy;
+    }
+
+    private bool Step(TcpControlBlock tcb, byte[] source, ref int written, MemoryStream sink)
+    {
+        if (tcb.State is TcpState.SynSent or TcpState.SynReceived) return false;
+        if (written < source.Length)
+        {
+            int n = tcb.Send(source.AsSpan(written));
+            if (n > 0) written += n;
+            if (written == source.Length) tcb.ShutdownWrite();
+        }
+        else if (source.Length == 0 && tcb.State is TcpState.Established or TcpState.CloseWait)
+        {
+            tcb.ShutdownWrite();
+        }
+        // A slow reader takes at most one chunk a step; a fast one drains everything.
+        for (int guard = 0; guard < 1000; guard++)
+        {
+            int r = tcb.Receive(_scratch.AsSpan(0, _readChunk));
+            if (r <= 0) break;
+            sink.Write(_scratch, 0, r);
+            if (_readChunk < _scratch.Length) break;
+        }
+        return tcb.ReceiveAvailable > 0 || (written < source.Length && tcb.State != TcpState.Closed);
+    }
+
+    public bool Done(TcpPair pair) =>
+        _receivedByA.Length == _fromB.Length && _receivedByB.Length == _fromA.Length
+        && pair.A.ReceiveFinished && pair.B is { ReceiveFinished: true }
+        && pair.A.State is TcpState.TimeWait or TcpState.Closed && pair.B.State is TcpState.TimeWait or TcpState.Closed;
+}
