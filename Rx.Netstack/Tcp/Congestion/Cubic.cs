@@ -137,7 +137,8 @@ internal sealed class Cubic : ICongestionControl
         {
             // Concave (cwnd < W_max, §4.4) or convex (§4.5) region: chase the window one RTT ahead, clamped to [cwnd, 1.5·cwnd] (§4.2).
             double target = Math.Clamp(WCubic(t + rtt, _k, _wMax), _cwnd, 1.5 * _cwnd);
-            _cwnd += segmentsAcked * (target - _cwnd) / _cwnd;
+            // A stretch ACK covering more than cwnd segments must not carry the window past the target.
+            _cwnd = Math.Min(_cwnd + segmentsAcked * (target - _cwnd) / _cwnd, target);
         }
         _cwnd = Math.Min(_cwnd, MaxSegments);
     }
