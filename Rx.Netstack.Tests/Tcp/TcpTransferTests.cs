@@ -126,7 +126,7 @@ public class TcpTransferTests
                     $"A {pair.A.State}/{pair.A.Error}, B {pair.B?.State}/{pair.B?.Error} at {pair.Now}");
                 Assert.Equal(RandomBytes(bytes, seed), app.ReceivedByB);
                 Assert.Equal(RandomBytes(bytes / 2, seed + 1), app.ReceivedByA);
-            }, iter: 500);
+            }, iter: 60);
     }
 
     [Theory]
@@ -154,6 +154,6 @@ public class TcpTransferTests
                 Assert.True(finished, $"seed {seed} a→b {aToB} b→a {bToA} loss {lossPct}% dup {dupPct}% jitter {jitterMs} ms sack {sack}: A {pair.A.State}/{pair.A.Error}, B {pair.B?.State}/{pair.B?.Error} at {pair.Now}");
                 Assert.Equal(RandomBytes(aToB, seed), app.ReceivedByB);
                 Assert.Equal(RandomBytes(bToA, seed + 1), app.ReceivedByA);
-            }, iter: 600);
+            }, iter: 60);
     }
 }

@@ -350,10 +350,10 @@ internal sealed partial class TcpControlBlock
             }
             else if (_sndMax > _sndUna)
             {
-                // RFC 5681 §2 duplicate ACK; with SACK, RFC 6675 §2: an ACK bringing new SACK information.
-                bool duplicate = _sackEnabled
-                    ? sackNews
-                    : payloadLength == 0 && (h.Flags & (TcpFlags.Syn | TcpFlags.Fin)) == 0 && scaledWindow == _sndWnd;
+                // RFC 5681 §2 duplicate ACK; with SACK, RFC 6675 §2: an ACK bringing new SACK information (or, from a
+                // peer that sent no SACK blocks at all on it, the classic definition).
+                bool classic = payloadLength == 0 && (h.Flags & (TcpFlags.Syn | TcpFlags.Fin)) == 0 && scaledWindow == _sndWnd;
+                bool duplicate = _sackEnabled ? sackNews || (h.SackBlockCount == 0 && classic) : classic;
                 if (duplicate) OnDuplicateAck(now);
             }
 

@@ -146,10 +146,7 @@ internal sealed partial class TcpControlBlock
             State = TcpState.SynSent,
             _synPending = true,
         };
-        int n = 0;
-        tcb._synDeadline = now;
-        for (long span = settings.InitialRto.Ticks; n <= settings.MaxSynRetries; n++, span *= 2)
-            tcb._synDeadline += TimeSpan.FromTicks(Math.Min(span, TimeSpan.FromDays(365).Ticks));
+        tcb._synDeadline = SynGiveUpTime(settings, now);
         return tcb;
     }
 
@@ -166,10 +163,7 @@ internal sealed partial class TcpControlBlock
             _synPending = true,
         };
         tcb.AcceptPeerSyn(syn, now, weOfferedEverything: true);
-        tcb._synDeadline = now;
-        long span = settings.InitialRto.Ticks;
-        for (int n = 0; n <= settings.MaxSynRetries; n++, span *= 2)
-            tcb._synDeadline += TimeSpan.FromTicks(Math.Min(span, TimeSpan.FromDays(365).Ticks));
+        tcb._synDeadline = SynGiveUpTime(settings, now);
         return tcb;
     }
 
@@ -203,6 +197,7 @@ internal sealed partial class TcpControlBlock
         tcb._sndWl1 = finalAck.Sequence;
         tcb._sndWl2 = finalAck.Acknowledgment;
         tcb.State = TcpState.Established;
+        tcb.HasEstablished = true;
         tcb.ArmKeepalive(now);
         if (!payload.IsEmpty || finalAck.Has(TcpFlags.Fin))
         {
@@ -211,6 +206,28 @@ internal sealed partial class TcpControlBlock
             tcb.Process(now, rest, payload);
         }
         return tcb;
+    }
+
+    /// <summary>When a handshake gives up: InitialRto · (2^(MaxSynRetries+1) − 1) after the first SYN (127 s by default).</summary>
+    private static Instant SynGiveUpTime(TcpSettings settings, Instant start)
+    {
+        Instant at = start;
+        long span = settings.InitialRto.Ticks;
+        for (int n = 0; n <= settings.MaxSynRetries; n++, span = Math.Min(span * 2, TimeSpan.FromDays(365).Ticks))
+            at += TimeSpan.FromTicks(span);
+        return at;
+    }
+
+    /// <summary>
+    /// In TIME-WAIT, whether a new SYN for the same 4-tuple may start a new connection (RFC 9293 §3.10.7.4 note, RFC 6191):
+    /// its sequence number is beyond what this connection received, or, with timestamps, its TSval is newer than the last
+    /// one seen. If so the engine drops this block and accepts the SYN as new; otherwise the SYN gets a challenge ACK here.
+    /// </summary>
+    public bool CanReuseForSyn(in TcpHeader syn)
+    {
+        if (State != TcpState.TimeWait || !syn.Has(TcpFlags.Syn) || syn.Has(TcpFlags.Ack) || syn.Has(TcpFlags.Rst)) return false;
+        if (_tsEnabled && syn.HasTimestamps) return TsBefore(_tsRecent, syn.TimestampValue);
+        return syn.Sequence > _rcvNxt;
     }
 
     /// <summary>

@@ -1,0 +1,102 @@
+using Rx.Netstack.Tcp;
+using Rx.Netstack.Wire;
+using static Rx.Netstack.Tests.Tcp.TcpTestPeer;
+
+namespace Rx.Netstack.Tests.Tcp;
+
+public class TcpSackTests
+{
+    private static TcpSettings Sack => PlainSettings with { EnableSack = true };
+
+    private static TcpTestPeer SackClient()
+    {
+        var c = Client(1000, Sack);
+        c.Expect(0, Check.Flags(TcpFlags.Syn), Check.SackPermitted(true));
+        c.Send(10, Seg(TcpFlags.Syn | TcpFlags.Ack, 3000, 1001) with { SackPermitted = true, MaxSegmentSize = 1460 });
+        c.Expect(10, Check.Flags(TcpFlags.Ack));
+        return c;
+    }
+
+    [Fact]
+    public void Receiver_reports_SACK_blocks_with_the_latest_segment_first()
+    {
+        var c = SackClient();
+        var seg = new byte[100];
+        c.Send(20, Seg(TcpFlags.Ack, 3201, 1001), seg);
+        c.Expect(20, Check.Ack(3001), Check.SackBlocks((3201, 3301)));
+        c.Send(21, Seg(TcpFlags.Ack, 3501, 1001), seg);
+        c.Expect(21, Check.Ack(3001), Check.SackBlocks((3501, 3601), (3201, 3301)));
+        c.Send(22, Seg(TcpFlags.Ack, 3301, 1001), seg); // joins the first block
+        c.Expect(22, Check.Ack(3001), Check.SackBlocks((3201, 3401), (3501, 3601)));
+        c.Send(23, Seg(TcpFlags.Ack, 3001, 1001), new byte[200]);
+        c.Expect(23, Check.Ack(3401), Check.SackBlocks((3501, 3601)));
+        c.Send(24, Seg(TcpFlags.Ack, 3401, 1001), seg);
+        c.Expect(24, Check.Ack(3601), Check.SackBlocks());
+    }
+
+    [Fact]
+    public void Sender_repairs_every_SACKed_hole_once_and_never_resends_SACKed_data()
+    {
+        var c = SackClient();
+        var data = new byte[10 * 1460];
+        new Random(1).NextBytes(data);
+        c.Do(20, t => Assert.Equal(data.Length, t.Send(data)));
+        Assert.Equal(10, c.TakeAll(20).Count);
+        uint S(int i) => (uint)(1001 + i * 1460);
+        // Segments 0, 3 and 6 were lost. The receiver SACKs what arrived.
+        TcpHeader Ack((uint, uint)[] blocks)
+        {
+            var h = Seg(TcpFlags.Ack, 3001, 1001);
+            foreach (var (l, r) in blocks) h.AddSackBlock(new SackBlock(new SeqNumber(l), new SeqNumber(r)));
+            return h;
+        }
+        c.Send(30, Ack([(S(1), S(3))]));
+        c.ExpectNothing(30); // two segments SACKed above segment 0: not yet more than (DupThresh − 1)·SMSS
+        // Four segments SACKed above segment 0: IsLost (RFC 6675 §4), recovery starts on this second duplicate ACK.
+        c.Send(31, Ack([(S(4), S(6)), (S(1), S(3))]));
+        c.Expect(31, Check.Seq(S(0)), Check.PayloadLength(1460));
+        var sent = new List<Emitted> { new(At(31), Seg(TcpFlags.Ack, S(0)), data[..1460]) };
+        c.Send(32, Ack([(S(7), S(8)), (S(4), S(6)), (S(1), S(3))]));
+        sent.AddRange(c.TakeAll(32));
+        Assert.Contains(sent, e => e.Header.Sequence.Value == S(3));
+        c.Send(33, Ack([(S(7), S(10)), (S(4), S(6)), (S(1), S(3))]));
+        sent.AddRange(c.TakeAll(33));
+        foreach (Emitted e in sent)
+        {
+            uint seq = e.Header.Sequence.Value;
+            Assert.True(seq == S(0) || seq == S(3) || seq == S(6), $"resent SACKed data: {e}");
+            Assert.Equal(1460, e.Payload.Length);
+            Assert.Equal(data.AsSpan((int)(seq - 1001), 1460).ToArray(), e.Payload);
+        }
+        Assert.Equal(3, sent.Count);
+        Assert.Equal(3, sent.Select(e => e.Header.Sequence).Distinct().Count());
+        c.Send(50, Seg(TcpFlags.Ack, 3001, S(10)));
+        Assert.False(c.Tcb.GetInfo(c.Now).InRecovery);
+        Assert.Equal(3, c.Tcb.GetInfo(c.Now).SegmentsRetransmitted);
+    }
+
+    [Fact]
+    public void Scoreboard_lost_boundary_follows_DupThresh()
+    {
+        var board = new SackScoreboard();
+        var una = new SeqNumber(1000);
+        var high = new SeqNumber(20_000);
+        Assert.Equal(una, board.LostBoundary(una, 1000));
+        Assert.True(board.Add(new SackBlock(new SeqNumber(2000), new SeqNumber(3000)), una, high));
+        Assert.False(board.Add(new SackBlock(new SeqNumber(2000), new SeqNumber(2500)), una, high)); // nothing new
+        Assert.Equal(una, board.LostBoundary(una, 1000)); // 1000 bytes above: not enough
+        board.Add(new SackBlock(new SeqNumber(4000), new SeqNumber(5001)), una, high);
+        // 2001 SACKed bytes > 2·SMSS: everything below the point with 2001 bytes above it is lost.
+        Assert.Equal(new SeqNumber(2000), board.LostBoundary(una, 1000));
+        Assert.True(board.TryNextLostHole(una, board.LostBoundary(una, 1000), 1460, out var start, out int len));
+        Assert.Equal(una, start);
+        Assert.Equal(1000, len);
+        // Pipe: un-SACKed bytes not lost (3000–4000 and 5001–20000) plus none retransmitted.
+        Assert.Equal(1000 + 14_999, board.Pipe(una, high, una, 1000));
+        Assert.Equal(1000 + 14_999 + 1000, board.Pipe(una, high, new SeqNumber(2000), 1000));
+        board.AckedTo(new SeqNumber(3000));
+        Assert.Equal(1001, board.SackedBytes(new SeqNumber(3000)));
+        Assert.Equal(0, board.UnsackedRun(new SeqNumber(4500), 100));
+        Assert.Equal(1000, board.UnsackedRun(new SeqNumber(3000), 1460));
+    }
+}
