@@ -139,4 +139,25 @@ public sealed class TcpEngineTests
         var error = Assert.Throws<NetstackException>(() => s.Await(read));
         Assert.Equal(NetstackErrorKind.ConnectionReset, error.Kind);
     }
+
+    [Fact]
+    public void A_new_syn_takes_over_a_four_tuple_in_time_wait()
+    {
+        using var pair = new StackPair();
+        var s = pair.Scheduler;
+        var listener = s.Await(TcpListener.ListenAsync(pair.B, new NetEndpoint(NetAddress.AnyV4, 80)));
+        var accept = listener.AcceptAsync();
+        var client = s.Await(TcpConnection.ConnectAsync(pair.A, new NetEndpoint(StackPair.B4, 80), local: new NetEndpoint(StackPair.A4, 40000)));
+        var server = s.Await(accept);
+        s.Await(server.CloseAsync()); // the server closes first: it ends in TIME-WAIT
+        s.AdvanceBy(TimeSpan.FromMilliseconds(100).Ticks);
+        s.Await(client.CloseAsync());
+        s.AdvanceBy(TimeSpan.FromSeconds(1).Ticks);
+        Assert.Equal(1, pair.B.GetStats().ConnectionsByState.GetValueOrDefault("TimeWait"));
+
+        accept = listener.AcceptAsync();
+        var again = s.Await(TcpConnection.ConnectAsync(pair.A, new NetEndpoint(StackPair.B4, 80), local: new NetEndpoint(StackPair.A4, 40000)));
+        var server2 = s.Await(accept);
+        Assert.Equal(again.Local, server2.Remote);
+    }
 }

@@ -51,8 +51,8 @@ public class TcpKeepAliveAndPawsTests
     private static TcpTestPeer TimestampClient()
     {
         var c = Client(1000, PlainSettings with { EnableTimestamps = true });
-        c.Expect(0, Check.Flags(TcpFlags.Syn), Check.Timestamps(true));
-        c.Send(10, Seg(TcpFlags.Syn | TcpFlags.Ack, 3000, 1001) with { HasTimestamps = true, TimestampValue = 500, TimestampEcho = 0 });
+        var syn = c.Expect(0, Check.Flags(TcpFlags.Syn), Check.Timestamps(true));
+        c.Send(10, Seg(TcpFlags.Syn | TcpFlags.Ack, 3000, 1001) with { HasTimestamps = true, TimestampValue = 500, TimestampEcho = syn.Header.TimestampValue });
         c.Expect(10, Check.Flags(TcpFlags.Ack), Check.TsEcho(500));
         return c;
     }

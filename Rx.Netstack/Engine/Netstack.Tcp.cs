@@ -31,9 +31,21 @@ public sealed partial class Netstack
         _counters.TcpIn++;
         var local = new NetEndpoint(ip.Destination, header.DestinationPort);
         var remote = new NetEndpoint(ip.Source, header.SourcePort);
-        if (_tcpConnections.TryGetValue(new FourTuple(local, remote), out TcpConnectionSocket? connection))
+        if (_tcpConnections.TryGetValue(new FourTuple(local, remote), out TcpConnectionSocket? connection) &&
+            connection.Tcb.State == TcpState.TimeWait && header.Has(TcpFlags.Syn) && !header.Has(TcpFlags.Ack) &&
+            connection.Tcb.CanReuseForSyn(header) && FindListener(local) is not null)
+        {
+            // RFC 6191 / RFC 9293 §3.10.7.4: a new incarnation may take over a 4-tuple in TIME-WAIT.
+            RemoveFromTable(connection);
+            if (!connection.Owned || connection.UserClosed) FreeConnection(connection);
+            connection = null;
+        }
+        if (connection is not null)
         {
             connection.Tcb.Process(now, header, payload);
+            // Emit what this segment calls for (an ACK every second full segment, RFC 5681 §4.2) now rather than once per
+            // batch: one ACK per batch of frames would starve the sender's slow start of ACKs.
+            EmitSegments(connection, now);
             MarkDirty(connection);
             return;
         }
@@ -178,16 +190,7 @@ public sealed partial class Netstack
         TcpControlBlock tcb = c.Tcb;
         ServeReaders(c);
         ServeWriters(c);
-
-        while (tcb.TryGetSegment(now, out TcpHeader header, out int payloadLength))
-        {
-            Span<byte> segment = TransmitPayload;
-            int headerLength = TcpWire.HeaderLength(header);
-            tcb.CopyPayload(segment.Slice(headerLength, payloadLength));
-            int length = TcpWire.Emit(segment, header, payloadLength, tcb.Local.Address, tcb.Remote.Address);
-            _counters.TcpOut++;
-            TransmitIp(tcb.Local.Address, tcb.Remote.Address, IpProtocol.Tcp, length);
-        }
+        EmitSegments(c, now);
 
         if (!c.Connecting.IsEmpty)
         {
@@ -231,6 +234,21 @@ public sealed partial class Netstack
             }
             if (c.UserClosed || (!c.Owned && !c.InAcceptQueue && c.Connecting.IsEmpty)) FreeConnection(c);
             else tcb.ReleaseBuffers();
+        }
+    }
+
+    /// <summary>Sends every segment the connection has ready (data, ACKs, FIN, RST, probes), straight from its send ring.</summary>
+    private void EmitSegments(TcpConnectionSocket c, Instant now)
+    {
+        TcpControlBlock tcb = c.Tcb;
+        while (tcb.TryGetSegment(now, out TcpHeader header, out int payloadLength))
+        {
+            Span<byte> segment = TransmitPayload;
+            int headerLength = TcpWire.HeaderLength(header);
+            tcb.CopyPayload(segment.Slice(headerLength, payloadLength));
+            int length = TcpWire.Emit(segment, header, payloadLength, tcb.Local.Address, tcb.Remote.Address);
+            _counters.TcpOut++;
+            TransmitIp(tcb.Local.Address, tcb.Remote.Address, IpProtocol.Tcp, length);
         }
     }
 

@@ -121,7 +121,9 @@ internal sealed partial class TcpControlBlock
         _sndUna = _sndNxt = _sndMax = _probeHigh = isn;
         _sendBase = isn + 1;
         _recoverPoint = _highRxt = isn;
-        _tsOffset = isn.Value * 2654435761u; // a per-connection TSval offset (RFC 7323 §5.4) derived from the secret ISN
+        // A per-connection TSval offset (RFC 7323 §5.4) taken from the ISN: ISNs (RFC 6528) grow with time for one 4-tuple, so
+        // TSvals of a new incarnation are newer than the old one's and a SYN can take over a TIME-WAIT (RFC 6191).
+        _tsOffset = isn.Value;
         _rtt = new RttEstimator(settings.InitialRto, settings.MinRto, settings.MaxRto, ClockGranularity);
         _cc = CongestionControl.Create(settings.CongestionControl, _mss);
         _lastReceivedAt = now;
