@@ -1,3 +1,4 @@
+using System.Reactive.Subjects;
 using Rx.Netstack.Commands;
 using Rx.Netstack.Sockets;
 using Rx.Netstack.Tcp;
@@ -18,6 +19,7 @@ public abstract class TcpService : IAsyncDisposable
     private readonly List<TcpListener> _listeners = [];
     private readonly List<IDisposable> _subscriptions = [];
     private readonly CancellationTokenSource _stopping = new();
+    private readonly ReplaySubject<NetEndpoint> _closed = new(64);
     private long _served;
     private int _disposed;
 
@@ -43,6 +45,9 @@ public abstract class TcpService : IAsyncDisposable
 
     /// <summary>Connections accepted since start.</summary>
     public long ConnectionsServed => Interlocked.Read(ref _served);
+
+    /// <summary>The peer of each connection whose handler ended and whose connection was closed (the last 64 are replayed).</summary>
+    public IObservable<NetEndpoint> ConnectionsClosed => _closed;
 
     /// <summary>Where events are written.</summary>
     protected TextWriter Log { get; }
@@ -115,6 +120,7 @@ public abstract class TcpService : IAsyncDisposable
         finally
         {
             await connection.CloseAsync().ConfigureAwait(false);
+            _closed.OnNext(connection.Remote);
         }
     }
 
