@@ -26,6 +26,7 @@ internal sealed class InteropRig : IAsyncDisposable
     private readonly List<IDisposable> _wrappers = [];
     private readonly List<IDisposable> _cleanup = [];
     private IDisposable? _attachment;
+    private PcapWriter? _debugWriter;
 
     private InteropRig(NetworkNamespace ns, TunDevice tun, Netstack stack)
     {
@@ -40,10 +41,10 @@ internal sealed class InteropRig : IAsyncDisposable
     public ServiceHost? Services { get; private set; }
 
     /// <summary>
-    /// Builds the rig. <paramref name="wrap"/> may put middleware between the TUN device and the stack (it gets the device and
-    /// the stack's scheduler); <paramref name="serve"/> starts the CLI's services on the stack.
+    /// Builds the rig. <paramref name="wrap"/> may put middleware between the TUN device and the stack (it gets the device, the stack
+    /// for its scheduler, and the namespace); <paramref name="serve"/> starts the CLI's services on the stack.
     /// </summary>
-    public static async Task<InteropRig> StartAsync(bool serve = true, Func<IPacketDevice, Netstack, IPacketDevice>? wrap = null,
+    public static async Task<InteropRig> StartAsync(bool serve = true, Func<IPacketDevice, Netstack, NetworkNamespace, IPacketDevice>? wrap = null,
         NetstackOptions? options = null)
     {
         var ns = NetworkNamespace.Create("rxio");
@@ -61,8 +62,17 @@ internal sealed class InteropRig : IAsyncDisposable
                 Tcp = ServiceHost.DefaultTcpSettings,
             });
             var rig = new InteropRig(ns, tun, stack);
-            IPacketDevice device = wrap?.Invoke(tun, stack) ?? tun;
+            IPacketDevice device = wrap?.Invoke(tun, stack, ns) ?? tun;
             if (device is IDisposable wrapper && !ReferenceEquals(device, tun)) rig._wrappers.Add(wrapper);
+            if (Environment.GetEnvironmentVariable("RX_INTEROP_PCAP") is { Length: > 0 } debugPcap)
+            {
+                // Debugging aid: RX_INTEROP_PCAP=/tmp/x.pcap records what the stack itself sends and receives.
+                var writer = new PcapWriter(File.Create(debugPcap), stack.Scheduler);
+                var capture = new CaptureDevice(device, stack.Scheduler, writer);
+                rig._wrappers.Insert(0, capture);
+                rig._debugWriter = writer;
+                device = capture;
+            }
             rig._attachment = stack.Attach(device);
             if (serve) rig.Services = await ServiceHost.StartAsync(stack).WaitAsync(Patience);
             return rig;
@@ -105,8 +115,9 @@ internal sealed class InteropRig : IAsyncDisposable
             catch (Exception) { /* the stack's disposal below ends whatever is left */ }
         }
         Try(() => _attachment?.Dispose());
+        foreach (var wrapper in _wrappers) Try(wrapper.Dispose); // before the stack: they schedule on its scheduler
         Try(Stack.Dispose);
-        foreach (var wrapper in _wrappers) Try(wrapper.Dispose);
+        Try(() => _debugWriter?.Dispose());
         Try(Tun.Dispose);
         Namespace.Dispose();
     }
