@@ -1,11 +1,103 @@
+using System.Runtime.InteropServices;
+using Rx.Netstack.Cli.Services;
+using Rx.Netstack.Devices;
+using Rx.Netstack.Tcp;
+
 namespace Rx.Netstack.Cli;
 
-/// <summary>The `tun` command.</summary>
+/// <summary>
+/// The `tun` command: attaches a stack to a Linux TUN interface (creating it if missing), gives it the addresses, and serves
+/// ICMP echo, TCP echo/discard/chargen, UDP echo and HTTP (<see cref="ServiceHost"/>) until Ctrl-C or SIGTERM; then closes
+/// the connections, the stack, the capture and the device.
+/// </summary>
 internal static class TunCommand
 {
-    public static Task<int> RunAsync(string[] args)
+    private static readonly TimeSpan ClosePatience = TimeSpan.FromSeconds(2);
+
+    public static async Task<int> RunAsync(string[] args)
     {
-        Console.Error.WriteLine("rx-netstack tun: not built yet");
-        return Task.FromResult(1);
+        if (args is ["-h" or "--help"])
+        {
+            Console.WriteLine(TunOptions.Usage);
+            return 0;
+        }
+        var options = TunOptions.Parse(args);
+
+        using var stop = new CancellationTokenSource();
+        void OnSignal(PosixSignalContext context)
+        {
+            context.Cancel = true; // we shut down ourselves, cleanly
+            stop.Cancel();
+        }
+        using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
+        using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
+
+        TunDevice tun;
+        try
+        {
+            tun = TunDevice.Open(options.Device, createIfMissing: true);
+        }
+        catch (TunDeviceException e)
+        {
+            Console.Error.WriteLine($"rx-netstack tun: {e.Message}");
+            return 1;
+        }
+
+        using (tun)
+        {
+            var stack = new Netstack(new NetstackOptions { Addresses = options.Addresses, Tcp = ServiceHost.DefaultTcpSettings });
+            PcapWriter? writer = options.PcapPath is null ? null : new PcapWriter(File.Create(options.PcapPath), stack.Scheduler);
+            CaptureDevice? capture = writer is null ? null : new CaptureDevice(tun, stack.Scheduler, writer);
+            IDisposable attachment = stack.Attach((IPacketDevice?)capture ?? tun);
+            // Flush the capture now and then so tshark/Wireshark can follow the file while we run.
+            using var flushing = writer is null ? null : new Timer(_ => writer.Flush(), null, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(1));
+            try
+            {
+                await using (var host = await ServiceHost.StartAsync(stack, Console.Out).ConfigureAwait(false))
+                {
+                    PrintBanner(tun, options, host);
+                    try { await Task.Delay(Timeout.Infinite, stop.Token).ConfigureAwait(false); }
+                    catch (OperationCanceledException) { }
+                    Console.WriteLine("stopping: closing connections …");
+                }
+                await WaitForConnectionsToCloseAsync(stack).ConfigureAwait(false);
+                PrintCounters(stack);
+            }
+            finally
+            {
+                attachment.Dispose();
+                stack.Dispose();
+                capture?.Dispose();
+                writer?.Dispose();
+            }
+        }
+        Console.WriteLine($"closed {options.Device}{(options.PcapPath is null ? "" : $"; capture in {options.PcapPath}")}");
+        return 0;
+    }
+
+    /// <summary>Gives closing connections a moment to finish their FIN exchange before the stack goes (bounded).</summary>
+    private static async Task WaitForConnectionsToCloseAsync(Netstack stack)
+    {
+        var deadline = DateTime.UtcNow + ClosePatience;
+        while (DateTime.UtcNow < deadline && stack.GetStats().ConnectionsByState.Keys.Any(state => state is not (nameof(TcpState.TimeWait) or nameof(TcpState.Closed))))
+            await Task.Delay(50).ConfigureAwait(false);
+    }
+
+    private static void PrintBanner(TunDevice tun, TunOptions options, ServiceHost host)
+    {
+        Console.WriteLine($"rx-netstack on {tun.Name} (MTU {tun.Mtu}), addresses {string.Join(", ", options.Addresses)}");
+        foreach (string line in host.Describe()) Console.WriteLine($"  {line}");
+        var v4 = options.Addresses.FirstOrDefault(a => !a.Address.IsV6);
+        if (v4 != default)
+            Console.WriteLine($"try: ping {v4.Address} · curl http://{v4.Address}/ · nc {v4.Address} 7 · nc {v4.Address} 19 | head -c 1000");
+        Console.WriteLine($"(the kernel side needs an address on {tun.Name} and the link up: ip addr add … dev {tun.Name}; ip link set {tun.Name} up)");
+        Console.WriteLine("Ctrl-C or SIGTERM stops.");
+    }
+
+    private static void PrintCounters(Netstack stack)
+    {
+        var s = stack.GetStats();
+        Console.WriteLine($"frames in/out {s.FramesIn}/{s.FramesOut}, TCP in/out {s.TcpIn}/{s.TcpOut} (retransmitted {s.TcpRetransmissions}), " +
+                          $"UDP in/out {s.UdpIn}/{s.UdpOut}, ICMP in/out {s.IcmpIn}/{s.IcmpOut}, drops {s.TotalDrops}");
     }
 }

@@ -46,12 +46,19 @@ public sealed partial class Netstack
 
     private void SchedulePass()
     {
-        if (Interlocked.Exchange(ref _passScheduled, 1) == 0)
+        if (Interlocked.Exchange(ref _passScheduled, 1) != 0) return;
+        try
+        {
             _scheduler.Schedule(this, static (_, self) =>
             {
                 self.RunPass();
                 return Disposable.Empty;
             });
+        }
+        catch (ObjectDisposedException) when (_disposed)
+        {
+            // A frame or command that raced with Dispose: our own scheduler is gone, and so is the work.
+        }
     }
 
     /// <summary>
@@ -144,7 +151,11 @@ public sealed partial class Netstack
         if (earliest.IsNever || earliest >= _armedAt) return;
         _armedWake?.Dispose();
         _armedAt = earliest;
-        _armedWake = _scheduler.Schedule(this, earliest.ToDateTimeOffset(), static (_, self) =>
+        // Relative, not absolute: Rx parks absolute due times more than ~10 s ahead in a process-wide queue that later
+        // re-schedules them on their scheduler — on our own EventLoopScheduler after Dispose that throws on a timer thread
+        // and kills the process. A relative due time stays in the scheduler's own queue and dies with it.
+        TimeSpan delay = earliest.ToDateTimeOffset() - _scheduler.Now;
+        _armedWake = _scheduler.Schedule(this, delay < TimeSpan.Zero ? TimeSpan.Zero : delay, static (_, self) =>
         {
             lock (self._engineLock)
             {

@@ -74,13 +74,17 @@ internal sealed partial class TcpControlBlock
 
     /// <summary>
     /// How many bytes cwnd lets us send now. In SACK recovery it is ssthresh − pipe (RFC 6675 §5 step C: cwnd is ssthresh
-    /// there); otherwise cwnd (inflated by the controller during NewReno recovery) minus the bytes between SND.UNA and SND.NXT.
+    /// there); otherwise cwnd (inflated by the controller during NewReno recovery, extended by Limited Transmit) minus the bytes
+    /// between SND.UNA and SND.NXT.
     /// </summary>
     private long CongestionRoom()
     {
         if (_inRecovery && _sackEnabled)
             return _cc.SlowStartThreshold - _scoreboard.Pipe(_sndUna, _sndMax, _highRxt, Smss);
-        return _cc.CongestionWindow - (long)(_sndNxt - _sndUna);
+        // RFC 3042 §2 (Limited Transmit): on each of the first two duplicate ACKs one new segment may go past cwnd, so a
+        // small window still draws the third duplicate ACK that fast retransmit needs instead of waiting for the RTO.
+        long limitedTransmit = _inRecovery ? 0 : Math.Min(_dupAcks, 2) * (long)Smss;
+        return _cc.CongestionWindow + limitedTransmit - (long)(_sndNxt - _sndUna);
     }
 
     /// <summary>NextSeg rule 1 (RFC 6675 §4): the first lost, un-SACKed, not yet retransmitted hole.</summary>

@@ -1,0 +1,81 @@
+using Rx.Netstack.Tcp;
+
+namespace Rx.Netstack.Cli.Services;
+
+/// <summary>
+/// Everything the <c>tun</c> command serves, on one stack: TCP echo (7), discard (9), chargen/source (19), UDP echo (7) and
+/// HTTP (80), on IPv4 and IPv6. ICMP echo needs no service: the stack answers it itself. Tests start the same host.
+/// </summary>
+public sealed class ServiceHost : IAsyncDisposable
+{
+    /// <summary>TCP buffers of the served connections: large enough to fill a LAN path (window scaling does the rest).</summary>
+    public static TcpSettings DefaultTcpSettings { get; } = new() { SendBufferSize = 512 * 1024, ReceiveBufferSize = 512 * 1024 };
+
+    private ServiceHost(Netstack stack, TextWriter? log)
+    {
+        Stack = stack;
+        Echo = new TcpEchoService(7, log);
+        Discard = new TcpDiscardService(9, log);
+        Chargen = new TcpChargenService(19, log);
+        UdpEcho = new UdpEchoService(7, log);
+        Http = new HttpService(stack, 80, log);
+    }
+
+    /// <summary>The stack served on.</summary>
+    public Netstack Stack { get; }
+
+    /// <summary>TCP echo on port 7.</summary>
+    public TcpEchoService Echo { get; }
+
+    /// <summary>TCP discard on port 9.</summary>
+    public TcpDiscardService Discard { get; }
+
+    /// <summary>TCP chargen (a byte source) on port 19.</summary>
+    public TcpChargenService Chargen { get; }
+
+    /// <summary>UDP echo on port 7.</summary>
+    public UdpEchoService UdpEcho { get; }
+
+    /// <summary>HTTP/1.1 on port 80.</summary>
+    public HttpService Http { get; }
+
+    /// <summary>Starts every service on <paramref name="stack"/>; <paramref name="log"/> gets one line per event.</summary>
+    public static async Task<ServiceHost> StartAsync(Netstack stack, TextWriter? log = null, TcpSettings? tcpSettings = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(stack);
+        tcpSettings ??= DefaultTcpSettings;
+        var host = new ServiceHost(stack, log);
+        try
+        {
+            foreach (var service in host.TcpServices)
+                await service.StartAsync(stack, settings: tcpSettings, cancellationToken: cancellationToken).ConfigureAwait(false);
+            await host.UdpEcho.StartAsync(stack, cancellationToken: cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            await host.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+        return host;
+    }
+
+    private IEnumerable<TcpService> TcpServices => [Echo, Discard, Chargen, Http];
+
+    /// <summary>One line per service, for a banner.</summary>
+    public IEnumerable<string> Describe() =>
+    [
+        "ICMP echo (ping)",
+        $"TCP echo on {Echo.Port}",
+        $"TCP discard on {Discard.Port} (prints bytes and SHA-256 of each connection)",
+        $"TCP chargen/source on {Chargen.Port} (sends until you close)",
+        $"UDP echo on {UdpEcho.Port}",
+        $"HTTP/1.1 on {Http.Port} (GET / for the live counters)",
+    ];
+
+    /// <summary>Stops every service: listeners close, connections are closed, handlers end (bounded wait).</summary>
+    public async ValueTask DisposeAsync()
+    {
+        await Task.WhenAll(TcpServices.Select(s => s.DisposeAsync().AsTask())).ConfigureAwait(false);
+        await UdpEcho.DisposeAsync().ConfigureAwait(false);
+    }
+}

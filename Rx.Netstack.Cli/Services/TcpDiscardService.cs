@@ -1,0 +1,40 @@
+using System.Reactive.Subjects;
+using System.Security.Cryptography;
+using Rx.Netstack.Sockets;
+
+namespace Rx.Netstack.Cli.Services;
+
+/// <summary>What one connection to the discard service sent: its byte count and their SHA-256.</summary>
+/// <param name="Remote">The peer.</param>
+/// <param name="Bytes">Bytes received until the peer finished.</param>
+/// <param name="Sha256">Lower-case hex SHA-256 of those bytes.</param>
+public sealed record DiscardReport(NetEndpoint Remote, long Bytes, string Sha256);
+
+/// <summary>
+/// The discard service (RFC 863) over TCP: reads everything and throws it away; when the peer finishes it logs and publishes
+/// the byte count and SHA-256 of what came (<see cref="Reports"/>), so a sender can check its data arrived intact.
+/// </summary>
+public sealed class TcpDiscardService(ushort port = 9, TextWriter? log = null) : TcpService("discard", port, log)
+{
+    private readonly ReplaySubject<DiscardReport> _reports = new(64);
+
+    /// <summary>One report per connection that ended with the peer's FIN (the last 64 are replayed to new subscribers).</summary>
+    public IObservable<DiscardReport> Reports => _reports;
+
+    /// <inheritdoc />
+    protected override async Task HandleAsync(TcpConnection connection, CancellationToken cancellationToken)
+    {
+        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        var buffer = new byte[64 * 1024];
+        long total = 0;
+        int read;
+        while ((read = await connection.ReadAsync(buffer, cancellationToken).ConfigureAwait(false)) > 0)
+        {
+            hash.AppendData(buffer, 0, read);
+            total += read;
+        }
+        var report = new DiscardReport(connection.Remote, total, Convert.ToHexStringLower(hash.GetHashAndReset()));
+        Write($"{connection.Remote}: {report.Bytes} bytes, SHA-256 {report.Sha256}");
+        _reports.OnNext(report);
+    }
+}
