@@ -153,6 +153,11 @@ public sealed partial class Netstack
             _counters.Drop(DropReason.IcmpIgnored);
             return;
         }
+        if (!TcpWire.TryReadQuoted(transport, out _, out _, out SeqNumber quoted) || !connection.Tcb.IsQuotedSequenceInFlight(quoted))
+        {
+            _counters.Drop(DropReason.IcmpIgnored); // RFC 5927 §4.1: a blind attacker's error
+            return;
+        }
         bool packetTooBig = v6 ? header.Type == (byte)IcmpV6Type.PacketTooBig
                                : header.Type == (byte)IcmpV4Type.DestinationUnreachable && header.Code == 4;
         if (packetTooBig) connection.Tcb.OnPacketTooBig((int)header.Mtu);

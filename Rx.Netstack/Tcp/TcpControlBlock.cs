@@ -379,6 +379,12 @@ internal sealed partial class TcpControlBlock
     }
 
     /// <summary>
+    /// RFC 5927 §4.1: an ICMP error is believed only if the TCP sequence number it quotes is one we sent and is not yet
+    /// acknowledged (SND.UNA ≤ SEG.SEQ &lt; SND.MAX); anything else is forged or stale and must not touch the connection.
+    /// </summary>
+    public bool IsQuotedSequenceInFlight(SeqNumber quoted) => quoted >= _sndUna && quoted < _sndMax;
+
+    /// <summary>
     /// Path MTU discovery (RFC 1191 §6.3, RFC 8201 §5.4): the path takes at most <paramref name="mtu"/> bytes, so lower the
     /// MSS and resend what no longer fits (without treating it as congestion).
     /// </summary>
