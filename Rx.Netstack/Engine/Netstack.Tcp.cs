@@ -172,6 +172,21 @@ public sealed partial class Netstack
         MarkDirty(connection);
     }
 
+    /// <summary>
+    /// The device failed or completed: every connection that is not already closing quietly ends with
+    /// <see cref="TcpError.DeviceLost"/> (its waiting requests fail with <see cref="NetstackErrorKind.Unreachable"/>),
+    /// rather than retransmitting into nothing for minutes. Listeners and UDP sockets stay, ready for the next device.
+    /// </summary>
+    private void FailConnectionsOnDeviceLoss()
+    {
+        foreach (SocketBase socket in _sockets.All().ToList())
+        {
+            if (socket is not TcpConnectionSocket c || c.Tcb.State is TcpState.Closed or TcpState.TimeWait) continue;
+            c.Tcb.Fail(TcpError.DeviceLost);
+            MarkDirty(c);
+        }
+    }
+
     // ---------------------------------------------------------------- flush
 
     /// <summary>
@@ -333,6 +348,7 @@ public sealed partial class Netstack
         TcpError.HostUnreachable => NetstackError.Of(NetstackErrorKind.Unreachable, $"The host is unreachable ({operation})."),
         TcpError.NetworkUnreachable => NetstackError.Of(NetstackErrorKind.Unreachable, $"The network is unreachable ({operation})."),
         TcpError.Aborted => NetstackError.Of(NetstackErrorKind.ConnectionAborted, $"The connection was aborted ({operation})."),
+        TcpError.DeviceLost => NetstackError.Of(NetstackErrorKind.Unreachable, $"The stack's device failed or closed, so the connection ended ({operation})."),
         _ => NetstackError.Of(NetstackErrorKind.SocketClosed, $"The connection is closed ({operation})."),
     };
 }

@@ -378,6 +378,9 @@ internal sealed partial class TcpControlBlock
         if (isHard && State == TcpState.SynSent) Terminate(error);
     }
 
+    /// <summary>Ends the connection at once with <paramref name="error"/> and without a RST (there is no way to send one).</summary>
+    public void Fail(TcpError error) => Terminate(error);
+
     /// <summary>
     /// RFC 5927 §4.1: an ICMP error is believed only if the TCP sequence number it quotes is one we sent and is not yet
     /// acknowledged (SND.UNA ≤ SEG.SEQ &lt; SND.MAX); anything else is forged or stale and must not touch the connection.
