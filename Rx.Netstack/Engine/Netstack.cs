@@ -83,7 +83,10 @@ public sealed partial class Netstack : IDisposable
     /// Every request as the engine takes it and every reply as it is sent — for logs and dashboards. Events are raised on the
     /// engine's scheduler and cost nothing while nobody subscribes.
     /// </summary>
-    public IObservable<CommandEvent> Tap => _tap.AsObservable();
+    public IObservable<CommandEvent> Tap => _tap.IsolateSubscribers(this);
+
+    /// <summary>Counts a subscriber whose handler threw (it is cut off; the engine and other subscribers go on).</summary>
+    internal void CountSubscriberFault() => Interlocked.Increment(ref _counters.SubscriberFaults);
 
     /// <summary>A fresh correlation id.</summary>
     public long NextRequestId() => Interlocked.Increment(ref _nextRequestId);
