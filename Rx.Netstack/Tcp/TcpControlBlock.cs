@@ -203,6 +203,7 @@ internal sealed partial class TcpControlBlock
         tcb._sndWl1 = finalAck.Sequence;
         tcb._sndWl2 = finalAck.Acknowledgment;
         tcb.State = TcpState.Established;
+        tcb.HasEstablished = true; // without it the engine never moves the connection to the accept queue
         tcb.ArmKeepalive(now);
         if (!payload.IsEmpty || finalAck.Has(TcpFlags.Fin))
         {
