@@ -236,8 +236,10 @@ public sealed partial class Netstack
             c.CountedInTimeWait = true;
             if (++_timeWaitCount > Options.MaxTimeWaitConnections)
             {
+                // Over the cap: skip TIME-WAIT (as Linux does). Closing the block frees the socket below; merely leaving the
+                // 4-tuple table kept it alive and re-counted it on every flush.
                 _counters.Drop(DropReason.TcpTimeWaitOverflow);
-                RemoveFromTable(c);
+                tcb.Fail(TcpError.None);
             }
         }
 
