@@ -190,7 +190,14 @@ public sealed partial class Netstack : IDisposable
         var error = NetstackError.Of(NetstackErrorKind.StackDisposed, "The stack has been disposed.");
         while (_commandQueue.TryDequeue(out var request)) Complete(request, new Reply.Error(error));
         while (_cancelQueue.TryDequeue(out _)) { }
-        foreach (SocketBase socket in _sockets.All().ToList()) socket.FailAll(error);
+        foreach (SocketBase socket in _sockets.All().ToList())
+        {
+            socket.FailAll(error);
+            // FailAll keeps a ring that still holds data; a disposed stack gives every pooled array back and empties its table.
+            if (socket is Tcp.TcpConnectionSocket connection) connection.Tcb.Fail(Tcp.TcpError.Aborted);
+            _sockets.Remove(socket);
+        }
+        _pinger?.FailAll(error); // pings in flight are not sockets: they must hear of the disposal too
         TearDownIp();
         _timers.Clear();
         _armedWake?.Dispose();
