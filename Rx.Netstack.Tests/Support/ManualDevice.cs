@@ -22,4 +22,5 @@ public sealed class ManualDevice : IPacketDevice
 
     public void Inject(byte[] frame) => _received.OnNext(frame);
     public void Fail(Exception error) => _received.OnError(error);
+    public void Complete() => _received.OnCompleted();
 }

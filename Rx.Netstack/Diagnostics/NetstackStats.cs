@@ -48,6 +48,13 @@ public sealed record NetstackStats
     /// <summary>Replies whose subscriber threw (the fault is contained and counted).</summary>
     public long SubscriberFaults { get; init; }
 
+    /// <summary>SYN-ACKs answered statelessly with a SYN cookie because a listener's SYN queue was full (RFC 4987).</summary>
+    public long SynCookiesSent { get; init; }
+    /// <summary>Connections admitted from a valid returned SYN cookie.</summary>
+    public long SynCookiesAccepted { get; init; }
+    /// <summary>Commands refused because the command queue was full.</summary>
+    public long CommandsRefused { get; init; }
+
     /// <summary>All drops together.</summary>
     public long TotalDrops => Drops.Values.Sum();
 }

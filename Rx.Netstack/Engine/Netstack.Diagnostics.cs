@@ -24,7 +24,8 @@ public sealed partial class Netstack
             IcmpIn = c.IcmpIn, IcmpOut = c.IcmpOut, FragmentsIn = c.FragmentsIn, DatagramsReassembled = c.DatagramsReassembled,
             FragmentsOut = c.FragmentsOut, TcpRetransmissions = TcpRetransmissions(),
             SocketsByKind = sockets, ConnectionsByState = connections, Drops = drops,
-            CommandsProcessed = c.CommandsProcessed, SubscriberFaults = c.SubscriberFaults,
+            CommandsProcessed = c.CommandsProcessed, SubscriberFaults = c.SubscriberFaults, CommandsRefused = c.CommandsRefused,
+            SynCookiesSent = c.SynCookiesSent, SynCookiesAccepted = c.SynCookiesAccepted,
         };
     }
 

@@ -19,6 +19,7 @@ public sealed partial class Netstack
     private IPacketDevice? _device;
     private IDisposable? _deviceSubscription;
     private int _deviceMtu;
+    private bool _deviceLost; // set under the engine lock by a failed device; handled by the next pass
     private ushort _nextIpv4Id;
     private uint _nextIpv6FragmentId;
 
@@ -76,7 +77,10 @@ public sealed partial class Netstack
         _deviceMtu = 0;
     }
 
-    /// <summary>Feeds a device's frames into the inbox; a failed or finished device is detached (the stack stays usable).</summary>
+    /// <summary>
+    /// Feeds a device's frames into the inbox. A failed or finished device is detached and its loss is noted, so the next
+    /// pass ends the open connections with a clear error; the stack stays usable and takes a new device with <see cref="Attach"/>.
+    /// </summary>
     private sealed class DeviceObserver(Netstack stack, IPacketDevice device) : IObserver<ReadOnlyMemory<byte>>
     {
         public void OnNext(ReadOnlyMemory<byte> frame)
@@ -90,7 +94,13 @@ public sealed partial class Netstack
 
         public void OnCompleted()
         {
-            lock (stack._engineLock) if (stack._device == device) stack.DetachLocked();
+            lock (stack._engineLock)
+            {
+                if (stack._device != device) return;
+                stack.DetachLocked();
+                stack._deviceLost = true;
+            }
+            stack.SchedulePass();
         }
     }
 

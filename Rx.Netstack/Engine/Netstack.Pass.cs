@@ -93,6 +93,12 @@ public sealed partial class Netstack
                     Dispatch(request, now);
                 }
 
+                if (_deviceLost)
+                {
+                    _deviceLost = false;
+                    FailConnectionsOnDeviceLoss();
+                }
+
                 int budget = FramesPerPass;
                 while (budget-- > 0 && _frameQueue.TryDequeue(out InboxFrame frame))
                 {

@@ -165,6 +165,11 @@ public sealed partial class Netstack
             _counters.Drop(DropReason.IcmpIgnored);
             return;
         }
+        if (!TcpWire.TryReadQuoted(transport, out _, out _, out SeqNumber quoted) || !connection.Tcb.IsQuotedSequenceInFlight(quoted))
+        {
+            _counters.Drop(DropReason.IcmpIgnored); // RFC 5927 §4.1: a blind attacker's error
+            return;
+        }
         bool packetTooBig = v6 ? header.Type == (byte)IcmpV6Type.PacketTooBig
                                : header.Type == (byte)IcmpV4Type.DestinationUnreachable && header.Code == 4;
         if (packetTooBig) connection.Tcb.OnPacketTooBig((int)header.Mtu);
@@ -177,6 +182,21 @@ public sealed partial class Netstack
         }
         else return;
         MarkDirty(connection);
+    }
+
+    /// <summary>
+    /// The device failed or completed: every connection that is not already closing quietly ends with
+    /// <see cref="TcpError.DeviceLost"/> (its waiting requests fail with <see cref="NetstackErrorKind.Unreachable"/>),
+    /// rather than retransmitting into nothing for minutes. Listeners and UDP sockets stay, ready for the next device.
+    /// </summary>
+    private void FailConnectionsOnDeviceLoss()
+    {
+        foreach (SocketBase socket in _sockets.All().ToList())
+        {
+            if (socket is not TcpConnectionSocket c || c.Tcb.State is TcpState.Closed or TcpState.TimeWait) continue;
+            c.Tcb.Fail(TcpError.DeviceLost);
+            MarkDirty(c);
+        }
     }
 
     // ---------------------------------------------------------------- flush
@@ -219,8 +239,10 @@ public sealed partial class Netstack
             c.CountedInTimeWait = true;
             if (++_timeWaitCount > Options.MaxTimeWaitConnections)
             {
+                // Over the cap: skip TIME-WAIT (as Linux does). Closing the block frees the socket below; merely leaving the
+                // 4-tuple table kept it alive and re-counted it on every flush.
                 _counters.Drop(DropReason.TcpTimeWaitOverflow);
-                RemoveFromTable(c);
+                tcb.Fail(TcpError.None);
             }
         }
 
@@ -346,6 +368,7 @@ public sealed partial class Netstack
         TcpError.HostUnreachable => NetstackError.Of(NetstackErrorKind.Unreachable, $"The host is unreachable ({operation})."),
         TcpError.NetworkUnreachable => NetstackError.Of(NetstackErrorKind.Unreachable, $"The network is unreachable ({operation})."),
         TcpError.Aborted => NetstackError.Of(NetstackErrorKind.ConnectionAborted, $"The connection was aborted ({operation})."),
+        TcpError.DeviceLost => NetstackError.Of(NetstackErrorKind.Unreachable, $"The stack's device failed or closed, so the connection ended ({operation})."),
         _ => NetstackError.Of(NetstackErrorKind.SocketClosed, $"The connection is closed ({operation})."),
     };
 }

@@ -83,7 +83,10 @@ public sealed partial class Netstack : IDisposable
     /// Every request as the engine takes it and every reply as it is sent — for logs and dashboards. Events are raised on the
     /// engine's scheduler and cost nothing while nobody subscribes.
     /// </summary>
-    public IObservable<CommandEvent> Tap => _tap.AsObservable();
+    public IObservable<CommandEvent> Tap => _tap.IsolateSubscribers(this);
+
+    /// <summary>Counts a subscriber whose handler threw (it is cut off; the engine and other subscribers go on).</summary>
+    internal void CountSubscriberFault() => Interlocked.Increment(ref _counters.SubscriberFaults);
 
     /// <summary>A fresh correlation id.</summary>
     public long NextRequestId() => Interlocked.Increment(ref _nextRequestId);
@@ -187,7 +190,14 @@ public sealed partial class Netstack : IDisposable
         var error = NetstackError.Of(NetstackErrorKind.StackDisposed, "The stack has been disposed.");
         while (_commandQueue.TryDequeue(out var request)) Complete(request, new Reply.Error(error));
         while (_cancelQueue.TryDequeue(out _)) { }
-        foreach (SocketBase socket in _sockets.All().ToList()) socket.FailAll(error);
+        foreach (SocketBase socket in _sockets.All().ToList())
+        {
+            socket.FailAll(error);
+            // FailAll keeps a ring that still holds data; a disposed stack gives every pooled array back and empties its table.
+            if (socket is Tcp.TcpConnectionSocket connection) connection.Tcb.Fail(Tcp.TcpError.Aborted);
+            _sockets.Remove(socket);
+        }
+        _pinger?.FailAll(error); // pings in flight are not sockets: they must hear of the disposal too
         TearDownIp();
         _timers.Clear();
         _armedWake?.Dispose();

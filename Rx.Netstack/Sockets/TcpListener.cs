@@ -1,5 +1,6 @@
 using System.Reactive.Linq;
 using Rx.Netstack.Commands;
+using Rx.Netstack.Engine;
 using Rx.Netstack.Tcp;
 
 namespace Rx.Netstack.Sockets;
@@ -38,7 +39,7 @@ public sealed class TcpListener : IAsyncDisposable
             }
             Next();
             return current;
-        }).Publish().RefCount();
+        }).Publish().RefCount().IsolateSubscribers(stack);
     }
 
     /// <summary>Listens on <paramref name="local"/> (unspecified address: all addresses; port 0: ephemeral).</summary>

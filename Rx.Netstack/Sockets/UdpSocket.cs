@@ -1,5 +1,6 @@
 using System.Reactive.Linq;
 using Rx.Netstack.Commands;
+using Rx.Netstack.Engine;
 
 namespace Rx.Netstack.Sockets;
 
@@ -18,7 +19,7 @@ public sealed class UdpSocket : IAsyncDisposable, IDisposable
         _stack = stack;
         Handle = handle;
         Local = local;
-        Received = Observable.Defer(() => ReceiveLoop()).Publish().RefCount();
+        Received = Observable.Defer(() => ReceiveLoop()).Publish().RefCount().IsolateSubscribers(stack);
     }
 
     /// <summary>Binds a socket (port 0: an ephemeral port; unspecified address: all of the stack's addresses).</summary>

@@ -199,7 +199,7 @@ internal sealed partial class TcpControlBlock
         tcb._sndWl1 = finalAck.Sequence;
         tcb._sndWl2 = finalAck.Acknowledgment;
         tcb.State = TcpState.Established;
-        tcb.HasEstablished = true;
+        tcb.HasEstablished = true; // without it the engine never moves the connection to the accept queue
         tcb.ArmKeepalive(now);
         if (!payload.IsEmpty || finalAck.Has(TcpFlags.Fin))
         {
@@ -396,6 +396,15 @@ internal sealed partial class TcpControlBlock
         _softError = error;
         if (isHard && State == TcpState.SynSent) Terminate(error);
     }
+
+    /// <summary>Ends the connection at once with <paramref name="error"/> and without a RST (there is no way to send one).</summary>
+    public void Fail(TcpError error) => Terminate(error);
+
+    /// <summary>
+    /// RFC 5927 §4.1: an ICMP error is believed only if the TCP sequence number it quotes is one we sent and is not yet
+    /// acknowledged (SND.UNA ≤ SEG.SEQ &lt; SND.MAX); anything else is forged or stale and must not touch the connection.
+    /// </summary>
+    public bool IsQuotedSequenceInFlight(SeqNumber quoted) => quoted >= _sndUna && quoted < _sndMax;
 
     /// <summary>
     /// Path MTU discovery (RFC 1191 §6.3, RFC 8201 §5.4): the path takes at most <paramref name="mtu"/> bytes, so lower the

@@ -17,4 +17,6 @@ public enum TcpError
     NetworkUnreachable,
     /// <summary>The connection was aborted locally (RST sent) or a close discarded data.</summary>
     Aborted,
+    /// <summary>The stack's device failed or completed while the connection was open.</summary>
+    DeviceLost,
 }
