@@ -24,6 +24,7 @@ public sealed class TcpDuplexPipe : IDuplexPipe, IAsyncDisposable
     private readonly Task _receivePump;
     private readonly Task _sendPump;
     private int _disposed;
+    private volatile bool _aborted;
 
     /// <summary>Starts the pumps over <paramref name="connection"/>.</summary>
     /// <param name="connection">The connection; the pipe owns it from now on (disposing the pipe closes it).</param>
@@ -96,7 +97,11 @@ public sealed class TcpDuplexPipe : IDuplexPipe, IAsyncDisposable
                 reader.AdvanceTo(result.Buffer.End);
                 if (result.IsCompleted || result.IsCanceled) break;
             }
-            await Connection.ShutdownWriteAsync().ConfigureAwait(false); // RFC 9293 §3.6: FIN after the queued data
+            if (!_aborted) await Connection.ShutdownWriteAsync().ConfigureAwait(false); // RFC 9293 §3.6: FIN after the queued data
+        }
+        catch (NetstackException) when (_aborted)
+        {
+            // Reset by us: whatever was queued is gone, by request.
         }
         catch (NetstackException e)
         {
@@ -105,8 +110,13 @@ public sealed class TcpDuplexPipe : IDuplexPipe, IAsyncDisposable
         await reader.CompleteAsync(failure).ConfigureAwait(false);
     }
 
-    /// <summary>Resets the connection at once; both pumps end.</summary>
-    public Task AbortAsync() => Connection.AbortAsync();
+    /// <summary>Resets the connection at once (RST); both pumps end, unsent output is discarded.</summary>
+    public Task AbortAsync()
+    {
+        _aborted = true;
+        _send.Reader.CancelPendingRead();
+        return Connection.AbortAsync();
+    }
 
     /// <summary>
     /// Completes our side (if the application did not), waits for queued output to be handed to the connection, then closes it
