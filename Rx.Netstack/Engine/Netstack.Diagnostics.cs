@@ -22,7 +22,10 @@ public sealed partial class Netstack
             FramesIn = c.FramesIn, BytesIn = c.BytesIn, FramesOut = c.FramesOut, BytesOut = c.BytesOut,
             Ipv4In = c.Ipv4In, Ipv6In = c.Ipv6In, UdpIn = c.UdpIn, UdpOut = c.UdpOut, TcpIn = c.TcpIn, TcpOut = c.TcpOut,
             IcmpIn = c.IcmpIn, IcmpOut = c.IcmpOut, FragmentsIn = c.FragmentsIn, DatagramsReassembled = c.DatagramsReassembled,
-            FragmentsOut = c.FragmentsOut, TcpRetransmissions = TcpRetransmissions(),
+            FragmentsOut = c.FragmentsOut,
+            TcpBytesIn = c.TcpBytesIn, TcpBytesOut = c.TcpBytesOut, UdpBytesIn = c.UdpBytesIn, UdpBytesOut = c.UdpBytesOut,
+            IcmpBytesIn = c.IcmpBytesIn, IcmpBytesOut = c.IcmpBytesOut, RawIn = c.RawIn, RawOut = c.RawOut,
+            TcpRetransmissions = TcpRetransmissions(),
             SocketsByKind = sockets, ConnectionsByState = connections, Drops = drops,
             CommandsProcessed = c.CommandsProcessed, SubscriberFaults = c.SubscriberFaults,
         };
