@@ -97,12 +97,11 @@ public sealed class VirtualNetwork : IDisposable
         {
             long end = virtualTime.Clock + max.Ticks;
             long step = TimeSpan.FromMilliseconds(1).Ticks;
-            // Continuations run on the thread pool: early steps give them a bounded moment of real time, later ones run at full speed.
-            int patientSteps = 500;
             virtualTime.AdvanceBy(1);
-            while (!task.IsCompleted)
+            // Continuations run on the thread pool: before each step of virtual time, let them settle (bounded), so virtual
+            // time never races ahead of work that real threads still have to do.
+            while (!Settle(task))
             {
-                if (patientSteps-- > 0 && SpinWait.SpinUntil(() => task.IsCompleted, TimeSpan.FromMilliseconds(2))) break;
                 if (virtualTime.Clock >= end) throw new TimeoutException($"The task did not complete within {max} of virtual time.");
                 virtualTime.AdvanceBy(step);
             }
@@ -112,6 +111,21 @@ public sealed class VirtualNetwork : IDisposable
             throw new TimeoutException($"The task did not complete within {max}.");
         }
         task.GetAwaiter().GetResult();
+    }
+
+    /// <summary>Waits until the task completed or the thread pool is quiet (nothing queued, nothing finished lately), at most 5 ms.</summary>
+    private static bool Settle(Task task)
+    {
+        long completed = -1;
+        SpinWait.SpinUntil(() =>
+        {
+            if (task.IsCompleted) return true;
+            long now = ThreadPool.CompletedWorkItemCount;
+            bool quiet = ThreadPool.PendingWorkItemCount == 0 && now == completed;
+            completed = now;
+            return quiet;
+        }, TimeSpan.FromMilliseconds(5));
+        return task.IsCompleted;
     }
 
     /// <summary>Disposes every stack and link.</summary>
