@@ -35,6 +35,22 @@ public sealed record NetstackStats
     public long DatagramsReassembled { get; init; }
     /// <summary>Fragments sent.</summary>
     public long FragmentsOut { get; init; }
+    /// <summary>TCP bytes (headers and payload) received: the IP payload of every TCP packet that reached the transport layer.</summary>
+    public long TcpBytesIn { get; init; }
+    /// <summary>TCP bytes (headers and payload) the stack sent.</summary>
+    public long TcpBytesOut { get; init; }
+    /// <summary>UDP bytes (headers and payload) received.</summary>
+    public long UdpBytesIn { get; init; }
+    /// <summary>UDP bytes (headers and payload) sent.</summary>
+    public long UdpBytesOut { get; init; }
+    /// <summary>ICMP and ICMPv6 bytes received.</summary>
+    public long IcmpBytesIn { get; init; }
+    /// <summary>ICMP and ICMPv6 bytes the stack built (echo replies and requests, errors).</summary>
+    public long IcmpBytesOut { get; init; }
+    /// <summary>Packets copied to raw sockets.</summary>
+    public long RawIn { get; init; }
+    /// <summary>Packets sent by raw sockets.</summary>
+    public long RawOut { get; init; }
     /// <summary>TCP segments retransmitted.</summary>
     public long TcpRetransmissions { get; init; }
     /// <summary>Open sockets by kind.</summary>

@@ -108,6 +108,7 @@ public sealed partial class Netstack
 
     private void DeliverTransport(in IpInfo ip, ReadOnlySpan<byte> packet, ReadOnlySpan<byte> payload, Instant now)
     {
+        _counters.CountBytesIn(ip.Protocol, payload.Length);
         bool rawTaken = DeliverToRawSockets(ip, packet);
         switch (ip.Protocol)
         {

@@ -171,6 +171,7 @@ public sealed partial class Netstack
         int headerLength = v6 ? Ipv6.HeaderLength : Ipv4.HeaderLength;
         int start = IpHeaderRoom - headerLength;
         Span<byte> packet = _txBuffer.AsSpan(start, headerLength + payloadLength);
+        _counters.CountBytesOut(protocol, payloadLength);
         if (v6)
             Ipv6.Emit(packet, new Ipv6Header(source, destination, protocol, Options.DefaultTimeToLive), payloadLength);
         else

@@ -144,8 +144,10 @@ public sealed partial class Netstack
             if (socket.IsClosed) continue;
             socket.Flush(now);
             if (!socket.IsClosed) _timers.Update(socket);
+            _socketTableTracker?.Touched(socket);
         }
         _dirty.Clear();
+        if (_socketTableTracker is { } tracker) _counters.SubscriberFaults += tracker.Publish();
     }
 
     /// <summary>Keeps a non-socket timer owner (reassembler, pinger) queued at its current deadline.</summary>

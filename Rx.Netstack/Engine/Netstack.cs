@@ -202,6 +202,7 @@ public sealed partial class Netstack : IDisposable
         _timers.Clear();
         _armedWake?.Dispose();
         _armedWake = null;
+        _socketTableTracker?.Complete();
         _tap.OnCompleted();
     }
 }

@@ -23,6 +23,9 @@ internal sealed class SocketTable
 
     public int Count { get; private set; }
 
+    /// <summary>Told of every add and remove while someone watches the socket table (null otherwise: no cost).</summary>
+    public Diagnostics.SocketTableTracker? Tracker { get; set; }
+
     /// <summary>Gives <paramref name="socket"/> a slot and a handle, or returns false when the table is full.</summary>
     public bool TryAdd(SocketBase socket, SocketKind kind)
     {
@@ -41,6 +44,7 @@ internal sealed class SocketTable
         _slots[index] = socket;
         socket.Handle = new SocketHandle(index, _generations[index], kind, _stackId);
         Count++;
+        Tracker?.Touched(socket);
         return true;
     }
 
@@ -52,6 +56,7 @@ internal sealed class SocketTable
         _generations[index]++;
         _free.Push(index);
         Count--;
+        Tracker?.Removed(socket);
     }
 
     /// <summary>Finds the socket a handle names, or says precisely why not.</summary>

@@ -1,0 +1,221 @@
+using System.Reactive;
+using System.Reactive.Linq;
+using System.Text;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Reactive.Testing;
+using Rx.Netstack.AspNetCore;
+using Rx.Netstack.Commands;
+using Rx.Netstack.Devices;
+using Rx.Netstack.Diagnostics;
+using Rx.Netstack.Sockets;
+using Rx.Netstack.Testing;
+
+namespace Rx.Netstack.Tests.Api;
+
+/// <summary>
+/// Every C# sample of docs/getting-started.md, docs/api.md and docs/architecture.md, compiled and run. The text between
+/// <c>// begin-sample: name</c> and <c>// end-sample</c> appears verbatim in the docs (checked by <see cref="DocSamplesInSyncTests"/>).
+/// </summary>
+public sealed class DocSamples
+{
+    private static readonly TimeSpan Limit = TimeSpan.FromSeconds(20);
+
+    [Fact]
+    public async Task Two_stacks_talk()
+    {
+        // begin-sample: two-stacks
+        var (left, right) = PipeDevice.CreatePair(mtu: 1500);
+        using var a = new Netstack(new NetstackOptions { Addresses = [InterfaceAddress.Parse("10.0.0.1/24")] });
+        using var b = new Netstack(new NetstackOptions { Addresses = [InterfaceAddress.Parse("10.0.0.2/24")] });
+        a.Attach(left);
+        b.Attach(right);
+
+        // A TCP echo server on b: accepted connections are a stream, and so are the bytes of each.
+        await using var listener = await b.ListenTcpAsync(7);
+        using var echo = listener.Accepted
+            .SelectMany(connection => connection.Received
+                .Select(chunk => Observable.FromAsync(() => connection.SendAsync(chunk)))
+                .Concat()                                  // one send at a time, in order
+                .Catch(Observable.Empty<Unit>()))          // a connection that fails ends alone
+            .Subscribe();
+
+        // A client on a, used as a plain Stream.
+        await using var client = await a.ConnectTcpAsync("10.0.0.2:7");
+        await client.SendAsync("hello"u8.ToArray());
+        var answer = new byte[5];
+        await client.AsStream().ReadExactlyAsync(answer).AsTask().WaitAsync(Limit);
+        Assert.Equal("hello", Encoding.ASCII.GetString(answer));
+
+        // Ping.
+        var reply = await a.PingAsync("10.0.0.2");
+        Assert.Equal(NetAddress.Parse("10.0.0.2"), reply.From);
+        // end-sample
+    }
+
+    [Fact]
+    public void Linq_over_datagrams()
+    {
+        // begin-sample: linq-udp
+        var scheduler = new TestScheduler();
+        using var network = new VirtualNetwork(scheduler);
+        var a = network.AddStack("a", "10.0.0.1/24");
+        var b = network.AddStack("b", "10.0.0.2/24");
+
+        var server = network.Run(b.BindUdpAsync(5000));
+        var client = network.Run(a.BindUdpAsync());
+        var tags = new List<string>();
+        using var query = server.Received
+            .Select(datagram => Encoding.UTF8.GetString(datagram.Data.Span))
+            .Where(text => text.StartsWith('#'))
+            .Subscribe(tags.Add);
+
+        var to = NetEndpoint.Parse("10.0.0.2:5000");
+        foreach (var text in new[] { "#rx", "plain", "#netstack" })
+            network.Run(client.SendAsync(text, to));
+        scheduler.AdvanceBy(TimeSpan.FromMilliseconds(1).Ticks);
+
+        Assert.Equal(["#rx", "#netstack"], tags);
+        // end-sample
+    }
+
+    [Fact]
+    public async Task Async_streams()
+    {
+        using var pair = new RealTimeStackPair();
+        Netstack a = pair.Client, b = pair.Server;
+        // begin-sample: async-streams
+        await using var server = await b.BindUdpAsync(6000);
+        await using var client = await a.BindUdpAsync();
+        var firstTwoLong = server.ReceiveAllAsync()          // IAsyncEnumerable<Datagram>
+            .Where(datagram => datagram.Length > 3)          // System.Linq / System.Interactive.Async operators
+            .Select(datagram => Encoding.UTF8.GetString(datagram.Data.Span))
+            .Take(2)
+            .ToListAsync();
+        foreach (var text in new[] { "one", "three", "four", "five" })
+            await client.SendAsync(text, NetEndpoint.Parse("10.0.0.2:6000"));
+        Assert.Equal(["three", "four"], await firstTwoLong.AsTask().WaitAsync(Limit));
+        // end-sample
+    }
+
+    [Fact]
+    public void Accept_stream_with_an_echo_per_connection()
+    {
+        var scheduler = new TestScheduler();
+        using var network = new VirtualNetwork(scheduler);
+        var a = network.AddStack("a", "10.0.0.1/24");
+        var b = network.AddStack("b", "10.0.0.2/24");
+        // begin-sample: accept-stream
+        var listener = network.Run(b.ListenTcpAsync(7));
+        // Each accepted connection echoes what it receives, upper-cased; Received pulls the next chunk only after OnNext returned.
+        using var server = listener.Accepted.Subscribe(connection =>
+            connection.Received
+                .Select(chunk => Encoding.ASCII.GetString(chunk.Span).ToUpperInvariant())
+                .Select(text => Observable.FromAsync(() => connection.SendAsync(Encoding.ASCII.GetBytes(text))))
+                .Concat()
+                .Subscribe());
+
+        var client = network.Run(a.ConnectTcpAsync("10.0.0.2:7"));
+        network.Run(client.SendAsync("shout"u8.ToArray()));
+        var echoed = network.Run(client.ReceiveAsync());
+        Assert.Equal("SHOUT", Encoding.ASCII.GetString(echoed!.Value.Span));
+        // end-sample
+    }
+
+    [Fact]
+    public async Task HttpClient_to_Kestrel()
+    {
+        using var pair = new RealTimeStackPair();
+        Netstack client = pair.Client, server = pair.Server;
+        // begin-sample: http-kestrel
+        // Kestrel on the server stack: any ASP.NET Core app, no OS sockets.
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.WebHost.UseNetstack(server);
+        builder.WebHost.ConfigureKestrel(kestrel => kestrel.ListenAnyIP(80));
+        await using var app = builder.Build();
+        app.MapGet("/", () => "hello from Kestrel on a userspace stack");
+        await app.StartAsync();
+
+        // HttpClient on the client stack.
+        using var http = new HttpClient(NetstackHttp.CreateHandler(client));
+        Assert.Equal("hello from Kestrel on a userspace stack", await http.GetStringAsync("http://10.0.0.2/"));
+
+        // Names: a static table (or DnsNameResolver over the stack's UDP).
+        var names = new StaticNameResolver(("web.test", NetAddress.Parse("10.0.0.2")));
+        using var named = new HttpClient(NetstackHttp.CreateHandler(client, names));
+        Assert.Equal("hello from Kestrel on a userspace stack", await named.GetStringAsync("http://web.test/"));
+        await app.StopAsync();
+        // end-sample
+    }
+
+    [Fact]
+    public void Marble_test_over_an_impaired_link()
+    {
+        // begin-sample: marble
+        var scheduler = new TestScheduler();
+        using var network = new VirtualNetwork(scheduler);
+        var a = network.AddStack("a", "10.0.0.1/24");
+        var b = network.AddStack("b", new NetstackOptions { Addresses = [InterfaceAddress.Parse("10.0.0.2/24")] },
+            new ImpairmentOptions { Delay = TimeSpan.FromMilliseconds(10) }); // 10 ms each way on b's link
+
+        var rtts = scheduler.Start(
+            () => a.PingSeries(NetAddress.Parse("10.0.0.2"), count: 3, interval: TimeSpan.FromSeconds(1))
+                .Select(result => Math.Round(result.Reply!.RoundTripTime.TotalMilliseconds)),
+            created: 0, subscribed: 0, disposed: TimeSpan.FromSeconds(5).Ticks);
+
+        // Three replies, one a second, each after exactly 20 ms of virtual time (a few ticks of engine passes aside).
+        Assert.Equal([20.0, 20.0, 20.0], rtts.Messages.Where(m => m.Value.HasValue).Select(m => m.Value.Value));
+        Assert.Equal([20, 1020, 2020], rtts.Messages.Where(m => m.Value.HasValue).Select(m => (int)TimeSpan.FromTicks(m.Time).TotalMilliseconds));
+        // end-sample
+    }
+
+    [Fact]
+    public void Socket_table_and_stats()
+    {
+        var scheduler = new TestScheduler();
+        using var network = new VirtualNetwork(scheduler);
+        var a = network.AddStack("a", "10.0.0.1/24");
+        // begin-sample: socket-table
+        // A view model keyed by handle: the first batch is a snapshot, then adds, updates (TCP states) and removes.
+        var rows = new Dictionary<SocketHandle, SocketInfo>();
+        using var table = a.SocketTable.Subscribe(batch => SocketTableExtensions.Apply(rows, batch));
+        var udp = network.Run(a.BindUdpAsync(53));
+        scheduler.AdvanceBy(1);
+        Assert.Equal(53, Assert.Single(rows.Values).Local.Port);
+        network.Run(udp.DisposeAsync().AsTask());
+        scheduler.AdvanceBy(1);
+        Assert.Empty(rows);
+
+        // Counters every second (on the stack's scheduler).
+        var stats = new List<NetstackStats>();
+        using var counters = a.Stats(TimeSpan.FromSeconds(1)).Subscribe(stats.Add);
+        scheduler.AdvanceBy(TimeSpan.FromSeconds(3.5).Ticks);
+        Assert.Equal(4, stats.Count); // one at once, then one a second
+        // end-sample
+    }
+
+    [Fact]
+    public void Command_channel()
+    {
+        var scheduler = new TestScheduler();
+        using var network = new VirtualNetwork(scheduler);
+        var stack = network.AddStack("a", "10.0.0.1/24");
+        // begin-sample: commands
+        // Subscribing submits the command; the reply comes on the engine's scheduler, in the next pass.
+        var replies = new List<Reply>();
+        using var bind = stack.Execute(new Command.Udp.Bind(NetEndpoint.Parse("0.0.0.0:9"))).Subscribe(replies.Add);
+        Assert.Empty(replies);
+        scheduler.AdvanceBy(1);
+        var bound = Assert.IsType<Reply.Bound>(Assert.Single(replies));
+
+        // A second bind of the same port is a typed error, not an exception on the engine.
+        replies.Clear();
+        using var again = stack.Execute(new Command.Udp.Bind(NetEndpoint.Parse("0.0.0.0:9"))).Subscribe(replies.Add);
+        scheduler.AdvanceBy(1);
+        var error = Assert.IsType<Reply.Error>(Assert.Single(replies));
+        Assert.Equal(BadRequestReason.PortInUse, error.Detail.Reason);
+        // end-sample
+    }
+}
