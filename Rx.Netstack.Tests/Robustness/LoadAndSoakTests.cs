@@ -6,6 +6,7 @@ using Xunit.Abstractions;
 namespace Rx.Netstack.Tests.Robustness;
 
 /// <summary>Load (10,000 concurrent connections) and soak (100 connections over a lossy, reordering, duplicating link).</summary>
+[Collection(SerialCollection.Name)]
 public sealed class LoadAndSoakTests(ITestOutputHelper output)
 {
     [Fact]

@@ -6,6 +6,7 @@ using Xunit.Abstractions;
 namespace Rx.Netstack.Tests.Robustness;
 
 /// <summary>SYN flood (RFC 4987): spoofed SYNs from a test prefix at B's listener while A, a real client, connects.</summary>
+[Collection(SerialCollection.Name)]
 public sealed class SynFloodTests(ITestOutputHelper output)
 {
     private const int Backlog = 128;
