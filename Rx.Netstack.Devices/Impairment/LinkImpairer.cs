@@ -146,7 +146,9 @@ internal sealed class LinkImpairer
     {
         _armed?.Dispose();
         _armedAt = due;
-        _armed = _scheduler.Schedule(this, new DateTimeOffset(due, TimeSpan.Zero), static (_, self) =>
+        // Relative, not absolute: Rx keeps far-off absolute timers in a process-wide queue that outlives a disposed scheduler.
+        TimeSpan delay = TimeSpan.FromTicks(due - _scheduler.Now.UtcTicks);
+        _armed = _scheduler.Schedule(this, delay < TimeSpan.Zero ? TimeSpan.Zero : delay, static (_, self) =>
         {
             self.Wake();
             return Disposable.Empty;

@@ -9,7 +9,7 @@ namespace Rx.Netstack.Tests.Api;
 /// </summary>
 public sealed partial class DocSamplesInSyncTests
 {
-    private static readonly string[] Docs = ["getting-started.md", "api.md", "architecture.md"];
+    private static readonly string[] Docs = ["getting-started.md", "api.md", "architecture.md", "../README.md"];
 
     [GeneratedRegex(@"^[ \t]*// begin-sample: (?<name>\S+)\r?\n(?<body>.*?)^[ \t]*// end-sample", RegexOptions.Multiline | RegexOptions.Singleline)]
     private static partial Regex SampleRegion();
