@@ -18,8 +18,10 @@ public sealed class ServiceHost : IAsyncDisposable
         Discard = new TcpDiscardService(9, log);
         Chargen = new TcpChargenService(19, log);
         UdpEcho = new UdpEchoService(7, log);
-        Http = new HttpService(stack, 80, log);
+        _log = log;
     }
+
+    private readonly TextWriter? _log;
 
     /// <summary>The stack served on.</summary>
     public Netstack Stack { get; }
@@ -36,8 +38,8 @@ public sealed class ServiceHost : IAsyncDisposable
     /// <summary>UDP echo on port 7.</summary>
     public UdpEchoService UdpEcho { get; }
 
-    /// <summary>HTTP/1.1 on port 80.</summary>
-    public HttpService Http { get; }
+    /// <summary>HTTP/1.1 on port 80 (Kestrel on the stack).</summary>
+    public HttpService Http { get; private set; } = null!;
 
     /// <summary>Starts every service on <paramref name="stack"/>; <paramref name="log"/> gets one line per event.</summary>
     public static async Task<ServiceHost> StartAsync(Netstack stack, TextWriter? log = null, TcpSettings? tcpSettings = null, CancellationToken cancellationToken = default)
@@ -50,6 +52,7 @@ public sealed class ServiceHost : IAsyncDisposable
             foreach (var service in host.TcpServices)
                 await service.StartAsync(stack, settings: tcpSettings, cancellationToken: cancellationToken).ConfigureAwait(false);
             await host.UdpEcho.StartAsync(stack, cancellationToken: cancellationToken).ConfigureAwait(false);
+            host.Http = await HttpService.StartAsync(stack, 80, host._log, tcpSettings, cancellationToken).ConfigureAwait(false);
         }
         catch
         {
@@ -59,7 +62,7 @@ public sealed class ServiceHost : IAsyncDisposable
         return host;
     }
 
-    private IEnumerable<TcpService> TcpServices => [Echo, Discard, Chargen, Http];
+    private IEnumerable<TcpService> TcpServices => [Echo, Discard, Chargen];
 
     /// <summary>One line per service, for a banner.</summary>
     public IEnumerable<string> Describe() =>
@@ -69,7 +72,7 @@ public sealed class ServiceHost : IAsyncDisposable
         $"TCP discard on {Discard.Port} (prints bytes and SHA-256 of each connection)",
         $"TCP chargen/source on {Chargen.Port} (sends until you close)",
         $"UDP echo on {UdpEcho.Port}",
-        $"HTTP/1.1 on {Http.Port} (GET / for the live counters)",
+        "HTTP/1.1 on 80 (Kestrel; GET / for the live counters)",
     ];
 
     /// <summary>Stops every service: listeners close, connections are closed, handlers end (bounded wait).</summary>
@@ -77,5 +80,6 @@ public sealed class ServiceHost : IAsyncDisposable
     {
         await Task.WhenAll(TcpServices.Select(s => s.DisposeAsync().AsTask())).ConfigureAwait(false);
         await UdpEcho.DisposeAsync().ConfigureAwait(false);
+        if (Http is not null) await Http.DisposeAsync().ConfigureAwait(false);
     }
 }
