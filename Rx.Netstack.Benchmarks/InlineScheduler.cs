@@ -22,7 +22,7 @@ public sealed class InlineScheduler : IScheduler
     {
         if (_running)
         {
-            _pending.Enqueue(() => action(this, state));
+            Defer(state, action);
             return Disposable.Empty;
         }
         _running = true;
@@ -37,6 +37,9 @@ public sealed class InlineScheduler : IScheduler
         }
         return Disposable.Empty;
     }
+
+    // In its own method: a lambda capturing parameters allocates its closure at method entry, even on paths that never use it.
+    private void Defer<TState>(TState state, Func<IScheduler, TState, IDisposable> action) => _pending.Enqueue(() => action(this, state));
 
     /// <inheritdoc />
     public IDisposable Schedule<TState>(TState state, TimeSpan dueTime, Func<IScheduler, TState, IDisposable> action) =>

@@ -20,7 +20,7 @@ namespace Rx.Netstack.Benchmarks;
 [MemoryDiagnoser]
 public class TcpIngressBenchmarks
 {
-    private static readonly NetAddress Client = NetAddress.Parse("10.0.0.1"), Server = NetAddress.Parse("10.0.0.2");
+    internal static readonly NetAddress Client = NetAddress.Parse("10.0.0.1"), Server = NetAddress.Parse("10.0.0.2");
     private const int PayloadLength = 1460;
     private const int TcpOffset = Ipv4.HeaderLength;
 
@@ -30,7 +30,7 @@ public class TcpIngressBenchmarks
     private readonly byte[] _drain = new byte[64 * 1024];
     private Netstack _stack = null!;
     private TcpControlBlock _tcb = null!;
-    private SeqNumber _next;
+    private SeqNumber _next, _ack;
 
     [GlobalSetup]
     public void Setup()
@@ -55,15 +55,15 @@ public class TcpIngressBenchmarks
         if (!accept.IsCompletedSuccessfully) throw new InvalidOperationException("the connection was not accepted");
 
         // The engine's control block of that connection, to drain its receive buffer without a command per segment.
-        var table = (IDictionary)typeof(Netstack).GetField("_tcpConnections", BindingFlags.NonPublic | BindingFlags.Instance)!.GetValue(_stack)!;
-        _tcb = table.Values.Cast<TcpConnectionSocket>().Single().Tcb;
+        _tcb = OnlyConnection(_stack);
+        _ack = reply.Sequence + 1;
 
         var data = new TcpHeader(40000, 80, TcpFlags.Ack | TcpFlags.Psh) { Sequence = new SeqNumber(1001), Acknowledgment = reply.Sequence + 1, Window = 65535 };
         Build(data, PayloadLength).CopyTo(_frame, 0);
         _next = new SeqNumber(1001);
     }
 
-    private static byte[] Build(TcpHeader header, int payloadLength)
+    internal static byte[] Build(TcpHeader header, int payloadLength)
     {
         int tcpLength = TcpWire.HeaderLength(header) + payloadLength;
         byte[] frame = new byte[Ipv4.HeaderLength + tcpLength];
@@ -76,11 +76,7 @@ public class TcpIngressBenchmarks
     [Benchmark(Description = "TCP data segment in (1460 B, IPv4), ACK every second, drain")]
     public int DataSegmentIngress()
     {
-        Span<byte> tcp = _frame.AsSpan(TcpOffset);
-        BinaryPrimitives.WriteUInt32BigEndian(tcp[4..], _next.Value);
-        BinaryPrimitives.WriteUInt16BigEndian(tcp[16..], 0);
-        ushort checksum = Checksum.Finish(Checksum.Accumulate(tcp, Checksum.PseudoHeader(Client, Server, IpProtocol.Tcp, tcp.Length)));
-        BinaryPrimitives.WriteUInt16BigEndian(tcp[16..], checksum);
+        Rewrite(_frame, _next, _ack);
         _device.Inject(_frame);
         int n = _tcb.Receive(_drain);
         if (n != PayloadLength) throw new InvalidOperationException($"segment at {_next.Value} not delivered (got {n} bytes)");
@@ -90,4 +86,22 @@ public class TcpIngressBenchmarks
 
     [GlobalCleanup]
     public void Cleanup() => _stack.Dispose();
+
+    /// <summary>The engine's control block of a stack's only connection (reflection, once, in set-up).</summary>
+    internal static TcpControlBlock OnlyConnection(Netstack stack)
+    {
+        var table = (IDictionary)typeof(Netstack).GetField("_tcpConnections", BindingFlags.NonPublic | BindingFlags.Instance)!.GetValue(stack)!;
+        return table.Values.Cast<TcpConnectionSocket>().Single().Tcb;
+    }
+
+    /// <summary>Rewrites the sequence and acknowledgment numbers of an IPv4 TCP frame and its TCP checksum.</summary>
+    internal static void Rewrite(byte[] frame, SeqNumber sequence, SeqNumber acknowledgment)
+    {
+        Span<byte> tcp = frame.AsSpan(TcpOffset);
+        BinaryPrimitives.WriteUInt32BigEndian(tcp[4..], sequence.Value);
+        BinaryPrimitives.WriteUInt32BigEndian(tcp[8..], acknowledgment.Value);
+        BinaryPrimitives.WriteUInt16BigEndian(tcp[16..], 0);
+        ushort checksum = Checksum.Finish(Checksum.Accumulate(tcp, Checksum.PseudoHeader(Client, Server, IpProtocol.Tcp, tcp.Length)));
+        BinaryPrimitives.WriteUInt16BigEndian(tcp[16..], checksum);
+    }
 }
