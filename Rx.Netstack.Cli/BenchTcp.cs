@@ -28,7 +28,7 @@ internal static class BenchTcp
         using var net = new DemoNetwork(o.Mtu, configure: opt => opt with { CommandQueueCapacity = 1024 });
         var idle = await OpenIdleConnectionsAsync(net, o.IdleConnections, console, o.Json);
         await using var pair = await StackStreamPair.OpenAsync(net, 5001, settings);
-        var result = await BenchTransfers.BulkAsync(pair, o.Write, o.Duration);
+        var result = await BenchTransfers.BulkAsync(pair, o.Write, o.Buffer, o.Duration);
         GC.KeepAlive(idle);
         return result;
     }
@@ -36,7 +36,7 @@ internal static class BenchTcp
     private static async Task<(long, TimeSpan)> MeasureKernelAsync(BenchOptions o)
     {
         await using var pair = await KernelStreamPair.OpenAsync(o.Buffer, noDelay: false);
-        return await BenchTransfers.BulkAsync(pair, o.Write, o.Duration);
+        return await BenchTransfers.BulkAsync(pair, o.Write, o.Buffer, o.Duration);
     }
 
     /// <summary>Opens <paramref name="count"/> established connections A → B that then sit idle (default settings, empty buffers).</summary>

@@ -93,10 +93,11 @@ internal static class BenchTransfers
     public const long MaxIterations = 100_000_000;
 
     /// <summary>
-    /// Client → server bulk transfer: the client writes <paramref name="writeSize"/> bytes at a time for
+    /// Client → server bulk transfer: the client writes <paramref name="writeSize"/> bytes at a time (the server reads up to
+    /// <paramref name="readSize"/>, the socket buffer size, at a time) for
     /// <paramref name="duration"/>, then shuts down; the figure is bytes received over the time until the end of stream.
     /// </summary>
-    public static async Task<(long Bytes, TimeSpan Elapsed)> BulkAsync(IBenchStreamPair pair, int writeSize, TimeSpan duration)
+    public static async Task<(long Bytes, TimeSpan Elapsed)> BulkAsync(IBenchStreamPair pair, int writeSize, int readSize, TimeSpan duration)
     {
         byte[] data = new byte[writeSize];
         new Random(6).NextBytes(data);
@@ -104,7 +105,7 @@ internal static class BenchTransfers
 
         async Task<long> ReceiveAsync()
         {
-            byte[] buffer = new byte[Math.Max(writeSize, 64 * 1024)];
+            byte[] buffer = new byte[Math.Max(writeSize, readSize)];
             long total = 0;
             for (long i = 0; i < MaxIterations; i++)
             {
