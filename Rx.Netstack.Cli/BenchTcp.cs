@@ -9,7 +9,7 @@ internal static class BenchTcp
     public static async Task<IReadOnlyList<BenchResult>> RunAsync(BenchOptions o, DemoConsole console)
     {
         var settings = new TcpSettings { SendBufferSize = o.Buffer, ReceiveBufferSize = o.Buffer };
-        (long stackBytes, TimeSpan stackTime) = await MeasureStackAsync(o, settings, console);
+        (long stackBytes, TimeSpan stackTime, double idleBytes) = await MeasureStackAsync(o, settings, console);
         (long kernelBytes, TimeSpan kernelTime) = await MeasureKernelAsync(o);
 
         double stackRate = stackBytes / 1e6 / stackTime.TotalSeconds;
@@ -17,20 +17,25 @@ internal static class BenchTcp
         return
         [
             new("tcp", "rx-netstack", [("mb_per_s", stackRate), ("bytes", stackBytes), ("seconds", stackTime.TotalSeconds), ("mtu", o.Mtu),
-                ("buffer", o.Buffer), ("write", o.Write), ("idle_connections", o.IdleConnections), ("ratio_to_kernel", stackRate / kernelRate)]),
+                ("buffer", o.Buffer), ("write", o.Write), ("idle_connections", o.IdleConnections),
+                .. (o.IdleConnections > 0 ? new (string, object)[] { ("idle_bytes_per_connection_end", idleBytes) } : []),
+                ("ratio_to_kernel", stackRate / kernelRate)]),
             new("tcp", "kernel-loopback", [("mb_per_s", kernelRate), ("bytes", kernelBytes), ("seconds", kernelTime.TotalSeconds), ("mtu", 65536),
                 ("buffer", o.Buffer), ("write", o.Write)]),
         ];
     }
 
-    private static async Task<(long, TimeSpan)> MeasureStackAsync(BenchOptions o, TcpSettings settings, DemoConsole console)
+    private static async Task<(long, TimeSpan, double)> MeasureStackAsync(BenchOptions o, TcpSettings settings, DemoConsole console)
     {
         using var net = new DemoNetwork(o.Mtu, configure: opt => opt with { CommandQueueCapacity = 1024 });
+        long before = GC.GetTotalMemory(forceFullCollection: true);
         var idle = await OpenIdleConnectionsAsync(net, o.IdleConnections, console, o.Json);
+        // Managed memory per connection end (engine socket, control block, friendly TcpConnection), both stacks counted.
+        double idleBytes = o.IdleConnections == 0 ? 0 : (GC.GetTotalMemory(forceFullCollection: true) - before) / (2.0 * o.IdleConnections);
         await using var pair = await StackStreamPair.OpenAsync(net, 5001, settings);
-        var result = await BenchTransfers.BulkAsync(pair, o.Write, o.Buffer, o.Duration);
+        var (bytes, elapsed) = await BenchTransfers.BulkAsync(pair, o.Write, o.Buffer, o.Duration);
         GC.KeepAlive(idle);
-        return result;
+        return (bytes, elapsed, idleBytes);
     }
 
     private static async Task<(long, TimeSpan)> MeasureKernelAsync(BenchOptions o)
