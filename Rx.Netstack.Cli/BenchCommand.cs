@@ -1,11 +1,48 @@
 namespace Rx.Netstack.Cli;
 
-/// <summary>The `bench` command.</summary>
+/// <summary>
+/// The `bench` command: throughput and latency of two Rx.Netstack stacks over the in-memory pipe, side by side with the
+/// kernel's loopback (127.0.0.1) through System.Net.Sockets in the same run. Results as a table, or JSON lines with --json.
+/// </summary>
 internal static class BenchCommand
 {
-    public static Task<int> RunAsync(string[] args)
+    public static async Task<int> RunAsync(string[] args)
     {
-        Console.Error.WriteLine("rx-netstack bench: not built yet");
-        return Task.FromResult(1);
+        if (args.Length == 0 || args[0] is "-h" or "--help")
+        {
+            (args.Length == 0 ? Console.Error : Console.Out).WriteLine(BenchOptions.Help);
+            return args.Length == 0 ? 2 : 0;
+        }
+        string which = args[0];
+        BenchOptions options = BenchOptions.Parse(args[1..]);
+        var console = DemoConsole.Create();
+        IReadOnlyList<BenchResult> results;
+        string title;
+        switch (which)
+        {
+            case "tcp":
+                title = $"bench tcp: bulk transfer, MTU {options.Mtu}, {options.Buffer / 1024} KiB buffers, {options.Write / 1024.0:0.#} KiB writes, {options.Seconds:0.#} s";
+                results = await BenchTcp.RunAsync(options, console);
+                break;
+            case "udp":
+                title = $"bench udp: {options.DatagramSize}-byte datagrams, MTU {options.Mtu}, {options.Seconds:0.#} s";
+                results = await BenchUdp.RunAsync(options);
+                break;
+            case "rr":
+                title = $"bench rr: 1-byte TCP request/response, {options.Seconds:0.#} s";
+                results = await BenchRequestResponse.RunAsync(options);
+                break;
+            case "connect":
+                title = $"bench connect: connect + close, {options.Parallel} loops in parallel, {options.Seconds:0.#} s";
+                results = await BenchConnect.RunAsync(options);
+                break;
+            case "tun":
+                Console.Error.WriteLine("rx-netstack bench tun: not implemented yet (needs a TUN device in a network namespace the benchmark creates).");
+                return 3;
+            default:
+                throw new CliUsageException($"unknown benchmark \"{which}\"\n{BenchOptions.Help}");
+        }
+        BenchResult.Print(console, options.Json, title, results);
+        return 0;
     }
 }

@@ -1,11 +1,82 @@
+using System.Diagnostics;
+using System.Globalization;
+
 namespace Rx.Netstack.Cli;
 
-/// <summary>The `demo` command.</summary>
+/// <summary>
+/// The `demo` command: two stacks in one process joined by an in-memory pipe, in real time. Each step prints what it did and
+/// checks its own result; the first failing step stops the demo with exit code 1.
+/// </summary>
 internal static class DemoCommand
 {
-    public static Task<int> RunAsync(string[] args)
+    private const long DefaultBulkBytes = 64L * 1000 * 1000;
+    private const long DefaultBulkBytesWithCapture = 8L * 1000 * 1000;
+
+    public static async Task<int> RunAsync(string[] args)
     {
-        Console.Error.WriteLine("rx-netstack demo: not built yet");
-        return Task.FromResult(1);
+        string? pcap = null;
+        long? bulkBytes = null;
+        int mtu = 1500;
+        for (int i = 0; i < args.Length; i++)
+        {
+            switch (args[i])
+            {
+                case "--pcap": pcap = Value(args, ref i); break;
+                case "--bulk-mb": bulkBytes = (long)(ParseNumber(Value(args, ref i), "--bulk-mb") * 1e6); break;
+                case "--mtu": mtu = (int)ParseNumber(Value(args, ref i), "--mtu"); break;
+                default: throw new CliUsageException($"unknown option {args[i]} (options: --pcap FILE, --bulk-mb N, --mtu M)");
+            }
+        }
+        if (mtu is < 1280 or > 65535) throw new CliUsageException($"--mtu {mtu} must be within 1280..65535");
+        if (bulkBytes is <= 0) throw new CliUsageException("--bulk-mb must be positive");
+        // A capture of a 64 MB transfer would be a 70 MB file: keep the default small when capturing.
+        long bulk = bulkBytes ?? (pcap is null ? DefaultBulkBytes : DefaultBulkBytesWithCapture);
+
+        var console = DemoConsole.Create();
+        var total = Stopwatch.StartNew();
+        using var net = new DemoNetwork(mtu, pcap);
+        console.Line($"stack A: {DemoNetwork.A4}, {DemoNetwork.A6}   stack B: {DemoNetwork.B4}, {DemoNetwork.B6}   in-memory pipe, MTU {mtu}, real time");
+
+        var steps = new (string Title, Func<Task> Run)[]
+        {
+            ("1. UDP datagrams and a LINQ query over UdpSocket.Received", () => DemoSteps.UdpWithLinqAsync(net, console)),
+            ("2. Ping over IPv4 and IPv6", () => DemoSteps.PingAsync(net, console)),
+            ("3. TCP echo (listener.Accepted → connection.Received → SendAsync)", () => DemoSteps.TcpEchoAsync(net, console)),
+            // HTTP STEP GOES HERE: HttpClient on A (SocketsHttpHandler.ConnectCallback dialling through net.A) GETs from a
+            // Kestrel app served on net.B (Rx.Netstack.AspNetCore's IConnectionListenerFactory). Added with that integration.
+            ($"4. Bulk transfer A → B ({bulk / 1e6:F0} MB, at most 5 s), SHA-256 verified",
+                () => DemoSteps.BulkTransferAsync(net, console, bulk, TimeSpan.FromSeconds(5))),
+            ("5. Counters", () => { DemoSteps.Counters(net, console); return Task.CompletedTask; }),
+        };
+
+        foreach (var (title, run) in steps)
+        {
+            console.Heading(title);
+            try
+            {
+                await run();
+            }
+            catch (DemoStepFailedException e)
+            {
+                console.Fail(e.Message);
+                Console.Error.WriteLine($"rx-netstack demo: step \"{title}\" failed: {e.Message}");
+                return 1;
+            }
+            catch (Exception e)
+            {
+                console.Fail($"{e.GetType().Name}: {e.Message}");
+                Console.Error.WriteLine($"rx-netstack demo: step \"{title}\" failed: {e}");
+                return 1;
+            }
+        }
+        if (pcap is not null) console.Line($"capture of stack A's side: {net.CapturedFrames:N0} frames in {pcap} (open with Wireshark or tshark -r)");
+        console.Line(string.Create(CultureInfo.InvariantCulture, $"demo finished in {total.Elapsed.TotalSeconds:F1} s"));
+        return 0;
     }
+
+    private static string Value(string[] args, ref int i) =>
+        i + 1 < args.Length ? args[++i] : throw new CliUsageException($"{args[i]} needs a value");
+
+    private static double ParseNumber(string text, string option) =>
+        double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out double v) ? v : throw new CliUsageException($"{option}: \"{text}\" is not a number");
 }

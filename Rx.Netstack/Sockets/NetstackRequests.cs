@@ -10,15 +10,21 @@ internal static class NetstackRequests
     /// <summary>Sends a command and awaits its reply; cancelling withdraws the request.</summary>
     public static async Task<Reply> RequestAsync(this Netstack stack, Command command, CancellationToken cancellationToken = default)
     {
-        Reply reply = await stack.Execute(command).FirstAsync().ToTask(cancellationToken).ConfigureAwait(false);
+        // SubmitAsync, not Execute(...).FirstAsync().ToTask(): the observable pipeline cost ~1 KB and several objects per command.
+        Reply reply = await stack.SubmitAsync(command, cancellationToken).ConfigureAwait(false);
         return reply is Reply.Error error ? throw new NetstackException(error.Detail) : reply;
     }
 
     /// <summary>Sends a command and awaits a reply of type <typeparamref name="T"/>.</summary>
     public static async Task<T> RequestAsync<T>(this Netstack stack, Command command, CancellationToken cancellationToken = default) where T : Reply
     {
-        Reply reply = await stack.RequestAsync(command, cancellationToken).ConfigureAwait(false);
-        return reply as T ?? throw new InvalidOperationException($"Expected {typeof(T).Name} for {command.GetType().Name}, got {reply.GetType().Name}.");
+        Reply reply = await stack.SubmitAsync(command, cancellationToken).ConfigureAwait(false);
+        return reply switch
+        {
+            T typed => typed,
+            Reply.Error error => throw new NetstackException(error.Detail),
+            _ => throw new InvalidOperationException($"Expected {typeof(T).Name} for {command.GetType().Name}, got {reply.GetType().Name}."),
+        };
     }
 
     /// <summary>The reply as an observable value: errors become <c>OnError(NetstackException)</c>.</summary>

@@ -11,7 +11,7 @@ namespace Rx.Netstack.Wire;
 /// </summary>
 public static class Checksum
 {
-    // A 32-bit lane gains at most 2 × 0xFFFF per vector step (two widened halves), so it cannot
+    // A 32-bit lane gains at most 2 × 0xFFFF per vector step (its two 16-bit halves), so it cannot
     // overflow within 2^32 / 2^17 = 32768 steps; flush to the 64-bit total well before that.
     private const int StepsBeforeFlush = 16384;
 
@@ -28,7 +28,9 @@ public static class Checksum
     /// <summary><see cref="Accumulate(ReadOnlySpan{byte}, uint)"/> through a chosen loop (vector loops also run in software).</summary>
     internal static uint Accumulate(ReadOnlySpan<byte> data, uint initial, SumLoop path)
     {
-        ulong sum = initial;
+        // RFC 1071 §2(B): the ones' complement sum does not depend on byte order. So the words are summed as the machine
+        // reads them (no byte swap per word or per vector) and the folded 16-bit result is swapped once at the end.
+        ulong sum = 0;
         int i = 0;
         ref byte start = ref MemoryMarshal.GetReference(data);
 
@@ -37,19 +39,20 @@ public static class Checksum
         else if (path != SumLoop.Scalar && data.Length >= Vector128<byte>.Count)
             i = AccumulateVector128(ref start, data.Length, ref sum);
 
-        // Scalar tail. Summing a big-endian 32-bit word is the same as summing its two 16-bit
-        // halves, modulo 0xFFFF, because 2^16 ≡ 1 (RFC 1071 §2, deferred carries).
+        // Scalar tail. A 32-bit word is the same as its two 16-bit halves, modulo 0xFFFF, because 2^16 ≡ 1 (deferred carries).
         for (; i + 4 <= data.Length; i += 4)
-            sum += BinaryPrimitives.ReadUInt32BigEndian(data[i..]);
+            sum += Unsafe.ReadUnaligned<uint>(ref Unsafe.Add(ref start, i));
         if (i + 2 <= data.Length)
         {
-            sum += BinaryPrimitives.ReadUInt16BigEndian(data[i..]);
+            sum += Unsafe.ReadUnaligned<ushort>(ref Unsafe.Add(ref start, i));
             i += 2;
         }
         if (i < data.Length)
-            sum += (uint)data[i] << 8; // odd byte: padded with a zero byte on the right
+            sum += BitConverter.IsLittleEndian ? data[i] : (uint)data[i] << 8; // odd byte: the high byte of a zero-padded word
 
-        return FoldTo32(sum);
+        ushort folded = FoldTo16(FoldTo32(sum));
+        if (BitConverter.IsLittleEndian) folded = BinaryPrimitives.ReverseEndianness(folded);
+        return FoldTo32((ulong)initial + folded);
     }
 
     /// <summary>Folds a partial sum to 16 bits and complements it: the value to put in a checksum field.</summary>
@@ -109,11 +112,9 @@ public static class Checksum
         int steps = 0, i = 0;
         for (; i <= length - Vector256<byte>.Count; i += Vector256<byte>.Count)
         {
-            var words = Vector256.LoadUnsafe(ref start, (nuint)i).AsUInt16();
-            if (BitConverter.IsLittleEndian)
-                words = Vector256.ShiftLeft(words, 8) | Vector256.ShiftRightLogical(words, 8); // big-endian words
-            var (low, high) = Vector256.Widen(words);
-            lanes += low + high;
+            // Each 32-bit lane gains its two 16-bit words (machine order; see Accumulate).
+            var pairs = Vector256.LoadUnsafe(ref start, (nuint)i).AsUInt32();
+            lanes += (pairs & Vector256.Create(0xFFFFu)) + Vector256.ShiftRightLogical(pairs, 16);
             if (++steps == StepsBeforeFlush)
             {
                 sum += SumLanes(lanes);
@@ -132,11 +133,8 @@ public static class Checksum
         int steps = 0, i = 0;
         for (; i <= length - Vector128<byte>.Count; i += Vector128<byte>.Count)
         {
-            var words = Vector128.LoadUnsafe(ref start, (nuint)i).AsUInt16();
-            if (BitConverter.IsLittleEndian)
-                words = Vector128.ShiftLeft(words, 8) | Vector128.ShiftRightLogical(words, 8);
-            var (low, high) = Vector128.Widen(words);
-            lanes += low + high;
+            var pairs = Vector128.LoadUnsafe(ref start, (nuint)i).AsUInt32();
+            lanes += (pairs & Vector128.Create(0xFFFFu)) + Vector128.ShiftRightLogical(pairs, 16);
             if (++steps == StepsBeforeFlush)
             {
                 sum += SumLanes(lanes);

@@ -1,0 +1,114 @@
+using BenchmarkDotNet.Attributes;
+using Rx.Netstack.Devices;
+using Rx.Netstack.Sockets;
+using Rx.Netstack.Tcp;
+
+namespace Rx.Netstack.Benchmarks;
+
+/// <summary>Two stacks on one <see cref="InlineScheduler"/> joined by a synchronous <see cref="PipeDevice"/>.</summary>
+public abstract class PipeBenchmarkBase
+{
+    protected static readonly NetAddress A4 = NetAddress.Parse("10.0.0.1"), B4 = NetAddress.Parse("10.0.0.2");
+
+    protected InlineScheduler Scheduler { get; } = new();
+    protected Netstack A { get; private set; } = null!;
+    protected Netstack B { get; private set; } = null!;
+
+    protected void CreateStacks(int mtu, Func<NetstackOptions, NetstackOptions>? configure = null)
+    {
+        configure ??= o => o;
+        A = new Netstack(configure(new NetstackOptions { Addresses = [new(A4, 24)] }), Scheduler);
+        B = new Netstack(configure(new NetstackOptions { Addresses = [new(B4, 24)] }), Scheduler);
+        var (deviceA, deviceB) = PipeDevice.CreatePair(mtu);
+        A.Attach(deviceA);
+        B.Attach(deviceB);
+    }
+
+    /// <summary>Runs virtual time in 1 ms steps until <paramref name="task"/> completes (bounded).</summary>
+    protected T Await<T>(Task<T> task)
+    {
+        for (int i = 0; i < 100_000 && !task.IsCompleted; i++) Scheduler.Advance(TimeSpan.FromMilliseconds(1));
+        return task.IsCompleted ? task.GetAwaiter().GetResult() : throw new TimeoutException("no progress in 100 s of virtual time");
+    }
+
+    protected void Await(Task task) => Await(task.ContinueWith(static _ => 0, TaskContinuationOptions.ExecuteSynchronously));
+
+    [GlobalCleanup]
+    public void Cleanup()
+    {
+        A.Dispose();
+        B.Dispose();
+    }
+}
+
+/// <summary>A 64-byte UDP datagram A → B and back, through the friendly API (commands, replies) and the pipe.</summary>
+[MemoryDiagnoser]
+public class UdpRoundTripBenchmarks : PipeBenchmarkBase
+{
+    private UdpSocket _client = null!, _server = null!;
+    private readonly byte[] _payload = new byte[64];
+    private NetEndpoint _serverEndpoint;
+
+    [GlobalSetup]
+    public void Setup()
+    {
+        CreateStacks(1500);
+        _server = Await(B.BindUdpAsync(7));
+        _client = Await(A.BindUdpAsync(40000));
+        _serverEndpoint = new NetEndpoint(B4, 7);
+    }
+
+    [Benchmark(Description = "UDP 64 B round trip A → B → A")]
+    public int RoundTrip()
+    {
+        Task<Commands.Datagram> atServer = _server.ReceiveAsync();
+        Await(_client.SendAsync(_payload, _serverEndpoint));
+        Commands.Datagram request = Await(atServer);
+        Task<Commands.Datagram> atClient = _client.ReceiveAsync();
+        Await(_server.SendAsync(request.Data, request.Source));
+        return Await(atClient).Data.Length;
+    }
+}
+
+/// <summary>A 1 MiB TCP transfer A → B (256 KiB buffers, 32 KiB writes and reads) over the pipe, MTU 1500 and 65535.</summary>
+[MemoryDiagnoser]
+public class TcpBulkBenchmarks : PipeBenchmarkBase
+{
+    private const int Total = 1 << 20, Chunk = 32 * 1024;
+    private TcpConnection _client = null!, _server = null!;
+    private readonly byte[] _data = new byte[Chunk], _buffer = new byte[Chunk];
+
+    [Params(1500, 65535)]
+    public int Mtu { get; set; }
+
+    [GlobalSetup]
+    public void Setup()
+    {
+        CreateStacks(Mtu);
+        var settings = new TcpSettings { SendBufferSize = 256 * 1024, ReceiveBufferSize = 256 * 1024 };
+        TcpListener listener = Await(B.ListenTcpAsync(80, settings: settings));
+        Task<TcpConnection> accept = listener.AcceptAsync();
+        _client = Await(A.ConnectTcpAsync(new NetEndpoint(B4, 80), settings));
+        _server = Await(accept);
+    }
+
+    [Benchmark(Description = "TCP 1 MiB A → B")]
+    public long Transfer()
+    {
+        Task sending = SendAllAsync();
+        long received = 0;
+        while (received < Total)
+        {
+            int n = Await(_server.ReadAsync(_buffer).AsTask());
+            if (n == 0) throw new InvalidOperationException("end of stream during the transfer");
+            received += n;
+        }
+        Await(sending);
+        return received;
+    }
+
+    private async Task SendAllAsync()
+    {
+        for (int sent = 0; sent < Total; sent += Chunk) await _client.SendAsync(_data).ConfigureAwait(false);
+    }
+}

@@ -1,0 +1,34 @@
+using Rx.Netstack.Tcp;
+
+namespace Rx.Netstack.Cli;
+
+/// <summary><c>bench rr</c>: 1-byte TCP request/response round trips per second, stack to stack and kernel loopback (no Nagle).</summary>
+internal static class BenchRequestResponse
+{
+    public static async Task<IReadOnlyList<BenchResult>> RunAsync(BenchOptions o)
+    {
+        (long stackTrips, TimeSpan stackTime) = await MeasureStackAsync(o);
+        (long kernelTrips, TimeSpan kernelTime) = await MeasureKernelAsync(o);
+        double stackRate = stackTrips / stackTime.TotalSeconds, kernelRate = kernelTrips / kernelTime.TotalSeconds;
+        return
+        [
+            new("rr", "rx-netstack", [("round_trips_per_s", stackRate), ("round_trips", stackTrips), ("mean_us", 1e6 / stackRate),
+                ("seconds", stackTime.TotalSeconds), ("ratio_to_kernel", stackRate / kernelRate)]),
+            new("rr", "kernel-loopback", [("round_trips_per_s", kernelRate), ("round_trips", kernelTrips), ("mean_us", 1e6 / kernelRate),
+                ("seconds", kernelTime.TotalSeconds)]),
+        ];
+    }
+
+    private static async Task<(long, TimeSpan)> MeasureStackAsync(BenchOptions o)
+    {
+        using var net = new DemoNetwork(o.Mtu);
+        await using var pair = await StackStreamPair.OpenAsync(net, 5003, new TcpSettings { NoDelay = true });
+        return await BenchTransfers.RequestResponseAsync(pair, o.Duration);
+    }
+
+    private static async Task<(long, TimeSpan)> MeasureKernelAsync(BenchOptions o)
+    {
+        await using var pair = await KernelStreamPair.OpenAsync(64 * 1024, noDelay: true);
+        return await BenchTransfers.RequestResponseAsync(pair, o.Duration);
+    }
+}

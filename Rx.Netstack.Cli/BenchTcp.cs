@@ -1,0 +1,78 @@
+using Rx.Netstack.Sockets;
+using Rx.Netstack.Tcp;
+
+namespace Rx.Netstack.Cli;
+
+/// <summary><c>bench tcp</c>: a bulk transfer between two stacks over the pipe, then the same over the kernel's loopback.</summary>
+internal static class BenchTcp
+{
+    public static async Task<IReadOnlyList<BenchResult>> RunAsync(BenchOptions o, DemoConsole console)
+    {
+        var settings = new TcpSettings { SendBufferSize = o.Buffer, ReceiveBufferSize = o.Buffer };
+        (long stackBytes, TimeSpan stackTime, double idleBytes) = await MeasureStackAsync(o, settings, console);
+        (long kernelBytes, TimeSpan kernelTime) = await MeasureKernelAsync(o);
+
+        double stackRate = stackBytes / 1e6 / stackTime.TotalSeconds;
+        double kernelRate = kernelBytes / 1e6 / kernelTime.TotalSeconds;
+        return
+        [
+            new("tcp", "rx-netstack", [("mb_per_s", stackRate), ("bytes", stackBytes), ("seconds", stackTime.TotalSeconds), ("mtu", o.Mtu),
+                ("buffer", o.Buffer), ("write", o.Write), ("idle_connections", o.IdleConnections),
+                .. (o.IdleConnections > 0 ? new (string, object)[] { ("idle_bytes_per_connection_end", idleBytes) } : []),
+                ("ratio_to_kernel", stackRate / kernelRate)]),
+            new("tcp", "kernel-loopback", [("mb_per_s", kernelRate), ("bytes", kernelBytes), ("seconds", kernelTime.TotalSeconds), ("mtu", 65536),
+                ("buffer", o.Buffer), ("write", o.Write)]),
+        ];
+    }
+
+    private static async Task<(long, TimeSpan, double)> MeasureStackAsync(BenchOptions o, TcpSettings settings, DemoConsole console)
+    {
+        using var net = new DemoNetwork(o.Mtu, configure: opt => opt with { CommandQueueCapacity = 1024 });
+        long before = GC.GetTotalMemory(forceFullCollection: true);
+        var idle = await OpenIdleConnectionsAsync(net, o.IdleConnections, console, o.Json);
+        // Managed memory per connection end (engine socket, control block, friendly TcpConnection), both stacks counted.
+        double idleBytes = o.IdleConnections == 0 ? 0 : (GC.GetTotalMemory(forceFullCollection: true) - before) / (2.0 * o.IdleConnections);
+        await using var pair = await StackStreamPair.OpenAsync(net, 5001, settings);
+        var (bytes, elapsed) = await BenchTransfers.BulkAsync(pair, o.Write, o.Buffer, o.Duration);
+        GC.KeepAlive(idle);
+        return (bytes, elapsed, idleBytes);
+    }
+
+    private static async Task<(long, TimeSpan)> MeasureKernelAsync(BenchOptions o)
+    {
+        await using var pair = await KernelStreamPair.OpenAsync(o.Buffer, noDelay: false);
+        return await BenchTransfers.BulkAsync(pair, o.Write, o.Buffer, o.Duration);
+    }
+
+    /// <summary>Opens <paramref name="count"/> established connections A → B that then sit idle (default settings, empty buffers).</summary>
+    private static async Task<List<TcpConnection>> OpenIdleConnectionsAsync(DemoNetwork net, int count, DemoConsole console, bool json)
+    {
+        var all = new List<TcpConnection>(count * 2);
+        if (count == 0) return all;
+        await using TcpListener listener = await net.B.ListenTcpAsync(5002, backlog: 1024);
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(120);
+        Task accepting = Task.Run(async () =>
+        {
+            for (int i = 0; i < count && DateTime.UtcNow < deadline; i++)
+            {
+                var c = await listener.AcceptAsync().WaitAsync(TimeSpan.FromSeconds(30));
+                lock (all) all.Add(c);
+            }
+        });
+        using var gate = new SemaphoreSlim(16);
+        var connecting = Enumerable.Range(0, count).Select(async _ =>
+        {
+            await gate.WaitAsync();
+            try
+            {
+                var c = await net.A.ConnectTcpAsync(new NetEndpoint(DemoNetwork.B4, 5002)).WaitAsync(TimeSpan.FromSeconds(30));
+                lock (all) all.Add(c);
+            }
+            finally { gate.Release(); }
+        }).ToList();
+        await Task.WhenAll(connecting);
+        await accepting;
+        if (!json) console.Line($"{count:N0} idle established connections open");
+        return all;
+    }
+}

@@ -1,0 +1,100 @@
+using Spectre.Console;
+
+namespace Rx.Netstack.Cli;
+
+/// <summary>
+/// Where the demo and the benchmarks print: Spectre.Console (colour, live progress, boxed tables) on a terminal, plain text
+/// (no ANSI codes, no live redraw) when stdout is redirected to a file or a pipe.
+/// </summary>
+internal sealed class DemoConsole
+{
+    public static DemoConsole Create() => new(!Console.IsOutputRedirected);
+
+    private DemoConsole(bool fancy) => Fancy = fancy;
+
+    /// <summary>True on a terminal.</summary>
+    public bool Fancy { get; }
+
+    public void Heading(string title)
+    {
+        if (Fancy) AnsiConsole.Write(new Rule($"[bold]{Markup.Escape(title)}[/]").LeftJustified());
+        else Console.WriteLine($"== {title}");
+    }
+
+    public void Line(string text)
+    {
+        if (Fancy) AnsiConsole.MarkupLine($"  {Markup.Escape(text)}");
+        else Console.WriteLine($"  {text}");
+    }
+
+    public void Ok(string text)
+    {
+        if (Fancy) AnsiConsole.MarkupLine($"  [green]✓[/] {Markup.Escape(text)}");
+        else Console.WriteLine($"  ok: {text}");
+    }
+
+    public void Fail(string text)
+    {
+        if (Fancy) AnsiConsole.MarkupLine($"  [red]✗ {Markup.Escape(text)}[/]");
+        else Console.WriteLine($"  FAILED: {text}");
+    }
+
+    /// <summary>Prints a table: first row is the header.</summary>
+    public void Table(string? title, IReadOnlyList<string> header, IEnumerable<IReadOnlyList<string>> rows)
+    {
+        var list = rows.ToList();
+        if (Fancy)
+        {
+            var table = new Table().Border(TableBorder.Rounded);
+            if (title is not null) table.Title($"[bold]{Markup.Escape(title)}[/]");
+            for (int i = 0; i < header.Count; i++)
+            {
+                var column = new TableColumn(Markup.Escape(header[i]));
+                if (i > 0) column.RightAligned();
+                table.AddColumn(column);
+            }
+            foreach (var row in list) table.AddRow(row.Select(Markup.Escape).ToArray());
+            AnsiConsole.Write(table);
+            return;
+        }
+        if (title is not null) Console.WriteLine($"  {title}");
+        int[] widths = header.Select((h, i) => Math.Max(h.Length, list.Count == 0 ? 0 : list.Max(r => r[i].Length))).ToArray();
+        string Format(IReadOnlyList<string> cells) =>
+            "  " + string.Join("  ", cells.Select((c, i) => i == 0 ? c.PadRight(widths[i]) : c.PadLeft(widths[i])));
+        Console.WriteLine(Format(header));
+        Console.WriteLine("  " + string.Join("  ", widths.Select(w => new string('-', w))));
+        foreach (var row in list) Console.WriteLine(Format(row));
+    }
+
+    /// <summary>
+    /// Runs <paramref name="work"/> while showing its progress (0..<paramref name="total"/>, read through the callback):
+    /// a live bar on a terminal, a line per second otherwise.
+    /// </summary>
+    public async Task<T> WithProgressAsync<T>(string label, long total, Func<long> progress, Func<Task<T>> work)
+    {
+        if (Fancy)
+        {
+            return await AnsiConsole.Progress()
+                .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new TransferSpeedColumn(), new ElapsedTimeColumn())
+                .StartAsync(async ctx =>
+                {
+                    var task = ctx.AddTask(label, maxValue: total);
+                    Task<T> running = work();
+                    while (!running.IsCompleted)
+                    {
+                        task.Value = Math.Min(progress(), total);
+                        await Task.WhenAny(running, Task.Delay(100)).ConfigureAwait(false);
+                    }
+                    task.Value = task.MaxValue;
+                    return await running.ConfigureAwait(false);
+                }).ConfigureAwait(false);
+        }
+        Task<T> plain = work();
+        while (!plain.IsCompleted)
+        {
+            await Task.WhenAny(plain, Task.Delay(1000)).ConfigureAwait(false);
+            if (!plain.IsCompleted) Console.WriteLine($"  {label}: {progress() / 1e6:F1} of {total / 1e6:F1} MB");
+        }
+        return await plain.ConfigureAwait(false);
+    }
+}

@@ -1,0 +1,146 @@
+using System.Buffers.Binary;
+using System.Collections;
+using System.Reactive.Subjects;
+using System.Reflection;
+using Rx.Netstack.Sockets;
+using Rx.Netstack.Tcp;
+using Rx.Netstack.Wire;
+using TcpWire = Rx.Netstack.Wire.Tcp;
+
+namespace Rx.Netstack.Tests.Performance;
+
+/// <summary>
+/// Issue 6's target "0 bytes allocated per TCP data segment in steady state, both directions", checked on the engine alone:
+/// an established connection on a stack with an inline scheduler, segments injected by hand, the receive buffer drained
+/// directly. Any per-segment allocation in ingress, demux, the control block or emission fails these tests.
+/// </summary>
+public sealed class SteadyStateAllocationTests : IDisposable
+{
+    private static readonly NetAddress Client = NetAddress.Parse("10.0.0.1"), Server = NetAddress.Parse("10.0.0.2");
+    private const int PayloadLength = 1460, Segments = 5000;
+
+    private readonly InlineScheduler _scheduler = new();
+    private readonly SinkDevice _device = new();
+    private readonly Netstack _stack;
+    private readonly TcpControlBlock _tcb;
+    private readonly SeqNumber _serverIsn;
+
+    public SteadyStateAllocationTests()
+    {
+        _stack = new Netstack(new NetstackOptions
+        {
+            Addresses = [new(Server, 24)],
+            Tcp = new TcpSettings { ReceiveBufferSize = 256 * 1024, SendBufferSize = 256 * 1024 },
+        }, _scheduler);
+        _stack.Attach(_device);
+        TcpListener listener = _stack.ListenTcpAsync(80).GetAwaiter().GetResult();
+        Task<TcpConnection> accept = listener.AcceptAsync();
+        _device.Inject(Build(new TcpHeader(40000, 80, TcpFlags.Syn) { Sequence = new SeqNumber(1000), Window = 65535, MaxSegmentSize = 1460 }, 0));
+        Assert.Equal(WireError.None, TcpWire.TryParse(_device.LastSent[Ipv4.HeaderLength..], Server, Client, out TcpHeader synAck, out _));
+        Assert.True(synAck.Has(TcpFlags.Syn | TcpFlags.Ack));
+        _serverIsn = synAck.Sequence;
+        _device.Inject(Build(new TcpHeader(40000, 80, TcpFlags.Ack) { Sequence = new SeqNumber(1001), Acknowledgment = _serverIsn + 1, Window = 65535 }, 0));
+        Assert.True(accept.IsCompletedSuccessfully);
+        var table = (IDictionary)typeof(Netstack).GetField("_tcpConnections", BindingFlags.NonPublic | BindingFlags.Instance)!.GetValue(_stack)!;
+        _tcb = table.Values.Cast<TcpConnectionSocket>().Single().Tcb;
+    }
+
+    [Fact]
+    public void A_data_segment_in_allocates_nothing()
+    {
+        byte[] frame = Build(new TcpHeader(40000, 80, TcpFlags.Ack | TcpFlags.Psh) { Window = 65535 }, PayloadLength);
+        byte[] drain = new byte[64 * 1024];
+        SeqNumber next = new(1001);
+        long acksBefore = _device.SentFrames;
+        void OneSegment()
+        {
+            Rewrite(frame, next, _serverIsn + 1);
+            _device.Inject(frame);
+            if (_tcb.Receive(drain) != PayloadLength) throw new InvalidOperationException($"segment at {next.Value} was not delivered");
+            next += PayloadLength;
+        }
+
+        for (int i = 0; i < 1000; i++) OneSegment(); // warm-up: JIT, pools, queues at their steady size
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        for (int i = 0; i < Segments; i++) OneSegment();
+        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+
+        Assert.True(_device.SentFrames - acksBefore >= (1000 + Segments) / 2, "every second segment is ACKed");
+        Assert.True(allocated == 0, $"{allocated} bytes allocated for {Segments} segments in ({(double)allocated / Segments:F1} per segment)");
+    }
+
+    [Fact]
+    public void A_data_segment_out_allocates_nothing()
+    {
+        byte[] payload = new byte[PayloadLength];
+        SeqNumber acknowledged = _serverIsn + 1;
+        byte[] ack = Build(new TcpHeader(40000, 80, TcpFlags.Ack) { Window = 65535 }, 0);
+        void OneSegment()
+        {
+            // Plain checks, not Assert: xunit's equality assertions allocate, and this loop is what is measured.
+            if (_tcb.Send(payload) != PayloadLength) throw new InvalidOperationException("the send buffer is full");
+            long before = _device.SentFrames;
+            Rewrite(ack, new SeqNumber(1001), acknowledged);
+            _device.Inject(ack); // the peer's ACK of the previous segment clocks out the new one
+            if (_device.SentFrames != before + 1) throw new InvalidOperationException("the ACK did not clock out one segment");
+            if (TcpWire.TryParse(_device.LastSent[Ipv4.HeaderLength..], Server, Client, out TcpHeader sent, out ReadOnlySpan<byte> data) != WireError.None
+                || data.Length != PayloadLength)
+                throw new InvalidOperationException("the stack sent a bad or short segment");
+            acknowledged = sent.Sequence + data.Length;
+        }
+
+        for (int i = 0; i < 1000; i++) OneSegment();
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        for (int i = 0; i < Segments; i++) OneSegment();
+        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+
+        Assert.True(allocated == 0, $"{allocated} bytes allocated for {Segments} segments out ({(double)allocated / Segments:F1} per segment)");
+    }
+
+    private static byte[] Build(TcpHeader header, int payloadLength)
+    {
+        int tcpLength = TcpWire.HeaderLength(header) + payloadLength;
+        byte[] frame = new byte[Ipv4.HeaderLength + tcpLength];
+        new Random(3).NextBytes(frame.AsSpan(Ipv4.HeaderLength + TcpWire.HeaderLength(header)));
+        TcpWire.Emit(frame.AsSpan(Ipv4.HeaderLength), header, payloadLength, Client, Server);
+        Ipv4.Emit(frame, new Ipv4Header(Client, Server, IpProtocol.Tcp), tcpLength);
+        return frame;
+    }
+
+    private static void Rewrite(byte[] frame, SeqNumber sequence, SeqNumber acknowledgment)
+    {
+        Span<byte> tcp = frame.AsSpan(Ipv4.HeaderLength);
+        BinaryPrimitives.WriteUInt32BigEndian(tcp[4..], sequence.Value);
+        BinaryPrimitives.WriteUInt32BigEndian(tcp[8..], acknowledgment.Value);
+        BinaryPrimitives.WriteUInt16BigEndian(tcp[16..], 0);
+        BinaryPrimitives.WriteUInt16BigEndian(tcp[16..], Checksum.Finish(Checksum.Accumulate(tcp, Checksum.PseudoHeader(Client, Server, IpProtocol.Tcp, tcp.Length))));
+    }
+
+    public void Dispose() => _stack.Dispose();
+
+    /// <summary>Keeps the last frame the stack sent in a fixed buffer (no copy allocated) and counts frames.</summary>
+    private sealed class SinkDevice : IPacketDevice, IObserver<ReadOnlyMemory<byte>>
+    {
+        private readonly Subject<ReadOnlyMemory<byte>> _received = new();
+        private readonly byte[] _last = new byte[65536];
+        private int _lastLength;
+
+        public IObservable<ReadOnlyMemory<byte>> Received => _received;
+        public IObserver<ReadOnlyMemory<byte>> Transmit => this;
+        public int Mtu => 1500;
+        public long SentFrames { get; private set; }
+        public ReadOnlySpan<byte> LastSent => _last.AsSpan(0, _lastLength);
+
+        public void Inject(byte[] frame) => _received.OnNext(frame);
+
+        public void OnNext(ReadOnlyMemory<byte> value)
+        {
+            SentFrames++;
+            value.Span.CopyTo(_last);
+            _lastLength = value.Length;
+        }
+
+        public void OnError(Exception error) { }
+        public void OnCompleted() { }
+    }
+}
