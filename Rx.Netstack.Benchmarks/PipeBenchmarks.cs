@@ -17,8 +17,9 @@ public abstract class PipeBenchmarkBase
     protected void CreateStacks(int mtu, Func<NetstackOptions, NetstackOptions>? configure = null)
     {
         configure ??= o => o;
-        A = new Netstack(configure(new NetstackOptions { Addresses = [new(A4, 24)] }), Scheduler);
-        B = new Netstack(configure(new NetstackOptions { Addresses = [new(B4, 24)] }), Scheduler);
+        // Inline continuations: the benchmarks measure the engine and the command path, not the thread pool's hop.
+        A = new Netstack(configure(new NetstackOptions { Addresses = [new(A4, 24)], RunContinuationsInline = true }), Scheduler);
+        B = new Netstack(configure(new NetstackOptions { Addresses = [new(B4, 24)], RunContinuationsInline = true }), Scheduler);
         var (deviceA, deviceB) = PipeDevice.CreatePair(mtu);
         A.Attach(deviceA);
         B.Attach(deviceB);

@@ -67,6 +67,14 @@ public sealed record NetstackOptions
     /// <summary>ICMP error messages the stack sends per second at most (RFC 1122 §4.3.2.8, RFC 4443 §2.4(f)).</summary>
     public int IcmpErrorRatePerSecond { get; init; } = 100;
 
+    /// <summary>
+    /// Let code after an <c>await</c> on the friendly async API (<c>SendAsync</c>, <c>ReadAsync</c>, the <c>Stream</c> …) resume
+    /// directly on the engine's thread instead of the thread pool. It saves a thread hop per operation (request/response
+    /// latency roughly triples without it, see docs/benchmarks.md) but that code then runs inside the engine's pass: it must
+    /// never block (no synchronous <c>Stream.Read</c>, no <c>.Result</c>) and should be short. Off by default.
+    /// </summary>
+    public bool RunContinuationsInline { get; init; }
+
     /// <summary>The TTL / hop limit of packets the stack sends.</summary>
     public byte DefaultTimeToLive { get; init; } = 64;
 

@@ -31,6 +31,7 @@ public sealed class SteadyStateAllocationTests : IDisposable
         {
             Addresses = [new(Server, 24)],
             Tcp = new TcpSettings { ReceiveBufferSize = 256 * 1024, SendBufferSize = 256 * 1024 },
+            RunContinuationsInline = true, // the set-up awaits on the inline scheduler's thread
         }, _scheduler);
         _stack.Attach(_device);
         TcpListener listener = _stack.ListenTcpAsync(80).GetAwaiter().GetResult();

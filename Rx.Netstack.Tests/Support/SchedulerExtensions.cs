@@ -39,7 +39,7 @@ public static class SchedulerExtensions
     }
 
     /// <summary>
-    /// The friendly API's tasks resume on the thread pool (by design: user code must not run on the engine), so a step of
+    /// The friendly API's tasks resume on the thread pool (NetstackOptions.RunContinuationsInline is off), so a step of
     /// virtual time may need a moment of real time for the continuation to run. Early steps give it that moment (bounded),
     /// later steps run virtual time at full speed.
     /// </summary>

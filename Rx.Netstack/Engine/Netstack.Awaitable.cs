@@ -8,14 +8,15 @@ public sealed partial class Netstack
     /// <summary>
     /// Submits <paramref name="command"/> and returns its reply as a task — the lean path under the friendly async API: one
     /// request, one task, no observable pipeline per command (see docs/benchmarks.md). Cancelling the token withdraws the
-    /// request exactly as disposing an <see cref="Execute"/> subscription does. Continuations run where the reply is
-    /// completed (the engine's scheduler) unless the awaiter asks otherwise.
+    /// request exactly as disposing an <see cref="Execute"/> subscription does. Continuations never run on the engine: they
+    /// are queued to the thread pool, so application code after an <c>await</c> (a blocking <c>Stream.Read</c>, a slow handler)
+    /// cannot stall or deadlock the stack — unless <see cref="NetstackOptions.RunContinuationsInline"/> asks for speed instead.
     /// </summary>
     internal Task<Reply> SubmitAsync(Command command, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(command);
         if (cancellationToken.IsCancellationRequested) return Task.FromCanceled<Reply>(cancellationToken);
-        var completion = new ReplyCompletion();
+        var completion = new ReplyCompletion(Options.RunContinuationsInline);
         var request = new PendingRequest(NextRequestId(), command, completion);
         if (cancellationToken.CanBeCanceled) completion.CancelWith(cancellationToken, this, request);
         Submit(request);
@@ -26,6 +27,8 @@ public sealed partial class Netstack
     private sealed class ReplyCompletion : TaskCompletionSource<Reply>, IObserver<Reply>
     {
         private CancellationTokenRegistration _registration;
+
+        public ReplyCompletion(bool inline) : base(inline ? TaskCreationOptions.None : TaskCreationOptions.RunContinuationsAsynchronously) { }
 
         public void CancelWith(CancellationToken token, Netstack stack, PendingRequest request)
         {
