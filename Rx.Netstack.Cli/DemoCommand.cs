@@ -42,11 +42,10 @@ internal static class DemoCommand
             ("1. UDP datagrams and a LINQ query over UdpSocket.Received", () => DemoSteps.UdpWithLinqAsync(net, console)),
             ("2. Ping over IPv4 and IPv6", () => DemoSteps.PingAsync(net, console)),
             ("3. TCP echo (listener.Accepted → connection.Received → SendAsync)", () => DemoSteps.TcpEchoAsync(net, console)),
-            // HTTP STEP GOES HERE: HttpClient on A (SocketsHttpHandler.ConnectCallback dialling through net.A) GETs from a
-            // Kestrel app served on net.B (Rx.Netstack.AspNetCore's IConnectionListenerFactory). Added with that integration.
-            ($"4. Bulk transfer A → B ({bulk / 1e6:F0} MB, at most 5 s), SHA-256 verified",
+            ("4. HTTP: HttpClient on A → Kestrel on B, both over the userspace stack", () => DemoHttpStep.RunAsync(net, console)),
+            ($"5. Bulk transfer A → B ({bulk / 1e6:F0} MB, at most 5 s), SHA-256 verified",
                 () => DemoSteps.BulkTransferAsync(net, console, bulk, TimeSpan.FromSeconds(5))),
-            ("5. Counters", () => { DemoSteps.Counters(net, console); return Task.CompletedTask; }),
+            ("6. Counters", () => { DemoSteps.Counters(net, console); return Task.CompletedTask; }),
         };
 
         foreach (var (title, run) in steps)

@@ -24,7 +24,7 @@ static int Usage(int code)
 {
     (code == 0 ? Console.Out : Console.Error).WriteLine("""
         usage: rx-netstack [demo|tun|bench] [options]
-          demo [--pcap FILE]                       two in-memory stacks: UDP + LINQ, ping, TCP echo, HTTP, bulk transfer, counters
+          demo [--pcap FILE] [--bulk-mb N] [--mtu M]  two in-memory stacks: UDP + LINQ, ping, TCP echo, HTTP, bulk transfer, counters
           tun --device NAME --address A [...]      serve echo/discard/chargen/HTTP on a Linux TUN device (root)
           bench tcp|udp|rr|connect|tun [options]   throughput and latency, side by side with the kernel's loopback
         """);
