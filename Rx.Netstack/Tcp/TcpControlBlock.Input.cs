@@ -441,6 +441,8 @@ internal sealed partial class TcpControlBlock
         }
 
         if (!keepTimer || _sndMax == _sndUna) _rtoAt = _sndMax > _sndUna ? now + _rtt.Rto : Instant.Never;
+        OnAckForTailLossProbe(ack);
+        ArmTailLossProbe(now); // RFC 8985 §7.2: restart the PTO on an ACK of new data
         if (_sendRing.Count == 0) _sendRing.Release();
     }
 
@@ -545,7 +547,7 @@ internal sealed partial class TcpControlBlock
     {
         State = TcpState.TimeWait;
         _timeWaitAt = now + _settings.TimeWaitDuration;
-        _rtoAt = _persistAt = _keepaliveAt = Instant.Never;
+        _rtoAt = _persistAt = _keepaliveAt = _tlpAt = Instant.Never;
         _sendRing.Clear();
         _scoreboard.Clear();
         ReleaseIdleBuffers();

@@ -34,6 +34,8 @@ internal sealed partial class TcpControlBlock
     {
         _inRecovery = true;
         _partialAckSeen = false;
+        _tlpAt = Instant.Never; // fast recovery repairs from here (RFC 8985 §7.2: no PTO in recovery)
+        _tlpPending = false;
         _recoverPoint = _sndMax;
         _highRxt = _sndUna;
         // The controller sets cwnd = ssthresh + 3·SMSS (RFC 6582 §3.2 step 3); RFC 6675 SACK recovery ignores that
