@@ -1,3 +1,4 @@
+using System.Reactive.Concurrency;
 using System.Reactive.Disposables;
 using System.Reactive.Linq;
 using System.Runtime.CompilerServices;
@@ -73,34 +74,56 @@ public sealed class TcpConnection : IAsyncDisposable
 
     /// <summary>
     /// The received bytes as an observable: each subscription pulls chunks one at a time and asks for the next only after
-    /// <c>OnNext</c> returned. Completes at the end of the stream; fails with <see cref="NetstackException"/> on reset.
-    /// Values are delivered on the stack's scheduler.
+    /// <c>OnNext</c> returned, so a slow subscriber closes the TCP window instead of growing memory. Completes at the end of
+    /// the stream; fails with <see cref="NetstackException"/> on reset. Values are delivered on the thread pool, one at a
+    /// time (user code never runs on the engine: a slow or blocking <c>OnNext</c> holds back only this connection).
     /// </summary>
-    public IObservable<ReadOnlyMemory<byte>> Received => Observable.Create<ReadOnlyMemory<byte>>(observer =>
+    public IObservable<ReadOnlyMemory<byte>> Received => ReceivedOn(TaskPoolScheduler.Default);
+
+    /// <summary>
+    /// <see cref="Received"/> with its notifications delivered on <paramref name="scheduler"/>. The stack's own scheduler is
+    /// allowed (cheap synchronous subscribers save a thread hop), but then a slow <c>OnNext</c> stalls the whole engine.
+    /// </summary>
+    /// <param name="scheduler">Where <c>OnNext</c>, <c>OnCompleted</c> and <c>OnError</c> run.</param>
+    public IObservable<ReadOnlyMemory<byte>> ReceivedOn(IScheduler scheduler)
     {
-        var current = new SerialDisposable();
-        void Next()
+        ArgumentNullException.ThrowIfNull(scheduler);
+        return Observable.Create<ReadOnlyMemory<byte>>(observer =>
         {
-            current.Disposable = Stack.Execute(new Command.TcpStream.Receive(Handle)).Subscribe(reply =>
+            var current = new SerialDisposable();
+            void Next()
             {
-                switch (reply)
+                if (current.IsDisposed) return;
+                current.Disposable = Stack.Execute(new Command.TcpStream.Receive(Handle)).Take(1).ObserveOn(scheduler).Subscribe(reply =>
                 {
-                    case Reply.Data d:
-                        observer.OnNext(d.Bytes);
-                        Next();
-                        break;
-                    case Reply.EndOfStream:
-                        observer.OnCompleted();
-                        break;
-                    case Reply.Error e:
-                        observer.OnError(new NetstackException(e.Detail));
-                        break;
-                }
-            });
-        }
-        Next();
-        return current;
-    });
+                    try
+                    {
+                        switch (reply)
+                        {
+                            case Reply.Data d:
+                                observer.OnNext(d.Bytes);
+                                Next(); // only now: the chunk was handled, ask for the next one
+                                break;
+                            case Reply.EndOfStream:
+                                observer.OnCompleted();
+                                break;
+                            case Reply.Error e:
+                                observer.OnError(new NetstackException(e.Detail));
+                                break;
+                        }
+                    }
+                    catch (Exception)
+                    {
+                        // A throwing subscriber hurts only itself (as on the engine): it is cut off and counted.
+                        current.Dispose();
+                        Stack.CountSubscriberFault();
+                    }
+                });
+            }
+            Next();
+            return current;
+        });
+    }
 
     /// <summary>The received bytes as an async stream of chunks, ending at the end of the stream.</summary>
     public async IAsyncEnumerable<ReadOnlyMemory<byte>> ReadAllAsync([EnumeratorCancellation] CancellationToken cancellationToken = default)

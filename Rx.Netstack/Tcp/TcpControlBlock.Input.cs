@@ -417,10 +417,22 @@ internal sealed partial class TcpControlBlock
         _retries = 0;
         _scoreboard.AckedTo(ack);
 
+        bool keepTimer = false;
         if (_inRecovery)
         {
-            if (ack >= _recoverPoint) ExitRecovery(now);
-            else OnPartialAck(now, acked);
+            if (ack >= _recoverPoint)
+            {
+                ExitRecovery(now);
+            }
+            else
+            {
+                // RFC 6582 §3.2 step 5 and §4 (the "Impatient" variant): without SACK only the first partial ACK restarts the
+                // retransmission timer, so a window with many holes, repaired one per round trip, ends in a timeout and
+                // slow start instead of taking as many round trips as there are holes.
+                keepTimer = !_sackEnabled && _partialAckSeen;
+                _partialAckSeen = true;
+                OnPartialAck(now, acked);
+            }
         }
         else
         {
@@ -428,7 +440,9 @@ internal sealed partial class TcpControlBlock
             _cc.OnAck(now, acked, flightBefore, _rtt.SmoothedRtt);
         }
 
-        _rtoAt = _sndMax > _sndUna ? now + _rtt.Rto : Instant.Never;
+        if (!keepTimer || _sndMax == _sndUna) _rtoAt = _sndMax > _sndUna ? now + _rtt.Rto : Instant.Never;
+        OnAckForTailLossProbe(ack);
+        ArmTailLossProbe(now); // RFC 8985 §7.2: restart the PTO on an ACK of new data
         if (_sendRing.Count == 0) _sendRing.Release();
     }
 
@@ -533,7 +547,7 @@ internal sealed partial class TcpControlBlock
     {
         State = TcpState.TimeWait;
         _timeWaitAt = now + _settings.TimeWaitDuration;
-        _rtoAt = _persistAt = _keepaliveAt = Instant.Never;
+        _rtoAt = _persistAt = _keepaliveAt = _tlpAt = Instant.Never;
         _sendRing.Clear();
         _scoreboard.Clear();
         ReleaseIdleBuffers();

@@ -169,6 +169,8 @@ internal sealed partial class TcpControlBlock
             }
         }
 
+        if (_tlpPending) return TryBuildTailLossProbe(now, maxPayload, out header, out payloadLength);
+
         long room = CongestionRoom();
         if (_inRecovery && _sackEnabled)
         {
@@ -212,6 +214,7 @@ internal sealed partial class TcpControlBlock
         _lastPayloadLength = length;
 
         SeqNumber end = seq + length + (fin ? 1 : 0);
+        bool newData = end > _sndMax;
         if (seq < _sndMax)
         {
             _segmentsRetransmitted++;
@@ -234,6 +237,7 @@ internal sealed partial class TcpControlBlock
         if (end > _sndMax) _sndMax = end;
         if (end > _probeHigh) _probeHigh = end;
         if (_rtoAt.IsNever) _rtoAt = now + _rtt.Rto; // RFC 6298 §5.1
+        if (newData) ArmTailLossProbe(now); // RFC 8985 §7.2: (re)start the PTO after new data
         return true;
     }
 

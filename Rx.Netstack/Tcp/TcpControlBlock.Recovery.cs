@@ -9,6 +9,7 @@ internal sealed partial class TcpControlBlock
     private SeqNumber _recoverPoint;  // RFC 6582 "recover" / RFC 6675 RecoveryPoint: one past the highest byte sent at entry
     private SeqNumber _highRxt;       // RFC 6675 HighRxt: one past the highest byte retransmitted in this recovery
     private bool _retransmitHead;     // send the segment at SND.UNA next, whatever cwnd says (fast retransmit)
+    private bool _partialAckSeen;     // a partial ACK arrived in this recovery (RFC 6582 §3.2 step 5: timer reset once)
 
     /// <summary>
     /// A duplicate ACK (RFC 5681 §3.2; with SACK, RFC 6675 §5). The third one, or SACK information showing the first
@@ -32,6 +33,9 @@ internal sealed partial class TcpControlBlock
     private void EnterRecovery(Instant now)
     {
         _inRecovery = true;
+        _partialAckSeen = false;
+        _tlpAt = Instant.Never; // fast recovery repairs from here (RFC 8985 §7.2: no PTO in recovery)
+        _tlpPending = false;
         _recoverPoint = _sndMax;
         _highRxt = _sndUna;
         // The controller sets cwnd = ssthresh + 3·SMSS (RFC 6582 §3.2 step 3); RFC 6675 SACK recovery ignores that

@@ -19,6 +19,11 @@ internal sealed partial class TcpControlBlock
                 return;
             }
         }
+        if (now >= _tlpAt)
+        {
+            OnTailLossProbeTimeout();
+            if (_tlpPending && now >= _rtoAt) _rtoAt = now + _rtt.Rto; // a PTO clamped to the RTO fires instead of it (RFC 8985 §7.2)
+        }
         if (now >= _rtoAt) OnRetransmissionTimeout(now);
         if (State == TcpState.Closed) return;
         if (now >= _delayedAckAt)
@@ -63,6 +68,8 @@ internal sealed partial class TcpControlBlock
             return;
         }
         _retries++;
+        _tlpAt = Instant.Never;
+        _tlpPending = _tlpOutstanding = false;
         _cc.OnRetransmissionTimeout(now, _sndMax - _sndUna);
         _rtt.BackOff();
         // RFC 6582 §3.2 step 1 / RFC 6675 §5.1: after a timeout, no fast recovery for losses from before it.

@@ -286,7 +286,7 @@ internal sealed partial class TcpControlBlock
 
     /// <summary>The earliest deadline: retransmission (or SYN retry), delayed ACK, persist, keepalive or TIME-WAIT end.</summary>
     public Instant PollAt =>
-        Instant.Min(Instant.Min(Instant.Min(_rtoAt, _delayedAckAt), Instant.Min(_persistAt, _keepaliveAt)), _timeWaitAt);
+        Instant.Min(Instant.Min(Instant.Min(_rtoAt, _delayedAckAt), Instant.Min(_persistAt, _keepaliveAt)), Instant.Min(_timeWaitAt, _tlpAt));
 
     private bool CanQueueData => !_finQueued && !_closeAfterConnect && State is TcpState.SynSent or TcpState.SynReceived
         or TcpState.Established or TcpState.CloseWait;
@@ -477,8 +477,8 @@ internal sealed partial class TcpControlBlock
         if (State == TcpState.Closed && Error != TcpError.None) error = Error;
         State = TcpState.Closed;
         Error = error;
-        _rtoAt = _delayedAckAt = _persistAt = _keepaliveAt = _timeWaitAt = Instant.Never;
-        _synPending = _ackNow = _probePending = _keepalivePending = false;
+        _rtoAt = _delayedAckAt = _persistAt = _keepaliveAt = _timeWaitAt = _tlpAt = Instant.Never;
+        _synPending = _ackNow = _probePending = _keepalivePending = _tlpPending = false;
         _retransmitHead = false;
         _sendRing.Clear();
         _scoreboard.Clear();

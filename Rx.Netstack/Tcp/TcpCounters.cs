@@ -38,6 +38,8 @@ public sealed class TcpCounters
     public long KeepAliveProbes;
     /// <summary>Loss recovery episodes entered (fast recovery).</summary>
     public long RecoveryEpisodes;
+    /// <summary>Tail loss probes sent (RFC 8985 §7).</summary>
+    public long TailLossProbes;
     /// <summary>Window updates sent because the application read data.</summary>
     public long WindowUpdates;
 }

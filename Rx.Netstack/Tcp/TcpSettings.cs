@@ -59,6 +59,13 @@ public sealed record TcpSettings
     /// <summary>Offer and use selective acknowledgments (RFC 2018, RFC 6675). Default true.</summary>
     public bool EnableSack { get; init; } = true;
 
+    /// <summary>
+    /// Tail loss probes (RFC 8985 §7, with SACK only): when the ACKs stop while data is in flight, send one probe after about
+    /// two round trips instead of waiting for the retransmission timeout, so a lost tail is repaired by fast recovery.
+    /// Default true.
+    /// </summary>
+    public bool EnableTailLossProbe { get; init; } = true;
+
     /// <summary>Offer and use timestamps (RFC 7323 §3–§5: RTT measurement and PAWS). Default true.</summary>
     public bool EnableTimestamps { get; init; } = true;
 

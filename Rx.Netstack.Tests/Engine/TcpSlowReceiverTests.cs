@@ -1,0 +1,129 @@
+using System.Diagnostics;
+using System.Security.Cryptography;
+using Rx.Netstack.Commands;
+using Rx.Netstack.Sockets;
+using Rx.Netstack.Tcp;
+using Rx.Netstack.Tests.Support;
+
+namespace Rx.Netstack.Tests.Engine;
+
+/// <summary>
+/// A slow <see cref="TcpConnection.Received"/> subscriber on two stacks in virtual time: its <c>OnNext</c> holds each chunk
+/// until the test opens a gate, once per virtual 100 ms. The sender must stall on a zero window, memory must stay within the
+/// connection's buffers, and every byte must arrive.
+/// </summary>
+public sealed class TcpSlowReceiverTests
+{
+    private const int Buffer = 64 * 1024;
+    // A whole number of full segments (1448 payload bytes with timestamps): otherwise the last few hundred bytes of the window
+    // stay open until the sender's SWS-override timer (RFC 9293 §3.8.6.2.1) and the window is tiny but not zero.
+    private const int ReceiveBuffer = 45 * 1448;
+    private static readonly TimeSpan ChunkPeriod = TimeSpan.FromMilliseconds(100);
+
+    [Fact]
+    public void A_slow_Received_subscriber_closes_the_window_the_sender_stalls_and_no_byte_is_lost()
+    {
+        using var pair = new StackPair();
+        var s = pair.Scheduler;
+        var settings = new TcpSettings { SendBufferSize = Buffer, ReceiveBufferSize = ReceiveBuffer };
+        var listener = s.Await(TcpListener.ListenAsync(pair.B, new NetEndpoint(NetAddress.AnyV4, 80), settings: settings));
+        var accept = listener.AcceptAsync();
+        var client = s.Await(TcpConnection.ConnectAsync(pair.A, new NetEndpoint(StackPair.B4, 80), settings: settings));
+        var server = s.Await(accept);
+
+        byte[] data = new byte[4 << 20];
+        new Random(11).NextBytes(data);
+
+        // The slow subscriber: OnNext runs off the engine and waits for the gate (a bounded wait on an event, no sleeping).
+        using var gate = new SemaphoreSlim(0);
+        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        long consumed = 0;
+        int inOnNext = 0, maxInOnNext = 0, largestChunk = 0, chunks = 0;
+        bool gateTimedOut = false, completed = false;
+        Exception? failed = null;
+        using var subscription = server.Received.Subscribe(chunk =>
+        {
+            int now = Interlocked.Increment(ref inOnNext);
+            maxInOnNext = Math.Max(maxInOnNext, now);
+            largestChunk = Math.Max(largestChunk, chunk.Length);
+            chunks++;
+            hash.AppendData(chunk.Span);
+            if (!gate.Wait(TimeSpan.FromSeconds(20))) gateTimedOut = true;
+            Interlocked.Add(ref consumed, chunk.Length);
+            Interlocked.Decrement(ref inOnNext);
+        }, e => failed = e, () => completed = true);
+
+        // The sender pushes 4 MB in one SendAsync, then closes.
+        Task send = client.SendAsync(data);
+        Task closed = send.ContinueWith(_ => client.CloseAsync(), TaskScheduler.Default).Unwrap();
+
+        // Sample both ends every 10 ms on the engine (replies arrive while the scheduler runs).
+        int minReceiveWindow = int.MaxValue, maxReceiveQueued = 0, maxSendQueued = 0;
+        bool senderSawZeroWindow = false;
+        void Sample()
+        {
+            pair.B.Execute(new Command.TcpStream.GetInfo(server.Handle)).Subscribe(r =>
+            {
+                if (r is not Reply.Info { Connection: var info }) return;
+                minReceiveWindow = Math.Min(minReceiveWindow, info.ReceiveWindow);
+                maxReceiveQueued = Math.Max(maxReceiveQueued, info.ReceiveQueued);
+            });
+            pair.A.Execute(new Command.TcpStream.GetInfo(client.Handle)).Subscribe(r =>
+            {
+                if (r is not Reply.Info { Connection: var info }) return;
+                senderSawZeroWindow |= info.SendWindow == 0 && info.State == TcpState.Established;
+                maxSendQueued = Math.Max(maxSendQueued, info.SendQueued);
+            });
+        }
+
+        long consumedWhenSendCompleted = -1;
+        bool sendDoneAtOneSecond = true;
+        long start = s.Clock;
+        var limit = TimeSpan.FromSeconds(30);
+        while (!completed && failed is null && s.Clock - start < limit.Ticks)
+        {
+            for (int ms = 0; ms < ChunkPeriod.TotalMilliseconds; ms++)
+            {
+                s.AdvanceBy(TimeSpan.FromMilliseconds(1).Ticks);
+                if (ms % 10 == 0) Sample();
+                // Thread-pool continuations (the sender's loop, the subscriber asking for its next chunk) get a moment.
+                var spin = Stopwatch.StartNew();
+                while (spin.Elapsed < TimeSpan.FromMilliseconds(0.05)) Thread.SpinWait(10);
+                if (send.IsCompleted && consumedWhenSendCompleted < 0) consumedWhenSendCompleted = Interlocked.Read(ref consumed);
+            }
+            if (s.Clock - start >= TimeSpan.FromSeconds(1).Ticks && s.Clock - start < TimeSpan.FromSeconds(1.1).Ticks)
+                sendDoneAtOneSecond = send.IsCompleted;
+            // One chunk per period: open the gate for the subscriber waiting in OnNext, and let it ask for the next chunk.
+            if (Volatile.Read(ref inOnNext) == 1)
+            {
+                long before = Interlocked.Read(ref consumed);
+                gate.Release();
+                SpinWait.SpinUntil(() => Interlocked.Read(ref consumed) != before, TimeSpan.FromSeconds(5));
+            }
+        }
+
+        Assert.Null(failed);
+        Assert.False(gateTimedOut);
+        Assert.True(completed, $"not complete after {limit}: consumed {consumed} of {data.Length}");
+        Assert.Equal(SHA256.HashData(data), hash.GetHashAndReset());
+        Assert.Equal(data.Length, consumed);
+        Assert.True(closed.IsCompletedSuccessfully);
+
+        // The reader set the pace: at most one chunk per 100 ms, each at most the receive buffer.
+        Assert.Equal(1, maxInOnNext);
+        Assert.InRange(largestChunk, 1, ReceiveBuffer);
+        Assert.True(TimeSpan.FromTicks(s.Clock - start) >= ChunkPeriod * (chunks - 1));
+        Assert.True(chunks >= data.Length / ReceiveBuffer);
+
+        // Back-pressure: the receiver advertised a zero window, the sender saw it, and SendAsync waited for the reader.
+        Assert.Equal(0, minReceiveWindow);
+        Assert.True(senderSawZeroWindow);
+        Assert.False(sendDoneAtOneSecond);
+        Assert.True(consumedWhenSendCompleted >= data.Length - (Buffer + 2 * ReceiveBuffer),
+            $"SendAsync completed when the reader had consumed only {consumedWhenSendCompleted} bytes");
+
+        // Memory stayed within the connection's buffers on both ends.
+        Assert.InRange(maxReceiveQueued, 1, ReceiveBuffer);
+        Assert.InRange(maxSendQueued, 1, Buffer);
+    }
+}
