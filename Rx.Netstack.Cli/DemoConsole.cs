@@ -1,4 +1,5 @@
 using Spectre.Console;
+using Spectre.Console.Rendering;
 
 namespace Rx.Netstack.Cli;
 
@@ -70,8 +71,11 @@ internal sealed class DemoConsole
     /// Runs <paramref name="work"/> while showing its progress (0..<paramref name="total"/>, read through the callback):
     /// a live bar on a terminal, a line per second otherwise.
     /// </summary>
-    public async Task<T> WithProgressAsync<T>(string label, long total, Func<long> progress, Func<Task<T>> work)
+    public async Task<T> WithProgressAsync<T>(string label, long total, Func<long> progress, Func<Task<T>> work,
+        Func<IReadOnlyList<IReadOnlyList<string>>>? liveRows = null, IReadOnlyList<string>? liveHeader = null)
     {
+        if (Fancy && liveRows is not null && liveHeader is not null)
+            return await WithLiveTableAsync(label, total, progress, work, liveRows, liveHeader).ConfigureAwait(false);
         if (Fancy)
         {
             return await AnsiConsole.Progress()
@@ -96,5 +100,43 @@ internal sealed class DemoConsole
             if (!plain.IsCompleted) Console.WriteLine($"  {label}: {progress() / 1e6:F1} of {total / 1e6:F1} MB");
         }
         return await plain.ConfigureAwait(false);
+    }
+
+    /// <summary>A progress line above a table of counters, both redrawn ten times a second while the work runs.</summary>
+    private static async Task<T> WithLiveTableAsync<T>(string label, long total, Func<long> progress, Func<Task<T>> work,
+        Func<IReadOnlyList<IReadOnlyList<string>>> liveRows, IReadOnlyList<string> header)
+    {
+        IRenderable Render(TimeSpan elapsed)
+        {
+            long done = Math.Min(progress(), total);
+            const int Width = 40;
+            int filled = total == 0 ? Width : (int)(Width * done / total);
+            string bar = $"{Markup.Escape(label)} [green]{new string('━', filled)}[/][grey]{new string('━', Width - filled)}[/] " +
+                         $"{100.0 * done / Math.Max(1, total):F0}%  {done / 1e6 / Math.Max(0.001, elapsed.TotalSeconds):F0} MB/s";
+            var table = new Table().Border(TableBorder.Rounded).Title("[bold]live counters (Netstack.Stats)[/]");
+            for (int i = 0; i < header.Count; i++)
+            {
+                var column = new TableColumn(Markup.Escape(header[i]));
+                if (i > 0) column.RightAligned();
+                table.AddColumn(column);
+            }
+            foreach (var row in liveRows()) table.AddRow(row.Select(Markup.Escape).ToArray());
+            return new Rows(new Markup(bar), table);
+        }
+
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        T result = default!;
+        await AnsiConsole.Live(Render(TimeSpan.Zero)).StartAsync(async ctx =>
+        {
+            Task<T> running = work();
+            while (!running.IsCompleted)
+            {
+                ctx.UpdateTarget(Render(clock.Elapsed));
+                await Task.WhenAny(running, Task.Delay(100)).ConfigureAwait(false);
+            }
+            ctx.UpdateTarget(Render(clock.Elapsed));
+            result = await running.ConfigureAwait(false);
+        }).ConfigureAwait(false);
+        return result;
     }
 }

@@ -139,6 +139,11 @@ internal static class DemoSteps
             return (hash.GetHashAndReset(), sent);
         }
 
+        // The live table is fed by the stacks' own diagnostics streams (Netstack.Stats), five snapshots a second.
+        var latest = (A: net.A.GetStats(), B: net.B.GetStats());
+        using IDisposable liveStats = net.A.Stats(TimeSpan.FromMilliseconds(200))
+            .CombineLatest(net.B.Stats(TimeSpan.FromMilliseconds(200)), (a, b) => (A: a, B: b))
+            .Subscribe(pair => latest = pair);
         var clock = Stopwatch.StartNew();
         var (sentHash, sentBytes, receivedHash) = await console.WithProgressAsync("A → B", totalBytes, () => Interlocked.Read(ref received), async () =>
         {
@@ -146,7 +151,7 @@ internal static class DemoSteps
             var (hash, bytes) = await SendAllAsync(clock);
             byte[] receivedHash = await Expect(receiving, "the end of the bulk transfer", timeLimit + StepTimeout);
             return (hash, bytes, receivedHash);
-        });
+        }, () => CounterRows(latest.A, latest.B), CounterHeader);
         clock.Stop();
 
         long got = Interlocked.Read(ref received);
@@ -160,10 +165,13 @@ internal static class DemoSteps
     }
 
     /// <summary>Both stacks' counters side by side.</summary>
-    public static void Counters(DemoNetwork net, DemoConsole console)
+    public static void Counters(DemoNetwork net, DemoConsole console) =>
+        console.Table("NetstackStats", CounterHeader, CounterRows(net.A.GetStats(), net.B.GetStats()));
+
+    private static readonly string[] CounterHeader = ["counter", "A (10.0.0.1)", "B (10.0.0.2)"];
+
+    private static List<IReadOnlyList<string>> CounterRows(Diagnostics.NetstackStats a, Diagnostics.NetstackStats b)
     {
-        var a = net.A.GetStats();
-        var b = net.B.GetStats();
         static string N(long v) => v.ToString("N0", CultureInfo.InvariantCulture);
         var rows = new List<IReadOnlyList<string>>
         {
@@ -184,7 +192,7 @@ internal static class DemoSteps
             rows.Add(new[] { $"  drop: {reason}", N(a.Drops.GetValueOrDefault(reason)), N(b.Drops.GetValueOrDefault(reason)) });
         foreach (var state in a.ConnectionsByState.Keys.Union(b.ConnectionsByState.Keys).Order())
             rows.Add(new[] { $"  TCP {state}", N(a.ConnectionsByState.GetValueOrDefault(state)), N(b.ConnectionsByState.GetValueOrDefault(state)) });
-        console.Table("NetstackStats", ["counter", "A (10.0.0.1)", "B (10.0.0.2)"], rows);
+        return rows;
     }
 
     /// <summary>Awaits <paramref name="task"/>, failing the step with a clear message after a timeout.</summary>
