@@ -57,8 +57,14 @@ internal static class BenchTun
             });
             using var attachment = stack.Attach(tun);
 
-            var results = new List<BenchResult>();
             ushort port = 5201;
+            // Warm-up, not measured: in a 3 s run the JIT's tiers would otherwise still be compiling the hot path.
+            var warmUp = o with { Seconds = Math.Min(0.5, o.Seconds) };
+            if (!o.Json) console.Line("warm-up (not measured) …");
+            await MeasureAsync(ns, stack, tun, warmUp, buffers[0], port++, kernelSends: true, 0);
+            await MeasureAsync(ns, stack, tun, warmUp, buffers[0], port++, kernelSends: false, 0);
+
+            var results = new List<BenchResult>();
             foreach (int buffer in buffers)
             {
                 var target = Targets.FirstOrDefault(t => t.Buffer == buffer);
