@@ -20,7 +20,7 @@ internal sealed record BenchOptions
         usage: rx-netstack bench tcp|udp|rr|connect|tun [options]
           --seconds N            how long each side runs (default 3)
           --mtu M                MTU of the in-memory pipe between the two stacks (default 65535)
-          --buffer B             TCP socket buffers in bytes, both stacks and kernel (default 262144)
+          --buffer B             TCP socket buffers in bytes, both stacks and kernel (default 262144; tun: 65536 and 1048576)
           --write W              bytes per write (default 32768)
           --idle-connections K   tcp: hold K idle established connections open during the transfer (default 0)
           --size S               udp: datagram payload bytes (default 1024)

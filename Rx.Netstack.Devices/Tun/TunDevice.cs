@@ -11,7 +11,7 @@ namespace Rx.Netstack.Devices;
 /// </summary>
 /// <remarks>
 /// <para>A dedicated reader thread waits in <c>poll()</c> on the TUN descriptor and a wake pipe (no busy loop,
-/// no timeout polling), reads each packet into one pooled buffer and hands it to <see cref="Received"/>
+/// no timeout polling), reads the queued packets one by one (until EAGAIN, bounded) into one pooled buffer and hands it to <see cref="Received"/>
 /// subscribers, borrowed, on that thread. <see cref="Dispose"/> wakes the thread through the pipe, joins it
 /// and closes the descriptors; then <see cref="Received"/> completes.</para>
 /// <para><see cref="Transmit"/> is a non-blocking <c>write()</c>; a packet the kernel cannot take at once
@@ -21,6 +21,9 @@ namespace Rx.Netstack.Devices;
 public sealed unsafe class TunDevice : IPacketDevice, IDisposable
 {
     private const int ReadBufferSize = 65536;
+
+    /// <summary>Packets read per wake-up of poll() at most, so a flood cannot keep the reader from seeing Dispose's wake pipe.</summary>
+    private const int MaxReadsPerPoll = 64;
 
     private readonly Subject<ReadOnlyMemory<byte>> _received = new();
     private readonly TransmitObserver _transmit;
@@ -148,19 +151,9 @@ public sealed unsafe class TunDevice : IPacketDevice, IDisposable
                 short revents = fds[0].Revents;
                 if ((revents & LinuxNative.POLLIN) != 0)
                 {
-                    nint n;
-                    fixed (byte* p = buffer) n = LinuxNative.Read(_fd, p, (nuint)buffer.Length);
-                    if (n > 0)
-                    {
-                        _received.OnNext(new ReadOnlyMemory<byte>(buffer, 0, (int)n));
-                        continue;
-                    }
-                    int errno = Marshal.GetLastPInvokeError();
-                    if (n < 0 && (errno == LinuxNative.EAGAIN || errno == LinuxNative.EINTR)) continue;
-                    failure = n == 0
-                        ? new TunDeviceException($"TUN device '{Name}': the interface went away.")
-                        : TunDeviceException.ForFailedCall("read", Name, errno);
-                    break;
+                    failure = ReadBurst(buffer);
+                    if (failure is not null) break;
+                    continue;
                 }
                 if ((revents & (LinuxNative.POLLERR | LinuxNative.POLLHUP | LinuxNative.POLLNVAL)) != 0)
                 {
@@ -182,6 +175,31 @@ public sealed unsafe class TunDevice : IPacketDevice, IDisposable
         if (_stopping) CloseDescriptors();
         if (failure is not null && !_stopping) _received.OnError(failure);
         else _received.OnCompleted();
+    }
+
+    /// <summary>
+    /// Reads what the kernel has queued, up to <see cref="MaxReadsPerPoll"/> packets, until the descriptor (non-blocking)
+    /// says EAGAIN: under load one poll() serves a burst of packets instead of one each. Null, or why reading must stop.
+    /// </summary>
+    private Exception? ReadBurst(byte[] buffer)
+    {
+        for (int i = 0; i < MaxReadsPerPoll && !_stopping; i++)
+        {
+            nint n;
+            fixed (byte* p = buffer) n = LinuxNative.Read(_fd, p, (nuint)buffer.Length);
+            if (n > 0)
+            {
+                _received.OnNext(new ReadOnlyMemory<byte>(buffer, 0, (int)n));
+                continue;
+            }
+            int errno = Marshal.GetLastPInvokeError();
+            if (n < 0 && errno == LinuxNative.EAGAIN) return null; // drained: back to poll()
+            if (n < 0 && errno == LinuxNative.EINTR) continue;
+            return n == 0
+                ? new TunDeviceException($"TUN device '{Name}': the interface went away.")
+                : TunDeviceException.ForFailedCall("read", Name, errno);
+        }
+        return null; // bounded: poll() again, which also sees the wake pipe
     }
 
     private void CloseDescriptors()

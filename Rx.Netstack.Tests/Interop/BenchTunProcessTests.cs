@@ -1,0 +1,71 @@
+using System.Diagnostics;
+using System.Text.Json;
+using Rx.Netstack.Tests.Devices;
+
+namespace Rx.Netstack.Tests.Interop;
+
+/// <summary>
+/// The real `rx-netstack bench tun` process end to end: it makes its own namespace and TUN device, moves bytes both ways
+/// between the kernel and our stack, prints JSON lines and leaves no namespace behind. Not the targets: CI machines are noisy.
+/// </summary>
+[Collection(InteropCollection.Name)]
+public sealed class BenchTunProcessTests
+{
+    [NamespaceFact]
+    public async Task Bench_tun_moves_bytes_both_ways_and_deletes_its_namespace()
+    {
+        var before = BenchNamespaces();
+        var (exitCode, stdout, stderr) = await RunCliAsync(TimeSpan.FromSeconds(60), "bench", "tun", "--seconds", "1", "--json");
+        Assert.True(exitCode == 0, $"exit {exitCode}\n{stdout}\n{stderr}");
+
+        var lines = stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+            .Select(line => JsonDocument.Parse(line).RootElement).ToList();
+        Assert.Equal(4, lines.Count); // 64 KiB and 1 MiB buffers, each way
+        foreach (string direction in (string[])["linux → rx-netstack", "rx-netstack → linux"])
+        {
+            var rows = lines.Where(l => l.GetProperty("target").GetString() == direction).ToList();
+            Assert.Equal(["64 KiB", "1 MiB"], rows.Select(r => r.GetProperty("buffer").GetString()));
+            Assert.All(rows, r =>
+            {
+                Assert.Equal("tun", r.GetProperty("bench").GetString());
+                Assert.True(r.GetProperty("bytes").GetInt64() > 0, $"{direction}: no bytes moved");
+                Assert.True(r.GetProperty("mb_per_s").GetDouble() > 0, $"{direction}: no rate");
+            });
+        }
+        // Its namespace is gone (others' may come and go meanwhile: only ours must not remain).
+        Assert.Empty(BenchNamespaces().Except(before));
+    }
+
+    private static HashSet<string> BenchNamespaces() =>
+        Directory.Exists("/var/run/netns")
+            ? Directory.GetFiles("/var/run/netns", "rxbench-*").ToHashSet()
+            : [];
+
+    private static async Task<(int ExitCode, string Stdout, string Stderr)> RunCliAsync(TimeSpan timeout, params string[] args)
+    {
+        var info = new ProcessStartInfo(DotnetHost()) { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true };
+        info.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "rx-netstack.dll"));
+        foreach (string arg in args) info.ArgumentList.Add(arg);
+        using var process = Process.Start(info) ?? throw new InvalidOperationException("could not start rx-netstack");
+        process.StandardInput.Close();
+        Task<string> stdout = process.StandardOutput.ReadToEndAsync();
+        Task<string> stderr = process.StandardError.ReadToEndAsync();
+        try
+        {
+            await process.WaitForExitAsync().WaitAsync(timeout);
+        }
+        catch (TimeoutException)
+        {
+            process.Kill(entireProcessTree: true);
+            throw;
+        }
+        return (process.ExitCode, await stdout, await stderr);
+    }
+
+    private static string DotnetHost()
+    {
+        string? current = Environment.ProcessPath;
+        if (current is not null && Path.GetFileNameWithoutExtension(current) == "dotnet") return current;
+        return Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host ? host : "dotnet";
+    }
+}
