@@ -44,9 +44,20 @@ public sealed partial class Netstack
         SchedulePass();
     }
 
+    /// <summary>
+    /// Makes sure a pass will run. The flag stays set from here until the end of the pass that serves it, so work that
+    /// arrives while a pass is pending or running (a command, a frame the peer stack just emitted) only joins the queues:
+    /// it wakes no thread, the running pass re-checks its queues before it lets go (see <see cref="RunPass"/>).
+    /// </summary>
     private void SchedulePass()
     {
         if (Interlocked.Exchange(ref _passScheduled, 1) != 0) return;
+        PostPass();
+    }
+
+    /// <summary>Queues a pass on the scheduler; the caller has set <see cref="_passScheduled"/>.</summary>
+    private void PostPass()
+    {
         try
         {
             _scheduler.Schedule(this, static (_, self) =>
@@ -61,68 +72,98 @@ public sealed partial class Netstack
         }
     }
 
+    /// <summary>Rounds one pass runs at most before it yields the thread and posts a fresh pass, so a flood cannot starve
+    /// the scheduler's other work.</summary>
+    private const int RoundsPerPass = 8;
+
     /// <summary>
-    /// One pass: take commands and cancellations, process received frames, fire due timers, flush every socket that changed
-    /// (emit, answer waiting requests) and arm the one wake-up for the earliest deadline.
+    /// One pass: rounds of <see cref="RunRound"/> until the queues are empty, then arm the one wake-up for the earliest
+    /// deadline. The pass holds <see cref="_passScheduled"/> while it runs; it lets go, then looks at the queues once more
+    /// (a full fence between the two, so a producer that saw the flag set cannot be missed).
     /// </summary>
     private void RunPass()
     {
         lock (_engineLock)
         {
-            Volatile.Write(ref _passScheduled, 0);
-            if (_tornDown) return;
-            if (_disposed)
+            Volatile.Write(ref _passScheduled, 1);
+            for (int round = 1; ; round++)
             {
-                TearDown();
-                return;
+                if (_tornDown)
+                {
+                    Interlocked.Exchange(ref _passScheduled, 0);
+                    return;
+                }
+                if (!_disposed) RunRound();
+                if (_disposed)
+                {
+                    TearDown();
+                    Interlocked.Exchange(ref _passScheduled, 0);
+                    return;
+                }
+                Interlocked.Exchange(ref _passScheduled, 0);
+                if (!HasQueuedWork) break;
+                if (Interlocked.Exchange(ref _passScheduled, 1) != 0) break; // another thread posted a pass already
+                if (round == RoundsPerPass)
+                {
+                    PostPass();
+                    break;
+                }
             }
-            _inPass = true;
-            try
+            ArmWake();
+        }
+    }
+
+    private bool HasQueuedWork => !_commandQueue.IsEmpty || !_frameQueue.IsEmpty || !_cancelQueue.IsEmpty || _deviceLost;
+
+    /// <summary>
+    /// One round: take commands and cancellations, process received frames, fire due timers, flush every socket that changed
+    /// (emit, answer waiting requests).
+    /// </summary>
+    private void RunRound()
+    {
+        _inPass = true;
+        try
+        {
+            _counters.Passes++;
+            Instant now = Now;
+            while (_cancelQueue.TryDequeue(out PendingRequest? cancelled))
+                cancelled.Queue?.Remove(cancelled);
+
+            while (_commandQueue.TryDequeue(out PendingRequest? request))
             {
-                _counters.Passes++;
-                Instant now = Now;
-                while (_cancelQueue.TryDequeue(out PendingRequest? cancelled))
-                    cancelled.Queue?.Remove(cancelled);
-
-                while (_commandQueue.TryDequeue(out PendingRequest? request))
-                {
-                    Interlocked.Decrement(ref _queuedCommands);
-                    if (request.IsFinished) continue; // cancelled before the engine saw it
-                    _counters.CommandsProcessed++;
-                    if (_tap.HasObservers) _tap.OnNext(new CommandEvent.Taken(request.Id, request.Command));
-                    Dispatch(request, now);
-                }
-
-                if (_deviceLost)
-                {
-                    _deviceLost = false;
-                    FailConnectionsOnDeviceLoss();
-                }
-
-                int budget = FramesPerPass;
-                while (budget-- > 0 && _frameQueue.TryDequeue(out InboxFrame frame))
-                {
-                    Interlocked.Decrement(ref _queuedFrames);
-                    try
-                    {
-                        ProcessFrame(frame.Buffer.AsSpan(0, frame.Length), frame.FromLoopback, now);
-                    }
-                    finally
-                    {
-                        ArrayPool<byte>.Shared.Return(frame.Buffer);
-                    }
-                }
-                if (!_frameQueue.IsEmpty) SchedulePass();
-
-                _timers.RunDue(now);
-                FlushDirty(now);
+                Interlocked.Decrement(ref _queuedCommands);
+                if (request.IsFinished) continue; // cancelled before the engine saw it
+                _counters.CommandsProcessed++;
+                if (_tap.HasObservers) _tap.OnNext(new CommandEvent.Taken(request.Id, request.Command));
+                Dispatch(request, now);
             }
-            finally
+
+            if (_deviceLost)
             {
-                _inPass = false;
+                _deviceLost = false;
+                FailConnectionsOnDeviceLoss();
             }
-            if (_disposed) TearDown();
-            else ArmWake();
+
+            int budget = FramesPerPass;
+            while (budget-- > 0 && _frameQueue.TryDequeue(out InboxFrame frame))
+            {
+                Interlocked.Decrement(ref _queuedFrames);
+                try
+                {
+                    ProcessFrame(frame.Buffer.AsSpan(0, frame.Length), frame.FromLoopback, now);
+                }
+                finally
+                {
+                    ArrayPool<byte>.Shared.Return(frame.Buffer);
+                }
+            }
+
+            _timers.RunDue(now);
+            FlushDirty(now);
+        }
+        finally
+        {
+            _inPass = false;
         }
     }
 
