@@ -44,9 +44,93 @@ public sealed partial class Netstack
         SchedulePass();
     }
 
+    /// <summary>
+    /// Makes sure a pass will run. The flag stays set from here until the end of the pass that serves it, so work that
+    /// arrives while a pass is pending or running (a command, a frame the peer stack just emitted) only joins the queues:
+    /// it wakes no thread, the running pass re-checks its queues before it lets go (see <see cref="RunPass"/>).
+    /// </summary>
     private void SchedulePass()
     {
         if (Interlocked.Exchange(ref _passScheduled, 1) != 0) return;
+        if (TryRunPassOnCaller()) return;
+        PostPass();
+    }
+
+    /// <summary>How many passes (of any stack) the current thread is inside.</summary>
+    [ThreadStatic] private static int t_passDepth;
+
+    /// <summary>Stacks whose pass this thread owes: work handed to them during a pass on this thread, run when it ends.</summary>
+    [ThreadStatic] private static Queue<Netstack>? t_deferredPasses;
+
+    /// <summary>Deferred passes one thread runs in a row at most before it posts the rest to their own threads, so a
+    /// conversation between two stacks cannot hold an application thread indefinitely.</summary>
+    private const int DeferredPassesPerCall = 64;
+
+    /// <summary>
+    /// With the stack's own event loop, an idle engine runs the pass on the thread that brought the work (an application
+    /// thread's command, the peer stack's frame), the way a kernel runs its network stack inside the system call: each
+    /// hand-off to a sleeping engine thread costs a wake-up, and on a loaded machine a wake-up costs tens of microseconds.
+    /// Work that arrives from inside another stack's pass (frames it emits) waits until that pass ends, so the receiver
+    /// sees the whole burst in one pass (one ACK for several segments, one reply for a reader, as with a posted pass).
+    /// Never when the engine lock is busy (the pass is posted instead; nothing waits), never re-entrantly, and never with a
+    /// scheduler the caller supplied (a <c>TestScheduler</c> decides when work runs). Application continuations still do not
+    /// run inside the pass unless <see cref="NetstackOptions.RunContinuationsInline"/> says so.
+    /// </summary>
+    private bool TryRunPassOnCaller()
+    {
+        if (_ownedScheduler is null || _disposed) return false;
+        if (t_passDepth > 0)
+        {
+            (t_deferredPasses ??= new Queue<Netstack>()).Enqueue(this);
+            return true;
+        }
+        return TryRunPassHere();
+    }
+
+    /// <summary>Runs the pass this thread claimed (the flag is set) if the engine lock is free; false when it is busy.</summary>
+    private bool TryRunPassHere()
+    {
+        if (!Monitor.TryEnter(_engineLock)) return false;
+        try
+        {
+            if (_inPass || _tornDown) return false;
+            RunPass();
+            return true;
+        }
+        finally
+        {
+            Monitor.Exit(_engineLock);
+        }
+    }
+
+    /// <summary>Runs (or posts) the passes owed by this thread; called when its outermost pass ends.</summary>
+    private static void RunDeferredPasses()
+    {
+        // A deferred pass ends at depth 0 too: it must not drain again from inside this loop, or two stacks talking to
+        // each other would nest one call per pass (this loop picks up what they defer instead).
+        if (t_drainingDeferred || t_deferredPasses is not { Count: > 0 } deferred) return;
+        t_drainingDeferred = true;
+        try
+        {
+            int ran = 0;
+            while (deferred.TryDequeue(out Netstack? stack))
+            {
+                // The flag is still set for each of them: either we run the pass, or we post it.
+                if (ran++ >= DeferredPassesPerCall || stack._disposed || !stack.TryRunPassHere()) stack.PostPass();
+            }
+        }
+        finally
+        {
+            t_drainingDeferred = false;
+        }
+    }
+
+    /// <summary>True while this thread runs <see cref="RunDeferredPasses"/>.</summary>
+    [ThreadStatic] private static bool t_drainingDeferred;
+
+    /// <summary>Queues a pass on the scheduler; the caller has set <see cref="_passScheduled"/>.</summary>
+    private void PostPass()
+    {
         try
         {
             _scheduler.Schedule(this, static (_, self) =>
@@ -61,68 +145,111 @@ public sealed partial class Netstack
         }
     }
 
+    /// <summary>Rounds one pass runs at most before it yields the thread and posts a fresh pass, so a flood cannot starve
+    /// the scheduler's other work.</summary>
+    private const int RoundsPerPass = 8;
+
     /// <summary>
-    /// One pass: take commands and cancellations, process received frames, fire due timers, flush every socket that changed
-    /// (emit, answer waiting requests) and arm the one wake-up for the earliest deadline.
+    /// One pass: rounds of <see cref="RunRound"/> until the queues are empty, then arm the one wake-up for the earliest
+    /// deadline. The pass holds <see cref="_passScheduled"/> while it runs; it lets go, then looks at the queues once more
+    /// (a full fence between the two, so a producer that saw the flag set cannot be missed).
     /// </summary>
     private void RunPass()
     {
+        t_passDepth++;
+        try
+        {
+            RunPassLocked();
+        }
+        finally
+        {
+            if (--t_passDepth == 0) RunDeferredPasses();
+        }
+    }
+
+    private void RunPassLocked()
+    {
         lock (_engineLock)
         {
-            Volatile.Write(ref _passScheduled, 0);
-            if (_tornDown) return;
-            if (_disposed)
+            Volatile.Write(ref _passScheduled, 1);
+            for (int round = 1; ; round++)
             {
-                TearDown();
-                return;
+                if (_tornDown)
+                {
+                    Interlocked.Exchange(ref _passScheduled, 0);
+                    return;
+                }
+                if (!_disposed) RunRound();
+                if (_disposed)
+                {
+                    TearDown();
+                    Interlocked.Exchange(ref _passScheduled, 0);
+                    return;
+                }
+                Interlocked.Exchange(ref _passScheduled, 0);
+                if (!HasQueuedWork) break;
+                if (Interlocked.Exchange(ref _passScheduled, 1) != 0) break; // another thread posted a pass already
+                if (round == RoundsPerPass)
+                {
+                    PostPass();
+                    break;
+                }
             }
-            _inPass = true;
-            try
+            ArmWake();
+        }
+    }
+
+    private bool HasQueuedWork => !_commandQueue.IsEmpty || !_frameQueue.IsEmpty || !_cancelQueue.IsEmpty || _deviceLost;
+
+    /// <summary>
+    /// One round: take commands and cancellations, process received frames, fire due timers, flush every socket that changed
+    /// (emit, answer waiting requests).
+    /// </summary>
+    private void RunRound()
+    {
+        _inPass = true;
+        try
+        {
+            _counters.Passes++;
+            Instant now = Now;
+            while (_cancelQueue.TryDequeue(out PendingRequest? cancelled))
+                cancelled.Queue?.Remove(cancelled);
+
+            while (_commandQueue.TryDequeue(out PendingRequest? request))
             {
-                _counters.Passes++;
-                Instant now = Now;
-                while (_cancelQueue.TryDequeue(out PendingRequest? cancelled))
-                    cancelled.Queue?.Remove(cancelled);
-
-                while (_commandQueue.TryDequeue(out PendingRequest? request))
-                {
-                    Interlocked.Decrement(ref _queuedCommands);
-                    if (request.IsFinished) continue; // cancelled before the engine saw it
-                    _counters.CommandsProcessed++;
-                    if (_tap.HasObservers) _tap.OnNext(new CommandEvent.Taken(request.Id, request.Command));
-                    Dispatch(request, now);
-                }
-
-                if (_deviceLost)
-                {
-                    _deviceLost = false;
-                    FailConnectionsOnDeviceLoss();
-                }
-
-                int budget = FramesPerPass;
-                while (budget-- > 0 && _frameQueue.TryDequeue(out InboxFrame frame))
-                {
-                    Interlocked.Decrement(ref _queuedFrames);
-                    try
-                    {
-                        ProcessFrame(frame.Buffer.AsSpan(0, frame.Length), frame.FromLoopback, now);
-                    }
-                    finally
-                    {
-                        ArrayPool<byte>.Shared.Return(frame.Buffer);
-                    }
-                }
-                if (!_frameQueue.IsEmpty) SchedulePass();
-
-                _timers.RunDue(now);
-                FlushDirty(now);
+                Interlocked.Decrement(ref _queuedCommands);
+                if (request.IsFinished) continue; // cancelled before the engine saw it
+                _counters.CommandsProcessed++;
+                if (_tap.HasObservers) _tap.OnNext(new CommandEvent.Taken(request.Id, request.Command));
+                Dispatch(request, now);
             }
-            finally
+
+            if (_deviceLost)
             {
-                _inPass = false;
+                _deviceLost = false;
+                FailConnectionsOnDeviceLoss();
             }
-            if (_disposed) TearDown();
-            else ArmWake();
+
+            int budget = FramesPerPass;
+            while (budget-- > 0 && _frameQueue.TryDequeue(out InboxFrame frame))
+            {
+                Interlocked.Decrement(ref _queuedFrames);
+                try
+                {
+                    ProcessFrame(frame.Buffer.AsSpan(0, frame.Length), frame.FromLoopback, now);
+                }
+                finally
+                {
+                    ArrayPool<byte>.Shared.Return(frame.Buffer);
+                }
+            }
+
+            _timers.RunDue(now);
+            FlushDirty(now);
+        }
+        finally
+        {
+            _inPass = false;
         }
     }
 
