@@ -50,6 +50,18 @@ public sealed partial class Netstack
 
     private void Fail(PendingRequest request, NetstackError error) => Complete(request, new Reply.Error(error));
 
+    /// <summary>A datagram or raw-packet receive: checks the maximum length, then waits on the socket (the flush answers it).</summary>
+    private void WaitForPacket(PendingRequest request, int? maxLength, SocketBase socket, WaitQueue receivers)
+    {
+        if (maxLength is <= 0)
+        {
+            Fail(request, NetstackError.Bad(BadRequestReason.ZeroSizeBuffer, "A receive needs a maximum length of at least 1 byte."));
+            return;
+        }
+        receivers.Enqueue(request);
+        MarkDirty(socket);
+    }
+
     /// <summary>Takes a socket out of the table, failing its waiting requests with <paramref name="error"/>.</summary>
     private void CloseSocket(SocketBase socket, NetstackError error)
     {

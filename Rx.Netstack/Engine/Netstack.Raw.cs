@@ -51,14 +51,7 @@ public sealed partial class Netstack
                 if (Lookup(request, send.Socket, out RawSocketState? s)) RawSend(request, s!, send.Packet.Span);
                 break;
             case Command.Raw.Receive receive:
-                if (!Lookup(request, receive.Socket, out s)) break;
-                if (receive.MaxLength is <= 0)
-                {
-                    Fail(request, NetstackError.Bad(BadRequestReason.ZeroSizeBuffer, "A receive needs a maximum length of at least 1 byte."));
-                    break;
-                }
-                s!.Receivers.Enqueue(request);
-                MarkDirty(s);
+                if (Lookup(request, receive.Socket, out s)) WaitForPacket(request, receive.MaxLength, s!, s!.Receivers);
                 break;
             case Command.Raw.Close close:
                 if (!Lookup(request, close.Socket, out s)) break;

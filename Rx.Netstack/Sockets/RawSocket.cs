@@ -2,6 +2,7 @@ using System.Reactive.Disposables;
 using System.Reactive.Linq;
 using System.Runtime.CompilerServices;
 using Rx.Netstack.Commands;
+using Rx.Netstack.Engine;
 using Rx.Netstack.Wire;
 
 namespace Rx.Netstack.Sockets;
@@ -21,31 +22,8 @@ public sealed class RawSocket : IAsyncDisposable
         Handle = handle;
         IpVersion = ipVersion;
         Protocol = protocol;
-        Received = Observable.Create<Reply.RawPacket>(observer =>
-        {
-            var current = new SerialDisposable();
-            void Next()
-            {
-                current.Disposable = Stack.Execute(new Command.Raw.Receive(Handle)).Subscribe(reply =>
-                {
-                    switch (reply)
-                    {
-                        case Reply.RawPacket packet:
-                            observer.OnNext(packet);
-                            Next();
-                            break;
-                        case Reply.Error { Detail.Kind: NetstackErrorKind.SocketClosed or NetstackErrorKind.StaleHandle }:
-                            observer.OnCompleted();
-                            break;
-                        case Reply.Error e:
-                            observer.OnError(new NetstackException(e.Detail));
-                            break;
-                    }
-                });
-            }
-            Next();
-            return current;
-        }).Publish().RefCount();
+        Received = RepeatedRequest.Loop<Reply.RawPacket, Reply.RawPacket>(stack, new Command.Raw.Receive(handle), static p => p)
+            .Publish().RefCount().IsolateSubscribers(stack);
     }
 
     /// <summary>Opens a raw socket for IP version 4 or 6 and one protocol.</summary>

@@ -15,31 +15,9 @@ public sealed class TcpListener : IAsyncDisposable
         Stack = stack;
         Handle = handle;
         Local = local;
-        Accepted = Observable.Create<TcpConnection>(observer =>
-        {
-            var current = new System.Reactive.Disposables.SerialDisposable();
-            void Next()
-            {
-                current.Disposable = Stack.Execute(new Command.TcpListen.Accept(Handle)).Subscribe(reply =>
-                {
-                    switch (reply)
-                    {
-                        case Reply.Accepted a:
-                            observer.OnNext(new TcpConnection(Stack, a.Socket, a.Local, a.Remote));
-                            Next();
-                            break;
-                        case Reply.Error { Detail.Kind: NetstackErrorKind.SocketClosed or NetstackErrorKind.StaleHandle }:
-                            observer.OnCompleted();
-                            break;
-                        case Reply.Error e:
-                            observer.OnError(new NetstackException(e.Detail));
-                            break;
-                    }
-                });
-            }
-            Next();
-            return current;
-        }).Publish().RefCount().IsolateSubscribers(stack);
+        Accepted = RepeatedRequest.Loop<Reply.Accepted, TcpConnection>(stack, new Command.TcpListen.Accept(handle),
+                a => new TcpConnection(stack, a.Socket, a.Local, a.Remote))
+            .Publish().RefCount().IsolateSubscribers(stack);
     }
 
     /// <summary>Listens on <paramref name="local"/> (unspecified address: all addresses; port 0: ephemeral).</summary>

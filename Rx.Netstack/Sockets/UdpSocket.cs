@@ -44,31 +44,7 @@ public sealed class UdpSocket : IAsyncDisposable, IDisposable
     public IObservable<Datagram> Received { get; }
 
     private IObservable<Datagram> ReceiveLoop() =>
-        Observable.Create<Datagram>(observer =>
-        {
-            var subscription = new System.Reactive.Disposables.SerialDisposable();
-            void Next()
-            {
-                subscription.Disposable = _stack.Execute(new Command.Udp.Receive(Handle)).Subscribe(reply =>
-                {
-                    switch (reply)
-                    {
-                        case Reply.DatagramReceived d:
-                            observer.OnNext(d.Datagram);
-                            Next();
-                            break;
-                        case Reply.Error { Detail.Kind: NetstackErrorKind.SocketClosed or NetstackErrorKind.StaleHandle }:
-                            observer.OnCompleted();
-                            break;
-                        case Reply.Error e:
-                            observer.OnError(new NetstackException(e.Detail));
-                            break;
-                    }
-                });
-            }
-            Next();
-            return subscription;
-        });
+        RepeatedRequest.Loop<Reply.DatagramReceived, Datagram>(_stack, new Command.Udp.Receive(Handle), static r => r.Datagram);
 
     /// <summary>Sends one datagram.</summary>
     public async Task SendAsync(ReadOnlyMemory<byte> data, NetEndpoint destination, CancellationToken cancellationToken = default) =>
