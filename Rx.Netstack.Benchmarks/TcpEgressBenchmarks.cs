@@ -1,3 +1,4 @@
+using Rx.Netstack.Testing;
 using BenchmarkDotNet.Attributes;
 using Rx.Netstack.Sockets;
 using Rx.Netstack.Tcp;

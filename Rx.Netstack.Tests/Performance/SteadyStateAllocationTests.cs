@@ -1,3 +1,4 @@
+using Rx.Netstack.Testing;
 using System.Buffers.Binary;
 using System.Collections;
 using System.Reactive.Subjects;

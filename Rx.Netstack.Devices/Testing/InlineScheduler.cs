@@ -1,7 +1,7 @@
 using System.Reactive.Concurrency;
 using System.Reactive.Disposables;
 
-namespace Rx.Netstack.Benchmarks;
+namespace Rx.Netstack.Testing;
 
 /// <summary>
 /// A scheduler for measuring the engine in steady state: immediate work runs inline on the caller's thread (queued only when
