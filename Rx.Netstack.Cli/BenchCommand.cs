@@ -1,3 +1,4 @@
+using Rx.Netstack.Devices;
 namespace Rx.Netstack.Cli;
 
 /// <summary>
@@ -38,7 +39,7 @@ internal static class BenchCommand
                 results = await BenchConnect.RunAsync(options);
                 break;
             case "tun":
-                if (BenchTunNamespace.WhyUnsupported() is { } why)
+                if (NetworkNamespace.WhyUnsupported() is { } why)
                 {
                     Console.Error.WriteLine($"rx-netstack bench tun: cannot run: {why}");
                     return 3;

@@ -37,7 +37,7 @@ internal static class BenchTun
 
     public static async Task<IReadOnlyList<BenchResult>> RunAsync(BenchOptions o, IReadOnlyList<int> buffers, DemoConsole console)
     {
-        using var ns = BenchTunNamespace.Create();
+        using var ns = NetworkNamespace.Create("rxbench");
         // Ctrl-C or SIGTERM: delete the namespace before the process goes (the default action still ends it).
         using var onInterrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, _ => ns.Dispose());
         using var onTerminate = PosixSignalRegistration.Create(PosixSignal.SIGTERM, _ => ns.Dispose());
@@ -82,7 +82,7 @@ internal static class BenchTun
         }
     }
 
-    private static async Task<BenchResult> MeasureAsync(BenchTunNamespace ns, Netstack stack, TunDevice tun, BenchOptions o, int buffer,
+    private static async Task<BenchResult> MeasureAsync(NetworkNamespace ns, Netstack stack, TunDevice tun, BenchOptions o, int buffer,
         ushort port, bool kernelSends, double target)
     {
         var settings = new TcpSettings { SendBufferSize = buffer, ReceiveBufferSize = buffer };
@@ -106,7 +106,7 @@ internal static class BenchTun
     private static string Label(int buffer) => buffer % (1024 * 1024) == 0 ? $"{buffer / (1024 * 1024)} MiB" : $"{buffer / 1024.0:0.#} KiB";
 
     /// <summary>A kernel TCP socket inside the namespace with both buffers forced to <paramref name="buffer"/> (root may exceed rmem_max/wmem_max).</summary>
-    private static Socket KernelSocket(BenchTunNamespace ns, int buffer) => ns.Run(() =>
+    private static Socket KernelSocket(NetworkNamespace ns, int buffer) => ns.Run(() =>
     {
         var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
         socket.SetRawSocketOption(SOL_SOCKET, SO_SNDBUFFORCE, BitConverter.GetBytes(buffer));
@@ -114,7 +114,7 @@ internal static class BenchTun
         return socket;
     });
 
-    private static async Task<TunStreamPair> KernelToStackAsync(BenchTunNamespace ns, Netstack stack, TcpSettings settings, int buffer, ushort port)
+    private static async Task<TunStreamPair> KernelToStackAsync(NetworkNamespace ns, Netstack stack, TcpSettings settings, int buffer, ushort port)
     {
         TcpListener listener = await stack.ListenTcpAsync(port, settings: settings);
         Socket kernel = KernelSocket(ns, buffer);
@@ -133,7 +133,7 @@ internal static class BenchTun
         }
     }
 
-    private static async Task<TunStreamPair> StackToKernelAsync(BenchTunNamespace ns, Netstack stack, TcpSettings settings, int buffer, ushort port)
+    private static async Task<TunStreamPair> StackToKernelAsync(NetworkNamespace ns, Netstack stack, TcpSettings settings, int buffer, ushort port)
     {
         // Buffers set on the listener before listen(): the accepted socket inherits them and its window scale follows.
         Socket listener = KernelSocket(ns, buffer);

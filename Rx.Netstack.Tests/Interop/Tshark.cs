@@ -1,3 +1,4 @@
+using Rx.Netstack.Devices;
 using System.Diagnostics;
 using Rx.Netstack.Tests.Devices;
 

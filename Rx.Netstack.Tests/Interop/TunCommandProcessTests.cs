@@ -1,3 +1,4 @@
+using Rx.Netstack.Devices;
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Net;

@@ -1,25 +1,29 @@
 using System.Diagnostics;
 using System.Runtime.InteropServices;
 
-namespace Rx.Netstack.Cli;
+namespace Rx.Netstack.Devices;
 
 /// <summary>
-/// The network namespace <c>bench tun</c> creates for itself (<c>ip netns add rxbench-…</c>) and always deletes: commands
-/// run inside it through <c>ip netns exec</c>, and .NET code runs on a thread that entered it with <c>setns()</c> (a socket
-/// or TUN device opened there stays in the namespace, whichever thread uses it later).
+/// A Linux network namespace made for one run (<c>ip netns add PREFIX-…</c>) and deleted on dispose: run commands in it
+/// through <c>ip netns exec</c>, or run .NET code on a thread that entered it with <c>setns()</c> — a socket or a
+/// <see cref="TunDevice"/> opened there stays in the namespace whichever thread uses it later. Used by the <c>bench tun</c>
+/// command and the interop tests, so a stack can meet the kernel without touching the host's network. Needs root.
 /// </summary>
-internal sealed class BenchTunNamespace : IDisposable
+public sealed class NetworkNamespace : IDisposable
 {
     private const int CLONE_NEWNET = 0x40000000;
     private static readonly TimeSpan CommandTimeout = TimeSpan.FromSeconds(30);
     private int _deleted;
 
-    private BenchTunNamespace(string name) => Name = name;
+    private NetworkNamespace(string name) => Name = name;
 
     /// <summary>The namespace's name (under /var/run/netns).</summary>
     public string Name { get; }
 
-    /// <summary>Null when this process can run <c>bench tun</c>; otherwise why not (not Linux, not root, no /dev/net/tun, no <c>ip</c>).</summary>
+    /// <summary>True when this process can create namespaces and TUN devices (see <see cref="WhyUnsupported"/>).</summary>
+    public static bool IsSupported => WhyUnsupported() is null;
+
+    /// <summary>Null when namespaces and TUN devices can be made here; otherwise a sentence saying what is missing.</summary>
     public static string? WhyUnsupported()
     {
         if (!OperatingSystem.IsLinux()) return "TUN devices and network namespaces are Linux only.";
@@ -29,10 +33,10 @@ internal sealed class BenchTunNamespace : IDisposable
         return null;
     }
 
-    /// <summary>Creates a namespace with a random name and brings its loopback up.</summary>
-    public static BenchTunNamespace Create()
+    /// <summary>Creates a namespace named <paramref name="prefix"/> plus a random suffix and brings its loopback up.</summary>
+    public static NetworkNamespace Create(string prefix = "rxns")
     {
-        var ns = new BenchTunNamespace($"rxbench-{Guid.NewGuid().ToString("N")[..8]}");
+        var ns = new NetworkNamespace($"{prefix}-{Guid.NewGuid().ToString("N")[..8]}");
         Run("ip", "netns", "add", ns.Name);
         try
         {
@@ -46,10 +50,13 @@ internal sealed class BenchTunNamespace : IDisposable
         return ns;
     }
 
-    /// <summary>Runs a command inside the namespace; throws if it fails or times out.</summary>
-    public void Exec(params string[] command) => Run(["ip", "netns", "exec", Name, .. command]);
+    /// <summary>Runs a command inside the namespace and returns its standard output; throws if it fails or times out.</summary>
+    public string Exec(params string[] command) => Run(["ip", "netns", "exec", Name, .. command]);
 
-    /// <summary>Runs <paramref name="action"/> on a new thread that entered the namespace, and returns its result.</summary>
+    /// <summary>
+    /// Runs <paramref name="action"/> on a new thread that entered the namespace and returns its result; a failure inside
+    /// comes back as an <see cref="AggregateException"/> holding it.
+    /// </summary>
     public T Run<T>(Func<T> action)
     {
         T result = default!;
@@ -70,26 +77,34 @@ internal sealed class BenchTunNamespace : IDisposable
         }) { IsBackground = true, Name = $"in netns {Name}" };
         thread.Start();
         if (!thread.Join(CommandTimeout)) throw new TimeoutException($"code in namespace {Name} did not finish");
-        if (failure is not null) throw new InvalidOperationException($"in namespace {Name}: {failure.Message}", failure);
+        if (failure is not null) throw new AggregateException($"code in namespace {Name} failed", failure);
         return result;
     }
 
     /// <summary>
-    /// Deletes the namespace, once (safe from a signal handler too). Descriptors still open keep the kernel's namespace
-    /// alive until they close, at the latest when the process exits; its name is gone at once.
+    /// Deletes the namespace and every interface in it, once (safe from a signal handler too). Descriptors still open keep
+    /// the kernel's namespace alive until they close; its name is gone at once.
     /// </summary>
     public void Dispose()
     {
         if (Interlocked.Exchange(ref _deleted, 1) == 0) TryRun("ip", "netns", "del", Name);
     }
 
-    private static void Run(params string[] command)
+    /// <summary>The full path of <paramref name="program"/> on PATH (or /usr/sbin, /sbin), or null.</summary>
+    public static string? FindProgram(string program) =>
+        (Environment.GetEnvironmentVariable("PATH") + ":/usr/sbin:/sbin").Split(':')
+            .Where(dir => dir.Length > 0)
+            .Select(dir => Path.Combine(dir, program))
+            .FirstOrDefault(File.Exists);
+
+    private static string Run(params string[] command)
     {
-        var (exitCode, stderr) = TryRun(command);
+        var (exitCode, stdout, stderr) = TryRun(command);
         if (exitCode != 0) throw new InvalidOperationException($"`{string.Join(' ', command)}` exited {exitCode}: {stderr.Trim()}");
+        return stdout;
     }
 
-    private static (int ExitCode, string Stderr) TryRun(params string[] command)
+    private static (int ExitCode, string Stdout, string Stderr) TryRun(params string[] command)
     {
         var info = new ProcessStartInfo(command[0]) { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true };
         foreach (var arg in command.Skip(1)) info.ArgumentList.Add(arg);
@@ -102,15 +117,8 @@ internal sealed class BenchTunNamespace : IDisposable
             process.Kill(entireProcessTree: true);
             throw new TimeoutException($"`{string.Join(' ', command)}` did not finish in {CommandTimeout.TotalSeconds} s");
         }
-        _ = stdout.Result;
-        return (process.ExitCode, stderr.Result);
+        return (process.ExitCode, stdout.Result, stderr.Result);
     }
-
-    private static string? FindProgram(string program) =>
-        (Environment.GetEnvironmentVariable("PATH") + ":/usr/sbin:/sbin").Split(':')
-            .Where(dir => dir.Length > 0)
-            .Select(dir => Path.Combine(dir, program))
-            .FirstOrDefault(File.Exists);
 
     [DllImport("libc", SetLastError = true)]
     private static extern int setns(int fd, int nstype);
