@@ -28,24 +28,9 @@ public class TcpEgressBenchmarks
     [GlobalSetup]
     public void Setup()
     {
-        _stack = new Netstack(new NetstackOptions
-        {
-            Addresses = [new(Server, 24)],
-            Tcp = new TcpSettings { ReceiveBufferSize = 256 * 1024, SendBufferSize = 256 * 1024 },
-            RunContinuationsInline = true, // the engine is what is measured: no thread-pool hop in the set-up's awaits
-        }, _scheduler);
-        _stack.Attach(_device);
-        TcpListener listener = _stack.ListenTcpAsync(80).GetAwaiter().GetResult();
-        Task<TcpConnection> accept = listener.AcceptAsync();
-        _device.Inject(Build(new TcpHeader(40000, 80, TcpFlags.Syn) { Sequence = new SeqNumber(1000), Window = 65535, MaxSegmentSize = 1460 }, 0));
-        if (TcpWire.TryParse(_device.LastSent[Ipv4.HeaderLength..], Server, Client, out TcpHeader synAck, out _) != WireError.None)
-            throw new InvalidOperationException("no SYN-ACK from the stack");
+        (_stack, _tcb, _acknowledged) = Establish(_scheduler, _device);
         _peerSequence = new SeqNumber(1001);
-        _acknowledged = synAck.Sequence + 1;
         _ackFrame = Build(new TcpHeader(40000, 80, TcpFlags.Ack) { Sequence = _peerSequence, Acknowledgment = _acknowledged, Window = 65535 }, 0);
-        _device.Inject(_ackFrame);
-        if (!accept.IsCompletedSuccessfully) throw new InvalidOperationException("the connection was not accepted");
-        _tcb = OnlyConnection(_stack);
     }
 
     [Benchmark(Description = "TCP data segment out (1460 B, IPv4), clocked by the peer's ACK")]

@@ -36,33 +36,40 @@ public class TcpIngressBenchmarks
     [GlobalSetup]
     public void Setup()
     {
-        _stack = new Netstack(new NetstackOptions
+        (_stack, _tcb, _ack) = Establish(_scheduler, _device);
+
+
+        var data = new TcpHeader(40000, 80, TcpFlags.Ack | TcpFlags.Psh) { Sequence = new SeqNumber(1001), Acknowledgment = _ack, Window = 65535 };
+        Build(data, PayloadLength).CopyTo(_frame, 0);
+        _next = new SeqNumber(1001);
+    }
+
+    /// <summary>
+    /// A stack at 10.0.0.2 with 256 KiB TCP buffers on <paramref name="device"/>, and one connection from 10.0.0.1:40000 to
+    /// port 80 established by hand (SYN in, SYN-ACK out, ACK in, peer's next sequence 1001). Returns the stack, the
+    /// connection's control block and the sequence number the peer acknowledges next (our ISN + 1).
+    /// </summary>
+    internal static (Netstack Stack, TcpControlBlock Tcb, SeqNumber Acknowledged) Establish(InlineScheduler scheduler, BenchDevice device)
+    {
+        var stack = new Netstack(new NetstackOptions
         {
             Addresses = [new(Server, 24)],
             Tcp = new TcpSettings { ReceiveBufferSize = 256 * 1024, SendBufferSize = 256 * 1024 },
             RunContinuationsInline = true, // the engine is what is measured: no thread-pool hop in the set-up's awaits
-        }, _scheduler);
-        _stack.Attach(_device);
-        TcpListener listener = _stack.ListenTcpAsync(80).GetAwaiter().GetResult();
+        }, scheduler);
+        stack.Attach(device);
+        TcpListener listener = stack.ListenTcpAsync(80).GetAwaiter().GetResult();
         Task<TcpConnection> accept = listener.AcceptAsync();
 
-        // Handshake by hand: SYN, read the SYN-ACK's sequence number, ACK.
         var syn = new TcpHeader(40000, 80, TcpFlags.Syn) { Sequence = new SeqNumber(1000), Window = 65535, MaxSegmentSize = 1460 };
-        _device.Inject(Build(syn, 0));
-        ReadOnlySpan<byte> synAck = _device.LastSent;
-        if (TcpWire.TryParse(synAck[Ipv4.HeaderLength..], Server, Client, out TcpHeader reply, out _) != WireError.None || !reply.Has(TcpFlags.Syn | TcpFlags.Ack))
+        device.Inject(Build(syn, 0));
+        if (TcpWire.TryParse(device.LastSent[Ipv4.HeaderLength..], Server, Client, out TcpHeader reply, out _) != WireError.None || !reply.Has(TcpFlags.Syn | TcpFlags.Ack))
             throw new InvalidOperationException("no SYN-ACK from the stack");
         var ack = new TcpHeader(40000, 80, TcpFlags.Ack) { Sequence = new SeqNumber(1001), Acknowledgment = reply.Sequence + 1, Window = 65535 };
-        _device.Inject(Build(ack, 0));
+        device.Inject(Build(ack, 0));
         if (!accept.IsCompletedSuccessfully) throw new InvalidOperationException("the connection was not accepted");
-
-        // The engine's control block of that connection, to drain its receive buffer without a command per segment.
-        _tcb = OnlyConnection(_stack);
-        _ack = reply.Sequence + 1;
-
-        var data = new TcpHeader(40000, 80, TcpFlags.Ack | TcpFlags.Psh) { Sequence = new SeqNumber(1001), Acknowledgment = reply.Sequence + 1, Window = 65535 };
-        Build(data, PayloadLength).CopyTo(_frame, 0);
-        _next = new SeqNumber(1001);
+        // The engine's control block of that connection, to drive its buffers without a command per segment.
+        return (stack, OnlyConnection(stack), reply.Sequence + 1);
     }
 
     internal static byte[] Build(TcpHeader header, int payloadLength)
