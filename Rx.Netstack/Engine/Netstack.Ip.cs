@@ -157,9 +157,6 @@ public sealed partial class Netstack
     /// <summary>The transmit buffer where an upper layer writes its packet, starting at <see cref="IpHeaderRoom"/>.</summary>
     internal Span<byte> TransmitPayload => _txBuffer.AsSpan(IpHeaderRoom);
 
-    /// <summary>The largest upper-layer packet that goes out unfragmented to a destination of this version.</summary>
-    internal int MaxUnfragmentedPayload(bool v6) => Mtu - (v6 ? Ipv6.HeaderLength : Ipv4.HeaderLength);
-
     /// <summary>
     /// Sends the upper-layer packet of <paramref name="payloadLength"/> bytes already written at <see cref="TransmitPayload"/>:
     /// adds the IP header, fragments it if it is larger than the MTU (unless <paramref name="dontFragment"/>), and hands it to

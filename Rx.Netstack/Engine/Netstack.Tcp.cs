@@ -117,7 +117,6 @@ public sealed partial class Netstack
         if (!_cookies.TryDecode(local, remote, header.Acknowledgment - 1, header.Sequence - 1, now, out int mss)) return false;
         TcpControlBlock tcb = TcpControlBlock.FromCookie(_tcp, local, remote, header, payload, mss, listener.Settings, MaxSegmentSizeFor(remote.Address), now);
         if (AddConnection(tcb, listener) is not { } connection) return false;
-        listener.CookieConnections++;
         _counters.SynCookiesAccepted++;
         MarkDirty(connection);
         return true;

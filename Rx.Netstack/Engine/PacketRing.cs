@@ -30,7 +30,6 @@ internal sealed class PacketRing<TMeta> where TMeta : struct
 
     public int Count => _count;
     public bool IsEmpty => _count == 0;
-    public int ByteCapacity => _capacity;
 
     /// <summary>Stores a copy of <paramref name="data"/>; false when there is no room (the caller counts the drop).</summary>
     public bool TryEnqueue(in TMeta meta, ReadOnlySpan<byte> data)

@@ -30,9 +30,6 @@ internal sealed class TcpListenerSocket : SocketBase
     /// <summary>Accept requests waiting for a connection.</summary>
     public WaitQueue Acceptors { get; } = new();
 
-    /// <summary>Connections admitted through SYN cookies (for diagnostics and tests).</summary>
-    public long CookieConnections { get; set; }
-
     public override void Flush(Instant now)
     {
         while (!Acceptors.IsEmpty && AcceptQueue.Count > 0)
@@ -47,8 +44,6 @@ internal sealed class TcpListenerSocket : SocketBase
             connection.Owned = true;
         }
     }
-
-    public void MarkClosed() => IsClosed = true;
 
     public override void FailAll(NetstackError error)
     {
