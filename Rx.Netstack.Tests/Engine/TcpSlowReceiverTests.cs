@@ -12,6 +12,7 @@ namespace Rx.Netstack.Tests.Engine;
 /// until the test opens a gate, once per virtual 100 ms. The sender must stall on a zero window, memory must stay within the
 /// connection's buffers, and every byte must arrive.
 /// </summary>
+[Collection(SerialCollection.Name)] // it lets real time pass for thread-pool delivery: run it alone
 public sealed class TcpSlowReceiverTests
 {
     private const int Buffer = 64 * 1024;
