@@ -11,6 +11,7 @@ namespace Rx.Netstack.Tests.Tcp;
 /// Back-pressure through <see cref="TcpDuplexPipe"/>: when the application does not read <c>Input</c>, the bytes held are
 /// bounded by the pipe thresholds plus the TCP buffers, the peer's writer stalls, and nothing is lost once reading starts.
 /// </summary>
+[Collection(SerialCollection.Name)] // its pumps run on the thread pool while virtual time advances: run it alone
 public sealed class TcpDuplexPipeTests
 {
     private const int TcpBuffer = 16 * 1024;
