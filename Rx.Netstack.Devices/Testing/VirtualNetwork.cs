@@ -44,9 +44,13 @@ public sealed class VirtualNetwork : IDisposable
     /// <summary>Packets the switch dropped because no stack owns their destination address.</summary>
     public long Unroutable => Interlocked.Read(ref _unroutable);
 
-    /// <summary>Adds a stack with addresses such as "10.0.0.1/24" and "fd00::1/64", on a perfect link.</summary>
+    /// <summary>
+    /// Adds a stack with addresses such as "10.0.0.1/24" and "fd00::1/64", on a perfect link. Its async API resumes inline
+    /// (<see cref="NetstackOptions.RunContinuationsInline"/>): in virtual time everything runs on the test's thread, so an
+    /// awaited operation completes in the step that answered it instead of racing the thread pool.
+    /// </summary>
     public Netstack AddStack(string name, params string[] addresses) =>
-        AddStack(name, new NetstackOptions { Addresses = addresses.Select(InterfaceAddress.Parse).ToArray() });
+        AddStack(name, new NetstackOptions { Addresses = addresses.Select(InterfaceAddress.Parse).ToArray(), RunContinuationsInline = true });
 
     /// <summary>Adds a stack built from <paramref name="options"/>, joined to the switch by a link with <paramref name="impairment"/>
     /// in both directions (each direction draws its own random numbers from <paramref name="seed"/>).</summary>
