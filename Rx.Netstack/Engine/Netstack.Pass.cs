@@ -106,14 +106,27 @@ public sealed partial class Netstack
     /// <summary>Runs (or posts) the passes owed by this thread; called when its outermost pass ends.</summary>
     private static void RunDeferredPasses()
     {
-        if (t_deferredPasses is not { Count: > 0 } deferred) return;
-        int ran = 0;
-        while (deferred.TryDequeue(out Netstack? stack))
+        // A deferred pass ends at depth 0 too: it must not drain again from inside this loop, or two stacks talking to
+        // each other would nest one call per pass (this loop picks up what they defer instead).
+        if (t_drainingDeferred || t_deferredPasses is not { Count: > 0 } deferred) return;
+        t_drainingDeferred = true;
+        try
         {
-            // The flag is still set for each of them: either we run the pass, or we post it.
-            if (ran++ >= DeferredPassesPerCall || stack._disposed || !stack.TryRunPassHere()) stack.PostPass();
+            int ran = 0;
+            while (deferred.TryDequeue(out Netstack? stack))
+            {
+                // The flag is still set for each of them: either we run the pass, or we post it.
+                if (ran++ >= DeferredPassesPerCall || stack._disposed || !stack.TryRunPassHere()) stack.PostPass();
+            }
+        }
+        finally
+        {
+            t_drainingDeferred = false;
         }
     }
+
+    /// <summary>True while this thread runs <see cref="RunDeferredPasses"/>.</summary>
+    [ThreadStatic] private static bool t_drainingDeferred;
 
     /// <summary>Queues a pass on the scheduler; the caller has set <see cref="_passScheduled"/>.</summary>
     private void PostPass()
