@@ -1,3 +1,4 @@
+using System.Reactive.Concurrency;
 using Rx.Netstack.Devices;
 using Rx.Netstack.Sockets;
 using Rx.Netstack.Tests.Support;
@@ -29,6 +30,41 @@ public sealed class CallerRunsPassTests
         Assert.Equal(udpInBefore + 1, b.GetStats().UdpIn);
         var datagram = await receiver.ReceiveAsync().WaitAsync(TimeSpan.FromSeconds(5));
         Assert.Equal("ping"u8.ToArray(), datagram.Data.ToArray());
+    }
+
+    [Fact]
+    public async Task A_received_stream_keeps_receiving_when_a_reply_completes_inside_its_own_subscribe()
+    {
+        // With buffered data and an idle engine, subscribing runs the pass on the subscribing thread and the reply (delivered
+        // immediately) asks for the next chunk before Subscribe returns. The loop must keep that newer request, not cancel it
+        // by storing the older subscription last (the demo's echo hung this way on its third line).
+        using var a = new Netstack(new NetstackOptions { Addresses = [new(StackPair.A4, 24)] });
+        using var b = new Netstack(new NetstackOptions { Addresses = [new(StackPair.B4, 24)] });
+        var (deviceA, deviceB) = PipeDevice.CreatePair(1500);
+        a.Attach(deviceA);
+        b.Attach(deviceB);
+        await using TcpListener listener = await b.ListenTcpAsync(7002);
+        Task<TcpConnection> accepting = listener.AcceptAsync();
+        await using TcpConnection client = await a.ConnectTcpAsync(new NetEndpoint(StackPair.B4, 7002)).WaitAsync(TimeSpan.FromSeconds(5));
+        await using TcpConnection server = await accepting.WaitAsync(TimeSpan.FromSeconds(5));
+        await client.SendAsync("one"u8.ToArray()).WaitAsync(TimeSpan.FromSeconds(5));
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(5);
+        while ((await server.GetInfoAsync()).ReceiveQueued == 0 && DateTime.UtcNow < deadline) await Task.Yield();
+
+        var received = new List<string>();
+        var second = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using IDisposable subscription = server.ReceivedOn(ImmediateScheduler.Instance).Subscribe(chunk =>
+        {
+            lock (received)
+            {
+                received.Add(System.Text.Encoding.ASCII.GetString(chunk.Span));
+                if (received.Count == 2) second.TrySetResult();
+            }
+        });
+        await client.SendAsync("two"u8.ToArray()).WaitAsync(TimeSpan.FromSeconds(5));
+
+        await second.Task.WaitAsync(TimeSpan.FromSeconds(5));
+        Assert.Equal(["one", "two"], received);
     }
 
     [Fact]

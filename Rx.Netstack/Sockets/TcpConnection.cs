@@ -88,41 +88,8 @@ public sealed class TcpConnection : IAsyncDisposable
     public IObservable<ReadOnlyMemory<byte>> ReceivedOn(IScheduler scheduler)
     {
         ArgumentNullException.ThrowIfNull(scheduler);
-        return Observable.Create<ReadOnlyMemory<byte>>(observer =>
-        {
-            var current = new SerialDisposable();
-            void Next()
-            {
-                if (current.IsDisposed) return;
-                current.Disposable = Stack.Execute(new Command.TcpStream.Receive(Handle)).Take(1).ObserveOn(scheduler).Subscribe(reply =>
-                {
-                    try
-                    {
-                        switch (reply)
-                        {
-                            case Reply.Data d:
-                                observer.OnNext(d.Bytes);
-                                Next(); // only now: the chunk was handled, ask for the next one
-                                break;
-                            case Reply.EndOfStream:
-                                observer.OnCompleted();
-                                break;
-                            case Reply.Error e:
-                                observer.OnError(new NetstackException(e.Detail));
-                                break;
-                        }
-                    }
-                    catch (Exception)
-                    {
-                        // A throwing subscriber hurts only itself (as on the engine): it is cut off and counted.
-                        current.Dispose();
-                        Stack.CountSubscriberFault();
-                    }
-                });
-            }
-            Next();
-            return current;
-        });
+        return RepeatedRequest.Loop<Reply.Data, ReadOnlyMemory<byte>>(Stack, new Command.TcpStream.Receive(Handle), static d => d.Bytes,
+            scheduler, isEnd: static reply => reply is Reply.EndOfStream);
     }
 
     /// <summary>The received bytes as an async stream of chunks, ending at the end of the stream.</summary>
