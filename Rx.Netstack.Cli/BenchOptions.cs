@@ -13,6 +13,8 @@ internal sealed record BenchOptions
     public int DatagramSize { get; init; } = 1024;
     public int Parallel { get; init; } = 8;
     public bool Json { get; init; }
+    /// <summary>Whether the stacks' pipe offloads TCP/UDP checksums, as the kernel's loopback does (the default).</summary>
+    public ChecksumOffload Checksums { get; init; } = ChecksumOffload.Both;
 
     public TimeSpan Duration => TimeSpan.FromSeconds(Seconds);
 
@@ -25,6 +27,8 @@ internal sealed record BenchOptions
           --idle-connections K   tcp: hold K idle established connections open during the transfer (default 0)
           --size S               udp: datagram payload bytes (default 1024)
           --parallel P           connect: concurrent connect/close loops (default 8)
+          --checksums C          tcp, udp, rr, connect: offload (default; like the kernel's loopback, the pipe's TCP/UDP
+                                 checksums are neither computed nor verified) or compute
           --json                 one JSON object per result line instead of a table
         """;
 
@@ -53,6 +57,12 @@ internal sealed record BenchOptions
                 "--size" => o with { DatagramSize = Int(1, 65507) },
                 "--parallel" => o with { Parallel = Int(1, 256) },
                 "--json" => o with { Json = true },
+                "--checksums" => o with { Checksums = Next() switch
+                {
+                    "offload" => ChecksumOffload.Both,
+                    "compute" => ChecksumOffload.None,
+                    var other => throw new CliUsageException($"--checksums \"{other}\" must be offload or compute"),
+                } },
                 _ => throw new CliUsageException($"unknown option {name}\n{Help}"),
             };
         }

@@ -26,7 +26,7 @@ internal static class BenchRequestResponse
     /// <summary>Stack to stack; <paramref name="inline"/> lets continuations run on the engine (NetstackOptions.RunContinuationsInline).</summary>
     private static async Task<(long, TimeSpan)> MeasureStackAsync(BenchOptions o, bool inline)
     {
-        using var net = new DemoNetwork(o.Mtu, configure: options => options with { RunContinuationsInline = inline });
+        using var net = new DemoNetwork(o.Mtu, checksumOffload: o.Checksums, configure: options => options with { RunContinuationsInline = inline });
         await using var pair = await StackStreamPair.OpenAsync(net, 5003, new TcpSettings { NoDelay = true });
         return await BenchTransfers.RequestResponseAsync(pair, o.Duration);
     }

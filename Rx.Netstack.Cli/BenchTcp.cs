@@ -1,3 +1,4 @@
+using Rx.Netstack.Diagnostics;
 using Rx.Netstack.Sockets;
 using Rx.Netstack.Tcp;
 
@@ -9,7 +10,7 @@ internal static class BenchTcp
     public static async Task<IReadOnlyList<BenchResult>> RunAsync(BenchOptions o, DemoConsole console)
     {
         var settings = new TcpSettings { SendBufferSize = o.Buffer, ReceiveBufferSize = o.Buffer };
-        (long stackBytes, TimeSpan stackTime, double idleBytes) = await MeasureStackAsync(o, settings, console);
+        (long stackBytes, TimeSpan stackTime, double idleBytes, EngineWork work) = await MeasureStackAsync(o, settings, console);
         (long kernelBytes, TimeSpan kernelTime) = await MeasureKernelAsync(o);
 
         double stackRate = stackBytes / 1e6 / stackTime.TotalSeconds;
@@ -17,25 +18,42 @@ internal static class BenchTcp
         return
         [
             new("tcp", "rx-netstack", [("mb_per_s", stackRate), ("bytes", stackBytes), ("seconds", stackTime.TotalSeconds), ("mtu", o.Mtu),
+                ("checksums", o.Checksums == ChecksumOffload.Both ? "offload" : "compute"),
                 ("buffer", o.Buffer), ("write", o.Write), ("idle_connections", o.IdleConnections),
                 .. (o.IdleConnections > 0 ? new (string, object)[] { ("idle_bytes_per_connection_end", idleBytes) } : []),
+                ("frames_per_mb", work.Frames / (stackBytes / 1e6)), ("passes_per_mb", work.Passes / (stackBytes / 1e6)),
+                ("passes_on_caller_percent", work.Passes == 0 ? 0 : 100.0 * work.PassesOnCaller / work.Passes),
                 ("ratio_to_kernel", stackRate / kernelRate)]),
             new("tcp", "kernel-loopback", [("mb_per_s", kernelRate), ("bytes", kernelBytes), ("seconds", kernelTime.TotalSeconds), ("mtu", 65536),
                 ("buffer", o.Buffer), ("write", o.Write)]),
         ];
     }
 
-    private static async Task<(long, TimeSpan, double)> MeasureStackAsync(BenchOptions o, TcpSettings settings, DemoConsole console)
+    /// <summary>What both engines did during the transfer: frames sent, passes run, and how many of those on a caller's thread.</summary>
+    private readonly record struct EngineWork(long Frames, long Passes, long PassesOnCaller)
     {
-        using var net = new DemoNetwork(o.Mtu, configure: opt => opt with { CommandQueueCapacity = 1024 });
+        public static EngineWork Of(DemoNetwork net)
+        {
+            NetstackStats a = net.A.GetStats(), b = net.B.GetStats();
+            return new(a.FramesOut + b.FramesOut, a.Passes + b.Passes, a.PassesOnCaller + b.PassesOnCaller);
+        }
+
+        public static EngineWork operator -(EngineWork x, EngineWork y) => new(x.Frames - y.Frames, x.Passes - y.Passes, x.PassesOnCaller - y.PassesOnCaller);
+    }
+
+    private static async Task<(long, TimeSpan, double, EngineWork)> MeasureStackAsync(BenchOptions o, TcpSettings settings, DemoConsole console)
+    {
+        using var net = new DemoNetwork(o.Mtu, checksumOffload: o.Checksums, configure: opt => opt with { CommandQueueCapacity = 1024 });
         long before = GC.GetTotalMemory(forceFullCollection: true);
         var idle = await OpenIdleConnectionsAsync(net, o.IdleConnections, console, o.Json);
         // Managed memory per connection end (engine socket, control block, friendly TcpConnection), both stacks counted.
         double idleBytes = o.IdleConnections == 0 ? 0 : (GC.GetTotalMemory(forceFullCollection: true) - before) / (2.0 * o.IdleConnections);
         await using var pair = await StackStreamPair.OpenAsync(net, 5001, settings);
+        EngineWork workBefore = EngineWork.Of(net);
         var (bytes, elapsed) = await BenchTransfers.BulkAsync(pair, o.Write, o.Buffer, o.Duration);
+        EngineWork work = EngineWork.Of(net) - workBefore;
         GC.KeepAlive(idle);
-        return (bytes, elapsed, idleBytes);
+        return (bytes, elapsed, idleBytes, work);
     }
 
     private static async Task<(long, TimeSpan)> MeasureKernelAsync(BenchOptions o)

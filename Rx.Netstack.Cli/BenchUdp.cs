@@ -69,7 +69,7 @@ internal static class BenchUdp
 
     private static async Task<Counts> MeasureStackAsync(BenchOptions o)
     {
-        using var net = new DemoNetwork(o.Mtu, configure: opt => opt with
+        using var net = new DemoNetwork(o.Mtu, checksumOffload: o.Checksums, configure: opt => opt with
         {
             UdpReceiveQueueLength = 4096, UdpReceiveBufferSize = 16 << 20, UdpSendBufferSize = Math.Max(o.DatagramSize, 4096),
         });

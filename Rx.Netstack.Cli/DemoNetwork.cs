@@ -16,12 +16,13 @@ internal sealed class DemoNetwork : IDisposable
     private readonly CaptureDevice? _capture;
     private readonly PcapWriter? _pcap;
 
-    public DemoNetwork(int mtu = 1500, string? pcapPath = null, Func<NetstackOptions, NetstackOptions>? configure = null)
+    public DemoNetwork(int mtu = 1500, string? pcapPath = null, Func<NetstackOptions, NetstackOptions>? configure = null,
+        ChecksumOffload checksumOffload = ChecksumOffload.None)
     {
         configure ??= o => o;
         A = new Netstack(configure(new NetstackOptions { Addresses = [new(A4, 24), new(A6, 64)] }));
         B = new Netstack(configure(new NetstackOptions { Addresses = [new(B4, 24), new(B6, 64)] }));
-        (_pipeA, _pipeB) = PipeDevice.CreatePair(mtu);
+        (_pipeA, _pipeB) = PipeDevice.CreatePair(mtu, checksumOffload: checksumOffload);
         IPacketDevice deviceA = _pipeA;
         if (pcapPath is not null)
         {

@@ -27,9 +27,10 @@ public sealed class PipeDevice : IPacketDevice, IDisposable
     private long _droppedOversize;
     private long _droppedQueueFull;
 
-    private PipeDevice(int mtu, LinkState link)
+    private PipeDevice(int mtu, LinkState link, ChecksumOffload checksumOffload)
     {
         Mtu = mtu;
+        ChecksumOffload = checksumOffload;
         _link = link;
         _transmit = new TransmitObserver(this);
     }
@@ -40,8 +41,11 @@ public sealed class PipeDevice : IPacketDevice, IDisposable
     /// before it drops.</param>
     /// <param name="scheduler">Where queued frames are delivered (queued mode only);
     /// default <see cref="TaskPoolScheduler.Default"/>.</param>
+    /// <param name="checksumOffload"><see cref="ChecksumOffload.Both"/> lets both stacks skip TCP and UDP checksums, as
+    /// Linux's loopback does: a frame on this link cannot be corrupted. Both ends get the same setting; none by default.</param>
     /// <exception cref="ArgumentException">A scheduler was given without a capacity.</exception>
-    public static (PipeDevice A, PipeDevice B) CreatePair(int mtu = 1500, int? capacity = null, IScheduler? scheduler = null)
+    public static (PipeDevice A, PipeDevice B) CreatePair(int mtu = 1500, int? capacity = null, IScheduler? scheduler = null,
+        ChecksumOffload checksumOffload = ChecksumOffload.None)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(mtu, 1);
         if (capacity is { } c) ArgumentOutOfRangeException.ThrowIfLessThan(c, 1, nameof(capacity));
@@ -49,8 +53,8 @@ public sealed class PipeDevice : IPacketDevice, IDisposable
             throw new ArgumentException("A scheduler is only used by a queued pipe: give a capacity too.", nameof(scheduler));
 
         var link = new LinkState();
-        var a = new PipeDevice(mtu, link);
-        var b = new PipeDevice(mtu, link);
+        var a = new PipeDevice(mtu, link, checksumOffload);
+        var b = new PipeDevice(mtu, link, checksumOffload);
         a._peer = b;
         b._peer = a;
         if (capacity is { } cap)
@@ -70,6 +74,9 @@ public sealed class PipeDevice : IPacketDevice, IDisposable
 
     /// <inheritdoc />
     public int Mtu { get; }
+
+    /// <inheritdoc />
+    public ChecksumOffload ChecksumOffload { get; }
 
     /// <summary>True when frames are queued and delivered on a scheduler rather than handed over synchronously.</summary>
     public bool IsQueued => _toPeer is not null;

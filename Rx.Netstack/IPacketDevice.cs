@@ -20,4 +20,7 @@ public interface IPacketDevice
 
     /// <summary>The largest IP packet the link carries, in bytes.</summary>
     int Mtu { get; }
+
+    /// <summary>Checksum work the link takes off the stack (read once, when the stack attaches the device); none by default.</summary>
+    ChecksumOffload ChecksumOffload => ChecksumOffload.None;
 }

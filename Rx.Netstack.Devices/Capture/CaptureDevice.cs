@@ -51,6 +51,9 @@ public sealed class CaptureDevice : IPacketDevice, IDisposable
     /// <inheritdoc />
     public int Mtu => _inner.Mtu;
 
+    /// <inheritdoc />
+    public ChecksumOffload ChecksumOffload => _inner.ChecksumOffload;
+
     /// <summary>Every frame passing, as a copy, with its direction and time. Completes on <see cref="Dispose"/>.</summary>
     public IObservable<CapturedFrame> Frames => _frames;
 

@@ -61,6 +61,10 @@ public sealed record NetstackStats
     public IReadOnlyDictionary<DropReason, long> Drops { get; init; } = new Dictionary<DropReason, long>();
     /// <summary>Commands the engine processed.</summary>
     public long CommandsProcessed { get; init; }
+    /// <summary>Engine passes run (each takes the queued commands and frames, fires due timers, flushes changed sockets).</summary>
+    public long Passes { get; init; }
+    /// <summary>Of <see cref="Passes"/>, those run on the thread that brought the work instead of the stack's own event loop.</summary>
+    public long PassesOnCaller { get; init; }
     /// <summary>Replies whose subscriber threw (the fault is contained and counted).</summary>
     public long SubscriberFaults { get; init; }
 

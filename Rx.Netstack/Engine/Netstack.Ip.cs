@@ -19,6 +19,11 @@ public sealed partial class Netstack
     private IPacketDevice? _device;
     private IDisposable? _deviceSubscription;
     private int _deviceMtu;
+    /// <summary>The device does not need TCP/UDP checksums (<see cref="ChecksumOffload.Transmit"/>): emission leaves them zero.</summary>
+    private bool _txChecksumOffload;
+    /// <summary>The frame being processed needs no TCP/UDP checksum check (offloaded by its device, or our own looped-back frame
+    /// emitted without one).</summary>
+    private bool _frameChecksumTrusted;
     private bool _deviceLost; // set under the engine lock by a failed device; handled by the next pass
     private ushort _nextIpv4Id;
     private uint _nextIpv6FragmentId;
@@ -61,6 +66,7 @@ public sealed partial class Netstack
             DetachLocked();
             _device = device;
             _deviceMtu = Math.Min(device.Mtu, 65535);
+            _txChecksumOffload = device.ChecksumOffload.HasFlag(ChecksumOffload.Transmit);
             _deviceSubscription = device.Received.Subscribe(new DeviceObserver(this, device));
         }
         return Disposable.Create(() =>
@@ -75,6 +81,7 @@ public sealed partial class Netstack
         _deviceSubscription = null;
         _device = null;
         _deviceMtu = 0;
+        _txChecksumOffload = false;
     }
 
     /// <summary>
@@ -83,11 +90,13 @@ public sealed partial class Netstack
     /// </summary>
     private sealed class DeviceObserver(Netstack stack, IPacketDevice device) : IObserver<ReadOnlyMemory<byte>>
     {
+        private readonly bool _checksumTrusted = device.ChecksumOffload.HasFlag(ChecksumOffload.Receive);
+
         public void OnNext(ReadOnlyMemory<byte> frame)
         {
             Interlocked.Increment(ref stack._counters.FramesIn);
             Interlocked.Add(ref stack._counters.BytesIn, frame.Length);
-            stack.EnqueueFrame(frame.Span, fromLoopback: false);
+            stack.EnqueueFrame(frame.Span, fromLoopback: false, _checksumTrusted);
         }
 
         public void OnError(Exception error) => OnCompleted();
@@ -177,7 +186,7 @@ public sealed partial class Netstack
         if (IsLocalAddress(destination))
         {
             // Delivered inside the stack; processed later in this pass or the next, never re-entrantly.
-            EnqueueFrame(packet, fromLoopback: true);
+            EnqueueFrame(packet, fromLoopback: true, checksumTrusted: _txChecksumOffload);
             return true;
         }
         if (packet.Length <= Mtu) return SendToDevice(packet);
@@ -194,7 +203,7 @@ public sealed partial class Netstack
     {
         if (IsLocalAddress(destination))
         {
-            EnqueueFrame(packet, fromLoopback: true);
+            EnqueueFrame(packet, fromLoopback: true, checksumTrusted: _txChecksumOffload);
             return true;
         }
         if (packet.Length > Mtu)

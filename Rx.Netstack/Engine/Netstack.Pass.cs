@@ -13,7 +13,7 @@ public sealed partial class Netstack
     private const int FramesPerPass = 4096;
 
     /// <summary>A received frame copied into a pooled buffer; the pass returns the buffer after processing it.</summary>
-    private readonly record struct InboxFrame(byte[] Buffer, int Length, bool FromLoopback);
+    private readonly record struct InboxFrame(byte[] Buffer, int Length, bool FromLoopback, bool ChecksumTrusted);
 
     private readonly ConcurrentQueue<InboxFrame> _frameQueue = new();
     private int _queuedFrames;
@@ -24,7 +24,7 @@ public sealed partial class Netstack
     internal Instant Now => Instant.From(_scheduler.Now);
 
     /// <summary>Copies a frame into the inbox (any thread) and makes sure a pass will run.</summary>
-    internal void EnqueueFrame(ReadOnlySpan<byte> frame, bool fromLoopback)
+    internal void EnqueueFrame(ReadOnlySpan<byte> frame, bool fromLoopback, bool checksumTrusted)
     {
         if (_disposed) return;
         if (frame.Length == 0)
@@ -40,7 +40,7 @@ public sealed partial class Netstack
         }
         byte[] buffer = ArrayPool<byte>.Shared.Rent(frame.Length);
         frame.CopyTo(buffer);
-        _frameQueue.Enqueue(new InboxFrame(buffer, frame.Length, fromLoopback));
+        _frameQueue.Enqueue(new InboxFrame(buffer, frame.Length, fromLoopback, checksumTrusted));
         SchedulePass();
     }
 
@@ -94,6 +94,7 @@ public sealed partial class Netstack
         try
         {
             if (_inPass || _tornDown) return false;
+            _counters.PassesOnCaller++;
             RunPass();
             return true;
         }
@@ -172,6 +173,7 @@ public sealed partial class Netstack
         lock (_engineLock)
         {
             Volatile.Write(ref _passScheduled, 1);
+            _counters.Passes++;
             for (int round = 1; ; round++)
             {
                 if (_tornDown)
@@ -210,7 +212,6 @@ public sealed partial class Netstack
         _inPass = true;
         try
         {
-            _counters.Passes++;
             Instant now = Now;
             while (_cancelQueue.TryDequeue(out PendingRequest? cancelled))
                 cancelled.Queue?.Remove(cancelled);
@@ -236,6 +237,7 @@ public sealed partial class Netstack
                 Interlocked.Decrement(ref _queuedFrames);
                 try
                 {
+                    _frameChecksumTrusted = frame.ChecksumTrusted;
                     ProcessFrame(frame.Buffer.AsSpan(0, frame.Length), frame.FromLoopback, now);
                 }
                 finally

@@ -23,7 +23,7 @@ public sealed partial class Netstack
 
     private void ProcessTcp(in IpInfo ip, ReadOnlySpan<byte> packet, ReadOnlySpan<byte> segment, Instant now)
     {
-        if (TcpWire.TryParse(segment, ip.Source, ip.Destination, out TcpHeader header, out ReadOnlySpan<byte> payload) != WireError.None)
+        if (TcpWire.TryParse(segment, ip.Source, ip.Destination, out TcpHeader header, out ReadOnlySpan<byte> payload, verifyChecksum: !_frameChecksumTrusted) != WireError.None)
         {
             _counters.Drop(DropReason.TcpMalformed);
             return;
@@ -152,7 +152,7 @@ public sealed partial class Netstack
         Span<byte> segment = TransmitPayload;
         int headerLength = TcpWire.HeaderLength(header);
         payload.CopyTo(segment[headerLength..]);
-        int length = TcpWire.Emit(segment, header, payload.Length, local.Address, remote.Address);
+        int length = TcpWire.Emit(segment, header, payload.Length, local.Address, remote.Address, computeChecksum: !_txChecksumOffload);
         _counters.TcpOut++;
         TransmitIp(local.Address, remote.Address, IpProtocol.Tcp, length);
     }
@@ -267,7 +267,7 @@ public sealed partial class Netstack
             Span<byte> segment = TransmitPayload;
             int headerLength = TcpWire.HeaderLength(header);
             tcb.CopyPayload(segment.Slice(headerLength, payloadLength));
-            int length = TcpWire.Emit(segment, header, payloadLength, tcb.Local.Address, tcb.Remote.Address);
+            int length = TcpWire.Emit(segment, header, payloadLength, tcb.Local.Address, tcb.Remote.Address, computeChecksum: !_txChecksumOffload);
             _counters.TcpOut++;
             TransmitIp(tcb.Local.Address, tcb.Remote.Address, IpProtocol.Tcp, length);
         }

@@ -13,7 +13,7 @@ public sealed partial class Netstack
 
     private void ProcessUdp(in IpInfo ip, ReadOnlySpan<byte> packet, ReadOnlySpan<byte> datagram, Instant now)
     {
-        if (UdpWire.TryParse(datagram, ip.Source, ip.Destination, out UdpHeader header, out ReadOnlySpan<byte> payload) != WireError.None)
+        if (UdpWire.TryParse(datagram, ip.Source, ip.Destination, out UdpHeader header, out ReadOnlySpan<byte> payload, verifyChecksum: !_frameChecksumTrusted) != WireError.None)
         {
             _counters.Drop(DropReason.UdpMalformed);
             return;
@@ -135,7 +135,8 @@ public sealed partial class Netstack
         // UDP output is emitted in the same pass, so a send never waits for buffer space.
         Span<byte> datagram = TransmitPayload;
         send.Data.Span.CopyTo(datagram[UdpWire.HeaderLength..]);
-        int length = UdpWire.Emit(datagram, new UdpHeader(socket.Local.Port, destination.Port), send.Data.Length, source, destination.Address);
+        int length = UdpWire.Emit(datagram, new UdpHeader(socket.Local.Port, destination.Port), send.Data.Length, source, destination.Address,
+            computeChecksum: !_txChecksumOffload);
         _counters.UdpOut++;
         TransmitIp(source, destination.Address, IpProtocol.Udp, length);
         Complete(request, new Reply.Sent(send.Data.Length));

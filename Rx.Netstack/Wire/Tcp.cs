@@ -22,7 +22,7 @@ public static class Tcp
     /// <see cref="WireError.BadHeaderLength"/> (data offset below 5 or beyond the buffer), <see cref="WireError.BadChecksum"/>,
     /// <see cref="WireError.BadOption"/>.</returns>
     public static WireError TryParse(ReadOnlySpan<byte> segment, NetAddress source, NetAddress destination,
-        out TcpHeader header, out ReadOnlySpan<byte> payload)
+        out TcpHeader header, out ReadOnlySpan<byte> payload, bool verifyChecksum = true)
     {
         header = default;
         payload = default;
@@ -30,7 +30,7 @@ public static class Tcp
         var view = new TcpView(segment);
         int headerLength = view.HeaderLength;
         if (headerLength < MinHeaderLength || headerLength > segment.Length) return WireError.BadHeaderLength;
-        if (!Checksum.Verify(segment, Checksum.PseudoHeader(source, destination, IpProtocol.Tcp, segment.Length)))
+        if (verifyChecksum && !Checksum.Verify(segment, Checksum.PseudoHeader(source, destination, IpProtocol.Tcp, segment.Length)))
             return WireError.BadChecksum;
 
         var parsed = new TcpHeader(view.SourcePortField, view.DestinationPortField, view.FlagsField)
@@ -63,7 +63,8 @@ public static class Tcp
     /// </summary>
     /// <returns>The segment length (header + payload).</returns>
     /// <exception cref="ArgumentOutOfRangeException">The segment does not fit in <paramref name="segment"/>.</exception>
-    public static int Emit(Span<byte> segment, in TcpHeader header, int payloadLength, NetAddress source, NetAddress destination)
+    public static int Emit(Span<byte> segment, in TcpHeader header, int payloadLength, NetAddress source, NetAddress destination,
+        bool computeChecksum = true)
     {
         int headerLength = HeaderLength(header);
         int length = headerLength + payloadLength;
@@ -79,6 +80,7 @@ public static class Tcp
         BinaryPrimitives.WriteUInt16BigEndian(bytes[TcpView.Checksum..], 0);
         BinaryPrimitives.WriteUInt16BigEndian(bytes[TcpView.UrgentPointer..], header.UrgentPointer);
         TcpOptions.Write(bytes[MinHeaderLength..headerLength], header);
+        if (!computeChecksum) return length; // offloaded: the field stays zero
         uint pseudo = Checksum.PseudoHeader(source, destination, IpProtocol.Tcp, length);
         BinaryPrimitives.WriteUInt16BigEndian(bytes[TcpView.Checksum..], Checksum.Finish(Checksum.Accumulate(bytes, pseudo)));
         return length;

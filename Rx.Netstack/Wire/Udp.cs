@@ -20,7 +20,7 @@ public static class Udp
     /// <returns><see cref="WireError.None"/>, or <see cref="WireError.Truncated"/> (under 8 bytes), <see cref="WireError.BadLength"/>
     /// (length field below 8 or beyond the buffer), <see cref="WireError.BadChecksum"/>, <see cref="WireError.BadField"/> (destination port 0).</returns>
     public static WireError TryParse(ReadOnlySpan<byte> datagram, NetAddress source, NetAddress destination,
-        out UdpHeader header, out ReadOnlySpan<byte> payload)
+        out UdpHeader header, out ReadOnlySpan<byte> payload, bool verifyChecksum = true)
     {
         header = default;
         payload = default;
@@ -29,7 +29,11 @@ public static class Udp
         int length = view.LengthField;
         if (length < HeaderLength || length > datagram.Length) return WireError.BadLength;
         var bytes = datagram[..length];
-        if (view.ChecksumField == 0)
+        if (!verifyChecksum)
+        {
+            // The link vouches for the datagram (receive checksum offload).
+        }
+        else if (view.ChecksumField == 0)
         {
             if (source.IsV6) return WireError.BadChecksum; // RFC 8200 §8.1: IPv6 receivers discard a zero UDP checksum
         }
@@ -50,7 +54,8 @@ public static class Udp
     /// </summary>
     /// <returns>The datagram length (8 + payloadLength).</returns>
     /// <exception cref="ArgumentOutOfRangeException">The datagram would exceed 65535 bytes or the buffer.</exception>
-    public static int Emit(Span<byte> datagram, in UdpHeader header, int payloadLength, NetAddress source, NetAddress destination)
+    public static int Emit(Span<byte> datagram, in UdpHeader header, int payloadLength, NetAddress source, NetAddress destination,
+        bool computeChecksum = true)
     {
         int length = HeaderLength + payloadLength;
         if (payloadLength < 0 || length > ushort.MaxValue || length > datagram.Length)
@@ -60,6 +65,7 @@ public static class Udp
         BinaryPrimitives.WriteUInt16BigEndian(bytes[UdpView.DestinationPort..], header.DestinationPort);
         BinaryPrimitives.WriteUInt16BigEndian(bytes[UdpView.Length..], (ushort)length);
         BinaryPrimitives.WriteUInt16BigEndian(bytes[UdpView.Checksum..], 0);
+        if (!computeChecksum) return length; // offloaded: the field stays zero
         ushort checksum = Checksum.Finish(Checksum.Accumulate(bytes, Checksum.PseudoHeader(source, destination, IpProtocol.Udp, length)));
         // RFC 768: an all-zero transmitted checksum means "no checksum", so a computed zero is sent as all ones.
         BinaryPrimitives.WriteUInt16BigEndian(bytes[UdpView.Checksum..], checksum == 0 ? (ushort)0xFFFF : checksum);
