@@ -35,8 +35,9 @@ public sealed partial class Netstack
             _registration = token.UnsafeRegister(static (state, token) =>
             {
                 var (stack, request, completion) = ((Netstack, PendingRequest, ReplyCompletion))state!;
-                stack.Cancel(request);
-                completion.TrySetCanceled(token);
+                // Only a withdrawn request is cancelled: one the engine claimed first (its bytes may be in the caller's buffer
+                // already) completes with its reply instead, so no data is lost to a late cancellation.
+                if (stack.Cancel(request)) completion.TrySetCanceled(token);
             }, (stack, request, this));
         }
 

@@ -301,10 +301,17 @@ public sealed partial class Netstack
     private void ServeReaders(TcpConnectionSocket c)
     {
         TcpControlBlock tcb = c.Tcb;
+        c.DeliverDirectRead();
         while (c.Readers.First is { } request)
         {
             if (tcb.ReceiveAvailable > 0)
             {
+                // Claim before consuming: a reader cancelled meanwhile leaves the bytes in the ring for the next one.
+                if (!request.TryClaim())
+                {
+                    c.Readers.Remove(request);
+                    continue;
+                }
                 Reply reply;
                 switch (request.Command)
                 {
@@ -318,7 +325,7 @@ public sealed partial class Netstack
                         reply = new Reply.Data(data.AsMemory(0, n));
                         break;
                 }
-                Complete(request, reply);
+                Deliver(request, reply);
                 MarkDirty(c); // reading may open the window: the update goes out in this flush or the next
                 continue;
             }
@@ -332,6 +339,7 @@ public sealed partial class Netstack
                 Complete(request, new Reply.Error(ErrorOf(tcb.Error, "receive")));
                 continue;
             }
+            if (request.Command is Command.TcpStream.ReceiveInto) tcb.OfferReadBuffer(request); // in-order data goes straight in
             break;
         }
     }

@@ -178,6 +178,8 @@ public sealed partial class Netstack
 
     private static void FailWaiters(TcpConnectionSocket c, NetstackError error)
     {
+        c.DeliverDirectRead(); // bytes already in a reader's buffer are its answer, not lost
+
         foreach (WaitQueue queue in (ReadOnlySpan<WaitQueue>)[c.Readers, c.Writers, c.Connecting])
             while (queue.First is { } r) c.StackComplete(r, new Reply.Error(error));
     }

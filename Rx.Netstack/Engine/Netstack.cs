@@ -134,11 +134,13 @@ public sealed partial class Netstack : IDisposable
         request.ReplyTo.OnCompleted();
     }
 
-    private void Cancel(PendingRequest request)
+    /// <summary>Withdraws a request; false when the engine claimed it first (its reply is coming and must not be replaced).</summary>
+    private bool Cancel(PendingRequest request)
     {
-        if (!request.TryClaim()) return; // already answered
+        if (!request.TryClaim()) return false; // already answered, or being answered
         _cancelQueue.Enqueue(request);
         SchedulePass();
+        return true;
     }
 
     /// <summary>Sends the reply of a request (on the engine) unless it was cancelled or already answered.</summary>
@@ -146,6 +148,14 @@ public sealed partial class Netstack : IDisposable
     {
         request.Queue?.Remove(request);
         if (!request.TryClaim()) return false;
+        Deliver(request, reply);
+        return true;
+    }
+
+    /// <summary>Sends the reply of a request this engine has claimed already (taken out of its wait queue).</summary>
+    internal void Deliver(PendingRequest request, Reply reply)
+    {
+        request.Queue?.Remove(request);
         if (_tap.HasObservers) _tap.OnNext(new CommandEvent.Replied(request.Id, reply));
         try
         {
@@ -157,7 +167,6 @@ public sealed partial class Netstack : IDisposable
             // A subscriber that throws hurts only itself; the engine goes on.
             _counters.SubscriberFaults++;
         }
-        return true;
     }
 
     /// <summary>A snapshot of the counters.</summary>

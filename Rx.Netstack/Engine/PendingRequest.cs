@@ -1,4 +1,5 @@
 using Rx.Netstack.Commands;
+using Rx.Netstack.Tcp;
 
 namespace Rx.Netstack.Engine;
 
@@ -7,7 +8,7 @@ namespace Rx.Netstack.Engine;
 /// <see cref="WaitQueue"/>. Completion is claimed once (by the reply, a cancel or the stack's disposal), so the
 /// observer sees exactly one terminal reply.
 /// </summary>
-internal sealed class PendingRequest
+internal sealed class PendingRequest : IReadBufferClaim
 {
     private int _finished;
 
@@ -34,4 +35,7 @@ internal sealed class PendingRequest
 
     /// <summary>Claims the right to finish the request; only the first caller gets true.</summary>
     public bool TryClaim() => Interlocked.Exchange(ref _finished, 1) == 0;
+
+    /// <summary>The caller's buffer of a <see cref="Command.TcpStream.ReceiveInto"/> (empty for other commands).</summary>
+    public Memory<byte> ReadBuffer => Command is Command.TcpStream.ReceiveInto into ? into.Destination : default;
 }

@@ -51,8 +51,16 @@ internal sealed class TcpConnectionSocket : SocketBase
     /// <summary>Answers one of this socket's requests (for the engine's TCP command code).</summary>
     public void StackComplete(PendingRequest request, Reply reply) => Stack.Complete(request, reply);
 
+    /// <summary>Answers the reader whose buffer the control block filled directly, if any (claimed when its first byte went in).</summary>
+    public void DeliverDirectRead()
+    {
+        int n = Tcb.TakeDirectRead(out IReadBufferClaim? reader);
+        if (n > 0) Stack.Deliver((PendingRequest)reader!, new Reply.ReceivedInto(n));
+    }
+
     public override void FailAll(NetstackError error)
     {
+        DeliverDirectRead();
         FailQueue(Connecting, error);
         FailQueue(Readers, error);
         FailQueue(Writers, error);

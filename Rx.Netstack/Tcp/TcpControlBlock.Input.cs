@@ -469,6 +469,19 @@ internal sealed partial class TcpControlBlock
             seq = _rcvNxt;
         }
         int offset = seq - _rcvNxt;
+        int placed = offset == 0 && !data.IsEmpty ? PlaceDirect(data) : 0; // into a waiting reader's buffer
+        if (placed > 0)
+        {
+            _rcvNxt += placed;
+            _bytesReceived += placed;
+            data = data[placed..];
+            if (data.IsEmpty)
+            {
+                if (_hasPendingFin && _pendingFinSeq == _rcvNxt) ConsumeFin(now);
+                ScheduleAck(now, placed);
+                return true;
+            }
+        }
         int room = _recvRing.Free - offset;
         bool fits = data.Length <= room;
         if (room <= 0)
@@ -499,7 +512,7 @@ internal sealed partial class TcpControlBlock
                 _ackNow = true; // RFC 5681 §4.2: ACK at once when a segment fills (part of) a gap
             }
             if (_hasPendingFin && _pendingFinSeq == _rcvNxt) ConsumeFin(now);
-            ScheduleAck(now, data.Length);
+            ScheduleAck(now, placed + data.Length);
         }
         else
         {

@@ -273,7 +273,7 @@ internal sealed partial class TcpControlBlock
     public bool ReceiveFinished => _finReceived && _recvRing.Count == 0;
 
     /// <summary>True when a <see cref="Receive"/> call would return something other than 0 (data, EOF or error).</summary>
-    public bool IsReadable => _recvRing.Count > 0 || _finReceived || (State == TcpState.Closed && Error != TcpError.None);
+    public bool IsReadable => _recvRing.Count > 0 || _directCount > 0 || _finReceived || (State == TcpState.Closed && Error != TcpError.None);
 
     /// <summary>True when <see cref="Send"/> would accept at least one byte, or would fail (so a waiting sender wakes up).</summary>
     public bool IsWritable => SendSpace > 0 || !CanQueueData;

@@ -1,0 +1,62 @@
+namespace Rx.Netstack.Tcp;
+
+/// <summary>A waiting reader's own buffer, which the control block may fill directly (see <see cref="TcpControlBlock.OfferReadBuffer"/>).</summary>
+internal interface IReadBufferClaim
+{
+    /// <summary>Where the reader wants its bytes.</summary>
+    Memory<byte> ReadBuffer { get; }
+
+    /// <summary>Claims the reader for this data (it can no longer be cancelled); false when it was cancelled or answered already.</summary>
+    bool TryClaim();
+}
+
+internal sealed partial class TcpControlBlock
+{
+    // Direct placement. While a reader waits with its own buffer and nothing is buffered, in-order data is copied straight
+    // into that buffer instead of into the receive ring and out again: one copy per byte less on a bulk receive (what Linux
+    // does for a reader blocked in recv()). The bytes count as read at once, so the window stays open. The reader is claimed
+    // before the first byte goes in, so a cancellation racing with it cannot lose the bytes: the read completes instead.
+
+    private IReadBufferClaim? _directReader;
+    private int _directCount;
+
+    /// <summary>
+    /// Offers a waiting reader's buffer for in-order data that arrives while the receive ring is empty. The engine answers
+    /// the reader with <see cref="TakeDirectRead"/> in the same pass.
+    /// </summary>
+    public void OfferReadBuffer(IReadBufferClaim reader)
+    {
+        if (_directCount > 0 || ReferenceEquals(_directReader, reader)) return;
+        _directReader = reader;
+    }
+
+    /// <summary>The bytes placed in the offered reader's buffer, and that reader; 0 (and no reader) when none were. Ends the offer
+    /// when bytes were placed.</summary>
+    public int TakeDirectRead(out IReadBufferClaim? reader)
+    {
+        reader = null;
+        if (_directCount == 0) return 0;
+        reader = _directReader;
+        int n = _directCount;
+        _directReader = null;
+        _directCount = 0;
+        return n;
+    }
+
+    /// <summary>Places as much of <paramref name="data"/> (in order, at RCV.NXT) as the offered buffer takes; returns the count.</summary>
+    private int PlaceDirect(ReadOnlySpan<byte> data)
+    {
+        if (_directReader is not { } reader || _recvRing.Count > 0 || _recvOutOfOrder.Count > 0) return 0;
+        Memory<byte> buffer = reader.ReadBuffer;
+        int n = Math.Min(data.Length, buffer.Length - _directCount);
+        if (n <= 0) return 0;
+        if (_directCount == 0 && !reader.TryClaim())
+        {
+            _directReader = null; // cancelled meanwhile: the data goes to the ring
+            return 0;
+        }
+        data[..n].CopyTo(buffer.Span[_directCount..]);
+        _directCount += n;
+        return n;
+    }
+}
