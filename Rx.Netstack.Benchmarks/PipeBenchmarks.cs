@@ -15,13 +15,14 @@ public abstract class PipeBenchmarkBase
     protected Netstack A { get; private set; } = null!;
     protected Netstack B { get; private set; } = null!;
 
-    protected void CreateStacks(int mtu, Func<NetstackOptions, NetstackOptions>? configure = null)
+    protected void CreateStacks(int mtu, Func<NetstackOptions, NetstackOptions>? configure = null,
+        ChecksumOffload checksums = ChecksumOffload.None)
     {
         configure ??= o => o;
         // Inline continuations: the benchmarks measure the engine and the command path, not the thread pool's hop.
         A = new Netstack(configure(new NetstackOptions { Addresses = [new(A4, 24)], RunContinuationsInline = true }), Scheduler);
         B = new Netstack(configure(new NetstackOptions { Addresses = [new(B4, 24)], RunContinuationsInline = true }), Scheduler);
-        var (deviceA, deviceB) = PipeDevice.CreatePair(mtu);
+        var (deviceA, deviceB) = PipeDevice.CreatePair(mtu, checksumOffload: checksums);
         A.Attach(deviceA);
         B.Attach(deviceB);
     }
@@ -72,7 +73,8 @@ public class UdpRoundTripBenchmarks : PipeBenchmarkBase
     }
 }
 
-/// <summary>A 1 MiB TCP transfer A → B (256 KiB buffers, 32 KiB writes and reads) over the pipe, MTU 1500 and 65535.</summary>
+/// <summary>A 1 MiB TCP transfer A → B (256 KiB buffers, 32 KiB writes and reads) over the pipe, MTU 1500 and 65535,
+/// with checksums computed (None) and offloaded as on Linux's loopback (Both).</summary>
 [MemoryDiagnoser]
 public class TcpBulkBenchmarks : PipeBenchmarkBase
 {
@@ -83,10 +85,13 @@ public class TcpBulkBenchmarks : PipeBenchmarkBase
     [Params(1500, 65535)]
     public int Mtu { get; set; }
 
+    [Params(ChecksumOffload.None, ChecksumOffload.Both)]
+    public ChecksumOffload Checksums { get; set; }
+
     [GlobalSetup]
     public void Setup()
     {
-        CreateStacks(Mtu);
+        CreateStacks(Mtu, checksums: Checksums);
         var settings = new TcpSettings { SendBufferSize = 256 * 1024, ReceiveBufferSize = 256 * 1024 };
         TcpListener listener = Await(B.ListenTcpAsync(80, settings: settings));
         Task<TcpConnection> accept = listener.AcceptAsync();

@@ -1,5 +1,6 @@
 using System.Collections.Immutable;
 using System.Reactive.Disposables;
+using System.Runtime.InteropServices;
 using Rx.Netstack.Diagnostics;
 using Rx.Netstack.Engine;
 using Rx.Netstack.Wire;
@@ -12,7 +13,8 @@ public sealed partial class Netstack
     internal const int IpHeaderRoom = Ipv6.HeaderLength + Ipv6.FragmentHeaderLength;
 
     private ImmutableArray<InterfaceAddress> _addresses = [];
-    private readonly byte[] _txBuffer = new byte[IpHeaderRoom + 65535];
+    /// <summary>Where packets are built; a stack on the other end of an in-memory pipe may take it (then we rent another).</summary>
+    private TransmitBuffer _tx = TransmitBuffer.Rent();
     private readonly byte[] _fragmentBuffer = new byte[65535 + IpHeaderRoom];
     private Reassembler _reassembler = null!;
     private TokenBucket _icmpErrorLimiter = null!;
@@ -48,7 +50,7 @@ public sealed partial class Netstack
         _deviceSubscription = null;
         try { _device?.Transmit.OnCompleted(); } catch (Exception) { _counters.SubscriberFaults++; }
         _device = null;
-        while (_frameQueue.TryDequeue(out InboxFrame frame)) System.Buffers.ArrayPool<byte>.Shared.Return(frame.Buffer);
+        while (_frameQueue.TryDequeue(out InboxFrame frame)) frame.Release();
     }
 
     /// <summary>
@@ -96,6 +98,14 @@ public sealed partial class Netstack
         {
             Interlocked.Increment(ref stack._counters.FramesIn);
             Interlocked.Add(ref stack._counters.BytesIn, frame.Length);
+            // A large frame another stack is handing over from its transmit buffer: take the buffer instead of copying it.
+            if (frame.Length >= TransmitBuffer.DetachThreshold
+                && MemoryMarshal.TryGetMemoryManager(frame, out TransmitBuffer? buffer, out int start, out int length)
+                && buffer.TryDetach())
+            {
+                stack.EnqueueFrame(new InboxFrame(buffer.Array, start, length, FromLoopback: false, _checksumTrusted, buffer));
+                return;
+            }
             stack.EnqueueFrame(frame.Span, fromLoopback: false, _checksumTrusted);
         }
 
@@ -164,7 +174,7 @@ public sealed partial class Netstack
     }
 
     /// <summary>The transmit buffer where an upper layer writes its packet, starting at <see cref="IpHeaderRoom"/>.</summary>
-    internal Span<byte> TransmitPayload => _txBuffer.AsSpan(IpHeaderRoom);
+    internal Span<byte> TransmitPayload => _tx.Array.AsSpan(IpHeaderRoom);
 
     /// <summary>
     /// Sends the upper-layer packet of <paramref name="payloadLength"/> bytes already written at <see cref="TransmitPayload"/>:
@@ -176,7 +186,7 @@ public sealed partial class Netstack
         bool v6 = destination.IsV6;
         int headerLength = v6 ? Ipv6.HeaderLength : Ipv4.HeaderLength;
         int start = IpHeaderRoom - headerLength;
-        Span<byte> packet = _txBuffer.AsSpan(start, headerLength + payloadLength);
+        Span<byte> packet = _tx.Array.AsSpan(start, headerLength + payloadLength);
         _counters.CountBytesOut(protocol, payloadLength);
         if (v6)
             Ipv6.Emit(packet, new Ipv6Header(source, destination, protocol, Options.DefaultTimeToLive), payloadLength);
@@ -224,11 +234,32 @@ public sealed partial class Netstack
         }
         _counters.FramesOut++;
         _counters.BytesOut += packet.Length;
-        // The frame is borrowed for the duration of OnNext (see IPacketDevice): the device copies what it keeps.
+        // The frame is borrowed for the duration of OnNext (see IPacketDevice): the device copies what it keeps — or, a stack
+        // at the other end of an in-memory pipe, takes the whole transmit buffer (TransmitBuffer), and we build in another.
         // ReadOnlyMemory cannot wrap a span, so both transmit buffers are arrays and we slice by offset.
+        if (((ReadOnlySpan<byte>)_tx.Array).Overlaps(packet, out int offset))
+        {
+            TransmitBuffer tx = _tx;
+            tx.BeginSend();
+            try
+            {
+                return Transmit(device, tx.Frame(offset, packet.Length));
+            }
+            finally
+            {
+                if (tx.EndSend()) _tx = TransmitBuffer.Rent();
+            }
+        }
+        if (((ReadOnlySpan<byte>)_fragmentBuffer).Overlaps(packet, out offset))
+            return Transmit(device, _fragmentBuffer.AsMemory(offset, packet.Length));
+        return Transmit(device, packet.ToArray()); // not one of ours (ICMP quote scratch, raw send): copy; off the hot path
+    }
+
+    private bool Transmit(IPacketDevice device, ReadOnlyMemory<byte> frame)
+    {
         try
         {
-            device.Transmit.OnNext(AsMemory(packet));
+            device.Transmit.OnNext(frame);
         }
         catch (Exception)
         {
@@ -236,16 +267,6 @@ public sealed partial class Netstack
             return false;
         }
         return true;
-    }
-
-    /// <summary>Maps a span over one of the engine's two transmit arrays back to memory over the same bytes.</summary>
-    private ReadOnlyMemory<byte> AsMemory(ReadOnlySpan<byte> packet)
-    {
-        foreach (byte[] array in (ReadOnlySpan<byte[]>)[_txBuffer, _fragmentBuffer])
-        {
-            if (((ReadOnlySpan<byte>)array).Overlaps(packet, out int offset)) return array.AsMemory(offset, packet.Length);
-        }
-        return packet.ToArray(); // not one of ours (ICMP quote scratch, raw send): copy; off the hot path
     }
 
     /// <summary>IPv4 fragmentation (RFC 791 §3.2): every fragment but the last carries a multiple of 8 data bytes.</summary>
@@ -269,7 +290,7 @@ public sealed partial class Netstack
     /// <summary>IPv6 fragmentation at the source (RFC 8200 §4.5), with a fragment header in every fragment.</summary>
     private bool SendFragmentsV6(NetAddress source, NetAddress destination, IpProtocol protocol, int payloadLength)
     {
-        ReadOnlySpan<byte> payload = _txBuffer.AsSpan(IpHeaderRoom, payloadLength);
+        ReadOnlySpan<byte> payload = _tx.Array.AsSpan(IpHeaderRoom, payloadLength);
         int headerLength = Ipv6.HeaderLength + Ipv6.FragmentHeaderLength;
         int chunk = (Mtu - headerLength) & ~7;
         uint id = ++_nextIpv6FragmentId;

@@ -12,8 +12,20 @@ public sealed partial class Netstack
     /// <summary>Frames processed in one pass at most, so a flood cannot starve commands and timers.</summary>
     private const int FramesPerPass = 4096;
 
-    /// <summary>A received frame copied into a pooled buffer; the pass returns the buffer after processing it.</summary>
-    private readonly record struct InboxFrame(byte[] Buffer, int Length, bool FromLoopback, bool ChecksumTrusted);
+    /// <summary>A received frame in a pooled buffer (a copy, or another stack's transmit buffer it handed over); the pass
+    /// releases the buffer after processing it.</summary>
+    private readonly record struct InboxFrame(byte[] Buffer, int Offset, int Length, bool FromLoopback, bool ChecksumTrusted,
+        TransmitBuffer? Owner = null)
+    {
+        public ReadOnlySpan<byte> Bytes => Buffer.AsSpan(Offset, Length);
+
+        /// <summary>Gives the buffer back to its pool.</summary>
+        public void Release()
+        {
+            if (Owner is not null) TransmitBuffer.Return(Owner);
+            else ArrayPool<byte>.Shared.Return(Buffer);
+        }
+    }
 
     private readonly ConcurrentQueue<InboxFrame> _frameQueue = new();
     private int _queuedFrames;
@@ -26,22 +38,41 @@ public sealed partial class Netstack
     /// <summary>Copies a frame into the inbox (any thread) and makes sure a pass will run.</summary>
     internal void EnqueueFrame(ReadOnlySpan<byte> frame, bool fromLoopback, bool checksumTrusted)
     {
-        if (_disposed) return;
-        if (frame.Length == 0)
+        if (!TryReserveInboxSlot(frame.Length)) return;
+        byte[] buffer = ArrayPool<byte>.Shared.Rent(frame.Length);
+        frame.CopyTo(buffer);
+        _frameQueue.Enqueue(new InboxFrame(buffer, 0, frame.Length, fromLoopback, checksumTrusted));
+        SchedulePass();
+    }
+
+    /// <summary>Queues a frame whose buffer was handed over (no copy); the buffer is released if the inbox refuses it.</summary>
+    private void EnqueueFrame(InboxFrame frame)
+    {
+        if (!TryReserveInboxSlot(frame.Length))
+        {
+            frame.Release();
+            return;
+        }
+        _frameQueue.Enqueue(frame);
+        SchedulePass();
+    }
+
+    /// <summary>Counts a frame into the inbox; false (counted as a drop) when it is empty, the stack is gone or the inbox is full.</summary>
+    private bool TryReserveInboxSlot(int length)
+    {
+        if (_disposed) return false;
+        if (length == 0)
         {
             Interlocked.Increment(ref _counters.Drops[(int)DropReason.BadIpVersion]);
-            return;
+            return false;
         }
         if (Interlocked.Increment(ref _queuedFrames) > Options.FrameQueueCapacity)
         {
             Interlocked.Decrement(ref _queuedFrames);
             Interlocked.Increment(ref _counters.Drops[(int)DropReason.InboxFull]);
-            return;
+            return false;
         }
-        byte[] buffer = ArrayPool<byte>.Shared.Rent(frame.Length);
-        frame.CopyTo(buffer);
-        _frameQueue.Enqueue(new InboxFrame(buffer, frame.Length, fromLoopback, checksumTrusted));
-        SchedulePass();
+        return true;
     }
 
     /// <summary>
@@ -238,11 +269,11 @@ public sealed partial class Netstack
                 try
                 {
                     _frameChecksumTrusted = frame.ChecksumTrusted;
-                    ProcessFrame(frame.Buffer.AsSpan(0, frame.Length), frame.FromLoopback, now);
+                    ProcessFrame(frame.Bytes, frame.FromLoopback, now);
                 }
                 finally
                 {
-                    ArrayPool<byte>.Shared.Return(frame.Buffer);
+                    frame.Release();
                 }
             }
 
