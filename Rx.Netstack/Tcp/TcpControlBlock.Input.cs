@@ -569,6 +569,7 @@ internal sealed partial class TcpControlBlock
     /// <summary>Remembers which out-of-order segment arrived last, so its block is reported first (RFC 2018 §4).</summary>
     private void NoteSackAnchor(SeqNumber seq)
     {
+        _recentSackAnchors ??= new SeqNumber[4];
         int keep = Math.Min(_recentSackCount, _recentSackAnchors.Length - 1);
         for (int i = keep; i > 0; i--) _recentSackAnchors[i] = _recentSackAnchors[i - 1];
         _recentSackAnchors[0] = seq;

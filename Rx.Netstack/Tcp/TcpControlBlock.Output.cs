@@ -301,7 +301,7 @@ internal sealed partial class TcpControlBlock
         int max = h.HasTimestamps ? 3 : 4;
         for (int a = 0; a < _recentSackCount && h.SackBlockCount < max; a++)
         {
-            SeqNumber anchor = _recentSackAnchors[a];
+            SeqNumber anchor = _recentSackAnchors![a]; // non-null once _recentSackCount > 0
             for (int i = 0; i < _recvOutOfOrder.Count; i++)
             {
                 SackBlock block = _recvOutOfOrder[i];

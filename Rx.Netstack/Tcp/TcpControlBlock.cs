@@ -40,7 +40,7 @@ internal sealed partial class TcpControlBlock
     private readonly ByteRing _sendRing;
     private readonly ByteRing _recvRing;
     private readonly SequenceRangeSet _recvOutOfOrder = new(32);
-    private readonly SeqNumber[] _recentSackAnchors = new SeqNumber[4];
+    private SeqNumber[]? _recentSackAnchors; // made at the first out-of-order segment: idle connections don't carry it
     private readonly SackScoreboard _scoreboard = new();
     private readonly bool _passive;
     private ICongestionControl _cc;
