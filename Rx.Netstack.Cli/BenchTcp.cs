@@ -10,10 +10,13 @@ internal static class BenchTcp
     public static async Task<IReadOnlyList<BenchResult>> RunAsync(BenchOptions o, DemoConsole console)
     {
         var settings = new TcpSettings { SendBufferSize = o.Buffer, ReceiveBufferSize = o.Buffer };
-        (long stackBytes, TimeSpan stackTime, double idleBytes, EngineWork work) = await MeasureStackAsync(o, settings, console);
+        (long stackBytes, TimeSpan stackTime, double idleBytes, EngineWork work) = await MeasureStackAsync(o, settings, console, inline: false);
+        (long inlineBytes, TimeSpan inlineTime, _, EngineWork inlineWork) =
+            await MeasureStackAsync(o with { IdleConnections = 0 }, settings, console, inline: true);
         (long kernelBytes, TimeSpan kernelTime) = await MeasureKernelAsync(o);
 
         double stackRate = stackBytes / 1e6 / stackTime.TotalSeconds;
+        double inlineRate = inlineBytes / 1e6 / inlineTime.TotalSeconds;
         double kernelRate = kernelBytes / 1e6 / kernelTime.TotalSeconds;
         return
         [
@@ -24,6 +27,11 @@ internal static class BenchTcp
                 ("frames_per_mb", work.Frames / (stackBytes / 1e6)), ("passes_per_mb", work.Passes / (stackBytes / 1e6)),
                 ("passes_on_caller_percent", work.Passes == 0 ? 0 : 100.0 * work.PassesOnCaller / work.Passes),
                 ("ratio_to_kernel", stackRate / kernelRate)]),
+            new("tcp", "rx-netstack-inline", [("mb_per_s", inlineRate), ("bytes", inlineBytes), ("seconds", inlineTime.TotalSeconds), ("mtu", o.Mtu),
+                ("checksums", o.Checksums == ChecksumOffload.Both ? "offload" : "compute"), ("buffer", o.Buffer), ("write", o.Write),
+                ("frames_per_mb", inlineWork.Frames / (inlineBytes / 1e6)), ("passes_per_mb", inlineWork.Passes / (inlineBytes / 1e6)),
+                ("passes_on_caller_percent", inlineWork.Passes == 0 ? 0 : 100.0 * inlineWork.PassesOnCaller / inlineWork.Passes),
+                ("ratio_to_kernel", inlineRate / kernelRate)]),
             new("tcp", "kernel-loopback", [("mb_per_s", kernelRate), ("bytes", kernelBytes), ("seconds", kernelTime.TotalSeconds), ("mtu", 65536),
                 ("buffer", o.Buffer), ("write", o.Write)]),
         ];
@@ -41,9 +49,13 @@ internal static class BenchTcp
         public static EngineWork operator -(EngineWork x, EngineWork y) => new(x.Frames - y.Frames, x.Passes - y.Passes, x.PassesOnCaller - y.PassesOnCaller);
     }
 
-    private static async Task<(long, TimeSpan, double, EngineWork)> MeasureStackAsync(BenchOptions o, TcpSettings settings, DemoConsole console)
+    /// <summary>Stack to stack; <paramref name="inline"/> lets continuations run where replies complete
+    /// (<see cref="NetstackOptions.RunContinuationsInline"/>) instead of on the thread pool.</summary>
+    private static async Task<(long, TimeSpan, double, EngineWork)> MeasureStackAsync(BenchOptions o, TcpSettings settings, DemoConsole console,
+        bool inline)
     {
-        using var net = new DemoNetwork(o.Mtu, checksumOffload: o.Checksums, configure: opt => opt with { CommandQueueCapacity = 1024 });
+        using var net = new DemoNetwork(o.Mtu, checksumOffload: o.Checksums,
+            configure: opt => opt with { CommandQueueCapacity = 1024, RunContinuationsInline = inline });
         long before = GC.GetTotalMemory(forceFullCollection: true);
         var idle = await OpenIdleConnectionsAsync(net, o.IdleConnections, console, o.Json);
         // Managed memory per connection end (engine socket, control block, friendly TcpConnection), both stacks counted.
