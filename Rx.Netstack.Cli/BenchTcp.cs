@@ -26,11 +26,13 @@ internal static class BenchTcp
                 .. (o.IdleConnections > 0 ? new (string, object)[] { ("idle_bytes_per_connection_end", idleBytes) } : []),
                 ("frames_per_mb", work.Frames / (stackBytes / 1e6)), ("passes_per_mb", work.Passes / (stackBytes / 1e6)),
                 ("passes_on_caller_percent", work.Passes == 0 ? 0 : 100.0 * work.PassesOnCaller / work.Passes),
+                ("allocated_bytes_per_mb", work.AllocatedBytes / (stackBytes / 1e6)),
                 ("ratio_to_kernel", stackRate / kernelRate)]),
             new("tcp", "rx-netstack-inline", [("mb_per_s", inlineRate), ("bytes", inlineBytes), ("seconds", inlineTime.TotalSeconds), ("mtu", o.Mtu),
                 ("checksums", o.Checksums == ChecksumOffload.Both ? "offload" : "compute"), ("buffer", o.Buffer), ("write", o.Write),
                 ("frames_per_mb", inlineWork.Frames / (inlineBytes / 1e6)), ("passes_per_mb", inlineWork.Passes / (inlineBytes / 1e6)),
                 ("passes_on_caller_percent", inlineWork.Passes == 0 ? 0 : 100.0 * inlineWork.PassesOnCaller / inlineWork.Passes),
+                ("allocated_bytes_per_mb", inlineWork.AllocatedBytes / (inlineBytes / 1e6)),
                 ("ratio_to_kernel", inlineRate / kernelRate)]),
             new("tcp", "kernel-loopback", [("mb_per_s", kernelRate), ("bytes", kernelBytes), ("seconds", kernelTime.TotalSeconds), ("mtu", 65536),
                 ("buffer", o.Buffer), ("write", o.Write)]),
@@ -38,15 +40,16 @@ internal static class BenchTcp
     }
 
     /// <summary>What both engines did during the transfer: frames sent, passes run, and how many of those on a caller's thread.</summary>
-    private readonly record struct EngineWork(long Frames, long Passes, long PassesOnCaller)
+    private readonly record struct EngineWork(long Frames, long Passes, long PassesOnCaller, long AllocatedBytes)
     {
         public static EngineWork Of(DemoNetwork net)
         {
             NetstackStats a = net.A.GetStats(), b = net.B.GetStats();
-            return new(a.FramesOut + b.FramesOut, a.Passes + b.Passes, a.PassesOnCaller + b.PassesOnCaller);
+            return new(a.FramesOut + b.FramesOut, a.Passes + b.Passes, a.PassesOnCaller + b.PassesOnCaller, GC.GetTotalAllocatedBytes(precise: true));
         }
 
-        public static EngineWork operator -(EngineWork x, EngineWork y) => new(x.Frames - y.Frames, x.Passes - y.Passes, x.PassesOnCaller - y.PassesOnCaller);
+        public static EngineWork operator -(EngineWork x, EngineWork y) =>
+            new(x.Frames - y.Frames, x.Passes - y.Passes, x.PassesOnCaller - y.PassesOnCaller, x.AllocatedBytes - y.AllocatedBytes);
     }
 
     /// <summary>Stack to stack; <paramref name="inline"/> lets continuations run where replies complete

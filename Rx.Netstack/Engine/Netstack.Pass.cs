@@ -23,7 +23,7 @@ public sealed partial class Netstack
         public void Release()
         {
             if (Owner is not null) TransmitBuffer.Return(Owner);
-            else ArrayPool<byte>.Shared.Return(Buffer);
+            else InboxBufferPool.Shared.Return(Buffer);
         }
     }
 
@@ -39,7 +39,7 @@ public sealed partial class Netstack
     internal void EnqueueFrame(ReadOnlySpan<byte> frame, bool fromLoopback, bool checksumTrusted)
     {
         if (!TryReserveInboxSlot(frame.Length)) return;
-        byte[] buffer = ArrayPool<byte>.Shared.Rent(frame.Length);
+        byte[] buffer = InboxBufferPool.Shared.Rent(frame.Length);
         frame.CopyTo(buffer);
         _frameQueue.Enqueue(new InboxFrame(buffer, 0, frame.Length, fromLoopback, checksumTrusted));
         SchedulePass();
