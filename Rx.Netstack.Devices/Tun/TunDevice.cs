@@ -288,8 +288,9 @@ public sealed unsafe class TunDevice : IPacketDevice, IDisposable
         return null; // bounded: poll() again, which also sees the wake pipe
     }
 
-    /// <summary>Hands one read to the subscribers: as it is in plain mode, without its virtio-net header with offloads on.</summary>
-    private void Deliver(byte[] buffer, int length)
+    /// <summary>Hands one read to the subscribers: as it is in plain mode, without its virtio-net header with offloads on
+    /// (a read whose header is short or malformed is counted in <see cref="ReceiveDropped"/>). Internal: tests feed reads in.</summary>
+    internal void Deliver(byte[] buffer, int length)
     {
         if (!Offloads)
         {
