@@ -22,7 +22,10 @@ namespace Rx.Netstack.Devices;
 /// us super-packets of up to 64 KiB (one read() instead of up to 44). Each is delivered as one frame: its IP header already
 /// describes the whole of it and our TCP takes a segment larger than its MSS. Their checksums are partial, so the device
 /// reports <see cref="ChecksumOffload.Receive"/> (what comes from the local kernel cannot have been corrupted on a wire).
-/// What we transmit goes out behind a plain header (no GSO, checksum complete), one MTU-sized packet per write.</para>
+/// What we transmit goes out one MTU-sized packet per write behind a header without GSO; the device also reports
+/// <see cref="ChecksumOffload.Transmit"/>, and a TCP/UDP packet the stack left without checksum asks the kernel to finish it
+/// (<c>NEEDS_CSUM</c>, which locally delivered it need not). A device put between this one and the stack must forward
+/// <see cref="ChecksumOffload"/> (CaptureDevice and ImpairedLink do), or the stack would check partial checksums and drop.</para>
 /// </remarks>
 public sealed unsafe class TunDevice : IPacketDevice, IDisposable
 {
@@ -181,9 +184,10 @@ public sealed unsafe class TunDevice : IPacketDevice, IDisposable
     /// <summary>Why the device runs in plain mode (not requested, or what the kernel answered); null with offloads on.</summary>
     public string? OffloadsOffReason { get; }
 
-    /// <summary><see cref="ChecksumOffload.Receive"/> with offloads on (the local kernel's packets, partial checksums among
-    /// them, need no check); otherwise none. The stack computes the checksums of what it sends either way.</summary>
-    public ChecksumOffload ChecksumOffload => Offloads ? ChecksumOffload.Receive : ChecksumOffload.None;
+    /// <summary><see cref="ChecksumOffload.Both"/> with offloads on: the local kernel's packets (partial checksums among them)
+    /// need no check, and the kernel finishes the TCP/UDP checksums the stack leaves zero (see <see cref="PartialChecksum"/>);
+    /// none in plain mode.</summary>
+    public ChecksumOffload ChecksumOffload => Offloads ? ChecksumOffload.Both : ChecksumOffload.None;
 
     /// <summary>GSO super-packets read (offloads on): each is one TCP segment larger than the MTU, delivered as one frame.</summary>
     public long GsoPacketsReceived => Interlocked.Read(ref _gsoPacketsReceived);
@@ -334,14 +338,32 @@ public sealed unsafe class TunDevice : IPacketDevice, IDisposable
             {
                 if (Offloads)
                 {
-                    // The header in front, gathered by writev (no copy of the frame): plain, i.e. no GSO, checksum complete.
+                    // Gathered by writev, the frame itself not copied: the virtio-net header, then either the frame as it is
+                    // (no GSO, checksum complete) or, for a TCP/UDP packet whose checksum we left to the kernel, a copy of its
+                    // headers with the pseudo-header sum in the checksum field and then the rest of the frame.
                     byte* header = stackalloc byte[VirtioNetHeader.Size];
-                    VirtioNetHeader.Plain.WriteTo(new Span<byte>(header, VirtioNetHeader.Size));
-                    var vectors = stackalloc LinuxNative.IoVector[2];
+                    byte* prefix = stackalloc byte[PartialChecksum.MaxPrefixLength];
+                    var vectors = stackalloc LinuxNative.IoVector[3];
+                    int count;
+                    if (PartialChecksum.TryPlan(frame.Span, out VirtioNetHeader partial, out int prefixLength, out ushort seed))
+                    {
+                        partial.WriteTo(new Span<byte>(header, VirtioNetHeader.Size));
+                        var copy = new Span<byte>(prefix, prefixLength);
+                        frame.Span[..prefixLength].CopyTo(copy);
+                        System.Buffers.Binary.BinaryPrimitives.WriteUInt16BigEndian(copy[(prefixLength - 2)..], seed);
+                        vectors[1] = new LinuxNative.IoVector { Base = prefix, Length = (nuint)prefixLength };
+                        vectors[2] = new LinuxNative.IoVector { Base = p + prefixLength, Length = (nuint)(frame.Length - prefixLength) };
+                        count = 3;
+                    }
+                    else
+                    {
+                        VirtioNetHeader.Plain.WriteTo(new Span<byte>(header, VirtioNetHeader.Size));
+                        vectors[1] = new LinuxNative.IoVector { Base = p, Length = (nuint)frame.Length };
+                        count = 2;
+                    }
                     vectors[0] = new LinuxNative.IoVector { Base = header, Length = VirtioNetHeader.Size };
-                    vectors[1] = new LinuxNative.IoVector { Base = p, Length = (nuint)frame.Length };
                     expected += VirtioNetHeader.Size;
-                    written = LinuxNative.WriteVector(_fd, vectors, 2);
+                    written = LinuxNative.WriteVector(_fd, vectors, count);
                 }
                 else
                 {

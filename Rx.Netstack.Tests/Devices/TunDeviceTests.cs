@@ -25,7 +25,7 @@ public sealed class TunDeviceTests
         try
         {
             Assert.Equal(offloads, tun.Offloads);
-            Assert.Equal(offloads ? ChecksumOffload.Receive : ChecksumOffload.None, ((IPacketDevice)tun).ChecksumOffload);
+            Assert.Equal(offloads ? ChecksumOffload.Both : ChecksumOffload.None, ((IPacketDevice)tun).ChecksumOffload);
             if (offloads) Assert.Null(tun.OffloadsOffReason);
             else Assert.Contains("not requested", tun.OffloadsOffReason);
             Assert.Equal("rxtun0", tun.Name);
