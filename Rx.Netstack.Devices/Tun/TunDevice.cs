@@ -14,7 +14,7 @@ namespace Rx.Netstack.Devices;
 /// no timeout polling), reads the queued packets one by one (until EAGAIN, bounded) into one pooled buffer and hands it to <see cref="Received"/>
 /// subscribers, borrowed, on that thread. <see cref="Dispose"/> wakes the thread through the pipe, joins it
 /// and closes the descriptors; then <see cref="Received"/> completes.</para>
-/// <para><see cref="Transmit"/> is a non-blocking <c>write()</c>; a packet the kernel cannot take at once
+/// <para><see cref="Transmit"/> is a non-blocking <c>write()</c> (<c>writev()</c> with offloads); a packet the kernel cannot take at once
 /// (queue full) or rejects is dropped and counted in <see cref="TransmitDropped"/>.</para>
 /// <para>The descriptor stays bound to the interface in the network namespace of the thread that opened it.</para>
 /// <para>Offloads (the default, as gVisor and QEMU use them): the descriptor is opened with <c>IFF_VNET_HDR</c> and
