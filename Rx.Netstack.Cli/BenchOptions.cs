@@ -15,6 +15,8 @@ internal sealed record BenchOptions
     public bool Json { get; init; }
     /// <summary>Whether the stacks' pipe offloads TCP/UDP checksums, as the kernel's loopback does (the default).</summary>
     public ChecksumOffload Checksums { get; init; } = ChecksumOffload.Both;
+    /// <summary>tun: whether the TUN device asks for virtio-net headers and TCP segmentation offload (the default).</summary>
+    public bool TunOffloads { get; init; } = true;
 
     public TimeSpan Duration => TimeSpan.FromSeconds(Seconds);
 
@@ -29,6 +31,7 @@ internal sealed record BenchOptions
           --parallel P           connect: concurrent connect/close loops (default 8)
           --checksums C          tcp, udp, rr, connect: offload (default; like the kernel's loopback, the pipe's TCP/UDP
                                  checksums are neither computed nor verified) or compute
+          --offloads on|off      tun: TUN offloads (default on: the kernel hands us TCP super-packets of up to 64 KiB)
           --json                 one JSON object per result line instead of a table
         """;
 
@@ -62,6 +65,12 @@ internal sealed record BenchOptions
                     "offload" => ChecksumOffload.Both,
                     "compute" => ChecksumOffload.None,
                     var other => throw new CliUsageException($"--checksums \"{other}\" must be offload or compute"),
+                } },
+                "--offloads" => o with { TunOffloads = Next() switch
+                {
+                    "on" => true,
+                    "off" => false,
+                    var other => throw new CliUsageException($"--offloads \"{other}\" must be on or off"),
                 } },
                 _ => throw new CliUsageException($"unknown option {name}\n{Help}"),
             };

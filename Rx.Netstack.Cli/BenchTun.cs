@@ -45,7 +45,8 @@ internal static class BenchTun
         Netstack? stack = null;
         try
         {
-            tun = ns.Run(() => TunDevice.Open(Interface));
+            tun = ns.Run(() => TunDevice.Open(Interface, offloads: o.TunOffloads));
+            if (!o.Json && tun.OffloadsOffReason is { } why) console.Line($"TUN offloads off: {why}");
             ns.Exec("ip", "link", "set", Interface, "mtu", Mtu.ToString(System.Globalization.CultureInfo.InvariantCulture));
             ns.Exec("ip", "addr", "add", $"{KernelAddress}/24", "dev", Interface);
             ns.Exec("ip", "link", "set", Interface, "up");
@@ -86,7 +87,7 @@ internal static class BenchTun
         ushort port, bool kernelSends, double target)
     {
         var settings = new TcpSettings { SendBufferSize = buffer, ReceiveBufferSize = buffer };
-        long droppedBefore = tun.TransmitDropped;
+        long droppedBefore = tun.TransmitDropped, gsoBefore = tun.GsoPacketsReceived;
         await using var pair = kernelSends
             ? await KernelToStackAsync(ns, stack, settings, buffer, port)
             : await StackToKernelAsync(ns, stack, settings, buffer, port);
@@ -99,7 +100,8 @@ internal static class BenchTun
             ("meets_target", target > 0 ? (rate >= target ? "yes" : "NO") : "-"),
             ("bytes", received), ("seconds", elapsed.TotalSeconds), ("mtu", Mtu),
             ("kernel_sndbuf", pair.KernelSocket.SendBufferSize), ("kernel_rcvbuf", pair.KernelSocket.ReceiveBufferSize),
-            ("tun_tx_dropped", tun.TransmitDropped - droppedBefore),
+            ("tun_tx_dropped", tun.TransmitDropped - droppedBefore), ("offloads", tun.Offloads ? "on" : "off"),
+            ("tun_gso_rx", tun.GsoPacketsReceived - gsoBefore),
         ]);
     }
 

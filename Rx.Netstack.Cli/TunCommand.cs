@@ -85,7 +85,7 @@ internal static class TunCommand
 
     private static void PrintBanner(TunDevice tun, TunOptions options, ServiceHost host)
     {
-        Console.WriteLine($"rx-netstack on {tun.Name} (MTU {tun.Mtu}), addresses {string.Join(", ", options.Addresses)}");
+        Console.WriteLine($"rx-netstack on {tun.Name} (MTU {tun.Mtu}, offloads {(tun.Offloads ? "on" : $"off: {tun.OffloadsOffReason}")}), addresses {string.Join(", ", options.Addresses)}");
         foreach (string line in host.Describe()) Console.WriteLine($"  {line}");
         var v4 = options.Addresses.FirstOrDefault(a => !a.Address.IsV6);
         if (v4 != default)

@@ -56,6 +56,22 @@ public sealed class ImpairedLink : IPacketDevice, IDisposable
     /// <inheritdoc />
     public int Mtu => _inner.Mtu;
 
+    /// <summary>
+    /// The inner device's checksum offload, less what corruption undoes: a direction that corrupts frames cannot vouch for
+    /// them (Receive is dropped when inbound corrupts, Transmit when outbound does). Forwarding it matters for a device whose
+    /// frames carry partial checksums, such as a <see cref="TunDevice"/> with offloads: a stack that verified them would drop them all.
+    /// </summary>
+    public ChecksumOffload ChecksumOffload
+    {
+        get
+        {
+            ChecksumOffload offload = _inner.ChecksumOffload;
+            if (Inbound.Corruption > 0) offload &= ~ChecksumOffload.Receive;
+            if (Outbound.Corruption > 0) offload &= ~ChecksumOffload.Transmit;
+            return offload;
+        }
+    }
+
     /// <summary>The options applied to transmitted frames.</summary>
     public ImpairmentOptions Outbound { get; }
 

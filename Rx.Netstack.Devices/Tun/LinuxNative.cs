@@ -15,12 +15,25 @@ internal static unsafe partial class LinuxNative
 
     /// <summary>_IOW('T', 202, int): attach the fd to a TUN/TAP interface, creating it if needed.</summary>
     public const nuint TUNSETIFF = 0x400454ca;
+    /// <summary>_IOW('T', 208, unsigned int): the offloads the reader of the descriptor accepts (TUN_F_*); the argument is the value itself.</summary>
+    public const nuint TUNSETOFFLOAD = 0x400454d0;
     /// <summary>Read an interface's MTU (linux/sockios.h).</summary>
     public const nuint SIOCGIFMTU = 0x8921;
 
     public const short IFF_TUN = 0x0001;
     /// <summary>No 4-byte packet-information prefix: reads and writes are bare IP packets.</summary>
     public const short IFF_NO_PI = 0x1000;
+    /// <summary>Each packet read or written is preceded by a <c>struct virtio_net_hdr</c> (see <see cref="VirtioNetHeader"/>).</summary>
+    public const short IFF_VNET_HDR = 0x4000;
+
+    /// <summary>TUNSETOFFLOAD: we can take packets whose checksum is partial.</summary>
+    public const uint TUN_F_CSUM = 0x01;
+    /// <summary>TUNSETOFFLOAD: we can take TCP/IPv4 GSO super-packets.</summary>
+    public const uint TUN_F_TSO4 = 0x02;
+    /// <summary>TUNSETOFFLOAD: we can take TCP/IPv6 GSO super-packets.</summary>
+    public const uint TUN_F_TSO6 = 0x04;
+    /// <summary>TUNSETOFFLOAD: the super-packets may carry CWR (GSO type with the ECN bit).</summary>
+    public const uint TUN_F_TSO_ECN = 0x08;
 
     public const short POLLIN = 0x001;
     public const short POLLERR = 0x008;
@@ -67,6 +80,17 @@ internal static unsafe partial class LinuxNative
 
     [LibraryImport("libc", EntryPoint = "write", SetLastError = true)]
     public static partial nint Write(int fd, byte* buffer, nuint count);
+
+    /// <summary><c>struct iovec</c>.</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    public struct IoVector
+    {
+        public byte* Base;
+        public nuint Length;
+    }
+
+    [LibraryImport("libc", EntryPoint = "writev", SetLastError = true)]
+    public static partial nint WriteVector(int fd, IoVector* vectors, int count);
 
     [LibraryImport("libc", EntryPoint = "close", SetLastError = true)]
     public static partial int Close(int fd);

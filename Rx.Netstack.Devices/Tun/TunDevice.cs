@@ -14,13 +14,26 @@ namespace Rx.Netstack.Devices;
 /// no timeout polling), reads the queued packets one by one (until EAGAIN, bounded) into one pooled buffer and hands it to <see cref="Received"/>
 /// subscribers, borrowed, on that thread. <see cref="Dispose"/> wakes the thread through the pipe, joins it
 /// and closes the descriptors; then <see cref="Received"/> completes.</para>
-/// <para><see cref="Transmit"/> is a non-blocking <c>write()</c>; a packet the kernel cannot take at once
+/// <para><see cref="Transmit"/> is a non-blocking <c>write()</c> (<c>writev()</c> with offloads); a packet the kernel cannot take at once
 /// (queue full) or rejects is dropped and counted in <see cref="TransmitDropped"/>.</para>
 /// <para>The descriptor stays bound to the interface in the network namespace of the thread that opened it.</para>
+/// <para>Offloads (the default, as gVisor and QEMU use them): the descriptor is opened with <c>IFF_VNET_HDR</c> and
+/// <c>TUNSETOFFLOAD</c> tells the kernel we take partial checksums and TCP segmentation offload, so a kernel TCP sender hands
+/// us super-packets of up to 64 KiB (one read() instead of up to 44). Each is delivered as one frame: its IP header already
+/// describes the whole of it and our TCP takes a segment larger than its MSS. Their checksums are partial, so the device
+/// reports <see cref="ChecksumOffload.Receive"/> (what comes from the local kernel cannot have been corrupted on a wire).
+/// What we transmit goes out one MTU-sized packet per write behind a header without GSO; the device also reports
+/// <see cref="ChecksumOffload.Transmit"/>, and a TCP/UDP packet the stack left without checksum asks the kernel to finish it
+/// (<c>NEEDS_CSUM</c>, which locally delivered it need not). A device put between this one and the stack must forward
+/// <see cref="ChecksumOffload"/> (CaptureDevice and ImpairedLink do), or the stack would check partial checksums and drop.</para>
 /// </remarks>
 public sealed unsafe class TunDevice : IPacketDevice, IDisposable
 {
-    private const int ReadBufferSize = 65536;
+    /// <summary>The largest IP packet (a GSO super-packet included) and its virtio-net header.</summary>
+    private const int ReadBufferSize = 65536 + VirtioNetHeader.Size;
+
+    /// <summary>What we tell the kernel we take with offloads on: partial checksums, TCP super-packets over IPv4 and IPv6.</summary>
+    private const uint OffloadFlags = LinuxNative.TUN_F_CSUM | LinuxNative.TUN_F_TSO4 | LinuxNative.TUN_F_TSO6;
 
     /// <summary>Packets read per wake-up of poll() at most, so a flood cannot keep the reader from seeing Dispose's wake pipe.</summary>
     private const int MaxReadsPerPoll = 64;
@@ -36,12 +49,16 @@ public sealed unsafe class TunDevice : IPacketDevice, IDisposable
     private int _disposeStarted;
     private bool _closed;
     private long _transmitDropped;
+    private long _gsoPacketsReceived;
+    private long _receiveDropped;
 
-    private TunDevice(int fd, string name, int mtu, int wakeRead, int wakeWrite)
+    private TunDevice(int fd, string name, int mtu, int wakeRead, int wakeWrite, string? offloadsOffReason)
     {
         _fd = fd;
         Name = name;
         Mtu = mtu;
+        Offloads = offloadsOffReason is null;
+        OffloadsOffReason = offloadsOffReason;
         _wakeRead = wakeRead;
         _wakeWrite = wakeWrite;
         _transmit = new TransmitObserver(this);
@@ -54,9 +71,11 @@ public sealed unsafe class TunDevice : IPacketDevice, IDisposable
     /// </summary>
     /// <param name="name">Interface name, at most 15 bytes.</param>
     /// <param name="createIfMissing">False to fail when no interface of that name exists yet.</param>
+    /// <param name="offloads">True (the default) to ask for virtio-net headers and TCP segmentation offload; when the
+    /// kernel refuses, the device opens in plain mode and <see cref="OffloadsOffReason"/> says why.</param>
     /// <exception cref="TunDeviceException">Not Linux, not permitted (needs root or CAP_NET_ADMIN and /dev/net/tun),
     /// or no such interface while <paramref name="createIfMissing"/> is false.</exception>
-    public static TunDevice Open(string name, bool createIfMissing = true)
+    public static TunDevice Open(string name, bool createIfMissing = true, bool offloads = true)
     {
         ArgumentException.ThrowIfNullOrEmpty(name);
         if (!OperatingSystem.IsLinux())
@@ -66,21 +85,23 @@ public sealed unsafe class TunDevice : IPacketDevice, IDisposable
         if (!createIfMissing && LinuxNative.IfNameToIndex(name) == 0)
             throw new TunDeviceException($"TUN device '{name}': no such interface (and createIfMissing is false).", LinuxNative.ENODEV);
 
-        int fd = LinuxNative.Open("/dev/net/tun", LinuxNative.O_RDWR | LinuxNative.O_NONBLOCK | LinuxNative.O_CLOEXEC);
-        if (fd < 0) throw TunDeviceException.ForFailedCall("open /dev/net/tun", name, Marshal.GetLastPInvokeError());
+        string? offloadsOffReason = offloads ? null : "not requested (offloads: false)";
+        string actualName = name;
+        int fd = -1;
+        if (offloads)
+        {
+            if (!BitConverter.IsLittleEndian) offloadsOffReason = "virtio-net headers are read as little-endian; this host is big-endian";
+            else (fd, offloadsOffReason) = TryOpenWithOffloads(name, out actualName);
+        }
+        if (fd < 0) fd = OpenPlain(name, out actualName);
         int* pipe = stackalloc int[2] { -1, -1 };
         try
         {
-            var request = NewRequest(name);
-            request.Flags = LinuxNative.IFF_TUN | LinuxNative.IFF_NO_PI;
-            if (LinuxNative.Ioctl(fd, LinuxNative.TUNSETIFF, &request) < 0)
-                throw TunDeviceException.ForFailedCall("ioctl TUNSETIFF", name, Marshal.GetLastPInvokeError());
-            string actualName = NameOf(request); // the kernel fills in patterns such as "tun%d"
             int mtu = ReadMtu(actualName);
             if (LinuxNative.Pipe2(pipe, LinuxNative.O_CLOEXEC | LinuxNative.O_NONBLOCK) < 0)
                 throw TunDeviceException.ForFailedCall("pipe2", name, Marshal.GetLastPInvokeError());
 
-            var device = new TunDevice(fd, actualName, mtu, pipe[0], pipe[1]);
+            var device = new TunDevice(fd, actualName, mtu, pipe[0], pipe[1], offloadsOffReason);
             device._reader.Start();
             return device;
         }
@@ -91,6 +112,57 @@ public sealed unsafe class TunDevice : IPacketDevice, IDisposable
             if (pipe[1] >= 0) LinuxNative.Close(pipe[1]);
             throw;
         }
+    }
+
+    /// <summary>A descriptor bound to the interface without virtio-net headers (<c>IFF_TUN | IFF_NO_PI</c>); throws on failure.</summary>
+    private static int OpenPlain(string name, out string actualName)
+    {
+        int fd = OpenDescriptor(name);
+        var request = NewRequest(name);
+        request.Flags = LinuxNative.IFF_TUN | LinuxNative.IFF_NO_PI;
+        if (LinuxNative.Ioctl(fd, LinuxNative.TUNSETIFF, &request) < 0)
+        {
+            int errno = Marshal.GetLastPInvokeError();
+            LinuxNative.Close(fd);
+            throw TunDeviceException.ForFailedCall("ioctl TUNSETIFF", name, errno);
+        }
+        actualName = NameOf(request); // the kernel fills in patterns such as "tun%d"
+        return fd;
+    }
+
+    /// <summary>
+    /// A descriptor with virtio-net headers and the offloads of <see cref="OffloadFlags"/> enabled, or (-1, why not): the
+    /// descriptor is then closed (an interface it created goes with it) and the caller opens in plain mode, which reports
+    /// any failure that is not about offloads (permissions, a missing interface).
+    /// </summary>
+    private static (int Fd, string? WhyNot) TryOpenWithOffloads(string name, out string actualName)
+    {
+        actualName = name;
+        int fd = OpenDescriptor(name);
+        var request = NewRequest(name);
+        request.Flags = LinuxNative.IFF_TUN | LinuxNative.IFF_NO_PI | LinuxNative.IFF_VNET_HDR;
+        if (LinuxNative.Ioctl(fd, LinuxNative.TUNSETIFF, &request) < 0)
+        {
+            string why = $"ioctl TUNSETIFF with IFF_VNET_HDR failed: {LinuxNative.Describe(Marshal.GetLastPInvokeError())}";
+            LinuxNative.Close(fd);
+            return (-1, why);
+        }
+        // The argument of TUNSETOFFLOAD is the flag word itself, not a pointer to it.
+        if (LinuxNative.Ioctl(fd, LinuxNative.TUNSETOFFLOAD, (void*)(nuint)OffloadFlags) < 0)
+        {
+            string why = $"ioctl TUNSETOFFLOAD failed: {LinuxNative.Describe(Marshal.GetLastPInvokeError())}";
+            LinuxNative.Close(fd);
+            return (-1, why);
+        }
+        actualName = NameOf(request);
+        return (fd, null);
+    }
+
+    private static int OpenDescriptor(string name)
+    {
+        int fd = LinuxNative.Open("/dev/net/tun", LinuxNative.O_RDWR | LinuxNative.O_NONBLOCK | LinuxNative.O_CLOEXEC);
+        if (fd < 0) throw TunDeviceException.ForFailedCall("open /dev/net/tun", name, Marshal.GetLastPInvokeError());
+        return fd;
     }
 
     /// <summary>The interface name the kernel gave.</summary>
@@ -104,6 +176,24 @@ public sealed unsafe class TunDevice : IPacketDevice, IDisposable
 
     /// <summary>The interface's MTU when it was opened (SIOCGIFMTU).</summary>
     public int Mtu { get; }
+
+    /// <summary>True when the descriptor carries virtio-net headers and the kernel may hand us GSO super-packets with partial
+    /// checksums (see the remarks); false in plain mode, and then <see cref="OffloadsOffReason"/> says why.</summary>
+    public bool Offloads { get; }
+
+    /// <summary>Why the device runs in plain mode (not requested, or what the kernel answered); null with offloads on.</summary>
+    public string? OffloadsOffReason { get; }
+
+    /// <summary><see cref="ChecksumOffload.Both"/> with offloads on: the local kernel's packets (partial checksums among them)
+    /// need no check, and the kernel finishes the TCP/UDP checksums the stack leaves zero (see <see cref="PartialChecksum"/>);
+    /// none in plain mode.</summary>
+    public ChecksumOffload ChecksumOffload => Offloads ? ChecksumOffload.Both : ChecksumOffload.None;
+
+    /// <summary>GSO super-packets read (offloads on): each is one TCP segment larger than the MTU, delivered as one frame.</summary>
+    public long GsoPacketsReceived => Interlocked.Read(ref _gsoPacketsReceived);
+
+    /// <summary>Reads dropped instead of delivered: a virtio-net header that is short or malformed (offloads on).</summary>
+    public long ReceiveDropped => Interlocked.Read(ref _receiveDropped);
 
     /// <summary>Packets the kernel did not take (queue full, rejected) or that were longer than the MTU.</summary>
     public long TransmitDropped => Interlocked.Read(ref _transmitDropped);
@@ -189,7 +279,7 @@ public sealed unsafe class TunDevice : IPacketDevice, IDisposable
             fixed (byte* p = buffer) n = LinuxNative.Read(_fd, p, (nuint)buffer.Length);
             if (n > 0)
             {
-                _received.OnNext(new ReadOnlyMemory<byte>(buffer, 0, (int)n));
+                Deliver(buffer, (int)n);
                 continue;
             }
             int errno = Marshal.GetLastPInvokeError();
@@ -200,6 +290,24 @@ public sealed unsafe class TunDevice : IPacketDevice, IDisposable
                 : TunDeviceException.ForFailedCall("read", Name, errno);
         }
         return null; // bounded: poll() again, which also sees the wake pipe
+    }
+
+    /// <summary>Hands one read to the subscribers: as it is in plain mode, without its virtio-net header with offloads on
+    /// (a read whose header is short or malformed is counted in <see cref="ReceiveDropped"/>). Internal: tests feed reads in.</summary>
+    internal void Deliver(byte[] buffer, int length)
+    {
+        if (!Offloads)
+        {
+            _received.OnNext(new ReadOnlyMemory<byte>(buffer, 0, length));
+            return;
+        }
+        if (!VirtioNetHeader.TryRead(buffer.AsSpan(0, length), out VirtioNetHeader header))
+        {
+            Interlocked.Increment(ref _receiveDropped);
+            return;
+        }
+        if (header.IsGso) Interlocked.Increment(ref _gsoPacketsReceived);
+        _received.OnNext(new ReadOnlyMemory<byte>(buffer, VirtioNetHeader.Size, length - VirtioNetHeader.Size));
     }
 
     private void CloseDescriptors()
@@ -225,9 +333,44 @@ public sealed unsafe class TunDevice : IPacketDevice, IDisposable
         lock (_descriptorGate) // so a concurrent Dispose cannot close (and the fd number be reused) mid-write
         {
             if (_closed || _stopping) return;
-            nint written;
-            fixed (byte* p = frame.Span) written = LinuxNative.Write(_fd, p, (nuint)frame.Length);
-            if (written != frame.Length) Interlocked.Increment(ref _transmitDropped);
+            nint written, expected = frame.Length;
+            fixed (byte* p = frame.Span)
+            {
+                if (Offloads)
+                {
+                    // Gathered by writev, the frame itself not copied: the virtio-net header, then either the frame as it is
+                    // (no GSO, checksum complete) or, for a TCP/UDP packet whose checksum we left to the kernel, a copy of its
+                    // headers with the pseudo-header sum in the checksum field and then the rest of the frame.
+                    byte* header = stackalloc byte[VirtioNetHeader.Size];
+                    byte* prefix = stackalloc byte[PartialChecksum.MaxPrefixLength];
+                    var vectors = stackalloc LinuxNative.IoVector[3];
+                    int count;
+                    if (PartialChecksum.TryPlan(frame.Span, out VirtioNetHeader partial, out int prefixLength, out ushort seed))
+                    {
+                        partial.WriteTo(new Span<byte>(header, VirtioNetHeader.Size));
+                        var copy = new Span<byte>(prefix, prefixLength);
+                        frame.Span[..prefixLength].CopyTo(copy);
+                        System.Buffers.Binary.BinaryPrimitives.WriteUInt16BigEndian(copy[(prefixLength - 2)..], seed);
+                        vectors[1] = new LinuxNative.IoVector { Base = prefix, Length = (nuint)prefixLength };
+                        vectors[2] = new LinuxNative.IoVector { Base = p + prefixLength, Length = (nuint)(frame.Length - prefixLength) };
+                        count = 3;
+                    }
+                    else
+                    {
+                        VirtioNetHeader.Plain.WriteTo(new Span<byte>(header, VirtioNetHeader.Size));
+                        vectors[1] = new LinuxNative.IoVector { Base = p, Length = (nuint)frame.Length };
+                        count = 2;
+                    }
+                    vectors[0] = new LinuxNative.IoVector { Base = header, Length = VirtioNetHeader.Size };
+                    expected += VirtioNetHeader.Size;
+                    written = LinuxNative.WriteVector(_fd, vectors, count);
+                }
+                else
+                {
+                    written = LinuxNative.Write(_fd, p, (nuint)frame.Length);
+                }
+            }
+            if (written != expected) Interlocked.Increment(ref _transmitDropped);
         }
     }
 

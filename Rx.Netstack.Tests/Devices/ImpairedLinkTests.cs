@@ -255,4 +255,18 @@ public sealed class ImpairedLinkTests
         Assert.Throws<ArgumentOutOfRangeException>(() => new ImpairedLink(a, scheduler, null, new ImpairmentOptions { Delay = TimeSpan.FromTicks(-1) }));
         Assert.Throws<ArgumentOutOfRangeException>(() => new ImpairedLink(a, scheduler, new ImpairmentOptions { Corruption = double.NaN }));
     }
+
+    [Fact]
+    public void The_inner_devices_checksum_offload_passes_through_less_the_directions_that_corrupt()
+    {
+        var scheduler = new TestScheduler();
+        var (a, _) = PipeDevice.CreatePair(checksumOffload: ChecksumOffload.Both);
+        Assert.Equal(ChecksumOffload.Both, ((IPacketDevice)new ImpairedLink(a, scheduler, new ImpairmentOptions { Loss = 0.5 })).ChecksumOffload);
+        Assert.Equal(ChecksumOffload.Transmit,
+            ((IPacketDevice)new ImpairedLink(a, scheduler, inbound: new ImpairmentOptions { Corruption = 0.1 })).ChecksumOffload);
+        Assert.Equal(ChecksumOffload.Receive,
+            ((IPacketDevice)new ImpairedLink(a, scheduler, outbound: new ImpairmentOptions { Corruption = 0.1 })).ChecksumOffload);
+        var (plain, _) = PipeDevice.CreatePair();
+        Assert.Equal(ChecksumOffload.None, ((IPacketDevice)new ImpairedLink(plain, scheduler)).ChecksumOffload);
+    }
 }

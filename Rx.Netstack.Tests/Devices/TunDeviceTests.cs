@@ -13,12 +13,21 @@ public sealed class TunDeviceTests
     private static readonly IPAddress OurSide = IPAddress.Parse("10.201.0.2");
 
     [NamespaceFact]
-    public async Task Kernel_and_device_exchange_udp_datagrams()
+    public Task Kernel_and_device_exchange_udp_datagrams() => ExchangeUdpDatagrams(offloads: true);
+
+    [NamespaceFact]
+    public Task Kernel_and_device_exchange_udp_datagrams_in_plain_mode() => ExchangeUdpDatagrams(offloads: false);
+
+    private static async Task ExchangeUdpDatagrams(bool offloads)
     {
         using var ns = NetworkNamespace.Create();
-        var tun = ns.Run(() => TunDevice.Open("rxtun0"));
+        var tun = ns.Run(() => TunDevice.Open("rxtun0", offloads: offloads));
         try
         {
+            Assert.Equal(offloads, tun.Offloads);
+            Assert.Equal(offloads ? ChecksumOffload.Both : ChecksumOffload.None, ((IPacketDevice)tun).ChecksumOffload);
+            if (offloads) Assert.Null(tun.OffloadsOffReason);
+            else Assert.Contains("not requested", tun.OffloadsOffReason);
             Assert.Equal("rxtun0", tun.Name);
             Assert.Equal(1500, tun.Mtu);
             ns.Exec("ip", "addr", "add", $"{KernelSide}/24", "dev", "rxtun0");
@@ -53,11 +62,38 @@ public sealed class TunDeviceTests
             Assert.Equal("hello kernel", Encoding.ASCII.GetString(buffer, 0, received.ReceivedBytes));
             Assert.Equal(new IPEndPoint(OurSide, 4444), received.RemoteEndPoint);
             Assert.Equal(0, tun.TransmitDropped);
+            Assert.Equal(0, tun.ReceiveDropped);
+            Assert.Equal(0, tun.GsoPacketsReceived); // one small datagram: nothing to segment
         }
         finally
         {
             tun.Dispose();
         }
+    }
+
+    [NamespaceFact]
+    public void With_offloads_a_read_with_a_short_or_malformed_header_is_a_counted_drop_and_the_next_read_still_arrives()
+    {
+        using var ns = NetworkNamespace.Create();
+        using var tun = ns.Run(() => TunDevice.Open("rxtun4"));
+        Assert.True(tun.Offloads, tun.OffloadsOffReason);
+        var frames = new List<byte[]>();
+        using var subscription = tun.Received.Subscribe(frame => frames.Add(frame.ToArray()));
+
+        tun.Deliver(new byte[4], 4);                                 // shorter than the header
+        tun.Deliver(new byte[VirtioNetHeader.Size], VirtioNetHeader.Size); // a header and no packet
+        byte[] unknownGso = new byte[VirtioNetHeader.Size + 40];
+        unknownGso[1] = 2;                                            // no such GSO type
+        tun.Deliver(unknownGso, unknownGso.Length);
+        Assert.Equal(3, tun.ReceiveDropped);
+        Assert.Empty(frames);
+
+        byte[] good = new byte[VirtioNetHeader.Size + 3];
+        new VirtioNetHeader(VirtioNetHeader.FlagDataValid, VirtioNetHeader.GsoNone, 0, 0, 0, 0).WriteTo(good);
+        good[10] = 0x45; good[11] = 1; good[12] = 2;
+        tun.Deliver(good, good.Length);
+        Assert.Equal([0x45, 1, 2], Assert.Single(frames)); // the header is stripped, the packet is delivered as it is
+        Assert.Equal(3, tun.ReceiveDropped);
     }
 
     [NamespaceFact]

@@ -83,6 +83,23 @@ public sealed class ChecksumOffloadTests
         }
     }
 
+    [Fact]
+    public void With_transmit_offload_a_datagram_that_leaves_in_fragments_still_carries_its_checksum()
+    {
+        // No device can finish a checksum that lies in the first fragment and covers the others.
+        var (stack, device, s) = StackOn(ChecksumOffload.Transmit);
+        using var _ = stack;
+        UdpSocket socket = s.Await(stack.BindUdpAsync(7000));
+        byte[] payload = new byte[3000];
+        new Random(5).NextBytes(payload);
+        s.Await(socket.SendAsync(payload, new NetEndpoint(NetAddress.Parse("10.0.0.9"), 4000)));
+
+        Assert.True(device.Sent.Count >= 3, $"{device.Sent.Count} frames");
+        ushort checksum = BinaryPrimitives.ReadUInt16BigEndian(device.Sent[0].AsSpan(20 + 6));
+        ushort expected = BinaryPrimitives.ReadUInt16BigEndian(TestPackets.Udp4(Us, 7000, Peer, 4000, payload).AsSpan(20 + 6));
+        Assert.Equal(expected, checksum);
+    }
+
     [Theory]
     [InlineData(false)]
     [InlineData(true)]

@@ -42,17 +42,18 @@ internal sealed class InteropRig : IAsyncDisposable
 
     /// <summary>
     /// Builds the rig. <paramref name="wrap"/> may put middleware between the TUN device and the stack (it gets the device, the stack
-    /// for its scheduler, and the namespace); <paramref name="serve"/> starts the CLI's services on the stack.
+    /// for its scheduler, and the namespace); <paramref name="serve"/> starts the CLI's services on the stack; <paramref name="tunOffloads"/>
+    /// false opens the TUN device in plain mode (no virtio-net headers, no super-packets).
     /// </summary>
     public static async Task<InteropRig> StartAsync(bool serve = true, Func<IPacketDevice, Netstack, NetworkNamespace, IPacketDevice>? wrap = null,
-        NetstackOptions? options = null)
+        NetstackOptions? options = null, bool tunOffloads = true)
     {
         var ns = NetworkNamespace.Create("rxio");
         TunDevice? tun = null;
         Netstack? stack = null;
         try
         {
-            tun = ns.Run(() => TunDevice.Open(Interface));
+            tun = ns.Run(() => TunDevice.Open(Interface, offloads: tunOffloads));
             ns.Exec("ip", "addr", "add", $"{KernelV4}/24", "dev", Interface);
             ns.Exec("ip", "-6", "addr", "add", $"{KernelV6}/64", "dev", Interface, "nodad");
             ns.Exec("ip", "link", "set", Interface, "up");

@@ -135,8 +135,12 @@ public sealed partial class Netstack
         // UDP output is emitted in the same pass, so a send never waits for buffer space.
         Span<byte> datagram = TransmitPayload;
         send.Data.Span.CopyTo(datagram[UdpWire.HeaderLength..]);
+        // A datagram that leaves in fragments carries its checksum in the first one, where no device can finish it: computed
+        // even with transmit offload (an IPv6 receiver drops a zero UDP checksum, RFC 8200 §8.1).
+        bool fragmented = UdpWire.HeaderLength + send.Data.Length + (destination.Address.IsV6 ? Ipv6.HeaderLength : Ipv4.HeaderLength) > Mtu
+            && !IsLocalAddress(destination.Address);
         int length = UdpWire.Emit(datagram, new UdpHeader(socket.Local.Port, destination.Port), send.Data.Length, source, destination.Address,
-            computeChecksum: !_txChecksumOffload);
+            computeChecksum: !_txChecksumOffload || fragmented);
         _counters.UdpOut++;
         TransmitIp(source, destination.Address, IpProtocol.Udp, length);
         Complete(request, new Reply.Sent(send.Data.Length));
