@@ -20,8 +20,8 @@ public sealed partial class Netstack
             if (socket.IpVersion != version || socket.Protocol != ip.Protocol) continue;
             taken = true;
             _counters.RawIn++;
-            if (socket.Received.IsEmpty && socket.Receivers.Dequeue() is { } waiting)
-                Complete(waiting, RawSocketState.MakeReply(waiting, packet));
+            if (socket.Received.IsEmpty && socket.Receivers.DequeueClaimed() is { } waiting)
+                Deliver(waiting, RawSocketState.MakeReply(waiting, packet));
             else if (!socket.Received.TryEnqueue(0, packet))
                 _counters.Drop(DropReason.RawBufferFull);
         }

@@ -32,9 +32,9 @@ public sealed partial class Netstack
         }
         var meta = new UdpSocketState.Meta(new NetEndpoint(ip.Source, header.SourcePort), destination);
         _counters.UdpIn++;
-        if (socket.Received.IsEmpty && socket.Receivers.Dequeue() is { } waiting)
+        if (socket.Received.IsEmpty && socket.Receivers.DequeueClaimed() is { } waiting)
         {
-            Complete(waiting, UdpSocketState.MakeReply(waiting, meta, payload)); // straight to the waiting receive
+            Deliver(waiting, UdpSocketState.MakeReply(waiting, meta, payload)); // straight to the waiting receive
             return;
         }
         if (!socket.Received.TryEnqueue(meta, payload)) _counters.Drop(DropReason.UdpBufferFull);

@@ -21,10 +21,9 @@ internal sealed class RawSocketState : SocketBase
 
     public override void Flush(Instant now)
     {
-        while (!Receivers.IsEmpty && Received.TryPeek(out _, out ReadOnlySpan<byte> packet))
+        while (Received.TryPeek(out _, out ReadOnlySpan<byte> packet) && Receivers.DequeueClaimed() is { } request)
         {
-            PendingRequest request = Receivers.Dequeue()!;
-            Stack.Complete(request, MakeReply(request, packet));
+            Stack.Deliver(request, MakeReply(request, packet));
             Received.Dequeue();
         }
     }

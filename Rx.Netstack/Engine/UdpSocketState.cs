@@ -22,10 +22,9 @@ internal sealed class UdpSocketState : SocketBase
     /// <summary>Answers waiting receives with queued datagrams, oldest first.</summary>
     public override void Flush(Instant now)
     {
-        while (!Receivers.IsEmpty && Received.TryPeek(out Meta meta, out ReadOnlySpan<byte> data))
+        while (Received.TryPeek(out Meta meta, out ReadOnlySpan<byte> data) && Receivers.DequeueClaimed() is { } request)
         {
-            PendingRequest request = Receivers.Dequeue()!;
-            Stack.Complete(request, MakeReply(request, meta, data));
+            Stack.Deliver(request, MakeReply(request, meta, data));
             Received.Dequeue();
         }
     }

@@ -40,4 +40,16 @@ internal sealed class WaitQueue
         if (first is not null) Remove(first);
         return first;
     }
+
+    /// <summary>
+    /// Removes and returns the first waiter that can still be answered, already claimed (answer it with
+    /// <c>Netstack.Deliver</c>); waiters cancelled meanwhile are dropped. Claiming before taking data out of a queue means a
+    /// receive cancelled at the same moment cannot carry a packet away with it.
+    /// </summary>
+    public PendingRequest? DequeueClaimed()
+    {
+        while (Dequeue() is { } request)
+            if (request.TryClaim()) return request;
+        return null;
+    }
 }
