@@ -37,7 +37,8 @@ internal static class BenchTun
 
     public static async Task<IReadOnlyList<BenchResult>> RunAsync(BenchOptions o, IReadOnlyList<int> buffers, DemoConsole console)
     {
-        using var ns = NetworkNamespace.Create("rxbench");
+        // The process id in the name says whose namespace it is (several benches may run at once; one left behind names its owner).
+        using var ns = NetworkNamespace.Create($"rxbench-{Environment.ProcessId}");
         // Ctrl-C or SIGTERM: delete the namespace before the process goes (the default action still ends it).
         using var onInterrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, _ => ns.Dispose());
         using var onTerminate = PosixSignalRegistration.Create(PosixSignal.SIGTERM, _ => ns.Dispose());

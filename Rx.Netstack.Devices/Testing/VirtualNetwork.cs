@@ -101,13 +101,25 @@ public sealed class VirtualNetwork : IDisposable
         {
             long end = virtualTime.Clock + max.Ticks;
             long step = TimeSpan.FromMilliseconds(1).Ticks;
-            virtualTime.AdvanceBy(1);
-            // Continuations run on the thread pool: before each step of virtual time, let them settle (bounded), so virtual
-            // time never races ahead of work that real threads still have to do.
-            while (!Settle(task))
+            // Timers and cancellations that virtual time fires complete tasks on this thread, outside any pass: without the
+            // caller's SynchronizationContext (a test framework's) their continuations may run inline here, as the stacks'
+            // RunContinuationsInline intends, instead of being queued to the thread pool where they race virtual time.
+            SynchronizationContext? context = SynchronizationContext.Current;
+            SynchronizationContext.SetSynchronizationContext(null);
+            try
             {
-                if (virtualTime.Clock >= end) throw new TimeoutException($"The task did not complete within {max} of virtual time.");
-                virtualTime.AdvanceBy(step);
+                virtualTime.AdvanceBy(1);
+                // Continuations that still run on the thread pool: before each step of virtual time, let them settle
+                // (bounded), so virtual time does not race ahead of work that real threads still have to do.
+                while (!Settle(task))
+                {
+                    if (virtualTime.Clock >= end) throw new TimeoutException($"The task did not complete within {max} of virtual time.");
+                    virtualTime.AdvanceBy(step);
+                }
+            }
+            finally
+            {
+                SynchronizationContext.SetSynchronizationContext(context);
             }
         }
         else if (!task.Wait(max))

@@ -74,10 +74,15 @@ public sealed class UdpTunnelDeviceTests
             var atB = new Collector(b.Received);
             stranger.Bind(new IPEndPoint(IPAddress.Loopback, 0));
             stranger.SendTo(new byte[] { 0x45, 0xEE }, b.LocalEndPoint);
-            a.Transmit.OnNext(new byte[] { 0x45, 1 }); // sent after the stranger's: when it arrives, the other was seen
+            // Two sockets' datagrams may reach b in either order (nothing in UDP or the kernel orders them across senders),
+            // so the remote speaks only once the stranger's datagram was seen and dropped.
+            Assert.True(SpinWait.SpinUntil(() => b.ReceiveDropped > 0, Patience), "the stranger's datagram was never dropped");
+            a.Transmit.OnNext(new byte[] { 0x45, 1 });
 
-            Assert.Equal(new byte[] { 0x45, 1 }, Assert.Single(await atB.WaitFor(1)));
+            var frames = await atB.WaitFor(1);
+            Assert.Equal(new byte[] { 0x45, 1 }, Assert.Single(frames)); // the stranger's bytes never reached a subscriber
             Assert.Equal(1, b.ReceiveDropped);
+            Assert.Equal(0, a.TransmitDropped);
         }
     }
 

@@ -14,8 +14,7 @@ public sealed class BenchTunProcessTests
     [NamespaceFact]
     public async Task Bench_tun_moves_bytes_both_ways_and_deletes_its_namespace()
     {
-        var before = BenchNamespaces();
-        var (exitCode, stdout, stderr) = await RunCliAsync(TimeSpan.FromSeconds(60), "bench", "tun", "--seconds", "1", "--json");
+        var (exitCode, stdout, stderr, processId) = await RunCliAsync(TimeSpan.FromSeconds(60), "bench", "tun", "--seconds", "1", "--json");
         Assert.True(exitCode == 0, $"exit {exitCode}\n{stdout}\n{stderr}");
 
         var lines = stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
@@ -32,16 +31,14 @@ public sealed class BenchTunProcessTests
                 Assert.True(r.GetProperty("mb_per_s").GetDouble() > 0, $"{direction}: no rate");
             });
         }
-        // Its namespace is gone (others' may come and go meanwhile: only ours must not remain).
-        Assert.Empty(BenchNamespaces().Except(before));
+        // Its namespace (named after its process id) is gone; other processes' benches may run meanwhile, theirs don't count.
+        Assert.Empty(BenchNamespacesOf(processId));
     }
 
-    private static HashSet<string> BenchNamespaces() =>
-        Directory.Exists("/var/run/netns")
-            ? Directory.GetFiles("/var/run/netns", "rxbench-*").ToHashSet()
-            : [];
+    private static string[] BenchNamespacesOf(int processId) =>
+        Directory.Exists("/var/run/netns") ? Directory.GetFiles("/var/run/netns", $"rxbench-{processId}-*") : [];
 
-    private static async Task<(int ExitCode, string Stdout, string Stderr)> RunCliAsync(TimeSpan timeout, params string[] args)
+    private static async Task<(int ExitCode, string Stdout, string Stderr, int ProcessId)> RunCliAsync(TimeSpan timeout, params string[] args)
     {
         var info = new ProcessStartInfo(DotnetHost()) { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true };
         info.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "rx-netstack.dll"));
@@ -59,7 +56,7 @@ public sealed class BenchTunProcessTests
             process.Kill(entireProcessTree: true);
             throw;
         }
-        return (process.ExitCode, await stdout, await stderr);
+        return (process.ExitCode, await stdout, await stderr, process.Id);
     }
 
     private static string DotnetHost()

@@ -10,13 +10,24 @@ public static class SchedulerExtensions
     {
         long end = scheduler.Clock + (limit ?? TimeSpan.FromSeconds(30)).Ticks;
         long stepTicks = (step ?? TimeSpan.FromMilliseconds(1)).Ticks;
-        scheduler.AdvanceBy(1);
-        while (!done())
+        // Without xunit's SynchronizationContext, tasks that timers or cancellations complete in virtual time resume inline
+        // (RunContinuationsInline), not on the thread pool, racing virtual time.
+        SynchronizationContext? context = SynchronizationContext.Current;
+        SynchronizationContext.SetSynchronizationContext(null);
+        try
         {
-            if (scheduler.Clock >= end) return false;
-            scheduler.AdvanceBy(stepTicks);
+            scheduler.AdvanceBy(1);
+            while (!done())
+            {
+                if (scheduler.Clock >= end) return false;
+                scheduler.AdvanceBy(stepTicks);
+            }
+            return true;
         }
-        return true;
+        finally
+        {
+            SynchronizationContext.SetSynchronizationContext(context);
+        }
     }
 
     /// <summary>Subscribes, runs virtual time until the first value (or error), and returns it.</summary>

@@ -208,6 +208,12 @@ public sealed partial class Netstack
     /// </summary>
     private void RunPass()
     {
+        // Inline continuations (RunContinuationsInline) run on the completing thread only when it has no
+        // SynchronizationContext: .NET queues them to the thread pool otherwise. A supplied scheduler may run passes on a
+        // thread that has one (a test framework's, a UI's), so the pass runs without it — or "inline" would silently mean
+        // "on the thread pool", racing virtual time.
+        SynchronizationContext? context = Options.RunContinuationsInline ? SynchronizationContext.Current : null;
+        if (context is not null) SynchronizationContext.SetSynchronizationContext(null);
         t_passDepth++;
         try
         {
@@ -216,6 +222,7 @@ public sealed partial class Netstack
         finally
         {
             if (--t_passDepth == 0) RunDeferredPasses();
+            if (context is not null) SynchronizationContext.SetSynchronizationContext(context);
         }
     }
 

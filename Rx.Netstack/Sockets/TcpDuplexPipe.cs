@@ -36,8 +36,20 @@ public sealed class TcpDuplexPipe : IDuplexPipe, IAsyncDisposable
         Connection = connection;
         _receive = new Pipe(receiveOptions ?? DefaultOptions);
         _send = new Pipe(sendOptions ?? DefaultOptions);
-        _receivePump = Task.Run(ReceiveLoopAsync);
-        _sendPump = Task.Run(SendLoopAsync);
+        // The pumps run on the caller's thread up to their first wait: no thread-pool hop, and under a supplied scheduler
+        // the first read is queued before the constructor returns rather than at some later moment of real time. Without
+        // the caller's SynchronizationContext, so a pipe whose options ask to capture one does not resume a pump on it.
+        SynchronizationContext? context = SynchronizationContext.Current;
+        SynchronizationContext.SetSynchronizationContext(null);
+        try
+        {
+            _receivePump = ReceiveLoopAsync();
+            _sendPump = SendLoopAsync();
+        }
+        finally
+        {
+            SynchronizationContext.SetSynchronizationContext(context);
+        }
         Completion = Task.WhenAll(_receivePump, _sendPump);
     }
 
