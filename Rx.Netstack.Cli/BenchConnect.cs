@@ -62,7 +62,7 @@ internal static class BenchConnect
         await Task.WhenAll(Enumerable.Range(0, o.Parallel).Select(_ => Task.Run(ConnectLoopAsync)));
         TimeSpan elapsed = clock.Elapsed;
         Diagnostics.NetstackStats a = net.A.GetStats(), b = net.B.GetStats();
-        long passes = a.Passes + b.Passes, onCaller = a.PassesOnCaller + b.PassesOnCaller;
+        long passes = a.Passes + b.Passes, onCaller = a.PassesOnCaller + b.PassesOnCaller, wakeups = a.WakeupsArmed + b.WakeupsArmed;
         stop.Cancel();
         await Task.WhenAll(acceptors).WaitAsync(TimeSpan.FromSeconds(10));
         return
@@ -70,7 +70,8 @@ internal static class BenchConnect
             new("connect", "rx-netstack", [("connections_per_s", completed / elapsed.TotalSeconds), ("connections", completed),
                 ("failed", failed), ("parallel", o.Parallel), ("seconds", elapsed.TotalSeconds),
                 ("passes_per_connection", completed == 0 ? 0 : (double)passes / completed),
-                ("passes_on_caller_percent", passes == 0 ? 0 : 100.0 * onCaller / passes)]),
+                ("passes_on_caller_percent", passes == 0 ? 0 : 100.0 * onCaller / passes),
+                ("wakeups_armed_per_connection", completed == 0 ? 0 : (double)wakeups / completed)]),
         ];
     }
 }

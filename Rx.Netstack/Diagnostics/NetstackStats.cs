@@ -65,6 +65,8 @@ public sealed record NetstackStats
     public long Passes { get; init; }
     /// <summary>Of <see cref="Passes"/>, those run on the thread that brought the work instead of the stack's own event loop.</summary>
     public long PassesOnCaller { get; init; }
+    /// <summary>Times the engine (re)armed its one timed wake-up on the scheduler (an earlier deadline appeared).</summary>
+    public long WakeupsArmed { get; init; }
     /// <summary>Replies whose subscriber threw (the fault is contained and counted).</summary>
     public long SubscriberFaults { get; init; }
 

@@ -27,7 +27,7 @@ public sealed partial class Netstack
             IcmpBytesIn = c.IcmpBytesIn, IcmpBytesOut = c.IcmpBytesOut, RawIn = c.RawIn, RawOut = c.RawOut,
             TcpRetransmissions = TcpRetransmissions(),
             SocketsByKind = sockets, ConnectionsByState = connections, Drops = drops,
-            CommandsProcessed = c.CommandsProcessed, Passes = c.Passes, PassesOnCaller = c.PassesOnCaller, SubscriberFaults = c.SubscriberFaults, CommandsRefused = c.CommandsRefused,
+            CommandsProcessed = c.CommandsProcessed, Passes = c.Passes, PassesOnCaller = c.PassesOnCaller, WakeupsArmed = c.WakeupsArmed, SubscriberFaults = c.SubscriberFaults, CommandsRefused = c.CommandsRefused,
             SynCookiesSent = c.SynCookiesSent, SynCookiesAccepted = c.SynCookiesAccepted,
         };
     }

@@ -346,6 +346,7 @@ public sealed partial class Netstack
         if (earliest.IsNever || earliest >= _armedAt) return;
         _armedWake?.Dispose();
         _armedAt = earliest;
+        _counters.WakeupsArmed++;
         // Relative, not absolute: Rx parks absolute due times more than ~10 s ahead in a process-wide queue that later
         // re-schedules them on their scheduler — on our own EventLoopScheduler after Dispose that throws on a timer thread
         // and kills the process. A relative due time stays in the scheduler's own queue and dies with it.
