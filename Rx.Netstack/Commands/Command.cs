@@ -37,6 +37,11 @@ public abstract record Command
         /// Replies <see cref="Reply.DatagramReceived"/>.</summary>
         public sealed record Receive(SocketHandle Socket, int? MaxLength = null) : Udp;
 
+        /// <summary>Receives every queued datagram up to <paramref name="MaxDatagrams"/>, waiting for the first if none is
+        /// queued (what arrives in the same pass joins the batch); each longer than <paramref name="MaxLength"/> is truncated.
+        /// One command for a burst instead of one per datagram. Replies <see cref="Reply.DatagramsReceived"/>.</summary>
+        public sealed record ReceiveBatch(SocketHandle Socket, int MaxDatagrams = 64, int? MaxLength = null) : Udp;
+
         /// <summary>Closes the socket; waiting receives complete with <see cref="NetstackErrorKind.SocketClosed"/>. Replies <see cref="Reply.Ok"/>.</summary>
         public sealed record Close(SocketHandle Socket) : Udp;
     }

@@ -38,6 +38,9 @@ public abstract record Reply
     /// <summary>A datagram arrived.</summary>
     public sealed record DatagramReceived(Datagram Datagram) : Reply;
 
+    /// <summary>Datagrams for a <see cref="Command.Udp.ReceiveBatch"/>, oldest first (at least one).</summary>
+    public sealed record DatagramsReceived(IReadOnlyList<Datagram> Datagrams) : Reply;
+
     /// <summary>A TCP listener is listening.</summary>
     public sealed record Listening(SocketHandle Listener, NetEndpoint Local) : Reply;
 

@@ -32,12 +32,17 @@ public sealed partial class Netstack
         }
         var meta = new UdpSocketState.Meta(new NetEndpoint(ip.Source, header.SourcePort), destination);
         _counters.UdpIn++;
-        if (socket.Received.IsEmpty && socket.Receivers.DequeueClaimed() is { } waiting)
+        // Straight to a waiting single receive (nothing queued before it); a waiting batch receive is answered by the flush,
+        // so datagrams arriving later in this pass join it.
+        while (socket.Received.IsEmpty && socket.Receivers.First is { Command: Command.Udp.Receive } waiting)
         {
-            Deliver(waiting, UdpSocketState.MakeReply(waiting, meta, payload)); // straight to the waiting receive
+            socket.Receivers.Remove(waiting);
+            if (!waiting.TryClaim()) continue; // cancelled meanwhile
+            Deliver(waiting, UdpSocketState.MakeReply(waiting, meta, payload));
             return;
         }
         if (!socket.Received.TryEnqueue(meta, payload)) _counters.Drop(DropReason.UdpBufferFull);
+        else if (!socket.Receivers.IsEmpty) MarkDirty(socket); // a batch receive waits: the flush answers it with the pass's burst
     }
 
     private void ExecuteUdp(PendingRequest request, Command.Udp command, Instant now)
@@ -52,6 +57,12 @@ public sealed partial class Netstack
                 break;
             case Command.Udp.Receive receive:
                 if (Lookup(request, receive.Socket, out s)) WaitForPacket(request, receive.MaxLength, s!, s!.Receivers);
+                break;
+            case Command.Udp.ReceiveBatch { MaxDatagrams: < 1 }:
+                Fail(request, NetstackError.Bad(BadRequestReason.ZeroSizeBuffer, "A batch receive needs room for at least one datagram."));
+                break;
+            case Command.Udp.ReceiveBatch batch:
+                if (Lookup(request, batch.Socket, out s)) WaitForPacket(request, batch.MaxLength, s!, s!.Receivers);
                 break;
             case Command.Udp.Close close:
                 if (!Lookup(request, close.Socket, out s)) break;

@@ -24,18 +24,37 @@ internal sealed class UdpSocketState : SocketBase
     {
         while (Received.TryPeek(out Meta meta, out ReadOnlySpan<byte> data) && Receivers.DequeueClaimed() is { } request)
         {
+            if (request.Command is Command.Udp.ReceiveBatch batch)
+            {
+                Stack.Deliver(request, TakeBatch(batch));
+                continue;
+            }
             Stack.Deliver(request, MakeReply(request, meta, data));
             Received.Dequeue();
         }
     }
 
+    /// <summary>Takes up to <see cref="Command.Udp.ReceiveBatch.MaxDatagrams"/> queued datagrams (at least one is queued).</summary>
+    private Reply TakeBatch(Command.Udp.ReceiveBatch batch)
+    {
+        int max = batch.MaxLength ?? int.MaxValue;
+        var datagrams = new Datagram[Math.Min(batch.MaxDatagrams, Received.Count)];
+        for (int i = 0; i < datagrams.Length && Received.TryPeek(out Meta meta, out ReadOnlySpan<byte> data); i++)
+        {
+            datagrams[i] = Copy(meta, data, max);
+            Received.Dequeue();
+        }
+        return new Reply.DatagramsReceived(datagrams);
+    }
+
+    private static Datagram Copy(in Meta meta, ReadOnlySpan<byte> data, int max) =>
+        new(meta.Source, meta.Destination, data[..Math.Min(max, data.Length)].ToArray(), data.Length > max, data.Length);
+
     /// <summary>The reply for a receive: a copy of the datagram (the user keeps it), cut to the requested maximum.</summary>
     public static Reply MakeReply(PendingRequest request, in Meta meta, ReadOnlySpan<byte> data)
     {
         int max = request.Command is Command.Udp.Receive { MaxLength: int m } ? m : int.MaxValue;
-        bool truncated = data.Length > max;
-        byte[] copy = data[..Math.Min(max, data.Length)].ToArray();
-        return new Reply.DatagramReceived(new Datagram(meta.Source, meta.Destination, copy, truncated, data.Length));
+        return new Reply.DatagramReceived(Copy(meta, data, max));
     }
 
     public void Close()

@@ -43,8 +43,12 @@ public sealed class UdpSocket : IAsyncDisposable, IDisposable
     /// </summary>
     public IObservable<Datagram> Received { get; }
 
+    /// <summary>Batch receives, one command per burst rather than per datagram.</summary>
     private IObservable<Datagram> ReceiveLoop() =>
-        RepeatedRequest.Loop<Reply.DatagramReceived, Datagram>(_stack, new Command.Udp.Receive(Handle), static r => r.Datagram);
+        RepeatedRequest.LoopMany<Reply.DatagramsReceived, Datagram>(_stack, new Command.Udp.ReceiveBatch(Handle), static (batch, observer) =>
+        {
+            foreach (Datagram datagram in batch.Datagrams) observer.OnNext(datagram);
+        });
 
     /// <summary>Sends one datagram.</summary>
     public async Task SendAsync(ReadOnlyMemory<byte> data, NetEndpoint destination, CancellationToken cancellationToken = default) =>
@@ -53,6 +57,15 @@ public sealed class UdpSocket : IAsyncDisposable, IDisposable
     /// <summary>Receives one datagram (at most <paramref name="maxLength"/> bytes of it; the rest is cut and flagged).</summary>
     public async Task<Datagram> ReceiveAsync(int? maxLength = null, CancellationToken cancellationToken = default) =>
         (await _stack.RequestAsync<Reply.DatagramReceived>(new Command.Udp.Receive(Handle, maxLength), cancellationToken).ConfigureAwait(false)).Datagram;
+
+    /// <summary>
+    /// Receives every datagram queued now (up to <paramref name="maxDatagrams"/>), waiting for the first if none is: one
+    /// request per burst instead of one per datagram, for high packet rates. Each is cut to <paramref name="maxLength"/>.
+    /// </summary>
+    /// <exception cref="NetstackException">The socket is closed, or <paramref name="maxDatagrams"/> is below 1.</exception>
+    public async Task<IReadOnlyList<Datagram>> ReceiveBatchAsync(int maxDatagrams = 64, int? maxLength = null, CancellationToken cancellationToken = default) =>
+        (await _stack.RequestAsync<Reply.DatagramsReceived>(new Command.Udp.ReceiveBatch(Handle, maxDatagrams, maxLength), cancellationToken)
+            .ConfigureAwait(false)).Datagrams;
 
     /// <summary>Closes the socket and frees its endpoint.</summary>
     public async ValueTask DisposeAsync()
