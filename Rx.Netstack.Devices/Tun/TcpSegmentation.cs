@@ -19,7 +19,7 @@ internal static class TcpSegmentation
     /// carries CWR, as Linux marks such a super-packet), <c>gso_size</c> = MTU − IP header − TCP header with its options (the
     /// payload of each piece) and <c>hdr_len</c> = the IP and TCP headers. False for anything else.
     /// </summary>
-    public static bool TryPlan(ReadOnlySpan<byte> packet, int mtu, in VirtioNetHeader partial, out VirtioNetHeader header)
+    public static bool TryPlan(ReadOnlySpan<byte> packet, int mtu, VirtioNetHeader partial, out VirtioNetHeader header)
     {
         header = default;
         if ((partial.Flags & VirtioNetHeader.FlagNeedsChecksum) == 0 || partial.ChecksumOffset != TcpChecksumOffset) return false;

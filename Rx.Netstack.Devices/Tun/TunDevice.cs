@@ -360,11 +360,12 @@ public sealed unsafe class TunDevice : IPacketDevice, IDisposable
                     if (frame.Length > Mtu)
                     {
                         // Only a TCP super-segment may be longer than the MTU: the kernel cuts it (TcpSegmentation).
-                        if (!planned || !TcpSegmentation.TryPlan(frame.Span, Mtu, partial, out partial))
+                        if (!planned || !TcpSegmentation.TryPlan(frame.Span, Mtu, partial, out VirtioNetHeader segmented))
                         {
                             Interlocked.Increment(ref _transmitDropped);
                             return;
                         }
+                        partial = segmented;
                         Interlocked.Increment(ref _gsoPacketsSent);
                     }
                     if (planned)
