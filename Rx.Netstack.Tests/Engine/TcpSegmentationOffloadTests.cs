@@ -44,7 +44,7 @@ public sealed class TcpSegmentationOffloadTests
     /// Connects to the hand-played peer (which answers with <paramref name="peerMss"/> and <paramref name="peerWindow"/>, no other
     /// options), queues <paramref name="bytes"/> and lets the engine send what it may before any ACK: the data segments sent.
     /// </summary>
-    private static (List<Sent> Data, ManualDevice Device, Action<uint, ushort> Ack) FirstFlight(bool tso, ChecksumOffload offload, ushort peerMss, ushort peerWindow, int bytes)
+    private static (List<Sent> Data, ManualDevice Device, Action<uint, ushort> Ack, TestScheduler Scheduler) FirstFlight(bool tso, ChecksumOffload offload, ushort peerMss, ushort peerWindow, int bytes)
     {
         var s = new TestScheduler();
         var stack = new Netstack(new NetstackOptions { Addresses = [new(Us, 24)], RunContinuationsInline = true }, s);
@@ -78,14 +78,14 @@ public sealed class TcpSegmentationOffloadTests
             }));
             s.AdvanceBy(TimeSpan.FromMilliseconds(1).Ticks);
         }
-        return (sent, device, Ack);
+        return (sent, device, Ack, s);
     }
 
     [Fact]
     public void With_offload_the_first_flight_leaves_in_one_super_segment_of_whole_segments_and_as_many_bytes_as_without()
     {
-        var (withTso, _, _) = FirstFlight(tso: true, ChecksumOffload.Transmit, peerMss: 1460, peerWindow: 65535, bytes: 200_000);
-        var (without, _, _) = FirstFlight(tso: false, ChecksumOffload.Transmit, peerMss: 1460, peerWindow: 65535, bytes: 200_000);
+        var (withTso, _, _, _) = FirstFlight(tso: true, ChecksumOffload.Transmit, peerMss: 1460, peerWindow: 65535, bytes: 200_000);
+        var (without, _, _, _) = FirstFlight(tso: false, ChecksumOffload.Transmit, peerMss: 1460, peerWindow: 65535, bytes: 200_000);
 
         // The initial window (RFC 6928: 10 segments) is the limit either way: the offload only changes the packaging.
         Assert.Equal(14600, without.Sum(x => x.PayloadLength));
@@ -101,8 +101,8 @@ public sealed class TcpSegmentationOffloadTests
     {
         // A 5000-byte window: three whole segments (4380 bytes) go; the 620 left would be a short segment with data in flight,
         // which Nagle holds back, with or without the offload.
-        var (withTso, _, _) = FirstFlight(tso: true, ChecksumOffload.Transmit, peerMss: 1460, peerWindow: 5000, bytes: 200_000);
-        var (without, _, _) = FirstFlight(tso: false, ChecksumOffload.Transmit, peerMss: 1460, peerWindow: 5000, bytes: 200_000);
+        var (withTso, _, _, _) = FirstFlight(tso: true, ChecksumOffload.Transmit, peerMss: 1460, peerWindow: 5000, bytes: 200_000);
+        var (without, _, _, _) = FirstFlight(tso: false, ChecksumOffload.Transmit, peerMss: 1460, peerWindow: 5000, bytes: 200_000);
         Assert.Equal(4380, without.Sum(x => x.PayloadLength));
         Assert.Equal(3, without.Count);
         Sent super = Assert.Single(withTso);
@@ -114,8 +114,8 @@ public sealed class TcpSegmentationOffloadTests
     {
         // The same connection with and without the offload, the peer acknowledging every second segment: cwnd and the
         // window must release the same bytes at each ACK; only the packaging differs.
-        var (tsoFirst, tsoDevice, tsoAck) = FirstFlight(tso: true, ChecksumOffload.Transmit, peerMss: 1460, peerWindow: 65535, bytes: 600_000);
-        var (plainFirst, plainDevice, plainAck) = FirstFlight(tso: false, ChecksumOffload.Transmit, peerMss: 1460, peerWindow: 65535, bytes: 600_000);
+        var (tsoFirst, tsoDevice, tsoAck, _) = FirstFlight(tso: true, ChecksumOffload.Transmit, peerMss: 1460, peerWindow: 65535, bytes: 600_000);
+        var (plainFirst, plainDevice, plainAck, _) = FirstFlight(tso: false, ChecksumOffload.Transmit, peerMss: 1460, peerWindow: 65535, bytes: 600_000);
         uint sent = (uint)tsoFirst.Sum(x => x.PayloadLength), acked = 0;
         Assert.Equal(plainFirst.Sum(x => x.PayloadLength), (int)sent);
         bool sawSuper = false;
@@ -141,13 +141,35 @@ public sealed class TcpSegmentationOffloadTests
         Assert.True(sawSuper);
     }
 
+    [Fact]
+    public void After_a_timeout_the_lost_super_segment_is_resent_in_mss_sized_segments_then_new_data_is_glued_again()
+    {
+        var (first, device, ack, s) = FirstFlight(tso: true, ChecksumOffload.Transmit, peerMss: 1460, peerWindow: 65535, bytes: 200_000);
+        Assert.Equal(14600, Assert.Single(first).PayloadLength);
+        uint iss = first[0].Sequence - 1;
+
+        // No ACK: the retransmission timer (initial RTO 1 s, RFC 6298) fires and go-back-N resends from SND.UNA.
+        device.Sent.Clear();
+        s.AdvanceBy(TimeSpan.FromSeconds(1.5).Ticks);
+        List<Sent> resent = [.. device.Sent.Select(Parse).Where(x => x.PayloadLength > 0)];
+        Assert.NotEmpty(resent);
+        Assert.Equal(iss + 1, resent[0].Sequence);
+        Assert.All(resent, x => Assert.True(x.PayloadLength <= 1460 && x.FrameLength <= 1500, $"{x.PayloadLength} bytes resent"));
+
+        // The peer acknowledges the whole first flight: what follows is new data, and it leaves in super-segments again.
+        ack(14600, 65535);
+        List<Sent> next = [.. device.Sent.Select(Parse).Where(x => x.PayloadLength > 0)];
+        Assert.All(next, x => Assert.True(x.Sequence - iss - 1 >= 14600, "old data sent again after the ACK"));
+        Assert.Contains(next, x => x.FrameLength > 1500);
+    }
+
     [Theory]
     [InlineData(true, ChecksumOffload.None, 1460)]        // TSO needs the device to finish checksums too
     [InlineData(true, ChecksumOffload.Transmit, 1200)]    // the peer's MSS is below the MTU's: the device would cut too large
     [InlineData(false, ChecksumOffload.Transmit, 1460)]   // no offload
     public void Without_usable_offload_nothing_exceeds_the_mtu(bool tso, ChecksumOffload offload, ushort peerMss)
     {
-        var (sent, _, _) = FirstFlight(tso, offload, peerMss, peerWindow: 65535, bytes: 200_000);
+        var (sent, _, _, _) = FirstFlight(tso, offload, peerMss, peerWindow: 65535, bytes: 200_000);
         Assert.NotEmpty(sent);
         Assert.All(sent, x => Assert.True(x.PayloadLength <= peerMss && x.FrameLength <= 1500, $"{x.PayloadLength} bytes"));
     }
