@@ -88,7 +88,7 @@ internal static class BenchTun
         ushort port, bool kernelSends, double target)
     {
         var settings = new TcpSettings { SendBufferSize = buffer, ReceiveBufferSize = buffer };
-        long droppedBefore = tun.TransmitDropped, gsoBefore = tun.GsoPacketsReceived;
+        long droppedBefore = tun.TransmitDropped, gsoBefore = tun.GsoPacketsReceived, gsoSentBefore = tun.GsoPacketsSent;
         await using var pair = kernelSends
             ? await KernelToStackAsync(ns, stack, settings, buffer, port)
             : await StackToKernelAsync(ns, stack, settings, buffer, port);
@@ -102,7 +102,7 @@ internal static class BenchTun
             ("bytes", received), ("seconds", elapsed.TotalSeconds), ("mtu", Mtu),
             ("kernel_sndbuf", pair.KernelSocket.SendBufferSize), ("kernel_rcvbuf", pair.KernelSocket.ReceiveBufferSize),
             ("tun_tx_dropped", tun.TransmitDropped - droppedBefore), ("offloads", tun.Offloads ? "on" : "off"),
-            ("tun_gso_rx", tun.GsoPacketsReceived - gsoBefore),
+            ("tun_gso_rx", tun.GsoPacketsReceived - gsoBefore), ("tun_gso_tx", tun.GsoPacketsSent - gsoSentBefore),
         ]);
     }
 

@@ -23,4 +23,17 @@ public interface IPacketDevice
 
     /// <summary>Checksum work the link takes off the stack (read once, when the stack attaches the device); none by default.</summary>
     ChecksumOffload ChecksumOffload => ChecksumOffload.None;
+
+    /// <summary>
+    /// True when the link cuts an outgoing TCP packet longer than <see cref="Mtu"/> into MTU-sized segments itself (TCP
+    /// segmentation offload, as a network card or a Linux TUN descriptor with virtio-net headers does); false by default.
+    /// </summary>
+    /// <remarks>
+    /// Read once, when the stack attaches the device, and used only together with <see cref="ChecksumOffload.Transmit"/> (the
+    /// link finishes each segment's checksum). The stack then may send one TCP "super-segment" of up to 64 KiB carrying several
+    /// segments' worth of new data. The device cuts it after every <c>Mtu − IP header − TCP header (with options)</c> payload
+    /// bytes, copies the header and its options into each piece, advances the sequence number and keeps FIN and PSH for the
+    /// last piece only. The stack sends such packets only on connections whose MSS is exactly the one that MTU gives.
+    /// </remarks>
+    bool TcpSegmentationOffload => false;
 }

@@ -54,6 +54,10 @@ public sealed class CaptureDevice : IPacketDevice, IDisposable
     /// <inheritdoc />
     public ChecksumOffload ChecksumOffload => _inner.ChecksumOffload;
 
+    /// <summary>The inner device's: a capture then records TCP super-segments as the stack sent them (as tcpdump shows a
+    /// TSO sender's packets before the card cuts them).</summary>
+    public bool TcpSegmentationOffload => _inner.TcpSegmentationOffload;
+
     /// <summary>Every frame passing, as a copy, with its direction and time. Completes on <see cref="Dispose"/>.</summary>
     public IObservable<CapturedFrame> Frames => _frames;
 

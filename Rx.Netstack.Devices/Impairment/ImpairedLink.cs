@@ -72,6 +72,12 @@ public sealed class ImpairedLink : IPacketDevice, IDisposable
         }
     }
 
+    /// <summary>
+    /// Always false, whatever the inner device does: loss, delay and corruption are meant per MTU-sized packet, as on a wire,
+    /// and a super-segment would take the fate of up to 44 of them at once. The stack sends ordinary segments through it.
+    /// </summary>
+    public bool TcpSegmentationOffload => false;
+
     /// <summary>The options applied to transmitted frames.</summary>
     public ImpairmentOptions Outbound { get; }
 

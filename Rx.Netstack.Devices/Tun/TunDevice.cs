@@ -22,10 +22,12 @@ namespace Rx.Netstack.Devices;
 /// us super-packets of up to 64 KiB (one read() instead of up to 44). Each is delivered as one frame: its IP header already
 /// describes the whole of it and our TCP takes a segment larger than its MSS. Their checksums are partial, so the device
 /// reports <see cref="ChecksumOffload.Receive"/> (what comes from the local kernel cannot have been corrupted on a wire).
-/// What we transmit goes out one MTU-sized packet per write behind a header without GSO; the device also reports
+/// What we transmit goes out one packet per write; the device also reports <see cref="TcpSegmentationOffload"/>, so the stack
+/// may write a TCP super-segment of up to 64 KiB that the kernel cuts into MTU-sized segments (or, delivering it locally,
+/// takes whole): one write instead of up to 44 (see <see cref="TcpSegmentation"/>). It also reports
 /// <see cref="ChecksumOffload.Transmit"/>, and a TCP/UDP packet the stack left without checksum asks the kernel to finish it
 /// (<c>NEEDS_CSUM</c>, which locally delivered it need not). A device put between this one and the stack must forward
-/// <see cref="ChecksumOffload"/> (CaptureDevice and ImpairedLink do), or the stack would check partial checksums and drop.</para>
+/// <see cref="ChecksumOffload"/> and <see cref="TcpSegmentationOffload"/> (CaptureDevice and ImpairedLink do), or the stack would check partial checksums and drop.</para>
 /// </remarks>
 public sealed unsafe class TunDevice : IPacketDevice, IDisposable
 {
@@ -50,6 +52,7 @@ public sealed unsafe class TunDevice : IPacketDevice, IDisposable
     private bool _closed;
     private long _transmitDropped;
     private long _gsoPacketsReceived;
+    private long _gsoPacketsSent;
     private long _receiveDropped;
 
     private TunDevice(int fd, string name, int mtu, int wakeRead, int wakeWrite, string? offloadsOffReason)
@@ -192,10 +195,18 @@ public sealed unsafe class TunDevice : IPacketDevice, IDisposable
     /// <summary>GSO super-packets read (offloads on): each is one TCP segment larger than the MTU, delivered as one frame.</summary>
     public long GsoPacketsReceived => Interlocked.Read(ref _gsoPacketsReceived);
 
+    /// <summary>True with offloads on: the kernel cuts a TCP packet longer than the MTU that we write (a super-segment, see
+    /// <see cref="IPacketDevice.TcpSegmentationOffload"/>) into MTU-sized segments.</summary>
+    public bool TcpSegmentationOffload => Offloads;
+
+    /// <summary>TCP super-segments written (offloads on): each longer than the MTU, cut by the kernel.</summary>
+    public long GsoPacketsSent => Interlocked.Read(ref _gsoPacketsSent);
+
     /// <summary>Reads dropped instead of delivered: a virtio-net header that is short or malformed (offloads on).</summary>
     public long ReceiveDropped => Interlocked.Read(ref _receiveDropped);
 
-    /// <summary>Packets the kernel did not take (queue full, rejected) or that were longer than the MTU.</summary>
+    /// <summary>Packets the kernel did not take (queue full, rejected) or that were longer than the MTU (and not a TCP
+    /// super-segment with offloads on).</summary>
     public long TransmitDropped => Interlocked.Read(ref _transmitDropped);
 
     /// <summary>True while the reader thread runs (for tests: it must end on <see cref="Dispose"/>).</summary>
@@ -325,7 +336,7 @@ public sealed unsafe class TunDevice : IPacketDevice, IDisposable
 
     private void Send(ReadOnlyMemory<byte> frame)
     {
-        if (frame.Length > Mtu)
+        if (frame.Length > Mtu && !Offloads)
         {
             Interlocked.Increment(ref _transmitDropped);
             return;
@@ -345,7 +356,19 @@ public sealed unsafe class TunDevice : IPacketDevice, IDisposable
                     byte* prefix = stackalloc byte[PartialChecksum.MaxPrefixLength];
                     var vectors = stackalloc LinuxNative.IoVector[3];
                     int count;
-                    if (PartialChecksum.TryPlan(frame.Span, out VirtioNetHeader partial, out int prefixLength, out ushort seed))
+                    bool planned = PartialChecksum.TryPlan(frame.Span, out VirtioNetHeader partial, out int prefixLength, out ushort seed);
+                    if (frame.Length > Mtu)
+                    {
+                        // Only a TCP super-segment may be longer than the MTU: the kernel cuts it (TcpSegmentation).
+                        if (!planned || !TcpSegmentation.TryPlan(frame.Span, Mtu, partial, out VirtioNetHeader segmented))
+                        {
+                            Interlocked.Increment(ref _transmitDropped);
+                            return;
+                        }
+                        partial = segmented;
+                        Interlocked.Increment(ref _gsoPacketsSent);
+                    }
+                    if (planned)
                     {
                         partial.WriteTo(new Span<byte>(header, VirtioNetHeader.Size));
                         var copy = new Span<byte>(prefix, prefixLength);

@@ -20,6 +20,7 @@ public sealed class ManualDevice : IPacketDevice
     public IObserver<ReadOnlyMemory<byte>> Transmit { get; }
     public int Mtu { get; }
     public ChecksumOffload ChecksumOffload { get; init; }
+    public bool TcpSegmentationOffload { get; init; }
 
     public void Inject(byte[] frame) => _received.OnNext(frame);
     public void Fail(Exception error) => _received.OnError(error);

@@ -23,6 +23,9 @@ public sealed partial class Netstack
     private int _deviceMtu;
     /// <summary>The device does not need TCP/UDP checksums (<see cref="ChecksumOffload.Transmit"/>): emission leaves them zero.</summary>
     private bool _txChecksumOffload;
+    /// <summary>The device cuts TCP super-segments itself (<see cref="IPacketDevice.TcpSegmentationOffload"/>, only with transmit
+    /// checksum offload): a TCP packet longer than the MTU goes to it whole instead of being fragmented or dropped.</summary>
+    private bool _txSegmentationOffload;
     /// <summary>The frame being processed needs no TCP/UDP checksum check (offloaded by its device, or our own looped-back frame
     /// emitted without one).</summary>
     private bool _frameChecksumTrusted;
@@ -69,6 +72,9 @@ public sealed partial class Netstack
             _device = device;
             _deviceMtu = Math.Min(device.Mtu, 65535);
             _txChecksumOffload = device.ChecksumOffload.HasFlag(ChecksumOffload.Transmit);
+            // The device finishes each segment's checksum after cutting, so TSO is used only with transmit checksum offload.
+            _txSegmentationOffload = _txChecksumOffload && device.TcpSegmentationOffload;
+            _tcp.SegmentationOffloadMtu = _txSegmentationOffload ? _deviceMtu : 0;
             _deviceSubscription = device.Received.Subscribe(new DeviceObserver(this, device));
         }
         return Disposable.Create(() =>
@@ -84,6 +90,8 @@ public sealed partial class Netstack
         _device = null;
         _deviceMtu = 0;
         _txChecksumOffload = false;
+        _txSegmentationOffload = false;
+        _tcp.SegmentationOffloadMtu = 0;
     }
 
     /// <summary>
@@ -200,6 +208,7 @@ public sealed partial class Netstack
             return true;
         }
         if (packet.Length <= Mtu) return SendToDevice(packet);
+        if (protocol == IpProtocol.Tcp && _txSegmentationOffload) return SendToDevice(packet); // a super-segment: the device cuts it
         if (dontFragment || v6 && protocol == IpProtocol.Tcp)
         {
             _counters.Drop(DropReason.TooBigToSend);

@@ -183,9 +183,14 @@ internal sealed partial class TcpControlBlock
         if (seq >= sendLimit) return false;
         int unsent = Math.Max(0, dataEnd - seq);
         long windowRoom = (long)_sndWnd - (seq - _sndUna);
-        long allowed = Math.Min(Math.Min(unsent, maxPayload), Math.Min(Math.Max(0, windowRoom), Math.Max(0, room)));
-        int length = (int)allowed;
         bool isRetransmit = seq < _sndMax;
+        // New data may go as one super-segment when the device segments TCP; go-back-N resends stay MSS-sized.
+        int segmentLimit = isRetransmit ? maxPayload : SegmentLimit(maxPayload);
+        long allowed = Math.Min(Math.Min(unsent, segmentLimit), Math.Min(Math.Max(0, windowRoom), Math.Max(0, room)));
+        int length = (int)allowed;
+        // A super-segment glues whole segments only: a short tail is left for the next call, where Nagle and SWS judge it
+        // exactly as they would judge it after as many ordinary full segments.
+        if (length > maxPayload) length -= length % maxPayload;
         bool fin = _finQueued && length == unsent;
         if (length == 0 && !fin) return false;
         if (length == 0 && fin && room <= 0 && !isRetransmit && _sndMax > _sndUna) return false;
@@ -201,6 +206,27 @@ internal sealed partial class TcpControlBlock
         _swsOverride = false;
         return EmitData(now, out header, seq, length, out payloadLength, fin);
     }
+
+    /// <summary>
+    /// The most new-data payload one segment may carry when each ordinary segment carries <paramref name="perSegment"/> bytes:
+    /// that, or with TCP segmentation offload (<see cref="TcpStackContext.SegmentationOffloadMtu"/>) as many whole such
+    /// segments as fit in an IP packet of 65535 bytes. The device cuts a super-segment after every MTU − IP header − TCP header
+    /// (with options) bytes; that equals <paramref name="perSegment"/> (our MSS minus the same options) only when our MSS is the
+    /// one the device MTU gives. So a connection whose MSS is smaller (the peer announced less, or path MTU discovery lowered
+    /// it) never uses offload: the device would cut pieces larger than the peer or the path takes.
+    /// </summary>
+    private int SegmentLimit(int perSegment)
+    {
+        int mtu = _ctx.SegmentationOffloadMtu;
+        if (mtu == 0) return perSegment;
+        int ipHeader = Remote.Address.IsV6 ? Ipv6.HeaderLength : Ipv4.HeaderLength;
+        if (_mss != mtu - ipHeader - Wire.Tcp.MinHeaderLength) return perSegment;
+        int headers = ipHeader + Wire.Tcp.MinHeaderLength + ProspectiveOptionBytes();
+        return Math.Max(1, (MaxIpPacket - headers) / perSegment) * perSegment;
+    }
+
+    /// <summary>The largest IP packet a super-segment may make (the IPv4 total length field; IPv6 is held to the same).</summary>
+    private const int MaxIpPacket = 65535;
 
     /// <summary>Fills in a data segment, moves SND.NXT/SND.MAX, starts RTT timing and the retransmission timer.</summary>
     private bool EmitData(Instant now, out TcpHeader header, SeqNumber seq, int length, out int payloadLength, bool fin = false)

@@ -23,6 +23,12 @@ internal sealed class TcpStackContext
     /// <summary>The challenge-ACK limiter.</summary>
     public ChallengeAckLimiter ChallengeAcks { get; }
 
+    /// <summary>
+    /// The MTU of the attached device when it segments TCP itself (<see cref="IPacketDevice.TcpSegmentationOffload"/> with
+    /// transmit checksum offload), else 0: connections may then send super-segments (see <c>TcpControlBlock.SegmentLimit</c>).
+    /// </summary>
+    public int SegmentationOffloadMtu { get; set; }
+
     /// <summary>The pool ring buffers rent from.</summary>
     public ArrayPool<byte> BufferPool { get; }
 }
