@@ -28,6 +28,21 @@ public sealed class TransmitBufferTests
     }
 
     [Fact]
+    public void A_buffer_the_receiver_finished_with_first_is_not_reused_before_its_sender_lets_go()
+    {
+        TransmitBuffer buffer = TransmitBuffer.Rent();
+        buffer.BeginSend();
+        Assert.True(buffer.TryDetach());
+        TransmitBuffer.Return(buffer); // the receiver's pass ran on another thread and is done already
+
+        // The sender has not returned from the send yet: nobody may get this buffer from the pool meanwhile.
+        var rented = Enumerable.Range(0, 20).Select(_ => TransmitBuffer.Rent()).ToList();
+        Assert.DoesNotContain(buffer, rented);
+
+        Assert.True(buffer.EndSend()); // now it is free
+    }
+
+    [Fact]
     public void Memory_handed_out_before_a_detach_still_reads_the_same_bytes()
     {
         TransmitBuffer buffer = TransmitBuffer.Rent();

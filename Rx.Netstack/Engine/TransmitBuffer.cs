@@ -30,6 +30,10 @@ internal sealed class TransmitBuffer : MemoryManager<byte>
 
     private readonly byte[] _array = new byte[Size];
     private bool _inFlight;
+    private bool _detached;
+    // A detached buffer goes back to the pool only when both its sender (EndSend) and its receiver (Return) let go: the
+    // receiver may finish with it on another thread before the sender has even returned from the send.
+    private int _holders;
 
     private TransmitBuffer() { }
 
@@ -45,9 +49,17 @@ internal sealed class TransmitBuffer : MemoryManager<byte>
     }
 
     /// <summary>Gives a detached buffer back once its frame was processed.</summary>
-    public static void Return(TransmitBuffer buffer)
+    public static void Return(TransmitBuffer buffer) => buffer.Release();
+
+    private void Release()
     {
-        buffer._inFlight = false;
+        if (Interlocked.Decrement(ref _holders) != 0) return;
+        _detached = false;
+        Recycle(this);
+    }
+
+    private static void Recycle(TransmitBuffer buffer)
+    {
         if (Interlocked.Increment(ref s_pooled) > PoolLimit)
         {
             Interlocked.Decrement(ref s_pooled);
@@ -65,12 +77,14 @@ internal sealed class TransmitBuffer : MemoryManager<byte>
     /// <summary>Marks the frame as being handed to the device: a receiver may detach the buffer until <see cref="EndSend"/>.</summary>
     public void BeginSend() => _inFlight = true;
 
-    /// <summary>Ends the hand-off. True when a receiver took the buffer: the sender must take another.</summary>
+    /// <summary>Ends the hand-off. True when a receiver took the buffer: the sender must take another (and no longer touch
+    /// this one).</summary>
     public bool EndSend()
     {
-        bool detached = !_inFlight;
         _inFlight = false;
-        return detached;
+        if (!_detached) return false;
+        Release();
+        return true;
     }
 
     /// <summary>
@@ -81,6 +95,8 @@ internal sealed class TransmitBuffer : MemoryManager<byte>
     {
         if (!_inFlight) return false;
         _inFlight = false;
+        _detached = true;
+        Volatile.Write(ref _holders, 2); // the sender until EndSend, the receiver until Return
         return true;
     }
 
