@@ -8,8 +8,9 @@ namespace Rx.Netstack.Sockets;
 public static class UdpSocketExtensions
 {
     /// <summary>
-    /// Datagrams as an async stream (each one pulled by its own receive, so a slow consumer lets the socket's queue fill and drop,
-    /// as UDP does); ends when the socket closes. System.Interactive.Async operators (<c>Where</c>, <c>Select</c>, <c>Take</c> …) apply.
+    /// Datagrams as an async stream, pulled in batches (one request takes every datagram queued, up to 64): a slow consumer
+    /// holds at most one batch, and the socket's queue fills and drops beyond that, as UDP does. Ends when the socket
+    /// closes. System.Interactive.Async operators (<c>Where</c>, <c>Select</c>, <c>Take</c> …) apply.
     /// </summary>
     public static async IAsyncEnumerable<Datagram> ReceiveAllAsync(this UdpSocket socket, int? maxLength = null,
         [EnumeratorCancellation] CancellationToken cancellationToken = default)
@@ -17,16 +18,16 @@ public static class UdpSocketExtensions
         ArgumentNullException.ThrowIfNull(socket);
         while (true)
         {
-            Datagram datagram;
+            IReadOnlyList<Datagram> batch;
             try
             {
-                datagram = await socket.ReceiveAsync(maxLength, cancellationToken).ConfigureAwait(false);
+                batch = await socket.ReceiveBatchAsync(maxLength: maxLength, cancellationToken: cancellationToken).ConfigureAwait(false);
             }
             catch (NetstackException e) when (e.Kind is NetstackErrorKind.SocketClosed or NetstackErrorKind.StaleHandle)
             {
                 yield break;
             }
-            yield return datagram;
+            foreach (Datagram datagram in batch) yield return datagram;
         }
     }
 
