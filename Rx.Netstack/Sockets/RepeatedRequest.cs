@@ -17,12 +17,6 @@ internal static class RepeatedRequest
     /// </summary>
     public static IObservable<T> Loop<TReply, T>(Netstack stack, Command command, Func<TReply, T> select,
         IScheduler? scheduler = null, Func<Reply, bool>? isEnd = null) where TReply : Reply =>
-        LoopMany<TReply, T>(stack, command, (reply, observer) => observer.OnNext(select(reply)), scheduler, isEnd);
-
-    /// <summary><see cref="Loop{TReply,T}"/> where one reply carries several values (a batch): <paramref name="emit"/> passes
-    /// each to the observer; the next request goes out once all were handled.</summary>
-    public static IObservable<T> LoopMany<TReply, T>(Netstack stack, Command command, Action<TReply, IObserver<T>> emit,
-        IScheduler? scheduler = null, Func<Reply, bool>? isEnd = null) where TReply : Reply =>
         Observable.Create<T>(observer =>
         {
             isEnd ??= static reply => reply is Reply.Error { Detail.Kind: NetstackErrorKind.SocketClosed or NetstackErrorKind.StaleHandle };
@@ -46,8 +40,8 @@ internal static class RepeatedRequest
                 {
                     if (reply is TReply value)
                     {
-                        emit(value, observer);
-                        Next(); // only now: the values were handled, ask for the next ones
+                        observer.OnNext(select(value));
+                        Next(); // only now: the value was handled, ask for the next one
                     }
                     else if (isEnd(reply)) observer.OnCompleted();
                     else if (reply is Reply.Error e) observer.OnError(new NetstackException(e.Detail));

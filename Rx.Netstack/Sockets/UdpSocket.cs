@@ -43,12 +43,10 @@ public sealed class UdpSocket : IAsyncDisposable, IDisposable
     /// </summary>
     public IObservable<Datagram> Received { get; }
 
-    /// <summary>Batch receives, one command per burst rather than per datagram.</summary>
+    /// <summary>One receive per datagram (not batches): a subscriber that leaves takes nothing it was not given — what is
+    /// still queued stays in the socket for the next receive.</summary>
     private IObservable<Datagram> ReceiveLoop() =>
-        RepeatedRequest.LoopMany<Reply.DatagramsReceived, Datagram>(_stack, new Command.Udp.ReceiveBatch(Handle), static (batch, observer) =>
-        {
-            foreach (Datagram datagram in batch.Datagrams) observer.OnNext(datagram);
-        });
+        RepeatedRequest.Loop<Reply.DatagramReceived, Datagram>(_stack, new Command.Udp.Receive(Handle), static r => r.Datagram);
 
     /// <summary>Sends one datagram.</summary>
     public async Task SendAsync(ReadOnlyMemory<byte> data, NetEndpoint destination, CancellationToken cancellationToken = default) =>
