@@ -1,3 +1,4 @@
+using System.Reactive.Linq;
 using Rx.Netstack.Commands;
 using Rx.Netstack.Sockets;
 using Rx.Netstack.Tests.Support;
@@ -44,6 +45,23 @@ public sealed class UdpBatchReceiveTests
 
         Assert.All(sends, t => Assert.True(t.IsCompletedSuccessfully));
         Assert.Equal([1, 2, 3], got.Select(d => d.Data.Length));
+    }
+
+    [Fact]
+    public void A_Received_subscriber_that_stops_leaves_the_datagrams_it_did_not_see_in_the_socket()
+    {
+        using var pair = new StackPair();
+        var s = pair.Scheduler;
+        UdpSocket b = s.Await(pair.B.BindUdpAsync(7000));
+        UdpSocket a = s.Await(pair.A.BindUdpAsync(7001));
+        for (byte i = 1; i <= 3; i++) s.Await(a.SendAsync(new[] { i }, ToB));
+
+        var seen = new List<byte>();
+        using (b.Received.Take(1).Subscribe(d => seen.Add(d.Data.Span[0]))) s.AdvanceBy(TimeSpan.FromMilliseconds(1).Ticks);
+
+        Assert.Equal(new byte[] { 1 }, seen);
+        Assert.Equal(2, s.Await(b.ReceiveAsync()).Data.Span[0]);
+        Assert.Equal(3, s.Await(b.ReceiveAsync()).Data.Span[0]);
     }
 
     [Fact]
