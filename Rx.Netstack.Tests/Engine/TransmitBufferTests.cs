@@ -71,20 +71,15 @@ public sealed class TransmitBufferTests
                 || Rx.Netstack.Wire.Tcp.TryParse(payload, ip.Source, ip.Destination, out _, out _) != Rx.Netstack.Wire.WireError.None)
                 badFrames++;
         });
-        var listener = s.Await(pair.B.ListenTcpAsync(80));
-        Task<TcpConnection> accept = listener.AcceptAsync();
-        TcpConnection client = s.Await(pair.A.ConnectTcpAsync(new NetEndpoint(StackPair.B4, 80)));
-        TcpConnection server = s.Await(accept);
+        var (client, server) = pair.ConnectTcp();
         byte[] data = new byte[1_000_000];
         new Random(5).NextBytes(data);
 
         Task send = client.SendAsync(data);
-        var received = new MemoryStream();
-        var buffer = new byte[100_000];
-        while (received.Length < data.Length) received.Write(buffer, 0, s.Await(server.ReadAsync(buffer).AsTask()));
+        byte[] received = pair.ReadExactly(server, data.Length, bufferSize: 100_000);
         s.Await(send);
 
-        Assert.Equal(data, received.ToArray());
+        Assert.Equal(data, received);
         Assert.True(framesSeen > 15, $"{framesSeen} frames");
         Assert.Equal(0, badFrames);
     }

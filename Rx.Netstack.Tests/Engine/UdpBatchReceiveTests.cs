@@ -11,13 +11,16 @@ public sealed class UdpBatchReceiveTests
 {
     private static readonly NetEndpoint ToB = new(StackPair.B4, 7000);
 
+    /// <summary>A sender on A (port 7001) and a receiver on B (port 7000).</summary>
+    private static (UdpSocket A, UdpSocket B) Bind(StackPair pair) =>
+        (pair.Scheduler.Await(pair.A.BindUdpAsync(7001)), pair.Scheduler.Await(pair.B.BindUdpAsync(7000)));
+
     [Fact]
     public void A_batch_takes_the_queued_datagrams_in_order_up_to_its_maximum()
     {
         using var pair = new StackPair();
         var s = pair.Scheduler;
-        UdpSocket b = s.Await(pair.B.BindUdpAsync(7000));
-        UdpSocket a = s.Await(pair.A.BindUdpAsync(7001));
+        var (a, b) = Bind(pair);
         for (byte i = 1; i <= 5; i++) s.Await(a.SendAsync(new[] { i }, ToB));
 
         IReadOnlyList<Datagram> first = s.Await(b.ReceiveBatchAsync(maxDatagrams: 3));
@@ -33,8 +36,7 @@ public sealed class UdpBatchReceiveTests
     {
         using var pair = new StackPair();
         var s = pair.Scheduler;
-        UdpSocket b = s.Await(pair.B.BindUdpAsync(7000));
-        UdpSocket a = s.Await(pair.A.BindUdpAsync(7001));
+        var (a, b) = Bind(pair);
         Task<IReadOnlyList<Datagram>> batch = b.ReceiveBatchAsync();
         s.AdvanceBy(1);
         Assert.False(batch.IsCompleted);
@@ -52,8 +54,7 @@ public sealed class UdpBatchReceiveTests
     {
         using var pair = new StackPair();
         var s = pair.Scheduler;
-        UdpSocket b = s.Await(pair.B.BindUdpAsync(7000));
-        UdpSocket a = s.Await(pair.A.BindUdpAsync(7001));
+        var (a, b) = Bind(pair);
         for (byte i = 1; i <= 3; i++) s.Await(a.SendAsync(new[] { i }, ToB));
 
         var seen = new List<byte>();
@@ -69,8 +70,7 @@ public sealed class UdpBatchReceiveTests
     {
         using var pair = new StackPair();
         var s = pair.Scheduler;
-        UdpSocket b = s.Await(pair.B.BindUdpAsync(7000));
-        UdpSocket a = s.Await(pair.A.BindUdpAsync(7001));
+        var (a, b) = Bind(pair);
         s.Await(a.SendAsync(new byte[10], ToB));
 
         Datagram d = Assert.Single(s.Await(b.ReceiveBatchAsync(maxLength: 4)));

@@ -1,6 +1,8 @@
 using Microsoft.Reactive.Testing;
 using Rx.Netstack;
 using Rx.Netstack.Devices;
+using Rx.Netstack.Sockets;
+using Rx.Netstack.Tcp;
 
 namespace Rx.Netstack.Tests.Support;
 
@@ -29,6 +31,29 @@ public sealed class StackPair : IDisposable
     public Netstack B { get; }
     public PipeDevice DeviceA { get; }
     public PipeDevice DeviceB { get; }
+
+    /// <summary>A TCP connection A → B: B listens on <paramref name="port"/> and accepts it (in virtual time).</summary>
+    public (TcpConnection Client, TcpConnection Server) ConnectTcp(ushort port = 80, bool v6 = false, TcpSettings? settings = null)
+    {
+        TcpListener listener = Scheduler.Await(B.ListenTcpAsync(port, ipv6: v6, settings: settings));
+        Task<TcpConnection> accept = listener.AcceptAsync();
+        TcpConnection client = Scheduler.Await(A.ConnectTcpAsync(new NetEndpoint(v6 ? B6 : B4, port), settings));
+        return (client, Scheduler.Await(accept));
+    }
+
+    /// <summary>Reads from <paramref name="connection"/> until <paramref name="count"/> bytes came (in virtual time).</summary>
+    public byte[] ReadExactly(TcpConnection connection, int count, int bufferSize = 65536)
+    {
+        var received = new MemoryStream(count);
+        var buffer = new byte[bufferSize];
+        while (received.Length < count)
+        {
+            int n = Scheduler.Await(connection.ReadAsync(buffer).AsTask());
+            if (n == 0) throw new InvalidOperationException($"end of stream after {received.Length} of {count} bytes");
+            received.Write(buffer, 0, n);
+        }
+        return received.ToArray();
+    }
 
     public void Dispose()
     {

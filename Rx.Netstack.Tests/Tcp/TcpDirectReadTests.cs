@@ -9,21 +9,12 @@ namespace Rx.Netstack.Tests.Tcp;
 /// </summary>
 public sealed class TcpDirectReadTests
 {
-    private static (TcpConnection Client, TcpConnection Server) Connect(StackPair pair)
-    {
-        var s = pair.Scheduler;
-        var listener = s.Await(pair.B.ListenTcpAsync(80));
-        var accept = listener.AcceptAsync();
-        var client = s.Await(pair.A.ConnectTcpAsync(new NetEndpoint(StackPair.B4, 80)));
-        return (client, s.Await(accept));
-    }
-
     [Fact]
     public void Data_for_a_waiting_reader_lands_in_its_buffer_and_the_receive_buffer_stays_empty()
     {
         using var pair = new StackPair();
         var s = pair.Scheduler;
-        var (client, server) = Connect(pair);
+        var (client, server) = pair.ConnectTcp();
         var buffer = new byte[8192];
         Task<int> read = server.ReadAsync(buffer).AsTask();
         s.AdvanceBy(1);
@@ -43,7 +34,7 @@ public sealed class TcpDirectReadTests
     {
         using var pair = new StackPair();
         var s = pair.Scheduler;
-        var (client, server) = Connect(pair);
+        var (client, server) = pair.ConnectTcp();
         var first = new byte[100];
         using var cancel = new CancellationTokenSource();
         Task<int> abandoned = server.ReadAsync(first, cancel.Token).AsTask();
@@ -66,14 +57,12 @@ public sealed class TcpDirectReadTests
     {
         using var pair = new StackPair();
         var s = pair.Scheduler;
-        var (client, server) = Connect(pair);
+        var (client, server) = pair.ConnectTcp();
         byte[] data = new byte[300_000];
         new Random(11).NextBytes(data);
         Task send = client.SendAsync(data);
-        var received = new MemoryStream();
-        var buffer = new byte[777]; // smaller than a segment: a segment's rest goes to the ring
-        while (received.Length < data.Length) received.Write(buffer, 0, s.Await(server.ReadAsync(buffer).AsTask()));
+        byte[] received = pair.ReadExactly(server, data.Length, bufferSize: 777); // smaller than a segment: its rest goes to the ring
         s.Await(send);
-        Assert.Equal(data, received.ToArray());
+        Assert.Equal(data, received);
     }
 }
