@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.IO.Pipelines;
 using System.Security.Cryptography;
 using Microsoft.Reactive.Testing;
@@ -34,6 +35,27 @@ public sealed class TcpDuplexPipeTests
 
     private static void Advance(TestScheduler s, TimeSpan span) => s.AdvanceBy(span.Ticks);
 
+    /// <summary>Writes <paramref name="data"/> 4 KiB at a time with <paramref name="write"/>; <paramref name="written"/> counts what
+    /// each completed write took.</summary>
+    private static async Task WriteInChunks(byte[] data, Func<ReadOnlyMemory<byte>, Task> write, StrongBox<long> written)
+    {
+        for (int off = 0; off < data.Length; off += 4096)
+        {
+            await write(data.AsMemory(off, 4096)).ConfigureAwait(false);
+            written.Value += 4096;
+        }
+    }
+
+    /// <summary>Lets the writer run into the stall (1 s), then checks it takes nothing more for 3 s and has not finished.</summary>
+    private static void AssertStaysStalled(TestScheduler s, Task writing, StrongBox<long> written)
+    {
+        Advance(s, TimeSpan.FromSeconds(1));
+        long stalledAt = written.Value;
+        Advance(s, TimeSpan.FromSeconds(3));
+        Assert.False(writing.IsCompleted);
+        Assert.Equal(stalledAt, written.Value);
+    }
+
     [Fact]
     public void A_peer_writing_to_a_pipe_nobody_reads_stalls_within_the_pipe_threshold_and_TCP_buffers()
     {
@@ -43,25 +65,13 @@ public sealed class TcpDuplexPipeTests
         var pipe = server.AsDuplexPipe(Options, Options);
 
         byte[] data = RandomNumberGenerator.GetBytes(1 << 20);
-        long accepted = 0;
-        async Task WriteAll()
-        {
-            for (int off = 0; off < data.Length; off += 4096)
-            {
-                await client.SendAsync(data.AsMemory(off, 4096)).ConfigureAwait(false);
-                accepted += 4096;
-            }
-        }
-        Task send = WriteAll();
+        var accepted = new StrongBox<long>();
+        Task send = WriteInChunks(data, chunk => client.SendAsync(chunk), accepted);
         // A lossless pipe moves 1 MiB in a few ms of virtual time, but nobody reads pipe.Input: the writer stalls. The last
         // bytes may trickle in after ~RTO, when the sender's SWS override timer sends into a window smaller than a segment
         // (RFC 9293 §3.8.6.2.1); from then on the window is zero and it stays stalled for seconds (persist probes go out, no
         // more data is taken).
-        Advance(s, TimeSpan.FromSeconds(1));
-        long stalledAt = accepted;
-        Advance(s, TimeSpan.FromSeconds(3));
-        Assert.False(send.IsCompleted);
-        Assert.Equal(stalledAt, accepted);
+        AssertStaysStalled(s, send, accepted);
         var serverInfo = s.Await(server.GetInfoAsync());
         var clientInfo = s.Await(client.GetInfoAsync());
         Assert.Equal(0, serverInfo.ReceiveWindow); // back-pressure reached TCP: the window is closed
@@ -71,7 +81,7 @@ public sealed class TcpDuplexPipeTests
         // Bytes the writer got rid of: the server's receive buffer, the pipe up to its pause threshold (plus the pump's last
         // read), the client's send buffer; part of the 4 KiB send in progress may be queued too, without counting.
         long bound = TcpBuffer + Pause + ReadSlack + TcpBuffer;
-        Assert.InRange(accepted, Pause, bound);
+        Assert.InRange(accepted.Value, Pause, bound);
         Assert.InRange(serverInfo.BytesReceived - TcpBuffer, Pause, Pause + ReadSlack);
 
         // Reading starts: everything arrives intact.
@@ -101,26 +111,14 @@ public sealed class TcpDuplexPipeTests
         var pipe = server.AsDuplexPipe(Options, Options);
 
         byte[] data = RandomNumberGenerator.GetBytes(1 << 20);
-        long flushed = 0;
-        async Task WriteAll()
-        {
-            for (int off = 0; off < data.Length; off += 4096)
-            {
-                await pipe.Output.WriteAsync(data.AsMemory(off, 4096)).ConfigureAwait(false);
-                flushed += 4096;
-            }
-        }
-        Task write = WriteAll();
+        var flushed = new StrongBox<long>();
+        Task write = WriteInChunks(data, chunk => pipe.Output.WriteAsync(chunk).AsTask(), flushed);
         // The client never reads: FlushAsync stops completing, and stays so for seconds.
-        Advance(s, TimeSpan.FromSeconds(1));
-        long stalledAt = flushed;
-        Advance(s, TimeSpan.FromSeconds(3));
-        Assert.False(write.IsCompleted);
-        Assert.Equal(stalledAt, flushed);
+        AssertStaysStalled(s, write, flushed);
         var clientInfo = s.Await(client.GetInfoAsync());
         Assert.Equal(0, clientInfo.ReceiveWindow);
         // The client's receive buffer, the server's send buffer, the output pipe up to its pause threshold, one write.
-        Assert.InRange(flushed, Pause - 4096, TcpBuffer + TcpBuffer + Pause + 4096);
+        Assert.InRange(flushed.Value, Pause - 4096, TcpBuffer + TcpBuffer + Pause + 4096);
 
         var received = new MemoryStream();
         async Task ReadAll()
