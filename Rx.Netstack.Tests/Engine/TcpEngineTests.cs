@@ -9,15 +9,8 @@ namespace Rx.Netstack.Tests.Engine;
 
 public sealed class TcpEngineTests
 {
-    private static (TcpConnection Client, TcpConnection Server) Connect(StackPair pair, bool v6 = false, TcpSettings? settings = null, ushort port = 80)
-    {
-        var s = pair.Scheduler;
-        var listener = s.Await(TcpListener.ListenAsync(pair.B, new NetEndpoint(v6 ? NetAddress.AnyV6 : NetAddress.AnyV4, port), settings: settings));
-        var accept = listener.AcceptAsync();
-        var client = s.Await(TcpConnection.ConnectAsync(pair.A, new NetEndpoint(v6 ? StackPair.B6 : StackPair.B4, port), settings: settings));
-        var server = s.Await(accept);
-        return (client, server);
-    }
+    private static (TcpConnection Client, TcpConnection Server) Connect(StackPair pair, bool v6 = false, TcpSettings? settings = null, ushort port = 80) =>
+        pair.ConnectTcp(port, v6, settings);
 
     [Theory]
     [InlineData(false)]

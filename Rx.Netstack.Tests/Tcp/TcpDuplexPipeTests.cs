@@ -24,14 +24,7 @@ public sealed class TcpDuplexPipeTests
         pauseWriterThreshold: Pause, resumeWriterThreshold: Resume, useSynchronizationContext: false);
     private static readonly TcpSettings Settings = new() { SendBufferSize = TcpBuffer, ReceiveBufferSize = TcpBuffer };
 
-    private static (TcpConnection Client, TcpConnection Server) Connect(StackPair pair)
-    {
-        var s = pair.Scheduler;
-        var listener = s.Await(TcpListener.ListenAsync(pair.B, new NetEndpoint(NetAddress.AnyV4, 80), settings: Settings));
-        var accept = listener.AcceptAsync();
-        var client = s.Await(TcpConnection.ConnectAsync(pair.A, new NetEndpoint(StackPair.B4, 80), settings: Settings));
-        return (client, s.Await(accept));
-    }
+    private static (TcpConnection Client, TcpConnection Server) Connect(StackPair pair) => pair.ConnectTcp(80, settings: Settings);
 
     private static void Advance(TestScheduler s, TimeSpan span) => s.AdvanceBy(span.Ticks);
 
