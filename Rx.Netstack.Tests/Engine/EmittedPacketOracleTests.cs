@@ -22,8 +22,8 @@ public sealed class EmittedPacketOracleTests
         using var capture = new CaptureDevice(left, scheduler);
         var frames = new List<byte[]>();
         using var tap = capture.Frames.Where(f => f.Direction == CaptureDirection.Out).Subscribe(f => frames.Add(f.Data));
-        using var a = new Netstack(new NetstackOptions { Addresses = [new(StackPair.A4, 24), new(StackPair.A6, 64)], UdpSendBufferSize = 4000 }, scheduler);
-        using var b = new Netstack(new NetstackOptions { Addresses = [new(StackPair.B4, 24), new(StackPair.B6, 64)] }, scheduler);
+        using var a = new Netstack(new NetstackOptions { RunContinuationsInline = true, Addresses = [new(StackPair.A4, 24), new(StackPair.A6, 64)], UdpSendBufferSize = 4000 }, scheduler);
+        using var b = new Netstack(new NetstackOptions { RunContinuationsInline = true, Addresses = [new(StackPair.B4, 24), new(StackPair.B6, 64)] }, scheduler);
         a.Attach(capture);
         b.Attach(right);
 

@@ -87,7 +87,7 @@ public sealed class IcmpAndFragmentTests
     private static (TestScheduler, Netstack, ManualDevice, UdpSocket) Receiver()
     {
         var s = new TestScheduler();
-        var stack = new Netstack(new NetstackOptions { Addresses = [new(StackPair.B4, 24)], UdpReceiveBufferSize = 8192 }, s);
+        var stack = new Netstack(new NetstackOptions { RunContinuationsInline = true, Addresses = [new(StackPair.B4, 24)], UdpReceiveBufferSize = 8192 }, s);
         var device = new ManualDevice();
         stack.Attach(device);
         var socket = s.Await(UdpSocket.BindAsync(stack, new NetEndpoint(StackPair.B4, 53)));
@@ -158,7 +158,7 @@ public sealed class IcmpAndFragmentTests
     public void Reassembly_memory_limit_is_enforced_and_counted()
     {
         var s = new TestScheduler();
-        using var stack = new Netstack(new NetstackOptions { Addresses = [new(StackPair.B4, 24)], ReassemblyMemoryLimit = 8192 }, s);
+        using var stack = new Netstack(new NetstackOptions { RunContinuationsInline = true, Addresses = [new(StackPair.B4, 24)], ReassemblyMemoryLimit = 8192 }, s);
         var device = new ManualDevice();
         stack.Attach(device);
         for (ushort id = 1; id <= 20; id++) device.Inject(Fragments(new byte[3000], 800, id)[0]);
@@ -171,7 +171,7 @@ public sealed class IcmpAndFragmentTests
     public void Ipv6_unknown_next_header_is_answered_with_parameter_problem()
     {
         var s = new TestScheduler();
-        using var stack = new Netstack(new NetstackOptions { Addresses = [new(StackPair.B6, 64)] }, s);
+        using var stack = new Netstack(new NetstackOptions { RunContinuationsInline = true, Addresses = [new(StackPair.B6, 64)] }, s);
         var device = new ManualDevice();
         stack.Attach(device);
         byte[] packet = new byte[48];
@@ -188,7 +188,7 @@ public sealed class IcmpAndFragmentTests
     public void Garbage_frames_are_counted_drops_never_exceptions()
     {
         var s = new TestScheduler();
-        using var stack = new Netstack(new NetstackOptions { Addresses = [new(StackPair.B4, 24), new(StackPair.B6, 64)] }, s);
+        using var stack = new Netstack(new NetstackOptions { RunContinuationsInline = true, Addresses = [new(StackPair.B4, 24), new(StackPair.B6, 64)] }, s);
         var device = new ManualDevice();
         stack.Attach(device);
         var random = new Random(1);

@@ -72,7 +72,7 @@ public sealed class TcpEngineTests
     public void Syn_is_retransmitted_at_1_3_7_15_31_63_seconds_then_connect_times_out_at_127()
     {
         var s = new TestScheduler();
-        using var stack = new Netstack(new NetstackOptions { Addresses = [InterfaceAddress.Parse("10.0.0.1/24")] }, s);
+        using var stack = new Netstack(new NetstackOptions { RunContinuationsInline = true, Addresses = [InterfaceAddress.Parse("10.0.0.1/24")] }, s);
         var device = new ManualDevice();
         stack.Attach(device);
         var times = new List<double>();

@@ -26,7 +26,7 @@ public sealed class UdpEngineTests
     public void Seed_example_bind_loopback_and_send_leaves_a_33_byte_ipv4_packet_ending_with_hello()
     {
         var s = new TestScheduler();
-        using var stack = new Netstack(new NetstackOptions(), s);
+        using var stack = new Netstack(new NetstackOptions { RunContinuationsInline = true }, s);
         var device = new ManualDevice();
         stack.Attach(device);
         var bound = Expect<Reply.Bound>(Run(s, stack, new Command.Udp.Bind(NetEndpoint.Parse("127.0.0.1:1000"))));
@@ -93,8 +93,8 @@ public sealed class UdpEngineTests
     public void Typed_errors_for_bad_requests()
     {
         var s = new TestScheduler();
-        using var stack = new Netstack(new NetstackOptions { Addresses = [InterfaceAddress.Parse("10.0.0.1/24")] }, s);
-        using var other = new Netstack(new NetstackOptions(), s);
+        using var stack = new Netstack(new NetstackOptions { RunContinuationsInline = true, Addresses = [InterfaceAddress.Parse("10.0.0.1/24")] }, s);
+        using var other = new Netstack(new NetstackOptions { RunContinuationsInline = true }, s);
         var bound = Expect<Reply.Bound>(Run(s, stack, new Command.Udp.Bind(NetEndpoint.Parse("10.0.0.1:53"))));
 
         Assert.Equal(BadRequestReason.PortInUse, ExpectError(Run(s, stack, new Command.Udp.Bind(NetEndpoint.Parse("10.0.0.1:53"))), NetstackErrorKind.BadRequest).Reason);
@@ -118,7 +118,7 @@ public sealed class UdpEngineTests
     public void Closing_a_socket_fails_its_waiting_receive()
     {
         var s = new TestScheduler();
-        using var stack = new Netstack(new NetstackOptions(), s);
+        using var stack = new Netstack(new NetstackOptions { RunContinuationsInline = true }, s);
         var bound = Expect<Reply.Bound>(Run(s, stack, new Command.Udp.Bind(NetEndpoint.Parse("127.0.0.1:7"))));
         Reply? waiting = null;
         stack.Execute(new Command.Udp.Receive(bound.Socket)).Subscribe(r => waiting = r);
@@ -164,7 +164,7 @@ public sealed class UdpEngineTests
     public void Bad_udp_checksum_is_a_counted_drop()
     {
         var s = new TestScheduler();
-        using var stack = new Netstack(new NetstackOptions { Addresses = [InterfaceAddress.Parse("10.0.0.2/24")] }, s);
+        using var stack = new Netstack(new NetstackOptions { RunContinuationsInline = true, Addresses = [InterfaceAddress.Parse("10.0.0.2/24")] }, s);
         var device = new ManualDevice();
         stack.Attach(device);
         Run(s, stack, new Command.Udp.Bind(NetEndpoint.Parse("10.0.0.2:53")));
@@ -179,7 +179,7 @@ public sealed class UdpEngineTests
     public void Full_command_queue_refuses_with_a_typed_error()
     {
         var s = new TestScheduler();
-        using var stack = new Netstack(new NetstackOptions { CommandQueueCapacity = 2 }, s);
+        using var stack = new Netstack(new NetstackOptions { RunContinuationsInline = true, CommandQueueCapacity = 2 }, s);
         var replies = new List<Reply>();
         for (int i = 0; i < 3; i++) stack.Execute(new Command.Udp.Bind(new NetEndpoint(NetAddress.LoopbackV4, (ushort)(100 + i)))).Subscribe(replies.Add);
         ExpectError(Assert.Single(replies), NetstackErrorKind.CommandQueueFull);
@@ -191,7 +191,7 @@ public sealed class UdpEngineTests
     public void Disposing_the_stack_completes_pending_requests_with_stack_disposed()
     {
         var s = new TestScheduler();
-        var stack = new Netstack(new NetstackOptions(), s);
+        var stack = new Netstack(new NetstackOptions { RunContinuationsInline = true }, s);
         var bound = Expect<Reply.Bound>(Run(s, stack, new Command.Udp.Bind(NetEndpoint.Parse("127.0.0.1:7"))));
         Reply? waiting = null, queued = null;
         stack.Execute(new Command.Udp.Receive(bound.Socket)).Subscribe(r => waiting = r);
@@ -207,7 +207,7 @@ public sealed class UdpEngineTests
     public void Subscriber_that_throws_hurts_only_itself()
     {
         var s = new TestScheduler();
-        using var stack = new Netstack(new NetstackOptions(), s);
+        using var stack = new Netstack(new NetstackOptions { RunContinuationsInline = true }, s);
         stack.Execute(new Command.Udp.Bind(NetEndpoint.Parse("127.0.0.1:7"))).Subscribe(_ => throw new InvalidOperationException("boom"));
         s.AdvanceBy(10);
         Assert.Equal(1, stack.GetStats().SubscriberFaults);
@@ -218,7 +218,7 @@ public sealed class UdpEngineTests
     public void Tap_shows_requests_and_replies_with_their_correlation_ids()
     {
         var s = new TestScheduler();
-        using var stack = new Netstack(new NetstackOptions(), s);
+        using var stack = new Netstack(new NetstackOptions { RunContinuationsInline = true }, s);
         var events = new List<CommandEvent>();
         using var tap = stack.Tap.Subscribe(events.Add);
         Run(s, stack, new Command.Udp.Bind(NetEndpoint.Parse("127.0.0.1:7")));
