@@ -40,6 +40,22 @@ public sealed class TcpTailLossProbeTests
     }
 
     [Fact]
+    public void On_a_sub_millisecond_path_the_probe_waits_at_least_10_ms_not_two_RTTs()
+    {
+        // A 1 ms handshake: SRTT = 1 ms, so 2·SRTT = 2 ms — shorter than a thread's scheduling delay on a busy host. The PTO
+        // is held to 10 ms (a probe any earlier was spurious on an in-memory pipe).
+        var c = Client(1000, PlainSettings with { EnableSack = true });
+        c.Expect(0, Check.Flags(TcpFlags.Syn));
+        c.Send(1, Seg(TcpFlags.Syn | TcpFlags.Ack, 3000, 1001) with { SackPermitted = true, MaxSegmentSize = Mss });
+        c.Expect(1, Check.Flags(TcpFlags.Ack));
+        c.Do(2, t => t.Send(new byte[2 * Mss]));
+        Assert.Equal(2, c.TakeAll(2).Count);
+        c.ExpectNothing(11);
+        c.Expect(12, Check.Seq(S(1)), Check.PayloadLength(Mss));
+        Assert.Equal(1, c.Context.Counters.TailLossProbes);
+    }
+
+    [Fact]
     public void One_segment_in_flight_waits_for_the_worst_case_delayed_ACK_and_the_probe_takes_the_RTO_s_place()
     {
         var c = Connected();

@@ -7,13 +7,21 @@ internal sealed partial class TcpControlBlock
     /// <summary>RFC 8985 §7.2 WCDelAckT: the worst-case delayed-ACK time a probe allows for when one segment is in flight.</summary>
     private static readonly TimeSpan WorstCaseDelayedAck = TimeSpan.FromMilliseconds(200);
 
+    /// <summary>
+    /// The shortest PTO. RFC 8985 §7.2 gives 2·SRTT, which on a link inside one host (SRTT of tens of microseconds) is shorter
+    /// than a thread's scheduling delay: probes fired before the ACK had a chance to be processed, and every armed timer cost a
+    /// wake-up. Linux adds two timer ticks (2–8 ms) for the same reason, QUIC clamps to its timer granularity.
+    /// </summary>
+    private static readonly TimeSpan MinProbeTimeout = TimeSpan.FromMilliseconds(10);
+
     private Instant _tlpAt = Instant.Never;  // the probe timeout (PTO), Instant.Never when not armed
     private bool _tlpPending;                // the PTO fired: the next output is the probe
     private bool _tlpOutstanding;            // a probe was sent and its episode is not over (one at a time, RFC 8985 §7.3)
     private SeqNumber _tlpEnd;               // TLP.end_seq: SND.NXT when the probe went out
 
     /// <summary>
-    /// (Re)arms the probe timeout (RFC 8985 §7.2) after new data went out or an ACK acknowledged new data: PTO = 2·SRTT, plus
+    /// (Re)arms the probe timeout (RFC 8985 §7.2) after new data went out or an ACK acknowledged new data: PTO = 2·SRTT (at least
+    /// <see cref="MinProbeTimeout"/>), plus
     /// the worst-case delayed ACK when one segment is in flight, never later than the retransmission timer. Not armed without
     /// SACK or an RTT sample, in recovery, after a timeout, with SACKed data (loss detection already has what it needs) or
     /// while a probe is outstanding.
@@ -23,7 +31,7 @@ internal sealed partial class TcpControlBlock
         _tlpAt = Instant.Never;
         if (!_settings.EnableTailLossProbe || !_sackEnabled || _rtt.SmoothedRtt is not { } srtt) return;
         if (!IsSynchronized || _sndMax == _sndUna || _inRecovery || _retries > 0 || _tlpOutstanding || !_scoreboard.IsEmpty) return;
-        TimeSpan pto = srtt + srtt;
+        TimeSpan pto = srtt + srtt < MinProbeTimeout ? MinProbeTimeout : srtt + srtt;
         if (_sndMax - _sndUna <= Smss) pto += WorstCaseDelayedAck;
         Instant at = now + pto;
         _tlpAt = _rtoAt.IsNever || at < _rtoAt ? at : _rtoAt;
