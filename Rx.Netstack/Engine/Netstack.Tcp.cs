@@ -350,6 +350,7 @@ public sealed partial class Netstack
         while (c.Writers.First is { } request)
         {
             var send = (Command.TcpStream.Send)request.Command;
+            if (!tcb.SendSpaceWorthTaking(send.Data.Length)) break;
             int n = tcb.Send(send.Data.Span);
             if (n > 0)
             {

@@ -269,6 +269,15 @@ internal sealed partial class TcpControlBlock
     /// <summary>Bytes <see cref="Send"/> would accept now (0 when the connection cannot send).</summary>
     public int SendSpace => CanQueueData ? _sendRing.Free : 0;
 
+    /// <summary>
+    /// True when a sender with <paramref name="pending"/> bytes should be served now: the connection cannot take data any more
+    /// (the sender learns why), or the free space holds all of it or a third of the buffer. Waking a blocked writer for every
+    /// ACK that frees a segment's worth would cost a thread hop per 1,460 bytes; Linux waits for the same third
+    /// (sk_stream_write_space) and the data still queued keeps the connection busy meanwhile.
+    /// </summary>
+    public bool SendSpaceWorthTaking(int pending) =>
+        !CanQueueData || _sendRing.Free >= Math.Min(pending, Math.Max(1, _sendRing.Capacity / 3));
+
     /// <summary>True when the peer's FIN arrived and every byte before it was read (end of stream).</summary>
     public bool ReceiveFinished => _finReceived && _recvRing.Count == 0;
 
