@@ -15,8 +15,9 @@ internal sealed record BenchOptions
     public bool Json { get; init; }
     /// <summary>Whether the stacks' pipe offloads TCP/UDP checksums, as the kernel's loopback does (the default).</summary>
     public ChecksumOffload Checksums { get; init; } = ChecksumOffload.Both;
-    /// <summary>tun: whether the TUN device asks for virtio-net headers and TCP segmentation offload (the default).</summary>
-    public bool TunOffloads { get; init; } = true;
+    /// <summary>tcp: whether the pipe passes TCP super-segments whole (segmentation offload, as a veth pair does; only with
+    /// checksum offload); tun: whether the TUN device asks for virtio-net headers and TCP segmentation offload. On by default.</summary>
+    public bool Offloads { get; init; } = true;
 
     public TimeSpan Duration => TimeSpan.FromSeconds(Seconds);
 
@@ -31,7 +32,9 @@ internal sealed record BenchOptions
           --parallel P           connect: concurrent connect/close loops (default 8)
           --checksums C          tcp, udp, rr, connect: offload (default; like the kernel's loopback, the pipe's TCP/UDP
                                  checksums are neither computed nor verified) or compute
-          --offloads on|off      tun: TUN offloads (default on: the kernel hands us TCP super-packets of up to 64 KiB)
+          --offloads on|off      tcp: TCP segmentation offload on the pipe (default on: 64 KiB super-segments cross an MTU
+                                 1500 pipe whole, as on a Linux veth pair; off: every frame is at most the MTU);
+                                 tun: TUN offloads (default on: the kernel hands us TCP super-packets of up to 64 KiB)
           --json                 one JSON object per result line instead of a table
         """;
 
@@ -66,7 +69,7 @@ internal sealed record BenchOptions
                     "compute" => ChecksumOffload.None,
                     var other => throw new CliUsageException($"--checksums \"{other}\" must be offload or compute"),
                 } },
-                "--offloads" => o with { TunOffloads = Next() switch
+                "--offloads" => o with { Offloads = Next() switch
                 {
                     "on" => true,
                     "off" => false,

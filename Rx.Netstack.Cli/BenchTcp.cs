@@ -21,7 +21,7 @@ internal static class BenchTcp
         return
         [
             new("tcp", "rx-netstack", [("mb_per_s", stackRate), ("bytes", stackBytes), ("seconds", stackTime.TotalSeconds), ("mtu", o.Mtu),
-                ("checksums", o.Checksums == ChecksumOffload.Both ? "offload" : "compute"),
+                ("checksums", o.Checksums == ChecksumOffload.Both ? "offload" : "compute"), ("tso", Tso(o)),
                 ("buffer", o.Buffer), ("write", o.Write), ("idle_connections", o.IdleConnections),
                 .. (o.IdleConnections > 0 ? new (string, object)[] { ("idle_bytes_per_connection_end", idleBytes) } : []),
                 ("frames_per_mb", work.Frames / (stackBytes / 1e6)), ("passes_per_mb", work.Passes / (stackBytes / 1e6)),
@@ -29,7 +29,7 @@ internal static class BenchTcp
                 ("allocated_bytes_per_mb", work.AllocatedBytes / (stackBytes / 1e6)),
                 ("ratio_to_kernel", stackRate / kernelRate)]),
             new("tcp", "rx-netstack-inline", [("mb_per_s", inlineRate), ("bytes", inlineBytes), ("seconds", inlineTime.TotalSeconds), ("mtu", o.Mtu),
-                ("checksums", o.Checksums == ChecksumOffload.Both ? "offload" : "compute"), ("buffer", o.Buffer), ("write", o.Write),
+                ("checksums", o.Checksums == ChecksumOffload.Both ? "offload" : "compute"), ("tso", Tso(o)), ("buffer", o.Buffer), ("write", o.Write),
                 ("frames_per_mb", inlineWork.Frames / (inlineBytes / 1e6)), ("passes_per_mb", inlineWork.Passes / (inlineBytes / 1e6)),
                 ("passes_on_caller_percent", inlineWork.Passes == 0 ? 0 : 100.0 * inlineWork.PassesOnCaller / inlineWork.Passes),
                 ("allocated_bytes_per_mb", inlineWork.AllocatedBytes / (inlineBytes / 1e6)),
@@ -38,6 +38,9 @@ internal static class BenchTcp
                 ("buffer", o.Buffer), ("write", o.Write)]),
         ];
     }
+
+    /// <summary>Whether the pipe passed super-segments whole (segmentation offload needs checksum offload).</summary>
+    private static string Tso(BenchOptions o) => o.Offloads && o.Checksums == ChecksumOffload.Both ? "on" : "off";
 
     /// <summary>What both engines did during the transfer: frames sent, passes run, and how many of those on a caller's thread.</summary>
     private readonly record struct EngineWork(long Frames, long Passes, long PassesOnCaller, long AllocatedBytes)
@@ -57,7 +60,7 @@ internal static class BenchTcp
     private static async Task<(long, TimeSpan, double, EngineWork)> MeasureStackAsync(BenchOptions o, TcpSettings settings, DemoConsole console,
         bool inline)
     {
-        using var net = new DemoNetwork(o.Mtu, checksumOffload: o.Checksums,
+        using var net = new DemoNetwork(o.Mtu, checksumOffload: o.Checksums, segmentationOffload: o.Offloads,
             configure: opt => opt with { CommandQueueCapacity = 1024, RunContinuationsInline = inline });
         long before = GC.GetTotalMemory(forceFullCollection: true);
         var idle = await OpenIdleConnectionsAsync(net, o.IdleConnections, console, o.Json);

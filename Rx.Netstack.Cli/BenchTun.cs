@@ -46,7 +46,7 @@ internal static class BenchTun
         Netstack? stack = null;
         try
         {
-            tun = ns.Run(() => TunDevice.Open(Interface, offloads: o.TunOffloads));
+            tun = ns.Run(() => TunDevice.Open(Interface, offloads: o.Offloads));
             if (!o.Json && tun.OffloadsOffReason is { } why) console.Line($"TUN offloads off: {why}");
             ns.Exec("ip", "link", "set", Interface, "mtu", Mtu.ToString(System.Globalization.CultureInfo.InvariantCulture));
             ns.Exec("ip", "addr", "add", $"{KernelAddress}/24", "dev", Interface);

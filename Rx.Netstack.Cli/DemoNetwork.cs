@@ -17,12 +17,13 @@ internal sealed class DemoNetwork : IDisposable
     private readonly PcapWriter? _pcap;
 
     public DemoNetwork(int mtu = 1500, string? pcapPath = null, Func<NetstackOptions, NetstackOptions>? configure = null,
-        ChecksumOffload checksumOffload = ChecksumOffload.None)
+        ChecksumOffload checksumOffload = ChecksumOffload.None, bool segmentationOffload = false)
     {
         configure ??= o => o;
         A = new Netstack(configure(new NetstackOptions { Addresses = [new(A4, 24), new(A6, 64)] }));
         B = new Netstack(configure(new NetstackOptions { Addresses = [new(B4, 24), new(B6, 64)] }));
-        (_pipeA, _pipeB) = PipeDevice.CreatePair(mtu, checksumOffload: checksumOffload);
+        (_pipeA, _pipeB) = PipeDevice.CreatePair(mtu, checksumOffload: checksumOffload,
+            tcpSegmentationOffload: segmentationOffload && checksumOffload == ChecksumOffload.Both);
         IPacketDevice deviceA = _pipeA;
         if (pcapPath is not null)
         {

@@ -13,7 +13,8 @@ namespace Rx.Netstack.Devices;
 /// <para><b>Queued mode</b> (a capacity): each frame is copied into a pooled buffer and queued; the queue is
 /// delivered on the scheduler, so a sender never re-enters the receiver. A frame arriving at a full queue is
 /// dropped and counted in <see cref="DroppedQueueFull"/>.</para>
-/// <para>In both modes a frame longer than <see cref="Mtu"/> is dropped and counted in <see cref="DroppedOversize"/>.
+/// <para>In both modes a frame longer than <see cref="Mtu"/> is dropped and counted in <see cref="DroppedOversize"/> — except,
+/// with <see cref="TcpSegmentationOffload"/>, a TCP super-segment, which crosses whole (see there).
 /// Closing either end (<see cref="Dispose"/>, or <c>OnCompleted</c>/<c>OnError</c> on <see cref="Transmit"/>)
 /// closes the link: both ends' <see cref="Received"/> complete, and the other end sees the error, if any.</para>
 /// </remarks>
@@ -27,10 +28,11 @@ public sealed class PipeDevice : IPacketDevice, IDisposable
     private long _droppedOversize;
     private long _droppedQueueFull;
 
-    private PipeDevice(int mtu, LinkState link, ChecksumOffload checksumOffload)
+    private PipeDevice(int mtu, LinkState link, ChecksumOffload checksumOffload, bool tcpSegmentationOffload)
     {
         Mtu = mtu;
         ChecksumOffload = checksumOffload;
+        TcpSegmentationOffload = tcpSegmentationOffload;
         _link = link;
         _transmit = new TransmitObserver(this);
     }
@@ -43,25 +45,32 @@ public sealed class PipeDevice : IPacketDevice, IDisposable
     /// default <see cref="TaskPoolScheduler.Default"/>.</param>
     /// <param name="checksumOffload"><see cref="ChecksumOffload.Both"/> lets both stacks skip TCP and UDP checksums, as
     /// Linux's loopback does: a frame on this link cannot be corrupted. Both ends get the same setting; none by default.</param>
-    /// <exception cref="ArgumentException">A scheduler was given without a capacity.</exception>
+    /// <param name="tcpSegmentationOffload">True lets TCP super-segments of up to 64 KiB cross the link whole, as Linux's veth
+    /// pairs and virtio links pass GSO packets (see <see cref="TcpSegmentationOffload"/>); needs
+    /// <see cref="ChecksumOffload.Both"/>. False by default: every frame is at most <paramref name="mtu"/> bytes.</param>
+    /// <exception cref="ArgumentException">A scheduler was given without a capacity, or segmentation offload without
+    /// checksum offload.</exception>
     public static (PipeDevice A, PipeDevice B) CreatePair(int mtu = 1500, int? capacity = null, IScheduler? scheduler = null,
-        ChecksumOffload checksumOffload = ChecksumOffload.None)
+        ChecksumOffload checksumOffload = ChecksumOffload.None, bool tcpSegmentationOffload = false)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(mtu, 1);
         if (capacity is { } c) ArgumentOutOfRangeException.ThrowIfLessThan(c, 1, nameof(capacity));
         else if (scheduler is not null)
             throw new ArgumentException("A scheduler is only used by a queued pipe: give a capacity too.", nameof(scheduler));
+        if (tcpSegmentationOffload && checksumOffload != ChecksumOffload.Both)
+            throw new ArgumentException("Segmentation offload needs checksum offload both ways (ChecksumOffload.Both).", nameof(tcpSegmentationOffload));
 
         var link = new LinkState();
-        var a = new PipeDevice(mtu, link, checksumOffload);
-        var b = new PipeDevice(mtu, link, checksumOffload);
+        var a = new PipeDevice(mtu, link, checksumOffload, tcpSegmentationOffload);
+        var b = new PipeDevice(mtu, link, checksumOffload, tcpSegmentationOffload);
         a._peer = b;
         b._peer = a;
         if (capacity is { } cap)
         {
             var on = scheduler ?? TaskPoolScheduler.Default;
-            a._toPeer = new FrameQueue(b._received, on, cap, mtu);
-            b._toPeer = new FrameQueue(a._received, on, cap, mtu);
+            int longest = tcpSegmentationOffload ? Math.Max(mtu, MaxSuperSegment) : mtu;
+            a._toPeer = new FrameQueue(b._received, on, cap, longest);
+            b._toPeer = new FrameQueue(a._received, on, cap, longest);
         }
         return (a, b);
     }
@@ -77,6 +86,18 @@ public sealed class PipeDevice : IPacketDevice, IDisposable
 
     /// <inheritdoc />
     public ChecksumOffload ChecksumOffload { get; }
+
+    /// <summary>
+    /// True when a TCP packet longer than <see cref="Mtu"/> (a stack's super-segment of whole MSS-sized segments) crosses the
+    /// link as it is instead of being dropped: the link stands for one whose far end would cut it and coalesce it again (GSO
+    /// and GRO), so the cutting is skipped, as between the two ends of a Linux veth pair. The receiving stack takes it as the
+    /// train of segments it stands for (Rx.Netstack does, as it takes GSO packets from a TUN device). Set by
+    /// <see cref="CreatePair"/>; both ends alike.
+    /// </summary>
+    public bool TcpSegmentationOffload { get; }
+
+    /// <summary>The longest super-segment the link carries: an IPv6 header plus the largest payload length.</summary>
+    private const int MaxSuperSegment = 40 + 65535;
 
     /// <summary>True when frames are queued and delivered on a scheduler rather than handed over synchronously.</summary>
     public bool IsQueued => _toPeer is not null;
@@ -96,13 +117,26 @@ public sealed class PipeDevice : IPacketDevice, IDisposable
     private void Send(ReadOnlyMemory<byte> frame)
     {
         if (Volatile.Read(ref _link.Closed) != 0) return;
-        if (frame.Length > Mtu)
+        if (frame.Length > Mtu && !(TcpSegmentationOffload && IsTcpSuperSegment(frame.Span)))
         {
             Interlocked.Increment(ref _droppedOversize);
             return;
         }
         if (_toPeer is null) _peer._received.OnNext(frame);
         else if (!_toPeer.TryEnqueue(frame.Span)) Interlocked.Increment(ref _droppedQueueFull);
+    }
+
+    /// <summary>True for an IPv4 or IPv6 packet (no extension headers) carrying TCP and no longer than a super-segment may be.</summary>
+    private static bool IsTcpSuperSegment(ReadOnlySpan<byte> frame)
+    {
+        const byte tcp = 6;
+        if (frame.Length > MaxSuperSegment || frame.IsEmpty) return false;
+        return (frame[0] >> 4) switch
+        {
+            4 => frame.Length >= 20 && frame[9] == tcp,
+            6 => frame.Length >= 40 && frame[6] == tcp,
+            _ => false,
+        };
     }
 
     private void CloseLink(Exception? error, bool discardPending)

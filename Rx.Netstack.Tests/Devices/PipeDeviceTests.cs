@@ -195,11 +195,45 @@ public sealed class PipeDeviceTests
         Assert.Contains("b completed", events);
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void With_segmentation_offload_a_TCP_super_segment_crosses_whole_and_anything_else_oversized_is_dropped(bool queued)
+    {
+        var scheduler = new TestScheduler();
+        var (a, b) = queued
+            ? PipeDevice.CreatePair(mtu: 1500, capacity: 4, scheduler: scheduler, checksumOffload: ChecksumOffload.Both, tcpSegmentationOffload: true)
+            : PipeDevice.CreatePair(mtu: 1500, checksumOffload: ChecksumOffload.Both, tcpSegmentationOffload: true);
+        var lengths = new List<int>();
+        b.Received.Subscribe(f => lengths.Add(f.Length));
+
+        a.Transmit.OnNext(Packet(version: 4, protocol: 6, length: 64_000));  // IPv4 TCP super-segment
+        a.Transmit.OnNext(Packet(version: 6, protocol: 6, length: 65_575));  // IPv6 TCP, the longest there is
+        a.Transmit.OnNext(Packet(version: 4, protocol: 17, length: 1501));   // UDP: no offload for it
+        a.Transmit.OnNext(Packet(version: 6, protocol: 6, length: 65_576));  // longer than any IP packet
+        scheduler.Start();
+
+        Assert.Equal([64_000, 65_575], lengths);
+        Assert.Equal(2, a.DroppedOversize);
+        Assert.True(a.TcpSegmentationOffload && b.TcpSegmentationOffload);
+    }
+
+    private static byte[] Packet(int version, byte protocol, int length)
+    {
+        var packet = new byte[length];
+        packet[0] = (byte)(version << 4);
+        if (version == 4) packet[9] = protocol;
+        else packet[6] = protocol;
+        return packet;
+    }
+
     [Fact]
     public void Arguments_are_checked()
     {
         Assert.Throws<ArgumentOutOfRangeException>(() => PipeDevice.CreatePair(mtu: 0));
         Assert.Throws<ArgumentOutOfRangeException>(() => PipeDevice.CreatePair(capacity: 0));
         Assert.Throws<ArgumentException>(() => PipeDevice.CreatePair(scheduler: ImmediateScheduler.Instance));
+        // The stack sends super-segments only with transmit checksum offload: without it the option would mean nothing.
+        Assert.Throws<ArgumentException>(() => PipeDevice.CreatePair(tcpSegmentationOffload: true));
     }
 }

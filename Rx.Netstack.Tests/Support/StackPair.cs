@@ -13,7 +13,8 @@ public sealed class StackPair : IDisposable
     public static readonly NetAddress A4 = NetAddress.Parse("10.0.0.1"), B4 = NetAddress.Parse("10.0.0.2");
     public static readonly NetAddress A6 = NetAddress.Parse("fd00::1"), B6 = NetAddress.Parse("fd00::2");
 
-    public StackPair(int mtu = 1500, Func<NetstackOptions, NetstackOptions>? configure = null, ChecksumOffload checksumOffload = ChecksumOffload.None)
+    public StackPair(int mtu = 1500, Func<NetstackOptions, NetstackOptions>? configure = null, ChecksumOffload checksumOffload = ChecksumOffload.None,
+        bool segmentationOffload = false)
     {
         Scheduler = new TestScheduler();
         configure ??= o => o;
@@ -21,7 +22,7 @@ public sealed class StackPair : IDisposable
         // completes within the step of virtual time that answered it, instead of racing the thread pool.
         A = new Netstack(configure(new NetstackOptions { Addresses = [new(A4, 24), new(A6, 64)], RunContinuationsInline = true }), Scheduler);
         B = new Netstack(configure(new NetstackOptions { Addresses = [new(B4, 24), new(B6, 64)], RunContinuationsInline = true }), Scheduler);
-        (DeviceA, DeviceB) = PipeDevice.CreatePair(mtu, checksumOffload: checksumOffload);
+        (DeviceA, DeviceB) = PipeDevice.CreatePair(mtu, checksumOffload: checksumOffload, tcpSegmentationOffload: segmentationOffload);
         A.Attach(DeviceA);
         B.Attach(DeviceB);
     }
