@@ -144,10 +144,12 @@ public sealed partial class Netstack
                 try
                 {
                     _frameChecksumTrusted = frame.ChecksumTrusted;
+                    _tcp.ReceivingFrame = frame.Owner;
                     ProcessFrame(frame.Bytes, frame.FromLoopback, now);
                 }
                 finally
                 {
+                    _tcp.ReceivingFrame = null;
                     frame.Release();
                 }
             }

@@ -100,6 +100,13 @@ internal sealed class TransmitBuffer : MemoryManager<byte>
         return true;
     }
 
+    /// <summary>One more holder of a detached buffer (a connection keeping a payload in it); it lets go with <see cref="Return"/>.</summary>
+    public void AddHolder() => Interlocked.Increment(ref _holders);
+
+    /// <summary>Where <paramref name="data"/> starts in this buffer; false when it is not (all) in this buffer.</summary>
+    public bool TryLocate(ReadOnlySpan<byte> data, out int start) =>
+        ((ReadOnlySpan<byte>)_array).Overlaps(data, out start) && start >= 0 && start <= _array.Length - data.Length;
+
     /// <inheritdoc />
     public override Span<byte> GetSpan() => _array;
 

@@ -269,7 +269,7 @@ internal sealed partial class TcpControlBlock
     /// <summary>RFC 9293 §3.10.7.4 first check, with the zero-window allowance for a segment exactly at RCV.NXT.</summary>
     private bool IsAcceptable(SeqNumber seq, int segLen)
     {
-        int wnd = _recvRing.Free;
+        int wnd = ReceiveFree;
         if (wnd == 0) return seq == _rcvNxt; // zero window: only the ACK/RST of a segment at RCV.NXT is processed
         SeqNumber windowEnd = _rcvNxt + wnd;
         if (segLen == 0) return seq >= _rcvNxt && seq < windowEnd;
@@ -482,7 +482,7 @@ internal sealed partial class TcpControlBlock
                 return true;
             }
         }
-        int room = _recvRing.Free - offset;
+        int room = ReceiveFree - offset;
         bool fits = data.Length <= room;
         if (room <= 0)
         {
@@ -492,10 +492,15 @@ internal sealed partial class TcpControlBlock
         if (!fits) data = data[..room];
         if (data.IsEmpty) return fits;
 
-        _recvRing.WriteAt(_recvRing.Count + offset, data);
+        bool held = offset == 0 && TryHold(data); // kept in the frame it came in, not copied
+        if (!held)
+        {
+            if (_heldBytes > 0) SpillHeld(); // everything else goes through the ring, after the held bytes
+            _recvRing.WriteAt(_recvRing.Count + offset, data);
+        }
         if (offset == 0)
         {
-            _recvRing.Commit(data.Length);
+            if (!held) _recvRing.Commit(data.Length);
             _rcvNxt += data.Length;
             _bytesReceived += data.Length;
             if (_recvOutOfOrder.Count > 0)

@@ -304,7 +304,7 @@ internal sealed partial class TcpControlBlock
     /// </summary>
     private ushort WindowField()
     {
-        SeqNumber right = _rcvNxt + _recvRing.Free;
+        SeqNumber right = _rcvNxt + ReceiveFree;
         int threshold = Math.Max(1, Math.Min(_recvRing.Capacity / 2, _mss));
         SeqNumber newRight = right - _rcvAdvRight >= threshold || right < _rcvAdvRight ? right : _rcvAdvRight;
         int window = Math.Max(0, newRight - _rcvNxt);
@@ -316,7 +316,7 @@ internal sealed partial class TcpControlBlock
     /// <summary>True when reading opened the window enough to tell the peer (at least min(buffer/2, 2·MSS)).</summary>
     private bool WindowUpdateWorthSending()
     {
-        SeqNumber right = _rcvNxt + _recvRing.Free;
+        SeqNumber right = _rcvNxt + ReceiveFree;
         int increase = right - _rcvAdvRight;
         return increase >= Math.Max(1, Math.Min(_recvRing.Capacity / 2, 2 * _mss));
     }

@@ -264,7 +264,7 @@ internal sealed partial class TcpControlBlock
     public bool HasEstablished { get; private set; }
 
     /// <summary>Bytes received in order and not yet read.</summary>
-    public int ReceiveAvailable => _recvRing.Count;
+    public int ReceiveAvailable => ReceiveQueued;
 
     /// <summary>Bytes <see cref="Send"/> would accept now (0 when the connection cannot send).</summary>
     public int SendSpace => CanQueueData ? _sendRing.Free : 0;
@@ -279,10 +279,10 @@ internal sealed partial class TcpControlBlock
         !CanQueueData || _sendRing.Free >= Math.Min(pending, Math.Max(1, _sendRing.Capacity / 3));
 
     /// <summary>True when the peer's FIN arrived and every byte before it was read (end of stream).</summary>
-    public bool ReceiveFinished => _finReceived && _recvRing.Count == 0;
+    public bool ReceiveFinished => _finReceived && ReceiveQueued == 0;
 
     /// <summary>True when a <see cref="Receive"/> call would return something other than 0 (data, EOF or error).</summary>
-    public bool IsReadable => _recvRing.Count > 0 || _directCount > 0 || _finReceived || (State == TcpState.Closed && Error != TcpError.None);
+    public bool IsReadable => ReceiveQueued > 0 || _directCount > 0 || _finReceived || (State == TcpState.Closed && Error != TcpError.None);
 
     /// <summary>True when <see cref="Send"/> would accept at least one byte, or would fail (so a waiting sender wakes up).</summary>
     public bool IsWritable => SendSpace > 0 || !CanQueueData;
@@ -290,8 +290,8 @@ internal sealed partial class TcpControlBlock
     /// <summary>True when the block is closed, its last RST (if any) was taken, and the engine may drop it.</summary>
     public bool IsFreeable => State == TcpState.Closed && !_rstPending;
 
-    /// <summary>True while an array is rented for the send or receive ring (idle connections hold none).</summary>
-    public bool HoldsBuffers => _sendRing.IsAllocated || _recvRing.IsAllocated;
+    /// <summary>True while an array is rented for the send or receive ring or received frames are held (idle connections hold none).</summary>
+    public bool HoldsBuffers => _sendRing.IsAllocated || _recvRing.IsAllocated || _held is not null;
 
     /// <summary>The earliest deadline: retransmission (or SYN retry), delayed ACK, persist, keepalive or TIME-WAIT end.</summary>
     public Instant PollAt =>
@@ -326,6 +326,7 @@ internal sealed partial class TcpControlBlock
     public int Receive(Span<byte> destination)
     {
         int n = _recvRing.Read(destination);
+        if (n < destination.Length && _heldCount > 0) n += ReadHeld(destination[n..]);
         if (n == 0)
             return State == TcpState.Closed && Error != TcpError.None ? -1 : 0;
         if (IsSynchronized && !_finReceived && State != TcpState.TimeWait && WindowUpdateWorthSending())
@@ -378,7 +379,7 @@ internal sealed partial class TcpControlBlock
                 Terminate(TcpError.Aborted);
                 return;
         }
-        if (_recvRing.Count > 0 && IsSynchronizedOrSynReceived())
+        if (ReceiveQueued > 0 && IsSynchronizedOrSynReceived())
         {
             Abort();
             return;
@@ -460,7 +461,7 @@ internal sealed partial class TcpControlBlock
         _sndScale,
         _rcvScale,
         _sendRing.Count,
-        _recvRing.Count);
+        ReceiveQueued);
 
     /// <summary>Returns the ring buffers' arrays to the pool if they are empty (also done automatically when drained and idle).</summary>
     public void ReleaseBuffers() => ReleaseIdleBuffers();
@@ -494,6 +495,7 @@ internal sealed partial class TcpControlBlock
         if (error != TcpError.None)
         {
             _recvRing.Clear();
+            DiscardHeld();
             _recvOutOfOrder.Clear();
         }
         else

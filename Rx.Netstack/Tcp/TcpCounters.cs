@@ -30,6 +30,8 @@ public sealed class TcpCounters
     public long PawsDrops;
     /// <summary>Segments held out of order in a receive buffer.</summary>
     public long OutOfOrderSegments;
+    /// <summary>In-order payloads kept in the frame they arrived in until read (another stack's buffer over an in-memory pipe).</summary>
+    public long SegmentsHeld;
     /// <summary>Segments outside the receive window (answered with an ACK, RFC 9293 §3.10.7.4).</summary>
     public long UnacceptableSegments;
     /// <summary>Zero-window probes sent (RFC 9293 §3.8.6.1).</summary>

@@ -29,6 +29,12 @@ internal sealed class TcpStackContext
     /// </summary>
     public int SegmentationOffloadMtu { get; set; }
 
+    /// <summary>
+    /// The handed-over transmit buffer of the frame being processed (another stack's, over an in-memory pipe), else null: a
+    /// connection may hold an in-order payload in it instead of copying it (see <c>TcpControlBlock.TryHold</c>).
+    /// </summary>
+    public Engine.TransmitBuffer? ReceivingFrame { get; set; }
+
     /// <summary>The pool ring buffers rent from.</summary>
     public ArrayPool<byte> BufferPool { get; }
 }
