@@ -79,7 +79,16 @@ public abstract record Command
 
         /// <summary>Receives data into the caller's buffer (no allocation), waiting for at least one byte or the end of the stream.
         /// Replies <see cref="Reply.ReceivedInto"/> (0 bytes means end of stream).</summary>
-        public sealed record ReceiveInto(SocketHandle Socket, Memory<byte> Destination) : TcpStream;
+        public sealed record ReceiveInto(SocketHandle Socket, Memory<byte> Destination) : TcpStream
+        {
+            /// <summary>
+            /// Set by <see cref="Sockets.TcpConnection.ReadAsync"/> when continuations run on the thread pool: a reader that had to
+            /// wait is answered <see cref="Reply.Readable"/> instead of having the bytes copied on whichever thread brought them,
+            /// and asks again, copying on its own thread. The thread that delivers a burst (the sending application's, on an
+            /// in-memory pipe) then does not also copy it out for the reader, and the two share the work.
+            /// </summary>
+            internal bool CopyOnReadersThread { get; init; }
+        }
 
         /// <summary>Sends FIN after queued data; receiving goes on. Replies <see cref="Reply.Ok"/>.</summary>
         public sealed record ShutdownWrite(SocketHandle Socket) : TcpStream;

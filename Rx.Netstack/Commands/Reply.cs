@@ -26,6 +26,13 @@ public abstract record Reply
         public static readonly Ok Instance = new();
     }
 
+    /// <summary>Internal to <see cref="Sockets.TcpConnection.ReadAsync"/>: data is waiting, ask again (see
+    /// <see cref="Command.TcpStream.ReceiveInto.CopyOnReadersThread"/>). Never seen through the command API.</summary>
+    internal sealed record Readable : Reply
+    {
+        public static readonly Readable Instance = new();
+    }
+
     /// <summary>The request failed.</summary>
     public sealed record Error(NetstackError Detail) : Reply;
 

@@ -306,6 +306,11 @@ public sealed partial class Netstack
         {
             if (tcb.ReceiveAvailable > 0)
             {
+                if (request.CopiesOnOwnThread)
+                {
+                    Complete(request, Reply.Readable.Instance); // it asks again and copies on its own thread
+                    continue;
+                }
                 // Claim before consuming: a reader cancelled meanwhile leaves the bytes in the ring for the next one.
                 if (!request.TryClaim())
                 {
@@ -339,6 +344,7 @@ public sealed partial class Netstack
                 Complete(request, new Reply.Error(ErrorOf(tcb.Error, "receive")));
                 continue;
             }
+            request.Waited = true;
             if (request.Command is Command.TcpStream.ReceiveInto) tcb.OfferReadBuffer(request); // in-order data goes straight in
             break;
         }

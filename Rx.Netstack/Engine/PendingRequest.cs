@@ -27,6 +27,9 @@ internal sealed class PendingRequest : IReadBufferClaim
     internal PendingRequest? Previous, Next;
     internal WaitQueue? Queue;
 
+    /// <summary>True once the request found nothing to do and was left waiting on its socket.</summary>
+    internal bool Waited;
+
     /// <summary>For requests with a deadline (ping): when they time out.</summary>
     internal Instant Deadline = Instant.Never;
 
@@ -38,4 +41,7 @@ internal sealed class PendingRequest : IReadBufferClaim
 
     /// <summary>The caller's buffer of a <see cref="Command.TcpStream.ReceiveInto"/> (empty for other commands).</summary>
     public Memory<byte> ReadBuffer => Command is Command.TcpStream.ReceiveInto into ? into.Destination : default;
+
+    /// <summary>True for a waiting reader that copies on its own thread (<see cref="Command.TcpStream.ReceiveInto.CopyOnReadersThread"/>).</summary>
+    public bool CopiesOnOwnThread => Waited && Command is Command.TcpStream.ReceiveInto { CopyOnReadersThread: true };
 }

@@ -51,8 +51,13 @@ public sealed class TcpConnection : IAsyncDisposable
     {
         if (buffer.IsEmpty) return 0;
         // SubmitAsync directly, not RequestAsync: one async state machine per read instead of two (the hot path of streams).
-        var command = new Command.TcpStream.ReceiveInto(Handle, buffer);
-        return NetstackRequests.Expect<Reply.ReceivedInto>(await Stack.SubmitAsync(command, cancellationToken).ConfigureAwait(false), command).Count;
+        var command = new Command.TcpStream.ReceiveInto(Handle, buffer) { CopyOnReadersThread = !Stack.Options.RunContinuationsInline };
+        while (true)
+        {
+            Reply reply = await Stack.SubmitAsync(command, cancellationToken).ConfigureAwait(false);
+            // Readable: the bytes came while this read waited; asking again copies them here, on this thread.
+            if (reply is not Reply.Readable) return NetstackRequests.Expect<Reply.ReceivedInto>(reply, command).Count;
+        }
     }
 
     /// <summary>Receives the next chunk (a new buffer that is yours), or null at the end of the stream.</summary>

@@ -6,6 +6,9 @@ internal interface IReadBufferClaim
     /// <summary>Where the reader wants its bytes.</summary>
     Memory<byte> ReadBuffer { get; }
 
+    /// <summary>True when the reader would rather copy on its own thread: data that can be held in its frame is not placed.</summary>
+    bool CopiesOnOwnThread { get; }
+
     /// <summary>Claims the reader for this data (it can no longer be cancelled); false when it was cancelled or answered already.</summary>
     bool TryClaim();
 }
@@ -46,7 +49,8 @@ internal sealed partial class TcpControlBlock
     /// <summary>Places as much of <paramref name="data"/> (in order, at RCV.NXT) as the offered buffer takes; returns the count.</summary>
     private int PlaceDirect(ReadOnlySpan<byte> data)
     {
-        if (_directReader is not { } reader || _recvRing.Count > 0 || _recvOutOfOrder.Count > 0) return 0;
+        if (_directReader is not { } reader || ReceiveQueued > 0 || _recvOutOfOrder.Count > 0) return 0;
+        if (reader.CopiesOnOwnThread && _directCount == 0 && CanHold(data)) return 0; // held instead; the reader copies it
         Memory<byte> buffer = reader.ReadBuffer;
         int n = Math.Min(data.Length, buffer.Length - _directCount);
         if (n <= 0) return 0;
