@@ -4,7 +4,7 @@ namespace Rx.Netstack;
 
 /// <summary>
 /// How a <see cref="Netstack"/> is built. Defaults mirror the seed crate's (MTU 1280, UDP 4 KiB × 32 messages,
-/// TCP 16 KiB, raw 4 KiB × 32, command queue 32); every value is settable.
+/// TCP 16 KiB, raw 4 KiB × 32) except where a .NET user expects more (see each property); every value is settable.
 /// </summary>
 public sealed record NetstackOptions
 {
@@ -39,12 +39,22 @@ public sealed record NetstackOptions
     public TcpSettings Tcp { get; init; } = new();
 
     /// <summary>
-    /// Commands submitted but not yet taken by the engine. When full, a new command fails at once with
-    /// <see cref="Commands.NetstackErrorKind.CommandQueueFull"/> (Rx has no back-pressure: refusing is the only
-    /// behaviour that cannot deadlock a caller running on the engine's own thread). The engine takes every queued command in
-    /// each pass, so the queue only fills in bursts.
+    /// The command queue's room: commands the engine takes in one round of a pass. A command submitted while this many are
+    /// waiting already is not refused — it waits its turn (FIFO) for room in a later round, its task or reply observable
+    /// still pending, and cancelling (or disposing the subscription) withdraws it. So a burst from thousands of connections
+    /// is admitted as the engine catches up, and each round still leaves time for frames and timers. Nothing blocks a
+    /// thread, the engine's own least of all. See <see cref="CommandQueueLimit"/> for the hard bound and docs/architecture.md.
     /// </summary>
-    public int CommandQueueCapacity { get; init; } = 32;
+    public int CommandQueueCapacity { get; init; } = 1024;
+
+    /// <summary>
+    /// The hard bound: commands waiting for the engine, in the queue and beyond its room, together. A command past it is
+    /// answered at once with <see cref="Commands.NetstackErrorKind.CommandQueueFull"/> (counted in
+    /// <see cref="Diagnostics.NetstackStats.CommandsRefused"/>): only a runaway producer that submits without waiting for its
+    /// replies gets there (an ordinary caller has a handful of requests in flight per socket, and sockets are bounded by
+    /// <see cref="MaxSockets"/>). The seed's channel had 32 commands; this bounds memory instead (~250 B a command).
+    /// </summary>
+    public int CommandQueueLimit { get; init; } = 256 * 1024;
 
     /// <summary>Received frames waiting for the engine; beyond it frames are dropped (counted as <see cref="Diagnostics.DropReason.InboxFull"/>).</summary>
     public int FrameQueueCapacity { get; init; } = 8192;
@@ -92,6 +102,7 @@ public sealed record NetstackOptions
         Require(RawReceiveBufferSize > 0 && RawReceiveQueueLength > 0, "raw receive buffer and queue must be positive");
         Require(RawSendBufferSize is > 0 and <= 65535, "RawSendBufferSize must be within 1..65535");
         Require(CommandQueueCapacity > 0, "CommandQueueCapacity must be positive");
+        Require(CommandQueueLimit >= CommandQueueCapacity, "CommandQueueLimit must be at least CommandQueueCapacity");
         Require(FrameQueueCapacity > 0, "FrameQueueCapacity must be positive");
         Require(MaxSockets > 0, "MaxSockets must be positive");
         Require(MaxTimeWaitConnections >= 0, "MaxTimeWaitConnections must not be negative");

@@ -179,7 +179,7 @@ public sealed class UdpEngineTests
     public void Full_command_queue_refuses_with_a_typed_error()
     {
         var s = new TestScheduler();
-        using var stack = new Netstack(new NetstackOptions { RunContinuationsInline = true, CommandQueueCapacity = 2 }, s);
+        using var stack = new Netstack(new NetstackOptions { RunContinuationsInline = true, CommandQueueCapacity = 1, CommandQueueLimit = 2 }, s);
         var replies = new List<Reply>();
         for (int i = 0; i < 3; i++) stack.Execute(new Command.Udp.Bind(new NetEndpoint(NetAddress.LoopbackV4, (ushort)(100 + i)))).Subscribe(replies.Add);
         ExpectError(Assert.Single(replies), NetstackErrorKind.CommandQueueFull);

@@ -113,16 +113,45 @@ public sealed class LimitTests
     }
 
     [Fact]
-    public void Full_command_queue_refuses_at_once_with_command_queue_full()
+    public void Commands_past_the_queue_room_wait_their_turn_and_are_all_answered_in_order()
     {
         var s = new TestScheduler();
-        using var stack = new Netstack(new NetstackOptions { CommandQueueCapacity = 4 }, s);
+        using var stack = new Netstack(new NetstackOptions { CommandQueueCapacity = 2 }, s);
         var replies = new List<Reply>();
         for (int i = 0; i < 10; i++) stack.Execute(new Command.Udp.Bind(new NetEndpoint(NetAddress.LoopbackV4, (ushort)(1000 + i)))).Subscribe(replies.Add);
-        Assert.Equal(6, replies.Count(r => r is Reply.Error { Detail.Kind: NetstackErrorKind.CommandQueueFull }));
+        Assert.Empty(replies); // nobody is refused: the eight past the room wait for later rounds
         s.AdvanceBy(1);
-        Assert.Equal(4, replies.Count(r => r is Reply.Bound));
-        Assert.Equal(6, stack.GetStats().CommandsRefused);
+        Assert.Equal(Enumerable.Range(1000, 10), replies.Select(r => (int)Assert.IsType<Reply.Bound>(r).Local.Port));
+        var stats = stack.GetStats();
+        Assert.Equal((8, 0, 0), (stats.CommandsWaited, stats.CommandsRefused, stats.CommandQueueDepth));
+    }
+
+    [Fact]
+    public void A_command_waiting_for_room_is_withdrawn_by_disposing_its_subscription()
+    {
+        var s = new TestScheduler();
+        using var stack = new Netstack(new NetstackOptions { CommandQueueCapacity = 1 }, s);
+        var replies = new List<Reply>();
+        stack.Execute(new Command.Udp.Bind(NetEndpoint.Parse("127.0.0.1:1000"))).Subscribe(replies.Add);
+        var waiting = stack.Execute(new Command.Udp.Bind(NetEndpoint.Parse("127.0.0.1:1001"))).Subscribe(replies.Add);
+        waiting.Dispose();
+        s.AdvanceBy(1);
+        Assert.IsType<Reply.Bound>(Assert.Single(replies));
+        // The withdrawn bind never happened: its port is free.
+        Assert.IsType<Reply.Bound>(s.Await(stack.Execute(new Command.Udp.Bind(NetEndpoint.Parse("127.0.0.1:1001")))));
+    }
+
+    [Fact]
+    public void Past_the_hard_limit_a_command_is_refused_at_once_with_command_queue_full()
+    {
+        var s = new TestScheduler();
+        using var stack = new Netstack(new NetstackOptions { CommandQueueCapacity = 4, CommandQueueLimit = 6 }, s);
+        var replies = new List<Reply>();
+        for (int i = 0; i < 10; i++) stack.Execute(new Command.Udp.Bind(new NetEndpoint(NetAddress.LoopbackV4, (ushort)(1000 + i)))).Subscribe(replies.Add);
+        Assert.Equal(4, replies.Count(r => r is Reply.Error { Detail.Kind: NetstackErrorKind.CommandQueueFull }));
+        s.AdvanceBy(1);
+        Assert.Equal(6, replies.Count(r => r is Reply.Bound));
+        Assert.Equal(4, stack.GetStats().CommandsRefused);
     }
 
     [Fact]
