@@ -50,7 +50,7 @@ public sealed class LimitTests
     [Fact]
     public void Time_wait_table_is_capped_and_the_overflow_is_counted()
     {
-        using var pair = new StackPair(configure: o => o with { MaxTimeWaitConnections = 2, CommandQueueCapacity = 256 });
+        using var pair = new StackPair(configure: o => o with { MaxTimeWaitConnections = 2 });
         var s = pair.Scheduler;
         var traffic = new EchoTraffic(pair.A, pair.B, new NetEndpoint(StackPair.B4, 80), 100, () => false, TimeSpan.Zero);
         traffic.Listen(16);
@@ -94,7 +94,7 @@ public sealed class LimitTests
     [Fact]
     public void Tcp_buffers_bound_what_a_connection_holds_when_the_reader_stalls()
     {
-        using var pair = new StackPair(configure: o => o with { CommandQueueCapacity = 256 });
+        using var pair = new StackPair();
         var s = pair.Scheduler;
         var listen = (Reply.Listening)s.Await(pair.B.Execute(new Command.TcpListen.Listen(new NetEndpoint(NetAddress.AnyV4, 80))));
         Reply? accepted = null;

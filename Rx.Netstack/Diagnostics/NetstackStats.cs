@@ -78,6 +78,8 @@ public sealed record NetstackStats
     public long CommandsWaited { get; init; }
     /// <summary>Commands refused because <see cref="NetstackOptions.CommandQueueLimit"/> commands were waiting already.</summary>
     public long CommandsRefused { get; init; }
+    /// <summary>Commands the engine failed on (answered with <see cref="Commands.NetstackErrorKind.EngineFault"/>; a bug to report).</summary>
+    public long EngineFaults { get; init; }
     /// <summary>Commands waiting for the engine when the snapshot was taken.</summary>
     public int CommandQueueDepth { get; init; }
 
