@@ -3,8 +3,9 @@ using Rx.Netstack.Tcp;
 namespace Rx.Netstack;
 
 /// <summary>
-/// How a <see cref="Netstack"/> is built. Defaults mirror the seed crate's (MTU 1280, UDP 4 KiB × 32 messages,
-/// TCP 16 KiB, raw 4 KiB × 32) except where a .NET user expects more (see each property); every value is settable.
+/// How a <see cref="Netstack"/> is built. Defaults mirror the seed crate's (MTU 1280, TCP 16 KiB, raw 4 KiB × 32) except
+/// where a .NET user expects more: UDP datagrams up to 65,507 bytes (IPv4) / 65,527 (IPv6), a command queue that waits
+/// instead of refusing. <see cref="Compact"/> has the seed's small UDP buffers. Every value is settable.
 /// </summary>
 public sealed record NetstackOptions
 {
@@ -17,14 +18,39 @@ public sealed record NetstackOptions
     /// <summary>The MTU used while no device is attached; an attached device's MTU replaces it.</summary>
     public int Mtu { get; init; } = 1280;
 
-    /// <summary>Bytes of received datagrams a UDP socket holds before it drops (counted).</summary>
-    public int UdpReceiveBufferSize { get; init; } = 4 * 1024;
+    /// <summary>
+    /// Bytes of received datagrams a UDP socket holds before it drops (counted as <see cref="Diagnostics.DropReason.UdpBufferFull"/>).
+    /// Default 256 KiB, near Linux's default receive buffer, so the largest datagram fits several times over; the array is
+    /// rented only while datagrams wait, so an idle socket holds none of it. <see cref="Compact"/> has the seed's 4 KiB.
+    /// </summary>
+    public int UdpReceiveBufferSize { get; init; } = 256 * 1024;
 
-    /// <summary>Datagrams a UDP socket holds before it drops (counted).</summary>
-    public int UdpReceiveQueueLength { get; init; } = 32;
+    /// <summary>Datagrams a UDP socket holds before it drops (counted). Default 128 (the seed's: 32).</summary>
+    public int UdpReceiveQueueLength { get; init; } = 128;
 
-    /// <summary>The largest datagram a UDP socket sends (larger → <see cref="Commands.BadRequestReason.MessageTooLarge"/>).</summary>
-    public int UdpSendBufferSize { get; init; } = 4 * 1024;
+    /// <summary>
+    /// The largest datagram a UDP socket sends (larger → <see cref="Commands.BadRequestReason.MessageTooLarge"/>). Default
+    /// <see cref="MaxUdpPayloadV6"/>: every datagram UDP can carry (<see cref="MaxUdpPayloadV4"/> over IPv4), as
+    /// <c>System.Net.Sockets</c> allows; larger than the MTU means IP fragments. <see cref="Compact"/> has the seed's 4 KiB.
+    /// </summary>
+    public int UdpSendBufferSize { get; init; } = MaxUdpPayloadV6;
+
+    /// <summary>The largest UDP payload over IPv4: 65,535 − 20 (IPv4 header) − 8 (UDP header).</summary>
+    public const int MaxUdpPayloadV4 = 65_507;
+
+    /// <summary>The largest UDP payload over IPv6 without jumbograms: 65,535 (payload length) − 8 (UDP header).</summary>
+    public const int MaxUdpPayloadV6 = 65_527;
+
+    /// <summary>
+    /// The seed crate's small buffers — UDP and raw 4 KiB × 32 packets, 4 KiB largest datagram — for many sockets in little
+    /// memory (an embedded device, a test with thousands of stacks). Combine with <c>with { … }</c>.
+    /// </summary>
+    public static NetstackOptions Compact { get; } = new()
+    {
+        UdpReceiveBufferSize = 4 * 1024,
+        UdpReceiveQueueLength = 32,
+        UdpSendBufferSize = 4 * 1024,
+    };
 
     /// <summary>Bytes of received packets a raw socket holds.</summary>
     public int RawReceiveBufferSize { get; init; } = 4 * 1024;
@@ -98,7 +124,7 @@ public sealed record NetstackOptions
         Require(Addresses is not null, "Addresses is null");
         Require(Mtu is >= 576 and <= 65535, $"Mtu {Mtu} must be within 576..65535");
         Require(UdpReceiveBufferSize > 0 && UdpReceiveQueueLength > 0, "UDP receive buffer and queue must be positive");
-        Require(UdpSendBufferSize is > 0 and <= 65507, "UdpSendBufferSize must be within 1..65507");
+        Require(UdpSendBufferSize is > 0 and <= MaxUdpPayloadV6, $"UdpSendBufferSize must be within 1..{MaxUdpPayloadV6}");
         Require(RawReceiveBufferSize > 0 && RawReceiveQueueLength > 0, "raw receive buffer and queue must be positive");
         Require(RawSendBufferSize is > 0 and <= 65535, "RawSendBufferSize must be within 1..65535");
         Require(CommandQueueCapacity > 0, "CommandQueueCapacity must be positive");
