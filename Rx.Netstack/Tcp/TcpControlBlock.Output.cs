@@ -74,7 +74,7 @@ internal sealed partial class TcpControlBlock
                 header.TimestampEcho = _tsRecent;
             }
             _lastAckSent = _rcvNxt;
-            _rcvAdvRight = _rcvNxt + header.Window;
+            SetAdvertisedRight(_rcvNxt + header.Window);
         }
         else
         {
@@ -309,9 +309,26 @@ internal sealed partial class TcpControlBlock
         SeqNumber newRight = right - _rcvAdvRight >= threshold || right < _rcvAdvRight ? right : _rcvAdvRight;
         int window = Math.Max(0, newRight - _rcvNxt);
         int field = Math.Min(window >> _rcvScale, ushort.MaxValue);
-        _rcvAdvRight = _rcvNxt + (field << _rcvScale);
+        SetAdvertisedRight(_rcvNxt + (field << _rcvScale));
         return (ushort)field;
     }
+
+    /// <summary>
+    /// Records the right edge a segment advertises. A scaled window is rounded down, so the edge can fall back by up to
+    /// 2^scale − 1 bytes; RCV.WND for accepting data keeps the furthest edge the peer was ever told (RFC 7323 §2.4, window
+    /// retraction: the peer may already have sent into the larger window).
+    /// </summary>
+    private void SetAdvertisedRight(SeqNumber right)
+    {
+        _rcvAdvRight = right;
+        if (right > _rcvWndEdge) _rcvWndEdge = right;
+    }
+
+    /// <summary>
+    /// RCV.WND (RFC 9293 §3.3.1): what the peer may send beyond RCV.NXT — the window we advertised, which receiver SWS
+    /// avoidance keeps below the free space. 0 after we advertised a zero window, even if the reader freed a little since.
+    /// </summary>
+    private int ReceiveWindow => Math.Max(0, _rcvWndEdge - _rcvNxt);
 
     /// <summary>True when reading opened the window enough to tell the peer (at least min(buffer/2, 2·MSS)).</summary>
     private bool WindowUpdateWorthSending()
