@@ -542,7 +542,14 @@ internal sealed partial class TcpControlBlock
         return fits;
     }
 
-    /// <summary>Delayed ACK (RFC 1122 §4.2.3.2, RFC 5681 §4.2): at least every second full-sized segment, never later than the timeout.</summary>
+    /// <summary>
+    /// Delayed ACK (RFC 1122 §4.2.3.2, RFC 5681 §4.2): at least every second full-sized segment, never later than the timeout;
+    /// data we send meanwhile carries the ACK. There is deliberately no quick-ack phase: Linux ACKs the first segments of a
+    /// connection at once (tcp_event_data_recv → tcp_incr_quickack, up to TCP_MAX_QUICKACKS = 16, net/ipv4/tcp_input.c)
+    /// until its first reply within the ACK timeout marks the connection interactive (pingpong), so Linux sends a pure ACK
+    /// before its first response. Here the first request coalesces with its response like every later one, and a bulk
+    /// sender's slow start still gets an ACK for every second full segment (cwnd grows by bytes acked, RFC 5681 §3.1).
+    /// </summary>
     private void ScheduleAck(Instant now, int length)
     {
         if (length > _rcvMssEstimate) _rcvMssEstimate = Math.Min(length, _mss);
