@@ -55,10 +55,21 @@ internal sealed class NetstackConnectionListener : IConnectionListener
         }
     }
 
+    /// <summary>
+    /// Feeds the channel until the listener closes or the stack goes. Overload is waited out inside AcceptAllAsync; what an
+    /// accepted connection does later is its own business: this loop only ends with its listener.
+    /// </summary>
     private async Task AcceptLoopAsync(TcpListener listener)
     {
-        await foreach (TcpConnection connection in listener.AcceptAllAsync().ConfigureAwait(false))
-            if (!_accepted.Writer.TryWrite(connection)) await connection.AbortAsync().ConfigureAwait(false);
+        try
+        {
+            await foreach (TcpConnection connection in listener.AcceptAllAsync().ConfigureAwait(false))
+                if (!_accepted.Writer.TryWrite(connection)) await connection.AbortAsync().ConfigureAwait(false);
+        }
+        catch (NetstackException e) when (e.Kind == NetstackErrorKind.StackDisposed)
+        {
+            // The stack went first: Kestrel sees the listener end.
+        }
     }
 
     public async ValueTask<ConnectionContext?> AcceptAsync(CancellationToken cancellationToken = default)

@@ -65,7 +65,7 @@ internal static class BenchTcp
         bool inline)
     {
         using var net = new DemoNetwork(o.Mtu, checksumOffload: o.Checksums, segmentationOffload: o.Offloads,
-            configure: opt => opt with { CommandQueueCapacity = 1024, RunContinuationsInline = inline });
+            configure: opt => opt with { RunContinuationsInline = inline });
         long before = GC.GetTotalMemory(forceFullCollection: true);
         var idle = await OpenIdleConnectionsAsync(net, o.IdleConnections, console, o.Json);
         // Managed memory per connection end (engine socket, control block, friendly TcpConnection), both stacks counted.

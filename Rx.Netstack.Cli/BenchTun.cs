@@ -52,11 +52,7 @@ internal static class BenchTun
             ns.Exec("ip", "addr", "add", $"{KernelAddress}/24", "dev", Interface);
             ns.Exec("ip", "link", "set", Interface, "up");
             if (tun.Mtu != Mtu) throw new InvalidOperationException($"TUN device {Interface} opened with MTU {tun.Mtu}, not {Mtu}");
-            stack = new Netstack(new NetstackOptions
-            {
-                Addresses = [new InterfaceAddress(StackAddress, 24)],
-                CommandQueueCapacity = 1024,
-            });
+            stack = new Netstack(new NetstackOptions { Addresses = [new InterfaceAddress(StackAddress, 24)] });
             using var attachment = stack.Attach(tun);
 
             ushort port = 5201;

@@ -3,8 +3,9 @@ using Rx.Netstack.Tcp;
 namespace Rx.Netstack;
 
 /// <summary>
-/// How a <see cref="Netstack"/> is built. Defaults mirror the seed crate's (MTU 1280, UDP 4 KiB × 32 messages,
-/// TCP 16 KiB, raw 4 KiB × 32, command queue 32); every value is settable.
+/// How a <see cref="Netstack"/> is built. Defaults mirror the seed crate's (MTU 1280, TCP 16 KiB, raw 4 KiB × 32) except
+/// where a .NET user expects more: UDP datagrams up to 65,507 bytes (IPv4) / 65,527 (IPv6), a command queue that waits
+/// instead of refusing. <see cref="Compact"/> has the seed's small UDP buffers. Every value is settable.
 /// </summary>
 public sealed record NetstackOptions
 {
@@ -17,14 +18,39 @@ public sealed record NetstackOptions
     /// <summary>The MTU used while no device is attached; an attached device's MTU replaces it.</summary>
     public int Mtu { get; init; } = 1280;
 
-    /// <summary>Bytes of received datagrams a UDP socket holds before it drops (counted).</summary>
-    public int UdpReceiveBufferSize { get; init; } = 4 * 1024;
+    /// <summary>
+    /// Bytes of received datagrams a UDP socket holds before it drops (counted as <see cref="Diagnostics.DropReason.UdpBufferFull"/>).
+    /// Default 256 KiB, near Linux's default receive buffer, so the largest datagram fits several times over; the array is
+    /// rented only while datagrams wait, so an idle socket holds none of it. <see cref="Compact"/> has the seed's 4 KiB.
+    /// </summary>
+    public int UdpReceiveBufferSize { get; init; } = 256 * 1024;
 
-    /// <summary>Datagrams a UDP socket holds before it drops (counted).</summary>
-    public int UdpReceiveQueueLength { get; init; } = 32;
+    /// <summary>Datagrams a UDP socket holds before it drops (counted). Default 128 (the seed's: 32).</summary>
+    public int UdpReceiveQueueLength { get; init; } = 128;
 
-    /// <summary>The largest datagram a UDP socket sends (larger → <see cref="Commands.BadRequestReason.MessageTooLarge"/>).</summary>
-    public int UdpSendBufferSize { get; init; } = 4 * 1024;
+    /// <summary>
+    /// The largest datagram a UDP socket sends (larger → <see cref="Commands.BadRequestReason.MessageTooLarge"/>). Default
+    /// <see cref="MaxUdpPayloadV6"/>: every datagram UDP can carry (<see cref="MaxUdpPayloadV4"/> over IPv4), as
+    /// <c>System.Net.Sockets</c> allows; larger than the MTU means IP fragments. <see cref="Compact"/> has the seed's 4 KiB.
+    /// </summary>
+    public int UdpSendBufferSize { get; init; } = MaxUdpPayloadV6;
+
+    /// <summary>The largest UDP payload over IPv4: 65,535 − 20 (IPv4 header) − 8 (UDP header).</summary>
+    public const int MaxUdpPayloadV4 = 65_507;
+
+    /// <summary>The largest UDP payload over IPv6 without jumbograms: 65,535 (payload length) − 8 (UDP header).</summary>
+    public const int MaxUdpPayloadV6 = 65_527;
+
+    /// <summary>
+    /// The seed crate's small buffers — UDP and raw 4 KiB × 32 packets, 4 KiB largest datagram — for many sockets in little
+    /// memory (an embedded device, a test with thousands of stacks). Combine with <c>with { … }</c>.
+    /// </summary>
+    public static NetstackOptions Compact { get; } = new()
+    {
+        UdpReceiveBufferSize = 4 * 1024,
+        UdpReceiveQueueLength = 32,
+        UdpSendBufferSize = 4 * 1024,
+    };
 
     /// <summary>Bytes of received packets a raw socket holds.</summary>
     public int RawReceiveBufferSize { get; init; } = 4 * 1024;
@@ -39,12 +65,22 @@ public sealed record NetstackOptions
     public TcpSettings Tcp { get; init; } = new();
 
     /// <summary>
-    /// Commands submitted but not yet taken by the engine. When full, a new command fails at once with
-    /// <see cref="Commands.NetstackErrorKind.CommandQueueFull"/> (Rx has no back-pressure: refusing is the only
-    /// behaviour that cannot deadlock a caller running on the engine's own thread). The engine takes every queued command in
-    /// each pass, so the queue only fills in bursts.
+    /// The command queue's room: commands the engine takes in one round of a pass. A command submitted while this many are
+    /// waiting already is not refused — it waits its turn (FIFO) for room in a later round, its task or reply observable
+    /// still pending, and cancelling (or disposing the subscription) withdraws it. So a burst from thousands of connections
+    /// is admitted as the engine catches up, and each round still leaves time for frames and timers. Nothing blocks a
+    /// thread, the engine's own least of all. See <see cref="CommandQueueLimit"/> for the hard bound and docs/architecture.md.
     /// </summary>
-    public int CommandQueueCapacity { get; init; } = 32;
+    public int CommandQueueCapacity { get; init; } = 1024;
+
+    /// <summary>
+    /// The hard bound: commands waiting for the engine, in the queue and beyond its room, together. A command past it is
+    /// answered at once with <see cref="Commands.NetstackErrorKind.CommandQueueFull"/> (counted in
+    /// <see cref="Diagnostics.NetstackStats.CommandsRefused"/>): only a runaway producer that submits without waiting for its
+    /// replies gets there (an ordinary caller has a handful of requests in flight per socket, and sockets are bounded by
+    /// <see cref="MaxSockets"/>). The seed's channel had 32 commands; this bounds memory instead (~250 B a command).
+    /// </summary>
+    public int CommandQueueLimit { get; init; } = 256 * 1024;
 
     /// <summary>Received frames waiting for the engine; beyond it frames are dropped (counted as <see cref="Diagnostics.DropReason.InboxFull"/>).</summary>
     public int FrameQueueCapacity { get; init; } = 8192;
@@ -88,10 +124,11 @@ public sealed record NetstackOptions
         Require(Addresses is not null, "Addresses is null");
         Require(Mtu is >= 576 and <= 65535, $"Mtu {Mtu} must be within 576..65535");
         Require(UdpReceiveBufferSize > 0 && UdpReceiveQueueLength > 0, "UDP receive buffer and queue must be positive");
-        Require(UdpSendBufferSize is > 0 and <= 65507, "UdpSendBufferSize must be within 1..65507");
+        Require(UdpSendBufferSize is > 0 and <= MaxUdpPayloadV6, $"UdpSendBufferSize must be within 1..{MaxUdpPayloadV6}");
         Require(RawReceiveBufferSize > 0 && RawReceiveQueueLength > 0, "raw receive buffer and queue must be positive");
         Require(RawSendBufferSize is > 0 and <= 65535, "RawSendBufferSize must be within 1..65535");
         Require(CommandQueueCapacity > 0, "CommandQueueCapacity must be positive");
+        Require(CommandQueueLimit >= CommandQueueCapacity, "CommandQueueLimit must be at least CommandQueueCapacity");
         Require(FrameQueueCapacity > 0, "FrameQueueCapacity must be positive");
         Require(MaxSockets > 0, "MaxSockets must be positive");
         Require(MaxTimeWaitConnections >= 0, "MaxTimeWaitConnections must not be negative");

@@ -19,8 +19,8 @@ internal sealed class RealTimeStackPair : IDisposable
     public RealTimeStackPair()
     {
         var tcp = new TcpSettings { SendBufferSize = 256 * 1024, ReceiveBufferSize = 256 * 1024 };
-        Client = new Netstack(new NetstackOptions { Addresses = [new(ClientV4, 24), new(ClientV6, 64)], Tcp = tcp, CommandQueueCapacity = 1024 });
-        Server = new Netstack(new NetstackOptions { Addresses = [new(ServerV4, 24), new(ServerV6, 64)], Tcp = tcp, CommandQueueCapacity = 1024 });
+        Client = new Netstack(new NetstackOptions { Addresses = [new(ClientV4, 24), new(ClientV6, 64)], Tcp = tcp });
+        Server = new Netstack(new NetstackOptions { Addresses = [new(ServerV4, 24), new(ServerV6, 64)], Tcp = tcp });
         (PipeDevice a, PipeDevice b) = PipeDevice.CreatePair(1500);
         Client.Attach(a);
         Server.Attach(b);

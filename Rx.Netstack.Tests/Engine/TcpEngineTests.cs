@@ -93,7 +93,7 @@ public sealed class TcpEngineTests
     [Fact]
     public void Many_concurrent_connects_to_one_listener_are_all_accepted()
     {
-        using var pair = new StackPair(configure: o => o with { CommandQueueCapacity = 4096 });
+        using var pair = new StackPair();
         var s = pair.Scheduler;
         var listener = s.Await(TcpListener.ListenAsync(pair.B, new NetEndpoint(NetAddress.AnyV4, 80), backlog: 1000));
         var accepted = new List<TcpConnection>();

@@ -22,6 +22,38 @@ public sealed class UdpEngineTests
         return error;
     }
 
+    [Theory]
+    [InlineData(false, NetstackOptions.MaxUdpPayloadV4)]
+    [InlineData(true, NetstackOptions.MaxUdpPayloadV6)]
+    public void Default_options_carry_the_largest_udp_datagram_of_each_family_across_an_mtu_1500_link(bool v6, int size)
+    {
+        using var pair = new StackPair(mtu: 1500, configure: o => o with { RunContinuationsInline = true });
+        var s = pair.Scheduler;
+        var receiver = s.Await(pair.B.BindUdpAsync(7, v6));
+        var sender = s.Await(pair.A.BindUdpAsync(0, v6));
+        byte[] data = new byte[size];
+        new Random(size).NextBytes(data);
+        Task<Datagram> received = receiver.ReceiveAsync();
+        s.Await(sender.SendAsync(data, new NetEndpoint(v6 ? StackPair.B6 : StackPair.B4, 7)));
+        Assert.Equal(data, s.Await(received).Data.ToArray());
+        Assert.True(pair.B.GetStats().DatagramsReassembled >= 1); // it crossed the link as fragments
+        var tooLarge = Assert.Throws<NetstackException>(() => s.Await(sender.SendAsync(new byte[size + 1], new NetEndpoint(v6 ? StackPair.B6 : StackPair.B4, 7))));
+        Assert.Equal(BadRequestReason.MessageTooLarge, tooLarge.Error.Reason);
+        Assert.Contains($"({size} bytes)", tooLarge.Message);
+    }
+
+    [Fact]
+    public void Compact_options_keep_the_seeds_4_KiB_datagram_limit_and_say_which_option_raises_it()
+    {
+        var s = new TestScheduler();
+        using var stack = new Netstack(NetstackOptions.Compact with { RunContinuationsInline = true, Addresses = [InterfaceAddress.Parse("10.0.0.1/24")] }, s);
+        var bound = Expect<Reply.Bound>(Run(s, stack, new Command.Udp.Bind(NetEndpoint.Parse("10.0.0.1:53"))));
+        Expect<Reply.Sent>(Run(s, stack, new Command.Udp.Send(bound.Socket, NetEndpoint.Parse("10.0.0.2:53"), new byte[4096])));
+        var error = ExpectError(Run(s, stack, new Command.Udp.Send(bound.Socket, NetEndpoint.Parse("10.0.0.2:53"), new byte[4097])), NetstackErrorKind.BadRequest);
+        Assert.Equal(BadRequestReason.MessageTooLarge, error.Reason);
+        Assert.Contains("NetstackOptions.UdpSendBufferSize", error.Message);
+    }
+
     [Fact]
     public void Seed_example_bind_loopback_and_send_leaves_a_33_byte_ipv4_packet_ending_with_hello()
     {
@@ -101,7 +133,7 @@ public sealed class UdpEngineTests
         Assert.Equal(BadRequestReason.PortInUse, ExpectError(Run(s, stack, new Command.Udp.Bind(NetEndpoint.Parse("0.0.0.0:53"))), NetstackErrorKind.BadRequest).Reason);
         Assert.Equal(BadRequestReason.Unaddressable, ExpectError(Run(s, stack, new Command.Udp.Bind(NetEndpoint.Parse("10.9.9.9:1"))), NetstackErrorKind.BadRequest).Reason);
         Assert.Equal(BadRequestReason.WrongIpVersion, ExpectError(Run(s, stack, new Command.Udp.Send(bound.Socket, NetEndpoint.Parse("[fd00::9]:53"), new byte[1])), NetstackErrorKind.BadRequest).Reason);
-        Assert.Equal(BadRequestReason.MessageTooLarge, ExpectError(Run(s, stack, new Command.Udp.Send(bound.Socket, NetEndpoint.Parse("10.0.0.2:53"), new byte[5000])), NetstackErrorKind.BadRequest).Reason);
+        Assert.Equal(BadRequestReason.MessageTooLarge, ExpectError(Run(s, stack, new Command.Udp.Send(bound.Socket, NetEndpoint.Parse("10.0.0.2:53"), new byte[NetstackOptions.MaxUdpPayloadV4 + 1])), NetstackErrorKind.BadRequest).Reason);
         Assert.Equal(BadRequestReason.ZeroSizeBuffer, ExpectError(Run(s, stack, new Command.Udp.Receive(bound.Socket, 0)), NetstackErrorKind.BadRequest).Reason);
 
         // A handle from another stack, and a handle to a closed socket.
@@ -179,7 +211,7 @@ public sealed class UdpEngineTests
     public void Full_command_queue_refuses_with_a_typed_error()
     {
         var s = new TestScheduler();
-        using var stack = new Netstack(new NetstackOptions { RunContinuationsInline = true, CommandQueueCapacity = 2 }, s);
+        using var stack = new Netstack(new NetstackOptions { RunContinuationsInline = true, CommandQueueCapacity = 1, CommandQueueLimit = 2 }, s);
         var replies = new List<Reply>();
         for (int i = 0; i < 3; i++) stack.Execute(new Command.Udp.Bind(new NetEndpoint(NetAddress.LoopbackV4, (ushort)(100 + i)))).Subscribe(replies.Add);
         ExpectError(Assert.Single(replies), NetstackErrorKind.CommandQueueFull);

@@ -23,7 +23,7 @@ public sealed class FuzzTests(ITestOutputHelper output)
         int packets = int.TryParse(Environment.GetEnvironmentVariable("RXNETSTACK_FUZZ_PACKETS"), out int p) && p > 0 ? p : DefaultPackets;
         int seed = int.TryParse(Environment.GetEnvironmentVariable("RXNETSTACK_FUZZ_SEED"), out int sd) ? sd : 20240607;
         var watch = System.Diagnostics.Stopwatch.StartNew();
-        using var pair = new StackPair(configure: o => o with { CommandQueueCapacity = 4096 });
+        using var pair = new StackPair(configure: o => o);
         var s = pair.Scheduler;
 
         // B: two UDP sockets that drain what they get, two listeners; A: live echo connections on v4 and v6.
@@ -79,8 +79,8 @@ public sealed class FuzzTests(ITestOutputHelper output)
         output.WriteLine($"timers done at {watch.Elapsed}");
         // No exception escaped (the scheduler would have thrown) and none was swallowed by the engine's guard.
         NetstackStats after = pair.B.GetStats();
-        Assert.Equal(0, after.SubscriberFaults);
-        Assert.Equal(0, pair.A.GetStats().SubscriberFaults);
+        Assert.Equal((0, 0), (after.SubscriberFaults, after.EngineFaults));
+        Assert.Equal((0, 0), (pair.A.GetStats().SubscriberFaults, pair.A.GetStats().EngineFaults));
 
         // Accounting at the IP layer: every frame B took from its device, plus every datagram it reassembled, was either
         // dropped by the IP layer (counted by reason) or accepted as a fragment or a whole packet.

@@ -50,7 +50,7 @@ public sealed class LimitTests
     [Fact]
     public void Time_wait_table_is_capped_and_the_overflow_is_counted()
     {
-        using var pair = new StackPair(configure: o => o with { MaxTimeWaitConnections = 2, CommandQueueCapacity = 256 });
+        using var pair = new StackPair(configure: o => o with { MaxTimeWaitConnections = 2 });
         var s = pair.Scheduler;
         var traffic = new EchoTraffic(pair.A, pair.B, new NetEndpoint(StackPair.B4, 80), 100, () => false, TimeSpan.Zero);
         traffic.Listen(16);
@@ -86,15 +86,16 @@ public sealed class LimitTests
         using var pair = new StackPair();
         var s = pair.Scheduler;
         s.Await(pair.B.Execute(new Command.Udp.Bind(new NetEndpoint(StackPair.B4, 53))));
-        for (int i = 0; i < 100; i++) pair.DeviceA.Transmit.OnNext(Forge.Udp(StackPair.A4, StackPair.B4, 1000, 53, new byte[10]));
+        int queue = pair.B.Options.UdpReceiveQueueLength;
+        for (int i = 0; i < queue + 100; i++) pair.DeviceA.Transmit.OnNext(Forge.Udp(StackPair.A4, StackPair.B4, 1000, 53, new byte[10]));
         s.AdvanceBy(1);
-        Assert.Equal(100 - 32, pair.B.GetStats().Drops[DropReason.UdpBufferFull]); // the default queue holds 32
+        Assert.Equal(100, pair.B.GetStats().Drops[DropReason.UdpBufferFull]);
     }
 
     [Fact]
     public void Tcp_buffers_bound_what_a_connection_holds_when_the_reader_stalls()
     {
-        using var pair = new StackPair(configure: o => o with { CommandQueueCapacity = 256 });
+        using var pair = new StackPair();
         var s = pair.Scheduler;
         var listen = (Reply.Listening)s.Await(pair.B.Execute(new Command.TcpListen.Listen(new NetEndpoint(NetAddress.AnyV4, 80))));
         Reply? accepted = null;
@@ -113,16 +114,45 @@ public sealed class LimitTests
     }
 
     [Fact]
-    public void Full_command_queue_refuses_at_once_with_command_queue_full()
+    public void Commands_past_the_queue_room_wait_their_turn_and_are_all_answered_in_order()
     {
         var s = new TestScheduler();
-        using var stack = new Netstack(new NetstackOptions { CommandQueueCapacity = 4 }, s);
+        using var stack = new Netstack(new NetstackOptions { CommandQueueCapacity = 2 }, s);
         var replies = new List<Reply>();
         for (int i = 0; i < 10; i++) stack.Execute(new Command.Udp.Bind(new NetEndpoint(NetAddress.LoopbackV4, (ushort)(1000 + i)))).Subscribe(replies.Add);
-        Assert.Equal(6, replies.Count(r => r is Reply.Error { Detail.Kind: NetstackErrorKind.CommandQueueFull }));
+        Assert.Empty(replies); // nobody is refused: the eight past the room wait for later rounds
         s.AdvanceBy(1);
-        Assert.Equal(4, replies.Count(r => r is Reply.Bound));
-        Assert.Equal(6, stack.GetStats().CommandsRefused);
+        Assert.Equal(Enumerable.Range(1000, 10), replies.Select(r => (int)Assert.IsType<Reply.Bound>(r).Local.Port));
+        var stats = stack.GetStats();
+        Assert.Equal((8, 0, 0), (stats.CommandsWaited, stats.CommandsRefused, stats.CommandQueueDepth));
+    }
+
+    [Fact]
+    public void A_command_waiting_for_room_is_withdrawn_by_disposing_its_subscription()
+    {
+        var s = new TestScheduler();
+        using var stack = new Netstack(new NetstackOptions { CommandQueueCapacity = 1 }, s);
+        var replies = new List<Reply>();
+        stack.Execute(new Command.Udp.Bind(NetEndpoint.Parse("127.0.0.1:1000"))).Subscribe(replies.Add);
+        var waiting = stack.Execute(new Command.Udp.Bind(NetEndpoint.Parse("127.0.0.1:1001"))).Subscribe(replies.Add);
+        waiting.Dispose();
+        s.AdvanceBy(1);
+        Assert.IsType<Reply.Bound>(Assert.Single(replies));
+        // The withdrawn bind never happened: its port is free.
+        Assert.IsType<Reply.Bound>(s.Await(stack.Execute(new Command.Udp.Bind(NetEndpoint.Parse("127.0.0.1:1001")))));
+    }
+
+    [Fact]
+    public void Past_the_hard_limit_a_command_is_refused_at_once_with_command_queue_full()
+    {
+        var s = new TestScheduler();
+        using var stack = new Netstack(new NetstackOptions { CommandQueueCapacity = 4, CommandQueueLimit = 6 }, s);
+        var replies = new List<Reply>();
+        for (int i = 0; i < 10; i++) stack.Execute(new Command.Udp.Bind(new NetEndpoint(NetAddress.LoopbackV4, (ushort)(1000 + i)))).Subscribe(replies.Add);
+        Assert.Equal(4, replies.Count(r => r is Reply.Error { Detail.Kind: NetstackErrorKind.CommandQueueFull }));
+        s.AdvanceBy(1);
+        Assert.Equal(6, replies.Count(r => r is Reply.Bound));
+        Assert.Equal(4, stack.GetStats().CommandsRefused);
     }
 
     [Fact]

@@ -14,7 +14,7 @@ public sealed class LoadAndSoakTests(ITestOutputHelper output)
     {
         const int Connections = 10_000;
         var watch = System.Diagnostics.Stopwatch.StartNew();
-        using var pair = new StackPair(configure: o => o with { CommandQueueCapacity = 4 * Connections });
+        using var pair = new StackPair();
         var s = pair.Scheduler;
         var traffic = new EchoTraffic(pair.A, pair.B, new NetEndpoint(StackPair.B4, 80), 1000, () => false, TimeSpan.Zero);
         traffic.Listen(Connections);
@@ -40,8 +40,8 @@ public sealed class LoadAndSoakTests(ITestOutputHelper output)
         var s = new TestScheduler();
         var watch = System.Diagnostics.Stopwatch.StartNew();
         var options = new ImpairmentOptions { Loss = 0.01, Duplication = 0.01, Reordering = 0.02, Delay = TimeSpan.FromMilliseconds(5) };
-        using var a = new Netstack(new NetstackOptions { Addresses = [new(StackPair.A4, 24)], CommandQueueCapacity = 1024 }, s);
-        using var b = new Netstack(new NetstackOptions { Addresses = [new(StackPair.B4, 24)], CommandQueueCapacity = 1024 }, s);
+        using var a = new Netstack(new NetstackOptions { Addresses = [new(StackPair.A4, 24)] }, s);
+        using var b = new Netstack(new NetstackOptions { Addresses = [new(StackPair.B4, 24)] }, s);
         var (da, db) = PipeDevice.CreatePair();
         using var linkA = new ImpairedLink(da, s, outbound: options, seed: 1);
         using var linkB = new ImpairedLink(db, s, outbound: options, seed: 2);

@@ -21,12 +21,20 @@ public enum NetstackErrorKind
     ConnectionAborted,
     /// <summary>The socket was closed while the request waited.</summary>
     SocketClosed,
-    /// <summary>The command queue was full; see <see cref="NetstackOptions.CommandQueueCapacity"/>.</summary>
+    /// <summary>
+    /// <see cref="NetstackOptions.CommandQueueLimit"/> commands were waiting for the engine already (a producer that does not wait
+    /// for its replies). Transient: the friendly layer's accept and receive loops ask again after a short pause.
+    /// </summary>
     CommandQueueFull,
     /// <summary>A configured limit was reached (sockets, connections); <see cref="NetstackError.Message"/> names it.</summary>
     LimitReached,
     /// <summary>The stack was disposed.</summary>
     StackDisposed,
+    /// <summary>
+    /// The engine failed while processing the request (a bug in the stack, not in the request): the request is answered, the
+    /// engine goes on, and <see cref="Diagnostics.NetstackStats.EngineFaults"/> counts it. Please report it.
+    /// </summary>
+    EngineFault,
 }
 
 /// <summary>Why a request was a bad request.</summary>

@@ -11,7 +11,7 @@ internal sealed class NetstackCounters
     public long FragmentsIn, DatagramsReassembled, FragmentsOut;
     public long TcpBytesIn, TcpBytesOut, UdpBytesIn, UdpBytesOut, IcmpBytesIn, IcmpBytesOut;
     public long IcmpErrorsSent, IcmpErrorsSuppressed, EchoRepliesSent;
-    public long CommandsProcessed, CommandsRefused, SubscriberFaults, Passes, PassesOnCaller, WakeupsArmed;
+    public long CommandsProcessed, CommandsWaited, CommandsRefused, EngineFaults, SubscriberFaults, Passes, PassesOnCaller, WakeupsArmed;
     public long SynCookiesSent, SynCookiesAccepted;
     public readonly long[] Drops = new long[Enum.GetValues<DropReason>().Length];
 

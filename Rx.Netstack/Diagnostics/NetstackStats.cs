@@ -74,8 +74,14 @@ public sealed record NetstackStats
     public long SynCookiesSent { get; init; }
     /// <summary>Connections admitted from a valid returned SYN cookie.</summary>
     public long SynCookiesAccepted { get; init; }
-    /// <summary>Commands refused because the command queue was full.</summary>
+    /// <summary>Commands that found the queue's room taken and waited for a later round (<see cref="NetstackOptions.CommandQueueCapacity"/>).</summary>
+    public long CommandsWaited { get; init; }
+    /// <summary>Commands refused because <see cref="NetstackOptions.CommandQueueLimit"/> commands were waiting already.</summary>
     public long CommandsRefused { get; init; }
+    /// <summary>Commands the engine failed on (answered with <see cref="Commands.NetstackErrorKind.EngineFault"/>; a bug to report).</summary>
+    public long EngineFaults { get; init; }
+    /// <summary>Commands waiting for the engine when the snapshot was taken.</summary>
+    public int CommandQueueDepth { get; init; }
 
     /// <summary>All drops together.</summary>
     public long TotalDrops => Drops.Values.Sum();

@@ -34,8 +34,8 @@ public sealed partial class Netstack
         catch (Exception ex) when (ex is not OutOfMemoryException)
         {
             // A bug must not take the engine down: answer the request and count it.
-            _counters.SubscriberFaults++;
-            Fail(request, NetstackError.Bad(BadRequestReason.InvalidArgument, $"The engine could not process {request.Command.GetType().Name}: {ex.Message}"));
+            _counters.EngineFaults++;
+            Fail(request, NetstackError.Of(NetstackErrorKind.EngineFault, $"The engine failed on {request.Command.GetType().Name}: {ex.GetType().Name}: {ex.Message}"));
         }
     }
 

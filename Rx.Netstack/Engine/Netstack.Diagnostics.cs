@@ -28,6 +28,7 @@ public sealed partial class Netstack
             TcpRetransmissions = TcpRetransmissions(),
             SocketsByKind = sockets, ConnectionsByState = connections, Drops = drops,
             CommandsProcessed = c.CommandsProcessed, Passes = c.Passes, PassesOnCaller = c.PassesOnCaller, WakeupsArmed = c.WakeupsArmed, SubscriberFaults = c.SubscriberFaults, CommandsRefused = c.CommandsRefused,
+            CommandsWaited = c.CommandsWaited, EngineFaults = c.EngineFaults, CommandQueueDepth = Volatile.Read(ref _queuedCommands),
             SynCookiesSent = c.SynCookiesSent, SynCookiesAccepted = c.SynCookiesAccepted,
         };
     }

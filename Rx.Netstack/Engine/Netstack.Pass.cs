@@ -122,10 +122,14 @@ public sealed partial class Netstack
             while (_cancelQueue.TryDequeue(out PendingRequest? cancelled))
                 cancelled.Queue?.Remove(cancelled);
 
-            while (_commandQueue.TryDequeue(out PendingRequest? request))
+            // At most the queue's room per round, in order: the rest waits for the next round, so a burst of commands cannot
+            // starve frames and timers (the pass goes on while work is queued, see RunPassLocked).
+            int room = Options.CommandQueueCapacity;
+            while (room > 0 && _commandQueue.TryDequeue(out PendingRequest? request))
             {
                 Interlocked.Decrement(ref _queuedCommands);
-                if (request.IsFinished) continue; // cancelled before the engine saw it
+                if (request.IsFinished) continue; // cancelled before the engine saw it: takes no room
+                room--;
                 _counters.CommandsProcessed++;
                 if (_tap.HasObservers) _tap.OnNext(new CommandEvent.Taken(request.Id, request.Command));
                 Dispatch(request, now);

@@ -132,10 +132,12 @@ public sealed partial class Netstack
             Fail(request, NetstackError.Bad(BadRequestReason.Unaddressable, $"Cannot send to {destination}."));
             return;
         }
-        if (send.Data.Length > Options.UdpSendBufferSize)
+        int protocolLimit = destination.Address.IsV6 ? NetstackOptions.MaxUdpPayloadV6 : NetstackOptions.MaxUdpPayloadV4;
+        if (send.Data.Length > Math.Min(Options.UdpSendBufferSize, protocolLimit))
         {
-            Fail(request, NetstackError.Bad(BadRequestReason.MessageTooLarge,
-                $"A {send.Data.Length}-byte datagram is larger than the socket's {Options.UdpSendBufferSize}-byte send buffer."));
+            Fail(request, NetstackError.Bad(BadRequestReason.MessageTooLarge, send.Data.Length > protocolLimit
+                ? $"A {send.Data.Length}-byte datagram is larger than UDP over IPv{destination.Address.Version} carries ({protocolLimit} bytes)."
+                : $"A {send.Data.Length}-byte datagram is larger than the socket's {Options.UdpSendBufferSize}-byte send buffer (NetstackOptions.UdpSendBufferSize)."));
             return;
         }
         if (!TrySelectSource(socket.Local.Address, destination.Address, out NetAddress source))

@@ -34,7 +34,7 @@ public sealed partial class Netstack : IDisposable
     private readonly List<SocketBase> _dirty = [];
     private readonly NetstackCounters _counters = new();
     private long _nextRequestId;
-    private int _queuedCommands;
+    private int _queuedCommands;      // in _commandQueue, cancelled ones included until the engine skips them
     private int _passScheduled;
     private bool _inPass;
     private volatile bool _disposed;
@@ -107,7 +107,11 @@ public sealed partial class Netstack : IDisposable
         });
     }
 
-    /// <summary>Takes a request into the command queue, or refuses it at once (queue full, stack disposed).</summary>
+    /// <summary>
+    /// Takes a request into the command queue. Past <see cref="NetstackOptions.CommandQueueCapacity"/> it waits its turn for
+    /// room (the engine takes that many per round, in order); only past <see cref="NetstackOptions.CommandQueueLimit"/> (closes
+    /// excepted), or after disposal, is it refused at once. Never blocks: a caller on the engine's own thread must get an answer.
+    /// </summary>
     private void Submit(PendingRequest request)
     {
         if (_disposed)
@@ -115,17 +119,27 @@ public sealed partial class Netstack : IDisposable
             Reject(request, NetstackError.Of(NetstackErrorKind.StackDisposed, "The stack has been disposed."));
             return;
         }
-        if (Interlocked.Increment(ref _queuedCommands) > Options.CommandQueueCapacity)
+        int depth = Interlocked.Increment(ref _queuedCommands);
+        if (depth > Options.CommandQueueLimit && !ReleasesASocket(request.Command))
         {
             Interlocked.Decrement(ref _queuedCommands);
             Interlocked.Increment(ref _counters.CommandsRefused);
             Reject(request, NetstackError.Of(NetstackErrorKind.CommandQueueFull,
-                $"The command queue is full ({Options.CommandQueueCapacity} commands waiting for the engine); retry once pending commands complete."));
+                $"{Options.CommandQueueLimit} commands are waiting for the engine (NetstackOptions.CommandQueueLimit): something submits " +
+                "commands without waiting for their replies."));
             return;
         }
+        if (depth > Options.CommandQueueCapacity) Interlocked.Increment(ref _counters.CommandsWaited);
         _commandQueue.Enqueue(request);
         SchedulePass();
     }
+
+    /// <summary>
+    /// Closes and aborts are never refused: they free what the queue's bound protects, and there is at most one per socket
+    /// worth sending. Refusing them would leave the connection open for good (a CLOSE-WAIT nobody ends).
+    /// </summary>
+    private static bool ReleasesASocket(Command command) =>
+        command is Command.TcpStream.Close or Command.TcpStream.Abort or Command.TcpListen.Close or Command.Udp.Close or Command.Raw.Close;
 
     private static void Reject(PendingRequest request, NetstackError error)
     {

@@ -63,7 +63,10 @@ internal sealed class Reassembler : TimerOwner
         packet = default;
         ReleaseCompleted();
         int end = offset + data.Length;
-        if ((moreFragments && (data.Length % 8) != 0) || end > MaxDatagram - header.Length || data.Length == 0 && moreFragments)
+        // IPv4's total length counts its header; IPv6's payload length does not count the fixed header (RFC 8200 §3), so a
+        // whole IPv6 datagram may be 40 bytes longer than 65535.
+        int limit = isV6 ? MaxDatagram - (header.Length - Ipv6.HeaderLength) : MaxDatagram - header.Length;
+        if ((moreFragments && (data.Length % 8) != 0) || end > limit || data.Length == 0 && moreFragments)
         {
             _counters.Drop(DropReason.FragmentRejected);
             return false;

@@ -7,6 +7,22 @@ namespace Rx.Netstack.Sockets;
 /// <summary>Turns command replies into awaitable results: errors become <see cref="NetstackException"/>.</summary>
 internal static class NetstackRequests
 {
+    /// <summary>How long a loop that was refused for now (<see cref="IsTransient(Reply)"/>) waits before it asks again.</summary>
+    public static readonly TimeSpan TransientRetryDelay = TimeSpan.FromMilliseconds(10);
+
+    /// <summary>
+    /// True for an error that says "not now" rather than "never": the command queue was past its hard limit. Loops that
+    /// must outlive overload (accept loops, receive loops) ask again after <see cref="TransientRetryDelay"/>.
+    /// </summary>
+    public static bool IsTransient(Reply reply) => reply is Reply.Error { Detail.Kind: NetstackErrorKind.CommandQueueFull };
+
+    /// <inheritdoc cref="IsTransient(Reply)"/>
+    public static bool IsTransient(NetstackException exception) => exception.Kind == NetstackErrorKind.CommandQueueFull;
+
+    /// <summary>Waits <see cref="TransientRetryDelay"/> on the stack's clock (virtual under a test scheduler).</summary>
+    public static Task PauseAfterRefusalAsync(this Netstack stack, CancellationToken cancellationToken) =>
+        Observable.Timer(TransientRetryDelay, stack.Scheduler).ToTask(cancellationToken);
+
     /// <summary>Sends a command and awaits its reply; cancelling withdraws the request.</summary>
     public static async Task<Reply> RequestAsync(this Netstack stack, Command command, CancellationToken cancellationToken = default)
     {

@@ -11,7 +11,8 @@ internal static class RepeatedRequest
     /// <summary>
     /// Sends <paramref name="command"/>, and again each time its reply was a <typeparamref name="TReply"/> — only after
     /// <c>OnNext</c> returned, so a slow observer slows the loop instead of queueing replies. <paramref name="isEnd"/> replies
-    /// complete the stream (by default: the socket was closed); any other error fails it with <see cref="NetstackException"/>.
+    /// complete the stream (by default: the socket was closed); a transient refusal (<see cref="NetstackErrorKind.CommandQueueFull"/>)
+    /// is asked again after a short pause; any other error fails it with <see cref="NetstackException"/>.
     /// Disposing withdraws the pending request. With a <paramref name="scheduler"/>, notifications are delivered there
     /// instead of on the thread that completed the request.
     /// </summary>
@@ -44,6 +45,14 @@ internal static class RepeatedRequest
                         Next(); // only now: the value was handled, ask for the next one
                     }
                     else if (isEnd(reply)) observer.OnCompleted();
+                    else if (NetstackRequests.IsTransient(reply))
+                    {
+                        // Refused for now (a runaway producer filled the command queue): ask again a little later on the
+                        // stack's clock instead of failing the stream — a listener must outlive a moment of overload.
+                        var slot = new SingleAssignmentDisposable();
+                        current.Disposable = slot;
+                        slot.Disposable = stack.Scheduler.Schedule(NetstackRequests.TransientRetryDelay, Next);
+                    }
                     else if (reply is Reply.Error e) observer.OnError(new NetstackException(e.Detail));
                 }
                 catch (Exception)

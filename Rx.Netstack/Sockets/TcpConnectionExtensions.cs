@@ -10,7 +10,10 @@ public static class TcpConnectionExtensions
     public static TcpDuplexPipe AsDuplexPipe(this TcpConnection connection, PipeOptions? receiveOptions = null, PipeOptions? sendOptions = null) =>
         new(connection, receiveOptions, sendOptions);
 
-    /// <summary>Accepted connections as an async stream; ends when the listener closes.</summary>
+    /// <summary>
+    /// Accepted connections as an async stream; ends when the listener closes. A moment of overload (the command queue past
+    /// its hard limit) is waited out, not thrown: an accept loop must outlive it.
+    /// </summary>
     public static async IAsyncEnumerable<TcpConnection> AcceptAllAsync(this TcpListener listener,
         [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
@@ -25,6 +28,11 @@ public static class TcpConnectionExtensions
             catch (Commands.NetstackException e) when (e.Kind is Commands.NetstackErrorKind.SocketClosed or Commands.NetstackErrorKind.StaleHandle)
             {
                 yield break;
+            }
+            catch (Commands.NetstackException e) when (NetstackRequests.IsTransient(e))
+            {
+                await listener.Stack.PauseAfterRefusalAsync(cancellationToken).ConfigureAwait(false);
+                continue;
             }
             yield return connection;
         }
