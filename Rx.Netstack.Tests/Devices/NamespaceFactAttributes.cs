@@ -10,11 +10,28 @@ namespace Rx.Netstack.Tests.Devices;
 /// </summary>
 public sealed class NamespaceFactAttribute : FactAttribute
 {
-    public NamespaceFactAttribute()
+    /// <param name="programs">Programs the test runs besides <c>ip</c> (curl, tshark …): missing ones skip it with the reason,
+    /// as root alone does not make a fresh machine have them.</param>
+    public NamespaceFactAttribute(params string[] programs)
     {
-        if (!NetworkNamespace.IsSupported && !IsCi)
+        if (IsCi) return;
+        if (!NetworkNamespace.IsSupported)
             Skip = "Needs root (CAP_NET_ADMIN), /dev/net/tun and the `ip` tool to create a network namespace; run as root or with CI=true.";
+        else if (MissingPrograms(programs) is { Length: > 0 } missing)
+            Skip = $"Needs {string.Join(", ", missing.Select(p => $"`{p}`"))} (apt-get install -y {string.Join(' ', missing.Select(DebianPackage))}); under CI=true this test runs and requires them.";
     }
+
+    internal static string[] MissingPrograms(IEnumerable<string> programs) => programs.Where(p => NetworkNamespace.FindProgram(p) is null).ToArray();
+
+    /// <summary>The Debian package that brings a program, where its name differs.</summary>
+    internal static string DebianPackage(string program) => program switch
+    {
+        "ping" => "iputils-ping",
+        "nc" => "netcat-openbsd",
+        "ab" => "apache2-utils",
+        "nginx" => "nginx-light",
+        _ => program,
+    };
 
     internal static bool IsCi => string.Equals(Environment.GetEnvironmentVariable("CI"), "true", StringComparison.OrdinalIgnoreCase);
 }
@@ -25,7 +42,7 @@ public sealed class RequiresProgramFactAttribute : FactAttribute
     public RequiresProgramFactAttribute(string program)
     {
         if (NetworkNamespace.FindProgram(program) is null && !NamespaceFactAttribute.IsCi)
-            Skip = $"`{program}` is not installed (apt-get install -y {program}); under CI=true this test runs and requires it.";
+            Skip = $"`{program}` is not installed (apt-get install -y {NamespaceFactAttribute.DebianPackage(program)}); under CI=true this test runs and requires it.";
     }
 }
 

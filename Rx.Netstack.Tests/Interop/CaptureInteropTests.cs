@@ -7,7 +7,7 @@ namespace Rx.Netstack.Tests.Interop;
 [Collection(InteropCollection.Name)]
 public sealed class CaptureInteropTests
 {
-    [NamespaceFact]
+    [NamespaceFact("curl", "tshark")]
     public async Task Tshark_finds_the_three_way_handshake_of_a_kernel_curl_in_our_pcap()
     {
         string path = Path.Combine(Path.GetTempPath(), $"rx-interop-{Guid.NewGuid():N}.pcap");

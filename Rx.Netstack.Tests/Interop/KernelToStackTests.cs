@@ -12,7 +12,7 @@ namespace Rx.Netstack.Tests.Interop;
 [Collection(InteropCollection.Name)]
 public sealed partial class KernelToStackTests
 {
-    [NamespaceFact]
+    [NamespaceFact("ping")]
     public async Task Kernel_pings_the_stack_over_ipv4_and_ipv6_including_fragmented_echoes_both_ways()
     {
         await using var rig = await InteropRig.StartAsync(serve: false);
@@ -30,7 +30,7 @@ public sealed partial class KernelToStackTests
         Assert.True(stats.FragmentsOut >= 12, $"fragments out {stats.FragmentsOut}");
     }
 
-    [NamespaceFact]
+    [NamespaceFact("curl")]
     public async Task Curl_gets_the_counters_page_twice_over_one_kept_alive_connection_on_ipv4_and_ipv6()
     {
         await using var rig = await InteropRig.StartAsync();

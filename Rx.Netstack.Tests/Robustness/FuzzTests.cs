@@ -80,6 +80,8 @@ public sealed class FuzzTests(ITestOutputHelper output)
         // No exception escaped (the scheduler would have thrown) and none was swallowed by the engine's guard.
         NetstackStats after = pair.B.GetStats();
         Assert.Equal((0, 0), (after.SubscriberFaults, after.EngineFaults));
+        StatsAssert.TallyMatchesTable(pair.A);
+        StatsAssert.TallyMatchesTable(pair.B);
         Assert.Equal((0, 0), (pair.A.GetStats().SubscriberFaults, pair.A.GetStats().EngineFaults));
 
         // Accounting at the IP layer: every frame B took from its device, plus every datagram it reassembled, was either

@@ -27,6 +27,8 @@ public sealed class LoadAndSoakTests(ITestOutputHelper output)
         Assert.All(traffic.Clients, c => Assert.True(c.Intact));
         Assert.Equal(Connections, traffic.ServersAccepted);
         Assert.Equal(2L * Connections * 1000, traffic.Clients.Sum(c => c.BytesSent + c.BytesReceived));
+        StatsAssert.TallyMatchesTable(pair.A);
+        StatsAssert.TallyMatchesTable(pair.B);
         output.WriteLine($"{Connections:N0} connections, 1,000 bytes echoed on each, in {TimeSpan.FromTicks(s.Clock).TotalMilliseconds:N0} ms of virtual time " +
             $"and {watch.Elapsed.TotalSeconds:N1} s of real time; A sent {pair.A.GetStats().TcpOut:N0} segments");
         s.AdvanceBy(TimeSpan.FromMinutes(2).Ticks); // TIME-WAIT runs out
@@ -59,6 +61,11 @@ public sealed class LoadAndSoakTests(ITestOutputHelper output)
         {
             s.AdvanceTo(TimeSpan.FromSeconds(second).Ticks);
             Assert.Empty(traffic.Failures);
+            if (second % 10 == 0)
+            {
+                StatsAssert.TallyMatchesTable(a); // connections open, closing and in TIME-WAIT at once
+                StatsAssert.TallyMatchesTable(b);
+            }
             if (second is 10 or 11 or 12 || second >= duration.TotalSeconds - 2)
                 samples.Add((second, GC.GetTotalMemory(forceFullCollection: true), a.SocketCount, b.SocketCount, traffic.Clients.Sum(c => c.BytesReceived)));
         }

@@ -140,6 +140,8 @@ public sealed class OverloadTests
         Task<bool[]> all = Task.WhenAll(Enumerable.Range(0, Clients).Select(ClientAsync));
         bool[] intact = network.Run(all, TimeSpan.FromMinutes(2));
         Assert.All(intact, Assert.True);
+        StatsAssert.TallyMatchesTable(a);
+        StatsAssert.TallyMatchesTable(b);
         Assert.True(s.RunUntil(() => Volatile.Read(ref served) == Clients, TimeSpan.FromSeconds(10)),
             $"{served} of {Clients} server sides ended; B: {string.Join(", ", b.GetStats().ConnectionsByState)}");
         var stats = b.GetStats();

@@ -67,6 +67,7 @@ public sealed partial class Netstack
     {
         socket.FailAll(error);
         _sockets.Remove(socket);
+        if (socket is Tcp.TcpConnectionSocket connection) UntallyState(connection);
         TimerQueue.Forget(socket);
     }
 }

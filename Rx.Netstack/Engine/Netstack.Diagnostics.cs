@@ -1,3 +1,4 @@
+using Rx.Netstack.Commands;
 using Rx.Netstack.Diagnostics;
 
 namespace Rx.Netstack;
@@ -13,7 +14,9 @@ public sealed partial class Netstack
         Dictionary<string, int> sockets, connections;
         lock (_engineLock)
         {
-            sockets = _sockets.All().GroupBy(s => s.Handle.Kind.ToString()).ToDictionary(g => g.Key, g => g.Count());
+            sockets = [];
+            foreach (SocketKind kind in Enum.GetValues<SocketKind>())
+                if (_sockets.CountOf(kind) is > 0 and int n) sockets[kind.ToString()] = n;
             connections = ConnectionsByState();
         }
         return new NetstackStats

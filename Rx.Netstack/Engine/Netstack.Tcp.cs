@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Rx.Netstack.Commands;
 using Rx.Netstack.Diagnostics;
 using Rx.Netstack.Engine;
@@ -12,6 +13,8 @@ public sealed partial class Netstack
     private readonly record struct FourTuple(NetEndpoint Local, NetEndpoint Remote);
 
     private readonly Dictionary<FourTuple, TcpConnectionSocket> _tcpConnections = [];
+    /// <summary>Connections in the socket table by <see cref="TcpState"/> (index); see <see cref="TallyState"/>.</summary>
+    private readonly int[] _connectionsByState = new int[Enum.GetValues<TcpState>().Length];
     private readonly Dictionary<NetEndpoint, TcpListenerSocket> _tcpListeners = [];
     private readonly TcpStackContext _tcp = new();
     private readonly InitialSequenceNumbers _isn = new();
@@ -128,7 +131,30 @@ public sealed partial class Netstack
         if (!_sockets.TryAdd(connection, SocketKind.TcpStream)) return null;
         _tcpConnections.Add(new FourTuple(tcb.Local, tcb.Remote), connection);
         connection.InTable = true;
+        TallyState(connection);
         return connection;
+    }
+
+    /// <summary>
+    /// Keeps <see cref="_connectionsByState"/> current for one connection. Every state change happens in a pass that flushes
+    /// the connection (frames, timers and commands all mark it dirty), so calling this from the flush is enough.
+    /// </summary>
+    private void TallyState(TcpConnectionSocket c)
+    {
+        TcpState state = c.Tcb.State;
+        if (c.TalliedState == state) return;
+        if (c.TalliedState is { } old) _connectionsByState[(int)old]--;
+        _connectionsByState[(int)state]++;
+        c.TalliedState = state;
+    }
+
+    /// <summary>Takes a connection out of the per-state tally as it leaves the socket table.</summary>
+    private void UntallyState(TcpConnectionSocket c)
+    {
+        if (c.TalliedState is not { } old) return;
+        _connectionsByState[(int)old]--;
+        c.TalliedState = null;
+        Debug.Assert(_connectionsByState[(int)old] >= 0, "per-state tally went negative");
     }
 
     /// <summary>MSS for a peer: the MTU of the way to it less the IP and TCP headers (RFC 9293 §3.7.1).</summary>
@@ -210,6 +236,7 @@ public sealed partial class Netstack
         ServeReaders(c);
         ServeWriters(c);
         EmitSegments(c, now);
+        TallyState(c);
 
         if (!c.Connecting.IsEmpty)
         {

@@ -23,6 +23,12 @@ internal sealed class SocketTable
 
     public int Count { get; private set; }
 
+    /// <summary>Sockets in the table by <see cref="SocketKind"/> (index), kept on add and remove so stats never walk the table.</summary>
+    private readonly int[] _countByKind = new int[Enum.GetValues<SocketKind>().Length];
+
+    /// <summary>How many sockets of <paramref name="kind"/> the table holds.</summary>
+    public int CountOf(SocketKind kind) => _countByKind[(int)kind];
+
     /// <summary>Told of every add and remove while someone watches the socket table (null otherwise: no cost).</summary>
     public Diagnostics.SocketTableTracker? Tracker { get; set; }
 
@@ -44,6 +50,7 @@ internal sealed class SocketTable
         _slots[index] = socket;
         socket.Handle = new SocketHandle(index, _generations[index], kind, _stackId);
         Count++;
+        _countByKind[(int)kind]++;
         Tracker?.Touched(socket);
         return true;
     }
@@ -56,6 +63,7 @@ internal sealed class SocketTable
         _generations[index]++;
         _free.Push(index);
         Count--;
+        _countByKind[(int)socket.Handle.Kind]--;
         Tracker?.Removed(socket);
     }
 

@@ -38,6 +38,9 @@ internal sealed class TcpConnectionSocket : SocketBase
     /// <summary>True while in the 4-tuple table.</summary>
     public bool InTable { get; set; }
 
+    /// <summary>The state this connection is counted under in the engine's per-state tally (null: not counted).</summary>
+    public TcpState? TalliedState { get; set; }
+
     public WaitQueue Connecting { get; } = new();
     public WaitQueue Readers { get; } = new();
     public WaitQueue Writers { get; } = new();
