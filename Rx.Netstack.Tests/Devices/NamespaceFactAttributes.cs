@@ -45,23 +45,3 @@ public sealed class RequiresProgramFactAttribute : FactAttribute
             Skip = $"`{program}` is not installed (apt-get install -y {NamespaceFactAttribute.DebianPackage(program)}); under CI=true this test runs and requires it.";
     }
 }
-
-/// <summary>
-/// A fact that needs network namespaces (root) and some programs on PATH (load clients such as ab, wrk, python3): skipped,
-/// with the reason, when either is missing — except under CI (<c>CI=true</c>), where it always runs and fails loudly instead.
-/// </summary>
-public sealed class NamespaceProgramsFactAttribute : FactAttribute
-{
-    public NamespaceProgramsFactAttribute(params string[] programs)
-    {
-        if (NamespaceFactAttribute.IsCi) return;
-        if (NetworkNamespace.WhyUnsupported() is { } why)
-        {
-            Skip = $"Needs a network namespace: {why}";
-            return;
-        }
-        string[] missing = [.. programs.Where(program => NetworkNamespace.FindProgram(program) is null)];
-        if (missing.Length > 0)
-            Skip = $"`{string.Join("`, `", missing)}` not installed (see .ci/run for the packages); under CI=true this test runs and requires it.";
-    }
-}

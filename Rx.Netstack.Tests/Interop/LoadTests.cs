@@ -20,25 +20,25 @@ public sealed partial class LoadTests(ITestOutputHelper output)
 
     private static string LoadClient => Path.Combine(AppContext.BaseDirectory, "Interop", "load_client.py");
 
-    [NamespaceProgramsFact("ab")]
+    [NamespaceFact("ab", "curl")]
     public Task Ab_keep_alive_20000_requests_over_ipv4() => AbAsync(v6: false, keepAlive: true, requests: 20_000, TimeSpan.FromSeconds(120));
 
-    [NamespaceProgramsFact("ab")]
+    [NamespaceFact("ab", "curl")]
     public Task Ab_keep_alive_20000_requests_over_ipv6() => AbAsync(v6: true, keepAlive: true, requests: 20_000, TimeSpan.FromSeconds(120));
 
-    [NamespaceProgramsFact("ab")]
+    [NamespaceFact("ab", "curl")]
     public Task Ab_connection_per_request_5000_requests_over_ipv4() => AbAsync(v6: false, keepAlive: false, requests: 5_000, TimeSpan.FromSeconds(120));
 
-    [NamespaceProgramsFact("ab")]
+    [NamespaceFact("ab", "curl")]
     public Task Ab_connection_per_request_5000_requests_over_ipv6() => AbAsync(v6: true, keepAlive: false, requests: 5_000, TimeSpan.FromSeconds(120));
 
-    [NamespaceProgramsFact("python3")]
+    [NamespaceFact("python3", "curl")]
     public Task Echo_1000_concurrent_connections_of_10_KB_over_ipv4() => EchoAsync(v6: false);
 
-    [NamespaceProgramsFact("python3")]
+    [NamespaceFact("python3", "curl")]
     public Task Echo_1000_concurrent_connections_of_10_KB_over_ipv6() => EchoAsync(v6: true);
 
-    [NamespaceProgramsFact("python3")]
+    [NamespaceFact("python3", "curl")]
     public async Task Http_200_keep_alive_clients_of_25_requests_all_answered_200()
     {
         await using var rig = await TunCliRig.StartAsync();
@@ -50,7 +50,7 @@ public sealed partial class LoadTests(ITestOutputHelper output)
         await AssertBaselineAsync(rig);
     }
 
-    [NamespaceProgramsFact("ab", "curl")]
+    [NamespaceFact("ab", "curl")]
     public async Task Ab_100000_short_connections_then_both_families_still_answer()
     {
         const int requests = 100_000;
