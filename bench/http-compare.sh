@@ -4,19 +4,22 @@
 # network namespace made for the run, driven by the same clients: wrk (keep-alive) and ab (a new connection per request).
 # Needs root, ab, wrk, nginx, curl and a Release build: dotnet build Rx.Netstack.sln -c Release
 #
-#   sudo bench/http-compare.sh [--seconds 10] [--connections 50] [--requests 20000]
+#   sudo bench/http-compare.sh [--seconds 10] [--connections 50] [--requests 20000] [--rounds 1]
 #
-# Prints a table of requests/s (and each client's error counts) with ratios to the kernel Kestrel.
+# Prints a row per server and round (requests/s, each client's errors) and the ratios to kernel Kestrel and nginx —
+# of the medians when there are several rounds. Rounds alternate the servers, so a machine whose load drifts (shared,
+# other jobs) shifts all three alike instead of whichever ran last.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-seconds=10 connections=50 requests=20000
+seconds=10 connections=50 requests=20000 rounds=1
 while [ $# -gt 0 ]; do
   case "$1" in
     --seconds) seconds=$2; shift 2 ;;
     --connections) connections=$2; shift 2 ;;
     --requests) requests=$2; shift 2 ;;
-    *) echo "usage: $0 [--seconds N] [--connections C] [--requests N]" >&2; exit 2 ;;
+    --rounds) rounds=$2; shift 2 ;;
+    *) echo "usage: $0 [--seconds N] [--connections C] [--requests N] [--rounds R]" >&2; exit 2 ;;
   esac
 done
 
@@ -91,7 +94,8 @@ stop_server() {
 echo "$(date -Is)  load: $(uptime | sed 's/.*load average: //')  commit $(git rev-parse --short HEAD 2>/dev/null || echo ?)"
 echo "wrk -t2 -c$connections -d${seconds}s (keep-alive) · ab -c $connections -n $requests (a connection per request) · after a warm-up of each"
 printf '%-16s %10s %-22s %10s %-24s %s\n' server "keep-alive" "(wrk errors)" "new conn" "(ab failed)" "header+body bytes"
-declare -A rps_ka rps_nc
+declare -A rps_ka rps_nc  # server → space-separated requests/s, one per round
+for round in $(seq "$rounds"); do
 for server in rx-netstack kestrel-kernel nginx; do
   start_server "$server"
   size=$(in_ns curl -s -D - -o /dev/null "$url" | wc -c)+$(in_ns curl -s "$url" | wc -c)
@@ -108,12 +112,22 @@ for server in rx-netstack kestrel-kernel nginx; do
   nc_err=$(awk '/^Failed requests:/ {f=$3} /^Non-2xx/ {n=$3} /^Total of/ {t=$3} END {
     if (t) printf "stalled after %s", t; else printf "failed %s%s", f, (n ? ", non-2xx " n : "") }' <<<"$ab_out")
   stop_server
-  rps_ka[$server]=${ka:-0} rps_nc[$server]=${nc:-0}
+  rps_ka[$server]+="${ka:-0} " rps_nc[$server]+="${nc:-0} "
   printf '%-16s %10s %-22s %10s %-24s %s\n' "$server" "${ka:-–}" "(${ka_err:-none})" "${nc:-–}" "($nc_err)" "$size"
 done
+done
 
+median() { tr ' ' '\n' <<<"$1" | grep . | sort -n | awk '{v[NR]=$1} END { if (NR % 2) print v[(NR+1)/2]; else printf "%.0f\n", (v[NR/2]+v[NR/2+1])/2 }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "–" }'; }
+declare -A med_ka med_nc
+for server in rx-netstack kestrel-kernel nginx; do
+  med_ka[$server]=$(median "${rps_ka[$server]}") med_nc[$server]=$(median "${rps_nc[$server]}")
+done
 echo
-echo "rx-netstack / kernel Kestrel: keep-alive $(ratio "${rps_ka[rx-netstack]}" "${rps_ka[kestrel-kernel]}")×, new connection $(ratio "${rps_nc[rx-netstack]}" "${rps_nc[kestrel-kernel]}")×"
-echo "rx-netstack / nginx:          keep-alive $(ratio "${rps_ka[rx-netstack]}" "${rps_ka[nginx]}")×, new connection $(ratio "${rps_nc[rx-netstack]}" "${rps_nc[nginx]}")×"
+if [ "$rounds" -gt 1 ]; then
+  echo "medians of $rounds rounds (keep-alive / new connection):"
+  for server in rx-netstack kestrel-kernel nginx; do printf '  %-16s %10s / %s\n' "$server" "${med_ka[$server]}" "${med_nc[$server]}"; done
+fi
+echo "rx-netstack / kernel Kestrel: keep-alive $(ratio "${med_ka[rx-netstack]}" "${med_ka[kestrel-kernel]}")×, new connection $(ratio "${med_nc[rx-netstack]}" "${med_nc[kestrel-kernel]}")×"
+echo "rx-netstack / nginx:          keep-alive $(ratio "${med_ka[rx-netstack]}" "${med_ka[nginx]}")×, new connection $(ratio "${med_nc[rx-netstack]}" "${med_nc[nginx]}")×"
 echo "$(date -Is)  load: $(uptime | sed 's/.*load average: //')"
