@@ -64,15 +64,17 @@ http {
 NGINX
 
 start_server() { # name → sets server_pid and url
+  # `ip netns exec` directly, not through in_ns: a backgrounded function is a subshell, and $! would be the subshell's
+  # pid, not the server's (ip netns exec execs the server in place, so its pid is the server's).
   case "$1" in
     rx-netstack)
-      in_ns dotnet "$dll" tun --device "$dev" --address "$stack/24" --quiet >"$work/server.log" 2>&1 &
+      ip netns exec "$ns" dotnet "$dll" tun --device "$dev" --address "$stack/24" --quiet >"$work/server.log" 2>&1 &
       url="http://$stack/hello" ;;
     kestrel-kernel)
-      in_ns dotnet "$dll" http --listen "$kernel:8080" --quiet >"$work/server.log" 2>&1 &
+      ip netns exec "$ns" dotnet "$dll" http --listen "$kernel:8080" --quiet >"$work/server.log" 2>&1 &
       url="http://$kernel:8080/hello" ;;
     nginx)
-      in_ns nginx -c "$work/nginx.conf" >"$work/server.log" 2>&1 &
+      ip netns exec "$ns" nginx -c "$work/nginx.conf" >"$work/server.log" 2>&1 &
       url="http://$kernel:8081/hello" ;;
   esac
   server_pid=$!
