@@ -93,7 +93,7 @@ stop_server() {
   server_pid=
 }
 
-echo "$(date -Is)  load: $(uptime | sed 's/.*load average: //')  commit $(git rev-parse --short HEAD 2>/dev/null || echo ?)"
+echo "$(date -Is)  load: $(uptime | sed 's/.*load average: //')  commit $(git rev-parse --short HEAD 2>/dev/null || echo ?)  CLI $dll"
 echo "wrk -t2 -c$connections -d${seconds}s (keep-alive) · ab -c $connections -n $requests (a connection per request) · after a warm-up of each"
 printf '%-16s %10s %-22s %10s %-24s %s\n' server "keep-alive" "(wrk errors)" "new conn" "(ab failed)" "header+body bytes"
 declare -A rps_ka rps_nc  # server → space-separated requests/s, one per round
