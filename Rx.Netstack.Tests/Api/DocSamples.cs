@@ -25,7 +25,6 @@ public sealed class DocSamples
     [Fact]
     public async Task Two_stacks_talk()
     {
-        // begin-sample: two-stacks
         var (left, right) = PipeDevice.CreatePair(mtu: 1500);
         using var a = new Netstack(new NetstackOptions { Addresses = [InterfaceAddress.Parse("10.0.0.1/24")] });
         using var b = new Netstack(new NetstackOptions { Addresses = [InterfaceAddress.Parse("10.0.0.2/24")] });
@@ -51,7 +50,6 @@ public sealed class DocSamples
         // Ping.
         var reply = await a.PingAsync("10.0.0.2");
         Assert.Equal(NetAddress.Parse("10.0.0.2"), reply.From);
-        // end-sample
     }
 
     [Fact]

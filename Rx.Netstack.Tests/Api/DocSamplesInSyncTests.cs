@@ -6,6 +6,8 @@ namespace Rx.Netstack.Tests.Api;
 /// The docs' C# samples are the bodies of <see cref="DocSamples"/> (which run as tests): each <c>&lt;!-- sample: name --&gt;</c>
 /// in docs/getting-started.md, api.md and architecture.md is followed by a csharp block equal to the region
 /// <c>// begin-sample: name</c> … <c>// end-sample</c>; no csharp block goes without a marker; no sample goes unused.
+/// Blocks marked <c>&lt;!-- file: path --&gt;</c> or <c>&lt;!-- from: path --&gt;</c> show files of samples/ instead
+/// (checked by <see cref="SamplesInSyncTests"/>).
 /// </summary>
 public sealed partial class DocSamplesInSyncTests
 {
@@ -19,6 +21,9 @@ public sealed partial class DocSamplesInSyncTests
 
     [GeneratedRegex(@"<!-- sample: (?<name>\S+) -->\s*```csharp\r?\n(?<body>.*?)```", RegexOptions.Singleline)]
     private static partial Regex MarkedBlock();
+
+    [GeneratedRegex(@"<!-- (?:file|from): \S+ -->\s*```csharp\r?\n")]
+    private static partial Regex FileMarkedBlock();
 
     private static string RepositoryRoot()
     {
@@ -51,7 +56,8 @@ public sealed partial class DocSamplesInSyncTests
         {
             string text = File.ReadAllText(Path.Combine(RepositoryRoot(), "docs", doc));
             var marked = MarkedBlock().Matches(text);
-            Assert.Equal(CsharpBlock().Matches(text).Count, marked.Count); // no unmarked (untested) csharp block
+            // No unmarked (untested) csharp block.
+            Assert.Equal(CsharpBlock().Matches(text).Count, marked.Count + FileMarkedBlock().Matches(text).Count);
             foreach (Match block in marked)
             {
                 string name = block.Groups["name"].Value;

@@ -65,6 +65,56 @@ public sealed class SynFloodTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void A_cookie_ack_that_finds_the_accept_queue_full_is_dropped_not_reset_and_admitted_when_it_comes_again()
+    {
+        using var pair = new StackPair();
+        var s = pair.Scheduler;
+        var listen = (Reply.Listening)s.Await(pair.B.Execute(new Command.TcpListen.Listen(new NetEndpoint(NetAddress.AnyV4, 80), 2)));
+        var fromB = new List<(TcpHeader Header, int Length)>();
+        var synAckSequence = new Dictionary<int, SeqNumber>(); // B's ISN (or cookie) per peer port
+        using var tap = pair.DeviceA.Received.Subscribe(f =>
+        {
+            if (!Forge.TryReadTcp(f.ToArray(), out _, out _, out TcpHeader h, out int n)) return;
+            fromB.Add((h, n));
+            if (h.Has(TcpFlags.Syn)) synAckSequence[h.DestinationPort] = h.Sequence;
+        });
+        var peer = NetAddress.Parse("198.18.0.1"); // RFC 2544 benchmarking range: B answers into the pipe, A drops it
+        TcpHeader Syn(int i) => new((ushort)(2000 + i), 80, TcpFlags.Syn) { Sequence = new SeqNumber(1000u * (uint)(i + 1)), Window = 65535, MaxSegmentSize = 1460 };
+        TcpHeader AckOf(int i) => new((ushort)(2000 + i), 80, TcpFlags.Ack)
+        {
+            Sequence = Syn(i).Sequence + 1, Acknowledgment = synAckSequence[2000 + i] + 1,
+            Window = 65535,
+        };
+        void Send(TcpHeader header, byte[]? payload = null)
+        {
+            pair.DeviceA.Transmit.OnNext(Forge.Tcp(peer, StackPair.B4, header, payload));
+            s.AdvanceBy(TimeSpan.FromMilliseconds(1).Ticks);
+        }
+
+        // Two SYNs fill the SYN queue; the third is answered with a cookie. Then the first two complete: the accept queue is full.
+        for (int i = 0; i < 3; i++) Send(Syn(i));
+        Assert.Equal(1, pair.B.GetStats().SynCookiesSent);
+        Send(AckOf(0));
+        Send(AckOf(1));
+
+        // The cookie's ACK meets the full accept queue: dropped and counted, no RST (Linux does the same).
+        fromB.Clear();
+        Send(AckOf(2));
+        Assert.DoesNotContain(fromB, x => x.Header.Has(TcpFlags.Rst));
+        var stats = pair.B.GetStats();
+        Assert.Equal((1L, 0L), (stats.Drops[Diagnostics.DropReason.TcpListenOverflow], stats.SynCookiesAccepted));
+
+        // The application accepts one; the peer's next segment (data, acknowledging the same cookie) is admitted.
+        Assert.IsType<Reply.Accepted>(s.Await(pair.B.Execute(new Command.TcpListen.Accept(listen.Listener))));
+        Send(AckOf(2) with { Flags = TcpFlags.Ack | TcpFlags.Psh }, "late"u8.ToArray());
+        Assert.Equal(1, pair.B.GetStats().SynCookiesAccepted);
+        Assert.IsType<Reply.Accepted>(s.Await(pair.B.Execute(new Command.TcpListen.Accept(listen.Listener))));
+        var third = Assert.IsType<Reply.Accepted>(s.Await(pair.B.Execute(new Command.TcpListen.Accept(listen.Listener))));
+        Assert.Equal(2002, third.Remote.Port);
+        Assert.Equal("late"u8.ToArray(), Assert.IsType<Reply.Data>(s.Await(pair.B.Execute(new Command.TcpStream.Receive(third.Socket)))).Bytes.ToArray());
+    }
+
+    [Fact]
     public void Without_syn_cookies_a_full_syn_queue_drops_syns_and_counts_them()
     {
         using var pair = new StackPair(configure: o => o with { EnableSynCookies = false });

@@ -74,7 +74,7 @@ public sealed partial class Netstack
         if (header.Has(TcpFlags.Ack) && !header.Has(TcpFlags.Syn))
         {
             if (Options.EnableSynCookies && TryAcceptCookie(listener, local, remote, header, payload, now)) return;
-            SendResetFor(local, remote, header, payload.Length);
+            SendResetFor(local, remote, header, payload.Length); // RFC 9293 §3.10.7.2: an ACK to LISTEN is reset
             return;
         }
         if (!header.Has(TcpFlags.Syn) || header.Has(TcpFlags.Ack) || header.Has(TcpFlags.Fin)) return;
@@ -114,12 +114,26 @@ public sealed partial class Netstack
         MarkDirty(connection);
     }
 
+    /// <summary>
+    /// Admits the connection an ACK's valid SYN cookie stands for. True when the ACK was dealt with: admitted, or — with no
+    /// room in the accept queue or the socket table — dropped and counted, as Linux does (the peer thinks it is connected and
+    /// retransmits; a later copy of the ACK or its data admits it once there is room). A reset there would kill a
+    /// connection that only had to wait. False when the cookie is not ours: the caller resets.
+    /// </summary>
     private bool TryAcceptCookie(TcpListenerSocket listener, NetEndpoint local, NetEndpoint remote, in TcpHeader header, ReadOnlySpan<byte> payload, Instant now)
     {
-        if (listener.AcceptQueue.Count >= listener.Backlog) return false;
         if (!_cookies.TryDecode(local, remote, header.Acknowledgment - 1, header.Sequence - 1, now, out int mss)) return false;
+        if (listener.AcceptQueue.Count >= listener.Backlog)
+        {
+            _counters.Drop(DropReason.TcpListenOverflow);
+            return true;
+        }
         TcpControlBlock tcb = TcpControlBlock.FromCookie(_tcp, local, remote, header, payload, mss, listener.Settings, MaxSegmentSizeFor(remote.Address), now);
-        if (AddConnection(tcb, listener) is not { } connection) return false;
+        if (AddConnection(tcb, listener) is not { } connection)
+        {
+            _counters.Drop(DropReason.SocketLimit);
+            return true;
+        }
         _counters.SynCookiesAccepted++;
         MarkDirty(connection);
         return true;
