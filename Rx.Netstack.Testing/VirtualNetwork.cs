@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.Reactive.Concurrency;
+using System.Reactive.Linq;
 using Rx.Netstack.Devices;
 
 namespace Rx.Netstack.Testing;
@@ -12,8 +13,11 @@ namespace Rx.Netstack.Testing;
 /// same run, every time.
 /// </summary>
 /// <remarks>
-/// The friendly socket API returns tasks that resume on the thread pool; <see cref="Run{T}(Task{T}, TimeSpan?)"/> advances
-/// virtual time until such a task completes. The observable API runs on the scheduler itself and needs no help.
+/// The friendly socket API returns tasks; <see cref="Run{T}(Task{T}, TimeSpan?)"/> advances virtual time until such a task
+/// completes. Stacks that run continuations inline (<see cref="NetstackOptions.RunContinuationsInline"/>, as
+/// <see cref="AddStack(string, string[])"/> makes them) complete it on the test's thread in virtual time; otherwise it resumes
+/// on the thread pool, and each step of virtual time first lets the pool settle. The observable API runs on the scheduler
+/// itself and needs no help; <see cref="Marbles"/> writes its tests as diagrams.
 /// </remarks>
 public sealed class VirtualNetwork : IDisposable
 {
@@ -76,6 +80,18 @@ public sealed class VirtualNetwork : IDisposable
         return stack;
     }
 
+    /// <summary>
+    /// The IP packets stack <paramref name="name"/> sends, as they leave it (before its link impairs them), each a copy, on
+    /// the network's scheduler: while subscribed, whether the switch can route them or not. Record them to see what a stack
+    /// put on the wire and when, such as the retransmissions of a SYN nobody answers.
+    /// </summary>
+    /// <exception cref="KeyNotFoundException">No stack has that name.</exception>
+    public IObservable<byte[]> PacketsFrom(string name)
+    {
+        Port port = FindPort(name);
+        return port.SwitchEnd.Received.Select(packet => packet.ToArray());
+    }
+
     /// <summary>What the link of stack <paramref name="name"/> did to frames: toward the stack (<c>Outbound</c>) and from it
     /// (<c>Inbound</c>); null for a perfect link.</summary>
     public ImpairedLink? LinkOf(string name) => FindPort(name).Link;
@@ -83,7 +99,8 @@ public sealed class VirtualNetwork : IDisposable
     /// <summary>
     /// Advances virtual time (when <see cref="Scheduler"/> is a virtual-time scheduler such as <c>TestScheduler</c>) until
     /// <paramref name="task"/> completes, at most <paramref name="limit"/> of virtual time (default 60 s); on a real-time
-    /// scheduler, waits at most that long. Returns the result or rethrows the failure.
+    /// scheduler, waits at most that long. Returns the result or rethrows the failure. When every stack runs continuations
+    /// inline, this takes no real time beyond the work itself: it never waits for other threads.
     /// </summary>
     /// <exception cref="TimeoutException">The task did not complete in time.</exception>
     public T Run<T>(Task<T> task, TimeSpan? limit = null)
@@ -111,7 +128,11 @@ public sealed class VirtualNetwork : IDisposable
                 virtualTime.AdvanceBy(1);
                 // Continuations that still run on the thread pool: before each step of virtual time, let them settle
                 // (bounded), so virtual time does not race ahead of work that real threads still have to do.
-                while (!Settle(task))
+                // Stacks that run continuations inline complete their tasks within the step that answered them: nothing
+                // runs on real threads, so there is nothing to wait for.
+                bool inline;
+                lock (_gate) inline = _ports.All(p => p.Stack.Options.RunContinuationsInline);
+                while (!(inline ? task.IsCompleted : Settle(task)))
                 {
                     if (virtualTime.Clock >= end) throw new TimeoutException($"The task did not complete within {max} of virtual time.");
                     virtualTime.AdvanceBy(step);
