@@ -15,9 +15,10 @@ namespace Rx.Netstack.Testing;
 /// <remarks>
 /// The friendly socket API returns tasks; <see cref="Run{T}(Task{T}, TimeSpan?)"/> advances virtual time until such a task
 /// completes. Stacks that run continuations inline (<see cref="NetstackOptions.RunContinuationsInline"/>, as
-/// <see cref="AddStack(string, string[])"/> makes them) complete it on the test's thread in virtual time; otherwise it resumes
-/// on the thread pool, and each step of virtual time first lets the pool settle. The observable API runs on the scheduler
-/// itself and needs no help; <see cref="Marbles"/> writes its tests as diagrams.
+/// <see cref="AddStack(string, string[])"/> makes them) complete it on the test's thread in virtual time; continuations that
+/// still go to the thread pool (the stack's without it, or code awaited under a test framework's synchronization context)
+/// are given a bounded moment to settle before each step. The observable API runs on the scheduler itself and needs no
+/// help; <see cref="Marbles"/> writes its tests as diagrams.
 /// </remarks>
 public sealed class VirtualNetwork : IDisposable
 {
@@ -99,8 +100,7 @@ public sealed class VirtualNetwork : IDisposable
     /// <summary>
     /// Advances virtual time (when <see cref="Scheduler"/> is a virtual-time scheduler such as <c>TestScheduler</c>) until
     /// <paramref name="task"/> completes, at most <paramref name="limit"/> of virtual time (default 60 s); on a real-time
-    /// scheduler, waits at most that long. Returns the result or rethrows the failure. When every stack runs continuations
-    /// inline, this takes no real time beyond the work itself: it never waits for other threads.
+    /// scheduler, waits at most that long. Returns the result or rethrows the failure.
     /// </summary>
     /// <exception cref="TimeoutException">The task did not complete in time.</exception>
     public T Run<T>(Task<T> task, TimeSpan? limit = null)
@@ -128,11 +128,7 @@ public sealed class VirtualNetwork : IDisposable
                 virtualTime.AdvanceBy(1);
                 // Continuations that still run on the thread pool: before each step of virtual time, let them settle
                 // (bounded), so virtual time does not race ahead of work that real threads still have to do.
-                // Stacks that run continuations inline complete their tasks within the step that answered them: nothing
-                // runs on real threads, so there is nothing to wait for.
-                bool inline;
-                lock (_gate) inline = _ports.All(p => p.Stack.Options.RunContinuationsInline);
-                while (!(inline ? task.IsCompleted : Settle(task)))
+                while (!Settle(task))
                 {
                     if (virtualTime.Clock >= end) throw new TimeoutException($"The task did not complete within {max} of virtual time.");
                     virtualTime.AdvanceBy(step);
