@@ -1,8 +1,12 @@
+using System.Reactive;
 using System.Reactive.Linq;
 using System.Text;
 using Microsoft.Reactive.Testing;
+using Rx.Netstack.Commands;
 using Rx.Netstack.Devices;
+using Rx.Netstack.Diagnostics;
 using Rx.Netstack.Sockets;
+using Rx.Netstack.Tcp;
 using Rx.Netstack.Testing;
 
 namespace Rx.Netstack.Tests.Marble;
@@ -105,6 +109,58 @@ public sealed class NetworkMarbleTests
 
         m.Expect(network.PacketsFrom("a").Where(IsSyn).Select(_ => 'S'), "SS-S---S-------S--");
         Assert.Equal(5, network.Unroutable);
+    }
+
+    [Fact]
+    public void A_server_connection_goes_through_its_states_as_the_script_opens_and_closes_it()
+    {
+        var scheduler = new TestScheduler();
+        using var network = new VirtualNetwork(scheduler);
+        var a = network.AddStack("a", "10.0.0.1/24");
+        var b = network.AddStack("b", Options("10.0.0.2/24"), new ImpairmentOptions { Delay = TenMs }); // 10 ms each way
+        var listener = network.Run(b.ListenTcpAsync(80));
+        TcpConnection? client = null, server = null;
+        using var accepting = listener.Accepted.Subscribe(connection => server = connection);
+        var m = new Marbles(scheduler, frame: TenMs);
+
+        // d: a dials; c: a closes; s: b closes. Each packet takes a frame to reach b and a frame back.
+        using var script = m.Hot("-d----c---s").SelectMany(step => step switch
+        {
+            'd' => VirtualTime.FromAsync(token => a.ConnectTcpAsync(NetEndpoint.Parse("10.0.0.2:80"), cancellationToken: token))
+                .Do(connection => client = connection).Select(_ => Unit.Default),
+            'c' => VirtualTime.FromAsync(_ => client!.CloseAsync()),
+            _ => VirtualTime.FromAsync(_ => server!.CloseAsync()),
+        }).Subscribe();
+
+        // b's socket table, its TCP connection's rows: r SYN-RECEIVED, E ESTABLISHED, C CLOSE-WAIT, L LAST-ACK, x gone.
+        m.Expect(
+            b.SocketTable.SelectMany(changes => changes).Where(change => change.Socket.Kind == SocketKind.TcpStream)
+                .Select(change => change.Kind == SocketTableChangeKind.Remove ? 'x' : change.Socket.State switch
+                {
+                    TcpState.SynReceived => 'r',
+                    TcpState.Established => 'E',
+                    TcpState.CloseWait => 'C',
+                    TcpState.LastAck => 'L',
+                    var other => other.ToString()![0],
+                }),
+            "--r-E--C--L-x--");
+    }
+
+    [Fact]
+    public void Stats_every_frame_count_the_datagrams_as_they_arrive()
+    {
+        var scheduler = new TestScheduler();
+        using var network = new VirtualNetwork(scheduler);
+        var a = network.AddStack("a", "10.0.0.1/24");
+        var b = network.AddStack("b", Options("10.0.0.2/24"), new ImpairmentOptions { Delay = TenMs });
+        var client = network.Run(a.BindUdpAsync());
+        using var server = network.Run(b.BindUdpAsync(53)).Received.Subscribe();
+        var m = new Marbles(scheduler, frame: TenMs);
+
+        using var sending = m.Hot("-x-xx").SelectMany(_ => VirtualTime.FromAsync(token => client.SendAsync("?", NetEndpoint.Parse("10.0.0.2:53"), token))).Subscribe();
+
+        // A sample at the start of every frame: each datagram is counted in the sample after it arrived (a frame after it left).
+        m.Expect(b.Stats(TenMs).Select(stats => (char)('0' + stats.UdpIn)), "0001123333");
     }
 
     /// <summary>An IPv4 TCP segment with SYN and without ACK.</summary>
