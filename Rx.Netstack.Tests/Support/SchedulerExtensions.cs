@@ -91,6 +91,18 @@ public static class SchedulerExtensions
         task.GetAwaiter().GetResult();
     }
 
+    /// <summary>
+    /// Starts a test's own async code without the test framework's SynchronizationContext, so its awaits resume inline
+    /// (within the step of virtual time that completed them) instead of being posted to xunit's threads to race the clock.
+    /// </summary>
+    public static T StartInVirtualTime<T>(this TestScheduler scheduler, Func<T> start) where T : Task
+    {
+        SynchronizationContext? context = SynchronizationContext.Current;
+        SynchronizationContext.SetSynchronizationContext(null);
+        try { return start(); }
+        finally { SynchronizationContext.SetSynchronizationContext(context); }
+    }
+
     /// <summary>Milliseconds of virtual time now.</summary>
     public static double NowMs(this TestScheduler scheduler) => TimeSpan.FromTicks(scheduler.Clock).TotalMilliseconds;
 }
