@@ -73,7 +73,7 @@ internal sealed record BenchOptions
         Option<int>? Number(Knob knob, string option, string helpName, string help, int min, int max, int defaultValue) =>
             !knobs.HasFlag(knob) ? null : Add(new Option<int>(option)
             {
-                Description = $"{help} ({min}..{max})",
+                Description = $"{help} ({min}..{max}).",
                 HelpName = helpName,
                 DefaultValueFactory = _ => defaultValue,
                 CustomParser = OptionParsers.WholeNumber(option, min, max),

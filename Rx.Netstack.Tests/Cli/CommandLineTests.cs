@@ -265,6 +265,22 @@ public sealed partial class CommandLineTests
     public void Typos_suggest_the_closest_option(string typed, string meant) =>
         Assert.Equal(meant, Typos.Closest(typed, ["--device", "-d", "--address", "-a", "--pcap", "--quiet", "-q", "--help"])[0]);
 
+    [Fact]
+    public async Task The_readme_shows_what_a_wrong_line_really_prints()
+    {
+        string root = AppContext.BaseDirectory;
+        while (!File.Exists(Path.Combine(root, "README.md")) || !File.Exists(Path.Combine(root, "Rx.Netstack.sln")))
+            root = Path.GetDirectoryName(root) ?? throw new DirectoryNotFoundException("README.md");
+        var example = ReadmeExample().Match(File.ReadAllText(Path.Combine(root, "README.md")));
+        Assert.True(example.Success, "README.md has no ```text block starting with '$ rx-netstack'");
+        var run = await InvokeAsync(example.Groups["line"].Value.Split(' '));
+        Assert.Equal(ExitCodes.Usage, run.ExitCode);
+        Assert.Equal(example.Groups["output"].Value.ReplaceLineEndings(), run.Error.ReplaceLineEndings());
+    }
+
+    [GeneratedRegex(@"```text\n\$ rx-netstack (?<line>[^\n]+)\n(?<output>(?:[^`][^\n]*\n)+)```")]
+    private static partial Regex ReadmeExample();
+
     [GeneratedRegex(@"<Version>(?<version>[^<]+)</Version>")]
     private static partial Regex VersionProperty();
 }
