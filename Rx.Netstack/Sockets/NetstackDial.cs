@@ -45,8 +45,8 @@ public static class NetstackDial
     }
 
     /// <summary>Listens for TCP on an endpoint (unspecified address: all addresses of that version; port 0: ephemeral).</summary>
-    public static Task<TcpListener> ListenTcpAsync(this Netstack stack, NetEndpoint local, int backlog = 128, CancellationToken cancellationToken = default) =>
-        TcpListener.ListenAsync(stack, local, backlog, null, cancellationToken);
+    public static Task<TcpConnectionListener> ListenTcpAsync(this Netstack stack, NetEndpoint local, int backlog = 128, CancellationToken cancellationToken = default) =>
+        TcpConnectionListener.ListenAsync(stack, local, backlog, null, cancellationToken);
 
     /// <summary>Opens a raw socket (see <see cref="RawSocket"/>).</summary>
     public static Task<RawSocket> OpenRawAsync(this Netstack stack, int ipVersion, IpProtocol protocol, CancellationToken cancellationToken = default) =>

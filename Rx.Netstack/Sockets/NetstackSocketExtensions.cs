@@ -14,8 +14,8 @@ public static class NetstackSocketExtensions
         TcpConnection.ConnectAsync(stack, NetEndpoint.Parse(remote), null, null, cancellationToken);
 
     /// <summary>Listens on a port on all IPv4 addresses (or IPv6 with <paramref name="ipv6"/>).</summary>
-    public static Task<TcpListener> ListenTcpAsync(this Netstack stack, ushort port, bool ipv6 = false, int backlog = 128, TcpSettings? settings = null, CancellationToken cancellationToken = default) =>
-        TcpListener.ListenAsync(stack, new NetEndpoint(ipv6 ? NetAddress.AnyV6 : NetAddress.AnyV4, port), backlog, settings, cancellationToken);
+    public static Task<TcpConnectionListener> ListenTcpAsync(this Netstack stack, ushort port, bool ipv6 = false, int backlog = 128, TcpSettings? settings = null, CancellationToken cancellationToken = default) =>
+        TcpConnectionListener.ListenAsync(stack, new NetEndpoint(ipv6 ? NetAddress.AnyV6 : NetAddress.AnyV4, port), backlog, settings, cancellationToken);
 
     /// <summary>Binds a UDP socket on a port on all IPv4 addresses (or IPv6 with <paramref name="ipv6"/>); port 0 is ephemeral.</summary>
     public static Task<UdpSocket> BindUdpAsync(this Netstack stack, ushort port = 0, bool ipv6 = false, CancellationToken cancellationToken = default) =>
