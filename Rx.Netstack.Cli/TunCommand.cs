@@ -53,7 +53,7 @@ internal static class TunCommand
             using var flushing = writer is null ? null : new Timer(_ => writer.Flush(), null, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(1));
             try
             {
-                await using (var host = await ServiceHost.StartAsync(stack, Console.Out).ConfigureAwait(false))
+                await using (var host = await ServiceHost.StartAsync(stack, options.Quiet ? null : Console.Out).ConfigureAwait(false))
                 {
                     PrintBanner(tun, options, host);
                     try { await Task.Delay(Timeout.Infinite, stop.Token).ConfigureAwait(false); }

@@ -1,17 +1,19 @@
 namespace Rx.Netstack.Cli;
 
-/// <summary>The `tun` command line: <c>--device NAME --address A [--address A6 …] [--pcap FILE]</c>.</summary>
+/// <summary>The `tun` command line: <c>--device NAME --address A [--address A6 …] [--pcap FILE] [--quiet]</c>.</summary>
 /// <param name="Device">The TUN interface name.</param>
 /// <param name="Addresses">The stack's addresses ("10.0.0.2/24" or bare "10.0.0.2", which means /32 or /128).</param>
 /// <param name="PcapPath">Where to write a capture of every packet, or null.</param>
-internal sealed record TunOptions(string Device, IReadOnlyList<InterfaceAddress> Addresses, string? PcapPath)
+/// <param name="Quiet">No line per request or connection (benchmarks: the console would be measured too).</param>
+internal sealed record TunOptions(string Device, IReadOnlyList<InterfaceAddress> Addresses, string? PcapPath, bool Quiet = false)
 {
-    public const string Usage = "usage: rx-netstack tun --device NAME --address A [--address A6 …] [--pcap FILE]";
+    public const string Usage = "usage: rx-netstack tun --device NAME --address A [--address A6 …] [--pcap FILE] [--quiet]";
 
     /// <summary>Parses the arguments after "tun"; throws <see cref="CliUsageException"/> saying what is wrong.</summary>
     public static TunOptions Parse(IReadOnlyList<string> args)
     {
         string? device = null, pcap = null;
+        bool quiet = false;
         var addresses = new List<InterfaceAddress>();
         for (int i = 0; i < args.Count; i++)
         {
@@ -30,6 +32,9 @@ internal sealed record TunOptions(string Device, IReadOnlyList<InterfaceAddress>
                 case "--pcap":
                     pcap = Value();
                     break;
+                case "--quiet" or "-q":
+                    quiet = true;
+                    break;
                 default:
                     throw new CliUsageException($"unknown option '{arg}'. {Usage}");
             }
@@ -37,6 +42,6 @@ internal sealed record TunOptions(string Device, IReadOnlyList<InterfaceAddress>
         if (string.IsNullOrEmpty(device)) throw new CliUsageException($"--device is required. {Usage}");
         if (System.Text.Encoding.UTF8.GetByteCount(device) > 15) throw new CliUsageException($"interface name '{device}' is longer than 15 bytes.");
         if (addresses.Count == 0) throw new CliUsageException($"at least one --address is required. {Usage}");
-        return new TunOptions(device, addresses, pcap);
+        return new TunOptions(device, addresses, pcap, quiet);
     }
 }

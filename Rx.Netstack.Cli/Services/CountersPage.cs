@@ -26,6 +26,10 @@ public static class CountersPage
         yield return ("sockets", string.Join(", ", s.SocketsByKind.Select(kv => $"{kv.Key} {kv.Value}")));
         yield return ("connections", string.Join(", ", s.ConnectionsByState.Select(kv => $"{kv.Key} {kv.Value}")));
         yield return ("drops", s.TotalDrops == 0 ? "0" : string.Join(", ", s.Drops.Select(kv => $"{kv.Key} {F(kv.Value)}")));
+        // What a load test needs to tell an overloaded listener or command queue from a lost request.
+        yield return ("SYN cookies sent / accepted", $"{F(s.SynCookiesSent)} / {F(s.SynCookiesAccepted)}");
+        yield return ("commands processed / waited / refused", $"{F(s.CommandsProcessed)} / {F(s.CommandsWaited)} / {F(s.CommandsRefused)}");
+        yield return ("engine faults", F(s.EngineFaults));
         yield return ("HTTP requests", F(httpRequests));
     }
 

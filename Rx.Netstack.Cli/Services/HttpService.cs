@@ -1,6 +1,5 @@
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
 using Rx.Netstack.AspNetCore;
 using Rx.Netstack.Tcp;
@@ -9,31 +8,25 @@ namespace Rx.Netstack.Cli.Services;
 
 /// <summary>
 /// HTTP/1.1 on the userspace stack, served by Kestrel through <see cref="NetstackWebHostBuilderExtensions.UseNetstack"/>:
-/// <c>GET /</c> returns a page with the stack's live counters, <c>GET /stats.txt</c> the same as plain text. Kestrel brings
+/// <c>GET /</c> returns a page with the stack's live counters, <c>GET /stats.txt</c> the same as plain text,
+/// <c>GET /hello</c> a short fixed text (<see cref="HttpRoutes"/>). Kestrel brings
 /// keep-alive, pipelining, HEAD and every status code; the stack brings the TCP underneath, on IPv4 and IPv6.
 /// </summary>
 public sealed class HttpService : IAsyncDisposable
 {
     private readonly WebApplication _app;
-    private long _requests;
+    private readonly HttpRoutes _routes;
 
     private HttpService(Netstack stack, ushort port, TextWriter? log, TcpSettings? settings)
     {
         Port = port;
+        _routes = new HttpRoutes(stack, log);
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders(); // the CLI prints its own one-line events
         builder.WebHost.UseNetstack(stack, o => o.TcpSettings = settings);
         builder.WebHost.ConfigureKestrel(kestrel => kestrel.ListenAnyIP(port)); // [::] on the stack: IPv4 and IPv6
         _app = builder.Build();
-        _app.Use(async (context, next) =>
-        {
-            Interlocked.Increment(ref _requests);
-            log?.WriteLine($"http {context.Connection.RemoteIpAddress}:{context.Connection.RemotePort}: {context.Request.Method} {context.Request.Path}");
-            await next(context).ConfigureAwait(false);
-        });
-        _app.MapGet("/", () => Results.Content(CountersPage.Html(stack, RequestsServed), "text/html; charset=utf-8"));
-        _app.MapGet("/index.html", () => Results.Content(CountersPage.Html(stack, RequestsServed), "text/html; charset=utf-8"));
-        _app.MapGet("/stats.txt", () => Results.Text(CountersPage.Text(stack, RequestsServed), "text/plain; charset=utf-8"));
+        _routes.Map(_app);
     }
 
     /// <summary>Starts Kestrel on <paramref name="port"/> of every address of <paramref name="stack"/>.</summary>
@@ -49,7 +42,7 @@ public sealed class HttpService : IAsyncDisposable
     public ushort Port { get; }
 
     /// <summary>Requests answered since start.</summary>
-    public long RequestsServed => Interlocked.Read(ref _requests);
+    public long RequestsServed => _routes.RequestsServed;
 
     /// <summary>Stops Kestrel gracefully (bounded) and frees the port.</summary>
     public async ValueTask DisposeAsync()

@@ -1,9 +1,6 @@
 using Rx.Netstack.Devices;
-using System.Collections.Concurrent;
-using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
-using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 using Rx.Netstack.Tests.Devices;
 
@@ -64,78 +61,5 @@ public sealed class TunCommandProcessTests
         {
             File.Delete(pcap);
         }
-    }
-
-    /// <summary>The CLI (rx-netstack.dll next to the tests) run with `ip netns exec`, its output collected line by line.</summary>
-    private sealed class CliProcess : IDisposable
-    {
-        private readonly Process _process;
-        private readonly ConcurrentQueue<string> _lines = new();
-        private readonly SemaphoreSlim _newLine = new(0);
-
-        private CliProcess(Process process) => _process = process;
-
-        public IEnumerable<string> Lines => _lines;
-
-        public static CliProcess Start(NetworkNamespace ns, params string[] args)
-        {
-            var info = new ProcessStartInfo("ip") { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true };
-            foreach (string arg in (string[])["netns", "exec", ns.Name, DotnetHost(), Path.Combine(AppContext.BaseDirectory, "rx-netstack.dll"), .. args])
-                info.ArgumentList.Add(arg);
-            var process = new Process { StartInfo = info };
-            var cli = new CliProcess(process);
-            process.OutputDataReceived += (_, e) => cli.Add(e.Data);
-            process.ErrorDataReceived += (_, e) => cli.Add(e.Data is null ? null : $"stderr: {e.Data}");
-            process.Start();
-            process.BeginOutputReadLine();
-            process.BeginErrorReadLine();
-            return cli;
-        }
-
-        private void Add(string? line)
-        {
-            if (line is null) return;
-            _lines.Enqueue(line);
-            _newLine.Release();
-        }
-
-        public async Task WaitForLineAsync(Func<string, bool> match, TimeSpan timeout)
-        {
-            using var deadline = new CancellationTokenSource(timeout);
-            while (!_lines.Any(match))
-            {
-                if (_process.HasExited && !_lines.Any(match)) throw new InvalidOperationException($"rx-netstack exited ({_process.ExitCode}) before the expected line");
-                try { await _newLine.WaitAsync(TimeSpan.FromMilliseconds(200), deadline.Token); }
-                catch (OperationCanceledException) { throw new TimeoutException($"no expected line from rx-netstack within {timeout.TotalSeconds} s"); }
-            }
-        }
-
-        public void Signal(int signal)
-        {
-            // `ip netns exec` execs the program in place, so this pid is the CLI's.
-            if (kill(_process.Id, signal) != 0) throw new InvalidOperationException($"kill failed: errno {Marshal.GetLastPInvokeError()}");
-        }
-
-        public async Task<int> WaitForExitAsync(TimeSpan timeout)
-        {
-            await _process.WaitForExitAsync().WaitAsync(timeout);
-            return _process.ExitCode;
-        }
-
-        public void Dispose()
-        {
-            if (!_process.HasExited) _process.Kill(entireProcessTree: true);
-            _process.Dispose();
-        }
-
-        private static string DotnetHost()
-        {
-            string? current = Environment.ProcessPath;
-            if (current is not null && Path.GetFileNameWithoutExtension(current) == "dotnet") return current;
-            return Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host ? host : "dotnet";
-        }
-
-        [DllImport("libc", SetLastError = true)]
-        private static extern int kill(int pid, int signal);
     }
 }

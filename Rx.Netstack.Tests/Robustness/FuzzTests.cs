@@ -90,15 +90,22 @@ public sealed class FuzzTests(ITestOutputHelper output)
         long ipDrops = Drops(after, DropReason.InboxFull, DropReason.BadIpVersion, DropReason.Ipv4Malformed, DropReason.Ipv6Malformed,
             DropReason.Ipv6UnknownNextHeader, DropReason.NotForUs);
         Assert.Equal(framesIn, ipDrops + after.FragmentsIn + after.Ipv4In + after.Ipv6In);
-        // Transport layer: every whole packet went to UDP, TCP or ICMP (accepted or dropped by reason) or was an unknown protocol;
-        // the remainder are IPv6 "no next header" packets, which carry nothing to count.
+        // Transport layer: every whole packet went to UDP, TCP or ICMP (accepted or dropped by reason), was an unknown protocol,
+        // or was an IPv6 "no next header" packet (counted as such).
         long udp = after.UdpIn + Drops(after, DropReason.UdpMalformed, DropReason.UdpNoSocket);
         long tcp = after.TcpIn + Drops(after, DropReason.TcpMalformed);
         long icmp = after.IcmpIn + Drops(after, DropReason.IcmpMalformed);
-        long transport = udp + tcp + icmp + Drops(after, DropReason.UnknownProtocol);
+        long transport = udp + tcp + icmp + Drops(after, DropReason.UnknownProtocol, DropReason.Ipv6NoNextHeader);
         long ipIn = after.Ipv4In + after.Ipv6In;
         // (ICMP errors whose quote is unusable count as accepted ICMP and as a drop, so ICMP drops are a tolerance here.)
-        Assert.InRange(ipIn - transport, -Drops(after, DropReason.IcmpMalformed), fuzzer.NoNextHeaderUpperBound);
+        Assert.InRange(ipIn - transport, -Drops(after, DropReason.IcmpMalformed), 0);
+        Assert.InRange(Drops(after, DropReason.Ipv6NoNextHeader), 0, fuzzer.NoNextHeaderUpperBound);
+
+        // The fuzzer reached deep code, not only the parsers' first checks.
+        Assert.True(after.DatagramsReassembled > 0, "no fragmented datagram was reassembled");
+        Assert.True(pair.B.TcpCounters.ChallengeAcksSent > 0, "no challenge ACK was sent (RFC 5961)");
+        Assert.True(pair.B.TcpCounters.IcmpErrorsAccepted > 0, "no ICMP error about a live connection passed RFC 5927's checks");
+        Assert.True(Drops(after, DropReason.UdpNoSocket, DropReason.TcpNoConnection) > 0, "no datagram or segment for a closed port");
 
         output.WriteLine($"seed {seed}: {injected:N0} packets injected, {roundsDuringFuzz} echo rounds completed meanwhile");
         output.WriteLine($"B frames in {after.FramesIn:N0} (+{after.DatagramsReassembled:N0} reassembled); IP drops {ipDrops:N0}, fragments {after.FragmentsIn:N0}, whole packets {ipIn:N0}");
@@ -141,7 +148,7 @@ internal sealed class PacketFuzzer(Random random, List<byte[]> toB, List<byte[]>
         {
             0 => RandomBytes(),
             1 or 2 => Mutate(Pick(toB) ?? RandomBytes()),
-            3 => BlindTcp(),
+            3 => random.Next(4) == 0 ? InWindowAtLiveConnection() : BlindTcp(),
             4 => TcpWithRawOptions(),
             5 => TcpWithOptions(),
             6 => UdpPacket(),
@@ -213,6 +220,22 @@ internal sealed class PacketFuzzer(Random random, List<byte[]> toB, List<byte[]>
         h.Flags = (TcpFlags)random.Next(256);
         h.Window = (ushort)random.Next(65536);
         return Forge.Tcp(src, dst, h, Bytes(random.Next(3) == 0 ? 600 : 0));
+    }
+
+    /// <summary>
+    /// An attacker who guessed the window of a live connection (RFC 5961's threat): a captured segment's 4-tuple, sequence
+    /// number moved forward into the window, SYN or RST set, a newer timestamp so PAWS lets it in. B must answer with a
+    /// challenge ACK and keep the connection (the test's live connections would fail otherwise) — unless the RST lands exactly
+    /// on RCV.NXT, which the offsets here (past one 3,000-byte message) keep it from.
+    /// </summary>
+    private byte[] InWindowAtLiveConnection()
+    {
+        if (Pick(toB) is not { } template || !Forge.TryReadTcp(template, out NetAddress src, out NetAddress dst, out TcpHeader h, out _))
+            return TcpWithOptions();
+        h.Sequence += random.Next(3001, 12000);
+        h.Flags = random.Next(2) == 0 ? TcpFlags.Syn : TcpFlags.Rst;
+        if (h.HasTimestamps) h.TimestampValue += 100_000u;
+        return Forge.Tcp(src, dst, h);
     }
 
     /// <summary>Every TCP option kind, well-formed or not: EOL, NOP, MSS, WS, SACK-permitted, SACK, timestamps, unknown kinds,

@@ -84,5 +84,9 @@ public sealed class LoadAndSoakTests(ITestOutputHelper output)
         Assert.All(samples, x => Assert.Equal(101, x.SocketsB));
         Assert.True(memoryLate - memoryEarly < 8 * 1024 * 1024, $"managed memory grew from {memoryEarly:N0} to {memoryLate:N0} bytes");
         Assert.True(late[^1].Bytes > early[^1].Bytes * 4, "traffic kept flowing until the end");
+        // The link really impaired the traffic and the stacks really recovered from it: a link that stopped impairing fails here.
+        Assert.True(linkA.OutboundCounters.Lost > 0 && linkB.OutboundCounters.Lost > 0, "the links lost nothing");
+        Assert.True(linkA.OutboundCounters.Duplicated > 0 && linkA.OutboundCounters.Reordered > 0, "the link duplicated or reordered nothing");
+        Assert.True(a.GetStats().TcpRetransmissions > 0 && b.GetStats().TcpRetransmissions > 0, "a side retransmitted nothing");
     }
 }

@@ -41,7 +41,8 @@ public sealed class SynFloodTests(ITestOutputHelper output)
                 pair.A.Execute(new Command.TcpStream.Connect(new NetEndpoint(StackPair.B4, 80))).Subscribe(r => connected = r);
             s.AdvanceBy(TimeSpan.FromMilliseconds(1).Ticks);
             maxSockets = Math.Max(maxSockets, pair.B.SocketCount);
-            Assert.InRange(pair.B.SocketCount, 1, 1 + 2 * Backlog); // the listener + SYN queue + accept queue
+            // The listener, the SYN queue (the first Backlog SYNs; every later one gets a cookie) and the one real connection.
+            Assert.InRange(pair.B.SocketCount, 1, 1 + Backlog + 1);
         }
 
         var stats = pair.B.GetStats();
@@ -57,7 +58,8 @@ public sealed class SynFloodTests(ITestOutputHelper output)
         s.Await(pair.A.Execute(new Command.TcpStream.Send(c.Socket, "through the flood"u8.ToArray())));
         var data = Assert.IsType<Reply.Data>(s.Await(pair.B.Execute(new Command.TcpStream.Receive(a.Socket))));
         Assert.Equal("through the flood"u8.ToArray(), data.Bytes.ToArray());
-        Assert.InRange(memoryAfter - memoryBefore, long.MinValue, 16 * 1024 * 1024); // bounded: no per-SYN state kept
+        // Bounded: no per-SYN state kept beyond the SYN queue (docs/reliability.md measured 0.4 MiB of growth; a byte per SYN is 0.1 MiB).
+        Assert.InRange(memoryAfter - memoryBefore, long.MinValue, 2 * 1024 * 1024);
 
         // Once the half-open connections give up, only the listener and the real connection remain.
         s.AdvanceBy(TimeSpan.FromMinutes(3).Ticks);

@@ -26,6 +26,12 @@ public class MalformedInputTests
 
     public static TheoryData<string> Kinds() => ["ipv4", "ipv6", "ipv6-fragment", "udp4", "udp6", "tcp4", "tcp6", "icmp4", "icmp6"];
 
+    /// <summary>The kinds with a checksum of their own.</summary>
+    public static TheoryData<string> ChecksummedKinds() => ["ipv4", "udp4", "udp6", "tcp4", "tcp6", "icmp4", "icmp6"];
+
+    /// <summary>The kinds with a checksum that covers their payload (IPv4's covers only its header).</summary>
+    public static TheoryData<string> PayloadChecksummedKinds() => ["udp4", "udp6", "tcp4", "tcp6", "icmp4", "icmp6"];
+
     /// <summary>A valid message of each kind, its parser, and the offset of its checksum field (−1 for none).</summary>
     private static (byte[] Bytes, Parser Parse, int ChecksumOffset) Sample(string kind) => kind switch
     {
@@ -61,11 +67,11 @@ public class MalformedInputTests
     }
 
     [Theory]
-    [MemberData(nameof(Kinds))]
+    [MemberData(nameof(ChecksummedKinds))]
     public void AFlippedChecksumByteIsBadChecksum(string kind)
     {
         var (bytes, parse, checksumOffset) = Sample(kind);
-        if (checksumOffset < 0) return; // IPv6 has no checksum of its own
+        Assert.True(checksumOffset >= 0);
         for (int i = 0; i < 2; i++)
         {
             var copy = (byte[])bytes.Clone();
@@ -75,14 +81,35 @@ public class MalformedInputTests
     }
 
     [Theory]
-    [MemberData(nameof(Kinds))]
+    [MemberData(nameof(PayloadChecksummedKinds))]
     public void AFlippedPayloadByteIsBadChecksum(string kind)
     {
         var (bytes, parse, checksumOffset) = Sample(kind);
-        if (checksumOffset < 0 || kind == "ipv4") return; // the IPv4 checksum covers only the header
+        Assert.True(checksumOffset >= 0);
         var copy = (byte[])bytes.Clone();
         copy[^5] ^= 0x10;
         Assert.Equal(WireError.BadChecksum, parse(copy));
+    }
+
+    /// <summary>
+    /// IPv6 has no checksum and IPv4's covers only its header: a flipped payload byte passes the IP layer and comes out as
+    /// it is (the transport's checksum, tested above, is what catches it), and nothing else of the packet changes.
+    /// </summary>
+    [Theory]
+    [InlineData("ipv4")]
+    [InlineData("ipv6")]
+    [InlineData("ipv6-fragment")]
+    public void AFlippedPayloadBytePassesTheIpLayerUnchangedForTheTransportToCatch(string kind)
+    {
+        var (bytes, _, _) = Sample(kind);
+        var copy = (byte[])bytes.Clone();
+        copy[^5] ^= 0x10;
+        ReadOnlySpan<byte> payload;
+        if (kind == "ipv4") Assert.Equal(WireError.None, Ipv4.TryParse(copy, out _, out _, out payload));
+        else Assert.Equal(WireError.None, Ipv6.TryParse(copy, out _, out _, out payload, out _));
+        byte[] expected = [.. Payload];
+        expected[^5] ^= 0x10;
+        Assert.Equal(expected, payload.ToArray());
     }
 
     // ---- IPv4 ----

@@ -49,4 +49,6 @@ public enum DropReason
     NoDevice,
     /// <summary>Outgoing packet larger than the MTU with DF set, or too large to fragment.</summary>
     TooBigToSend,
+    /// <summary>An IPv6 packet whose next header is "no next header" (59): nothing follows to deliver (RFC 8200 §4.7).</summary>
+    Ipv6NoNextHeader,
 }

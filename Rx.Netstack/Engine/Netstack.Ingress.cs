@@ -123,6 +123,7 @@ public sealed partial class Netstack
                 ProcessIcmp(ip, packet, payload, now);
                 break;
             case IpProtocol.Ipv6NoNextHeader when ip.IsV6:
+                if (!rawTaken) _counters.Drop(DropReason.Ipv6NoNextHeader);
                 break;
             default:
                 if (rawTaken) break;

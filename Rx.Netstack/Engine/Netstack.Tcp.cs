@@ -220,6 +220,7 @@ public sealed partial class Netstack
             connection.Tcb.OnIcmpError(hard, error);
         }
         else return;
+        _tcp.Counters.IcmpErrorsAccepted++;
         MarkDirty(connection);
     }
 

@@ -61,6 +61,7 @@ public sealed partial class Netstack : IDisposable, IAsyncDisposable
         }
         _sockets = new SocketTable(Id, Options.MaxSockets);
         InitializeIp();
+        CreateMeter();
         Commands = System.Reactive.Observer.Create<CommandRequest>(r => Submit(new PendingRequest(r.Id, r.Command, r.ReplyTo)));
     }
 
@@ -199,6 +200,7 @@ public sealed partial class Netstack : IDisposable, IAsyncDisposable
     {
         if (_disposed) return;
         _disposed = true;
+        _meter?.Dispose(); // its instruments disappear from listeners with the stack
         lock (_engineLock)
         {
             if (_inPass) { SchedulePass(); }

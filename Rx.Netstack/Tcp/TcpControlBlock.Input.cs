@@ -196,7 +196,7 @@ internal sealed partial class TcpControlBlock
         _irs = syn.Sequence;
         _rcvNxt = syn.Sequence + 1;
         _lastAckSent = _rcvNxt;
-        _rcvAdvRight = _rcvNxt + Math.Min(_recvRing.Capacity, ushort.MaxValue);
+        _rcvAdvRight = _rcvWndEdge = _rcvNxt + Math.Min(_recvRing.Capacity, ushort.MaxValue); // our SYN's window, unscaled
         if (syn.MaxSegmentSize > 0) _peerMss = Math.Max(MinimumMss, (int)syn.MaxSegmentSize);
         _wsAgreed = _settings.EnableWindowScale && syn.WindowScale >= 0;
         if (_wsAgreed)
@@ -266,7 +266,14 @@ internal sealed partial class TcpControlBlock
         }
     }
 
-    /// <summary>RFC 9293 §3.10.7.4 first check, with the zero-window allowance for a segment exactly at RCV.NXT.</summary>
+    /// <summary>
+    /// RFC 9293 §3.10.7.4 first check, with the zero-window allowance for a segment exactly at RCV.NXT. It decides whether the
+    /// segment's ACK, RST and FIN are looked at, and measures the window by the free buffer space, which is never less than
+    /// the window we advertised: a pure ACK carries the sender's highest sequence number sent, which sits right at our
+    /// advertised edge when the data before it was lost, and refusing it would hide the ACK from us for ever (Linux also
+    /// accepts a segment starting at the right edge, tcp_sequence). Which bytes are taken is the advertised window's
+    /// business alone (<see cref="ReceiveData"/>).
+    /// </summary>
     private bool IsAcceptable(SeqNumber seq, int segLen)
     {
         int wnd = ReceiveFree;
@@ -469,7 +476,22 @@ internal sealed partial class TcpControlBlock
             seq = _rcvNxt;
         }
         int offset = seq - _rcvNxt;
-        int placed = offset == 0 && !data.IsEmpty ? PlaceDirect(data) : 0; // into a waiting reader's buffer
+        // Only data inside the window we advertised is taken (RFC 9293 §3.10.7.4): with RCV.WND = 0 a zero-window probe's
+        // byte is dropped and answered with an ACK of the unchanged RCV.NXT (Linux: tcp_data_queue, TCPZeroWindowDrop); the
+        // peer sends it again once a window update opens the window. The free space can be larger than the window
+        // (receiver SWS avoidance, or a scaled window rounded down), and taking bytes there would move RCV.NXT past the
+        // right edge the peer was told.
+        int room = Math.Min(ReceiveWindow, ReceiveFree) - offset;
+        if (room <= 0)
+        {
+            _ackNow = true;
+            return false;
+        }
+        bool fits = data.Length <= room;
+        if (!fits) data = data[..room];
+        if (data.IsEmpty) return fits;
+
+        int placed = offset == 0 ? PlaceDirect(data) : 0; // into a waiting reader's buffer
         if (placed > 0)
         {
             _rcvNxt += placed;
@@ -479,18 +501,9 @@ internal sealed partial class TcpControlBlock
             {
                 if (_hasPendingFin && _pendingFinSeq == _rcvNxt) ConsumeFin(now);
                 ScheduleAck(now, placed);
-                return true;
+                return fits;
             }
         }
-        int room = ReceiveFree - offset;
-        bool fits = data.Length <= room;
-        if (room <= 0)
-        {
-            _ackNow = true;
-            return false;
-        }
-        if (!fits) data = data[..room];
-        if (data.IsEmpty) return fits;
 
         bool held = offset == 0 && TryHold(data); // kept in the frame it came in, not copied
         if (!held)
@@ -529,7 +542,14 @@ internal sealed partial class TcpControlBlock
         return fits;
     }
 
-    /// <summary>Delayed ACK (RFC 1122 §4.2.3.2, RFC 5681 §4.2): at least every second full-sized segment, never later than the timeout.</summary>
+    /// <summary>
+    /// Delayed ACK (RFC 1122 §4.2.3.2, RFC 5681 §4.2): at least every second full-sized segment, never later than the timeout;
+    /// data we send meanwhile carries the ACK. There is deliberately no quick-ack phase: Linux ACKs the first segments of a
+    /// connection at once (tcp_event_data_recv → tcp_incr_quickack, up to TCP_MAX_QUICKACKS = 16, net/ipv4/tcp_input.c)
+    /// until its first reply within the ACK timeout marks the connection interactive (pingpong), so Linux sends a pure ACK
+    /// before its first response. Here the first request coalesces with its response like every later one, and a bulk
+    /// sender's slow start still gets an ACK for every second full segment (cwnd grows by bytes acked, RFC 5681 §3.1).
+    /// </summary>
     private void ScheduleAck(Instant now, int length)
     {
         if (length > _rcvMssEstimate) _rcvMssEstimate = Math.Min(length, _mss);

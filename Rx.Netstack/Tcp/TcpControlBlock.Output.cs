@@ -74,7 +74,7 @@ internal sealed partial class TcpControlBlock
                 header.TimestampEcho = _tsRecent;
             }
             _lastAckSent = _rcvNxt;
-            _rcvAdvRight = _rcvNxt + header.Window;
+            SetAdvertisedRight(_rcvNxt + header.Window);
         }
         else
         {
@@ -309,16 +309,45 @@ internal sealed partial class TcpControlBlock
         SeqNumber newRight = right - _rcvAdvRight >= threshold || right < _rcvAdvRight ? right : _rcvAdvRight;
         int window = Math.Max(0, newRight - _rcvNxt);
         int field = Math.Min(window >> _rcvScale, ushort.MaxValue);
-        _rcvAdvRight = _rcvNxt + (field << _rcvScale);
+        SetAdvertisedRight(_rcvNxt + (field << _rcvScale));
         return (ushort)field;
     }
 
-    /// <summary>True when reading opened the window enough to tell the peer (at least min(buffer/2, 2·MSS)).</summary>
+    /// <summary>
+    /// Records the right edge a segment advertises. A scaled window is rounded down, so the edge can fall back by up to
+    /// 2^scale − 1 bytes; RCV.WND for accepting data keeps the furthest edge the peer was ever told (RFC 7323 §2.4, window
+    /// retraction: the peer may already have sent into the larger window).
+    /// </summary>
+    private void SetAdvertisedRight(SeqNumber right)
+    {
+        _rcvAdvRight = right;
+        if (right > _rcvWndEdge) _rcvWndEdge = right;
+    }
+
+    /// <summary>
+    /// RCV.WND (RFC 9293 §3.3.1): what the peer may send beyond RCV.NXT — the window we advertised, which receiver SWS
+    /// avoidance keeps below the free space. 0 after we advertised a zero window, even if the reader freed a little since.
+    /// </summary>
+    private int ReceiveWindow => Math.Max(0, _rcvWndEdge - _rcvNxt);
+
+    /// <summary>
+    /// True when reading opened the window enough that the peer must hear of it at once, in a pure ACK: the right edge we
+    /// could advertise moved by at least min(buffer/2, 2·MSS) (receiver SWS avoidance, RFC 9293 §3.8.6.2.2), and the window
+    /// the peer knows is too small to keep it sending. While that window still takes two full segments (which we ACK at
+    /// once, RFC 5681 §4.2) and one more, the peer is not waiting for us: the new window rides on the next ACK we send
+    /// anyway — the delayed ACK of a request, or the response that carries it (RFC 1122 §4.2.3.2). Linux sends no update
+    /// after a request is read either: tcp_cleanup_rbuf wants the window to double, and the window it offers grows with
+    /// rcv_ssthresh as data arrives, not with the buffer. Before this rule a buffer over 64 KiB sent a pure ACK ahead of the
+    /// response to the first request (the peer knew only the unscaled SYN window), and without window scaling to every one.
+    /// </summary>
     private bool WindowUpdateWorthSending()
     {
-        SeqNumber right = _rcvNxt + ReceiveFree;
+        // The edge a segment could advertise: the 16-bit field caps it (65535 bytes without window scaling, RFC 7323 §2.2).
+        SeqNumber right = _rcvNxt + Math.Min(ReceiveFree, ushort.MaxValue << _rcvScale);
         int increase = right - _rcvAdvRight;
-        return increase >= Math.Max(1, Math.Min(_recvRing.Capacity / 2, 2 * _mss));
+        if (increase < Math.Max(1, Math.Min(_recvRing.Capacity / 2, 2 * _mss))) return false;
+        int known = _rcvAdvRight - _rcvNxt; // what the peer may still send; ≤ 0 when it filled our window
+        return known < 2 * _rcvMssEstimate + _mss;
     }
 
     /// <summary>SACK blocks (RFC 2018 §4): the block holding the latest out-of-order segment first, then the others.</summary>

@@ -58,6 +58,7 @@ internal sealed partial class TcpControlBlock
 
     // Receive sequence space.
     private SeqNumber _irs, _rcvNxt, _rcvAdvRight, _lastAckSent;
+    private SeqNumber _rcvWndEdge;    // the furthest right edge we ever advertised: RCV.NXT + RCV.WND, where taking data stops
     private bool _finReceived, _hasPendingFin;
     private SeqNumber _pendingFinSeq;
     private int _recentSackCount;
@@ -191,7 +192,7 @@ internal sealed partial class TcpControlBlock
         tcb._rcvScale = 0;
         tcb._irs = finalAck.Sequence - 1;
         tcb._rcvNxt = finalAck.Sequence;
-        tcb._rcvAdvRight = tcb._rcvNxt + Math.Min(settings.ReceiveBufferSize, ushort.MaxValue);
+        tcb._rcvAdvRight = tcb._rcvWndEdge = tcb._rcvNxt + Math.Min(settings.ReceiveBufferSize, ushort.MaxValue);
         tcb._peerMss = Math.Max(MinimumMss, mss);
         tcb.UpdateMss();
         tcb._sndUna = tcb._sndNxt = tcb._sndMax = tcb._probeHigh = finalAck.Acknowledgment;

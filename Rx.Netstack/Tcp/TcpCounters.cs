@@ -44,4 +44,7 @@ internal sealed class TcpCounters
     public long TailLossProbes;
     /// <summary>Window updates sent because the application read data.</summary>
     public long WindowUpdates;
+
+    /// <summary>ICMP errors about a connection that passed RFC 5927's checks (its quoted sequence number in flight) and were acted on.</summary>
+    public long IcmpErrorsAccepted;
 }
