@@ -36,7 +36,7 @@ public sealed class StackPair : IDisposable
     /// <summary>A TCP connection A → B: B listens on <paramref name="port"/> and accepts it (in virtual time).</summary>
     public (TcpConnection Client, TcpConnection Server) ConnectTcp(ushort port = 80, bool v6 = false, TcpSettings? settings = null)
     {
-        TcpListener listener = Await(B.ListenTcpAsync(port, ipv6: v6, settings: settings));
+        TcpConnectionListener listener = Await(B.ListenTcpAsync(port, ipv6: v6, settings: settings));
         Task<TcpConnection> accept = listener.AcceptAsync();
         TcpConnection client = Await(A.ConnectTcpAsync(new NetEndpoint(v6 ? B6 : B4, port), settings));
         return (client, Await(accept));
