@@ -7,18 +7,18 @@ using Rx.Netstack.Sockets;
 namespace Rx.Netstack.AspNetCore;
 
 /// <summary>
-/// Kestrel's listener over one or two <see cref="TcpListener"/>s (two for <c>[::]</c>, which Kestrel means as "every IPv4 and
+/// Kestrel's listener over one or two <see cref="TcpConnectionListener"/>s (two for <c>[::]</c>, which Kestrel means as "every IPv4 and
 /// IPv6 address"): accept loops feed a channel that <see cref="AcceptAsync"/> reads; unbinding closes the listeners and ends it.
 /// </summary>
 internal sealed class NetstackConnectionListener : IConnectionListener
 {
-    private readonly IReadOnlyList<TcpListener> _listeners;
+    private readonly IReadOnlyList<TcpConnectionListener> _listeners;
     private readonly NetstackTransportOptions _options;
     private readonly Channel<TcpConnection> _accepted = Channel.CreateUnbounded<TcpConnection>(new UnboundedChannelOptions { SingleReader = false });
     private readonly Task _acceptLoops;
     private int _unbound;
 
-    private NetstackConnectionListener(IReadOnlyList<TcpListener> listeners, EndPoint endPoint, NetstackTransportOptions options)
+    private NetstackConnectionListener(IReadOnlyList<TcpConnectionListener> listeners, EndPoint endPoint, NetstackTransportOptions options)
     {
         _listeners = listeners;
         _options = options;
@@ -33,24 +33,24 @@ internal sealed class NetstackConnectionListener : IConnectionListener
         CancellationToken cancellationToken)
     {
         var local = NetEndpoint.FromIPEndPoint(endPoint);
-        var listeners = new List<TcpListener>();
+        var listeners = new List<TcpConnectionListener>();
         try
         {
-            listeners.Add(await TcpListener.ListenAsync(stack, local, options.Backlog, options.TcpSettings, cancellationToken).ConfigureAwait(false));
+            listeners.Add(await TcpConnectionListener.ListenAsync(stack, local, options.Backlog, options.TcpSettings, cancellationToken).ConfigureAwait(false));
             ushort port = listeners[0].Local.Port; // port 0: the second listener takes the port the first was given
             if (endPoint.Address.Equals(IPAddress.IPv6Any))
-                listeners.Add(await TcpListener.ListenAsync(stack, new NetEndpoint(NetAddress.AnyV4, port), options.Backlog, options.TcpSettings,
+                listeners.Add(await TcpConnectionListener.ListenAsync(stack, new NetEndpoint(NetAddress.AnyV4, port), options.Backlog, options.TcpSettings,
                     cancellationToken).ConfigureAwait(false));
             return new NetstackConnectionListener(listeners, new IPEndPoint(endPoint.Address, port), options);
         }
         catch (NetstackException e) when (e.Error.Reason == BadRequestReason.PortInUse)
         {
-            foreach (TcpListener listener in listeners) await listener.DisposeAsync().ConfigureAwait(false);
+            foreach (TcpConnectionListener listener in listeners) await listener.DisposeAsync().ConfigureAwait(false);
             throw new AddressInUseException(e.Message, e);
         }
         catch
         {
-            foreach (TcpListener listener in listeners) await listener.DisposeAsync().ConfigureAwait(false);
+            foreach (TcpConnectionListener listener in listeners) await listener.DisposeAsync().ConfigureAwait(false);
             throw;
         }
     }
@@ -59,7 +59,7 @@ internal sealed class NetstackConnectionListener : IConnectionListener
     /// Feeds the channel until the listener closes or the stack goes. Overload is waited out inside AcceptAllAsync; what an
     /// accepted connection does later is its own business: this loop only ends with its listener.
     /// </summary>
-    private async Task AcceptLoopAsync(TcpListener listener)
+    private async Task AcceptLoopAsync(TcpConnectionListener listener)
     {
         try
         {
@@ -88,7 +88,7 @@ internal sealed class NetstackConnectionListener : IConnectionListener
     public async ValueTask UnbindAsync(CancellationToken cancellationToken = default)
     {
         if (Interlocked.Exchange(ref _unbound, 1) != 0) return;
-        foreach (TcpListener listener in _listeners) await listener.DisposeAsync().ConfigureAwait(false);
+        foreach (TcpConnectionListener listener in _listeners) await listener.DisposeAsync().ConfigureAwait(false);
         await _acceptLoops.WaitAsync(cancellationToken).ConfigureAwait(false);
     }
 

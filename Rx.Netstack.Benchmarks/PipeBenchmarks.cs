@@ -11,7 +11,7 @@ public abstract class PipeBenchmarkBase
 {
     protected static readonly NetAddress A4 = NetAddress.Parse("10.0.0.1"), B4 = NetAddress.Parse("10.0.0.2");
 
-    protected InlineScheduler Scheduler { get; } = new();
+    private protected InlineScheduler Scheduler { get; } = new();
     protected Netstack A { get; private set; } = null!;
     protected Netstack B { get; private set; } = null!;
 
@@ -93,7 +93,7 @@ public class TcpBulkBenchmarks : PipeBenchmarkBase
     {
         CreateStacks(Mtu, checksums: Checksums);
         var settings = new TcpSettings { SendBufferSize = 256 * 1024, ReceiveBufferSize = 256 * 1024 };
-        TcpListener listener = Await(B.ListenTcpAsync(80, settings: settings));
+        TcpConnectionListener listener = Await(B.ListenTcpAsync(80, settings: settings));
         Task<TcpConnection> accept = listener.AcceptAsync();
         _client = Await(A.ConnectTcpAsync(new NetEndpoint(B4, 80), settings));
         _server = Await(accept);

@@ -58,7 +58,7 @@ public class TcpIngressBenchmarks
             RunContinuationsInline = true, // the engine is what is measured: no thread-pool hop in the set-up's awaits
         }, scheduler);
         stack.Attach(device);
-        TcpListener listener = stack.ListenTcpAsync(80).GetAwaiter().GetResult();
+        TcpConnectionListener listener = stack.ListenTcpAsync(80).GetAwaiter().GetResult();
         Task<TcpConnection> accept = listener.AcceptAsync();
 
         var syn = new TcpHeader(40000, 80, TcpFlags.Syn) { Sequence = new SeqNumber(1000), Window = 65535, MaxSegmentSize = 1460 };

@@ -8,15 +8,8 @@ namespace Rx.Netstack.Cli;
 /// </summary>
 internal static class BenchCommand
 {
-    public static async Task<int> RunAsync(string[] args)
+    public static async Task<int> RunAsync(string which, BenchOptions options)
     {
-        if (args.Length == 0 || args[0] is "-h" or "--help")
-        {
-            (args.Length == 0 ? Console.Error : Console.Out).WriteLine(BenchOptions.Help);
-            return args.Length == 0 ? 2 : 0;
-        }
-        string which = args[0];
-        BenchOptions options = BenchOptions.Parse(args[1..]);
         var console = DemoConsole.Create();
         IReadOnlyList<BenchResult> results;
         string title;
@@ -42,17 +35,17 @@ internal static class BenchCommand
                 if (NetworkNamespace.WhyUnsupported() is { } why)
                 {
                     Console.Error.WriteLine($"rx-netstack bench tun: cannot run: {why}");
-                    return 3;
+                    return ExitCodes.Unsupported;
                 }
                 // Without --buffer: 64 KiB and 1 MiB, the two sizes of issue 6's targets.
-                int[] buffers = args.Contains("--buffer") ? [options.Buffer] : [64 * 1024, 1024 * 1024];
+                int[] buffers = options.BufferGiven ? [options.Buffer] : [64 * 1024, 1024 * 1024];
                 title = $"bench tun: linux ⇄ rx-netstack over TUN in a namespace, MTU {BenchTun.Mtu}, {options.Write / 1024.0:0.#} KiB writes, {options.Seconds:0.#} s each";
                 results = await BenchTun.RunAsync(options, buffers, console);
                 break;
             default:
-                throw new CliUsageException($"unknown benchmark \"{which}\"\n{BenchOptions.Help}");
+                throw new ArgumentOutOfRangeException(nameof(which), which, "not a benchmark");
         }
         BenchResult.Print(console, options.Json, title, results);
-        return 0;
+        return ExitCodes.Success;
     }
 }

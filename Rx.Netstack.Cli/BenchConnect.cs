@@ -19,7 +19,7 @@ internal static class BenchConnect
     public static async Task<IReadOnlyList<BenchResult>> RunAsync(BenchOptions o)
     {
         using var net = new DemoNetwork(o.Mtu, checksumOffload: o.Checksums, configure: opt => opt with { MaxTimeWaitConnections = MaxTimeWait });
-        await using TcpListener listener = await net.B.ListenTcpAsync(5400, backlog: 4096);
+        await using TcpConnectionListener listener = await net.B.ListenTcpAsync(5400, backlog: 4096);
         using var stop = new CancellationTokenSource();
         var remote = new NetEndpoint(DemoNetwork.B4, 5400);
         long completed = 0, failed = 0;

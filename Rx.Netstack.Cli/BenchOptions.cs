@@ -1,4 +1,4 @@
-using System.Globalization;
+using System.CommandLine;
 
 namespace Rx.Netstack.Cli;
 
@@ -18,66 +18,123 @@ internal sealed record BenchOptions
     /// <summary>tcp: whether the pipe passes TCP super-segments whole (segmentation offload, as a veth pair does; only with
     /// checksum offload); tun: whether the TUN device asks for virtio-net headers and TCP segmentation offload. On by default.</summary>
     public bool Offloads { get; init; } = true;
+    /// <summary>Whether --buffer was given (bench tun measures two sizes without it).</summary>
+    public bool BufferGiven { get; init; }
 
     public TimeSpan Duration => TimeSpan.FromSeconds(Seconds);
 
-    public const string Help = """
-        usage: rx-netstack bench tcp|udp|rr|connect|tun [options]
-          --seconds N            how long each side runs (default 3)
-          --mtu M                MTU of the in-memory pipe between the two stacks (default 65535)
-          --buffer B             TCP socket buffers in bytes, both stacks and kernel (default 262144; tun: 65536 and 1048576)
-          --write W              bytes per write (default 32768)
-          --idle-connections K   tcp: hold K idle established connections open during the transfer (default 0)
-          --size S               udp: datagram payload bytes (default 1024)
-          --parallel P           connect: concurrent connect/close loops (default 8)
-          --checksums C          tcp, udp, rr, connect: offload (default; like the kernel's loopback, the pipe's TCP/UDP
-                                 checksums are neither computed nor verified) or compute
-          --offloads on|off      tcp: TCP segmentation offload on the pipe (default on: 64 KiB super-segments cross an MTU
-                                 1500 pipe whole, as on a Linux veth pair; off: every frame is at most the MTU);
-                                 tun: TUN offloads (default on: the kernel hands us TCP super-packets of up to 64 KiB)
-          --json                 one JSON object per result line instead of a table
-        """;
+    private static readonly BenchOptions Defaults = new();
 
-    public static BenchOptions Parse(IReadOnlyList<string> args)
+    /// <summary>
+    /// The `bench` command and one subcommand per benchmark, each with the options it reads (an option another benchmark
+    /// takes is refused, saying which one takes it). The action hands the benchmark's name and options to <paramref name="run"/>.
+    /// </summary>
+    public static Command CreateCommand(Func<string, BenchOptions, Task<int>> run)
     {
-        var o = new BenchOptions();
-        for (int i = 0; i < args.Count; i++)
+        var bench = new Command("bench", "Throughput and latency of two stacks over an in-memory pipe, side by side with the kernel's loopback in the same run (bench tun: the kernel against the stack over a TUN device, root).");
+        bench.Subcommands.Add(Benchmark("tcp", "Bulk TCP transfer A → B, default and inline continuations, against 127.0.0.1.",
+            Knob.Mtu | Knob.Buffer | Knob.Write | Knob.IdleConnections | Knob.Checksums | Knob.Offloads, run,
+            offloadsHelp: "TCP segmentation offload on the pipe: on passes 64 KiB super-segments whole across an MTU 1500 pipe, as a Linux veth pair does (needs --checksums offload); off: every frame is at most the MTU."));
+        bench.Subcommands.Add(Benchmark("udp", "UDP datagrams A → B as fast as each send completes: datagrams/s received and loss, against 127.0.0.1.",
+            Knob.Mtu | Knob.Size | Knob.Checksums, run));
+        bench.Subcommands.Add(Benchmark("rr", "1-byte TCP request/response on one connection, one at a time: round trips/s, against 127.0.0.1.",
+            Knob.Mtu | Knob.Checksums, run));
+        bench.Subcommands.Add(Benchmark("connect", "TCP connect + close in parallel loops: connections/s.",
+            Knob.Mtu | Knob.Parallel | Knob.Checksums, run));
+        bench.Subcommands.Add(Benchmark("tun", "The Linux kernel against the stack over a TUN device at MTU 1500, in a network namespace it creates and deletes (root): bulk TCP each way.",
+            Knob.Buffer | Knob.Write | Knob.Offloads, run,
+            bufferHelp: "TCP socket buffers in bytes, both sides (1024..67108864); default: both 65536 and 1048576, one after the other.",
+            offloadsHelp: "TUN offloads: on lets the kernel hand over TCP super-packets of up to 64 KiB (virtio-net headers); off: one packet per MTU."));
+        return bench;
+    }
+
+    [Flags]
+    private enum Knob
+    {
+        Mtu = 1,
+        Buffer = 2,
+        Write = 4,
+        IdleConnections = 8,
+        Size = 16,
+        Parallel = 32,
+        Checksums = 64,
+        Offloads = 128,
+    }
+
+    private static Command Benchmark(string name, string description, Knob knobs, Func<string, BenchOptions, Task<int>> run,
+        string? bufferHelp = null, string? offloadsHelp = null)
+    {
+        var command = new Command(name, description);
+        T Add<T>(T option) where T : Option
         {
-            string name = args[i];
-            string Next() => i + 1 < args.Count ? args[++i] : throw new CliUsageException($"{name} needs a value");
-            int Int(int min, int max)
-            {
-                string text = Next();
-                if (!int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out int v) || v < min || v > max)
-                    throw new CliUsageException($"{name} \"{text}\" must be a whole number within {min}..{max}");
-                return v;
-            }
-            o = name switch
-            {
-                "--seconds" => o with { Seconds = double.TryParse(Next(), NumberStyles.Float, CultureInfo.InvariantCulture, out double s) && s is > 0 and <= 600
-                    ? s : throw new CliUsageException("--seconds must be a number within (0, 600]") },
-                "--mtu" => o with { Mtu = Int(1280, 65535) },
-                "--buffer" => o with { Buffer = Int(1024, 64 << 20) },
-                "--write" => o with { Write = Int(1, 16 << 20) },
-                "--idle-connections" => o with { IdleConnections = Int(0, 60000) },
-                "--size" => o with { DatagramSize = Int(1, 65507) },
-                "--parallel" => o with { Parallel = Int(1, 256) },
-                "--json" => o with { Json = true },
-                "--checksums" => o with { Checksums = Next() switch
-                {
-                    "offload" => ChecksumOffload.Both,
-                    "compute" => ChecksumOffload.None,
-                    var other => throw new CliUsageException($"--checksums \"{other}\" must be offload or compute"),
-                } },
-                "--offloads" => o with { Offloads = Next() switch
-                {
-                    "on" => true,
-                    "off" => false,
-                    var other => throw new CliUsageException($"--offloads \"{other}\" must be on or off"),
-                } },
-                _ => throw new CliUsageException($"unknown option {name}\n{Help}"),
-            };
+            command.Options.Add(option);
+            return option;
         }
-        return o;
+        Option<int>? Number(Knob knob, string option, string helpName, string help, int min, int max, int defaultValue) =>
+            !knobs.HasFlag(knob) ? null : Add(new Option<int>(option)
+            {
+                Description = $"{help} ({min}..{max}).",
+                HelpName = helpName,
+                DefaultValueFactory = _ => defaultValue,
+                CustomParser = OptionParsers.WholeNumber(option, min, max),
+            });
+        Option<string>? Choice(Knob knob, string option, string help, params string[] choices)
+        {
+            if (!knobs.HasFlag(knob)) return null;
+            var choice = Add(new Option<string>(option)
+            {
+                Description = help,
+                HelpName = string.Join('|', choices),
+                DefaultValueFactory = _ => choices[0],
+                CustomParser = OptionParsers.OneOf(option, choices),
+            });
+            choice.CompletionSources.Add(choices);
+            return choice;
+        }
+
+        var seconds = Add(new Option<double>("--seconds")
+        {
+            Description = "How long each side runs, in seconds (more than 0, at most 600).",
+            HelpName = "N",
+            DefaultValueFactory = _ => Defaults.Seconds,
+            CustomParser = OptionParsers.PositiveNumber("--seconds", 600),
+        });
+        var mtu = Number(Knob.Mtu, "--mtu", "M", "MTU of the in-memory pipe between the two stacks", 1280, 65535, Defaults.Mtu);
+        Option<int>? buffer = null;
+        if (knobs.HasFlag(Knob.Buffer))
+        {
+            buffer = Add(new Option<int>("--buffer")
+            {
+                Description = bufferHelp ?? "TCP socket buffers in bytes, both stacks and the kernel (1024..67108864).",
+                HelpName = "B",
+                CustomParser = OptionParsers.WholeNumber("--buffer", 1024, 64 << 20),
+            });
+            if (bufferHelp is null) buffer.DefaultValueFactory = _ => Defaults.Buffer;
+        }
+        var write = Number(Knob.Write, "--write", "W", "Bytes per write", 1, 16 << 20, Defaults.Write);
+        var idle = Number(Knob.IdleConnections, "--idle-connections", "K", "Idle established connections held open during the transfer", 0, 60000, Defaults.IdleConnections);
+        var size = Number(Knob.Size, "--size", "S", "Datagram payload bytes", 1, 65507, Defaults.DatagramSize);
+        var parallel = Number(Knob.Parallel, "--parallel", "P", "Concurrent connect/close loops", 1, 256, Defaults.Parallel);
+        var checksums = Choice(Knob.Checksums, "--checksums",
+            "offload: the pipe's TCP/UDP checksums are neither computed nor verified, as on the kernel's loopback; compute: they are.",
+            "offload", "compute");
+        var offloads = Choice(Knob.Offloads, "--offloads", offloadsHelp ?? "", "on", "off");
+        var json = Add(new Option<bool>("--json") { Description = "Print one JSON object per result line instead of a table." });
+
+        command.SetAction(result =>
+        {
+            var o = Defaults with { Seconds = result.GetValue(seconds), Json = result.GetValue(json) };
+            if (mtu is not null) o = o with { Mtu = result.GetValue(mtu) };
+            if (buffer is not null && result.GetResult(buffer) is { Implicit: false })
+                o = o with { Buffer = result.GetValue(buffer), BufferGiven = true };
+            if (write is not null) o = o with { Write = result.GetValue(write) };
+            if (idle is not null) o = o with { IdleConnections = result.GetValue(idle) };
+            if (size is not null) o = o with { DatagramSize = result.GetValue(size) };
+            if (parallel is not null) o = o with { Parallel = result.GetValue(parallel) };
+            if (checksums is not null) o = o with { Checksums = result.GetValue(checksums) == "compute" ? ChecksumOffload.None : ChecksumOffload.Both };
+            if (offloads is not null) o = o with { Offloads = result.GetValue(offloads) != "off" };
+            return run(name, o);
+        });
+        return command;
     }
 }

@@ -93,7 +93,7 @@ internal static class BenchTcp
     {
         var all = new List<TcpConnection>(count * 2);
         if (count == 0) return all;
-        await using TcpListener listener = await net.B.ListenTcpAsync(5002, backlog: 1024);
+        await using TcpConnectionListener listener = await net.B.ListenTcpAsync(5002, backlog: 1024);
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(120);
         Task accepting = Task.Run(async () =>
         {

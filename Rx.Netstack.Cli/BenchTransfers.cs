@@ -2,7 +2,6 @@ using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using Rx.Netstack.Sockets;
-using TcpListener = Rx.Netstack.Sockets.TcpListener;
 
 namespace Rx.Netstack.Cli;
 
@@ -18,11 +17,11 @@ internal interface IBenchStreamPair : IAsyncDisposable
 }
 
 /// <summary>A TCP connection pair on the two stacks of a <see cref="DemoNetwork"/>.</summary>
-internal sealed class StackStreamPair(TcpConnection client, TcpConnection server, TcpListener listener) : IBenchStreamPair
+internal sealed class StackStreamPair(TcpConnection client, TcpConnection server, TcpConnectionListener listener) : IBenchStreamPair
 {
     public static async Task<StackStreamPair> OpenAsync(DemoNetwork net, ushort port, Tcp.TcpSettings settings)
     {
-        TcpListener listener = await net.B.ListenTcpAsync(port, settings: settings);
+        TcpConnectionListener listener = await net.B.ListenTcpAsync(port, settings: settings);
         Task<TcpConnection> accept = listener.AcceptAsync();
         TcpConnection client = await net.A.ConnectTcpAsync(new NetEndpoint(DemoNetwork.B4, port), settings).WaitAsync(TimeSpan.FromSeconds(10));
         TcpConnection server = await accept.WaitAsync(TimeSpan.FromSeconds(10));

@@ -5,7 +5,6 @@ using System.Runtime.InteropServices;
 using Rx.Netstack.Devices;
 using Rx.Netstack.Sockets;
 using Rx.Netstack.Tcp;
-using TcpListener = Rx.Netstack.Sockets.TcpListener;
 
 namespace Rx.Netstack.Cli;
 
@@ -115,7 +114,7 @@ internal static class BenchTun
 
     private static async Task<TunStreamPair> KernelToStackAsync(NetworkNamespace ns, Netstack stack, TcpSettings settings, int buffer, ushort port)
     {
-        TcpListener listener = await stack.ListenTcpAsync(port, settings: settings);
+        TcpConnectionListener listener = await stack.ListenTcpAsync(port, settings: settings);
         Socket kernel = KernelSocket(ns, buffer);
         try
         {
@@ -189,7 +188,7 @@ internal static class BenchTun
     }
 
     /// <summary>One kernel socket and one connection of our stack, joined over the TUN device; one of them sends.</summary>
-    private sealed class TunStreamPair(Socket kernel, TcpConnection connection, bool kernelSends, TcpListener? stackListener, Socket? kernelListener)
+    private sealed class TunStreamPair(Socket kernel, TcpConnection connection, bool kernelSends, TcpConnectionListener? stackListener, Socket? kernelListener)
         : IAsyncDisposable
     {
         public Socket KernelSocket => kernel;

@@ -12,23 +12,9 @@ internal static class DemoCommand
     private const long DefaultBulkBytes = 64L * 1000 * 1000;
     private const long DefaultBulkBytesWithCapture = 8L * 1000 * 1000;
 
-    public static async Task<int> RunAsync(string[] args)
+    public static async Task<int> RunAsync(DemoOptions options)
     {
-        string? pcap = null;
-        long? bulkBytes = null;
-        int mtu = 1500;
-        for (int i = 0; i < args.Length; i++)
-        {
-            switch (args[i])
-            {
-                case "--pcap": pcap = Value(args, ref i); break;
-                case "--bulk-mb": bulkBytes = (long)(ParseNumber(Value(args, ref i), "--bulk-mb") * 1e6); break;
-                case "--mtu": mtu = (int)ParseNumber(Value(args, ref i), "--mtu"); break;
-                default: throw new CliUsageException($"unknown option {args[i]} (options: --pcap FILE, --bulk-mb N, --mtu M)");
-            }
-        }
-        if (mtu is < 1280 or > 65535) throw new CliUsageException($"--mtu {mtu} must be within 1280..65535");
-        if (bulkBytes is <= 0) throw new CliUsageException("--bulk-mb must be positive");
+        var (pcap, bulkBytes, mtu) = (options.PcapPath, options.BulkBytes, options.Mtu);
         // A capture of a 64 MB transfer would be a 70 MB file: keep the default small when capturing.
         long bulk = bulkBytes ?? (pcap is null ? DefaultBulkBytes : DefaultBulkBytesWithCapture);
 
@@ -59,23 +45,17 @@ internal static class DemoCommand
             {
                 console.Fail(e.Message);
                 Console.Error.WriteLine($"rx-netstack demo: step \"{title}\" failed: {e.Message}");
-                return 1;
+                return ExitCodes.Failure;
             }
             catch (Exception e)
             {
                 console.Fail($"{e.GetType().Name}: {e.Message}");
                 Console.Error.WriteLine($"rx-netstack demo: step \"{title}\" failed: {e}");
-                return 1;
+                return ExitCodes.Failure;
             }
         }
         if (pcap is not null) console.Line($"capture of stack A's side: {net.CapturedFrames:N0} frames in {pcap} (open with Wireshark or tshark -r)");
         console.Line(string.Create(CultureInfo.InvariantCulture, $"demo finished in {total.Elapsed.TotalSeconds:F1} s"));
-        return 0;
+        return ExitCodes.Success;
     }
-
-    private static string Value(string[] args, ref int i) =>
-        i + 1 < args.Length ? args[++i] : throw new CliUsageException($"{args[i]} needs a value");
-
-    private static double ParseNumber(string text, string option) =>
-        double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out double v) ? v : throw new CliUsageException($"{option}: \"{text}\" is not a number");
 }

@@ -69,8 +69,8 @@ internal static class DemoSteps
     /// <summary>An echo server on B (every accepted connection echoes what it receives) and a client on A, over IPv4 and IPv6.</summary>
     public static async Task TcpEchoAsync(DemoNetwork net, DemoConsole console)
     {
-        await using TcpListener listener4 = await net.B.ListenTcpAsync(7);
-        await using TcpListener listener6 = await net.B.ListenTcpAsync(7, ipv6: true);
+        await using TcpConnectionListener listener4 = await net.B.ListenTcpAsync(7);
+        await using TcpConnectionListener listener6 = await net.B.ListenTcpAsync(7, ipv6: true);
         // The echo server: a stream of accepted connections, each a stream of chunks sent back in order.
         using IDisposable echo = listener4.Accepted.Merge(listener6.Accepted)
             .SelectMany(connection => connection.Received
@@ -100,7 +100,7 @@ internal static class DemoSteps
     public static async Task BulkTransferAsync(DemoNetwork net, DemoConsole console, long totalBytes, TimeSpan timeLimit)
     {
         var settings = new TcpSettings { SendBufferSize = 256 * 1024, ReceiveBufferSize = 256 * 1024 };
-        await using TcpListener listener = await net.B.ListenTcpAsync(9000, settings: settings);
+        await using TcpConnectionListener listener = await net.B.ListenTcpAsync(9000, settings: settings);
         Task<TcpConnection> accepting = listener.AcceptAsync();
         await using TcpConnection sender = await Expect(net.A.ConnectTcpAsync(new NetEndpoint(DemoNetwork.B4, 9000), settings), "connect for the bulk transfer");
         await using TcpConnection receiver = await Expect(accepting, "accept for the bulk transfer");

@@ -14,16 +14,9 @@ namespace Rx.Netstack.Cli;
 /// </summary>
 internal static class HttpCommand
 {
-    public const string Usage = "usage: rx-netstack http --listen ADDRESS:PORT [--listen …] [--quiet]   (e.g. 127.0.0.1:8080, [::1]:8080)";
-
-    public static async Task<int> RunAsync(string[] args)
+    public static async Task<int> RunAsync(HttpOptions options)
     {
-        if (args is ["-h" or "--help"])
-        {
-            Console.WriteLine(Usage);
-            return 0;
-        }
-        var (endpoints, quiet) = Parse(args);
+        var (endpoints, quiet) = (options.Endpoints, options.Quiet);
 
         using var stop = new CancellationTokenSource();
         void OnSignal(PosixSignalContext context)
@@ -52,32 +45,6 @@ internal static class HttpCommand
         using var patience = new CancellationTokenSource(TimeSpan.FromSeconds(5));
         await app.StopAsync(patience.Token).ConfigureAwait(false);
         Console.WriteLine($"stopped after {routes.RequestsServed} requests");
-        return 0;
-    }
-
-    private static (List<IPEndPoint> Endpoints, bool Quiet) Parse(string[] args)
-    {
-        var endpoints = new List<IPEndPoint>();
-        bool quiet = false;
-        for (int i = 0; i < args.Length; i++)
-        {
-            string arg = args[i];
-            switch (arg)
-            {
-                case "--listen" or "-l":
-                    string text = i + 1 < args.Length ? args[++i] : throw new CliUsageException($"{arg} needs a value. {Usage}");
-                    if (!IPEndPoint.TryParse(text, out var endpoint) || endpoint.Port == 0)
-                        throw new CliUsageException($"'{text}' is not ADDRESS:PORT (like 127.0.0.1:8080 or [::1]:8080).");
-                    endpoints.Add(endpoint);
-                    break;
-                case "--quiet" or "-q":
-                    quiet = true;
-                    break;
-                default:
-                    throw new CliUsageException($"unknown option '{arg}'. {Usage}");
-            }
-        }
-        if (endpoints.Count == 0) throw new CliUsageException($"at least one --listen is required. {Usage}");
-        return (endpoints, quiet);
+        return ExitCodes.Success;
     }
 }

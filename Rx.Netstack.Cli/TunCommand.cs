@@ -14,15 +14,8 @@ internal static class TunCommand
 {
     private static readonly TimeSpan ClosePatience = TimeSpan.FromSeconds(2);
 
-    public static async Task<int> RunAsync(string[] args)
+    public static async Task<int> RunAsync(TunOptions options)
     {
-        if (args is ["-h" or "--help"])
-        {
-            Console.WriteLine(TunOptions.Usage);
-            return 0;
-        }
-        var options = TunOptions.Parse(args);
-
         using var stop = new CancellationTokenSource();
         void OnSignal(PosixSignalContext context)
         {
@@ -40,7 +33,7 @@ internal static class TunCommand
         catch (TunDeviceException e)
         {
             Console.Error.WriteLine($"rx-netstack tun: {e.Message}");
-            return 1;
+            return ExitCodes.Failure;
         }
 
         using (tun)
@@ -72,7 +65,7 @@ internal static class TunCommand
             }
         }
         Console.WriteLine($"closed {options.Device}{(options.PcapPath is null ? "" : $"; capture in {options.PcapPath}")}");
-        return 0;
+        return ExitCodes.Success;
     }
 
     /// <summary>Gives closing connections a moment to finish their FIN exchange before the stack goes (bounded).</summary>

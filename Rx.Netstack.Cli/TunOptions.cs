@@ -1,3 +1,6 @@
+using System.CommandLine;
+using System.Text;
+
 namespace Rx.Netstack.Cli;
 
 /// <summary>The `tun` command line: <c>--device NAME --address A [--address A6 …] [--pcap FILE] [--quiet]</c>.</summary>
@@ -7,41 +10,82 @@ namespace Rx.Netstack.Cli;
 /// <param name="Quiet">No line per request or connection (benchmarks: the console would be measured too).</param>
 internal sealed record TunOptions(string Device, IReadOnlyList<InterfaceAddress> Addresses, string? PcapPath, bool Quiet = false)
 {
-    public const string Usage = "usage: rx-netstack tun --device NAME --address A [--address A6 …] [--pcap FILE] [--quiet]";
+    /// <summary>Linux's limit on an interface name: IFNAMSIZ (16) less the terminating zero.</summary>
+    public const int MaxInterfaceNameBytes = 15;
 
-    /// <summary>Parses the arguments after "tun"; throws <see cref="CliUsageException"/> saying what is wrong.</summary>
-    public static TunOptions Parse(IReadOnlyList<string> args)
+    /// <summary>The `tun` command; its action binds the options and hands them to <paramref name="run"/>.</summary>
+    public static Command CreateCommand(Func<TunOptions, Task<int>> run)
     {
-        string? device = null, pcap = null;
-        bool quiet = false;
-        var addresses = new List<InterfaceAddress>();
-        for (int i = 0; i < args.Count; i++)
+        var device = new Option<string>("--device", "-d")
         {
-            string arg = args[i];
-            string Value() => i + 1 < args.Count ? args[++i] : throw new CliUsageException($"{arg} needs a value. {Usage}");
-            switch (arg)
+            Description = "The TUN interface to serve (created if missing), e.g. tun0; at most 15 bytes.",
+            HelpName = "NAME",
+            Required = true,
+            CustomParser = result =>
             {
-                case "--device" or "-d":
-                    device = Value();
-                    break;
-                case "--address" or "-a":
-                    string text = Value();
-                    try { addresses.Add(InterfaceAddress.Parse(text)); }
-                    catch (FormatException e) { throw new CliUsageException($"'{text}' is not an address (like 10.0.0.2/24 or fd00::2/64): {e.Message}"); }
-                    break;
-                case "--pcap":
-                    pcap = Value();
-                    break;
-                case "--quiet" or "-q":
-                    quiet = true;
-                    break;
-                default:
-                    throw new CliUsageException($"unknown option '{arg}'. {Usage}");
-            }
+                string name = OptionParsers.Text(result);
+                if (WhyNotAnInterfaceName(name) is { } why) result.AddError($"--device: {why}");
+                return name;
+            },
+        };
+        var addresses = new Option<List<InterfaceAddress>>("--address", "-a")
+        {
+            Description = "An address of the stack, like 10.0.0.2/24 or fd00::2/64 (bare 10.0.0.2 means /32); repeat for more.",
+            HelpName = "ADDRESS",
+            Required = true,
+            CustomParser = result =>
+            {
+                var parsed = new List<InterfaceAddress>();
+                foreach (var token in result.Tokens)
+                {
+                    if (TryParseAddress(token.Value, out var address, out string? error)) parsed.Add(address);
+                    else result.AddError($"--address: {error}");
+                }
+                return parsed;
+            },
+        };
+        var pcap = OptionParsers.OutputFile("--pcap", "Write every packet the stack sends and receives to FILE (pcap; Wireshark, tshark -r).");
+        var quiet = new Option<bool>("--quiet", "-q") { Description = "Print no line per request or connection (for benchmarks)." };
+
+        var command = new Command("tun", "Serve ICMP echo, TCP echo (7), discard (9), chargen (19), UDP echo (7) and HTTP (80) on a Linux TUN device (root or CAP_NET_ADMIN) until Ctrl-C or SIGTERM.")
+        {
+            device, addresses, pcap, quiet,
+        };
+        command.SetAction(result => run(new TunOptions(
+            result.GetRequiredValue(device),
+            result.GetRequiredValue(addresses),
+            result.GetValue(pcap),
+            result.GetValue(quiet))));
+        return command;
+    }
+
+    /// <summary>Parses "10.0.0.2/24", "fd00::2/64" or a bare address; otherwise says what was expected.</summary>
+    public static bool TryParseAddress(string text, out InterfaceAddress address, out string? error)
+    {
+        try
+        {
+            address = InterfaceAddress.Parse(text);
+            error = null;
+            return true;
         }
-        if (string.IsNullOrEmpty(device)) throw new CliUsageException($"--device is required. {Usage}");
-        if (System.Text.Encoding.UTF8.GetByteCount(device) > 15) throw new CliUsageException($"interface name '{device}' is longer than 15 bytes.");
-        if (addresses.Count == 0) throw new CliUsageException($"at least one --address is required. {Usage}");
-        return new TunOptions(device, addresses, pcap, quiet);
+        catch (Exception e) when (e is FormatException or OverflowException or ArgumentException)
+        {
+            address = default;
+            // The prefix's own message says more than ours ("Prefix length 33 is out of range for 10.0.0.2.").
+            string detail = e.Message.StartsWith("Prefix length", StringComparison.Ordinal) ? $" ({e.Message.TrimEnd('.')})" : "";
+            error = $"'{text}' is not an address like 10.0.0.2/24 or fd00::2/64{detail}";
+            return false;
+        }
+    }
+
+    /// <summary>Why Linux would refuse <paramref name="name"/> as an interface name (dev_valid_name), or null if it would not.</summary>
+    public static string? WhyNotAnInterfaceName(string name)
+    {
+        int bytes = Encoding.UTF8.GetByteCount(name);
+        if (bytes == 0) return "an interface name cannot be empty";
+        if (bytes > MaxInterfaceNameBytes) return $"interface name '{name}' is {bytes} bytes long; Linux allows at most {MaxInterfaceNameBytes}";
+        if (name is "." or "..") return $"'{name}' cannot be an interface name";
+        if (name.Any(c => c is '/' or ':' || char.IsWhiteSpace(c))) return $"interface name '{name}' contains '/', ':' or a space, which Linux does not allow";
+        return null;
     }
 }

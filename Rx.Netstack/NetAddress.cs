@@ -113,6 +113,17 @@ public readonly record struct NetAddress : IComparable<NetAddress>
         return new IPAddress(bytes[..Length]);
     }
 
+    /// <summary>
+    /// An <see cref="IPAddress"/> where a <see cref="NetAddress"/> is wanted, so every API that takes one takes the other:
+    /// <c>stack.PingAsync(IPAddress.Parse("10.0.0.2"))</c>. Same as <see cref="FromIPAddress"/>: a null address throws
+    /// <see cref="ArgumentNullException"/> (as a null argument would), an IPv6 scope id is dropped (the stack has one
+    /// interface, so a scope selects nothing), and an IPv4-mapped IPv6 address stays IPv6.
+    /// </summary>
+    public static implicit operator NetAddress(IPAddress address) => FromIPAddress(address);
+
+    /// <summary>A <see cref="NetAddress"/> where an <see cref="IPAddress"/> is wanted (lossless; allocates, as <see cref="ToIPAddress"/>).</summary>
+    public static implicit operator IPAddress(NetAddress address) => address.ToIPAddress();
+
     /// <summary>True when <paramref name="other"/> is in the same prefix of <paramref name="prefixLength"/> bits.</summary>
     public bool IsInPrefix(NetAddress other, int prefixLength)
     {

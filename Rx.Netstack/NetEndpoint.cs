@@ -20,6 +20,16 @@ public readonly record struct NetEndpoint(NetAddress Address, ushort Port)
     /// <summary>Converts to <see cref="IPEndPoint"/> (allocates; for the API edge only).</summary>
     public IPEndPoint ToIPEndPoint() => new(Address.ToIPAddress(), Port);
 
+    /// <summary>
+    /// An <see cref="IPEndPoint"/> where a <see cref="NetEndpoint"/> is wanted, so every API that takes one takes the other:
+    /// <c>stack.ConnectTcpAsync(new IPEndPoint(address, 80))</c>. Same as <see cref="FromIPEndPoint"/>: null throws
+    /// <see cref="ArgumentNullException"/>, an IPv6 scope id is dropped.
+    /// </summary>
+    public static implicit operator NetEndpoint(IPEndPoint endpoint) => FromIPEndPoint(endpoint);
+
+    /// <summary>A <see cref="NetEndpoint"/> where an <see cref="IPEndPoint"/> is wanted (lossless; allocates, as <see cref="ToIPEndPoint"/>).</summary>
+    public static implicit operator IPEndPoint(NetEndpoint endpoint) => endpoint.ToIPEndPoint();
+
     /// <inheritdoc />
     public override string ToString() => Address.IsV6 ? $"[{Address}]:{Port}" : $"{Address}:{Port}";
 }

@@ -12,6 +12,14 @@ public sealed record NetstackOptions
     /// <summary>The stack's addresses at start (more can be set at run time with <see cref="Commands.Command.Stack.SetAddresses"/>).</summary>
     public IReadOnlyList<InterfaceAddress> Addresses { get; init; } = [];
 
+    /// <summary>
+    /// DNS servers (asked on port 53, in order) for names the stack is given: <see cref="Netstack.NameResolver"/> asks them
+    /// over the stack's own UDP, and <c>ConnectTcpAsync("host:port")</c> and <c>NetstackHttp.CreateHandler(stack)</c> resolve
+    /// with it. Empty by default: only IP literals then, or a resolver passed explicitly. wireguard-go's
+    /// <c>CreateNetTUN(addrs, dns, mtu)</c> takes the same list.
+    /// </summary>
+    public IReadOnlyList<NetAddress> DnsServers { get; init; } = [];
+
     /// <summary>Also own 127.0.0.1/8 and ::1, delivered inside the stack without a device (the seed's <c>loopback</c> option).</summary>
     public bool EnableLoopback { get; init; } = true;
 
@@ -122,6 +130,7 @@ public sealed record NetstackOptions
             if (!ok) throw new ArgumentException($"Invalid NetstackOptions: {what}.");
         }
         Require(Addresses is not null, "Addresses is null");
+        Require(DnsServers is not null && DnsServers.All(server => !server.IsUnspecified), "DnsServers is null or holds an unspecified address");
         Require(Mtu is >= 576 and <= 65535, $"Mtu {Mtu} must be within 576..65535");
         Require(UdpReceiveBufferSize > 0 && UdpReceiveQueueLength > 0, "UDP receive buffer and queue must be positive");
         Require(UdpSendBufferSize is > 0 and <= MaxUdpPayloadV6, $"UdpSendBufferSize must be within 1..{MaxUdpPayloadV6}");

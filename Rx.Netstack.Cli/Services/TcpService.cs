@@ -16,7 +16,7 @@ public abstract class TcpService : IAsyncDisposable
 
     private readonly object _gate = new();
     private readonly HashSet<Task> _running = [];
-    private readonly List<TcpListener> _listeners = [];
+    private readonly List<TcpConnectionListener> _listeners = [];
     private readonly List<IDisposable> _subscriptions = [];
     private readonly CancellationTokenSource _stopping = new();
     private readonly ReplaySubject<NetEndpoint> _closed = new(64);

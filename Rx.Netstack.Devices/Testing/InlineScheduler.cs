@@ -8,7 +8,7 @@ namespace Rx.Netstack.Testing;
 /// it arrives while other work runs, so nothing re-enters), timed work is kept and run when <see cref="Advance"/> passes its
 /// due time, and the clock moves only when told. Inline work allocates nothing; timed and re-entrant work allocate an entry.
 /// </summary>
-public sealed class InlineScheduler : IScheduler
+internal sealed class InlineScheduler : IScheduler
 {
     private readonly Queue<Action> _pending = new();
     private readonly List<(DateTimeOffset Due, Action Run, BooleanDisposable Cancel)> _timed = [];

@@ -171,7 +171,7 @@ public sealed class ApiTests
     }
 
     /// <summary>A tiny DNS server's answer (RFC 1035 §4.1): the question echoed, one record pointing at it by compression.</summary>
-    private static byte[] Answer(ReadOnlySpan<byte> query)
+    internal static byte[] Answer(ReadOnlySpan<byte> query)
     {
         int questionEnd = 12;
         while (query[questionEnd] != 0) questionEnd += 1 + query[questionEnd];

@@ -150,7 +150,7 @@ public sealed class KestrelTransportTests
         await app.DisposeAsync();
 
         // The port is free again on the stack, and nothing listens there any more.
-        await using TcpListener again = await pair.Server.ListenTcpAsync(Port, cancellationToken: pair.Token);
+        await using TcpConnectionListener again = await pair.Server.ListenTcpAsync(Port, cancellationToken: pair.Token);
         Assert.Equal(Port, again.Local.Port);
     }
 
@@ -158,7 +158,7 @@ public sealed class KestrelTransportTests
     public async Task Binding_a_port_in_use_fails_with_AddressInUseException()
     {
         using var pair = new RealTimeStackPair();
-        await using TcpListener taken = await pair.Server.ListenTcpAsync(Port, cancellationToken: pair.Token);
+        await using TcpConnectionListener taken = await pair.Server.ListenTcpAsync(Port, cancellationToken: pair.Token);
         var factory = new NetstackConnectionListenerFactory(pair.Server);
         await Assert.ThrowsAsync<AddressInUseException>(async () => await factory.BindAsync(new IPEndPoint(IPAddress.Any, Port), pair.Token));
         Assert.False(factory.CanBind(new System.Net.Sockets.UnixDomainSocketEndPoint("/tmp/x")));

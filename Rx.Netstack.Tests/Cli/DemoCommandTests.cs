@@ -16,7 +16,7 @@ public sealed class DemoCommandTests
         int code;
         try
         {
-            code = await DemoCommand.RunAsync(["--bulk-mb", "8"]).WaitAsync(TimeSpan.FromSeconds(60));
+            code = await new RxNetstackCli().InvokeAsync(["demo", "--bulk-mb", "8"]).WaitAsync(TimeSpan.FromSeconds(60));
         }
         finally
         {
@@ -33,19 +33,7 @@ public sealed class DemoCommandTests
     public async Task Demo_rejects_an_unknown_option_with_exit_code_2()
     {
         var error = new StringWriter();
-        TextWriter original = Console.Error;
-        Console.SetError(error);
-        try
-        {
-            Assert.Equal(2, await DemoCommand.RunAsync(["--no-such-option"]));
-        }
-        catch (CliUsageException)
-        {
-            // Program.cs turns this into exit code 2; either form is the documented behaviour.
-        }
-        finally
-        {
-            Console.SetError(original);
-        }
+        Assert.Equal(2, await new RxNetstackCli().InvokeAsync(["demo", "--no-such-option"], new StringWriter(), error));
+        Assert.Contains("rx-netstack demo: unknown option '--no-such-option'", error.ToString());
     }
 }

@@ -35,7 +35,7 @@ public sealed class EmittedPacketOracleTests
             scheduler.Await(udp.SendAsync(new byte[3000], new NetEndpoint(to, 9)));  // fragments
             scheduler.Await(a.Ping(to, 2000));                                        // fragmented echo request
             scheduler.Await(b.Ping(v6 ? StackPair.A6 : StackPair.A4, 64));            // A sends an echo reply
-            var listener = scheduler.Await(TcpListener.ListenAsync(b, new NetEndpoint(to, 80)));
+            var listener = scheduler.Await(TcpConnectionListener.ListenAsync(b, new NetEndpoint(to, 80)));
             var accept = listener.AcceptAsync();
             var client = scheduler.Await(TcpConnection.ConnectAsync(a, new NetEndpoint(to, 80)));
             var server = scheduler.Await(accept);

@@ -34,7 +34,7 @@ public sealed class InlineContinuationTests
             int resumedOn = -1;
             async Task ListenAndNote()
             {
-                await TcpListener.ListenAsync(pair.B, new NetEndpoint(NetAddress.AnyV4, 80)).ConfigureAwait(false);
+                await TcpConnectionListener.ListenAsync(pair.B, new NetEndpoint(NetAddress.AnyV4, 80)).ConfigureAwait(false);
                 Volatile.Write(ref resumedOn, Environment.CurrentManagedThreadId);
             }
             Task listening = ListenAndNote();

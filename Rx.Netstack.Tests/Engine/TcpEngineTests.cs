@@ -95,7 +95,7 @@ public sealed class TcpEngineTests
     {
         using var pair = new StackPair();
         var s = pair.Scheduler;
-        var listener = s.Await(TcpListener.ListenAsync(pair.B, new NetEndpoint(NetAddress.AnyV4, 80), backlog: 1000));
+        var listener = s.Await(TcpConnectionListener.ListenAsync(pair.B, new NetEndpoint(NetAddress.AnyV4, 80), backlog: 1000));
         var accepted = new List<TcpConnection>();
         using var sub = listener.Accepted.Subscribe(accepted.Add);
         var connects = Enumerable.Range(0, 1000).Select(_ => TcpConnection.ConnectAsync(pair.A, new NetEndpoint(StackPair.B4, 80))).ToArray();
@@ -138,7 +138,7 @@ public sealed class TcpEngineTests
     {
         using var pair = new StackPair();
         var s = pair.Scheduler;
-        var listener = s.Await(TcpListener.ListenAsync(pair.B, new NetEndpoint(NetAddress.AnyV4, 80)));
+        var listener = s.Await(TcpConnectionListener.ListenAsync(pair.B, new NetEndpoint(NetAddress.AnyV4, 80)));
         var accept = listener.AcceptAsync();
         var client = s.Await(TcpConnection.ConnectAsync(pair.A, new NetEndpoint(StackPair.B4, 80), local: new NetEndpoint(StackPair.A4, 40000)));
         var server = s.Await(accept);

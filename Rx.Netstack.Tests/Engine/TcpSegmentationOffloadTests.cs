@@ -214,7 +214,7 @@ public sealed class TcpSegmentationOffloadTests
         var (deviceA, deviceB) = SegmentingPipe.CreatePair();
         a.Attach(deviceA);
         b.Attach(deviceB);
-        var listener = s.Await(TcpListener.ListenAsync(b, new NetEndpoint(v6 ? NetAddress.AnyV6 : NetAddress.AnyV4, 80)));
+        var listener = s.Await(TcpConnectionListener.ListenAsync(b, new NetEndpoint(v6 ? NetAddress.AnyV6 : NetAddress.AnyV4, 80)));
         var accept = listener.AcceptAsync();
         TcpConnection client = s.Await(TcpConnection.ConnectAsync(a, new NetEndpoint(v6 ? StackPair.B6 : StackPair.B4, 80)));
         TcpConnection server = s.Await(accept);

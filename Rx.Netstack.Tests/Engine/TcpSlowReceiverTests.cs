@@ -27,7 +27,7 @@ public sealed class TcpSlowReceiverTests
         using var pair = new StackPair();
         var s = pair.Scheduler;
         var settings = new TcpSettings { SendBufferSize = Buffer, ReceiveBufferSize = ReceiveBuffer };
-        var listener = s.Await(TcpListener.ListenAsync(pair.B, new NetEndpoint(NetAddress.AnyV4, 80), settings: settings));
+        var listener = s.Await(TcpConnectionListener.ListenAsync(pair.B, new NetEndpoint(NetAddress.AnyV4, 80), settings: settings));
         var accept = listener.AcceptAsync();
         var client = s.Await(TcpConnection.ConnectAsync(pair.A, new NetEndpoint(StackPair.B4, 80), settings: settings));
         var server = s.Await(accept);

@@ -43,7 +43,7 @@ public sealed class CallerRunsPassTests
         var (deviceA, deviceB) = PipeDevice.CreatePair(1500);
         a.Attach(deviceA);
         b.Attach(deviceB);
-        await using TcpListener listener = await b.ListenTcpAsync(7002);
+        await using TcpConnectionListener listener = await b.ListenTcpAsync(7002);
         Task<TcpConnection> accepting = listener.AcceptAsync();
         await using TcpConnection client = await a.ConnectTcpAsync(new NetEndpoint(StackPair.B4, 7002)).WaitAsync(TimeSpan.FromSeconds(5));
         await using TcpConnection server = await accepting.WaitAsync(TimeSpan.FromSeconds(5));

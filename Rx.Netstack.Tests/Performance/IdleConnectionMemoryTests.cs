@@ -36,7 +36,7 @@ public sealed class IdleConnectionMemoryTests
         GC.KeepAlive(warm);
     }
 
-    private static (TcpConnection Client, TcpConnection Server) Open(StackPair pair, TcpListener listener)
+    private static (TcpConnection Client, TcpConnection Server) Open(StackPair pair, TcpConnectionListener listener)
     {
         var s = pair.Scheduler;
         Task<TcpConnection> accept = listener.AcceptAsync();

@@ -35,7 +35,7 @@ public sealed class SteadyStateAllocationTests : IDisposable
             RunContinuationsInline = true, // the set-up awaits on the inline scheduler's thread
         }, _scheduler);
         _stack.Attach(_device);
-        TcpListener listener = _stack.ListenTcpAsync(80).GetAwaiter().GetResult();
+        TcpConnectionListener listener = _stack.ListenTcpAsync(80).GetAwaiter().GetResult();
         Task<TcpConnection> accept = listener.AcceptAsync();
         _device.Inject(Build(new TcpHeader(40000, 80, TcpFlags.Syn) { Sequence = new SeqNumber(1000), Window = 65535, MaxSegmentSize = 1460 }, 0));
         Assert.Equal(WireError.None, TcpWire.TryParse(_device.LastSent[Ipv4.HeaderLength..], Server, Client, out TcpHeader synAck, out _));

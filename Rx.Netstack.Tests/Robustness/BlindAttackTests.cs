@@ -25,7 +25,7 @@ public sealed class BlindAttackTests : IDisposable
         var a = _pair.DeviceA.Received.Subscribe(f => _fromB.Add(f.ToArray()));
         var b = _pair.DeviceB.Received.Subscribe(f => _toB.Add(f.ToArray()));
         _taps = new System.Reactive.Disposables.CompositeDisposable(a, b);
-        var listener = s.Await(TcpListener.ListenAsync(_pair.B, new NetEndpoint(NetAddress.AnyV4, 80)));
+        var listener = s.Await(TcpConnectionListener.ListenAsync(_pair.B, new NetEndpoint(NetAddress.AnyV4, 80)));
         var accept = listener.AcceptAsync();
         _client = s.Await(TcpConnection.ConnectAsync(_pair.A, new NetEndpoint(StackPair.B4, 80)));
         _server = s.Await(accept);

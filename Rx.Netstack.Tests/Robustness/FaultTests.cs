@@ -177,7 +177,7 @@ public sealed class FaultTests
     {
         using var pair = new StackPair();
         var s = pair.Scheduler;
-        var listener = s.Await(TcpListener.ListenAsync(pair.B, new NetEndpoint(NetAddress.AnyV4, 80)));
+        var listener = s.Await(TcpConnectionListener.ListenAsync(pair.B, new NetEndpoint(NetAddress.AnyV4, 80)));
         int accepted = 0;
         using var bad = listener.Accepted.Subscribe(_ => throw new InvalidOperationException("user bug"), _ => { });
         using var good = listener.Accepted.Subscribe(_ => accepted++);

@@ -70,7 +70,7 @@ public sealed class OverloadTests
                 if (accepted == 2) return;
             }
         }
-        Task loop = AcceptTwoAsync();
+        Task loop = s.StartInVirtualTime(AcceptTwoAsync);
         s.Await(pair.A.ConnectTcpAsync(new NetEndpoint(StackPair.B4, 80)));
         s.Await(pair.A.ConnectTcpAsync(new NetEndpoint(StackPair.B4, 80)));
         s.Await(loop, TimeSpan.FromSeconds(5));
@@ -114,7 +114,7 @@ public sealed class OverloadTests
             .SelectMany(connection => connection.ReceivedOn(ImmediateScheduler.Instance) // on the engine: virtual time, no pool
                 .Select(chunk => Observable.FromAsync(() => connection.SendAsync(chunk)))
                 .Concat()
-                .Finally(() => { Interlocked.Increment(ref served); _ = connection.CloseAsync(); }))
+                .Finally(() => { served++; _ = connection.CloseAsync(); }))
             .Subscribe();
         NetEndpoint server = NetEndpoint.Parse(v6 ? "[fd00::2]:7" : "10.0.0.2:7");
         int baselineA = a.SocketCount, baselineB = b.SocketCount;
@@ -137,12 +137,12 @@ public sealed class OverloadTests
             return echoed.ToArray().AsSpan().SequenceEqual(data);
         }
 
-        Task<bool[]> all = Task.WhenAll(Enumerable.Range(0, Clients).Select(ClientAsync));
+        Task<bool[]> all = s.StartInVirtualTime(() => Task.WhenAll(Enumerable.Range(0, Clients).Select(ClientAsync)));
         bool[] intact = network.Run(all, TimeSpan.FromMinutes(2));
         Assert.All(intact, Assert.True);
         StatsAssert.TallyMatchesTable(a);
         StatsAssert.TallyMatchesTable(b);
-        Assert.True(s.RunUntil(() => Volatile.Read(ref served) == Clients, TimeSpan.FromSeconds(10)),
+        Assert.True(s.RunUntil(() => served == Clients, TimeSpan.FromSeconds(10)),
             $"{served} of {Clients} server sides ended; B: {string.Join(", ", b.GetStats().ConnectionsByState)}");
         var stats = b.GetStats();
         Assert.Equal((0L, 0L), (stats.CommandsRefused, a.GetStats().CommandsRefused));

@@ -50,20 +50,13 @@ public static class SchedulerExtensions
     }
 
     /// <summary>
-    /// The friendly API's tasks resume on the thread pool (NetstackOptions.RunContinuationsInline is off), so a step of
-    /// virtual time may need a moment of real time for the continuation to run. Early steps give it that moment (bounded),
-    /// later steps run virtual time at full speed.
+    /// Advances virtual time until <paramref name="task"/> completes. Nothing waits in real time: the stacks of a test run
+    /// with <see cref="NetstackOptions.RunContinuationsInline"/>, so the friendly API's continuations run within the step of
+    /// virtual time that answered them (a stack without it would resume on the thread pool and race the clock).
     /// </summary>
     private static void WaitForTask(TestScheduler scheduler, Task task, TimeSpan? limit)
     {
-        int patientSteps = 500;
-        bool done = scheduler.RunUntil(() =>
-        {
-            if (task.IsCompleted) return true;
-            if (patientSteps-- > 0) SpinWait.SpinUntil(() => task.IsCompleted, TimeSpan.FromMilliseconds(2));
-            return task.IsCompleted;
-        }, limit);
-        if (!done) throw new TimeoutException("The task did not complete in virtual time.");
+        if (!scheduler.RunUntil(() => task.IsCompleted, limit)) throw new TimeoutException("The task did not complete in virtual time.");
     }
 
     /// <summary>Advances virtual time until a task completes, then rethrows its failure if any.</summary>
@@ -71,6 +64,43 @@ public static class SchedulerExtensions
     {
         WaitForTask(scheduler, task, limit);
         task.GetAwaiter().GetResult();
+    }
+
+    /// <summary>
+    /// For the few tests whose subject is the thread-pool path (stacks without <see cref="NetstackOptions.RunContinuationsInline"/>):
+    /// their continuations run on the pool, not in virtual time, so between steps of virtual time this waits for the task's
+    /// completion event, a millisecond at a time, within a 10 s deadline — an event with a deadline, as interop tests wait on
+    /// the kernel; nothing spins.
+    /// </summary>
+    public static T AwaitOnThePool<T>(this TestScheduler scheduler, Task<T> task)
+    {
+        scheduler.AwaitOnThePool((Task)task);
+        return task.GetAwaiter().GetResult();
+    }
+
+    /// <inheritdoc cref="AwaitOnThePool{T}(TestScheduler, Task{T})"/>
+    public static void AwaitOnThePool(this TestScheduler scheduler, Task task)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
+        while (!task.IsCompleted && DateTime.UtcNow < deadline)
+        {
+            scheduler.AdvanceBy(TimeSpan.FromMilliseconds(1).Ticks);
+            ((IAsyncResult)task).AsyncWaitHandle.WaitOne(TimeSpan.FromMilliseconds(1));
+        }
+        if (!task.IsCompleted) throw new TimeoutException("The task did not complete within 10 s.");
+        task.GetAwaiter().GetResult();
+    }
+
+    /// <summary>
+    /// Starts a test's own async code without the test framework's SynchronizationContext, so its awaits resume inline
+    /// (within the step of virtual time that completed them) instead of being posted to xunit's threads to race the clock.
+    /// </summary>
+    public static T StartInVirtualTime<T>(this TestScheduler scheduler, Func<T> start) where T : Task
+    {
+        SynchronizationContext? context = SynchronizationContext.Current;
+        SynchronizationContext.SetSynchronizationContext(null);
+        try { return start(); }
+        finally { SynchronizationContext.SetSynchronizationContext(context); }
     }
 
     /// <summary>Milliseconds of virtual time now.</summary>

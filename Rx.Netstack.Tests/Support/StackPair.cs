@@ -36,11 +36,15 @@ public sealed class StackPair : IDisposable
     /// <summary>A TCP connection A → B: B listens on <paramref name="port"/> and accepts it (in virtual time).</summary>
     public (TcpConnection Client, TcpConnection Server) ConnectTcp(ushort port = 80, bool v6 = false, TcpSettings? settings = null)
     {
-        TcpListener listener = Scheduler.Await(B.ListenTcpAsync(port, ipv6: v6, settings: settings));
+        TcpConnectionListener listener = Await(B.ListenTcpAsync(port, ipv6: v6, settings: settings));
         Task<TcpConnection> accept = listener.AcceptAsync();
-        TcpConnection client = Scheduler.Await(A.ConnectTcpAsync(new NetEndpoint(v6 ? B6 : B4, port), settings));
-        return (client, Scheduler.Await(accept));
+        TcpConnection client = Await(A.ConnectTcpAsync(new NetEndpoint(v6 ? B6 : B4, port), settings));
+        return (client, Await(accept));
     }
+
+    /// <summary>Virtual time until the task completes; stacks configured without inline continuations resume on the pool.</summary>
+    private T Await<T>(Task<T> task) =>
+        A.Options.RunContinuationsInline && B.Options.RunContinuationsInline ? Scheduler.Await(task) : Scheduler.AwaitOnThePool(task);
 
     /// <summary>Reads from <paramref name="connection"/> until <paramref name="count"/> bytes came (in virtual time).</summary>
     public byte[] ReadExactly(TcpConnection connection, int count, int bufferSize = 65536)
@@ -49,7 +53,7 @@ public sealed class StackPair : IDisposable
         var buffer = new byte[bufferSize];
         while (received.Length < count)
         {
-            int n = Scheduler.Await(connection.ReadAsync(buffer).AsTask());
+            int n = Await(connection.ReadAsync(buffer).AsTask());
             if (n == 0) throw new InvalidOperationException($"end of stream after {received.Length} of {count} bytes");
             received.Write(buffer, 0, n);
         }

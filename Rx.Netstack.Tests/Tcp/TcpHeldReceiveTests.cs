@@ -98,8 +98,8 @@ public sealed class TcpHeldReceiveTests
         long commandsBefore = pair.B.GetStats().CommandsProcessed;
         byte[] data = Pattern(40_000, 7);
 
-        s.Await(client.SendAsync(data));
-        int n = s.Await(read);
+        s.AwaitOnThePool(client.SendAsync(data));
+        int n = s.AwaitOnThePool(read);
 
         Assert.Equal(data.AsSpan(0, n).ToArray(), buffer.AsSpan(0, n).ToArray());
         Assert.True(n >= 4096);
@@ -119,7 +119,7 @@ public sealed class TcpHeldReceiveTests
         using var receiving = pair.B.Execute(new Command.TcpStream.ReceiveInto(server.Handle, buffer)).Subscribe(replies.Add);
         s.AdvanceBy(1);
         byte[] data = Pattern(40_000, 8);
-        s.Await(client.SendAsync(data));
+        s.AwaitOnThePool(client.SendAsync(data));
         s.AdvanceBy(TimeSpan.FromMilliseconds(10).Ticks);
 
         int n = Assert.IsType<Reply.ReceivedInto>(Assert.Single(replies)).Count;

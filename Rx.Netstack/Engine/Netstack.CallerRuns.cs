@@ -95,4 +95,46 @@ public sealed partial class Netstack
 
     /// <summary>True while this thread runs <see cref="RunDeferredPasses"/>.</summary>
     [ThreadStatic] private static bool t_drainingDeferred;
+
+    /// <summary>The thread of the event loop the stack owns, once it started (none with a supplied scheduler).</summary>
+    private volatile Thread? _engineThread;
+
+    /// <summary>
+    /// True on a thread where blocking for the engine can never end: inside a pass (of any stack: a reply handler, an inline
+    /// continuation, an observable delivered on the engine; the pass it waits for would run after this one, on this thread)
+    /// or on the event-loop thread this stack owns. Blocking calls of the library (the <c>Stream</c>'s synchronous
+    /// <c>Read</c>/<c>Write</c>) check it and throw instead of deadlocking.
+    /// </summary>
+    internal bool IsOnEngineThread => t_passDepth > 0 || (_engineThread is { } thread && thread == Thread.CurrentThread);
+
+    /// <summary>Throws <see cref="InvalidOperationException"/> when <see cref="IsOnEngineThread"/>: <paramref name="operation"/>
+    /// would wait for the engine that waits for it.</summary>
+    internal void ThrowIfOnEngineThread(string operation)
+    {
+        if (IsOnEngineThread)
+            throw new InvalidOperationException(
+                $"{operation} blocks until the stack answers, but it was called on the stack's engine thread (in a reply handler, an " +
+                "observable delivered on the engine, or a continuation under NetstackOptions.RunContinuationsInline), which the " +
+                "answer needs: it would never return. Use the async method, or move the work off the engine (ObserveOn, Task.Run).");
+    }
+
+    /// <summary>Completed at the end of the teardown (<see cref="TearDown"/>); continuations run on the thread pool.</summary>
+    private readonly TaskCompletionSource _tornDownSignal = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>
+    /// Disposes the stack (<see cref="Dispose"/>) and completes once the teardown pass ran — every pending request answered
+    /// with <see cref="Commands.NetstackErrorKind.StackDisposed"/>, connections reset, buffers returned — and the engine
+    /// thread of the event loop the stack owns has ended. Called from inside a pass, it completes after that pass. With a
+    /// scheduler you supplied, the teardown runs when that scheduler runs the pass in progress, if one is.
+    /// </summary>
+    public async ValueTask DisposeAsync()
+    {
+        Dispose();
+        await _tornDownSignal.Task.ConfigureAwait(false);
+        if (_engineThread is { } thread && thread != Thread.CurrentThread)
+        {
+            // The loop ends once its current item returns; join it on a pool thread so no caller blocks.
+            await Task.Run(thread.Join).ConfigureAwait(false);
+        }
+    }
 }

@@ -19,7 +19,7 @@ namespace Rx.Netstack;
 /// Replies are delivered on the engine's scheduler. Keep <c>OnNext</c> handlers short, or move them off with <c>ObserveOn</c>;
 /// a handler that throws only hurts itself (the fault is counted as <see cref="NetstackStats.SubscriberFaults"/>).
 /// </remarks>
-public sealed partial class Netstack : IDisposable
+public sealed partial class Netstack : IDisposable, IAsyncDisposable
 {
     private static int s_nextStackId;
 
@@ -51,7 +51,7 @@ public sealed partial class Netstack : IDisposable
         Id = Interlocked.Increment(ref s_nextStackId);
         if (scheduler is null)
         {
-            var loop = new EventLoopScheduler(start => new Thread(start) { IsBackground = true, Name = $"Rx.Netstack engine #{Id}" });
+            var loop = new EventLoopScheduler(start => _engineThread = new Thread(start) { IsBackground = true, Name = $"Rx.Netstack engine #{Id}" });
             _scheduler = loop;
             _ownedScheduler = loop;
         }
@@ -193,7 +193,8 @@ public sealed partial class Netstack : IDisposable
 
     /// <summary>
     /// Completes every pending request with <see cref="NetstackErrorKind.StackDisposed"/>, resets connections, detaches the
-    /// device, returns pooled buffers and stops the engine's own scheduler (if it made one).
+    /// device, returns pooled buffers and stops the engine's own scheduler (if it made one). Called inside a pass (a reply
+    /// handler), the teardown runs when that pass ends; <see cref="DisposeAsync"/> waits for it.
     /// </summary>
     public void Dispose()
     {
@@ -229,6 +230,7 @@ public sealed partial class Netstack : IDisposable
         _armedWake = null;
         _socketTableTracker?.Complete();
         _tap.OnCompleted();
+        _tornDownSignal.TrySetResult();
     }
 }
 

@@ -9,16 +9,17 @@ namespace Rx.Netstack.Sockets;
 public static class NetstackDial
 {
     /// <summary>
-    /// Connects to <paramref name="host"/>:<paramref name="port"/>: an IP literal directly, a name through <paramref name="resolver"/>;
-    /// each resolved address is tried in turn, the first failure is reported if all fail.
+    /// Connects to <paramref name="host"/>:<paramref name="port"/>: an IP literal directly, a name through <paramref name="resolver"/>
+    /// (default: the stack's <see cref="Netstack.NameResolver"/>, from <see cref="NetstackOptions.DnsServers"/>); each resolved
+    /// address is tried in turn, the first failure is reported if all fail.
     /// </summary>
-    /// <exception cref="ArgumentException">A name was given without a resolver.</exception>
+    /// <exception cref="ArgumentException">A name was given, and neither a resolver nor the stack's DNS servers.</exception>
     /// <exception cref="NetstackException">Every address refused, timed out or was unreachable.</exception>
     public static async Task<TcpConnection> ConnectTcpAsync(this Netstack stack, string host, ushort port, INameResolver? resolver = null,
         TcpSettings? settings = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(stack);
-        IReadOnlyList<NetAddress> addresses = await ResolveAsync(host, resolver, cancellationToken).ConfigureAwait(false);
+        IReadOnlyList<NetAddress> addresses = await ResolveAsync(host, resolver ?? stack.NameResolver, cancellationToken).ConfigureAwait(false);
         if (addresses.Count == 0) throw new NetstackException(NetstackError.Of(NetstackErrorKind.Unreachable, $"The name '{host}' has no addresses."));
         NetstackException? first = null;
         foreach (NetAddress address in addresses)
@@ -40,13 +41,14 @@ public static class NetstackDial
     {
         ArgumentNullException.ThrowIfNull(host);
         if (IPAddress.TryParse(host.Trim('[', ']'), out IPAddress? literal)) return [NetAddress.FromIPAddress(literal)];
-        if (resolver is null) throw new ArgumentException($"'{host}' is not an IP address and no name resolver was given.", nameof(host));
+        if (resolver is null)
+            throw new ArgumentException($"'{host}' is not an IP address, and there is no name resolver: pass one, or give the stack DNS servers (NetstackOptions.DnsServers).", nameof(host));
         return await resolver.ResolveAsync(host, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Listens for TCP on an endpoint (unspecified address: all addresses of that version; port 0: ephemeral).</summary>
-    public static Task<TcpListener> ListenTcpAsync(this Netstack stack, NetEndpoint local, int backlog = 128, CancellationToken cancellationToken = default) =>
-        TcpListener.ListenAsync(stack, local, backlog, null, cancellationToken);
+    public static Task<TcpConnectionListener> ListenTcpAsync(this Netstack stack, NetEndpoint local, int backlog = 128, CancellationToken cancellationToken = default) =>
+        TcpConnectionListener.ListenAsync(stack, local, backlog, null, cancellationToken);
 
     /// <summary>Opens a raw socket (see <see cref="RawSocket"/>).</summary>
     public static Task<RawSocket> OpenRawAsync(this Netstack stack, int ipVersion, IpProtocol protocol, CancellationToken cancellationToken = default) =>

@@ -6,7 +6,8 @@ public static class NetstackHttp
     /// <summary>
     /// A <see cref="SocketsHttpHandler"/> whose connections are TCP connections of <paramref name="stack"/>
     /// (through <see cref="SocketsHttpHandler.ConnectCallback"/>): <c>new HttpClient(NetstackHttp.CreateHandler(stack))</c>.
-    /// Hosts are IP literals ("http://10.0.0.2/", "http://[fd00::2]:8080/") or names that <paramref name="resolver"/> knows.
+    /// Hosts are IP literals ("http://10.0.0.2/", "http://[fd00::2]:8080/") or names that <paramref name="resolver"/> knows
+    /// (default: the stack's <see cref="Netstack.NameResolver"/>, from <see cref="NetstackOptions.DnsServers"/>).
     /// HTTPS works too (the handler runs TLS over the stream). No proxy is used.
     /// </summary>
     public static SocketsHttpHandler CreateHandler(Netstack stack, INameResolver? resolver = null)

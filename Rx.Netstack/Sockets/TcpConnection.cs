@@ -14,7 +14,7 @@ namespace Rx.Netstack.Sockets;
 /// </summary>
 public sealed class TcpConnection : IAsyncDisposable
 {
-    private int _closed;
+    private int _closed; // 1 once the engine took a close or an abort
 
     internal TcpConnection(Netstack stack, SocketHandle handle, NetEndpoint local, NetEndpoint remote)
     {
@@ -64,7 +64,8 @@ public sealed class TcpConnection : IAsyncDisposable
     public async Task<ReadOnlyMemory<byte>?> ReceiveAsync(int maxLength = 64 * 1024, CancellationToken cancellationToken = default)
     {
         Reply reply = await Stack.RequestAsync(new Command.TcpStream.Receive(Handle, maxLength), cancellationToken).ConfigureAwait(false);
-        return reply is Reply.Data data ? data.Bytes : null;
+        // The cast matters: "? data.Bytes : null" would type as ReadOnlyMemory<byte> (null converts through byte[]), an empty chunk.
+        return reply is Reply.Data data ? data.Bytes : (ReadOnlyMemory<byte>?)null;
     }
 
     /// <summary>Sends all of <paramref name="data"/>, waiting for buffer space as needed (the engine reads the memory as it goes:
@@ -113,20 +114,37 @@ public sealed class TcpConnection : IAsyncDisposable
     public Task ShutdownWriteAsync(CancellationToken cancellationToken = default) =>
         Stack.RequestAsync(new Command.TcpStream.ShutdownWrite(Handle), cancellationToken);
 
-    /// <summary>Closes gracefully; the engine finishes the close (FIN handshake, TIME-WAIT) in the background.</summary>
-    public async Task CloseAsync()
-    {
-        if (Interlocked.Exchange(ref _closed, 1) != 0) return;
-        try { await Stack.RequestAsync(new Command.TcpStream.Close(Handle)).ConfigureAwait(false); }
-        catch (NetstackException) { /* already gone */ }
-    }
+    /// <summary>
+    /// Closes gracefully; the engine finishes the close (FIN handshake, TIME-WAIT) in the background. Closing twice is harmless.
+    /// </summary>
+    /// <param name="cancellationToken">Withdraws the close if the engine has not taken it yet: the task is cancelled, the
+    /// connection stays open, and a later <see cref="CloseAsync"/> or <see cref="DisposeAsync"/> still closes it. A close the
+    /// engine took completes normally even if the token fires afterwards.</param>
+    public Task CloseAsync(CancellationToken cancellationToken = default) =>
+        ReleaseAsync(new Command.TcpStream.Close(Handle), cancellationToken);
 
-    /// <summary>Resets the connection at once (RST).</summary>
-    public async Task AbortAsync()
+    /// <summary>Resets the connection at once (RST). After a close or an abort the engine took, it does nothing.</summary>
+    /// <param name="cancellationToken">Withdraws the abort if the engine has not taken it yet (the connection stays open).</param>
+    public Task AbortAsync(CancellationToken cancellationToken = default) =>
+        ReleaseAsync(new Command.TcpStream.Abort(Handle), cancellationToken);
+
+    /// <summary>
+    /// Sends a close or an abort unless one was taken already. The flag is set only once the engine answered: a request
+    /// withdrawn by its token never reached the engine, so setting the flag before it would leave the connection open for
+    /// good (every later close a no-op). Two racing closes both go; the engine answers the second with a stale handle.
+    /// </summary>
+    private async Task ReleaseAsync(Command command, CancellationToken cancellationToken)
     {
-        if (Interlocked.Exchange(ref _closed, 1) != 0) return;
-        try { await Stack.RequestAsync(new Command.TcpStream.Abort(Handle)).ConfigureAwait(false); }
-        catch (NetstackException) { /* already gone */ }
+        if (Volatile.Read(ref _closed) != 0) return;
+        try
+        {
+            await Stack.RequestAsync(command, cancellationToken).ConfigureAwait(false);
+        }
+        catch (NetstackException)
+        {
+            // Closed already (a racing close), or the stack is gone: nothing is left to release.
+        }
+        Volatile.Write(ref _closed, 1);
     }
 
     /// <summary>The connection's state and counters now.</summary>
@@ -145,7 +163,7 @@ public sealed class TcpConnection : IAsyncDisposable
     /// <summary>The state changes of the connection (polled every <paramref name="period"/>).</summary>
     public IObservable<TcpState> StateChanges(TimeSpan period) => InfoUpdates(period).Select(i => i.State).DistinctUntilChanged();
 
-    /// <summary>Closes gracefully.</summary>
+    /// <summary>Closes gracefully (see <see cref="CloseAsync"/>).</summary>
     public ValueTask DisposeAsync() => new(CloseAsync());
 
     /// <inheritdoc />

@@ -3,7 +3,7 @@ using System.Runtime.CompilerServices;
 
 namespace Rx.Netstack.Sockets;
 
-/// <summary>More ways to use a <see cref="TcpConnection"/> and a <see cref="TcpListener"/>: pipes and async streams.</summary>
+/// <summary>More ways to use a <see cref="TcpConnection"/> and a <see cref="TcpConnectionListener"/>: pipes and async streams.</summary>
 public static class TcpConnectionExtensions
 {
     /// <summary>The connection as an <see cref="IDuplexPipe"/> (see <see cref="TcpDuplexPipe"/>); the pipe owns the connection.</summary>
@@ -14,7 +14,7 @@ public static class TcpConnectionExtensions
     /// Accepted connections as an async stream; ends when the listener closes. A moment of overload (the command queue past
     /// its hard limit) is waited out, not thrown: an accept loop must outlive it.
     /// </summary>
-    public static async IAsyncEnumerable<TcpConnection> AcceptAllAsync(this TcpListener listener,
+    public static async IAsyncEnumerable<TcpConnection> AcceptAllAsync(this TcpConnectionListener listener,
         [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(listener);

@@ -3,6 +3,8 @@ namespace Rx.Netstack.Sockets;
 /// <summary>
 /// A <see cref="Stream"/> over a <see cref="TcpConnection"/>: reads pull from the connection, writes wait for buffer space.
 /// Works under <see cref="StreamReader"/>, <c>SslStream</c> and <c>HttpClient</c> (through <c>SocketsHttpHandler.ConnectCallback</c>).
+/// The synchronous <see cref="Read"/> and <see cref="Write"/> block the calling thread until the engine answers; on the engine's
+/// own thread they throw <see cref="InvalidOperationException"/> at once instead (they could never return there).
 /// </summary>
 internal sealed class TcpConnectionStream(TcpConnection connection) : Stream
 {
@@ -20,7 +22,11 @@ internal sealed class TcpConnectionStream(TcpConnection connection) : Stream
     public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
         connection.ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
 
-    public override int Read(byte[] buffer, int offset, int count) => ReadAsync(buffer, offset, count, default).GetAwaiter().GetResult();
+    public override int Read(byte[] buffer, int offset, int count)
+    {
+        connection.Stack.ThrowIfOnEngineThread("A synchronous Stream.Read on a TCP connection");
+        return ReadAsync(buffer, offset, count, default).GetAwaiter().GetResult();
+    }
 
     public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default) =>
         new(connection.SendAsync(buffer, cancellationToken));
@@ -28,7 +34,11 @@ internal sealed class TcpConnectionStream(TcpConnection connection) : Stream
     public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
         connection.SendAsync(buffer.AsMemory(offset, count), cancellationToken);
 
-    public override void Write(byte[] buffer, int offset, int count) => WriteAsync(buffer, offset, count, default).GetAwaiter().GetResult();
+    public override void Write(byte[] buffer, int offset, int count)
+    {
+        connection.Stack.ThrowIfOnEngineThread("A synchronous Stream.Write on a TCP connection");
+        WriteAsync(buffer, offset, count, default).GetAwaiter().GetResult();
+    }
 
     public override void Flush() { }
     public override Task FlushAsync(CancellationToken cancellationToken) => Task.CompletedTask;

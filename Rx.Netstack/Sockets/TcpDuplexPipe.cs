@@ -123,11 +123,13 @@ public sealed class TcpDuplexPipe : IDuplexPipe, IAsyncDisposable
     }
 
     /// <summary>Resets the connection at once (RST); both pumps end, unsent output is discarded.</summary>
-    public Task AbortAsync()
+    /// <param name="cancellationToken">Withdraws the RST if the engine has not taken it yet (see
+    /// <see cref="TcpConnection.AbortAsync"/>); the pumps stop either way.</param>
+    public Task AbortAsync(CancellationToken cancellationToken = default)
     {
         _aborted = true;
         _send.Reader.CancelPendingRead();
-        return Connection.AbortAsync();
+        return Connection.AbortAsync(cancellationToken);
     }
 
     /// <summary>

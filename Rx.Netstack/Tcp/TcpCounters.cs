@@ -4,7 +4,7 @@ namespace Rx.Netstack.Tcp;
 /// Stack-wide TCP counters, shared by every connection of one stack (like the kernel's TcpExt MIB). Plain fields, bumped
 /// on the engine thread; read them from elsewhere only for display.
 /// </summary>
-public sealed class TcpCounters
+internal sealed class TcpCounters
 {
     /// <summary>Segments handed to the engine for sending.</summary>
     public long SegmentsSent;

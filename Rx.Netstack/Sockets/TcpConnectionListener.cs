@@ -6,11 +6,11 @@ using Rx.Netstack.Tcp;
 namespace Rx.Netstack.Sockets;
 
 /// <summary>A TCP listener whose accepted connections are a stream (<see cref="Accepted"/>).</summary>
-public sealed class TcpListener : IAsyncDisposable
+public sealed class TcpConnectionListener : IAsyncDisposable
 {
     private int _closed;
 
-    private TcpListener(Netstack stack, SocketHandle handle, NetEndpoint local)
+    private TcpConnectionListener(Netstack stack, SocketHandle handle, NetEndpoint local)
     {
         Stack = stack;
         Handle = handle;
@@ -21,12 +21,12 @@ public sealed class TcpListener : IAsyncDisposable
     }
 
     /// <summary>Listens on <paramref name="local"/> (unspecified address: all addresses; port 0: ephemeral).</summary>
-    public static async Task<TcpListener> ListenAsync(Netstack stack, NetEndpoint local, int backlog = 128, TcpSettings? settings = null,
+    public static async Task<TcpConnectionListener> ListenAsync(Netstack stack, NetEndpoint local, int backlog = 128, TcpSettings? settings = null,
         CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(stack);
         var listening = await stack.RequestAsync<Reply.Listening>(new Command.TcpListen.Listen(local, backlog, settings), cancellationToken).ConfigureAwait(false);
-        return new TcpListener(stack, listening.Listener, listening.Local);
+        return new TcpConnectionListener(stack, listening.Listener, listening.Local);
     }
 
     /// <summary>The stack the listener lives on.</summary>
