@@ -98,6 +98,39 @@ public sealed class DocSamples
     }
 
     [Fact]
+    public void The_command_channel_itself()
+    {
+        var scheduler = new TestScheduler();
+        using var network = new VirtualNetwork(scheduler);
+        var stack = network.AddStack("a", "10.0.0.1/24");
+        // begin-sample: command-channel
+        // Every request and reply, for a log: costs nothing while nobody subscribes.
+        var log = new List<string>();
+        using var tap = stack.Tap.Subscribe(e => log.Add(e.ToString()));
+
+        // Execute: a cold observable; subscribing submits the command, one reply then completion.
+        Reply? bound = null;
+        using var bind = stack.Execute(new Command.Udp.Bind(NetEndpoint.Parse("10.0.0.1:5353"))).Subscribe(r => bound = r);
+        scheduler.AdvanceBy(1);
+        SocketHandle socket = Assert.IsType<Reply.Bound>(bound).Socket;
+
+        // Commands: the channel as an IObserver, each request correlated by its id, its reply to its own observer.
+        var replies = new List<Reply>();
+        long id = stack.NextRequestId();
+        stack.Commands.OnNext(new CommandRequest(id, new Command.Udp.Close(socket), Observer.Create<Reply>(replies.Add)));
+        scheduler.AdvanceBy(1);
+        Assert.IsType<Reply.Ok>(Assert.Single(replies));
+
+        // A failure is a typed reply, not an exception: the handle is stale now.
+        var again = new List<Reply>();
+        stack.Execute(new Command.Udp.Close(socket)).Subscribe(again.Add);
+        scheduler.AdvanceBy(1);
+        Assert.Equal(NetstackErrorKind.StaleHandle, Assert.IsType<Reply.Error>(Assert.Single(again)).Detail.Kind);
+        Assert.Equal(6, log.Count); // three requests taken, three replies
+        // end-sample
+    }
+
+    [Fact]
     public void Accept_stream_with_an_echo_per_connection()
     {
         var scheduler = new TestScheduler();
