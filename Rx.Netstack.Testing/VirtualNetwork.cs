@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.Reactive.Concurrency;
+using System.Reactive.Linq;
 using Rx.Netstack.Devices;
 
 namespace Rx.Netstack.Testing;
@@ -12,8 +13,12 @@ namespace Rx.Netstack.Testing;
 /// same run, every time.
 /// </summary>
 /// <remarks>
-/// The friendly socket API returns tasks that resume on the thread pool; <see cref="Run{T}(Task{T}, TimeSpan?)"/> advances
-/// virtual time until such a task completes. The observable API runs on the scheduler itself and needs no help.
+/// The friendly socket API returns tasks; <see cref="Run{T}(Task{T}, TimeSpan?)"/> advances virtual time until such a task
+/// completes. Stacks that run continuations inline (<see cref="NetstackOptions.RunContinuationsInline"/>, as
+/// <see cref="AddStack(string, string[])"/> makes them) complete it on the test's thread in virtual time; continuations that
+/// still go to the thread pool (the stack's without it, or code awaited under a test framework's synchronization context)
+/// are given a bounded moment to settle before each step. The observable API runs on the scheduler itself and needs no
+/// help; <see cref="Marbles"/> writes its tests as diagrams.
 /// </remarks>
 public sealed class VirtualNetwork : IDisposable
 {
@@ -74,6 +79,18 @@ public sealed class VirtualNetwork : IDisposable
         lock (_gate) _ports.Add(port);
         stack.Attach(stackEnd);
         return stack;
+    }
+
+    /// <summary>
+    /// The IP packets stack <paramref name="name"/> sends, as they leave it (before its link impairs them), each a copy, on
+    /// the network's scheduler: while subscribed, whether the switch can route them or not. Record them to see what a stack
+    /// put on the wire and when, such as the retransmissions of a SYN nobody answers.
+    /// </summary>
+    /// <exception cref="KeyNotFoundException">No stack has that name.</exception>
+    public IObservable<byte[]> PacketsFrom(string name)
+    {
+        Port port = FindPort(name);
+        return port.SwitchEnd.Received.Select(packet => packet.ToArray());
     }
 
     /// <summary>What the link of stack <paramref name="name"/> did to frames: toward the stack (<c>Outbound</c>) and from it

@@ -182,23 +182,30 @@ public sealed class DocSamples
     }
 
     [Fact]
-    public void Marble_test_over_an_impaired_link()
+    public void Marble_test_of_a_protocol()
     {
         // begin-sample: marble
         var scheduler = new TestScheduler();
         using var network = new VirtualNetwork(scheduler);
         var a = network.AddStack("a", "10.0.0.1/24");
-        var b = network.AddStack("b", new NetstackOptions { Addresses = [InterfaceAddress.Parse("10.0.0.2/24")] },
+        var b = network.AddStack("b", new NetstackOptions { Addresses = [InterfaceAddress.Parse("10.0.0.2/24")], RunContinuationsInline = true },
             new ImpairmentOptions { Delay = TimeSpan.FromMilliseconds(10) }); // 10 ms each way on b's link
+        var client = network.Run(a.BindUdpAsync());
+        var server = network.Run(b.BindUdpAsync(7));
 
-        var rtts = scheduler.Start(
-            () => a.PingSeries(NetAddress.Parse("10.0.0.2"), count: 3, interval: TimeSpan.FromSeconds(1))
-                .Select(result => Math.Round(result.Reply!.RoundTripTime.TotalMilliseconds)),
-            created: 0, subscribed: 0, disposed: TimeSpan.FromSeconds(5).Ticks);
+        // The protocol under test, on b: answer each request in capitals.
+        using var protocol = server.Received
+            .SelectMany(request => VirtualTime.FromAsync(token =>
+                server.SendAsync(Encoding.UTF8.GetString(request.Data.Span).ToUpperInvariant(), request.Source, token)))
+            .Subscribe();
 
-        // Three replies, one a second, each after exactly 20 ms of virtual time (a few ticks of engine passes aside).
-        Assert.Equal([20.0, 20.0, 20.0], rtts.Messages.Where(m => m.Value.HasValue).Select(m => m.Value.Value));
-        Assert.Equal([20, 1020, 2020], rtts.Messages.Where(m => m.Value.HasValue).Select(m => (int)TimeSpan.FromTicks(m.Time).TotalMilliseconds));
+        // Requests on a diagram, one frame = 10 ms; each answer comes back a round trip (two frames) later.
+        var m = new Marbles(scheduler, frame: TimeSpan.FromMilliseconds(10));
+        var words = new Dictionary<char, string> { ['s'] = "syn", ['a'] = "ack", ['S'] = "SYN", ['A'] = "ACK" };
+        using var requests = m.Hot("-s--a-(sa)", words)
+            .SelectMany(word => VirtualTime.FromAsync(token => client.SendAsync(word, NetEndpoint.Parse("10.0.0.2:7"), token)))
+            .Subscribe();
+        m.Expect(client.Received.Select(answer => Encoding.UTF8.GetString(answer.Data.Span)), "---S--A-(SA)--", words);
         // end-sample
     }
 
