@@ -14,6 +14,14 @@ public abstract class TcpService : IAsyncDisposable
 {
     private static readonly TimeSpan StopPatience = TimeSpan.FromSeconds(5);
 
+    /// <summary>
+    /// Connections a listener holds before the service accepts them. A thousand clients that connect at once must fit
+    /// without SYN cookies: a cookie's ACK that meets a full accept queue is dropped (as Linux does), and the client's next
+    /// segment, further on in sequence, no longer decodes the cookie and is reset. Linux caps listen() at somaxconn
+    /// (4,096); Kestrel's default is 512.
+    /// </summary>
+    public const int Backlog = 1024;
+
     private readonly object _gate = new();
     private readonly HashSet<Task> _running = [];
     private readonly List<TcpConnectionListener> _listeners = [];
@@ -59,7 +67,7 @@ public abstract class TcpService : IAsyncDisposable
         foreach (bool v6 in new[] { false, true })
         {
             if (v6 ? !ipv6 : !ipv4) continue;
-            var listener = await stack.ListenTcpAsync(Port, v6, settings: settings, cancellationToken: cancellationToken).ConfigureAwait(false);
+            var listener = await stack.ListenTcpAsync(Port, v6, Backlog, settings, cancellationToken).ConfigureAwait(false);
             lock (_gate)
             {
                 _listeners.Add(listener);
