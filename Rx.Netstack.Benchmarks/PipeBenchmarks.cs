@@ -1,8 +1,8 @@
-using Rx.Netstack.Testing;
 using BenchmarkDotNet.Attributes;
 using Rx.Netstack.Devices;
 using Rx.Netstack.Sockets;
 using Rx.Netstack.Tcp;
+using Rx.Netstack.Testing;
 
 namespace Rx.Netstack.Benchmarks;
 

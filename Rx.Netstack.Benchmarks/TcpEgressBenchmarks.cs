@@ -1,10 +1,10 @@
-using Rx.Netstack.Testing;
 using BenchmarkDotNet.Attributes;
 using Rx.Netstack.Sockets;
 using Rx.Netstack.Tcp;
+using Rx.Netstack.Testing;
 using Rx.Netstack.Wire;
-using TcpWire = Rx.Netstack.Wire.Tcp;
 using static Rx.Netstack.Benchmarks.TcpIngressBenchmarks;
+using TcpWire = Rx.Netstack.Wire.Tcp;
 
 namespace Rx.Netstack.Benchmarks;
 

@@ -73,7 +73,9 @@ internal static class BenchUdp
     {
         using var net = new DemoNetwork(o.Mtu, checksumOffload: o.Checksums, configure: opt => opt with
         {
-            UdpReceiveQueueLength = 4096, UdpReceiveBufferSize = 16 << 20, UdpSendBufferSize = Math.Max(o.DatagramSize, 4096),
+            UdpReceiveQueueLength = 4096,
+            UdpReceiveBufferSize = 16 << 20,
+            UdpSendBufferSize = Math.Max(o.DatagramSize, 4096),
         });
         await using UdpSocket server = await net.B.BindUdpAsync(5300);
         await using UdpSocket client = await net.A.BindUdpAsync();

@@ -74,7 +74,8 @@ public sealed class NetworkNamespace : IDisposable
             {
                 failure = e;
             }
-        }) { IsBackground = true, Name = $"in netns {Name}" };
+        })
+        { IsBackground = true, Name = $"in netns {Name}" };
         thread.Start();
         if (!thread.Join(CommandTimeout)) throw new TimeoutException($"code in namespace {Name} did not finish");
         if (failure is not null) throw new AggregateException($"code in namespace {Name} failed", failure);

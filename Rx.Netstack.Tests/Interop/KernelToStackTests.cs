@@ -1,9 +1,9 @@
 using System.Net;
 using System.Net.Sockets;
-using System.Text;
-using System.Text.RegularExpressions;
 using System.Reactive.Linq;
 using System.Reactive.Threading.Tasks;
+using System.Text;
+using System.Text.RegularExpressions;
 using Rx.Netstack.Tests.Devices;
 
 namespace Rx.Netstack.Tests.Interop;

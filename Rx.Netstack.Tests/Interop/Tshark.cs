@@ -1,5 +1,5 @@
-using Rx.Netstack.Devices;
 using System.Diagnostics;
+using Rx.Netstack.Devices;
 using Rx.Netstack.Tests.Devices;
 
 namespace Rx.Netstack.Tests.Interop;

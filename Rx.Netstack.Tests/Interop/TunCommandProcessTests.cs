@@ -1,7 +1,7 @@
-using Rx.Netstack.Devices;
 using System.Net;
 using System.Net.Sockets;
 using System.Security.Cryptography;
+using Rx.Netstack.Devices;
 using Rx.Netstack.Tests.Devices;
 
 namespace Rx.Netstack.Tests.Interop;

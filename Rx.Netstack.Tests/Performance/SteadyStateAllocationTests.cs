@@ -1,10 +1,10 @@
-using Rx.Netstack.Testing;
 using System.Buffers.Binary;
 using System.Collections;
 using System.Reactive.Subjects;
 using System.Reflection;
 using Rx.Netstack.Sockets;
 using Rx.Netstack.Tcp;
+using Rx.Netstack.Testing;
 using Rx.Netstack.Wire;
 using TcpWire = Rx.Netstack.Wire.Tcp;
 

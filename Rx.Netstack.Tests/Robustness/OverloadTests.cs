@@ -3,8 +3,8 @@ using System.Reactive.Linq;
 using System.Security.Cryptography;
 using Microsoft.Reactive.Testing;
 using Rx.Netstack.Commands;
-using Rx.Netstack.Testing;
 using Rx.Netstack.Sockets;
+using Rx.Netstack.Testing;
 using Rx.Netstack.Tests.Support;
 
 namespace Rx.Netstack.Tests.Robustness;

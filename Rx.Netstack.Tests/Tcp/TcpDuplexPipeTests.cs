@@ -1,5 +1,5 @@
-using System.Runtime.CompilerServices;
 using System.IO.Pipelines;
+using System.Runtime.CompilerServices;
 using System.Security.Cryptography;
 using Microsoft.Reactive.Testing;
 using Rx.Netstack.Sockets;

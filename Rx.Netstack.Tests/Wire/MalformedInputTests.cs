@@ -16,8 +16,11 @@ public class MalformedInputTests
 
     private static TcpHeader FullTcpHeader()
     {
-        var header = new TcpHeader(5000, 80, TcpFlags.Ack) { Sequence = new SeqNumber(1), Acknowledgment = new SeqNumber(2), Window = 512,
-            MaxSegmentSize = 1400, WindowScale = 3, HasTimestamps = true, TimestampValue = 9, TimestampEcho = 8 };
+        var header = new TcpHeader(5000, 80, TcpFlags.Ack)
+        {
+            Sequence = new SeqNumber(1), Acknowledgment = new SeqNumber(2), Window = 512,
+            MaxSegmentSize = 1400, WindowScale = 3, HasTimestamps = true, TimestampValue = 9, TimestampEcho = 8
+        };
         header.AddSackBlock(new SackBlock(new SeqNumber(10), new SeqNumber(20)));
         return header;
     }

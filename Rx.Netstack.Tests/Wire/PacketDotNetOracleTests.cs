@@ -46,8 +46,14 @@ public class PacketDotNetOracleTests
     {
         Gen.Select(WireGen.Ipv6, WireGen.Tcp, WireGen.Udp, WireGen.Payload, Gen.Bool).Sample((ip, tcp, udp, payload, useTcp) =>
         {
-            ip = ip with { Protocol = useTcp ? IpProtocol.Tcp : IpProtocol.Udp, HasFragmentHeader = false, FragmentOffset = 0,
-                MoreFragments = false, FragmentIdentification = 0 };
+            ip = ip with
+            {
+                Protocol = useTcp ? IpProtocol.Tcp : IpProtocol.Udp,
+                HasFragmentHeader = false,
+                FragmentOffset = 0,
+                MoreFragments = false,
+                FragmentIdentification = 0
+            };
             tcp.Flags &= ~TcpFlags.Urg; // PacketDotNet refuses to read options when URG is set
             var transport = useTcp ? Packets.Tcp(tcp, payload, ip.Source, ip.Destination) : Packets.Udp(udp, payload, ip.Source, ip.Destination);
             var bytes = Packets.Ipv6(ip, transport);
