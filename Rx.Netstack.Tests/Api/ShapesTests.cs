@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Net;
 using System.Reactive.Concurrency;
 using System.Reactive.Linq;
@@ -99,7 +98,7 @@ public sealed class ShapesTests
         Task close = client.CloseAsync(cancel.Token);
         cancel.Cancel();
         s.AdvanceBy(TimeSpan.FromSeconds(1).Ticks);
-        Assert.True(SpinWait.SpinUntil(() => close.IsCompleted, TimeSpan.FromSeconds(10)));
+        Assert.True(((IAsyncResult)close).AsyncWaitHandle.WaitOne(TimeSpan.FromSeconds(10)), "the withdrawn close did not end");
         Assert.True(close.IsCanceled);
         Assert.Equal(TcpState.Established, network.Run(client.GetInfoAsync()).State);
         Task<ReadOnlyMemory<byte>?> eof = server.ReceiveAsync();
@@ -165,7 +164,8 @@ public sealed class ShapesTests
         using var bind = stack.Execute(new Command.Udp.Bind(NetEndpoint.Parse("0.0.0.0:9"))).Subscribe(_ => disposing = stack.DisposeAsync().AsTask());
         scheduler.AdvanceBy(1);
         Assert.NotNull(disposing);
-        Assert.True(SpinWait.SpinUntil(() => disposing!.IsCompletedSuccessfully, TimeSpan.FromSeconds(10)));
+        Assert.True(((IAsyncResult)disposing).AsyncWaitHandle.WaitOne(TimeSpan.FromSeconds(10)), "DisposeAsync did not complete");
+        Assert.True(disposing.IsCompletedSuccessfully);
         Assert.Equal(NetstackErrorKind.StackDisposed,
             Assert.IsType<Reply.Error>(scheduler.Await(stack.Execute(new Command.Udp.Bind(NetEndpoint.Parse("0.0.0.0:10"))))).Detail.Kind);
     }
@@ -203,7 +203,6 @@ public sealed class ShapesTests
         using Stream stream = client.AsStream();
 
         var caught = new TaskCompletionSource<Exception?>(TaskCreationOptions.RunContinuationsAsynchronously);
-        var clock = Stopwatch.StartNew();
         using var handler = pair.Client.Execute(new Command.TcpStream.GetInfo(client.Handle)).Subscribe(reply =>
         {
             try { int read = stream.Read(new byte[1], 0, 1); caught.SetResult(null); }
@@ -212,7 +211,6 @@ public sealed class ShapesTests
         Exception? error = await caught.Task.WaitAsync(RealTimeStackPair.Timeout);
 
         Assert.Contains("engine thread", Assert.IsType<InvalidOperationException>(error).Message);
-        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(5), $"took {clock.Elapsed}");
     }
 
     [Fact]
