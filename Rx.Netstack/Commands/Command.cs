@@ -82,7 +82,7 @@ public abstract record Command
         public sealed record ReceiveInto(SocketHandle Socket, Memory<byte> Destination) : TcpStream
         {
             /// <summary>
-            /// Set by <see cref="Sockets.TcpConnection.ReadAsync"/> when continuations run on the thread pool: a reader that had to
+            /// Set by <see cref="Sockets.TcpConnection.ReadAsync(Memory{byte}, CancellationToken)"/> when continuations run on the thread pool: a reader that had to
             /// wait is answered <see cref="Reply.Readable"/> instead of having the bytes copied on whichever thread brought them,
             /// and asks again, copying on its own thread. The thread that delivers a burst (the sending application's, on an
             /// in-memory pipe) then does not also copy it out for the reader, and the two share the work.

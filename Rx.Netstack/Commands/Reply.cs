@@ -26,7 +26,7 @@ public abstract record Reply
         public static readonly Ok Instance = new();
     }
 
-    /// <summary>Internal to <see cref="Sockets.TcpConnection.ReadAsync"/>: data is waiting, ask again (see
+    /// <summary>Internal to <see cref="Sockets.TcpConnection.ReadAsync(Memory{byte}, CancellationToken)"/>: data is waiting, ask again (see
     /// <see cref="Command.TcpStream.ReceiveInto.CopyOnReadersThread"/>). Never seen through the command API.</summary>
     internal sealed record Readable : Reply
     {

@@ -12,11 +12,15 @@ public sealed partial class Netstack
     /// are queued to the thread pool, so application code after an <c>await</c> (a blocking <c>Stream.Read</c>, a slow handler)
     /// cannot stall or deadlock the stack — unless <see cref="NetstackOptions.RunContinuationsInline"/> asks for speed instead.
     /// </summary>
-    internal Task<Reply> SubmitAsync(Command command, CancellationToken cancellationToken)
+    /// <param name="command">The command.</param>
+    /// <param name="cancellationToken">Withdraws the request while the engine has not taken it.</param>
+    /// <param name="inline">Resume the awaiting code on the engine's thread whatever <see cref="NetstackOptions.RunContinuationsInline"/>
+    /// says: for the library's own loops that never block (the duplex pipe's pumps), never for application code.</param>
+    internal Task<Reply> SubmitAsync(Command command, CancellationToken cancellationToken, bool inline = false)
     {
         ArgumentNullException.ThrowIfNull(command);
         if (cancellationToken.IsCancellationRequested) return Task.FromCanceled<Reply>(cancellationToken);
-        var completion = new ReplyCompletion(Options.RunContinuationsInline);
+        var completion = new ReplyCompletion(inline || Options.RunContinuationsInline);
         var request = new PendingRequest(NextRequestId(), command, completion);
         if (cancellationToken.CanBeCanceled) completion.CancelWith(cancellationToken, this, request);
         Submit(request);

@@ -8,7 +8,7 @@ using Rx.Netstack.Tcp;
 namespace Rx.Netstack.Sockets;
 
 /// <summary>
-/// A TCP connection on a <see cref="Netstack"/>. Read it as a pulled stream (<see cref="ReadAsync"/>, <see cref="ReadAllAsync"/>,
+/// A TCP connection on a <see cref="Netstack"/>. Read it as a pulled stream (<see cref="ReadAsync(Memory{byte}, CancellationToken)"/>, <see cref="ReadAllAsync"/>,
 /// <see cref="AsStream"/>) or as an observable (<see cref="Received"/>) that asks for the next chunk only after <c>OnNext</c>
 /// returned — so a slow subscriber closes the TCP window instead of growing memory.
 /// </summary>
@@ -47,14 +47,23 @@ public sealed class TcpConnection : IAsyncDisposable
     public NetEndpoint Remote { get; }
 
     /// <summary>Reads at least one byte into <paramref name="buffer"/>, waiting for data; 0 means the peer finished sending.</summary>
-    public async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+    public ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) =>
+        ReadAsync(buffer, resumeOnEngine: false, cancellationToken);
+
+    /// <summary>
+    /// <see cref="ReadAsync(Memory{byte}, CancellationToken)"/>, optionally resuming on the engine's thread (the library's own
+    /// non-blocking loops: the duplex pipe's pumps): the bytes go straight into <paramref name="buffer"/> and no thread hop
+    /// follows.
+    /// </summary>
+    internal async ValueTask<int> ReadAsync(Memory<byte> buffer, bool resumeOnEngine, CancellationToken cancellationToken = default)
     {
         if (buffer.IsEmpty) return 0;
+        bool inline = resumeOnEngine || Stack.Options.RunContinuationsInline;
         // SubmitAsync directly, not RequestAsync: one async state machine per read instead of two (the hot path of streams).
-        var command = new Command.TcpStream.ReceiveInto(Handle, buffer) { CopyOnReadersThread = !Stack.Options.RunContinuationsInline };
+        var command = new Command.TcpStream.ReceiveInto(Handle, buffer) { CopyOnReadersThread = !inline };
         while (true)
         {
-            Reply reply = await Stack.SubmitAsync(command, cancellationToken).ConfigureAwait(false);
+            Reply reply = await Stack.SubmitAsync(command, cancellationToken, inline).ConfigureAwait(false);
             // Readable: the bytes came while this read waited; asking again copies them here, on this thread.
             if (reply is not Reply.Readable) return NetstackRequests.Expect<Reply.ReceivedInto>(reply, command).Count;
         }
@@ -70,12 +79,17 @@ public sealed class TcpConnection : IAsyncDisposable
 
     /// <summary>Sends all of <paramref name="data"/>, waiting for buffer space as needed (the engine reads the memory as it goes:
     /// don't change it until the task completes).</summary>
-    public async Task SendAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken = default)
+    public Task SendAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken = default) =>
+        SendAsync(data, resumeOnEngine: false, cancellationToken);
+
+    /// <summary><see cref="SendAsync(ReadOnlyMemory{byte}, CancellationToken)"/>, optionally resuming on the engine's thread
+    /// (the library's own non-blocking loops only).</summary>
+    internal async Task SendAsync(ReadOnlyMemory<byte> data, bool resumeOnEngine, CancellationToken cancellationToken = default)
     {
         while (!data.IsEmpty)
         {
             var command = new Command.TcpStream.Send(Handle, data);
-            var sent = NetstackRequests.Expect<Reply.Sent>(await Stack.SubmitAsync(command, cancellationToken).ConfigureAwait(false), command);
+            var sent = NetstackRequests.Expect<Reply.Sent>(await Stack.SubmitAsync(command, cancellationToken, resumeOnEngine).ConfigureAwait(false), command);
             data = data[sent.Bytes..];
         }
     }

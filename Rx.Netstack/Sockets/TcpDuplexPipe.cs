@@ -77,7 +77,9 @@ public sealed class TcpDuplexPipe : IDuplexPipe, IAsyncDisposable
             while (true)
             {
                 Memory<byte> memory = writer.GetMemory(MinimumReadSize);
-                int n = await Connection.ReadAsync(memory).ConfigureAwait(false);
+                // Resumes on the engine: this loop never blocks (a full pipe makes FlushAsync wait, and its continuation runs on
+                // the pipe's scheduler, the thread pool), so the bytes go straight into the pipe's memory and no hop follows.
+                int n = await Connection.ReadAsync(memory, resumeOnEngine: true).ConfigureAwait(false);
                 if (n == 0) break; // FIN: the peer finished sending
                 writer.Advance(n);
                 FlushResult flushed = await writer.FlushAsync().ConfigureAwait(false); // waits while the reader is behind
@@ -105,7 +107,7 @@ public sealed class TcpDuplexPipe : IDuplexPipe, IAsyncDisposable
             {
                 ReadResult result = await reader.ReadAsync().ConfigureAwait(false);
                 foreach (ReadOnlyMemory<byte> segment in result.Buffer)
-                    if (!segment.IsEmpty) await Connection.SendAsync(segment).ConfigureAwait(false);
+                    if (!segment.IsEmpty) await Connection.SendAsync(segment, resumeOnEngine: true).ConfigureAwait(false); // as above
                 reader.AdvanceTo(result.Buffer.End);
                 if (result.IsCompleted || result.IsCanceled) break;
             }
