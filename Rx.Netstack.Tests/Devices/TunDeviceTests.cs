@@ -12,10 +12,10 @@ public sealed class TunDeviceTests
     private static readonly IPAddress KernelSide = IPAddress.Parse("10.201.0.1");
     private static readonly IPAddress OurSide = IPAddress.Parse("10.201.0.2");
 
-    [NamespaceFact]
+    [NamespaceFact("bash")]
     public Task Kernel_and_device_exchange_udp_datagrams() => ExchangeUdpDatagrams(offloads: true);
 
-    [NamespaceFact]
+    [NamespaceFact("bash")]
     public Task Kernel_and_device_exchange_udp_datagrams_in_plain_mode() => ExchangeUdpDatagrams(offloads: false);
 
     private static async Task ExchangeUdpDatagrams(bool offloads)

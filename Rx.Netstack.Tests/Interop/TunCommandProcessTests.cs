@@ -12,7 +12,7 @@ public sealed class TunCommandProcessTests
 {
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(30);
 
-    [NamespaceFact("ping", "curl", "nc", "tshark")]
+    [NamespaceFact("ping", "curl", "nc", "bash", "tshark")]
     public async Task Tun_command_serves_the_kernel_and_stops_cleanly_on_sigterm()
     {
         using var ns = NetworkNamespace.Create("rxcli");
