@@ -1,5 +1,4 @@
 using System.Net;
-using System.Runtime.InteropServices;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.Extensions.Logging;
@@ -18,14 +17,7 @@ internal static class HttpCommand
     {
         var (endpoints, quiet) = (options.Endpoints, options.Quiet);
 
-        using var stop = new CancellationTokenSource();
-        void OnSignal(PosixSignalContext context)
-        {
-            context.Cancel = true; // we shut down ourselves, cleanly
-            stop.Cancel();
-        }
-        using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
-        using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
+        using var stop = new StopSignal();
 
         // The same builder as HttpService, minus UseNetstack: Kestrel's default socket transport.
         var builder = WebApplication.CreateSlimBuilder();

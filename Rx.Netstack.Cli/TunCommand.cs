@@ -1,4 +1,3 @@
-using System.Runtime.InteropServices;
 using Rx.Netstack.Cli.Services;
 using Rx.Netstack.Devices;
 using Rx.Netstack.Tcp;
@@ -16,14 +15,7 @@ internal static class TunCommand
 
     public static async Task<int> RunAsync(TunOptions options)
     {
-        using var stop = new CancellationTokenSource();
-        void OnSignal(PosixSignalContext context)
-        {
-            context.Cancel = true; // we shut down ourselves, cleanly
-            stop.Cancel();
-        }
-        using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
-        using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
+        using var stop = new StopSignal();
 
         TunDevice tun;
         try
