@@ -110,10 +110,10 @@ public sealed class OverloadTests
         Netstack b = network.AddStack("b", options with { Addresses = [InterfaceAddress.Parse("10.0.0.2/24"), InterfaceAddress.Parse("fd00::2/64")] });
         var listener = network.Run(b.ListenTcpAsync(7, v6, backlog: Clients));
         int served = 0;
+        // Received on the engine (ImmediateScheduler) and VirtualTime.FromAsync, not Observable.FromAsync (Rx's delivers the
+        // task's end from the thread pool): the whole pipeline, its counter included, stays on virtual time.
         using var echo = listener.Accepted
-            .SelectMany(connection => connection.ReceivedOn(ImmediateScheduler.Instance) // on the engine: virtual time, no pool
-                // VirtualTime.FromAsync, not Observable.FromAsync: Rx's delivers the task's end from the thread pool, which
-                // would run the rest of this pipeline (the counter below) off virtual time.
+            .SelectMany(connection => connection.ReceivedOn(ImmediateScheduler.Instance)
                 .Select(chunk => VirtualTime.FromAsync(token => connection.SendAsync(chunk, token)))
                 .Concat()
                 .Finally(() => { served++; _ = connection.CloseAsync(); }))
