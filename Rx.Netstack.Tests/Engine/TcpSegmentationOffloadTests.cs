@@ -222,8 +222,9 @@ public sealed class TcpSegmentationOffloadTests
         byte[] up = new byte[1_000_000], down = new byte[300_000];
         new Random(7).NextBytes(up);
         new Random(8).NextBytes(down);
-        Task<byte[]> serverReads = ReadAll(server, up.Length);
-        Task<byte[]> clientReads = ReadAll(client, down.Length);
+        // Started without xunit's context: ReadAll's awaits resume in virtual time, not on xunit's threads.
+        Task<byte[]> serverReads = s.StartInVirtualTime(() => ReadAll(server, up.Length));
+        Task<byte[]> clientReads = s.StartInVirtualTime(() => ReadAll(client, down.Length));
         Task sends = Task.WhenAll(client.SendAsync(up), server.SendAsync(down));
         s.Await(sends, TimeSpan.FromMinutes(1));
         Assert.Equal(up, s.Await(serverReads, TimeSpan.FromMinutes(1)));

@@ -14,10 +14,12 @@ internal static class NetstackRequests
     /// True for an error that says "not now" rather than "never": the command queue was past its hard limit. Loops that
     /// must outlive overload (accept loops, receive loops) ask again after <see cref="TransientRetryDelay"/>.
     /// </summary>
-    public static bool IsTransient(Reply reply) => reply is Reply.Error { Detail.Kind: NetstackErrorKind.CommandQueueFull };
+    public static bool IsTransient(Reply reply) => reply is Reply.Error error && IsTransient(error.Detail.Kind);
 
     /// <inheritdoc cref="IsTransient(Reply)"/>
-    public static bool IsTransient(NetstackException exception) => exception.Kind == NetstackErrorKind.CommandQueueFull;
+    public static bool IsTransient(NetstackException exception) => IsTransient(exception.Kind);
+
+    private static bool IsTransient(NetstackErrorKind kind) => kind == NetstackErrorKind.CommandQueueFull;
 
     /// <summary>Waits <see cref="TransientRetryDelay"/> on the stack's clock (virtual under a test scheduler).</summary>
     public static Task PauseAfterRefusalAsync(this Netstack stack, CancellationToken cancellationToken) =>
