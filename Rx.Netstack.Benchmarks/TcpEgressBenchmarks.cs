@@ -14,7 +14,7 @@ namespace Rx.Netstack.Benchmarks;
 /// Inline scheduler, clock standing still (see <see cref="TcpIngressBenchmarks"/>).
 /// </summary>
 [MemoryDiagnoser]
-public class TcpEgressBenchmarks
+public class TcpEgressBenchmarks : IDisposable
 {
     private const int PayloadLength = 1460;
     private readonly InlineScheduler _scheduler = new();
@@ -48,5 +48,10 @@ public class TcpEgressBenchmarks
     }
 
     [GlobalCleanup]
-    public void Cleanup() => _stack.Dispose();
+    public void Dispose()
+    {
+        _stack.Dispose();
+        _device.Dispose();
+        GC.SuppressFinalize(this);
+    }
 }

@@ -19,7 +19,7 @@ namespace Rx.Netstack.Benchmarks;
 /// data path, with no timer firing. The harness also rewrites the sequence number and checksum of the frame each time.
 /// </summary>
 [MemoryDiagnoser]
-public class TcpIngressBenchmarks
+public class TcpIngressBenchmarks : IDisposable
 {
     internal static readonly NetAddress Client = NetAddress.Parse("10.0.0.1"), Server = NetAddress.Parse("10.0.0.2");
     private const int PayloadLength = 1460;
@@ -94,7 +94,12 @@ public class TcpIngressBenchmarks
     }
 
     [GlobalCleanup]
-    public void Cleanup() => _stack.Dispose();
+    public void Dispose()
+    {
+        _stack.Dispose();
+        _device.Dispose();
+        GC.SuppressFinalize(this);
+    }
 
     /// <summary>The engine's control block of a stack's only connection (reflection, once, in set-up).</summary>
     internal static TcpControlBlock OnlyConnection(Netstack stack)

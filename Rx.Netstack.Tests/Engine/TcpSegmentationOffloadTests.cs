@@ -175,8 +175,10 @@ public sealed class TcpSegmentationOffloadTests
     }
 
     /// <summary>Two devices joined back to back that carry frames of any size and report TSO with both checksum offloads.</summary>
-    private sealed class SegmentingPipe : IPacketDevice
+    private sealed class SegmentingPipe : IPacketDevice, IDisposable
     {
+        public void Dispose() => _received.Dispose();
+
         private readonly Subject<ReadOnlyMemory<byte>> _received = new();
 
         private SegmentingPipe() => Transmit = System.Reactive.Observer.Create<ReadOnlyMemory<byte>>(frame =>

@@ -134,8 +134,10 @@ public sealed class SteadyStateAllocationTests : IDisposable
     public void Dispose() => _stack.Dispose();
 
     /// <summary>Keeps the last frame the stack sent in a fixed buffer (no copy allocated) and counts frames.</summary>
-    private sealed class SinkDevice : IPacketDevice, IObserver<ReadOnlyMemory<byte>>
+    private sealed class SinkDevice : IPacketDevice, IObserver<ReadOnlyMemory<byte>>, IDisposable
     {
+        public void Dispose() => _received.Dispose();
+
         private readonly Subject<ReadOnlyMemory<byte>> _received = new();
         private readonly byte[] _last = new byte[65536];
         private int _lastLength;

@@ -131,7 +131,7 @@ public class MalformedInputTests
         Assert.Equal(WireError.BadVersion, Parse(b => b[0] = 0x65));
         Assert.Equal(WireError.BadHeaderLength, Parse(b => b[0] = 0x44));
         Assert.Equal(WireError.BadHeaderLength, Parse(b => b[0] = 0x40));
-        Assert.Equal(WireError.BadHeaderLength, Ipv4.TryParse(WithIhl(packet, 15)[..50], out _, out _, out _));
+        Assert.Equal(WireError.BadHeaderLength, Ipv4.TryParse(WithIhl(packet, 15).AsSpan(0, 50), out _, out _, out _));
         Assert.Equal(WireError.BadLength, Parse(b => BinaryPrimitives.WriteUInt16BigEndian(b.AsSpan(2), (ushort)(b.Length + 1))));
         Assert.Equal(WireError.BadLength, Parse(b => BinaryPrimitives.WriteUInt16BigEndian(b.AsSpan(2), 19)));
         Assert.Equal(WireError.BadField, Parse(b => NetAddress.Parse("224.0.0.5").WriteTo(b.AsSpan(12))));

@@ -52,6 +52,12 @@ public struct SackBlockArray : IEquatable<SackBlockArray>
 
     /// <inheritdoc />
     public override readonly int GetHashCode() => HashCode.Combine(this[0], this[1], this[2], this[3]);
+
+    /// <summary>True when all four blocks are equal.</summary>
+    public static bool operator ==(SackBlockArray left, SackBlockArray right) => left.Equals(right);
+
+    /// <summary>True when any block differs.</summary>
+    public static bool operator !=(SackBlockArray left, SackBlockArray right) => !left.Equals(right);
 }
 
 /// <summary>
