@@ -4,7 +4,6 @@ using Rx.Netstack.Tcp;
 using Rx.Netstack.Testing;
 using Rx.Netstack.Wire;
 using static Rx.Netstack.Benchmarks.TcpIngressBenchmarks;
-using TcpWire = Rx.Netstack.Wire.Tcp;
 
 namespace Rx.Netstack.Benchmarks;
 
@@ -41,7 +40,7 @@ public class TcpEgressBenchmarks : IDisposable
         Rewrite(_ackFrame, _peerSequence, _acknowledged);
         _device.Inject(_ackFrame);
         if (_device.SentFrames == before) throw new InvalidOperationException("no segment went out");
-        if (TcpWire.TryParse(_device.LastSent[Ipv4.HeaderLength..], Server, Client, out TcpHeader sent, out ReadOnlySpan<byte> data) != WireError.None)
+        if (TcpHeader.TryParse(_device.LastSent[Ipv4Header.HeaderLength..], Server, Client, out TcpHeader sent, out ReadOnlySpan<byte> data) != WireError.None)
             throw new InvalidOperationException("the stack sent a bad segment");
         _acknowledged = sent.Sequence + data.Length;
         return _device.SentFrames;

@@ -22,8 +22,8 @@ public sealed class TcpSegmentationOffloadTests
     private static byte[] FromPeer(ushort ourPort, TcpHeader header)
     {
         var packet = new byte[20 + 60];
-        int length = Rx.Netstack.Wire.Tcp.Emit(packet.AsSpan(20), header with { SourcePort = PeerPort, DestinationPort = ourPort }, 0, Peer, Us);
-        Ipv4.Emit(packet, new Ipv4Header(Peer, Us, IpProtocol.Tcp), length);
+        int length = Rx.Netstack.Wire.TcpHeader.Emit(packet.AsSpan(20), header with { SourcePort = PeerPort, DestinationPort = ourPort }, 0, Peer, Us);
+        Ipv4Header.Emit(packet, new Ipv4Header(Peer, Us, IpProtocol.Tcp), length);
         return packet[..(20 + length)];
     }
 
