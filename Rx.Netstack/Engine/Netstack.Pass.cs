@@ -148,12 +148,12 @@ public sealed partial class Netstack
                 try
                 {
                     _frameChecksumTrusted = frame.ChecksumTrusted;
-                    _tcp.ReceivingFrame = frame.Owner;
+                    _receivingFrame = frame.Owner;
                     ProcessFrame(frame.Bytes, frame.FromLoopback, now);
                 }
                 finally
                 {
-                    _tcp.ReceivingFrame = null;
+                    _receivingFrame = null;
                     frame.Release();
                 }
             }

@@ -16,6 +16,9 @@ public sealed partial class Netstack
     private readonly int[] _connectionsByState = new int[Enum.GetValues<TcpState>().Length];
     private readonly Dictionary<NetEndpoint, TcpListenerSocket> _tcpListeners = [];
     private readonly TcpStackContext _tcp = new();
+    /// <summary>The frame being processed when another stack handed over its transmit buffer, passed to the connection so it
+    /// may hold an in-order payload there (set and cleared around each frame, like <see cref="_frameChecksumTrusted"/>).</summary>
+    private TransmitBuffer? _receivingFrame;
     private readonly InitialSequenceNumbers _isn = new();
     private readonly SynCookies _cookies = new();
     private PortAllocator? _tcpPorts;
@@ -44,7 +47,7 @@ public sealed partial class Netstack
         }
         if (connection is not null)
         {
-            connection.Tcb.Process(now, header, payload);
+            connection.Tcb.Process(now, header, payload, _receivingFrame);
             // Emit what this segment calls for (an ACK every second full segment, RFC 5681 §4.2) now rather than once per
             // batch: one ACK per batch of frames would starve the sender's slow start of ACKs.
             EmitSegments(connection, now);
@@ -127,7 +130,8 @@ public sealed partial class Netstack
             _counters.Drop(DropReason.TcpListenOverflow);
             return true;
         }
-        TcpControlBlock tcb = TcpControlBlock.FromCookie(_tcp, local, remote, header, payload, mss, listener.Settings, MaxSegmentSizeFor(remote.Address), now);
+        TcpControlBlock tcb = TcpControlBlock.FromCookie(_tcp, local, remote, header, payload, mss, listener.Settings,
+            MaxSegmentSizeFor(remote.Address), now, _receivingFrame);
         if (AddConnection(tcb, listener) is not { } connection)
         {
             _counters.Drop(DropReason.SocketLimit);

@@ -1,3 +1,5 @@
+using Rx.Netstack.Engine;
+
 namespace Rx.Netstack.Tcp;
 
 /// <summary>A waiting reader's own buffer, which the control block may fill directly (see <see cref="TcpControlBlock.OfferReadBuffer"/>).</summary>
@@ -46,11 +48,14 @@ internal sealed partial class TcpControlBlock
         return n;
     }
 
-    /// <summary>Places as much of <paramref name="data"/> (in order, at RCV.NXT) as the offered buffer takes; returns the count.</summary>
-    private int PlaceDirect(ReadOnlySpan<byte> data)
+    /// <summary>
+    /// Places as much of <paramref name="data"/> (in order, at RCV.NXT) as the offered buffer takes; returns the count.
+    /// <paramref name="frame"/> is the handed-over buffer the data lies in, if any.
+    /// </summary>
+    private int PlaceDirect(ReadOnlySpan<byte> data, TransmitBuffer? frame)
     {
         if (_directReader is not { } reader || ReceiveQueued > 0 || _recvOutOfOrder.Count > 0) return 0;
-        if (reader.CopiesOnOwnThread && _directCount == 0 && CanHold(data)) return 0; // held instead; the reader copies it
+        if (reader.CopiesOnOwnThread && _directCount == 0 && CanHold(data, frame)) return 0; // held instead; the reader copies it
         Memory<byte> buffer = reader.ReadBuffer;
         int n = Math.Min(data.Length, buffer.Length - _directCount);
         if (n <= 0) return 0;

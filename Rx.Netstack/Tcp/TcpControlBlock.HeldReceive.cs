@@ -34,11 +34,11 @@ internal sealed partial class TcpControlBlock
     /// <summary>Bytes received in order and not read: in the ring, then held.</summary>
     private int ReceiveQueued => _recvRing.Count + _heldBytes;
 
-    /// <summary>Keeps <paramref name="data"/> (the next in-order bytes) in the frame it arrived in; false when it cannot.</summary>
-    private bool TryHold(ReadOnlySpan<byte> data)
+    /// <summary>Keeps <paramref name="data"/> (the next in-order bytes) in <paramref name="frame"/>, the handed-over buffer it
+    /// arrived in; false when it cannot.</summary>
+    private bool TryHold(ReadOnlySpan<byte> data, TransmitBuffer? frame)
     {
-        if (!CanHold(data)) return false;
-        TransmitBuffer frame = _ctx.ReceivingFrame!;
+        if (frame is null || !CanHold(data, frame)) return false;
         frame.TryLocate(data, out int start);
         _held ??= ArrayPool<HeldSegment>.Shared.Rent(MaxHeldSegments);
         frame.AddHolder();
@@ -49,10 +49,10 @@ internal sealed partial class TcpControlBlock
         return true;
     }
 
-    /// <summary>True when <paramref name="data"/> (the next in-order bytes) may be held in the frame being processed.</summary>
-    private bool CanHold(ReadOnlySpan<byte> data) =>
+    /// <summary>True when <paramref name="data"/> (the next in-order bytes) may be held in <paramref name="frame"/>.</summary>
+    private bool CanHold(ReadOnlySpan<byte> data, TransmitBuffer? frame) =>
         _heldCount < MaxHeldSegments && data.Length >= MinHeldPayload && _recvOutOfOrder.Count == 0
-        && _ctx.ReceivingFrame is { } frame && frame.TryLocate(data, out _);
+        && frame is not null && frame.TryLocate(data, out _);
 
     /// <summary>Copies out and consumes up to <c>destination.Length</c> held bytes (called after the ring is empty).</summary>
     private int ReadHeld(Span<byte> destination)

@@ -1,3 +1,4 @@
+using Rx.Netstack.Engine;
 using Rx.Netstack.Wire;
 
 namespace Rx.Netstack.Tcp;
@@ -14,7 +15,12 @@ internal sealed partial class TcpControlBlock
     /// with RFC 5961 hardening, RFC 7323 PAWS and RFC 2018 SACK). Never throws; replies become pending for
     /// <see cref="TryGetSegment"/>.
     /// </summary>
-    public void Process(Instant now, in TcpHeader header, ReadOnlySpan<byte> payload)
+    /// <param name="now">The engine time.</param>
+    /// <param name="header">The segment's header.</param>
+    /// <param name="payload">Its payload.</param>
+    /// <param name="frame">The handed-over transmit buffer <paramref name="payload"/> lies in (another stack's, over an
+    /// in-memory pipe), if any: an in-order payload may then be held there instead of copied (<c>.HeldReceive</c>).</param>
+    public void Process(Instant now, in TcpHeader header, ReadOnlySpan<byte> payload, TransmitBuffer? frame = null)
     {
         _ctx.Counters.SegmentsReceived++;
         switch (State)
@@ -129,7 +135,7 @@ internal sealed partial class TcpControlBlock
                     Terminate(TcpError.Aborted);
                     return;
                 }
-                wholeSegmentFits = ReceiveData(now, h.Sequence, payload);
+                wholeSegmentFits = ReceiveData(now, h.Sequence, payload, frame);
             }
             // CLOSE-WAIT, CLOSING, LAST-ACK, TIME-WAIT: the FIN was already received; data cannot be new (RFC 9293).
         }
@@ -465,9 +471,10 @@ internal sealed partial class TcpControlBlock
     /// <summary>
     /// Stores in-window data at its place in the receive ring (RFC 9293 §3.10.7.4 seventh check). In-order data advances
     /// RCV.NXT, pulling in any out-of-order data it joins; out-of-order data is recorded for SACK (RFC 2018 §4).
-    /// Returns false when part of the segment lay beyond the window and was cut off.
+    /// Returns false when part of the segment lay beyond the window and was cut off. <paramref name="frame"/> is the
+    /// handed-over buffer the data lies in, if any (see <see cref="Process"/>).
     /// </summary>
-    private bool ReceiveData(Instant now, SeqNumber seq, ReadOnlySpan<byte> data)
+    private bool ReceiveData(Instant now, SeqNumber seq, ReadOnlySpan<byte> data, TransmitBuffer? frame)
     {
         if (seq < _rcvNxt)
         {
@@ -491,7 +498,7 @@ internal sealed partial class TcpControlBlock
         if (!fits) data = data[..room];
         if (data.IsEmpty) return fits;
 
-        int placed = offset == 0 ? PlaceDirect(data) : 0; // into a waiting reader's buffer
+        int placed = offset == 0 ? PlaceDirect(data, frame) : 0; // into a waiting reader's buffer
         if (placed > 0)
         {
             _rcvNxt += placed;
@@ -505,7 +512,7 @@ internal sealed partial class TcpControlBlock
             }
         }
 
-        bool held = offset == 0 && TryHold(data); // kept in the frame it came in, not copied
+        bool held = offset == 0 && TryHold(data, frame); // kept in the frame it came in, not copied
         if (!held)
         {
             if (_heldBytes > 0) SpillHeld(); // everything else goes through the ring, after the held bytes

@@ -1,3 +1,4 @@
+using Rx.Netstack.Engine;
 using Rx.Netstack.Tcp.Congestion;
 using Rx.Netstack.Wire;
 
@@ -185,8 +186,9 @@ internal sealed partial class TcpControlBlock
     /// <param name="settings">Connection options.</param>
     /// <param name="maxSegmentSize">Our MSS from the route MTU.</param>
     /// <param name="now">The engine time.</param>
+    /// <param name="frame">The handed-over transmit buffer the payload lies in, if any (see <see cref="Process"/>).</param>
     public static TcpControlBlock FromCookie(TcpStackContext ctx, NetEndpoint local, NetEndpoint remote, in TcpHeader finalAck,
-        ReadOnlySpan<byte> payload, int mss, TcpSettings settings, int maxSegmentSize, Instant now)
+        ReadOnlySpan<byte> payload, int mss, TcpSettings settings, int maxSegmentSize, Instant now, TransmitBuffer? frame = null)
     {
         var tcb = new TcpControlBlock(ctx, local, remote, settings, maxSegmentSize, finalAck.Acknowledgment - 1, now, passive: true);
         tcb._rcvScale = 0;
@@ -206,7 +208,7 @@ internal sealed partial class TcpControlBlock
         {
             TcpHeader rest = finalAck;
             rest.Flags &= ~TcpFlags.Syn;
-            tcb.Process(now, rest, payload);
+            tcb.Process(now, rest, payload, frame);
         }
         return tcb;
     }
