@@ -38,7 +38,7 @@ internal sealed partial class TcpControlBlock
         {
             if (!h.Has(TcpFlags.Ack))
             {
-                _synPending = true; // the peer's SYN again: our SYN-ACK was lost
+                _pending |= TcpPendingOutput.Syn; // the peer's SYN again: our SYN-ACK was lost
                 return;
             }
             // Simultaneous open: a SYN-ACK whose SYN we already hold. Only the new part is processed (RFC 9293 §3.10.7.4).
@@ -76,7 +76,7 @@ internal sealed partial class TcpControlBlock
                 if (pureAck) _lastOutOfWindowAckAt = now;
                 RequestAck();
                 // TIME-WAIT: the peer's FIN again means our last ACK was lost; ACK it and restart 2·MSL.
-                if (State == TcpState.TimeWait && h.Has(TcpFlags.Fin)) _timeWaitAt = now + _settings.TimeWaitDuration;
+                if (State == TcpState.TimeWait && h.Has(TcpFlags.Fin)) _timers.TimeWait = now + _settings.TimeWaitDuration;
             }
             return;
         }
@@ -150,7 +150,7 @@ internal sealed partial class TcpControlBlock
             {
                 _hasPendingFin = true;
                 _pendingFinSeq = finSeq;
-                _ackNow = true;
+                _pending |= TcpPendingOutput.Ack;
             }
         }
     }
@@ -183,14 +183,14 @@ internal sealed partial class TcpControlBlock
             OnSynAcked(now, h);
             State = TcpState.Established;
             HasEstablished = true;
-            _ackNow = true;
+            _pending |= TcpPendingOutput.Ack;
             AfterEstablished(now);
         }
         else
         {
             // Simultaneous open (RFC 9293 §3.10.7.3, Figure 8): answer with SYN-ACK and wait in SYN-RECEIVED.
             State = TcpState.SynReceived;
-            _synPending = true;
+            _pending |= TcpPendingOutput.Syn;
         }
         _ = payload;
     }
@@ -246,7 +246,7 @@ internal sealed partial class TcpControlBlock
         }
         _synRetries = 0;
         _retries = 0;
-        _rtoAt = _sndMax > _sndUna ? now + _rtt.Rto : Instant.Never;
+        _timers.Retransmit = _sndMax > _sndUna ? now + _rtt.Rto : Instant.Never;
     }
 
     /// <summary>SYN-RECEIVED → ESTABLISHED on an acceptable ACK (RFC 9293 §3.10.7.4, fifth check).</summary>
@@ -330,8 +330,8 @@ internal sealed partial class TcpControlBlock
     /// <summary>An ACK must go out at once (in SYN-RECEIVED that means the SYN-ACK again).</summary>
     private void RequestAck()
     {
-        if (State == TcpState.SynReceived) _synPending = true;
-        else _ackNow = true;
+        if (State == TcpState.SynReceived) _pending |= TcpPendingOutput.Syn;
+        else _pending |= TcpPendingOutput.Ack;
     }
 
     /// <summary>The fifth check (RFC 9293 §3.10.7.4, RFC 5961 §5.2). Returns false when the segment is to be dropped.</summary>
@@ -379,9 +379,9 @@ internal sealed partial class TcpControlBlock
                 if (_sndWnd > _maxSndWnd) _maxSndWnd = _sndWnd;
                 if (_sndWnd > 0)
                 {
-                    _persistAt = Instant.Never;
+                    _timers.Persist = Instant.Never;
                     _persistBackoff = 0;
-                    _probePending = false;
+                    _pending &= ~TcpPendingOutput.ZeroWindowProbe;
                 }
             }
             _persistProbes = 0; // the peer answers: keep probing a closed window indefinitely (RFC 1122 §4.2.2.17)
@@ -453,7 +453,7 @@ internal sealed partial class TcpControlBlock
             _cc.OnAck(now, acked, flightBefore, _rtt.SmoothedRtt);
         }
 
-        if (!keepTimer || _sndMax == _sndUna) _rtoAt = _sndMax > _sndUna ? now + _rtt.Rto : Instant.Never;
+        if (!keepTimer || _sndMax == _sndUna) _timers.Retransmit = _sndMax > _sndUna ? now + _rtt.Rto : Instant.Never;
         OnAckForTailLossProbe(ack);
         ArmTailLossProbe(now); // RFC 8985 §7.2: restart the PTO on an ACK of new data
         if (_sendRing.Count == 0) _sendRing.Release();
@@ -491,7 +491,7 @@ internal sealed partial class TcpControlBlock
         int room = Math.Min(ReceiveWindow, ReceiveFree) - offset;
         if (room <= 0)
         {
-            _ackNow = true;
+            _pending |= TcpPendingOutput.Ack;
             return false;
         }
         bool fits = data.Length <= room;
@@ -534,7 +534,7 @@ internal sealed partial class TcpControlBlock
                     _bytesReceived += joined;
                 }
                 _recvOutOfOrder.RemoveBefore(_rcvNxt);
-                _ackNow = true; // RFC 5681 §4.2: ACK at once when a segment fills (part of) a gap
+                _pending |= TcpPendingOutput.Ack; // RFC 5681 §4.2: ACK at once when a segment fills (part of) a gap
             }
             if (_hasPendingFin && _pendingFinSeq == _rcvNxt) ConsumeFin(now);
             ScheduleAck(now, placed + data.Length);
@@ -544,7 +544,7 @@ internal sealed partial class TcpControlBlock
             _recvOutOfOrder.Add(seq, seq + data.Length);
             NoteSackAnchor(seq);
             _ctx.Counters.OutOfOrderSegments++;
-            _ackNow = true; // RFC 5681 §4.2: an out-of-order segment is ACKed at once (a duplicate ACK)
+            _pending |= TcpPendingOutput.Ack; // RFC 5681 §4.2: an out-of-order segment is ACKed at once (a duplicate ACK)
         }
         return fits;
     }
@@ -561,8 +561,8 @@ internal sealed partial class TcpControlBlock
     {
         if (length > _rcvMssEstimate) _rcvMssEstimate = Math.Min(length, _mss);
         _unackedReceivedBytes += length;
-        if (_unackedReceivedBytes >= 2 * _rcvMssEstimate || _settings.DelayedAckTimeout == TimeSpan.Zero) _ackNow = true;
-        else if (_delayedAckAt.IsNever) _delayedAckAt = now + _settings.DelayedAckTimeout;
+        if (_unackedReceivedBytes >= 2 * _rcvMssEstimate || _settings.DelayedAckTimeout == TimeSpan.Zero) _pending |= TcpPendingOutput.Ack;
+        else if (_timers.DelayedAck.IsNever) _timers.DelayedAck = now + _settings.DelayedAckTimeout;
     }
 
     /// <summary>The peer's FIN is next in sequence (RFC 9293 §3.10.7.4 eighth check).</summary>
@@ -571,7 +571,7 @@ internal sealed partial class TcpControlBlock
         _rcvNxt += 1;
         _finReceived = true;
         _hasPendingFin = false;
-        _ackNow = true;
+        _pending |= TcpPendingOutput.Ack;
         switch (State)
         {
             case TcpState.SynReceived:
@@ -591,8 +591,8 @@ internal sealed partial class TcpControlBlock
     private void EnterTimeWait(Instant now)
     {
         State = TcpState.TimeWait;
-        _timeWaitAt = now + _settings.TimeWaitDuration;
-        _rtoAt = _persistAt = _keepaliveAt = _tlpAt = Instant.Never;
+        _timers.TimeWait = now + _settings.TimeWaitDuration;
+        _timers.Retransmit = _timers.Persist = _timers.KeepAlive = _timers.TailLossProbe = Instant.Never;
         _sendRing.Clear();
         _scoreboard.Clear();
         ReleaseIdleBuffers();

@@ -16,10 +16,9 @@ internal sealed partial class TcpControlBlock
     {
         payloadLength = 0;
         _lastPayloadLength = 0;
-        if (_rstPending)
+        if (TakePending(TcpPendingOutput.Reset))
         {
-            _rstPending = false;
-            header = new TcpHeader(Local.Port, Remote.Port, _rstFlags) { Sequence = _rstSeq, Acknowledgment = _rstAck };
+            header = new TcpHeader(Local.Port, Remote.Port, _reset.Flags) { Sequence = _reset.Sequence, Acknowledgment = _reset.Acknowledgment };
             _ctx.Counters.ResetsSent++;
             _ctx.Counters.SegmentsSent++;
             return true;
@@ -52,8 +51,7 @@ internal sealed partial class TcpControlBlock
     /// <summary>The SYN (SYN-SENT) or SYN-ACK (SYN-RECEIVED) with our options (RFC 9293 §3.5, RFC 7323, RFC 2018).</summary>
     private bool TryBuildSyn(Instant now, out TcpHeader header)
     {
-        if (!_synPending) return Nothing(out header);
-        _synPending = false;
+        if (!TakePending(TcpPendingOutput.Syn)) return Nothing(out header);
         bool synAck = State == TcpState.SynReceived;
         header = new TcpHeader(Local.Port, Remote.Port, synAck ? TcpFlags.Syn | TcpFlags.Ack : TcpFlags.Syn)
         {
@@ -97,7 +95,7 @@ internal sealed partial class TcpControlBlock
             _segmentsRetransmitted++;
             _ctx.Counters.SegmentsRetransmitted++;
         }
-        if (_rtoAt.IsNever) _rtoAt = now + _rtt.Rto;
+        if (_timers.Retransmit.IsNever) _timers.Retransmit = now + _rtt.Rto;
         return true;
     }
 
@@ -108,9 +106,8 @@ internal sealed partial class TcpControlBlock
             && TryBuildData(now, out header, out payloadLength))
             return true;
 
-        if (_probePending)
+        if (TakePending(TcpPendingOutput.ZeroWindowProbe))
         {
-            _probePending = false;
             if (DataEnd > _sndNxt)
             {
                 // Zero-window probe (RFC 9293 §3.8.6.1): one byte of new data beyond the closed window. SND.NXT stays put;
@@ -125,16 +122,15 @@ internal sealed partial class TcpControlBlock
             }
         }
 
-        if (_keepalivePending)
+        if (TakePending(TcpPendingOutput.KeepAliveProbe))
         {
             // Keepalive probe (RFC 1122 §4.2.3.6): SEG.SEQ = SND.NXT − 1 with no data, so the peer must answer with an ACK.
-            _keepalivePending = false;
             header = MakeHeader(now, TcpFlags.Ack, _sndUna - 1);
             _ctx.Counters.KeepAliveProbes++;
             return true;
         }
 
-        if (_ackNow)
+        if (IsPending(TcpPendingOutput.Ack))
         {
             // A pure ACK carries the highest sequence number sent, not SND.NXT: after a timeout SND.NXT is pulled back for
             // go-back-N, and a sequence number below what the peer already received would make it unacceptable there, so
@@ -158,9 +154,8 @@ internal sealed partial class TcpControlBlock
         header = default;
         int maxPayload = Math.Max(1, MaxPayloadNoOptions - ProspectiveOptionBytes());
 
-        if (_retransmitHead)
+        if (TakePending(TcpPendingOutput.FastRetransmit))
         {
-            _retransmitHead = false;
             if (_sndUna < _sndMax && _sndUna < sendLimit)
             {
                 int len = Math.Min(maxPayload, Math.Max(0, dataEnd - _sndUna));
@@ -169,7 +164,7 @@ internal sealed partial class TcpControlBlock
             }
         }
 
-        if (_tlpPending) return TryBuildTailLossProbe(now, maxPayload, out header, out payloadLength);
+        if (TakePending(TcpPendingOutput.TailLossProbe)) return TryBuildTailLossProbe(now, maxPayload, out header, out payloadLength);
 
         long room = CongestionRoom();
         if (_inRecovery && _sackEnabled)
@@ -197,13 +192,13 @@ internal sealed partial class TcpControlBlock
 
         // Sender-side SWS avoidance and Nagle (RFC 9293 §3.8.6.2.1, §3.7.4; RFC 1122 §4.2.3.4): a short segment goes out
         // only when it empties the queue and nothing is unacknowledged (or NoDelay), or fills half the largest window seen.
-        if (!isRetransmit && !fin && length < maxPayload && !_swsOverride)
+        if (!isRetransmit && !fin && length < maxPayload && !IsPending(TcpPendingOutput.SwsOverride))
         {
             bool nagleAllows = _settings.NoDelay || _sndMax == _sndUna;
             bool sendable = nagleAllows && (length == unsent || length >= _maxSndWnd / 2);
             if (!sendable) return false;
         }
-        _swsOverride = false;
+        _pending &= ~TcpPendingOutput.SwsOverride;
         return EmitData(now, out header, seq, length, out payloadLength, fin);
     }
 
@@ -262,7 +257,7 @@ internal sealed partial class TcpControlBlock
         if (end > _sndNxt) _sndNxt = end;
         if (end > _sndMax) _sndMax = end;
         if (end > _probeHigh) _probeHigh = end;
-        if (_rtoAt.IsNever) _rtoAt = now + _rtt.Rto; // RFC 6298 §5.1
+        if (_timers.Retransmit.IsNever) _timers.Retransmit = now + _rtt.Rto; // RFC 6298 §5.1
         if (newData) ArmTailLossProbe(now); // RFC 8985 §7.2: (re)start the PTO after new data
         return true;
     }
@@ -292,8 +287,8 @@ internal sealed partial class TcpControlBlock
         }
         if (_sackEnabled && _recvOutOfOrder.Count > 0) AddSackBlocks(ref h);
         _lastAckSent = _rcvNxt;
-        _ackNow = false;
-        _delayedAckAt = Instant.Never;
+        _pending &= ~TcpPendingOutput.Ack;
+        _timers.DelayedAck = Instant.Never;
         _unackedReceivedBytes = 0;
         return h;
     }

@@ -8,7 +8,6 @@ internal sealed partial class TcpControlBlock
     private bool _inRecovery;
     private SeqNumber _recoverPoint;  // RFC 6582 "recover" / RFC 6675 RecoveryPoint: one past the highest byte sent at entry
     private SeqNumber _highRxt;       // RFC 6675 HighRxt: one past the highest byte retransmitted in this recovery
-    private bool _retransmitHead;     // send the segment at SND.UNA next, whatever cwnd says (fast retransmit)
     private bool _partialAckSeen;     // a partial ACK arrived in this recovery (RFC 6582 §3.2 step 5: timer reset once)
 
     /// <summary>
@@ -34,14 +33,14 @@ internal sealed partial class TcpControlBlock
     {
         _inRecovery = true;
         _partialAckSeen = false;
-        _tlpAt = Instant.Never; // fast recovery repairs from here (RFC 8985 §7.2: no PTO in recovery)
-        _tlpPending = false;
+        _timers.TailLossProbe = Instant.Never; // fast recovery repairs from here (RFC 8985 §7.2: no PTO in recovery)
+        _pending &= ~TcpPendingOutput.TailLossProbe;
         _recoverPoint = _sndMax;
         _highRxt = _sndUna;
         // The controller sets cwnd = ssthresh + 3·SMSS (RFC 6582 §3.2 step 3); RFC 6675 SACK recovery ignores that
         // inflation and uses ssthresh against the pipe instead.
         _cc.OnEnterRecovery(now, _sndMax - _sndUna);
-        _retransmitHead = true;
+        _pending |= TcpPendingOutput.FastRetransmit;
         _rttTiming = false; // Karn: the timed segment may be the one retransmitted
         _ctx.Counters.FastRetransmits++;
         _ctx.Counters.RecoveryEpisodes++;
@@ -52,7 +51,7 @@ internal sealed partial class TcpControlBlock
     {
         _inRecovery = false;
         _dupAcks = 0;
-        _retransmitHead = false;
+        _pending &= ~TcpPendingOutput.FastRetransmit;
         _cc.OnExitRecovery(now);
     }
 
@@ -68,11 +67,11 @@ internal sealed partial class TcpControlBlock
         if (!_sackEnabled)
         {
             _cc.OnPartialAck(acked);
-            _retransmitHead = true;
+            _pending |= TcpPendingOutput.FastRetransmit;
         }
         else if (_sndUna >= _highRxt && !_scoreboard.IsSacked(_sndUna))
         {
-            _retransmitHead = true;
+            _pending |= TcpPendingOutput.FastRetransmit;
         }
     }
 

@@ -14,8 +14,6 @@ internal sealed partial class TcpControlBlock
     /// </summary>
     private static readonly TimeSpan MinProbeTimeout = TimeSpan.FromMilliseconds(10);
 
-    private Instant _tlpAt = Instant.Never;  // the probe timeout (PTO), Instant.Never when not armed
-    private bool _tlpPending;                // the PTO fired: the next output is the probe
     private bool _tlpOutstanding;            // a probe was sent and its episode is not over (one at a time, RFC 8985 §7.3)
     private SeqNumber _tlpEnd;               // TLP.end_seq: SND.NXT when the probe went out
 
@@ -28,20 +26,20 @@ internal sealed partial class TcpControlBlock
     /// </summary>
     private void ArmTailLossProbe(Instant now)
     {
-        _tlpAt = Instant.Never;
+        _timers.TailLossProbe = Instant.Never;
         if (!_settings.EnableTailLossProbe || !_sackEnabled || _rtt.SmoothedRtt is not { } srtt) return;
         if (!IsSynchronized || _sndMax == _sndUna || _inRecovery || _retries > 0 || _tlpOutstanding || !_scoreboard.IsEmpty) return;
         TimeSpan pto = srtt + srtt < MinProbeTimeout ? MinProbeTimeout : srtt + srtt;
         if (_sndMax - _sndUna <= Smss) pto += WorstCaseDelayedAck;
         Instant at = now + pto;
-        _tlpAt = _rtoAt.IsNever || at < _rtoAt ? at : _rtoAt;
+        _timers.TailLossProbe = _timers.Retransmit.IsNever || at < _timers.Retransmit ? at : _timers.Retransmit;
     }
 
     /// <summary>The PTO fired (RFC 8985 §7.3): the next output is a probe, if the conditions still hold.</summary>
     private void OnTailLossProbeTimeout()
     {
-        _tlpAt = Instant.Never;
-        if (IsSynchronized && _sndMax > _sndUna && !_inRecovery && !_tlpOutstanding) _tlpPending = true;
+        _timers.TailLossProbe = Instant.Never;
+        if (IsSynchronized && _sndMax > _sndUna && !_inRecovery && !_tlpOutstanding) _pending |= TcpPendingOutput.TailLossProbe;
     }
 
     /// <summary>
@@ -50,7 +48,6 @@ internal sealed partial class TcpControlBlock
     /// </summary>
     private bool TryBuildTailLossProbe(Instant now, int maxPayload, out TcpHeader header, out int payloadLength)
     {
-        _tlpPending = false;
         SeqNumber dataEnd = DataEnd;
         int unsent = Math.Max(0, dataEnd - _sndMax);
         long windowRoom = (long)_sndWnd - (_sndMax - _sndUna);
@@ -75,9 +72,9 @@ internal sealed partial class TcpControlBlock
             sent = EmitData(now, out header, seq, length, out payloadLength, fin: _finQueued && _sndMax == FinSequence + 1 && length == 0);
         }
         _tlpOutstanding = true;
-        _tlpAt = Instant.Never; // after a probe only the retransmission timer runs (RFC 8985 §7.3)
+        _timers.TailLossProbe = Instant.Never; // after a probe only the retransmission timer runs (RFC 8985 §7.3)
         _tlpEnd = _sndMax;
-        _rtoAt = now + _rtt.Rto;
+        _timers.Retransmit = now + _rtt.Rto;
         _ctx.Counters.TailLossProbes++;
         return sent;
     }

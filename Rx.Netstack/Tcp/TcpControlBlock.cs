@@ -72,15 +72,13 @@ internal sealed partial class TcpControlBlock
     private int _mtuMss, _peerMss, _mss;
     private int _rcvMssEstimate;
 
-    // Deadlines (Instant.Never when off).
-    private Instant _rtoAt = Instant.Never, _delayedAckAt = Instant.Never, _persistAt = Instant.Never,
-        _keepaliveAt = Instant.Never, _timeWaitAt = Instant.Never;
+    // Deadlines.
+    private TcpTimers _timers = new();
     private Instant _synDeadline = Instant.Never, _lastReceivedAt;
 
     // Pending output.
-    private bool _synPending, _ackNow, _rstPending, _probePending, _keepalivePending, _swsOverride;
-    private SeqNumber _rstSeq, _rstAck;
-    private TcpFlags _rstFlags;
+    private TcpPendingOutput _pending;
+    private PendingReset _reset;
 
     // Retries.
     private int _synRetries, _retries, _persistBackoff, _persistProbes, _keepaliveProbes;
@@ -148,7 +146,7 @@ internal sealed partial class TcpControlBlock
         var tcb = new TcpControlBlock(ctx, local, remote, settings, maxSegmentSize, isn, now, passive: false)
         {
             State = TcpState.SynSent,
-            _synPending = true,
+            _pending = TcpPendingOutput.Syn,
         };
         tcb._synDeadline = SynGiveUpTime(settings, now);
         return tcb;
@@ -164,7 +162,7 @@ internal sealed partial class TcpControlBlock
         var tcb = new TcpControlBlock(ctx, local, remote, settings, maxSegmentSize, isn, now, passive: true)
         {
             State = TcpState.SynReceived,
-            _synPending = true,
+            _pending = TcpPendingOutput.Syn,
         };
         tcb.AcceptPeerSyn(syn, now, weOfferedEverything: true);
         tcb._synDeadline = SynGiveUpTime(settings, now);
@@ -291,14 +289,13 @@ internal sealed partial class TcpControlBlock
     public bool IsWritable => SendSpace > 0 || !CanQueueData;
 
     /// <summary>True when the block is closed, its last RST (if any) was taken, and the engine may drop it.</summary>
-    public bool IsFreeable => State == TcpState.Closed && !_rstPending;
+    public bool IsFreeable => State == TcpState.Closed && !IsPending(TcpPendingOutput.Reset);
 
     /// <summary>True while an array is rented for the send or receive ring or received frames are held (idle connections hold none).</summary>
     public bool HoldsBuffers => _sendRing.IsAllocated || _recvRing.IsAllocated || _held is not null;
 
-    /// <summary>The earliest deadline: retransmission (or SYN retry), delayed ACK, persist, keepalive or TIME-WAIT end.</summary>
-    public Instant PollAt =>
-        Instant.Min(Instant.Min(Instant.Min(_rtoAt, _delayedAckAt), Instant.Min(_persistAt, _keepaliveAt)), Instant.Min(_timeWaitAt, _tlpAt));
+    /// <summary>The earliest deadline (<see cref="TcpTimers.Earliest"/>): when the engine must next call <see cref="OnTimer"/>.</summary>
+    public Instant PollAt => _timers.Earliest;
 
     private bool CanQueueData => !_finQueued && !_closeAfterConnect && State is TcpState.SynSent or TcpState.SynReceived
         or TcpState.Established or TcpState.CloseWait;
@@ -334,7 +331,7 @@ internal sealed partial class TcpControlBlock
             return State == TcpState.Closed && Error != TcpError.None ? -1 : 0;
         if (IsSynchronized && !_finReceived && State != TcpState.TimeWait && WindowUpdateWorthSending())
         {
-            _ackNow = true;
+            _pending |= TcpPendingOutput.Ack;
             _ctx.Counters.WindowUpdates++;
         }
         ReleaseIdleBuffers();
@@ -438,7 +435,7 @@ internal sealed partial class TcpControlBlock
         }
         else if (State is TcpState.SynSent or TcpState.SynReceived)
         {
-            _synPending = true;
+            _pending |= TcpPendingOutput.Syn;
         }
     }
 
@@ -490,9 +487,8 @@ internal sealed partial class TcpControlBlock
         if (State == TcpState.Closed && Error != TcpError.None) error = Error;
         State = TcpState.Closed;
         Error = error;
-        _rtoAt = _delayedAckAt = _persistAt = _keepaliveAt = _timeWaitAt = _tlpAt = Instant.Never;
-        _synPending = _ackNow = _probePending = _keepalivePending = _tlpPending = false;
-        _retransmitHead = false;
+        _timers.CancelAll();
+        _pending &= TcpPendingOutput.Reset; // the RST of an abort still goes out
         _sendRing.Clear();
         _scoreboard.Clear();
         if (error != TcpError.None)
@@ -507,12 +503,21 @@ internal sealed partial class TcpControlBlock
         }
     }
 
+    /// <summary>True when <paramref name="output"/> is pending (not <see cref="Enum.HasFlag"/>: that boxes in unoptimised code).</summary>
+    private bool IsPending(TcpPendingOutput output) => (_pending & output) != 0;
+
+    /// <summary>True (and no longer pending) when <paramref name="output"/> was pending.</summary>
+    private bool TakePending(TcpPendingOutput output)
+    {
+        bool pending = (_pending & output) != 0;
+        _pending &= ~output;
+        return pending;
+    }
+
     private void QueueReset(SeqNumber seq, SeqNumber ack, TcpFlags flags)
     {
-        _rstPending = true;
-        _rstSeq = seq;
-        _rstAck = ack;
-        _rstFlags = flags;
+        _pending |= TcpPendingOutput.Reset;
+        _reset = new PendingReset(seq, ack, flags);
     }
 
     /// <summary>
