@@ -7,7 +7,7 @@ internal sealed partial class TcpControlBlock
 {
     private static readonly TimeSpan OutOfWindowAckInterval = TimeSpan.FromMilliseconds(500);
 
-    private Instant _synSentAt, _lastOutOfWindowAckAt;
+    private Instant _lastOutOfWindowAckAt;
     private bool _wsAgreed;
 
     /// <summary>
@@ -110,7 +110,7 @@ internal sealed partial class TcpControlBlock
         if (!h.Has(TcpFlags.Ack)) return;
         if (State == TcpState.SynReceived)
         {
-            if (h.Acknowledgment > _sndUna && h.Acknowledgment <= _sndMax)
+            if (h.Acknowledgment > _snd.Una && h.Acknowledgment <= _snd.Max)
             {
                 EnterEstablished(now, h);
             }
@@ -131,7 +131,7 @@ internal sealed partial class TcpControlBlock
                 if (_appClosed)
                 {
                     // RFC 1122 §4.2.2.13: data after CLOSE cannot be delivered; tell the peer with a RST.
-                    QueueReset(_sndMax, default, TcpFlags.Rst);
+                    QueueReset(_snd.Max, default, TcpFlags.Rst);
                     Terminate(TcpError.Aborted);
                     return;
                 }
@@ -159,7 +159,7 @@ internal sealed partial class TcpControlBlock
     private void ProcessSynSent(Instant now, in TcpHeader h, ReadOnlySpan<byte> payload)
     {
         bool hasAck = h.Has(TcpFlags.Ack);
-        if (hasAck && (h.Acknowledgment <= _iss || h.Acknowledgment > _sndMax))
+        if (hasAck && (h.Acknowledgment <= _snd.Iss || h.Acknowledgment > _snd.Max))
         {
             if (!h.Has(TcpFlags.Rst)) QueueReset(h.Acknowledgment, default, TcpFlags.Rst);
             return;
@@ -207,11 +207,11 @@ internal sealed partial class TcpControlBlock
         _wsAgreed = _settings.EnableWindowScale && syn.WindowScale >= 0;
         if (_wsAgreed)
         {
-            _sndScale = Math.Min(14, (int)syn.WindowScale); // RFC 7323 §2.3: larger shifts are read as 14
+            _snd.WindowScale = Math.Min(14, (int)syn.WindowScale); // RFC 7323 §2.3: larger shifts are read as 14
         }
         else
         {
-            _sndScale = 0;
+            _snd.WindowScale = 0;
             _rcvScale = 0;
         }
         _sackEnabled = _settings.EnableSack && syn.SackPermitted;
@@ -222,31 +222,31 @@ internal sealed partial class TcpControlBlock
             _tsRecentAt = now;
         }
         // RFC 7323 §2.2: the window field of a SYN is never scaled.
-        _sndWnd = _maxSndWnd = syn.Window;
-        _sndWl1 = syn.Sequence;
-        _sndWl2 = syn.Acknowledgment;
+        _snd.Window = _snd.MaxWindow = syn.Window;
+        _snd.Wl1 = syn.Sequence;
+        _snd.Wl2 = syn.Acknowledgment;
         UpdateMss();
     }
 
     /// <summary>Our SYN was acknowledged (in SYN-SENT by the SYN-ACK, in SYN-RECEIVED by the final ACK).</summary>
     private void OnSynAcked(Instant now, in TcpHeader h)
     {
-        _sndUna = h.Acknowledgment;
-        if (_sndNxt < _sndUna) _sndNxt = _sndUna;
-        if (_sndMax < _sndUna) _sndMax = _sndUna;
-        _probeHigh = _sndMax;
-        if (!(_tsEnabled && h.HasTimestamps && AddTimestampSample(now, h.TimestampEcho)) && !_synRetransmitted)
-            _rtt.AddSample(now - _synSentAt);
-        if (_synRetransmitted && _rtt.SmoothedRtt is null)
+        _snd.Una = h.Acknowledgment;
+        if (_snd.Nxt < _snd.Una) _snd.Nxt = _snd.Una;
+        if (_snd.Max < _snd.Una) _snd.Max = _snd.Una;
+        _snd.ProbeHigh = _snd.Max;
+        if (!(_tsEnabled && h.HasTimestamps && AddTimestampSample(now, h.TimestampEcho)) && !_snd.SynRetransmitted)
+            _rtt.AddSample(now - _snd.SynSentAt);
+        if (_snd.SynRetransmitted && _rtt.SmoothedRtt is null)
         {
             // RFC 6298 §5.7: after a retransmitted SYN and no sample, data starts with RTO = 3 s.
             TimeSpan three = TimeSpan.FromSeconds(3);
             TimeSpan initial = three < _settings.MaxRto ? (three > _settings.InitialRto ? three : _settings.InitialRto) : _settings.MaxRto;
             _rtt = new RttEstimator(initial, _settings.MinRto, _settings.MaxRto, ClockGranularity);
         }
-        _synRetries = 0;
-        _retries = 0;
-        _timers.Retransmit = _sndMax > _sndUna ? now + _rtt.Rto : Instant.Never;
+        _snd.SynRetries = 0;
+        _snd.Retries = 0;
+        _timers.Retransmit = _snd.Max > _snd.Una ? now + _rtt.Rto : Instant.Never;
     }
 
     /// <summary>SYN-RECEIVED → ESTABLISHED on an acceptable ACK (RFC 9293 §3.10.7.4, fifth check).</summary>
@@ -255,19 +255,19 @@ internal sealed partial class TcpControlBlock
         OnSynAcked(now, h);
         State = TcpState.Established;
         HasEstablished = true;
-        _sndWnd = h.Window << _sndScale;
-        _maxSndWnd = Math.Max(_maxSndWnd, _sndWnd);
-        _sndWl1 = h.Sequence;
-        _sndWl2 = h.Acknowledgment;
+        _snd.Window = h.Window << _snd.WindowScale;
+        _snd.MaxWindow = Math.Max(_snd.MaxWindow, _snd.Window);
+        _snd.Wl1 = h.Sequence;
+        _snd.Wl2 = h.Acknowledgment;
         AfterEstablished(now);
     }
 
     private void AfterEstablished(Instant now)
     {
         ArmKeepalive(now);
-        if (_closeAfterConnect)
+        if (_snd.FinAfterHandshake)
         {
-            _closeAfterConnect = false;
+            _snd.FinAfterHandshake = false;
             ShutdownWrite();
         }
     }
@@ -338,8 +338,8 @@ internal sealed partial class TcpControlBlock
     private bool ProcessAck(Instant now, in TcpHeader h, int payloadLength)
     {
         SeqNumber ack = h.Acknowledgment;
-        SeqNumber highest = SeqNumber.Max(_sndMax, _probeHigh);
-        if (ack > highest || ack < _sndUna - _maxSndWnd)
+        SeqNumber highest = SeqNumber.Max(_snd.Max, _snd.ProbeHigh);
+        if (ack > highest || ack < _snd.Una - _snd.MaxWindow)
         {
             // Acknowledges data never sent, or far too old (RFC 5961 §5.2): challenge ACK and drop.
             SendChallengeAck(now);
@@ -347,47 +347,47 @@ internal sealed partial class TcpControlBlock
         }
 
         bool sackNews = false;
-        if (_sackEnabled && h.SackBlockCount > 0 && _sndMax > _sndUna)
+        if (_sackEnabled && h.SackBlockCount > 0 && _snd.Max > _snd.Una)
         {
-            SeqNumber floor = SeqNumber.Max(ack, _sndUna);
+            SeqNumber floor = SeqNumber.Max(ack, _snd.Una);
             for (int i = 0; i < h.SackBlockCount && i < 4; i++)
-                sackNews |= _scoreboard.Add(h.SackBlocks[i], floor, _sndMax);
+                sackNews |= _scoreboard.Add(h.SackBlocks[i], floor, _snd.Max);
         }
 
-        if (ack >= _sndUna)
+        if (ack >= _snd.Una)
         {
-            int scaledWindow = h.Window << _sndScale;
-            if (ack > _sndUna)
+            int scaledWindow = h.Window << _snd.WindowScale;
+            if (ack > _snd.Una)
             {
                 OnNewAck(now, h, ack);
             }
-            else if (_sndMax > _sndUna)
+            else if (_snd.Max > _snd.Una)
             {
                 // RFC 5681 §2 duplicate ACK; with SACK, RFC 6675 §2: an ACK bringing new SACK information (or, from a
                 // peer that sent no SACK blocks at all on it, the classic definition).
-                bool classic = payloadLength == 0 && (h.Flags & (TcpFlags.Syn | TcpFlags.Fin)) == 0 && scaledWindow == _sndWnd;
+                bool classic = payloadLength == 0 && (h.Flags & (TcpFlags.Syn | TcpFlags.Fin)) == 0 && scaledWindow == _snd.Window;
                 bool duplicate = _sackEnabled ? sackNews || (h.SackBlockCount == 0 && classic) : classic;
                 if (duplicate) OnDuplicateAck(now);
             }
 
             // Window update, guarded by SND.WL1/SND.WL2 against old segments (RFC 9293 §3.10.7.4).
-            if (_sndWl1 < h.Sequence || (_sndWl1 == h.Sequence && _sndWl2 <= ack))
+            if (_snd.Wl1 < h.Sequence || (_snd.Wl1 == h.Sequence && _snd.Wl2 <= ack))
             {
-                _sndWnd = scaledWindow;
-                _sndWl1 = h.Sequence;
-                _sndWl2 = ack;
-                if (_sndWnd > _maxSndWnd) _maxSndWnd = _sndWnd;
-                if (_sndWnd > 0)
+                _snd.Window = scaledWindow;
+                _snd.Wl1 = h.Sequence;
+                _snd.Wl2 = ack;
+                if (_snd.Window > _snd.MaxWindow) _snd.MaxWindow = _snd.Window;
+                if (_snd.Window > 0)
                 {
                     _timers.Persist = Instant.Never;
-                    _persistBackoff = 0;
+                    _snd.PersistBackoff = 0;
                     _pending &= ~TcpPendingOutput.ZeroWindowProbe;
                 }
             }
-            _persistProbes = 0; // the peer answers: keep probing a closed window indefinitely (RFC 1122 §4.2.2.17)
+            _snd.PersistProbes = 0; // the peer answers: keep probing a closed window indefinitely (RFC 1122 §4.2.2.17)
         }
 
-        if (_finQueued && _sndUna == FinSequence + 1)
+        if (_snd.FinQueued && _snd.Una == _snd.FinSequence + 1)
         {
             switch (State)
             {
@@ -409,25 +409,20 @@ internal sealed partial class TcpControlBlock
     /// <summary>The ACK acknowledged new data (RFC 9293 §3.10.7.4, RFC 6298 §5.2–5.3, RFC 5681 §3.1).</summary>
     private void OnNewAck(Instant now, in TcpHeader h, SeqNumber ack)
     {
-        int acked = ack - _sndUna;
-        int flightBefore = _sndMax - _sndUna;
+        int acked = ack - _snd.Una;
+        int flightBefore = _snd.Max - _snd.Una;
 
         // RTT: from the echoed timestamp (RFC 7323 §4.1), else from the one timed segment (Karn's rule, RFC 6298 §3).
         if (_tsEnabled && h.HasTimestamps) AddTimestampSample(now, h.TimestampEcho);
-        else if (_rttTiming && ack >= _rttSeq) _rtt.AddSample(now - _rttStart);
-        if (_rttTiming && ack >= _rttSeq) _rttTiming = false;
+        else if (_snd.RttTiming && ack >= _snd.RttTimedEnd) _rtt.AddSample(now - _snd.RttTimedAt);
+        if (_snd.RttTiming && ack >= _snd.RttTimedEnd) _snd.RttTiming = false;
 
-        int dataAcked = Math.Min(ack - _sendBase, _sendRing.Count);
-        if (dataAcked > 0)
-        {
-            _sendRing.Discard(dataAcked);
-            _sendBase += dataAcked;
-        }
-        _sndUna = ack;
-        if (_sndNxt < ack) _sndNxt = ack;
-        if (_sndMax < ack) _sndMax = ack;
-        if (_probeHigh < ack) _probeHigh = ack;
-        _retries = 0;
+        _snd.DiscardAcknowledged(ack);
+        _snd.Una = ack;
+        if (_snd.Nxt < ack) _snd.Nxt = ack;
+        if (_snd.Max < ack) _snd.Max = ack;
+        if (_snd.ProbeHigh < ack) _snd.ProbeHigh = ack;
+        _snd.Retries = 0;
         _scoreboard.AckedTo(ack);
 
         bool keepTimer = false;
@@ -453,10 +448,10 @@ internal sealed partial class TcpControlBlock
             _cc.OnAck(now, acked, flightBefore, _rtt.SmoothedRtt);
         }
 
-        if (!keepTimer || _sndMax == _sndUna) _timers.Retransmit = _sndMax > _sndUna ? now + _rtt.Rto : Instant.Never;
+        if (!keepTimer || _snd.Max == _snd.Una) _timers.Retransmit = _snd.Max > _snd.Una ? now + _rtt.Rto : Instant.Never;
         OnAckForTailLossProbe(ack);
         ArmTailLossProbe(now); // RFC 8985 §7.2: restart the PTO on an ACK of new data
-        if (_sendRing.Count == 0) _sendRing.Release();
+        if (_snd.Buffer.Count == 0) _snd.Buffer.Release();
     }
 
     /// <summary>An RTT sample from an echoed TSval (RFC 7323 §4.1); false when the echo is not plausibly ours.</summary>
@@ -579,7 +574,7 @@ internal sealed partial class TcpControlBlock
                 State = TcpState.CloseWait;
                 break;
             case TcpState.FinWait1:
-                if (_finQueued && _sndUna == FinSequence + 1) EnterTimeWait(now);
+                if (_snd.FinQueued && _snd.Una == _snd.FinSequence + 1) EnterTimeWait(now);
                 else State = TcpState.Closing;
                 break;
             case TcpState.FinWait2:
@@ -593,7 +588,7 @@ internal sealed partial class TcpControlBlock
         State = TcpState.TimeWait;
         _timers.TimeWait = now + _settings.TimeWaitDuration;
         _timers.Retransmit = _timers.Persist = _timers.KeepAlive = _timers.TailLossProbe = Instant.Never;
-        _sendRing.Clear();
+        _snd.Buffer.Clear();
         _scoreboard.Clear();
         ReleaseIdleBuffers();
     }
@@ -611,9 +606,4 @@ internal sealed partial class TcpControlBlock
     private static bool TsBefore(uint a, uint b) => unchecked((int)(a - b)) < 0;
 
     private uint TsNow(Instant now) => unchecked(_tsOffset + (uint)(now.Ticks / TimeSpan.TicksPerMillisecond));
-
-    private SeqNumber DataEnd => _sendBase + _sendRing.Count;
-
-    /// <summary>The sequence number of our FIN (valid once it is queued): right after the last data byte.</summary>
-    private SeqNumber FinSequence => DataEnd;
 }

@@ -15,7 +15,7 @@ internal sealed partial class TcpControlBlock
     public bool TryGetSegment(Instant now, out TcpHeader header, out int payloadLength)
     {
         payloadLength = 0;
-        _lastPayloadLength = 0;
+        _snd.LastPayloadLength = 0;
         if (TakePending(TcpPendingOutput.Reset))
         {
             header = new TcpHeader(Local.Port, Remote.Port, _reset.Flags) { Sequence = _reset.Sequence, Acknowledgment = _reset.Acknowledgment };
@@ -38,8 +38,8 @@ internal sealed partial class TcpControlBlock
     /// <summary>Copies the payload of the segment last returned by <see cref="TryGetSegment"/> (from the send ring, no allocation).</summary>
     public void CopyPayload(Span<byte> destination)
     {
-        if (_lastPayloadLength == 0) return;
-        _sendRing.CopyTo(_lastPayloadOffset, destination[.._lastPayloadLength]);
+        if (_snd.LastPayloadLength == 0) return;
+        _snd.Buffer.CopyTo(_snd.LastPayloadOffset, destination[.._snd.LastPayloadLength]);
     }
 
     private static bool Nothing(out TcpHeader header)
@@ -55,7 +55,7 @@ internal sealed partial class TcpControlBlock
         bool synAck = State == TcpState.SynReceived;
         header = new TcpHeader(Local.Port, Remote.Port, synAck ? TcpFlags.Syn | TcpFlags.Ack : TcpFlags.Syn)
         {
-            Sequence = _iss,
+            Sequence = _snd.Iss,
             Acknowledgment = synAck ? _rcvNxt : default,
             Window = (ushort)Math.Min(_recvRing.Capacity, ushort.MaxValue), // never scaled in a SYN (RFC 7323 §2.2)
             MaxSegmentSize = (ushort)_mtuMss,
@@ -84,15 +84,15 @@ internal sealed partial class TcpControlBlock
                 header.TimestampValue = TsNow(now);
             }
         }
-        if (_sndMax == _iss)
+        if (_snd.Max == _snd.Iss)
         {
-            _sndNxt = _sndMax = _probeHigh = _iss + 1;
-            _synSentAt = now;
+            _snd.Nxt = _snd.Max = _snd.ProbeHigh = _snd.Iss + 1;
+            _snd.SynSentAt = now;
         }
         else
         {
-            _synRetransmitted = true;
-            _segmentsRetransmitted++;
+            _snd.SynRetransmitted = true;
+            _snd.SegmentsRetransmitted++;
             _ctx.Counters.SegmentsRetransmitted++;
         }
         if (_timers.Retransmit.IsNever) _timers.Retransmit = now + _rtt.Rto;
@@ -108,15 +108,15 @@ internal sealed partial class TcpControlBlock
 
         if (TakePending(TcpPendingOutput.ZeroWindowProbe))
         {
-            if (DataEnd > _sndNxt)
+            if (_snd.DataEnd > _snd.Nxt)
             {
                 // Zero-window probe (RFC 9293 §3.8.6.1): one byte of new data beyond the closed window. SND.NXT stays put;
-                // if the peer takes the byte, its ACK (up to _probeHigh) moves SND.NXT on.
-                header = MakeHeader(now, TcpFlags.Ack, _sndNxt);
+                // if the peer takes the byte, its ACK (up to _snd.ProbeHigh) moves SND.NXT on.
+                header = MakeHeader(now, TcpFlags.Ack, _snd.Nxt);
                 payloadLength = 1;
-                _lastPayloadOffset = _sndNxt - _sendBase;
-                _lastPayloadLength = 1;
-                if (_probeHigh < _sndNxt + 1) _probeHigh = _sndNxt + 1;
+                _snd.LastPayloadOffset = _snd.Nxt - _snd.BufferStart;
+                _snd.LastPayloadLength = 1;
+                if (_snd.ProbeHigh < _snd.Nxt + 1) _snd.ProbeHigh = _snd.Nxt + 1;
                 _ctx.Counters.ZeroWindowProbes++;
                 return true;
             }
@@ -125,7 +125,7 @@ internal sealed partial class TcpControlBlock
         if (TakePending(TcpPendingOutput.KeepAliveProbe))
         {
             // Keepalive probe (RFC 1122 §4.2.3.6): SEG.SEQ = SND.NXT − 1 with no data, so the peer must answer with an ACK.
-            header = MakeHeader(now, TcpFlags.Ack, _sndUna - 1);
+            header = MakeHeader(now, TcpFlags.Ack, _snd.Una - 1);
             _ctx.Counters.KeepAliveProbes++;
             return true;
         }
@@ -135,8 +135,8 @@ internal sealed partial class TcpControlBlock
             // A pure ACK carries the highest sequence number sent, not SND.NXT: after a timeout SND.NXT is pulled back for
             // go-back-N, and a sequence number below what the peer already received would make it unacceptable there, so
             // its ACK field would be ignored (and each side would answer the other's "old" ACKs for ever).
-            // A zero-window probe byte the peer took counts too (_probeHigh).
-            header = MakeHeader(now, TcpFlags.Ack, SeqNumber.Max(_sndMax, _probeHigh));
+            // A zero-window probe byte the peer took counts too (_snd.ProbeHigh).
+            header = MakeHeader(now, TcpFlags.Ack, SeqNumber.Max(_snd.Max, _snd.ProbeHigh));
             return true;
         }
         return Nothing(out header);
@@ -149,18 +149,18 @@ internal sealed partial class TcpControlBlock
     private bool TryBuildData(Instant now, out TcpHeader header, out int payloadLength)
     {
         payloadLength = 0;
-        SeqNumber dataEnd = DataEnd;
-        SeqNumber sendLimit = _finQueued ? dataEnd + 1 : dataEnd;
+        SeqNumber dataEnd = _snd.DataEnd;
+        SeqNumber sendLimit = _snd.FinQueued ? dataEnd + 1 : dataEnd;
         header = default;
         int maxPayload = Math.Max(1, MaxPayloadNoOptions - ProspectiveOptionBytes());
 
         if (TakePending(TcpPendingOutput.FastRetransmit))
         {
-            if (_sndUna < _sndMax && _sndUna < sendLimit)
+            if (_snd.Una < _snd.Max && _snd.Una < sendLimit)
             {
-                int len = Math.Min(maxPayload, Math.Max(0, dataEnd - _sndUna));
-                if (_sackEnabled) len = _scoreboard.UnsackedRun(_sndUna, len);
-                return EmitData(now, out header, _sndUna, len, out payloadLength);
+                int len = Math.Min(maxPayload, Math.Max(0, dataEnd - _snd.Una));
+                if (_sackEnabled) len = _scoreboard.UnsackedRun(_snd.Una, len);
+                return EmitData(now, out header, _snd.Una, len, out payloadLength);
             }
         }
 
@@ -174,11 +174,11 @@ internal sealed partial class TcpControlBlock
                 return EmitData(now, out header, holeStart, holeLength, out payloadLength);
         }
 
-        SeqNumber seq = _sndNxt;
+        SeqNumber seq = _snd.Nxt;
         if (seq >= sendLimit) return false;
         int unsent = Math.Max(0, dataEnd - seq);
-        long windowRoom = (long)_sndWnd - (seq - _sndUna);
-        bool isRetransmit = seq < _sndMax;
+        long windowRoom = (long)_snd.Window - (seq - _snd.Una);
+        bool isRetransmit = seq < _snd.Max;
         // New data may go as one super-segment when the device segments TCP; go-back-N resends stay MSS-sized.
         int segmentLimit = isRetransmit ? maxPayload : SegmentLimit(maxPayload);
         long allowed = Math.Min(Math.Min(unsent, segmentLimit), Math.Min(Math.Max(0, windowRoom), Math.Max(0, room)));
@@ -186,16 +186,16 @@ internal sealed partial class TcpControlBlock
         // A super-segment glues whole segments only: a short tail is left for the next call, where Nagle and SWS judge it
         // exactly as they would judge it after as many ordinary full segments.
         if (length > maxPayload) length -= length % maxPayload;
-        bool fin = _finQueued && length == unsent;
+        bool fin = _snd.FinQueued && length == unsent;
         if (length == 0 && !fin) return false;
-        if (length == 0 && fin && room <= 0 && !isRetransmit && _sndMax > _sndUna) return false;
+        if (length == 0 && fin && room <= 0 && !isRetransmit && _snd.Max > _snd.Una) return false;
 
         // Sender-side SWS avoidance and Nagle (RFC 9293 §3.8.6.2.1, §3.7.4; RFC 1122 §4.2.3.4): a short segment goes out
         // only when it empties the queue and nothing is unacknowledged (or NoDelay), or fills half the largest window seen.
         if (!isRetransmit && !fin && length < maxPayload && !IsPending(TcpPendingOutput.SwsOverride))
         {
-            bool nagleAllows = _settings.NoDelay || _sndMax == _sndUna;
-            bool sendable = nagleAllows && (length == unsent || length >= _maxSndWnd / 2);
+            bool nagleAllows = _settings.NoDelay || _snd.Max == _snd.Una;
+            bool sendable = nagleAllows && (length == unsent || length >= _snd.MaxWindow / 2);
             if (!sendable) return false;
         }
         _pending &= ~TcpPendingOutput.SwsOverride;
@@ -226,37 +226,37 @@ internal sealed partial class TcpControlBlock
     /// <summary>Fills in a data segment, moves SND.NXT/SND.MAX, starts RTT timing and the retransmission timer.</summary>
     private bool EmitData(Instant now, out TcpHeader header, SeqNumber seq, int length, out int payloadLength, bool fin = false)
     {
-        if (!fin && _finQueued && seq + length == FinSequence && seq + length < _sndMax) fin = true; // resend the FIN with its data
+        if (!fin && _snd.FinQueued && seq + length == _snd.FinSequence && seq + length < _snd.Max) fin = true; // resend the FIN with its data
         header = MakeHeader(now, TcpFlags.Ack, seq);
         if (fin) header.Flags |= TcpFlags.Fin;
-        if (length > 0 && seq + length == DataEnd) header.Flags |= TcpFlags.Psh;
+        if (length > 0 && seq + length == _snd.DataEnd) header.Flags |= TcpFlags.Psh;
         payloadLength = length;
-        _lastPayloadOffset = seq - _sendBase;
-        _lastPayloadLength = length;
+        _snd.LastPayloadOffset = seq - _snd.BufferStart;
+        _snd.LastPayloadLength = length;
 
         SeqNumber end = seq + length + (fin ? 1 : 0);
-        bool newData = end > _sndMax;
-        if (seq < _sndMax)
+        bool newData = end > _snd.Max;
+        if (seq < _snd.Max)
         {
-            _segmentsRetransmitted++;
+            _snd.SegmentsRetransmitted++;
             _ctx.Counters.SegmentsRetransmitted++;
-            if (_rttTiming && seq < _rttSeq) _rttTiming = false; // Karn's rule
+            if (_snd.RttTiming && seq < _snd.RttTimedEnd) _snd.RttTiming = false; // Karn's rule
             if (_inRecovery && end > _highRxt) _highRxt = end;
         }
-        if (end > _sndMax)
+        if (end > _snd.Max)
         {
-            int fresh = Math.Min(length, end - _sndMax);
-            _bytesSent += Math.Max(0, fresh);
-            if (!_rttTiming && !_tsEnabled)
+            int fresh = Math.Min(length, end - _snd.Max);
+            _snd.BytesSent += Math.Max(0, fresh);
+            if (!_snd.RttTiming && !_tsEnabled)
             {
-                _rttTiming = true;
-                _rttSeq = end;
-                _rttStart = now;
+                _snd.RttTiming = true;
+                _snd.RttTimedEnd = end;
+                _snd.RttTimedAt = now;
             }
         }
-        if (end > _sndNxt) _sndNxt = end;
-        if (end > _sndMax) _sndMax = end;
-        if (end > _probeHigh) _probeHigh = end;
+        if (end > _snd.Nxt) _snd.Nxt = end;
+        if (end > _snd.Max) _snd.Max = end;
+        if (end > _snd.ProbeHigh) _snd.ProbeHigh = end;
         if (_timers.Retransmit.IsNever) _timers.Retransmit = now + _rtt.Rto; // RFC 6298 §5.1
         if (newData) ArmTailLossProbe(now); // RFC 8985 §7.2: (re)start the PTO after new data
         return true;

@@ -24,8 +24,8 @@ internal sealed partial class TcpControlBlock
             return;
         }
         bool lossDetected = _dupAcks >= SackScoreboard.DupThresh
-            || (_sackEnabled && _scoreboard.LostBoundary(_sndUna, Smss) > _sndUna);
-        if (!lossDetected || _sndUna < _recoverPoint) return;
+            || (_sackEnabled && _scoreboard.LostBoundary(_snd.Una, Smss) > _snd.Una);
+        if (!lossDetected || _snd.Una < _recoverPoint) return;
         EnterRecovery(now);
     }
 
@@ -35,13 +35,13 @@ internal sealed partial class TcpControlBlock
         _partialAckSeen = false;
         _timers.TailLossProbe = Instant.Never; // fast recovery repairs from here (RFC 8985 §7.2: no PTO in recovery)
         _pending &= ~TcpPendingOutput.TailLossProbe;
-        _recoverPoint = _sndMax;
-        _highRxt = _sndUna;
+        _recoverPoint = _snd.Max;
+        _highRxt = _snd.Una;
         // The controller sets cwnd = ssthresh + 3·SMSS (RFC 6582 §3.2 step 3); RFC 6675 SACK recovery ignores that
         // inflation and uses ssthresh against the pipe instead.
-        _cc.OnEnterRecovery(now, _sndMax - _sndUna);
+        _cc.OnEnterRecovery(now, _snd.Max - _snd.Una);
         _pending |= TcpPendingOutput.FastRetransmit;
-        _rttTiming = false; // Karn: the timed segment may be the one retransmitted
+        _snd.RttTiming = false; // Karn: the timed segment may be the one retransmitted
         _ctx.Counters.FastRetransmits++;
         _ctx.Counters.RecoveryEpisodes++;
     }
@@ -69,7 +69,7 @@ internal sealed partial class TcpControlBlock
             _cc.OnPartialAck(acked);
             _pending |= TcpPendingOutput.FastRetransmit;
         }
-        else if (_sndUna >= _highRxt && !_scoreboard.IsSacked(_sndUna))
+        else if (_snd.Una >= _highRxt && !_scoreboard.IsSacked(_snd.Una))
         {
             _pending |= TcpPendingOutput.FastRetransmit;
         }
@@ -83,18 +83,18 @@ internal sealed partial class TcpControlBlock
     private long CongestionRoom()
     {
         if (_inRecovery && _sackEnabled)
-            return _cc.SlowStartThreshold - _scoreboard.Pipe(_sndUna, _sndMax, _highRxt, Smss);
+            return _cc.SlowStartThreshold - _scoreboard.Pipe(_snd.Una, _snd.Max, _highRxt, Smss);
         // RFC 3042 §2 (Limited Transmit): on each of the first two duplicate ACKs one new segment may go past cwnd, so a
         // small window still draws the third duplicate ACK that fast retransmit needs instead of waiting for the RTO.
         long limitedTransmit = _inRecovery ? 0 : Math.Min(_dupAcks, 2) * (long)Smss;
-        return _cc.CongestionWindow + limitedTransmit - (long)(_sndNxt - _sndUna);
+        return _cc.CongestionWindow + limitedTransmit - (long)(_snd.Nxt - _snd.Una);
     }
 
     /// <summary>NextSeg rule 1 (RFC 6675 §4): the first lost, un-SACKed, not yet retransmitted hole.</summary>
     private bool TryNextSackRepair(int maxLength, out SeqNumber start, out int length)
     {
-        SeqNumber lost = SeqNumber.Min(_scoreboard.LostBoundary(_sndUna, Smss), _sndMax);
-        SeqNumber from = SeqNumber.Max(_highRxt, _sndUna);
+        SeqNumber lost = SeqNumber.Min(_scoreboard.LostBoundary(_snd.Una, Smss), _snd.Max);
+        SeqNumber from = SeqNumber.Max(_highRxt, _snd.Una);
         return _scoreboard.TryNextLostHole(from, lost, maxLength, out start, out length);
     }
 }

@@ -28,9 +28,9 @@ internal sealed partial class TcpControlBlock
     {
         _timers.TailLossProbe = Instant.Never;
         if (!_settings.EnableTailLossProbe || !_sackEnabled || _rtt.SmoothedRtt is not { } srtt) return;
-        if (!IsSynchronized || _sndMax == _sndUna || _inRecovery || _retries > 0 || _tlpOutstanding || !_scoreboard.IsEmpty) return;
+        if (!IsSynchronized || _snd.Max == _snd.Una || _inRecovery || _snd.Retries > 0 || _tlpOutstanding || !_scoreboard.IsEmpty) return;
         TimeSpan pto = srtt + srtt < MinProbeTimeout ? MinProbeTimeout : srtt + srtt;
-        if (_sndMax - _sndUna <= Smss) pto += WorstCaseDelayedAck;
+        if (_snd.Max - _snd.Una <= Smss) pto += WorstCaseDelayedAck;
         Instant at = now + pto;
         _timers.TailLossProbe = _timers.Retransmit.IsNever || at < _timers.Retransmit ? at : _timers.Retransmit;
     }
@@ -39,7 +39,7 @@ internal sealed partial class TcpControlBlock
     private void OnTailLossProbeTimeout()
     {
         _timers.TailLossProbe = Instant.Never;
-        if (IsSynchronized && _sndMax > _sndUna && !_inRecovery && !_tlpOutstanding) _pending |= TcpPendingOutput.TailLossProbe;
+        if (IsSynchronized && _snd.Max > _snd.Una && !_inRecovery && !_tlpOutstanding) _pending |= TcpPendingOutput.TailLossProbe;
     }
 
     /// <summary>
@@ -48,32 +48,32 @@ internal sealed partial class TcpControlBlock
     /// </summary>
     private bool TryBuildTailLossProbe(Instant now, int maxPayload, out TcpHeader header, out int payloadLength)
     {
-        SeqNumber dataEnd = DataEnd;
-        int unsent = Math.Max(0, dataEnd - _sndMax);
-        long windowRoom = (long)_sndWnd - (_sndMax - _sndUna);
+        SeqNumber dataEnd = _snd.DataEnd;
+        int unsent = Math.Max(0, dataEnd - _snd.Max);
+        long windowRoom = (long)_snd.Window - (_snd.Max - _snd.Una);
         bool sent;
-        if (unsent > 0 && windowRoom >= Math.Min(unsent, maxPayload) && _sndNxt == _sndMax)
+        if (unsent > 0 && windowRoom >= Math.Min(unsent, maxPayload) && _snd.Nxt == _snd.Max)
         {
             int length = Math.Min(unsent, maxPayload);
-            sent = EmitData(now, out header, _sndMax, length, out payloadLength, fin: _finQueued && length == unsent);
+            sent = EmitData(now, out header, _snd.Max, length, out payloadLength, fin: _snd.FinQueued && length == unsent);
         }
         else
         {
             // The highest segment sent: its last data bytes (and the FIN with them, which EmitData adds back).
-            SeqNumber dataHigh = SeqNumber.Min(_sndMax, dataEnd);
-            int length = Math.Min(maxPayload, Math.Max(0, dataHigh - _sndUna));
+            SeqNumber dataHigh = SeqNumber.Min(_snd.Max, dataEnd);
+            int length = Math.Min(maxPayload, Math.Max(0, dataHigh - _snd.Una));
             SeqNumber seq = dataHigh - length;
-            if (length == 0 && !(_finQueued && _sndMax == FinSequence + 1))
+            if (length == 0 && !(_snd.FinQueued && _snd.Max == _snd.FinSequence + 1))
             {
                 header = default;
                 payloadLength = 0;
                 return false;
             }
-            sent = EmitData(now, out header, seq, length, out payloadLength, fin: _finQueued && _sndMax == FinSequence + 1 && length == 0);
+            sent = EmitData(now, out header, seq, length, out payloadLength, fin: _snd.FinQueued && _snd.Max == _snd.FinSequence + 1 && length == 0);
         }
         _tlpOutstanding = true;
         _timers.TailLossProbe = Instant.Never; // after a probe only the retransmission timer runs (RFC 8985 §7.3)
-        _tlpEnd = _sndMax;
+        _tlpEnd = _snd.Max;
         _timers.Retransmit = now + _rtt.Rto;
         _ctx.Counters.TailLossProbes++;
         return sent;

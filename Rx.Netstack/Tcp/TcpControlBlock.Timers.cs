@@ -46,41 +46,41 @@ internal sealed partial class TcpControlBlock
         if (State is TcpState.SynSent or TcpState.SynReceived)
         {
             _ctx.Counters.Timeouts++;
-            if (_synRetries >= _settings.MaxSynRetries)
+            if (_snd.SynRetries >= _settings.MaxSynRetries)
             {
                 GiveUp();
                 return;
             }
-            _synRetries++;
+            _snd.SynRetries++;
             _rtt.BackOff();
             _pending |= TcpPendingOutput.Syn;
             _timers.Retransmit = now + _rtt.Rto;
             // After the last retry wait as long as the unclamped back-off would (Linux counts the SYN timeout this way),
             // so the defaults give up at 127 s.
-            if (_synRetries == _settings.MaxSynRetries && _synDeadline > _timers.Retransmit) _timers.Retransmit = _synDeadline;
+            if (_snd.SynRetries == _settings.MaxSynRetries && _snd.SynGiveUpAt > _timers.Retransmit) _timers.Retransmit = _snd.SynGiveUpAt;
             return;
         }
-        if (!IsSynchronized || _sndMax == _sndUna) return;
+        if (!IsSynchronized || _snd.Max == _snd.Una) return;
         _ctx.Counters.Timeouts++;
-        if (_retries >= _settings.MaxRetries)
+        if (_snd.Retries >= _settings.MaxRetries)
         {
             GiveUp();
             return;
         }
-        _retries++;
+        _snd.Retries++;
         _timers.TailLossProbe = Instant.Never;
         _pending &= ~(TcpPendingOutput.TailLossProbe | TcpPendingOutput.FastRetransmit);
         _tlpOutstanding = false;
-        _cc.OnRetransmissionTimeout(now, _sndMax - _sndUna);
+        _cc.OnRetransmissionTimeout(now, _snd.Max - _snd.Una);
         _rtt.BackOff();
         // RFC 6582 §3.2 step 1 / RFC 6675 §5.1: after a timeout, no fast recovery for losses from before it.
-        _recoverPoint = _sndMax;
+        _recoverPoint = _snd.Max;
         _inRecovery = false;
         _dupAcks = 0;
         _scoreboard.Clear();
-        _highRxt = _sndUna;
-        _sndNxt = _sndUna;
-        _rttTiming = false;
+        _highRxt = _snd.Una;
+        _snd.Nxt = _snd.Una;
+        _snd.RttTiming = false;
         _timers.Retransmit = now + _rtt.Rto;
     }
 
@@ -92,19 +92,19 @@ internal sealed partial class TcpControlBlock
     private void OnPersistTimeout(Instant now)
     {
         _timers.Persist = Instant.Never;
-        if (!IsSynchronized || DataEnd <= _sndNxt)
+        if (!IsSynchronized || _snd.DataEnd <= _snd.Nxt)
         {
-            _persistBackoff = 0;
+            _snd.PersistBackoff = 0;
             return;
         }
-        if (_persistProbes >= _settings.MaxRetries)
+        if (_snd.PersistProbes >= _settings.MaxRetries)
         {
             GiveUp(); // the peer stopped answering probes at all
             return;
         }
-        _persistProbes++;
-        _persistBackoff++;
-        _pending |= _sndWnd > 0 ? TcpPendingOutput.SwsOverride : TcpPendingOutput.ZeroWindowProbe;
+        _snd.PersistProbes++;
+        _snd.PersistBackoff++;
+        _pending |= _snd.Window > 0 ? TcpPendingOutput.SwsOverride : TcpPendingOutput.ZeroWindowProbe;
         _timers.Persist = now + PersistInterval();
     }
 
@@ -113,17 +113,17 @@ internal sealed partial class TcpControlBlock
     {
         _timers.KeepAlive = Instant.Never;
         if (_settings.KeepAliveIdle is not { } idle || State is not (TcpState.Established or TcpState.CloseWait)) return;
-        if (_sndMax != _sndUna || _sendRing.Count > 0 && _sndWnd == 0)
+        if (_snd.Max != _snd.Una || _snd.Buffer.Count > 0 && _snd.Window == 0)
         {
             _timers.KeepAlive = now + idle; // data outstanding: the retransmission or persist timer watches the peer
             return;
         }
-        if (_keepaliveProbes >= _settings.KeepAliveCount)
+        if (_snd.KeepAliveProbes >= _settings.KeepAliveCount)
         {
             GiveUp();
             return;
         }
-        _keepaliveProbes++;
+        _snd.KeepAliveProbes++;
         _pending |= TcpPendingOutput.KeepAliveProbe;
         _timers.KeepAlive = now + _settings.KeepAliveInterval;
     }
@@ -131,7 +131,7 @@ internal sealed partial class TcpControlBlock
     /// <summary>Something arrived from the peer: the idle period starts again.</summary>
     private void ArmKeepalive(Instant now)
     {
-        _keepaliveProbes = 0;
+        _snd.KeepAliveProbes = 0;
         _timers.KeepAlive = _settings.KeepAliveIdle is { } idle && State is TcpState.Established or TcpState.CloseWait
             ? now + idle
             : Instant.Never;
@@ -146,7 +146,7 @@ internal sealed partial class TcpControlBlock
     /// </summary>
     private void ArmIdleTimers(Instant now)
     {
-        if (IsSynchronized && DataEnd > _sndNxt && _sndMax == _sndUna && _timers.Persist.IsNever && !IsPending(TcpPendingOutput.ZeroWindowProbe)
+        if (IsSynchronized && _snd.DataEnd > _snd.Nxt && _snd.Max == _snd.Una && _timers.Persist.IsNever && !IsPending(TcpPendingOutput.ZeroWindowProbe)
             && State is TcpState.Established or TcpState.CloseWait or TcpState.FinWait1 or TcpState.Closing or TcpState.LastAck)
             _timers.Persist = now + PersistInterval();
     }
@@ -154,7 +154,7 @@ internal sealed partial class TcpControlBlock
     private TimeSpan PersistInterval()
     {
         long ticks = _rtt.Rto.Ticks;
-        for (int i = 0; i < _persistBackoff && ticks < _settings.MaxRto.Ticks; i++) ticks *= 2;
+        for (int i = 0; i < _snd.PersistBackoff && ticks < _settings.MaxRto.Ticks; i++) ticks *= 2;
         return TimeSpan.FromTicks(Math.Min(ticks, _settings.MaxRto.Ticks));
     }
 

@@ -38,7 +38,6 @@ internal sealed partial class TcpControlBlock
 
     private readonly TcpStackContext _ctx;
     private readonly TcpSettings _settings;
-    private readonly ByteRing _sendRing;
     private readonly ByteRing _recvRing;
     private readonly SequenceRangeSet _recvOutOfOrder = new(32);
     private SeqNumber[]? _recentSackAnchors; // made at the first out-of-order segment: idle connections don't carry it
@@ -47,15 +46,10 @@ internal sealed partial class TcpControlBlock
     private ICongestionControl _cc;
     private RttEstimator _rtt;
 
-    // Send sequence space (RFC 9293 §3.3.1). _sndMax is the highest sequence number sent so far (SND.NXT is pulled back
-    // to SND.UNA after a timeout for go-back-N retransmission, _sndMax is not).
-    private SeqNumber _iss, _sndUna, _sndNxt, _sndMax, _sndWl1, _sndWl2;
-    private SeqNumber _sendBase;      // sequence number of the first byte in _sendRing
-    private int _sndWnd, _maxSndWnd;  // peer's window in bytes (scaled), and the largest seen
-    private bool _finQueued;          // FIN follows the queued data
-    private bool _closeAfterConnect;  // ShutdownWrite/Close in SYN-SENT: send the FIN once established
+    // The sending half: send sequence space, peer's window, send buffer, retries and probes.
+    private TcpSender _snd;
+
     private bool _appClosed;          // Close(): the application reads no more (RFC 1122 §4.2.2.13)
-    private SeqNumber _probeHigh;     // the highest sequence number a zero-window probe reached
 
     // Receive sequence space.
     private SeqNumber _irs, _rcvNxt, _rcvAdvRight, _lastAckSent;
@@ -65,7 +59,7 @@ internal sealed partial class TcpControlBlock
     private int _recentSackCount;
 
     // Options (RFC 7323, RFC 2018).
-    private int _sndScale, _rcvScale;
+    private int _rcvScale;
     private bool _sackEnabled, _tsEnabled;
     private uint _tsOffset, _tsRecent;
     private Instant _tsRecentAt;
@@ -74,30 +68,19 @@ internal sealed partial class TcpControlBlock
 
     // Deadlines.
     private TcpTimers _timers = new();
-    private Instant _synDeadline = Instant.Never, _lastReceivedAt;
+    private Instant _lastReceivedAt;
 
     // Pending output.
     private TcpPendingOutput _pending;
     private PendingReset _reset;
 
-    // Retries.
-    private int _synRetries, _retries, _persistBackoff, _persistProbes, _keepaliveProbes;
-    private bool _synRetransmitted;
-    private TcpError _softError;
-
-    // RTT timing without timestamps (Karn's rule: one timed segment, never a retransmitted one).
-    private bool _rttTiming;
-    private SeqNumber _rttSeq;
-    private Instant _rttStart;
+    private TcpError _softError;      // an ICMP soft error, reported if the connection times out (RFC 1122 §4.2.3.9)
 
     // Delayed ACK.
     private int _unackedReceivedBytes;
 
     // Statistics.
-    private long _bytesSent, _bytesReceived, _segmentsRetransmitted;
-
-    // The segment last returned by TryGetSegment, for CopyPayload.
-    private int _lastPayloadOffset, _lastPayloadLength;
+    private long _bytesReceived;
 
     private TcpControlBlock(TcpStackContext ctx, NetEndpoint local, NetEndpoint remote, TcpSettings settings, int maxSegmentSize,
         SeqNumber isn, Instant now, bool passive)
@@ -111,15 +94,12 @@ internal sealed partial class TcpControlBlock
         Local = local;
         Remote = remote;
         _passive = passive;
-        _sendRing = new ByteRing(settings.SendBufferSize, ctx.BufferPool);
+        _snd = new TcpSender(isn, new ByteRing(settings.SendBufferSize, ctx.BufferPool));
         _recvRing = new ByteRing(settings.ReceiveBufferSize, ctx.BufferPool);
         _mtuMss = Math.Min(maxSegmentSize, ushort.MaxValue);
         _peerMss = remote.Address.IsV6 ? DefaultMssV6 : DefaultMssV4;
         _mss = Math.Min(_mtuMss, _peerMss);
         _rcvMssEstimate = _mss;
-        _iss = isn;
-        _sndUna = _sndNxt = _sndMax = _probeHigh = isn;
-        _sendBase = isn + 1;
         _recoverPoint = _highRxt = isn;
         // A per-connection TSval offset (RFC 7323 §5.4) taken from the ISN: ISNs (RFC 6528) grow with time for one 4-tuple, so
         // TSvals of a new incarnation are newer than the old one's and a SYN can take over a TIME-WAIT (RFC 6191).
@@ -148,7 +128,7 @@ internal sealed partial class TcpControlBlock
             State = TcpState.SynSent,
             _pending = TcpPendingOutput.Syn,
         };
-        tcb._synDeadline = SynGiveUpTime(settings, now);
+        tcb._snd.SynGiveUpAt = SynGiveUpTime(settings, now);
         return tcb;
     }
 
@@ -165,7 +145,7 @@ internal sealed partial class TcpControlBlock
             _pending = TcpPendingOutput.Syn,
         };
         tcb.AcceptPeerSyn(syn, now, weOfferedEverything: true);
-        tcb._synDeadline = SynGiveUpTime(settings, now);
+        tcb._snd.SynGiveUpAt = SynGiveUpTime(settings, now);
         return tcb;
     }
 
@@ -195,10 +175,10 @@ internal sealed partial class TcpControlBlock
         tcb._rcvAdvRight = tcb._rcvWndEdge = tcb._rcvNxt + Math.Min(settings.ReceiveBufferSize, ushort.MaxValue);
         tcb._peerMss = Math.Max(MinimumMss, mss);
         tcb.UpdateMss();
-        tcb._sndUna = tcb._sndNxt = tcb._sndMax = tcb._probeHigh = finalAck.Acknowledgment;
-        tcb._sndWnd = tcb._maxSndWnd = finalAck.Window;
-        tcb._sndWl1 = finalAck.Sequence;
-        tcb._sndWl2 = finalAck.Acknowledgment;
+        tcb._snd.Una = tcb._snd.Nxt = tcb._snd.Max = tcb._snd.ProbeHigh = finalAck.Acknowledgment;
+        tcb._snd.Window = tcb._snd.MaxWindow = finalAck.Window;
+        tcb._snd.Wl1 = finalAck.Sequence;
+        tcb._snd.Wl2 = finalAck.Acknowledgment;
         tcb.State = TcpState.Established;
         tcb.HasEstablished = true; // without it the engine never moves the connection to the accept queue
         tcb.ArmKeepalive(now);
@@ -268,7 +248,7 @@ internal sealed partial class TcpControlBlock
     public int ReceiveAvailable => ReceiveQueued;
 
     /// <summary>Bytes <see cref="Send"/> would accept now (0 when the connection cannot send).</summary>
-    public int SendSpace => CanQueueData ? _sendRing.Free : 0;
+    public int SendSpace => CanQueueData ? _snd.Buffer.Free : 0;
 
     /// <summary>
     /// True when a sender with <paramref name="pending"/> bytes should be served now: the connection cannot take data any more
@@ -277,7 +257,7 @@ internal sealed partial class TcpControlBlock
     /// (sk_stream_write_space) and the data still queued keeps the connection busy meanwhile.
     /// </summary>
     public bool SendSpaceWorthTaking(int pending) =>
-        !CanQueueData || _sendRing.Free >= Math.Min(pending, Math.Max(1, _sendRing.Capacity / 3));
+        !CanQueueData || _snd.Buffer.Free >= Math.Min(pending, Math.Max(1, _snd.Buffer.Capacity / 3));
 
     /// <summary>True when the peer's FIN arrived and every byte before it was read (end of stream).</summary>
     public bool ReceiveFinished => _finReceived && ReceiveQueued == 0;
@@ -292,12 +272,12 @@ internal sealed partial class TcpControlBlock
     public bool IsFreeable => State == TcpState.Closed && !IsPending(TcpPendingOutput.Reset);
 
     /// <summary>True while an array is rented for the send or receive ring or received frames are held (idle connections hold none).</summary>
-    public bool HoldsBuffers => _sendRing.IsAllocated || _recvRing.IsAllocated || _held is not null;
+    public bool HoldsBuffers => _snd.Buffer.IsAllocated || _recvRing.IsAllocated || _held is not null;
 
     /// <summary>The earliest deadline (<see cref="TcpTimers.Earliest"/>): when the engine must next call <see cref="OnTimer"/>.</summary>
     public Instant PollAt => _timers.Earliest;
 
-    private bool CanQueueData => !_finQueued && !_closeAfterConnect && State is TcpState.SynSent or TcpState.SynReceived
+    private bool CanQueueData => !_snd.FinQueued && !_snd.FinAfterHandshake && State is TcpState.SynSent or TcpState.SynReceived
         or TcpState.Established or TcpState.CloseWait;
 
     private bool IsSynchronized => State is not (TcpState.Closed or TcpState.Listen or TcpState.SynSent or TcpState.SynReceived);
@@ -315,7 +295,7 @@ internal sealed partial class TcpControlBlock
     public int Send(ReadOnlySpan<byte> data)
     {
         if (!CanQueueData) return -1;
-        return _sendRing.Append(data);
+        return _snd.Buffer.Append(data);
     }
 
     /// <summary>
@@ -348,14 +328,14 @@ internal sealed partial class TcpControlBlock
         {
             case TcpState.SynSent:
             case TcpState.SynReceived:
-                _closeAfterConnect = true; // the FIN follows the handshake
+                _snd.FinAfterHandshake = true; // the FIN follows the handshake
                 break;
             case TcpState.Established:
-                _finQueued = true;
+                _snd.FinQueued = true;
                 State = TcpState.FinWait1;
                 break;
             case TcpState.CloseWait:
-                _finQueued = true;
+                _snd.FinQueued = true;
                 State = TcpState.LastAck;
                 break;
         }
@@ -392,7 +372,7 @@ internal sealed partial class TcpControlBlock
     public void Abort()
     {
         if (State is TcpState.SynReceived or TcpState.Established or TcpState.FinWait1 or TcpState.FinWait2 or TcpState.CloseWait)
-            QueueReset(_sndMax, default, TcpFlags.Rst);
+            QueueReset(_snd.Max, default, TcpFlags.Rst);
         Terminate(TcpError.Aborted);
     }
 
@@ -414,7 +394,7 @@ internal sealed partial class TcpControlBlock
     /// RFC 5927 §4.1: an ICMP error is believed only if the TCP sequence number it quotes is one we sent and is not yet
     /// acknowledged (SND.UNA ≤ SEG.SEQ &lt; SND.MAX); anything else is forged or stale and must not touch the connection.
     /// </summary>
-    public bool IsQuotedSequenceInFlight(SeqNumber quoted) => quoted >= _sndUna && quoted < _sndMax;
+    public bool IsQuotedSequenceInFlight(SeqNumber quoted) => quoted >= _snd.Una && quoted < _snd.Max;
 
     /// <summary>
     /// Path MTU discovery (RFC 1191 §6.3, RFC 8201 §5.4): the path takes at most <paramref name="mtu"/> bytes, so lower the
@@ -428,10 +408,10 @@ internal sealed partial class TcpControlBlock
         if (mss >= _mtuMss) return;
         _mtuMss = mss;
         UpdateMss();
-        if (IsSynchronized && _sndMax > _sndUna)
+        if (IsSynchronized && _snd.Max > _snd.Una)
         {
-            _sndNxt = _sndUna; // resend in smaller segments
-            _rttTiming = false;
+            _snd.Nxt = _snd.Una; // resend in smaller segments
+            _snd.RttTiming = false;
         }
         else if (State is TcpState.SynSent or TcpState.SynReceived)
         {
@@ -447,20 +427,20 @@ internal sealed partial class TcpControlBlock
         _rtt.Rto,
         _cc.CongestionWindow,
         _cc.SlowStartThreshold,
-        IsSynchronized ? _sndMax - _sndUna : 0,
-        _sndWnd,
+        IsSynchronized ? _snd.Max - _snd.Una : 0,
+        _snd.Window,
         IsSynchronized ? Math.Max(0, _rcvAdvRight - _rcvNxt) : 0,
         Smss,
-        _bytesSent,
+        _snd.BytesSent,
         _bytesReceived,
-        _segmentsRetransmitted,
+        _snd.SegmentsRetransmitted,
         Error,
         _inRecovery,
         _sackEnabled,
         _tsEnabled,
-        _sndScale,
+        _snd.WindowScale,
         _rcvScale,
-        _sendRing.Count,
+        _snd.Buffer.Count,
         ReceiveQueued);
 
     /// <summary>Returns the ring buffers' arrays to the pool if they are empty (also done automatically when drained and idle).</summary>
@@ -468,7 +448,7 @@ internal sealed partial class TcpControlBlock
 
     private void ReleaseIdleBuffers()
     {
-        if (_sendRing.Count == 0) _sendRing.Release();
+        if (_snd.Buffer.Count == 0) _snd.Buffer.Release();
         if (_recvRing.Count == 0 && _recvOutOfOrder.Count == 0) _recvRing.Release();
     }
 
@@ -489,7 +469,7 @@ internal sealed partial class TcpControlBlock
         Error = error;
         _timers.CancelAll();
         _pending &= TcpPendingOutput.Reset; // the RST of an abort still goes out
-        _sendRing.Clear();
+        _snd.Buffer.Clear();
         _scoreboard.Clear();
         if (error != TcpError.None)
         {
