@@ -7,7 +7,6 @@ internal sealed partial class TcpControlBlock
 {
     private static readonly TimeSpan OutOfWindowAckInterval = TimeSpan.FromMilliseconds(500);
 
-    private Instant _lastOutOfWindowAckAt;
     private bool _wsAgreed;
 
     /// <summary>
@@ -34,7 +33,7 @@ internal sealed partial class TcpControlBlock
         }
 
         TcpHeader h = header;
-        if (State == TcpState.SynReceived && h.Has(TcpFlags.Syn) && h.Sequence == _irs && !h.Has(TcpFlags.Rst))
+        if (State == TcpState.SynReceived && h.Has(TcpFlags.Syn) && h.Sequence == _rcv.Irs && !h.Has(TcpFlags.Rst))
         {
             if (!h.Has(TcpFlags.Ack))
             {
@@ -71,9 +70,9 @@ internal sealed partial class TcpControlBlock
             // An unacceptable bare ACK is answered at most every 500 ms, so two ends that each find the other's ACKs
             // out of window cannot ping-pong for ever (as Linux's tcp_invalid_ratelimit does).
             bool pureAck = segLen == 0;
-            if (!h.Has(TcpFlags.Rst) && (!pureAck || now - _lastOutOfWindowAckAt >= OutOfWindowAckInterval || _lastOutOfWindowAckAt == default))
+            if (!h.Has(TcpFlags.Rst) && (!pureAck || now - _rcv.LastOutOfWindowAckAt >= OutOfWindowAckInterval || _rcv.LastOutOfWindowAckAt == default))
             {
-                if (pureAck) _lastOutOfWindowAckAt = now;
+                if (pureAck) _rcv.LastOutOfWindowAckAt = now;
                 RequestAck();
                 // TIME-WAIT: the peer's FIN again means our last ACK was lost; ACK it and restart 2·MSL.
                 if (State == TcpState.TimeWait && h.Has(TcpFlags.Fin)) _timers.TimeWait = now + _settings.TimeWaitDuration;
@@ -82,7 +81,7 @@ internal sealed partial class TcpControlBlock
         }
 
         // RFC 7323 §4.3: remember the peer's timestamp if this segment is not older than what we last acknowledged.
-        if (_tsEnabled && h.HasTimestamps && !h.Has(TcpFlags.Rst) && !TsBefore(h.TimestampValue, _tsRecent) && h.Sequence <= _lastAckSent)
+        if (_tsEnabled && h.HasTimestamps && !h.Has(TcpFlags.Rst) && !TsBefore(h.TimestampValue, _tsRecent) && h.Sequence <= _rcv.LastAckSent)
         {
             _tsRecent = h.TimestampValue;
             _tsRecentAt = now;
@@ -91,12 +90,12 @@ internal sealed partial class TcpControlBlock
         // Second: RST. RFC 5961 §3.2: only an exact match resets; any other in-window RST earns a challenge ACK.
         if (h.Has(TcpFlags.Rst))
         {
-            if (h.Sequence == _rcvNxt) OnResetReceived();
+            if (h.Sequence == _rcv.Nxt) OnResetReceived();
             else SendChallengeAck(now);
             return;
         }
 
-        _lastReceivedAt = now;
+        _rcv.LastReceivedAt = now;
         ArmKeepalive(now);
 
         // Fourth: SYN in a synchronized state (or SYN-RECEIVED) → challenge ACK (RFC 5961 §4.2).
@@ -141,15 +140,15 @@ internal sealed partial class TcpControlBlock
         }
 
         // Eighth: FIN.
-        if (h.Has(TcpFlags.Fin) && wholeSegmentFits && !_finReceived
+        if (h.Has(TcpFlags.Fin) && wholeSegmentFits && !_rcv.FinReceived
             && State is TcpState.Established or TcpState.FinWait1 or TcpState.FinWait2)
         {
             SeqNumber finSeq = h.Sequence + payload.Length;
-            if (finSeq == _rcvNxt) ConsumeFin(now);
-            else if (finSeq > _rcvNxt)
+            if (finSeq == _rcv.Nxt) ConsumeFin(now);
+            else if (finSeq > _rcv.Nxt)
             {
-                _hasPendingFin = true;
-                _pendingFinSeq = finSeq;
+                _rcv.HasPendingFin = true;
+                _rcv.PendingFinSequence = finSeq;
                 _pending |= TcpPendingOutput.Ack;
             }
         }
@@ -199,10 +198,10 @@ internal sealed partial class TcpControlBlock
     private void AcceptPeerSyn(in TcpHeader syn, Instant now, bool weOfferedEverything = true)
     {
         _ = weOfferedEverything;
-        _irs = syn.Sequence;
-        _rcvNxt = syn.Sequence + 1;
-        _lastAckSent = _rcvNxt;
-        _rcvAdvRight = _rcvWndEdge = _rcvNxt + Math.Min(_recvRing.Capacity, ushort.MaxValue); // our SYN's window, unscaled
+        _rcv.Irs = syn.Sequence;
+        _rcv.Nxt = syn.Sequence + 1;
+        _rcv.LastAckSent = _rcv.Nxt;
+        _rcv.AdvertisedEdge = _rcv.WindowEdge = _rcv.Nxt + Math.Min(_rcv.Buffer.Capacity, ushort.MaxValue); // our SYN's window, unscaled
         if (syn.MaxSegmentSize > 0) _peerMss = Math.Max(MinimumMss, (int)syn.MaxSegmentSize);
         _wsAgreed = _settings.EnableWindowScale && syn.WindowScale >= 0;
         if (_wsAgreed)
@@ -212,7 +211,7 @@ internal sealed partial class TcpControlBlock
         else
         {
             _snd.WindowScale = 0;
-            _rcvScale = 0;
+            _rcv.WindowScale = 0;
         }
         _sackEnabled = _settings.EnableSack && syn.SackPermitted;
         _tsEnabled = _settings.EnableTimestamps && syn.HasTimestamps;
@@ -282,12 +281,12 @@ internal sealed partial class TcpControlBlock
     /// </summary>
     private bool IsAcceptable(SeqNumber seq, int segLen)
     {
-        int wnd = ReceiveFree;
-        if (wnd == 0) return seq == _rcvNxt; // zero window: only the ACK/RST of a segment at RCV.NXT is processed
-        SeqNumber windowEnd = _rcvNxt + wnd;
-        if (segLen == 0) return seq >= _rcvNxt && seq < windowEnd;
+        int wnd = _rcv.Free;
+        if (wnd == 0) return seq == _rcv.Nxt; // zero window: only the ACK/RST of a segment at RCV.NXT is processed
+        SeqNumber windowEnd = _rcv.Nxt + wnd;
+        if (segLen == 0) return seq >= _rcv.Nxt && seq < windowEnd;
         SeqNumber last = seq + (segLen - 1);
-        return (seq >= _rcvNxt && seq < windowEnd) || (last >= _rcvNxt && last < windowEnd);
+        return (seq >= _rcv.Nxt && seq < windowEnd) || (last >= _rcv.Nxt && last < windowEnd);
     }
 
     /// <summary>An acceptable RST (RFC 9293 §3.10.7.4 second check).</summary>
@@ -471,19 +470,19 @@ internal sealed partial class TcpControlBlock
     /// </summary>
     private bool ReceiveData(Instant now, SeqNumber seq, ReadOnlySpan<byte> data, TransmitBuffer? frame)
     {
-        if (seq < _rcvNxt)
+        if (seq < _rcv.Nxt)
         {
-            int skip = _rcvNxt - seq;
+            int skip = _rcv.Nxt - seq;
             data = skip >= data.Length ? default : data[skip..];
-            seq = _rcvNxt;
+            seq = _rcv.Nxt;
         }
-        int offset = seq - _rcvNxt;
+        int offset = seq - _rcv.Nxt;
         // Only data inside the window we advertised is taken (RFC 9293 §3.10.7.4): with RCV.WND = 0 a zero-window probe's
         // byte is dropped and answered with an ACK of the unchanged RCV.NXT (Linux: tcp_data_queue, TCPZeroWindowDrop); the
         // peer sends it again once a window update opens the window. The free space can be larger than the window
         // (receiver SWS avoidance, or a scaled window rounded down), and taking bytes there would move RCV.NXT past the
         // right edge the peer was told.
-        int room = Math.Min(ReceiveWindow, ReceiveFree) - offset;
+        int room = Math.Min(_rcv.Window, _rcv.Free) - offset;
         if (room <= 0)
         {
             _pending |= TcpPendingOutput.Ack;
@@ -496,12 +495,12 @@ internal sealed partial class TcpControlBlock
         int placed = offset == 0 ? PlaceDirect(data, frame) : 0; // into a waiting reader's buffer
         if (placed > 0)
         {
-            _rcvNxt += placed;
-            _bytesReceived += placed;
+            _rcv.Nxt += placed;
+            _rcv.BytesReceived += placed;
             data = data[placed..];
             if (data.IsEmpty)
             {
-                if (_hasPendingFin && _pendingFinSeq == _rcvNxt) ConsumeFin(now);
+                if (_rcv.HasPendingFin && _rcv.PendingFinSequence == _rcv.Nxt) ConsumeFin(now);
                 ScheduleAck(now, placed);
                 return fits;
             }
@@ -510,33 +509,33 @@ internal sealed partial class TcpControlBlock
         bool held = offset == 0 && TryHold(data, frame); // kept in the frame it came in, not copied
         if (!held)
         {
-            if (_heldBytes > 0) SpillHeld(); // everything else goes through the ring, after the held bytes
-            _recvRing.WriteAt(_recvRing.Count + offset, data);
+            if (_rcv.Held.Bytes > 0) _rcv.Held.SpillInto(_rcv.Buffer); // everything else goes through the ring, after the held bytes
+            _rcv.Buffer.WriteAt(_rcv.Buffer.Count + offset, data);
         }
         if (offset == 0)
         {
-            if (!held) _recvRing.Commit(data.Length);
-            _rcvNxt += data.Length;
-            _bytesReceived += data.Length;
-            if (_recvOutOfOrder.Count > 0)
+            if (!held) _rcv.Buffer.Commit(data.Length);
+            _rcv.Nxt += data.Length;
+            _rcv.BytesReceived += data.Length;
+            if (_rcv.OutOfOrder.Count > 0)
             {
-                SeqNumber end = _recvOutOfOrder.ContiguousEnd(_rcvNxt);
-                if (end > _rcvNxt)
+                SeqNumber end = _rcv.OutOfOrder.ContiguousEnd(_rcv.Nxt);
+                if (end > _rcv.Nxt)
                 {
-                    int joined = end - _rcvNxt;
-                    _recvRing.Commit(joined);
-                    _rcvNxt = end;
-                    _bytesReceived += joined;
+                    int joined = end - _rcv.Nxt;
+                    _rcv.Buffer.Commit(joined);
+                    _rcv.Nxt = end;
+                    _rcv.BytesReceived += joined;
                 }
-                _recvOutOfOrder.RemoveBefore(_rcvNxt);
+                _rcv.OutOfOrder.RemoveBefore(_rcv.Nxt);
                 _pending |= TcpPendingOutput.Ack; // RFC 5681 §4.2: ACK at once when a segment fills (part of) a gap
             }
-            if (_hasPendingFin && _pendingFinSeq == _rcvNxt) ConsumeFin(now);
+            if (_rcv.HasPendingFin && _rcv.PendingFinSequence == _rcv.Nxt) ConsumeFin(now);
             ScheduleAck(now, placed + data.Length);
         }
         else
         {
-            _recvOutOfOrder.Add(seq, seq + data.Length);
+            _rcv.OutOfOrder.Add(seq, seq + data.Length);
             NoteSackAnchor(seq);
             _ctx.Counters.OutOfOrderSegments++;
             _pending |= TcpPendingOutput.Ack; // RFC 5681 §4.2: an out-of-order segment is ACKed at once (a duplicate ACK)
@@ -554,18 +553,18 @@ internal sealed partial class TcpControlBlock
     /// </summary>
     private void ScheduleAck(Instant now, int length)
     {
-        if (length > _rcvMssEstimate) _rcvMssEstimate = Math.Min(length, _mss);
-        _unackedReceivedBytes += length;
-        if (_unackedReceivedBytes >= 2 * _rcvMssEstimate || _settings.DelayedAckTimeout == TimeSpan.Zero) _pending |= TcpPendingOutput.Ack;
+        if (length > _rcv.MssEstimate) _rcv.MssEstimate = Math.Min(length, _mss);
+        _rcv.UnackedBytes += length;
+        if (_rcv.UnackedBytes >= 2 * _rcv.MssEstimate || _settings.DelayedAckTimeout == TimeSpan.Zero) _pending |= TcpPendingOutput.Ack;
         else if (_timers.DelayedAck.IsNever) _timers.DelayedAck = now + _settings.DelayedAckTimeout;
     }
 
     /// <summary>The peer's FIN is next in sequence (RFC 9293 §3.10.7.4 eighth check).</summary>
     private void ConsumeFin(Instant now)
     {
-        _rcvNxt += 1;
-        _finReceived = true;
-        _hasPendingFin = false;
+        _rcv.Nxt += 1;
+        _rcv.FinReceived = true;
+        _rcv.HasPendingFin = false;
         _pending |= TcpPendingOutput.Ack;
         switch (State)
         {
@@ -596,11 +595,11 @@ internal sealed partial class TcpControlBlock
     /// <summary>Remembers which out-of-order segment arrived last, so its block is reported first (RFC 2018 §4).</summary>
     private void NoteSackAnchor(SeqNumber seq)
     {
-        _recentSackAnchors ??= new SeqNumber[4];
-        int keep = Math.Min(_recentSackCount, _recentSackAnchors.Length - 1);
-        for (int i = keep; i > 0; i--) _recentSackAnchors[i] = _recentSackAnchors[i - 1];
-        _recentSackAnchors[0] = seq;
-        _recentSackCount = keep + 1;
+        _rcv.SackAnchors ??= new SeqNumber[4];
+        int keep = Math.Min(_rcv.SackAnchorCount, _rcv.SackAnchors.Length - 1);
+        for (int i = keep; i > 0; i--) _rcv.SackAnchors[i] = _rcv.SackAnchors[i - 1];
+        _rcv.SackAnchors[0] = seq;
+        _rcv.SackAnchorCount = keep + 1;
     }
 
     private static bool TsBefore(uint a, uint b) => unchecked((int)(a - b)) < 0;

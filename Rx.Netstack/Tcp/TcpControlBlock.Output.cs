@@ -56,14 +56,14 @@ internal sealed partial class TcpControlBlock
         header = new TcpHeader(Local.Port, Remote.Port, synAck ? TcpFlags.Syn | TcpFlags.Ack : TcpFlags.Syn)
         {
             Sequence = _snd.Iss,
-            Acknowledgment = synAck ? _rcvNxt : default,
-            Window = (ushort)Math.Min(_recvRing.Capacity, ushort.MaxValue), // never scaled in a SYN (RFC 7323 §2.2)
+            Acknowledgment = synAck ? _rcv.Nxt : default,
+            Window = (ushort)Math.Min(_rcv.Buffer.Capacity, ushort.MaxValue), // never scaled in a SYN (RFC 7323 §2.2)
             MaxSegmentSize = (ushort)_mtuMss,
         };
         if (synAck)
         {
             // Answer only what the peer offered (RFC 7323 §2.2, §3.2; RFC 2018 §2).
-            if (_wsAgreed) header.WindowScale = (sbyte)_rcvScale;
+            if (_wsAgreed) header.WindowScale = (sbyte)_rcv.WindowScale;
             header.SackPermitted = _sackEnabled;
             if (_tsEnabled)
             {
@@ -71,12 +71,12 @@ internal sealed partial class TcpControlBlock
                 header.TimestampValue = TsNow(now);
                 header.TimestampEcho = _tsRecent;
             }
-            _lastAckSent = _rcvNxt;
-            SetAdvertisedRight(_rcvNxt + header.Window);
+            _rcv.LastAckSent = _rcv.Nxt;
+            SetAdvertisedRight(_rcv.Nxt + header.Window);
         }
         else
         {
-            if (_settings.EnableWindowScale) header.WindowScale = (sbyte)_rcvScale;
+            if (_settings.EnableWindowScale) header.WindowScale = (sbyte)_rcv.WindowScale;
             header.SackPermitted = _settings.EnableSack;
             if (_settings.EnableTimestamps)
             {
@@ -266,7 +266,7 @@ internal sealed partial class TcpControlBlock
     private int ProspectiveOptionBytes()
     {
         int n = _tsEnabled ? 10 : 0;
-        if (_sackEnabled && _recvOutOfOrder.Count > 0) n += 2 + 8 * Math.Min(_recvOutOfOrder.Count, _tsEnabled ? 3 : 4);
+        if (_sackEnabled && _rcv.OutOfOrder.Count > 0) n += 2 + 8 * Math.Min(_rcv.OutOfOrder.Count, _tsEnabled ? 3 : 4);
         return (n + 3) & ~3;
     }
 
@@ -276,7 +276,7 @@ internal sealed partial class TcpControlBlock
         var h = new TcpHeader(Local.Port, Remote.Port, flags)
         {
             Sequence = seq,
-            Acknowledgment = _rcvNxt,
+            Acknowledgment = _rcv.Nxt,
             Window = WindowField(),
         };
         if (_tsEnabled)
@@ -285,11 +285,11 @@ internal sealed partial class TcpControlBlock
             h.TimestampValue = TsNow(now);
             h.TimestampEcho = _tsRecent;
         }
-        if (_sackEnabled && _recvOutOfOrder.Count > 0) AddSackBlocks(ref h);
-        _lastAckSent = _rcvNxt;
+        if (_sackEnabled && _rcv.OutOfOrder.Count > 0) AddSackBlocks(ref h);
+        _rcv.LastAckSent = _rcv.Nxt;
         _pending &= ~TcpPendingOutput.Ack;
         _timers.DelayedAck = Instant.Never;
-        _unackedReceivedBytes = 0;
+        _rcv.UnackedBytes = 0;
         return h;
     }
 
@@ -299,12 +299,12 @@ internal sealed partial class TcpControlBlock
     /// </summary>
     private ushort WindowField()
     {
-        SeqNumber right = _rcvNxt + ReceiveFree;
-        int threshold = Math.Max(1, Math.Min(_recvRing.Capacity / 2, _mss));
-        SeqNumber newRight = right - _rcvAdvRight >= threshold || right < _rcvAdvRight ? right : _rcvAdvRight;
-        int window = Math.Max(0, newRight - _rcvNxt);
-        int field = Math.Min(window >> _rcvScale, ushort.MaxValue);
-        SetAdvertisedRight(_rcvNxt + (field << _rcvScale));
+        SeqNumber right = _rcv.Nxt + _rcv.Free;
+        int threshold = Math.Max(1, Math.Min(_rcv.Buffer.Capacity / 2, _mss));
+        SeqNumber newRight = right - _rcv.AdvertisedEdge >= threshold || right < _rcv.AdvertisedEdge ? right : _rcv.AdvertisedEdge;
+        int window = Math.Max(0, newRight - _rcv.Nxt);
+        int field = Math.Min(window >> _rcv.WindowScale, ushort.MaxValue);
+        SetAdvertisedRight(_rcv.Nxt + (field << _rcv.WindowScale));
         return (ushort)field;
     }
 
@@ -315,15 +315,9 @@ internal sealed partial class TcpControlBlock
     /// </summary>
     private void SetAdvertisedRight(SeqNumber right)
     {
-        _rcvAdvRight = right;
-        if (right > _rcvWndEdge) _rcvWndEdge = right;
+        _rcv.AdvertisedEdge = right;
+        if (right > _rcv.WindowEdge) _rcv.WindowEdge = right;
     }
-
-    /// <summary>
-    /// RCV.WND (RFC 9293 §3.3.1): what the peer may send beyond RCV.NXT — the window we advertised, which receiver SWS
-    /// avoidance keeps below the free space. 0 after we advertised a zero window, even if the reader freed a little since.
-    /// </summary>
-    private int ReceiveWindow => Math.Max(0, _rcvWndEdge - _rcvNxt);
 
     /// <summary>
     /// True when reading opened the window enough that the peer must hear of it at once, in a pure ACK: the right edge we
@@ -338,23 +332,23 @@ internal sealed partial class TcpControlBlock
     private bool WindowUpdateWorthSending()
     {
         // The edge a segment could advertise: the 16-bit field caps it (65535 bytes without window scaling, RFC 7323 §2.2).
-        SeqNumber right = _rcvNxt + Math.Min(ReceiveFree, ushort.MaxValue << _rcvScale);
-        int increase = right - _rcvAdvRight;
-        if (increase < Math.Max(1, Math.Min(_recvRing.Capacity / 2, 2 * _mss))) return false;
-        int known = _rcvAdvRight - _rcvNxt; // what the peer may still send; ≤ 0 when it filled our window
-        return known < 2 * _rcvMssEstimate + _mss;
+        SeqNumber right = _rcv.Nxt + Math.Min(_rcv.Free, ushort.MaxValue << _rcv.WindowScale);
+        int increase = right - _rcv.AdvertisedEdge;
+        if (increase < Math.Max(1, Math.Min(_rcv.Buffer.Capacity / 2, 2 * _mss))) return false;
+        int known = _rcv.AdvertisedEdge - _rcv.Nxt; // what the peer may still send; ≤ 0 when it filled our window
+        return known < 2 * _rcv.MssEstimate + _mss;
     }
 
     /// <summary>SACK blocks (RFC 2018 §4): the block holding the latest out-of-order segment first, then the others.</summary>
     private void AddSackBlocks(ref TcpHeader h)
     {
         int max = h.HasTimestamps ? 3 : 4;
-        for (int a = 0; a < _recentSackCount && h.SackBlockCount < max; a++)
+        for (int a = 0; a < _rcv.SackAnchorCount && h.SackBlockCount < max; a++)
         {
-            SeqNumber anchor = _recentSackAnchors![a]; // non-null once _recentSackCount > 0
-            for (int i = 0; i < _recvOutOfOrder.Count; i++)
+            SeqNumber anchor = _rcv.SackAnchors![a]; // non-null once _rcv.SackAnchorCount > 0
+            for (int i = 0; i < _rcv.OutOfOrder.Count; i++)
             {
-                SackBlock block = _recvOutOfOrder[i];
+                SackBlock block = _rcv.OutOfOrder[i];
                 if (anchor >= block.Left && anchor < block.Right)
                 {
                     AddSackBlockOnce(ref h, block);
@@ -362,8 +356,8 @@ internal sealed partial class TcpControlBlock
                 }
             }
         }
-        for (int i = _recvOutOfOrder.Count - 1; i >= 0 && h.SackBlockCount < max; i--)
-            AddSackBlockOnce(ref h, _recvOutOfOrder[i]);
+        for (int i = _rcv.OutOfOrder.Count - 1; i >= 0 && h.SackBlockCount < max; i--)
+            AddSackBlockOnce(ref h, _rcv.OutOfOrder[i]);
     }
 
     private static void AddSackBlockOnce(ref TcpHeader h, SackBlock block)

@@ -38,9 +38,6 @@ internal sealed partial class TcpControlBlock
 
     private readonly TcpStackContext _ctx;
     private readonly TcpSettings _settings;
-    private readonly ByteRing _recvRing;
-    private readonly SequenceRangeSet _recvOutOfOrder = new(32);
-    private SeqNumber[]? _recentSackAnchors; // made at the first out-of-order segment: idle connections don't carry it
     private readonly SackScoreboard _scoreboard = new();
     private readonly bool _passive;
     private ICongestionControl _cc;
@@ -51,36 +48,23 @@ internal sealed partial class TcpControlBlock
 
     private bool _appClosed;          // Close(): the application reads no more (RFC 1122 §4.2.2.13)
 
-    // Receive sequence space.
-    private SeqNumber _irs, _rcvNxt, _rcvAdvRight, _lastAckSent;
-    private SeqNumber _rcvWndEdge;    // the furthest right edge we ever advertised: RCV.NXT + RCV.WND, where taking data stops
-    private bool _finReceived, _hasPendingFin;
-    private SeqNumber _pendingFinSeq;
-    private int _recentSackCount;
+    // The receiving half: receive sequence space, advertised window, receive buffer, the peer's FIN, delayed ACK.
+    private TcpReceiver _rcv;
 
     // Options (RFC 7323, RFC 2018).
-    private int _rcvScale;
     private bool _sackEnabled, _tsEnabled;
     private uint _tsOffset, _tsRecent;
     private Instant _tsRecentAt;
     private int _mtuMss, _peerMss, _mss;
-    private int _rcvMssEstimate;
 
     // Deadlines.
     private TcpTimers _timers = new();
-    private Instant _lastReceivedAt;
 
     // Pending output.
     private TcpPendingOutput _pending;
     private PendingReset _reset;
 
     private TcpError _softError;      // an ICMP soft error, reported if the connection times out (RFC 1122 §4.2.3.9)
-
-    // Delayed ACK.
-    private int _unackedReceivedBytes;
-
-    // Statistics.
-    private long _bytesReceived;
 
     private TcpControlBlock(TcpStackContext ctx, NetEndpoint local, NetEndpoint remote, TcpSettings settings, int maxSegmentSize,
         SeqNumber isn, Instant now, bool passive)
@@ -95,21 +79,19 @@ internal sealed partial class TcpControlBlock
         Remote = remote;
         _passive = passive;
         _snd = new TcpSender(isn, new ByteRing(settings.SendBufferSize, ctx.BufferPool));
-        _recvRing = new ByteRing(settings.ReceiveBufferSize, ctx.BufferPool);
+        _rcv = new TcpReceiver(new ByteRing(settings.ReceiveBufferSize, ctx.BufferPool), now);
         _mtuMss = Math.Min(maxSegmentSize, ushort.MaxValue);
         _peerMss = remote.Address.IsV6 ? DefaultMssV6 : DefaultMssV4;
         _mss = Math.Min(_mtuMss, _peerMss);
-        _rcvMssEstimate = _mss;
+        _rcv.MssEstimate = _mss;
         _recoverPoint = _highRxt = isn;
         // A per-connection TSval offset (RFC 7323 §5.4) taken from the ISN: ISNs (RFC 6528) grow with time for one 4-tuple, so
         // TSvals of a new incarnation are newer than the old one's and a SYN can take over a TIME-WAIT (RFC 6191).
         _tsOffset = isn.Value;
         _rtt = new RttEstimator(settings.InitialRto, settings.MinRto, settings.MaxRto, ClockGranularity);
         _cc = CongestionControl.Create(settings.CongestionControl, _mss);
-        _lastReceivedAt = now;
-        _rcvScale = 0;
         if (settings.EnableWindowScale)
-            while (_rcvScale < 14 && (settings.ReceiveBufferSize >> _rcvScale) > ushort.MaxValue) _rcvScale++;
+            while (_rcv.WindowScale < 14 && (settings.ReceiveBufferSize >> _rcv.WindowScale) > ushort.MaxValue) _rcv.WindowScale++;
     }
 
     /// <summary>Active open (RFC 9293 §3.10.1): a block in SYN-SENT with its SYN ready to send.</summary>
@@ -169,10 +151,10 @@ internal sealed partial class TcpControlBlock
         ReadOnlySpan<byte> payload, int mss, TcpSettings settings, int maxSegmentSize, Instant now, TransmitBuffer? frame = null)
     {
         var tcb = new TcpControlBlock(ctx, local, remote, settings, maxSegmentSize, finalAck.Acknowledgment - 1, now, passive: true);
-        tcb._rcvScale = 0;
-        tcb._irs = finalAck.Sequence - 1;
-        tcb._rcvNxt = finalAck.Sequence;
-        tcb._rcvAdvRight = tcb._rcvWndEdge = tcb._rcvNxt + Math.Min(settings.ReceiveBufferSize, ushort.MaxValue);
+        tcb._rcv.WindowScale = 0;
+        tcb._rcv.Irs = finalAck.Sequence - 1;
+        tcb._rcv.Nxt = finalAck.Sequence;
+        tcb._rcv.AdvertisedEdge = tcb._rcv.WindowEdge = tcb._rcv.Nxt + Math.Min(settings.ReceiveBufferSize, ushort.MaxValue);
         tcb._peerMss = Math.Max(MinimumMss, mss);
         tcb.UpdateMss();
         tcb._snd.Una = tcb._snd.Nxt = tcb._snd.Max = tcb._snd.ProbeHigh = finalAck.Acknowledgment;
@@ -210,7 +192,7 @@ internal sealed partial class TcpControlBlock
     {
         if (State != TcpState.TimeWait || !syn.Has(TcpFlags.Syn) || syn.Has(TcpFlags.Ack) || syn.Has(TcpFlags.Rst)) return false;
         if (_tsEnabled && syn.HasTimestamps) return TsBefore(_tsRecent, syn.TimestampValue);
-        return syn.Sequence > _rcvNxt;
+        return syn.Sequence > _rcv.Nxt;
     }
 
     /// <summary>
@@ -245,7 +227,7 @@ internal sealed partial class TcpControlBlock
     public bool HasEstablished { get; private set; }
 
     /// <summary>Bytes received in order and not yet read.</summary>
-    public int ReceiveAvailable => ReceiveQueued;
+    public int ReceiveAvailable => _rcv.Queued;
 
     /// <summary>Bytes <see cref="Send"/> would accept now (0 when the connection cannot send).</summary>
     public int SendSpace => CanQueueData ? _snd.Buffer.Free : 0;
@@ -260,10 +242,10 @@ internal sealed partial class TcpControlBlock
         !CanQueueData || _snd.Buffer.Free >= Math.Min(pending, Math.Max(1, _snd.Buffer.Capacity / 3));
 
     /// <summary>True when the peer's FIN arrived and every byte before it was read (end of stream).</summary>
-    public bool ReceiveFinished => _finReceived && ReceiveQueued == 0;
+    public bool ReceiveFinished => _rcv.FinReceived && _rcv.Queued == 0;
 
     /// <summary>True when a <see cref="Receive"/> call would return something other than 0 (data, EOF or error).</summary>
-    public bool IsReadable => ReceiveQueued > 0 || _directCount > 0 || _finReceived || (State == TcpState.Closed && Error != TcpError.None);
+    public bool IsReadable => _rcv.Queued > 0 || _rcv.DirectCount > 0 || _rcv.FinReceived || (State == TcpState.Closed && Error != TcpError.None);
 
     /// <summary>True when <see cref="Send"/> would accept at least one byte, or would fail (so a waiting sender wakes up).</summary>
     public bool IsWritable => SendSpace > 0 || !CanQueueData;
@@ -272,7 +254,7 @@ internal sealed partial class TcpControlBlock
     public bool IsFreeable => State == TcpState.Closed && !IsPending(TcpPendingOutput.Reset);
 
     /// <summary>True while an array is rented for the send or receive ring or received frames are held (idle connections hold none).</summary>
-    public bool HoldsBuffers => _snd.Buffer.IsAllocated || _recvRing.IsAllocated || _held is not null;
+    public bool HoldsBuffers => _snd.Buffer.IsAllocated || _rcv.Buffer.IsAllocated || _rcv.Held.IsAllocated;
 
     /// <summary>The earliest deadline (<see cref="TcpTimers.Earliest"/>): when the engine must next call <see cref="OnTimer"/>.</summary>
     public Instant PollAt => _timers.Earliest;
@@ -305,11 +287,11 @@ internal sealed partial class TcpControlBlock
     /// </summary>
     public int Receive(Span<byte> destination)
     {
-        int n = _recvRing.Read(destination);
-        if (n < destination.Length && _heldCount > 0) n += ReadHeld(destination[n..]);
+        int n = _rcv.Buffer.Read(destination);
+        if (n < destination.Length && _rcv.Held.Count > 0) n += _rcv.Held.Read(destination[n..]);
         if (n == 0)
             return State == TcpState.Closed && Error != TcpError.None ? -1 : 0;
-        if (IsSynchronized && !_finReceived && State != TcpState.TimeWait && WindowUpdateWorthSending())
+        if (IsSynchronized && !_rcv.FinReceived && State != TcpState.TimeWait && WindowUpdateWorthSending())
         {
             _pending |= TcpPendingOutput.Ack;
             _ctx.Counters.WindowUpdates++;
@@ -359,13 +341,13 @@ internal sealed partial class TcpControlBlock
                 Terminate(TcpError.Aborted);
                 return;
         }
-        if (ReceiveQueued > 0 && IsSynchronizedOrSynReceived())
+        if (_rcv.Queued > 0 && IsSynchronizedOrSynReceived())
         {
             Abort();
             return;
         }
         ShutdownWrite();
-        if (State == TcpState.FinWait2) ArmOrphanTimeout(_lastReceivedAt);
+        if (State == TcpState.FinWait2) ArmOrphanTimeout(_rcv.LastReceivedAt);
     }
 
     /// <summary>Abort (RFC 9293 §3.10.5): a RST now if the peer knows us, then CLOSED with <see cref="TcpError.Aborted"/>.</summary>
@@ -429,19 +411,19 @@ internal sealed partial class TcpControlBlock
         _cc.SlowStartThreshold,
         IsSynchronized ? _snd.Max - _snd.Una : 0,
         _snd.Window,
-        IsSynchronized ? Math.Max(0, _rcvAdvRight - _rcvNxt) : 0,
+        IsSynchronized ? Math.Max(0, _rcv.AdvertisedEdge - _rcv.Nxt) : 0,
         Smss,
         _snd.BytesSent,
-        _bytesReceived,
+        _rcv.BytesReceived,
         _snd.SegmentsRetransmitted,
         Error,
         _inRecovery,
         _sackEnabled,
         _tsEnabled,
         _snd.WindowScale,
-        _rcvScale,
+        _rcv.WindowScale,
         _snd.Buffer.Count,
-        ReceiveQueued);
+        _rcv.Queued);
 
     /// <summary>Returns the ring buffers' arrays to the pool if they are empty (also done automatically when drained and idle).</summary>
     public void ReleaseBuffers() => ReleaseIdleBuffers();
@@ -449,7 +431,7 @@ internal sealed partial class TcpControlBlock
     private void ReleaseIdleBuffers()
     {
         if (_snd.Buffer.Count == 0) _snd.Buffer.Release();
-        if (_recvRing.Count == 0 && _recvOutOfOrder.Count == 0) _recvRing.Release();
+        if (_rcv.Buffer.Count == 0 && _rcv.OutOfOrder.Count == 0) _rcv.Buffer.Release();
     }
 
     private bool IsSynchronizedOrSynReceived() => IsSynchronized || State == TcpState.SynReceived;
@@ -457,7 +439,7 @@ internal sealed partial class TcpControlBlock
     private void UpdateMss()
     {
         _mss = Math.Max(MinimumMss, Math.Min(_mtuMss, _peerMss));
-        _rcvMssEstimate = Math.Min(_rcvMssEstimate, _mss);
+        _rcv.MssEstimate = Math.Min(_rcv.MssEstimate, _mss);
         _cc.SetMaxSegmentSize(Smss);
     }
 
@@ -473,9 +455,9 @@ internal sealed partial class TcpControlBlock
         _scoreboard.Clear();
         if (error != TcpError.None)
         {
-            _recvRing.Clear();
-            DiscardHeld();
-            _recvOutOfOrder.Clear();
+            _rcv.Buffer.Clear();
+            _rcv.Held.Discard();
+            _rcv.OutOfOrder.Clear();
         }
         else
         {
