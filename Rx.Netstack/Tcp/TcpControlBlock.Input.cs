@@ -7,7 +7,6 @@ internal sealed partial class TcpControlBlock
 {
     private static readonly TimeSpan OutOfWindowAckInterval = TimeSpan.FromMilliseconds(500);
 
-    private bool _wsAgreed;
 
     /// <summary>
     /// Processes one arriving segment for this connection (RFC 9293 §3.10.7.3 for SYN-SENT, §3.10.7.4 for the other states,
@@ -47,12 +46,12 @@ internal sealed partial class TcpControlBlock
 
         // PAWS (RFC 7323 §5.3): a timestamp older than TS.Recent marks an old duplicate, unless TS.Recent went stale
         // after 24 days of idleness (§5.5).
-        if (_tsEnabled && h.HasTimestamps && !h.Has(TcpFlags.Rst) && TsBefore(h.TimestampValue, _tsRecent))
+        if (_opt.Timestamps && h.HasTimestamps && !h.Has(TcpFlags.Rst) && TcpAgreedOptions.TsBefore(h.TimestampValue, _opt.TsRecent))
         {
-            if (now - _tsRecentAt > PawsIdleLimit)
+            if (now - _opt.TsRecentAt > PawsIdleLimit)
             {
-                _tsRecent = h.TimestampValue;
-                _tsRecentAt = now;
+                _opt.TsRecent = h.TimestampValue;
+                _opt.TsRecentAt = now;
             }
             else
             {
@@ -81,10 +80,10 @@ internal sealed partial class TcpControlBlock
         }
 
         // RFC 7323 §4.3: remember the peer's timestamp if this segment is not older than what we last acknowledged.
-        if (_tsEnabled && h.HasTimestamps && !h.Has(TcpFlags.Rst) && !TsBefore(h.TimestampValue, _tsRecent) && h.Sequence <= _rcv.LastAckSent)
+        if (_opt.Timestamps && h.HasTimestamps && !h.Has(TcpFlags.Rst) && !TcpAgreedOptions.TsBefore(h.TimestampValue, _opt.TsRecent) && h.Sequence <= _rcv.LastAckSent)
         {
-            _tsRecent = h.TimestampValue;
-            _tsRecentAt = now;
+            _opt.TsRecent = h.TimestampValue;
+            _opt.TsRecentAt = now;
         }
 
         // Second: RST. RFC 5961 §3.2: only an exact match resets; any other in-window RST earns a challenge ACK.
@@ -202,9 +201,9 @@ internal sealed partial class TcpControlBlock
         _rcv.Nxt = syn.Sequence + 1;
         _rcv.LastAckSent = _rcv.Nxt;
         _rcv.AdvertisedEdge = _rcv.WindowEdge = _rcv.Nxt + Math.Min(_rcv.Buffer.Capacity, ushort.MaxValue); // our SYN's window, unscaled
-        if (syn.MaxSegmentSize > 0) _peerMss = Math.Max(MinimumMss, (int)syn.MaxSegmentSize);
-        _wsAgreed = _settings.EnableWindowScale && syn.WindowScale >= 0;
-        if (_wsAgreed)
+        if (syn.MaxSegmentSize > 0) _opt.PeerMss = Math.Max(MinimumMss, (int)syn.MaxSegmentSize);
+        _opt.WindowScaling = _settings.EnableWindowScale && syn.WindowScale >= 0;
+        if (_opt.WindowScaling)
         {
             _snd.WindowScale = Math.Min(14, (int)syn.WindowScale); // RFC 7323 §2.3: larger shifts are read as 14
         }
@@ -213,12 +212,12 @@ internal sealed partial class TcpControlBlock
             _snd.WindowScale = 0;
             _rcv.WindowScale = 0;
         }
-        _sackEnabled = _settings.EnableSack && syn.SackPermitted;
-        _tsEnabled = _settings.EnableTimestamps && syn.HasTimestamps;
-        if (_tsEnabled)
+        _opt.Sack = _settings.EnableSack && syn.SackPermitted;
+        _opt.Timestamps = _settings.EnableTimestamps && syn.HasTimestamps;
+        if (_opt.Timestamps)
         {
-            _tsRecent = syn.TimestampValue;
-            _tsRecentAt = now;
+            _opt.TsRecent = syn.TimestampValue;
+            _opt.TsRecentAt = now;
         }
         // RFC 7323 §2.2: the window field of a SYN is never scaled.
         _snd.Window = _snd.MaxWindow = syn.Window;
@@ -234,7 +233,7 @@ internal sealed partial class TcpControlBlock
         if (_snd.Nxt < _snd.Una) _snd.Nxt = _snd.Una;
         if (_snd.Max < _snd.Una) _snd.Max = _snd.Una;
         _snd.ProbeHigh = _snd.Max;
-        if (!(_tsEnabled && h.HasTimestamps && AddTimestampSample(now, h.TimestampEcho)) && !_snd.SynRetransmitted)
+        if (!(_opt.Timestamps && h.HasTimestamps && AddTimestampSample(now, h.TimestampEcho)) && !_snd.SynRetransmitted)
             _rtt.AddSample(now - _snd.SynSentAt);
         if (_snd.SynRetransmitted && _rtt.SmoothedRtt is null)
         {
@@ -346,7 +345,7 @@ internal sealed partial class TcpControlBlock
         }
 
         bool sackNews = false;
-        if (_sackEnabled && h.SackBlockCount > 0 && _snd.Max > _snd.Una)
+        if (_opt.Sack && h.SackBlockCount > 0 && _snd.Max > _snd.Una)
         {
             SeqNumber floor = SeqNumber.Max(ack, _snd.Una);
             for (int i = 0; i < h.SackBlockCount && i < 4; i++)
@@ -365,7 +364,7 @@ internal sealed partial class TcpControlBlock
                 // RFC 5681 §2 duplicate ACK; with SACK, RFC 6675 §2: an ACK bringing new SACK information (or, from a
                 // peer that sent no SACK blocks at all on it, the classic definition).
                 bool classic = payloadLength == 0 && (h.Flags & (TcpFlags.Syn | TcpFlags.Fin)) == 0 && scaledWindow == _snd.Window;
-                bool duplicate = _sackEnabled ? sackNews || (h.SackBlockCount == 0 && classic) : classic;
+                bool duplicate = _opt.Sack ? sackNews || (h.SackBlockCount == 0 && classic) : classic;
                 if (duplicate) OnDuplicateAck(now);
             }
 
@@ -412,7 +411,7 @@ internal sealed partial class TcpControlBlock
         int flightBefore = _snd.Max - _snd.Una;
 
         // RTT: from the echoed timestamp (RFC 7323 §4.1), else from the one timed segment (Karn's rule, RFC 6298 §3).
-        if (_tsEnabled && h.HasTimestamps) AddTimestampSample(now, h.TimestampEcho);
+        if (_opt.Timestamps && h.HasTimestamps) AddTimestampSample(now, h.TimestampEcho);
         else if (_snd.RttTiming && ack >= _snd.RttTimedEnd) _rtt.AddSample(now - _snd.RttTimedAt);
         if (_snd.RttTiming && ack >= _snd.RttTimedEnd) _snd.RttTiming = false;
 
@@ -436,7 +435,7 @@ internal sealed partial class TcpControlBlock
                 // RFC 6582 §3.2 step 5 and §4 (the "Impatient" variant): without SACK only the first partial ACK restarts the
                 // retransmission timer, so a window with many holes, repaired one per round trip, ends in a timeout and
                 // slow start instead of taking as many round trips as there are holes.
-                keepTimer = !_sackEnabled && _partialAckSeen;
+                keepTimer = !_opt.Sack && _partialAckSeen;
                 _partialAckSeen = true;
                 OnPartialAck(now, acked);
             }
@@ -456,7 +455,7 @@ internal sealed partial class TcpControlBlock
     /// <summary>An RTT sample from an echoed TSval (RFC 7323 §4.1); false when the echo is not plausibly ours.</summary>
     private bool AddTimestampSample(Instant now, uint echo)
     {
-        int ms = unchecked((int)(TsNow(now) - echo));
+        int ms = unchecked((int)(_opt.TsNow(now) - echo));
         if (ms < 0 || TimeSpan.FromMilliseconds(ms) > _settings.MaxRto) return false;
         _rtt.AddSample(TimeSpan.FromMilliseconds(ms));
         return true;
@@ -553,7 +552,7 @@ internal sealed partial class TcpControlBlock
     /// </summary>
     private void ScheduleAck(Instant now, int length)
     {
-        if (length > _rcv.MssEstimate) _rcv.MssEstimate = Math.Min(length, _mss);
+        if (length > _rcv.MssEstimate) _rcv.MssEstimate = Math.Min(length, _opt.Mss);
         _rcv.UnackedBytes += length;
         if (_rcv.UnackedBytes >= 2 * _rcv.MssEstimate || _settings.DelayedAckTimeout == TimeSpan.Zero) _pending |= TcpPendingOutput.Ack;
         else if (_timers.DelayedAck.IsNever) _timers.DelayedAck = now + _settings.DelayedAckTimeout;
@@ -602,7 +601,4 @@ internal sealed partial class TcpControlBlock
         _rcv.SackAnchorCount = keep + 1;
     }
 
-    private static bool TsBefore(uint a, uint b) => unchecked((int)(a - b)) < 0;
-
-    private uint TsNow(Instant now) => unchecked(_tsOffset + (uint)(now.Ticks / TimeSpan.TicksPerMillisecond));
 }

@@ -58,18 +58,18 @@ internal sealed partial class TcpControlBlock
             Sequence = _snd.Iss,
             Acknowledgment = synAck ? _rcv.Nxt : default,
             Window = (ushort)Math.Min(_rcv.Buffer.Capacity, ushort.MaxValue), // never scaled in a SYN (RFC 7323 §2.2)
-            MaxSegmentSize = (ushort)_mtuMss,
+            MaxSegmentSize = (ushort)_opt.OurMss,
         };
         if (synAck)
         {
             // Answer only what the peer offered (RFC 7323 §2.2, §3.2; RFC 2018 §2).
-            if (_wsAgreed) header.WindowScale = (sbyte)_rcv.WindowScale;
-            header.SackPermitted = _sackEnabled;
-            if (_tsEnabled)
+            if (_opt.WindowScaling) header.WindowScale = (sbyte)_rcv.WindowScale;
+            header.SackPermitted = _opt.Sack;
+            if (_opt.Timestamps)
             {
                 header.HasTimestamps = true;
-                header.TimestampValue = TsNow(now);
-                header.TimestampEcho = _tsRecent;
+                header.TimestampValue = _opt.TsNow(now);
+                header.TimestampEcho = _opt.TsRecent;
             }
             _rcv.LastAckSent = _rcv.Nxt;
             SetAdvertisedRight(_rcv.Nxt + header.Window);
@@ -81,7 +81,7 @@ internal sealed partial class TcpControlBlock
             if (_settings.EnableTimestamps)
             {
                 header.HasTimestamps = true;
-                header.TimestampValue = TsNow(now);
+                header.TimestampValue = _opt.TsNow(now);
             }
         }
         if (_snd.Max == _snd.Iss)
@@ -152,14 +152,14 @@ internal sealed partial class TcpControlBlock
         SeqNumber dataEnd = _snd.DataEnd;
         SeqNumber sendLimit = _snd.FinQueued ? dataEnd + 1 : dataEnd;
         header = default;
-        int maxPayload = Math.Max(1, MaxPayloadNoOptions - ProspectiveOptionBytes());
+        int maxPayload = Math.Max(1, _opt.Mss - ProspectiveOptionBytes());
 
         if (TakePending(TcpPendingOutput.FastRetransmit))
         {
             if (_snd.Una < _snd.Max && _snd.Una < sendLimit)
             {
                 int len = Math.Min(maxPayload, Math.Max(0, dataEnd - _snd.Una));
-                if (_sackEnabled) len = _scoreboard.UnsackedRun(_snd.Una, len);
+                if (_opt.Sack) len = _scoreboard.UnsackedRun(_snd.Una, len);
                 return EmitData(now, out header, _snd.Una, len, out payloadLength);
             }
         }
@@ -167,9 +167,9 @@ internal sealed partial class TcpControlBlock
         if (TakePending(TcpPendingOutput.TailLossProbe)) return TryBuildTailLossProbe(now, maxPayload, out header, out payloadLength);
 
         long room = CongestionRoom();
-        if (_inRecovery && _sackEnabled)
+        if (_inRecovery && _opt.Sack)
         {
-            if (room < Smss) return false; // RFC 6675 §5 (C): send only while cwnd − pipe ≥ 1 SMSS
+            if (room < _opt.Smss) return false; // RFC 6675 §5 (C): send only while cwnd − pipe ≥ 1 SMSS
             if (TryNextSackRepair(maxPayload, out SeqNumber holeStart, out int holeLength))
                 return EmitData(now, out header, holeStart, holeLength, out payloadLength);
         }
@@ -215,7 +215,7 @@ internal sealed partial class TcpControlBlock
         int mtu = _ctx.SegmentationOffloadMtu;
         if (mtu == 0) return perSegment;
         int ipHeader = Remote.Address.IsV6 ? Ipv6Header.HeaderLength : Ipv4Header.HeaderLength;
-        if (_mss != mtu - ipHeader - Wire.TcpHeader.MinHeaderLength) return perSegment;
+        if (_opt.Mss != mtu - ipHeader - Wire.TcpHeader.MinHeaderLength) return perSegment;
         int headers = ipHeader + Wire.TcpHeader.MinHeaderLength + ProspectiveOptionBytes();
         return Math.Max(1, (MaxIpPacket - headers) / perSegment) * perSegment;
     }
@@ -247,7 +247,7 @@ internal sealed partial class TcpControlBlock
         {
             int fresh = Math.Min(length, end - _snd.Max);
             _snd.BytesSent += Math.Max(0, fresh);
-            if (!_snd.RttTiming && !_tsEnabled)
+            if (!_snd.RttTiming && !_opt.Timestamps)
             {
                 _snd.RttTiming = true;
                 _snd.RttTimedEnd = end;
@@ -265,8 +265,8 @@ internal sealed partial class TcpControlBlock
     /// <summary>The option bytes the next ACK-carrying segment will have (timestamps and SACK blocks), padded to 4.</summary>
     private int ProspectiveOptionBytes()
     {
-        int n = _tsEnabled ? 10 : 0;
-        if (_sackEnabled && _rcv.OutOfOrder.Count > 0) n += 2 + 8 * Math.Min(_rcv.OutOfOrder.Count, _tsEnabled ? 3 : 4);
+        int n = _opt.Timestamps ? 10 : 0;
+        if (_opt.Sack && _rcv.OutOfOrder.Count > 0) n += 2 + 8 * Math.Min(_rcv.OutOfOrder.Count, _opt.Timestamps ? 3 : 4);
         return (n + 3) & ~3;
     }
 
@@ -279,13 +279,13 @@ internal sealed partial class TcpControlBlock
             Acknowledgment = _rcv.Nxt,
             Window = WindowField(),
         };
-        if (_tsEnabled)
+        if (_opt.Timestamps)
         {
             h.HasTimestamps = true;
-            h.TimestampValue = TsNow(now);
-            h.TimestampEcho = _tsRecent;
+            h.TimestampValue = _opt.TsNow(now);
+            h.TimestampEcho = _opt.TsRecent;
         }
-        if (_sackEnabled && _rcv.OutOfOrder.Count > 0) AddSackBlocks(ref h);
+        if (_opt.Sack && _rcv.OutOfOrder.Count > 0) AddSackBlocks(ref h);
         _rcv.LastAckSent = _rcv.Nxt;
         _pending &= ~TcpPendingOutput.Ack;
         _timers.DelayedAck = Instant.Never;
@@ -300,7 +300,7 @@ internal sealed partial class TcpControlBlock
     private ushort WindowField()
     {
         SeqNumber right = _rcv.Nxt + _rcv.Free;
-        int threshold = Math.Max(1, Math.Min(_rcv.Buffer.Capacity / 2, _mss));
+        int threshold = Math.Max(1, Math.Min(_rcv.Buffer.Capacity / 2, _opt.Mss));
         SeqNumber newRight = right - _rcv.AdvertisedEdge >= threshold || right < _rcv.AdvertisedEdge ? right : _rcv.AdvertisedEdge;
         int window = Math.Max(0, newRight - _rcv.Nxt);
         int field = Math.Min(window >> _rcv.WindowScale, ushort.MaxValue);
@@ -334,9 +334,9 @@ internal sealed partial class TcpControlBlock
         // The edge a segment could advertise: the 16-bit field caps it (65535 bytes without window scaling, RFC 7323 §2.2).
         SeqNumber right = _rcv.Nxt + Math.Min(_rcv.Free, ushort.MaxValue << _rcv.WindowScale);
         int increase = right - _rcv.AdvertisedEdge;
-        if (increase < Math.Max(1, Math.Min(_rcv.Buffer.Capacity / 2, 2 * _mss))) return false;
+        if (increase < Math.Max(1, Math.Min(_rcv.Buffer.Capacity / 2, 2 * _opt.Mss))) return false;
         int known = _rcv.AdvertisedEdge - _rcv.Nxt; // what the peer may still send; ≤ 0 when it filled our window
-        return known < 2 * _rcv.MssEstimate + _mss;
+        return known < 2 * _rcv.MssEstimate + _opt.Mss;
     }
 
     /// <summary>SACK blocks (RFC 2018 §4): the block holding the latest out-of-order segment first, then the others.</summary>

@@ -20,11 +20,11 @@ internal sealed partial class TcpControlBlock
         _dupAcks++;
         if (_inRecovery)
         {
-            if (!_sackEnabled) _cc.OnDuplicateAck(); // RFC 6582 §3.2 step 4: each further duplicate inflates cwnd by 1 SMSS
+            if (!_opt.Sack) _cc.OnDuplicateAck(); // RFC 6582 §3.2 step 4: each further duplicate inflates cwnd by 1 SMSS
             return;
         }
         bool lossDetected = _dupAcks >= SackScoreboard.DupThresh
-            || (_sackEnabled && _scoreboard.LostBoundary(_snd.Una, Smss) > _snd.Una);
+            || (_opt.Sack && _scoreboard.LostBoundary(_snd.Una, _opt.Smss) > _snd.Una);
         if (!lossDetected || _snd.Una < _recoverPoint) return;
         EnterRecovery(now);
     }
@@ -64,7 +64,7 @@ internal sealed partial class TcpControlBlock
     {
         _ = now;
         _dupAcks = 0;
-        if (!_sackEnabled)
+        if (!_opt.Sack)
         {
             _cc.OnPartialAck(acked);
             _pending |= TcpPendingOutput.FastRetransmit;
@@ -82,18 +82,18 @@ internal sealed partial class TcpControlBlock
     /// </summary>
     private long CongestionRoom()
     {
-        if (_inRecovery && _sackEnabled)
-            return _cc.SlowStartThreshold - _scoreboard.Pipe(_snd.Una, _snd.Max, _highRxt, Smss);
+        if (_inRecovery && _opt.Sack)
+            return _cc.SlowStartThreshold - _scoreboard.Pipe(_snd.Una, _snd.Max, _highRxt, _opt.Smss);
         // RFC 3042 §2 (Limited Transmit): on each of the first two duplicate ACKs one new segment may go past cwnd, so a
         // small window still draws the third duplicate ACK that fast retransmit needs instead of waiting for the RTO.
-        long limitedTransmit = _inRecovery ? 0 : Math.Min(_dupAcks, 2) * (long)Smss;
+        long limitedTransmit = _inRecovery ? 0 : Math.Min(_dupAcks, 2) * (long)_opt.Smss;
         return _cc.CongestionWindow + limitedTransmit - (long)(_snd.Nxt - _snd.Una);
     }
 
     /// <summary>NextSeg rule 1 (RFC 6675 §4): the first lost, un-SACKed, not yet retransmitted hole.</summary>
     private bool TryNextSackRepair(int maxLength, out SeqNumber start, out int length)
     {
-        SeqNumber lost = SeqNumber.Min(_scoreboard.LostBoundary(_snd.Una, Smss), _snd.Max);
+        SeqNumber lost = SeqNumber.Min(_scoreboard.LostBoundary(_snd.Una, _opt.Smss), _snd.Max);
         SeqNumber from = SeqNumber.Max(_highRxt, _snd.Una);
         return _scoreboard.TryNextLostHole(from, lost, maxLength, out start, out length);
     }

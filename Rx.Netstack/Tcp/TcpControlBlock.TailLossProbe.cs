@@ -27,10 +27,10 @@ internal sealed partial class TcpControlBlock
     private void ArmTailLossProbe(Instant now)
     {
         _timers.TailLossProbe = Instant.Never;
-        if (!_settings.EnableTailLossProbe || !_sackEnabled || _rtt.SmoothedRtt is not { } srtt) return;
+        if (!_settings.EnableTailLossProbe || !_opt.Sack || _rtt.SmoothedRtt is not { } srtt) return;
         if (!IsSynchronized || _snd.Max == _snd.Una || _inRecovery || _snd.Retries > 0 || _tlpOutstanding || !_scoreboard.IsEmpty) return;
         TimeSpan pto = srtt + srtt < MinProbeTimeout ? MinProbeTimeout : srtt + srtt;
-        if (_snd.Max - _snd.Una <= Smss) pto += WorstCaseDelayedAck;
+        if (_snd.Max - _snd.Una <= _opt.Smss) pto += WorstCaseDelayedAck;
         Instant at = now + pto;
         _timers.TailLossProbe = _timers.Retransmit.IsNever || at < _timers.Retransmit ? at : _timers.Retransmit;
     }

@@ -51,11 +51,8 @@ internal sealed partial class TcpControlBlock
     // The receiving half: receive sequence space, advertised window, receive buffer, the peer's FIN, delayed ACK.
     private TcpReceiver _rcv;
 
-    // Options (RFC 7323, RFC 2018).
-    private bool _sackEnabled, _tsEnabled;
-    private uint _tsOffset, _tsRecent;
-    private Instant _tsRecentAt;
-    private int _mtuMss, _peerMss, _mss;
+    // What the handshake agreed: MSS, window scaling, SACK, timestamps and TS.Recent.
+    private TcpAgreedOptions _opt;
 
     // Deadlines.
     private TcpTimers _timers = new();
@@ -80,16 +77,13 @@ internal sealed partial class TcpControlBlock
         _passive = passive;
         _snd = new TcpSender(isn, new ByteRing(settings.SendBufferSize, ctx.BufferPool));
         _rcv = new TcpReceiver(new ByteRing(settings.ReceiveBufferSize, ctx.BufferPool), now);
-        _mtuMss = Math.Min(maxSegmentSize, ushort.MaxValue);
-        _peerMss = remote.Address.IsV6 ? DefaultMssV6 : DefaultMssV4;
-        _mss = Math.Min(_mtuMss, _peerMss);
-        _rcv.MssEstimate = _mss;
-        _recoverPoint = _highRxt = isn;
         // A per-connection TSval offset (RFC 7323 §5.4) taken from the ISN: ISNs (RFC 6528) grow with time for one 4-tuple, so
         // TSvals of a new incarnation are newer than the old one's and a SYN can take over a TIME-WAIT (RFC 6191).
-        _tsOffset = isn.Value;
+        _opt = new TcpAgreedOptions(Math.Min(maxSegmentSize, ushort.MaxValue), remote.Address.IsV6 ? DefaultMssV6 : DefaultMssV4, isn.Value);
+        _rcv.MssEstimate = _opt.Mss;
+        _recoverPoint = _highRxt = isn;
         _rtt = new RttEstimator(settings.InitialRto, settings.MinRto, settings.MaxRto, ClockGranularity);
-        _cc = CongestionControl.Create(settings.CongestionControl, _mss);
+        _cc = CongestionControl.Create(settings.CongestionControl, _opt.Mss);
         if (settings.EnableWindowScale)
             while (_rcv.WindowScale < 14 && (settings.ReceiveBufferSize >> _rcv.WindowScale) > ushort.MaxValue) _rcv.WindowScale++;
     }
@@ -155,7 +149,7 @@ internal sealed partial class TcpControlBlock
         tcb._rcv.Irs = finalAck.Sequence - 1;
         tcb._rcv.Nxt = finalAck.Sequence;
         tcb._rcv.AdvertisedEdge = tcb._rcv.WindowEdge = tcb._rcv.Nxt + Math.Min(settings.ReceiveBufferSize, ushort.MaxValue);
-        tcb._peerMss = Math.Max(MinimumMss, mss);
+        tcb._opt.PeerMss = Math.Max(MinimumMss, mss);
         tcb.UpdateMss();
         tcb._snd.Una = tcb._snd.Nxt = tcb._snd.Max = tcb._snd.ProbeHigh = finalAck.Acknowledgment;
         tcb._snd.Window = tcb._snd.MaxWindow = finalAck.Window;
@@ -191,7 +185,7 @@ internal sealed partial class TcpControlBlock
     public bool CanReuseForSyn(in TcpHeader syn)
     {
         if (State != TcpState.TimeWait || !syn.Has(TcpFlags.Syn) || syn.Has(TcpFlags.Ack) || syn.Has(TcpFlags.Rst)) return false;
-        if (_tsEnabled && syn.HasTimestamps) return TsBefore(_tsRecent, syn.TimestampValue);
+        if (_opt.Timestamps && syn.HasTimestamps) return TcpAgreedOptions.TsBefore(_opt.TsRecent, syn.TimestampValue);
         return syn.Sequence > _rcv.Nxt;
     }
 
@@ -264,11 +258,6 @@ internal sealed partial class TcpControlBlock
 
     private bool IsSynchronized => State is not (TcpState.Closed or TcpState.Listen or TcpState.SynSent or TcpState.SynReceived);
 
-    /// <summary>The largest payload of a segment without options (RFC 9293 §3.7.1); options come out of it (RFC 6691).</summary>
-    private int MaxPayloadNoOptions => _mss;
-
-    /// <summary>SMSS for congestion control: the payload of a full segment carrying the options every segment carries.</summary>
-    private int Smss => Math.Max(1, _mss - (_tsEnabled ? 12 : 0));
 
     /// <summary>
     /// Queues bytes for sending (RFC 9293 §3.10.2). Returns how many were accepted (0 when the buffer is full), or −1 when
@@ -387,8 +376,8 @@ internal sealed partial class TcpControlBlock
         int ipHeader = Remote.Address.IsV6 ? 40 : 20;
         if (mtu < (Remote.Address.IsV6 ? 1280 : 68)) return; // RFC 8201 §4 / RFC 1191 §3: bogus values
         int mss = Math.Max(MinimumMss, mtu - ipHeader - Wire.TcpHeader.MinHeaderLength);
-        if (mss >= _mtuMss) return;
-        _mtuMss = mss;
+        if (mss >= _opt.OurMss) return;
+        _opt.OurMss = mss;
         UpdateMss();
         if (IsSynchronized && _snd.Max > _snd.Una)
         {
@@ -412,14 +401,14 @@ internal sealed partial class TcpControlBlock
         IsSynchronized ? _snd.Max - _snd.Una : 0,
         _snd.Window,
         IsSynchronized ? Math.Max(0, _rcv.AdvertisedEdge - _rcv.Nxt) : 0,
-        Smss,
+        _opt.Smss,
         _snd.BytesSent,
         _rcv.BytesReceived,
         _snd.SegmentsRetransmitted,
         Error,
         _inRecovery,
-        _sackEnabled,
-        _tsEnabled,
+        _opt.Sack,
+        _opt.Timestamps,
         _snd.WindowScale,
         _rcv.WindowScale,
         _snd.Buffer.Count,
@@ -438,9 +427,9 @@ internal sealed partial class TcpControlBlock
 
     private void UpdateMss()
     {
-        _mss = Math.Max(MinimumMss, Math.Min(_mtuMss, _peerMss));
-        _rcv.MssEstimate = Math.Min(_rcv.MssEstimate, _mss);
-        _cc.SetMaxSegmentSize(Smss);
+        _opt.Mss = Math.Max(MinimumMss, Math.Min(_opt.OurMss, _opt.PeerMss));
+        _rcv.MssEstimate = Math.Min(_rcv.MssEstimate, _opt.Mss);
+        _cc.SetMaxSegmentSize(_opt.Smss);
     }
 
     /// <summary>Ends the connection: CLOSED, every timer off; on an error the buffers are dropped (RFC 9293 §3.10.7.4).</summary>
