@@ -349,7 +349,7 @@ internal sealed partial class TcpControlBlock
         {
             SeqNumber floor = SeqNumber.Max(ack, _snd.Una);
             for (int i = 0; i < h.SackBlockCount && i < 4; i++)
-                sackNews |= _scoreboard.Add(h.SackBlocks[i], floor, _snd.Max);
+                sackNews |= _recovery.OnSackBlock(h.SackBlocks[i], floor, _snd.Max);
         }
 
         if (ack >= _snd.Una)
@@ -421,33 +421,9 @@ internal sealed partial class TcpControlBlock
         if (_snd.Max < ack) _snd.Max = ack;
         if (_snd.ProbeHigh < ack) _snd.ProbeHigh = ack;
         _snd.Retries = 0;
-        _scoreboard.AckedTo(ack);
-
-        bool keepTimer = false;
-        if (_inRecovery)
-        {
-            if (ack >= _recoverPoint)
-            {
-                ExitRecovery(now);
-            }
-            else
-            {
-                // RFC 6582 §3.2 step 5 and §4 (the "Impatient" variant): without SACK only the first partial ACK restarts the
-                // retransmission timer, so a window with many holes, repaired one per round trip, ends in a timeout and
-                // slow start instead of taking as many round trips as there are holes.
-                keepTimer = !_opt.Sack && _partialAckSeen;
-                _partialAckSeen = true;
-                OnPartialAck(now, acked);
-            }
-        }
-        else
-        {
-            _dupAcks = 0;
-            _cc.OnAck(now, acked, flightBefore, _rtt.SmoothedRtt);
-        }
+        bool keepTimer = Apply(_recovery.OnNewAck(now, SenderView, acked, flightBefore, _rtt.SmoothedRtt));
 
         if (!keepTimer || _snd.Max == _snd.Una) _timers.Retransmit = _snd.Max > _snd.Una ? now + _rtt.Rto : Instant.Never;
-        OnAckForTailLossProbe(ack);
         ArmTailLossProbe(now); // RFC 8985 §7.2: restart the PTO on an ACK of new data
         if (_snd.Buffer.Count == 0) _snd.Buffer.Release();
     }
@@ -587,7 +563,7 @@ internal sealed partial class TcpControlBlock
         _timers.TimeWait = now + _settings.TimeWaitDuration;
         _timers.Retransmit = _timers.Persist = _timers.KeepAlive = _timers.TailLossProbe = Instant.Never;
         _snd.Buffer.Clear();
-        _scoreboard.Clear();
+        _recovery.OnSendBufferDiscarded();
         ReleaseIdleBuffers();
     }
 

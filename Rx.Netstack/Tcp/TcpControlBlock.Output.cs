@@ -159,18 +159,18 @@ internal sealed partial class TcpControlBlock
             if (_snd.Una < _snd.Max && _snd.Una < sendLimit)
             {
                 int len = Math.Min(maxPayload, Math.Max(0, dataEnd - _snd.Una));
-                if (_opt.Sack) len = _scoreboard.UnsackedRun(_snd.Una, len);
+                if (_opt.Sack) len = _recovery.RetransmitLength(_snd.Una, len);
                 return EmitData(now, out header, _snd.Una, len, out payloadLength);
             }
         }
 
         if (TakePending(TcpPendingOutput.TailLossProbe)) return TryBuildTailLossProbe(now, maxPayload, out header, out payloadLength);
 
-        long room = CongestionRoom();
-        if (_inRecovery && _opt.Sack)
+        long room = _recovery.CongestionRoom(SenderView);
+        if (_recovery.InRecovery && _opt.Sack)
         {
             if (room < _opt.Smss) return false; // RFC 6675 §5 (C): send only while cwnd − pipe ≥ 1 SMSS
-            if (TryNextSackRepair(maxPayload, out SeqNumber holeStart, out int holeLength))
+            if (_recovery.TryNextRepair(SenderView, maxPayload, out SeqNumber holeStart, out int holeLength))
                 return EmitData(now, out header, holeStart, holeLength, out payloadLength);
         }
 
@@ -241,7 +241,7 @@ internal sealed partial class TcpControlBlock
             _snd.SegmentsRetransmitted++;
             _ctx.Counters.SegmentsRetransmitted++;
             if (_snd.RttTiming && seq < _snd.RttTimedEnd) _snd.RttTiming = false; // Karn's rule
-            if (_inRecovery && end > _highRxt) _highRxt = end;
+            _recovery.OnRetransmitted(end);
         }
         if (end > _snd.Max)
         {

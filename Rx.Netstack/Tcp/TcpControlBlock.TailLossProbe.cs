@@ -4,42 +4,20 @@ namespace Rx.Netstack.Tcp;
 
 internal sealed partial class TcpControlBlock
 {
-    /// <summary>RFC 8985 §7.2 WCDelAckT: the worst-case delayed-ACK time a probe allows for when one segment is in flight.</summary>
-    private static readonly TimeSpan WorstCaseDelayedAck = TimeSpan.FromMilliseconds(200);
-
     /// <summary>
-    /// The shortest PTO. RFC 8985 §7.2 gives 2·SRTT, which on a link inside one host (SRTT of tens of microseconds) is shorter
-    /// than a thread's scheduling delay: probes fired before the ACK had a chance to be processed, and every armed timer cost a
-    /// wake-up. Linux adds two timer ticks (2–8 ms) for the same reason, QUIC clamps to its timer granularity.
+    /// (Re)arms the probe timeout (RFC 8985 §7.2) after new data went out or an ACK acknowledged new data, when loss recovery
+    /// wants one. Never after a timeout: then the retransmission timer alone runs until the peer answers.
     /// </summary>
-    private static readonly TimeSpan MinProbeTimeout = TimeSpan.FromMilliseconds(10);
-
-    private bool _tlpOutstanding;            // a probe was sent and its episode is not over (one at a time, RFC 8985 §7.3)
-    private SeqNumber _tlpEnd;               // TLP.end_seq: SND.NXT when the probe went out
-
-    /// <summary>
-    /// (Re)arms the probe timeout (RFC 8985 §7.2) after new data went out or an ACK acknowledged new data: PTO = 2·SRTT (at least
-    /// <see cref="MinProbeTimeout"/>), plus
-    /// the worst-case delayed ACK when one segment is in flight, never later than the retransmission timer. Not armed without
-    /// SACK or an RTT sample, in recovery, after a timeout, with SACKed data (loss detection already has what it needs) or
-    /// while a probe is outstanding.
-    /// </summary>
-    private void ArmTailLossProbe(Instant now)
-    {
-        _timers.TailLossProbe = Instant.Never;
-        if (!_settings.EnableTailLossProbe || !_opt.Sack || _rtt.SmoothedRtt is not { } srtt) return;
-        if (!IsSynchronized || _snd.Max == _snd.Una || _inRecovery || _snd.Retries > 0 || _tlpOutstanding || !_scoreboard.IsEmpty) return;
-        TimeSpan pto = srtt + srtt < MinProbeTimeout ? MinProbeTimeout : srtt + srtt;
-        if (_snd.Max - _snd.Una <= _opt.Smss) pto += WorstCaseDelayedAck;
-        Instant at = now + pto;
-        _timers.TailLossProbe = _timers.Retransmit.IsNever || at < _timers.Retransmit ? at : _timers.Retransmit;
-    }
+    private void ArmTailLossProbe(Instant now) =>
+        _timers.TailLossProbe = IsSynchronized && _snd.Retries == 0
+            ? _recovery.ProbeTimeout(now, SenderView, _rtt.SmoothedRtt, _timers.Retransmit)
+            : Instant.Never;
 
     /// <summary>The PTO fired (RFC 8985 §7.3): the next output is a probe, if the conditions still hold.</summary>
     private void OnTailLossProbeTimeout()
     {
         _timers.TailLossProbe = Instant.Never;
-        if (IsSynchronized && _snd.Max > _snd.Una && !_inRecovery && !_tlpOutstanding) _pending |= TcpPendingOutput.TailLossProbe;
+        if (IsSynchronized && _snd.Max > _snd.Una && _recovery.MayProbe) _pending |= TcpPendingOutput.TailLossProbe;
     }
 
     /// <summary>
@@ -71,17 +49,10 @@ internal sealed partial class TcpControlBlock
             }
             sent = EmitData(now, out header, seq, length, out payloadLength, fin: _snd.FinQueued && _snd.Max == _snd.FinSequence + 1 && length == 0);
         }
-        _tlpOutstanding = true;
+        _recovery.OnProbeSent(_snd.Max);
         _timers.TailLossProbe = Instant.Never; // after a probe only the retransmission timer runs (RFC 8985 §7.3)
-        _tlpEnd = _snd.Max;
         _timers.Retransmit = now + _rtt.Rto;
         _ctx.Counters.TailLossProbes++;
         return sent;
-    }
-
-    /// <summary>An ACK arrived: a probe's episode ends once everything up to TLP.end_seq is acknowledged (RFC 8985 §7.4).</summary>
-    private void OnAckForTailLossProbe(SeqNumber ack)
-    {
-        if (_tlpOutstanding && ack >= _tlpEnd) _tlpOutstanding = false;
     }
 }

@@ -70,15 +70,8 @@ internal sealed partial class TcpControlBlock
         _snd.Retries++;
         _timers.TailLossProbe = Instant.Never;
         _pending &= ~(TcpPendingOutput.TailLossProbe | TcpPendingOutput.FastRetransmit);
-        _tlpOutstanding = false;
-        _cc.OnRetransmissionTimeout(now, _snd.Max - _snd.Una);
+        _recovery.OnRetransmissionTimeout(now, SenderView); // RFC 5681 §3.1, RFC 6582 §3.2 step 1, RFC 2018 §8
         _rtt.BackOff();
-        // RFC 6582 §3.2 step 1 / RFC 6675 §5.1: after a timeout, no fast recovery for losses from before it.
-        _recoverPoint = _snd.Max;
-        _inRecovery = false;
-        _dupAcks = 0;
-        _scoreboard.Clear();
-        _highRxt = _snd.Una;
         _snd.Nxt = _snd.Una;
         _snd.RttTiming = false;
         _timers.Retransmit = now + _rtt.Rto;

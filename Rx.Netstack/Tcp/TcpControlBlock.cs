@@ -38,9 +38,9 @@ internal sealed partial class TcpControlBlock
 
     private readonly TcpStackContext _ctx;
     private readonly TcpSettings _settings;
-    private readonly SackScoreboard _scoreboard = new();
     private readonly bool _passive;
-    private ICongestionControl _cc;
+    private readonly ICongestionControl _cc;
+    private readonly ILossRecovery _recovery; // loss detection and recovery (fast retransmit, SACK repair, tail loss probes)
     private RttEstimator _rtt;
 
     // The sending half: send sequence space, peer's window, send buffer, retries and probes.
@@ -81,9 +81,9 @@ internal sealed partial class TcpControlBlock
         // TSvals of a new incarnation are newer than the old one's and a SYN can take over a TIME-WAIT (RFC 6191).
         _opt = new TcpAgreedOptions(Math.Min(maxSegmentSize, ushort.MaxValue), remote.Address.IsV6 ? DefaultMssV6 : DefaultMssV4, isn.Value);
         _rcv.MssEstimate = _opt.Mss;
-        _recoverPoint = _highRxt = isn;
         _rtt = new RttEstimator(settings.InitialRto, settings.MinRto, settings.MaxRto, ClockGranularity);
         _cc = CongestionControl.Create(settings.CongestionControl, _opt.Mss);
+        _recovery = LossRecovery.Create(_cc, settings, isn);
         if (settings.EnableWindowScale)
             while (_rcv.WindowScale < 14 && (settings.ReceiveBufferSize >> _rcv.WindowScale) > ushort.MaxValue) _rcv.WindowScale++;
     }
@@ -406,7 +406,7 @@ internal sealed partial class TcpControlBlock
         _rcv.BytesReceived,
         _snd.SegmentsRetransmitted,
         Error,
-        _inRecovery,
+        _recovery.InRecovery,
         _opt.Sack,
         _opt.Timestamps,
         _snd.WindowScale,
@@ -441,7 +441,7 @@ internal sealed partial class TcpControlBlock
         _timers.CancelAll();
         _pending &= TcpPendingOutput.Reset; // the RST of an abort still goes out
         _snd.Buffer.Clear();
-        _scoreboard.Clear();
+        _recovery.OnSendBufferDiscarded();
         if (error != TcpError.None)
         {
             _rcv.Buffer.Clear();
