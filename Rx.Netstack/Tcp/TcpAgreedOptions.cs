@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using Rx.Netstack.Wire;
 
 namespace Rx.Netstack.Tcp;
 
@@ -49,8 +50,12 @@ internal struct TcpAgreedOptions
     /// <summary>When TS.Recent was taken: after 24 days idle it is no longer valid for PAWS (RFC 7323 §5.5).</summary>
     public Instant TsRecentAt;
 
+    /// <summary>The bytes the timestamps option takes in a header, padded, as the wire layer writes it (12).</summary>
+    private static readonly int TimestampsOptionLength =
+        new TcpHeader(0, 0, TcpFlags.Ack) { HasTimestamps = true }.Length - TcpHeader.MinHeaderLength;
+
     /// <summary>SMSS for congestion control: the payload of a full segment carrying the options every segment carries.</summary>
-    public readonly int Smss => Math.Max(1, Mss - (Timestamps ? 12 : 0));
+    public readonly int Smss => Math.Max(1, Mss - (Timestamps ? TimestampsOptionLength : 0));
 
     /// <summary>Our TSval at <paramref name="now"/>: a 1 ms clock (RFC 7323 §5.4) plus <see cref="TsOffset"/>.</summary>
     public readonly uint TsNow(Instant now) => unchecked(TsOffset + (uint)(now.Ticks / TimeSpan.TicksPerMillisecond));

@@ -48,6 +48,12 @@ internal sealed partial class TcpControlBlock
         return false;
     }
 
+    private static bool Nothing(out TcpHeader header, out int payloadLength)
+    {
+        payloadLength = 0;
+        return Nothing(out header);
+    }
+
     /// <summary>The SYN (SYN-SENT) or SYN-ACK (SYN-RECEIVED) with our options (RFC 9293 §3.5, RFC 7323, RFC 2018).</summary>
     private bool TryBuildSyn(Instant now, out TcpHeader header)
     {
@@ -143,81 +149,120 @@ internal sealed partial class TcpControlBlock
     }
 
     /// <summary>
-    /// Data and FIN: first a fast retransmit of the segment at SND.UNA, then SACK repairs (RFC 6675 NextSeg rule 1), then
-    /// new data or go-back-N resends from SND.NXT (NextSeg rule 2), all within the peer's window and the congestion room.
+    /// Data and FIN, in order of precedence: a retransmission loss recovery asks for, a tail loss probe, then what the
+    /// windows let go from SND.NXT (new data, or go-back-N resends after a timeout). Every segment's payload is the MSS less
+    /// the options it carries (RFC 6691), as the wire layer counts them.
     /// </summary>
     private bool TryBuildData(Instant now, out TcpHeader header, out int payloadLength)
     {
-        payloadLength = 0;
-        SeqNumber dataEnd = _snd.DataEnd;
-        SeqNumber sendLimit = _snd.FinQueued ? dataEnd + 1 : dataEnd;
-        header = default;
-        int maxPayload = Math.Max(1, _opt.Mss - ProspectiveOptionBytes());
+        int headerLength = NextHeaderLength();
+        int maxPayload = Math.Max(1, _opt.Mss - (headerLength - TcpHeader.MinHeaderLength));
 
-        if (TakePending(TcpPendingOutput.FastRetransmit))
-        {
-            if (_snd.Una < _snd.Max && _snd.Una < sendLimit)
-            {
-                int len = Math.Min(maxPayload, Math.Max(0, dataEnd - _snd.Una));
-                if (_opt.Sack) len = _recovery.RetransmitLength(_snd.Una, len);
-                return EmitData(now, out header, _snd.Una, len, out payloadLength);
-            }
-        }
+        // 1. Retransmission: fast retransmit needs no room in cwnd.
+        if (TryFastRetransmit(now, maxPayload, out header, out payloadLength)) return true;
 
+        // 2. Probe: a tail loss probe needs none either.
         if (TakePending(TcpPendingOutput.TailLossProbe)) return TryBuildTailLossProbe(now, maxPayload, out header, out payloadLength);
 
-        long room = _recovery.CongestionRoom(SenderView);
+        // 3. What may be sent from here on: the congestion room, then (step 4) the peer's window, Nagle and SWS avoidance.
+        long congestionRoom = _recovery.CongestionRoom(SenderView);
         if (_recovery.InRecovery && _opt.Sack)
         {
-            if (room < _opt.Smss) return false; // RFC 6675 §5 (C): send only while cwnd − pipe ≥ 1 SMSS
-            if (_recovery.TryNextRepair(SenderView, maxPayload, out SeqNumber holeStart, out int holeLength))
-                return EmitData(now, out header, holeStart, holeLength, out payloadLength);
+            if (congestionRoom < _opt.Smss) return false; // RFC 6675 §5 (C): send only while cwnd − pipe ≥ 1 SMSS
+            if (TrySackRepair(now, maxPayload, out header, out payloadLength)) return true;
         }
 
+        // 4. New data (or go-back-N resends) from SND.NXT.
+        return TrySendFromNext(now, maxPayload, headerLength, congestionRoom, out header, out payloadLength);
+    }
+
+    /// <summary>
+    /// Fast retransmit (RFC 5681 §3.2 step 2; RFC 6582 §3.2 step 5 for a partial ACK): the segment at SND.UNA, whatever cwnd
+    /// says, up to the first byte the peer reported holding (RFC 6675 §5).
+    /// </summary>
+    private bool TryFastRetransmit(Instant now, int maxPayload, out TcpHeader header, out int payloadLength)
+    {
+        if (!TakePending(TcpPendingOutput.FastRetransmit) || _snd.Una >= _snd.Max || _snd.Una >= _snd.SendLimit)
+            return Nothing(out header, out payloadLength);
+        int length = Math.Min(maxPayload, Math.Max(0, _snd.DataEnd - _snd.Una));
+        if (_opt.Sack) length = _recovery.RetransmitLength(_snd.Una, length);
+        return EmitData(now, out header, _snd.Una, length, out payloadLength);
+    }
+
+    /// <summary>SACK-based repair (RFC 6675 §5 (C), NextSeg rule 1): the next lost hole the scoreboard shows.</summary>
+    private bool TrySackRepair(Instant now, int maxPayload, out TcpHeader header, out int payloadLength)
+    {
+        if (!_recovery.TryNextRepair(SenderView, maxPayload, out SeqNumber start, out int length))
+            return Nothing(out header, out payloadLength);
+        return EmitData(now, out header, start, length, out payloadLength);
+    }
+
+    /// <summary>
+    /// The segment at SND.NXT (RFC 6675 NextSeg rule 2): as much as may be sent (<see cref="AllowedLength"/>), the FIN with
+    /// the last of the data, and a short segment only when sender SWS avoidance and Nagle allow (<see cref="ShortSegmentAllowed"/>).
+    /// Below SND.MAX it is a go-back-N resend after a timeout or a smaller path MTU, which is never held back.
+    /// </summary>
+    private bool TrySendFromNext(Instant now, int maxPayload, int headerLength, long congestionRoom, out TcpHeader header, out int payloadLength)
+    {
         SeqNumber seq = _snd.Nxt;
-        if (seq >= sendLimit) return false;
-        int unsent = Math.Max(0, dataEnd - seq);
-        long windowRoom = (long)_snd.Window - (seq - _snd.Una);
-        bool isRetransmit = seq < _snd.Max;
-        // New data may go as one super-segment when the device segments TCP; go-back-N resends stay MSS-sized.
-        int segmentLimit = isRetransmit ? maxPayload : SegmentLimit(maxPayload);
-        long allowed = Math.Min(Math.Min(unsent, segmentLimit), Math.Min(Math.Max(0, windowRoom), Math.Max(0, room)));
-        int length = (int)allowed;
-        // A super-segment glues whole segments only: a short tail is left for the next call, where Nagle and SWS judge it
-        // exactly as they would judge it after as many ordinary full segments.
-        if (length > maxPayload) length -= length % maxPayload;
+        if (seq >= _snd.SendLimit) return Nothing(out header, out payloadLength);
+        bool resend = seq < _snd.Max;
+        int unsent = Math.Max(0, _snd.DataEnd - seq);
+        int length = AllowedLength(seq, unsent, maxPayload, headerLength, resend, congestionRoom);
         bool fin = _snd.FinQueued && length == unsent;
-        if (length == 0 && !fin) return false;
-        if (length == 0 && fin && room <= 0 && !isRetransmit && _snd.Max > _snd.Una) return false;
-
-        // Sender-side SWS avoidance and Nagle (RFC 9293 §3.8.6.2.1, §3.7.4; RFC 1122 §4.2.3.4): a short segment goes out
-        // only when it empties the queue and nothing is unacknowledged (or NoDelay), or fills half the largest window seen.
-        if (!isRetransmit && !fin && length < maxPayload && !IsPending(TcpPendingOutput.SwsOverride))
-        {
-            bool nagleAllows = _settings.NoDelay || _snd.Max == _snd.Una;
-            bool sendable = nagleAllows && (length == unsent || length >= _snd.MaxWindow / 2);
-            if (!sendable) return false;
-        }
+        if (length == 0 && !(fin && BareFinAllowed(resend, congestionRoom))) return Nothing(out header, out payloadLength);
+        if (!resend && !fin && length < maxPayload && !ShortSegmentAllowed(length, unsent)) return Nothing(out header, out payloadLength);
         _pending &= ~TcpPendingOutput.SwsOverride;
         return EmitData(now, out header, seq, length, out payloadLength, fin);
     }
 
     /// <summary>
-    /// The most new-data payload one segment may carry when each ordinary segment carries <paramref name="perSegment"/> bytes:
-    /// that, or with TCP segmentation offload (<see cref="TcpStackContext.SegmentationOffloadMtu"/>) as many whole such
-    /// segments as fit in an IP packet of 65535 bytes. The device cuts a super-segment after every MTU − IP header − TCP header
-    /// (with options) bytes; that equals <paramref name="perSegment"/> (our MSS minus the same options) only when our MSS is the
-    /// one the device MTU gives. So a connection whose MSS is smaller (the peer announced less, or path MTU discovery lowered
-    /// it) never uses offload: the device would cut pieces larger than the peer or the path takes.
+    /// What may be sent at <paramref name="seq"/>: the data waiting, within the peer's window (RFC 9293 §3.8.6: SND.UNA +
+    /// SND.WND bounds it) and the congestion room (RFC 5681 §3.1), in one segment — or for new data with segmentation offload
+    /// in a super-segment of whole segments (<see cref="SegmentLimit"/>); a short tail is left for the next call, where Nagle
+    /// and SWS judge it exactly as they would after as many ordinary full segments.
     /// </summary>
-    private int SegmentLimit(int perSegment)
+    private int AllowedLength(SeqNumber seq, int unsent, int maxPayload, int headerLength, bool resend, long congestionRoom)
+    {
+        long windowRoom = (long)_snd.Window - (seq - _snd.Una);
+        int segmentLimit = resend ? maxPayload : SegmentLimit(maxPayload, headerLength);
+        int length = (int)Math.Min(Math.Min(unsent, segmentLimit), Math.Min(Math.Max(0, windowRoom), Math.Max(0, congestionRoom)));
+        if (length > maxPayload) length -= length % maxPayload;
+        return length;
+    }
+
+    /// <summary>A FIN with no data takes sequence space like a byte of new data: it waits for room in cwnd while data is in
+    /// flight (a resent one does not wait).</summary>
+    private bool BareFinAllowed(bool resend, long congestionRoom) => resend || congestionRoom > 0 || _snd.Max == _snd.Una;
+
+    /// <summary>
+    /// Sender SWS avoidance (RFC 9293 §3.8.6.2.1) with Nagle's algorithm (RFC 896, RFC 1122 §4.2.3.4) for a segment shorter
+    /// than a full one: it goes when nothing is unacknowledged (or <see cref="TcpSettings.NoDelay"/>) and it either empties
+    /// the queue or fills half the largest window the peer offered — or when the persist timer's override fired.
+    /// </summary>
+    private bool ShortSegmentAllowed(int length, int unsent)
+    {
+        if (IsPending(TcpPendingOutput.SwsOverride)) return true;
+        bool nagleAllows = _settings.NoDelay || _snd.Max == _snd.Una;
+        return nagleAllows && (length == unsent || length >= _snd.MaxWindow / 2);
+    }
+
+    /// <summary>
+    /// The most new-data payload one segment may carry when each ordinary segment carries <paramref name="perSegment"/> bytes
+    /// behind a TCP header of <paramref name="headerLength"/>: that, or with TCP segmentation offload
+    /// (<see cref="TcpStackContext.SegmentationOffloadMtu"/>) as many whole such segments as fit in an IP packet of 65535
+    /// bytes. The device cuts a super-segment after every MTU − IP header − TCP header (with options) bytes; that equals
+    /// <paramref name="perSegment"/> (our MSS minus the same options) only when our MSS is the one the device MTU gives. So a
+    /// connection whose MSS is smaller (the peer announced less, or path MTU discovery lowered it) never uses offload: the
+    /// device would cut pieces larger than the peer or the path takes.
+    /// </summary>
+    private int SegmentLimit(int perSegment, int headerLength)
     {
         int mtu = _ctx.SegmentationOffloadMtu;
         if (mtu == 0) return perSegment;
         int ipHeader = Remote.Address.IsV6 ? Ipv6Header.HeaderLength : Ipv4Header.HeaderLength;
-        if (_opt.Mss != mtu - ipHeader - Wire.TcpHeader.MinHeaderLength) return perSegment;
-        int headers = ipHeader + Wire.TcpHeader.MinHeaderLength + ProspectiveOptionBytes();
-        return Math.Max(1, (MaxIpPacket - headers) / perSegment) * perSegment;
+        if (_opt.Mss != mtu - ipHeader - TcpHeader.MinHeaderLength) return perSegment;
+        return Math.Max(1, (MaxIpPacket - ipHeader - headerLength) / perSegment) * perSegment;
     }
 
     /// <summary>The largest IP packet a super-segment may make (the IPv4 total length field; IPv6 is held to the same).</summary>
@@ -262,12 +307,18 @@ internal sealed partial class TcpControlBlock
         return true;
     }
 
-    /// <summary>The option bytes the next ACK-carrying segment will have (timestamps and SACK blocks), padded to 4.</summary>
-    private int ProspectiveOptionBytes()
+    /// <summary>
+    /// The TCP header length of the next segment that carries an ACK, asked of the wire layer for a header with the same
+    /// options: timestamps when agreed, a SACK block per out-of-order range (as many as fit, RFC 2018 §3).
+    /// </summary>
+    private int NextHeaderLength()
     {
-        int n = _opt.Timestamps ? 10 : 0;
-        if (_opt.Sack && _rcv.OutOfOrder.Count > 0) n += 2 + 8 * Math.Min(_rcv.OutOfOrder.Count, _opt.Timestamps ? 3 : 4);
-        return (n + 3) & ~3;
+        var next = new TcpHeader(Local.Port, Remote.Port, TcpFlags.Ack)
+        {
+            HasTimestamps = _opt.Timestamps,
+            SackBlockCount = (byte)(_opt.Sack ? Math.Min(_rcv.OutOfOrder.Count, 4) : 0),
+        };
+        return next.Length;
     }
 
     /// <summary>A header carrying ACK, our window, timestamps and SACK blocks; marks the ACK as sent.</summary>
@@ -342,7 +393,7 @@ internal sealed partial class TcpControlBlock
     /// <summary>SACK blocks (RFC 2018 §4): the block holding the latest out-of-order segment first, then the others.</summary>
     private void AddSackBlocks(ref TcpHeader h)
     {
-        int max = h.HasTimestamps ? 3 : 4;
+        int max = TcpOptions.SackBlockRoom(h); // beside the header's other options (4, or 3 with timestamps)
         for (int a = 0; a < _rcv.SackAnchorCount && h.SackBlockCount < max; a++)
         {
             SeqNumber anchor = _rcv.SackAnchors![a]; // non-null once _rcv.SackAnchorCount > 0
@@ -365,17 +416,5 @@ internal sealed partial class TcpControlBlock
         for (int i = 0; i < h.SackBlockCount; i++)
             if (h.SackBlocks[i] == block) return;
         h.AddSackBlock(block);
-    }
-
-    /// <summary>Bytes of options <see cref="Wire.TcpHeader.Emit"/> writes for a non-SYN header, padded to 4 (RFC 9293 §3.1).</summary>
-    internal static int OptionBytes(in TcpHeader h)
-    {
-        int n = 0;
-        if (h.MaxSegmentSize > 0) n += 4;
-        if (h.WindowScale >= 0) n += 3;
-        if (h.SackPermitted) n += 2;
-        if (h.HasTimestamps) n += 10;
-        if (h.SackBlockCount > 0) n += 2 + 8 * h.SackBlockCount;
-        return (n + 3) & ~3;
     }
 }

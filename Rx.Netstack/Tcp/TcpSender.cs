@@ -124,6 +124,9 @@ internal struct TcpSender
     /// <summary>The sequence number of our FIN (meaningful once <see cref="FinQueued"/>): right after the last data byte.</summary>
     public readonly SeqNumber FinSequence => DataEnd;
 
+    /// <summary>One past the last sequence number that may ever be sent: the data, and the FIN when it is queued.</summary>
+    public readonly SeqNumber SendLimit => FinQueued ? DataEnd + 1 : DataEnd;
+
     /// <summary>Bytes sent and not yet acknowledged (SND.MAX − SND.UNA), the FlightSize of RFC 5681 §2.</summary>
     public readonly int InFlight => Max - Una;
 
