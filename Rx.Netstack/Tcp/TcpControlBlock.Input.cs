@@ -20,6 +20,12 @@ internal sealed partial class TcpControlBlock
     /// in-memory pipe), if any: an in-order payload may then be held there instead of copied (<c>.HeldReceive</c>).</param>
     public void Process(Instant now, in TcpHeader header, ReadOnlySpan<byte> payload, TransmitBuffer? frame = null)
     {
+        ProcessSegment(now, header, payload, frame);
+        AssertInvariants();
+    }
+
+    private void ProcessSegment(Instant now, in TcpHeader header, ReadOnlySpan<byte> payload, TransmitBuffer? frame)
+    {
         _ctx.Counters.SegmentsReceived++;
         switch (State)
         {

@@ -21,6 +21,7 @@ internal sealed partial class TcpControlBlock
             header = new TcpHeader(Local.Port, Remote.Port, _reset.Flags) { Sequence = _reset.Sequence, Acknowledgment = _reset.Acknowledgment };
             _ctx.Counters.ResetsSent++;
             _ctx.Counters.SegmentsSent++;
+            AssertInvariants();
             return true;
         }
 
@@ -32,6 +33,7 @@ internal sealed partial class TcpControlBlock
         };
         if (sent) _ctx.Counters.SegmentsSent++;
         else ArmIdleTimers(now);
+        AssertInvariants();
         return sent;
     }
 

@@ -8,6 +8,12 @@ internal sealed partial class TcpControlBlock
     /// </summary>
     public void OnTimer(Instant now)
     {
+        RunDueTimers(now);
+        AssertInvariants();
+    }
+
+    private void RunDueTimers(Instant now)
+    {
         if (State == TcpState.Closed) return;
         if (now >= _timers.TimeWait)
         {

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Rx.Netstack.Engine;
 using Rx.Netstack.Tcp.Congestion;
 using Rx.Netstack.Wire;
@@ -266,7 +267,9 @@ internal sealed partial class TcpControlBlock
     public int Send(ReadOnlySpan<byte> data)
     {
         if (!CanQueueData) return -1;
-        return _snd.Buffer.Append(data);
+        int n = _snd.Buffer.Append(data);
+        AssertInvariants();
+        return n;
     }
 
     /// <summary>
@@ -286,6 +289,7 @@ internal sealed partial class TcpControlBlock
             _ctx.Counters.WindowUpdates++;
         }
         ReleaseIdleBuffers();
+        AssertInvariants();
         return n;
     }
 
@@ -456,6 +460,22 @@ internal sealed partial class TcpControlBlock
 
     /// <summary>True when <paramref name="output"/> is pending (not <see cref="Enum.HasFlag"/>: that boxes in unoptimised code).</summary>
     private bool IsPending(TcpPendingOutput output) => (_pending & output) != 0;
+
+    /// <summary>
+    /// Debug builds: every part's invariants hold (SND.UNA ≤ SND.NXT ≤ SND.MAX, buffer accounting, window edges, the SACK
+    /// scoreboard within [SND.UNA, SND.MAX]), and a closed connection has no deadline and owes nothing but a RST. Called at
+    /// the end of each entry point; Release builds compile the calls away.
+    /// </summary>
+    [Conditional("DEBUG")]
+    private void AssertInvariants()
+    {
+        bool closed = State == TcpState.Closed;
+        _snd.AssertValid(closed);
+        _rcv.AssertValid();
+        _recovery.AssertValid(SenderView);
+        Debug.Assert(!closed || _timers.Earliest.IsNever, $"a closed connection has no deadline ({_timers.Earliest})");
+        Debug.Assert(!closed || (_pending & ~TcpPendingOutput.Reset) == 0, $"a closed connection owes nothing but a RST ({_pending})");
+    }
 
     /// <summary>True (and no longer pending) when <paramref name="output"/> was pending.</summary>
     private bool TakePending(TcpPendingOutput output)

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Runtime.InteropServices;
 using Rx.Netstack.Wire;
 
@@ -11,7 +12,8 @@ namespace Rx.Netstack.Tcp;
 /// <remarks>
 /// The bytes received in order and not read are the ring's, then the held payloads' (<see cref="Queued"/>); they and the
 /// free space (<see cref="Free"/>) make up the buffer. Out-of-order data sits in the ring beyond its count, at its offset
-/// from RCV.NXT, and is never there together with held payloads. <see cref="WindowEdge"/> never moves left.
+/// from RCV.NXT, and is never there together with held payloads. <see cref="WindowEdge"/> never moves left, and RCV.NXT
+/// never passes it but by the FIN (<see cref="AssertValid"/> checks these in Debug builds).
 /// </remarks>
 [StructLayout(LayoutKind.Auto)]
 internal struct TcpReceiver
@@ -104,4 +106,20 @@ internal struct TcpReceiver
     /// avoidance keeps below the free space. 0 after we advertised a zero window, even if the reader freed a little since.
     /// </summary>
     public readonly int Window => Math.Max(0, WindowEdge - Nxt);
+
+    /// <summary>Debug builds: the buffer accounting and window edges are consistent.</summary>
+    [Conditional("DEBUG")]
+    public readonly void AssertValid()
+    {
+        Debug.Assert(Free >= 0, $"held bytes {Held.Bytes} fit in the ring's room {Buffer.Free}");
+        Debug.Assert((Held.Count == 0) == (Held.Bytes == 0), $"{Held.Count} held payloads hold {Held.Bytes} bytes");
+        Debug.Assert(OutOfOrder.Count == 0 || Held.Count == 0, "held payloads never sit beside out-of-order data");
+        Debug.Assert(OutOfOrder.Count == 0 || (OutOfOrder[0].Left > Nxt && OutOfOrder[OutOfOrder.Count - 1].Right <= Nxt + Buffer.Free),
+            $"out-of-order data lies above RCV.NXT {Nxt} within the ring's room {Buffer.Free}");
+        Debug.Assert(AdvertisedEdge <= WindowEdge, $"the last edge advertised {AdvertisedEdge} ≤ the furthest {WindowEdge}");
+        Debug.Assert(Nxt <= WindowEdge || (FinReceived && Nxt == WindowEdge + 1),
+            $"RCV.NXT {Nxt} never passes the furthest edge advertised {WindowEdge} (RFC 9293 §3.10.7.4) but by the FIN");
+        Debug.Assert(DirectCount == 0 || DirectReader is not null, "bytes placed directly have a reader");
+        Debug.Assert(SackAnchorCount == 0 || SackAnchorCount <= SackAnchors!.Length, "SACK anchors fit their array");
+    }
 }

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Runtime.InteropServices;
 using Rx.Netstack.Wire;
 
@@ -9,7 +10,7 @@ namespace Rx.Netstack.Tcp;
 /// A part of <see cref="TcpControlBlock"/>, which alone changes it; loss recovery reads it and never writes it.
 /// </summary>
 /// <remarks>
-/// Invariants: SND.UNA ≤ SND.NXT ≤ SND.MAX ≤ <see cref="ProbeHigh"/>;
+/// Invariants (<see cref="AssertValid"/>, Debug builds): SND.UNA ≤ SND.NXT ≤ SND.MAX ≤ <see cref="ProbeHigh"/>;
 /// the buffer holds the bytes from <see cref="BufferStart"/> (SND.UNA, or one past it while our SYN is unacknowledged)
 /// up to <see cref="DataEnd"/>, and nothing beyond them and the FIN was ever sent.
 /// </remarks>
@@ -137,5 +138,17 @@ internal struct TcpSender
         if (acked <= 0) return;
         Buffer.Discard(acked);
         BufferStart += acked;
+    }
+
+    /// <summary>Debug builds: the invariants above. A closed connection dropped its buffer, so only the sequence numbers are checked then.</summary>
+    [Conditional("DEBUG")]
+    public readonly void AssertValid(bool closed)
+    {
+        Debug.Assert(Una <= Nxt && Nxt <= Max, $"SND.UNA {Una} ≤ SND.NXT {Nxt} ≤ SND.MAX {Max}");
+        Debug.Assert(Max <= ProbeHigh, $"SND.MAX {Max} ≤ the probes' high {ProbeHigh}");
+        if (closed) return;
+        Debug.Assert(BufferStart == Una || (Una == Iss && BufferStart == Iss + 1) || (Buffer.Count == 0 && BufferStart + 1 == Una),
+            $"the buffer starts at SND.UNA {Una} (one later before the SYN is acknowledged), not at {BufferStart}");
+        Debug.Assert(ProbeHigh <= SendLimit, $"nothing sent beyond the data and FIN: {ProbeHigh} > {SendLimit}");
     }
 }
