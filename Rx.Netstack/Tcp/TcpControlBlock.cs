@@ -17,8 +17,15 @@ namespace Rx.Netstack.Tcp;
 /// after each true result copy the payload with <see cref="CopyPayload"/> before the next call. Then re-arm the wake-up at
 /// <see cref="PollAt"/>. A block in <see cref="TcpState.Closed"/> may be dropped (<see cref="IsFreeable"/>).
 /// </para>
-/// The file is split by concern: this part holds state, construction and the user side; <c>.Input</c> processes
-/// segments, <c>.Output</c> builds them, <c>.Timers</c> runs deadlines and <c>.Recovery</c> holds loss recovery.
+/// <para>
+/// Its state is in named parts, each a type with a comment per field, all declared below (gVisor's <c>sender</c> and
+/// <c>receiver</c>, smoltcp's one <c>Timer</c>): <see cref="TcpSender"/>, <see cref="TcpReceiver"/>,
+/// <see cref="TcpAgreedOptions"/>, <see cref="TcpTimers"/>, <see cref="TcpPendingOutput"/>, loss recovery behind
+/// <see cref="ILossRecovery"/> and congestion control behind <see cref="ICongestionControl"/>. The partial files hold
+/// behaviour only: this one construction and the user side, <c>.Input</c> segment processing, <c>.Output</c> segment
+/// building, <c>.Timers</c> the deadlines, <c>.Recovery</c> and <c>.TailLossProbe</c> what loss recovery decides,
+/// <c>.DirectRead</c> and <c>.HeldReceive</c> the two ways received data skips the ring.
+/// </para>
 /// </summary>
 internal sealed partial class TcpControlBlock
 {
@@ -37,32 +44,25 @@ internal sealed partial class TcpControlBlock
     /// <summary>Timer granularity G (RFC 6298 §2): the engine's timers are exact, 1 ms is the TSval unit.</summary>
     private static readonly TimeSpan ClockGranularity = TimeSpan.FromMilliseconds(1);
 
-    private readonly TcpStackContext _ctx;
-    private readonly TcpSettings _settings;
-    private readonly bool _passive;
-    private readonly ICongestionControl _cc;
-    private readonly ILossRecovery _recovery; // loss detection and recovery (fast retransmit, SACK repair, tail loss probes)
-    private RttEstimator _rtt;
+    // What the stack shares and the user chose.
+    private readonly TcpStackContext _ctx;    // counters, challenge-ACK limiter, buffer pool, segmentation offload
+    private readonly TcpSettings _settings;   // buffer sizes, options offered, timeouts, retries
 
-    // The sending half: send sequence space, peer's window, send buffer, retries and probes.
-    private TcpSender _snd;
+    // The connection itself (with State, Error, HasEstablished, Local and Remote below).
+    private readonly bool _passive;           // opened by a listener: a RST in SYN-RECEIVED is a reset, not a refusal
+    private bool _appClosed;                  // Close() was called: the application reads no more (RFC 1122 §4.2.2.13)
+    private TcpError _softError;              // an ICMP soft error, reported if the connection times out (RFC 1122 §4.2.3.9)
 
-    private bool _appClosed;          // Close(): the application reads no more (RFC 1122 §4.2.2.13)
-
-    // The receiving half: receive sequence space, advertised window, receive buffer, the peer's FIN, delayed ACK.
-    private TcpReceiver _rcv;
-
-    // What the handshake agreed: MSS, window scaling, SACK, timestamps and TS.Recent.
-    private TcpAgreedOptions _opt;
-
-    // Deadlines.
-    private TcpTimers _timers = new();
-
-    // Pending output.
-    private TcpPendingOutput _pending;
-    private PendingReset _reset;
-
-    private TcpError _softError;      // an ICMP soft error, reported if the connection times out (RFC 1122 §4.2.3.9)
+    // The parts.
+    private TcpSender _snd;                   // the sending half: send sequence space, peer's window, send buffer, retries
+    private TcpReceiver _rcv;                 // the receiving half: receive sequence space, our window, receive buffer, FIN
+    private TcpAgreedOptions _opt;            // what the handshake agreed: MSS, window scaling, SACK, timestamps
+    private TcpTimers _timers = new();        // the deadlines, PollAt their earliest
+    private TcpPendingOutput _pending;        // what the next segments owe the peer besides data
+    private PendingReset _reset;              // the RST's numbers while TcpPendingOutput.Reset is pending
+    private readonly ILossRecovery _recovery; // loss detection and recovery: fast retransmit, SACK repair, tail loss probes
+    private readonly ICongestionControl _cc;  // cwnd and ssthresh (NewReno or CUBIC), told of events by _recovery
+    private RttEstimator _rtt;                // SRTT, RTTVAR and RTO (RFC 6298); replaced once after a retried SYN (§5.7)
 
     private TcpControlBlock(TcpStackContext ctx, NetEndpoint local, NetEndpoint remote, TcpSettings settings, int maxSegmentSize,
         SeqNumber isn, Instant now, bool passive)
