@@ -190,7 +190,7 @@ public sealed partial class Netstack
         private readonly List<(PendingRequest Request, NetAddress Destination, ushort Sequence, Instant SentAt)> _inFlight = [];
         private ushort _nextSequence;
 
-        public ushort Identifier { get; } = (ushort)(0x5258 ^ stack.Id); // distinct per stack in one process
+        public ushort Identifier { get; } = (ushort)(0x5258 ^ (stack.Options.RandomSeed ?? stack.Id)); // distinct per stack in one process
 
         public override Instant PollAt
         {

@@ -16,8 +16,22 @@ public sealed partial class Netstack
     private readonly int[] _connectionsByState = new int[Enum.GetValues<TcpState>().Length];
     private readonly Dictionary<NetEndpoint, TcpListenerSocket> _tcpListeners = [];
     private readonly TcpStackContext _tcp = new();
-    private readonly InitialSequenceNumbers _isn = new();
-    private readonly SynCookies _cookies = new();
+    private readonly InitialSequenceNumbers _isn;
+    private readonly SynCookies _cookies;
+
+    /// <summary>Where the ephemeral port allocators start: from <see cref="NetstackOptions.RandomSeed"/> when set, else from the id.</summary>
+    private int PortSeed => Options.RandomSeed ?? Id;
+
+    /// <summary>Random secrets, or (with <see cref="NetstackOptions.RandomSeed"/>, for reproducible tests) secrets from the seed.</summary>
+    private static (InitialSequenceNumbers, SynCookies) CreateTcpSecrets(int? seed)
+    {
+        if (seed is not { } s) return (new InitialSequenceNumbers(), new SynCookies());
+        var random = new Random(s);
+        Span<byte> isnKey = stackalloc byte[16], cookieKey = stackalloc byte[16];
+        random.NextBytes(isnKey);
+        random.NextBytes(cookieKey);
+        return (new InitialSequenceNumbers(isnKey), new SynCookies(cookieKey));
+    }
     private PortAllocator? _tcpPorts;
     private int _timeWaitCount;
 

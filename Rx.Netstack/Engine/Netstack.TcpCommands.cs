@@ -49,7 +49,7 @@ public sealed partial class Netstack
         }
         if (local.Port == 0)
         {
-            _tcpPorts ??= new PortAllocator(Id * 104729);
+            _tcpPorts ??= new PortAllocator(PortSeed * 104729);
             local = local with { Port = _tcpPorts.Allocate((this, local.Address), static (st, p) => !st.Item1.TcpPortTaken(st.Address, p)) };
             if (local.Port == 0)
             {
@@ -218,7 +218,7 @@ public sealed partial class Netstack
         }
         if (local.Port == 0)
         {
-            _tcpPorts ??= new PortAllocator(Id * 104729);
+            _tcpPorts ??= new PortAllocator(PortSeed * 104729);
             ushort port = _tcpPorts.Allocate((this, source, remote), static (st, p) =>
                 !st.Item1._tcpConnections.ContainsKey(new FourTuple(new NetEndpoint(st.source, p), st.remote)) && !st.Item1.TcpPortTaken(st.source, p));
             if (port == 0)

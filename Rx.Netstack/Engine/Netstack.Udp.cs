@@ -81,7 +81,7 @@ public sealed partial class Netstack
         }
         if (local.Port == 0)
         {
-            _udpPorts ??= new PortAllocator(Id * 7919);
+            _udpPorts ??= new PortAllocator(PortSeed * 7919);
             ushort port = _udpPorts.Allocate((this, local.Address), static (st, p) => !st.Item1.UdpPortTaken(st.Address, p));
             if (port == 0)
             {

@@ -60,6 +60,7 @@ public sealed partial class Netstack : IDisposable, IAsyncDisposable
             _scheduler = scheduler;
         }
         _sockets = new SocketTable(Id, Options.MaxSockets);
+        (_isn, _cookies) = CreateTcpSecrets(Options.RandomSeed);
         InitializeIp();
         CreateMeter();
         Commands = System.Reactive.Observer.Create<CommandRequest>(r => Submit(new PendingRequest(r.Id, r.Command, r.ReplyTo)));

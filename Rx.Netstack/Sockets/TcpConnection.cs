@@ -98,9 +98,12 @@ public sealed class TcpConnection : IAsyncDisposable
     /// The received bytes as an observable: each subscription pulls chunks one at a time and asks for the next only after
     /// <c>OnNext</c> returned, so a slow subscriber closes the TCP window instead of growing memory. Completes at the end of
     /// the stream; fails with <see cref="NetstackException"/> on reset. Values are delivered on the thread pool, one at a
-    /// time (user code never runs on the engine: a slow or blocking <c>OnNext</c> holds back only this connection).
+    /// time (user code never runs on the engine: a slow or blocking <c>OnNext</c> holds back only this connection) — except
+    /// on a stack with <see cref="NetstackOptions.RunContinuationsInline"/>, whose code has promised never to block: there
+    /// they are delivered on the stack's scheduler, so in virtual time nothing runs on the thread pool.
     /// </summary>
-    public IObservable<ReadOnlyMemory<byte>> Received => ReceivedOn(TaskPoolScheduler.Default);
+    public IObservable<ReadOnlyMemory<byte>> Received =>
+        ReceivedOn(Stack.Options.RunContinuationsInline ? Stack.Scheduler : TaskPoolScheduler.Default);
 
     /// <summary>
     /// <see cref="Received"/> with its notifications delivered on <paramref name="scheduler"/>. The stack's own scheduler is
