@@ -76,5 +76,6 @@ internal sealed class NetstackConnectionContext : ConnectionContext, IConnection
         await _pipe.DisposeAsync().ConfigureAwait(false);
         FireClosed();
         _closed.Dispose();
+        await base.DisposeAsync().ConfigureAwait(false);
     }
 }

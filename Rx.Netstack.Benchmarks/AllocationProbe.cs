@@ -19,7 +19,7 @@ internal static class AllocationProbe
         long bytes = GC.GetAllocatedBytesForCurrentThread() - before;
         Console.WriteLine($"TCP ingress: {(double)bytes / iterations:F1} bytes allocated per segment over {iterations:N0} segments");
         foreach (var (type, count) in listener.Types.OrderByDescending(t => t.Value)) Console.WriteLine($"  sampled {count,5}× {type}");
-        bench.Cleanup();
+        bench.Dispose();
 
         var egress = new TcpEgressBenchmarks();
         egress.Setup();
@@ -30,7 +30,7 @@ internal static class AllocationProbe
         bytes = GC.GetAllocatedBytesForCurrentThread() - before;
         Console.WriteLine($"TCP egress: {(double)bytes / iterations:F1} bytes allocated per segment over {iterations:N0} segments");
         foreach (var (type, count) in listener.Types.OrderByDescending(t => t.Value)) Console.WriteLine($"  sampled {count,5}× {type}");
-        egress.Cleanup();
+        egress.Dispose();
     }
 
     private sealed class AllocationListener : EventListener

@@ -3,8 +3,11 @@ using System.Reactive.Subjects;
 namespace Rx.Netstack.Benchmarks;
 
 /// <summary>A device the benchmark drives: <see cref="Inject"/> feeds the stack; what the stack sends is counted and the last frame kept.</summary>
-public sealed class BenchDevice : IPacketDevice, IObserver<ReadOnlyMemory<byte>>
+public sealed class BenchDevice : IPacketDevice, IObserver<ReadOnlyMemory<byte>>, IDisposable
 {
+    /// <summary>Releases the received-frames subject.</summary>
+    public void Dispose() => _received.Dispose();
+
     private readonly Subject<ReadOnlyMemory<byte>> _received = new();
     private readonly byte[] _last = new byte[65536];
 

@@ -4,7 +4,6 @@ using Rx.Netstack.Tcp;
 using Rx.Netstack.Testing;
 using Rx.Netstack.Wire;
 using static Rx.Netstack.Benchmarks.TcpIngressBenchmarks;
-using TcpWire = Rx.Netstack.Wire.Tcp;
 
 namespace Rx.Netstack.Benchmarks;
 
@@ -14,7 +13,7 @@ namespace Rx.Netstack.Benchmarks;
 /// Inline scheduler, clock standing still (see <see cref="TcpIngressBenchmarks"/>).
 /// </summary>
 [MemoryDiagnoser]
-public class TcpEgressBenchmarks
+public class TcpEgressBenchmarks : IDisposable
 {
     private const int PayloadLength = 1460;
     private readonly InlineScheduler _scheduler = new();
@@ -41,12 +40,17 @@ public class TcpEgressBenchmarks
         Rewrite(_ackFrame, _peerSequence, _acknowledged);
         _device.Inject(_ackFrame);
         if (_device.SentFrames == before) throw new InvalidOperationException("no segment went out");
-        if (TcpWire.TryParse(_device.LastSent[Ipv4.HeaderLength..], Server, Client, out TcpHeader sent, out ReadOnlySpan<byte> data) != WireError.None)
+        if (TcpHeader.TryParse(_device.LastSent[Ipv4Header.HeaderLength..], Server, Client, out TcpHeader sent, out ReadOnlySpan<byte> data) != WireError.None)
             throw new InvalidOperationException("the stack sent a bad segment");
         _acknowledged = sent.Sequence + data.Length;
         return _device.SentFrames;
     }
 
     [GlobalCleanup]
-    public void Cleanup() => _stack.Dispose();
+    public void Dispose()
+    {
+        _stack.Dispose();
+        _device.Dispose();
+        GC.SuppressFinalize(this);
+    }
 }

@@ -6,8 +6,6 @@ using Rx.Netstack.Sockets;
 using Rx.Netstack.Tcp;
 using Rx.Netstack.Testing;
 using Rx.Netstack.Wire;
-using TcpWire = Rx.Netstack.Wire.Tcp;
-using UdpWire = Rx.Netstack.Wire.Udp;
 
 namespace Rx.Netstack.Benchmarks;
 
@@ -19,15 +17,15 @@ namespace Rx.Netstack.Benchmarks;
 /// data path, with no timer firing. The harness also rewrites the sequence number and checksum of the frame each time.
 /// </summary>
 [MemoryDiagnoser]
-public class TcpIngressBenchmarks
+public class TcpIngressBenchmarks : IDisposable
 {
     internal static readonly NetAddress Client = NetAddress.Parse("10.0.0.1"), Server = NetAddress.Parse("10.0.0.2");
     private const int PayloadLength = 1460;
-    private const int TcpOffset = Ipv4.HeaderLength;
+    private const int TcpOffset = Ipv4Header.HeaderLength;
 
     private readonly InlineScheduler _scheduler = new();
     private readonly BenchDevice _device = new(1500);
-    private readonly byte[] _frame = new byte[Ipv4.HeaderLength + TcpWire.MinHeaderLength + PayloadLength];
+    private readonly byte[] _frame = new byte[Ipv4Header.HeaderLength + TcpHeader.MinHeaderLength + PayloadLength];
     private readonly byte[] _drain = new byte[64 * 1024];
     private Netstack _stack = null!;
     private TcpControlBlock _tcb = null!;
@@ -63,7 +61,7 @@ public class TcpIngressBenchmarks
 
         var syn = new TcpHeader(40000, 80, TcpFlags.Syn) { Sequence = new SeqNumber(1000), Window = 65535, MaxSegmentSize = 1460 };
         device.Inject(Build(syn, 0));
-        if (TcpWire.TryParse(device.LastSent[Ipv4.HeaderLength..], Server, Client, out TcpHeader reply, out _) != WireError.None || !reply.Has(TcpFlags.Syn | TcpFlags.Ack))
+        if (TcpHeader.TryParse(device.LastSent[Ipv4Header.HeaderLength..], Server, Client, out TcpHeader reply, out _) != WireError.None || !reply.Has(TcpFlags.Syn | TcpFlags.Ack))
             throw new InvalidOperationException("no SYN-ACK from the stack");
         var ack = new TcpHeader(40000, 80, TcpFlags.Ack) { Sequence = new SeqNumber(1001), Acknowledgment = reply.Sequence + 1, Window = 65535 };
         device.Inject(Build(ack, 0));
@@ -74,11 +72,11 @@ public class TcpIngressBenchmarks
 
     internal static byte[] Build(TcpHeader header, int payloadLength)
     {
-        int tcpLength = TcpWire.HeaderLength(header) + payloadLength;
-        byte[] frame = new byte[Ipv4.HeaderLength + tcpLength];
-        new Random(3).NextBytes(frame.AsSpan(Ipv4.HeaderLength + TcpWire.HeaderLength(header)));
-        TcpWire.Emit(frame.AsSpan(Ipv4.HeaderLength), header, payloadLength, Client, Server);
-        Ipv4.Emit(frame, new Ipv4Header(Client, Server, IpProtocol.Tcp), tcpLength);
+        int tcpLength = header.Length + payloadLength;
+        byte[] frame = new byte[Ipv4Header.HeaderLength + tcpLength];
+        new Random(3).NextBytes(frame.AsSpan(Ipv4Header.HeaderLength + header.Length));
+        TcpHeader.Emit(frame.AsSpan(Ipv4Header.HeaderLength), header, payloadLength, Client, Server);
+        Ipv4Header.Emit(frame, new Ipv4Header(Client, Server, IpProtocol.Tcp), tcpLength);
         return frame;
     }
 
@@ -94,7 +92,12 @@ public class TcpIngressBenchmarks
     }
 
     [GlobalCleanup]
-    public void Cleanup() => _stack.Dispose();
+    public void Dispose()
+    {
+        _stack.Dispose();
+        _device.Dispose();
+        GC.SuppressFinalize(this);
+    }
 
     /// <summary>The engine's control block of a stack's only connection (reflection, once, in set-up).</summary>
     internal static TcpControlBlock OnlyConnection(Netstack stack)

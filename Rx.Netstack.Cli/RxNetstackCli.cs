@@ -172,7 +172,7 @@ internal sealed class RxNetstackCli
             : $"unknown option '{name}'";
     }
 
-    private static string AndList(IReadOnlyList<string> items) =>
+    private static string AndList(List<string> items) =>
         items.Count == 1 ? items[0] : $"{string.Join(", ", items.Take(items.Count - 1))} and {items[^1]}";
 
     /// <summary>The options a command accepts: its own and its ancestors' recursive ones (--help).</summary>

@@ -1,3 +1,4 @@
+using System.Globalization;
 namespace Rx.Netstack;
 
 /// <summary>
@@ -46,5 +47,5 @@ public readonly record struct Instant(long Ticks) : IComparable<Instant>
     public int CompareTo(Instant other) => Ticks.CompareTo(other.Ticks);
 
     /// <inheritdoc />
-    public override string ToString() => IsNever ? "never" : ToDateTimeOffset().ToString("HH:mm:ss.fffffff");
+    public override string ToString() => IsNever ? "never" : ToDateTimeOffset().ToString("HH:mm:ss.fffffff", CultureInfo.InvariantCulture);
 }

@@ -149,6 +149,18 @@ public readonly record struct NetAddress : IComparable<NetAddress>
         return c != 0 ? c : _low.CompareTo(other._low);
     }
 
+    /// <summary>True when <paramref name="left"/> sorts before <paramref name="right"/> (IPv4 before IPv6, then by value).</summary>
+    public static bool operator <(NetAddress left, NetAddress right) => left.CompareTo(right) < 0;
+
+    /// <summary>True when <paramref name="left"/> sorts before or equals <paramref name="right"/>.</summary>
+    public static bool operator <=(NetAddress left, NetAddress right) => left.CompareTo(right) <= 0;
+
+    /// <summary>True when <paramref name="left"/> sorts after <paramref name="right"/>.</summary>
+    public static bool operator >(NetAddress left, NetAddress right) => left.CompareTo(right) > 0;
+
+    /// <summary>True when <paramref name="left"/> sorts after or equals <paramref name="right"/>.</summary>
+    public static bool operator >=(NetAddress left, NetAddress right) => left.CompareTo(right) >= 0;
+
     /// <inheritdoc />
     public override string ToString() => ToIPAddress().ToString();
 }

@@ -282,7 +282,7 @@ public sealed unsafe class TunDevice : IPacketDevice, IDisposable
     /// Reads what the kernel has queued, up to <see cref="MaxReadsPerPoll"/> packets, until the descriptor (non-blocking)
     /// says EAGAIN: under load one poll() serves a burst of packets instead of one each. Null, or why reading must stop.
     /// </summary>
-    private Exception? ReadBurst(byte[] buffer)
+    private TunDeviceException? ReadBurst(byte[] buffer)
     {
         for (int i = 0; i < MaxReadsPerPoll && !_stopping; i++)
         {

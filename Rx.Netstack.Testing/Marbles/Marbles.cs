@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Reactive;
 using System.Reactive.Concurrency;
 using System.Reactive.Disposables;
@@ -249,22 +250,22 @@ public sealed class Marbles
 
         const string Indent = "  ";
         var report = new StringBuilder();
-        report.AppendLine($"The marble diagrams differ at frame {frame}{(frame == 0 ? "" : caret ? " after ^" : "")}:");
-        report.AppendLine($"{Indent}expected  {expectedRow}");
-        report.AppendLine($"{Indent}actual    {actualRow}");
-        report.AppendLine($"{Indent}          {new string(' ', column)}^");
+        report.AppendLine(CultureInfo.InvariantCulture, $"The marble diagrams differ at frame {frame}{(frame == 0 ? "" : caret ? " after ^" : "")}:");
+        report.AppendLine(CultureInfo.InvariantCulture, $"{Indent}expected  {expectedRow}");
+        report.AppendLine(CultureInfo.InvariantCulture, $"{Indent}actual    {actualRow}");
+        report.AppendLine(CultureInfo.InvariantCulture, $"{Indent}          {new string(' ', column)}^");
         string legend = string.Join(", ", symbols.Legend());
-        if (legend.Length > 0) report.AppendLine($"{Indent}values: {legend}");
+        if (legend.Length > 0) report.AppendLine(CultureInfo.InvariantCulture, $"{Indent}values: {legend}");
         string? expectedError = e.SelectMany(n => n).FirstOrDefault(n => n.Kind == NotificationKind.OnError)?.Exception is { } ee
             ? (anyError ? "any error" : Show(ee)) : null;
         string? actualError = a.SelectMany(n => n).FirstOrDefault(n => n.Kind == NotificationKind.OnError)?.Exception is { } ae ? Show(ae) : null;
         if (expectedError is not null || actualError is not null)
-            report.AppendLine($"{Indent}#: expected {expectedError ?? "no error"}, actual {actualError ?? "no error"}");
+            report.AppendLine(CultureInfo.InvariantCulture, $"{Indent}#: expected {expectedError ?? "no error"}, actual {actualError ?? "no error"}");
         long start = Time(frame);
-        report.AppendLine($"{Indent}frame {frame} is {MarbleDiagram.Describe(start)} to {MarbleDiagram.Describe(start + _frameTicks)} of virtual time:");
-        report.AppendLine($"{Indent}  expected {Describe(e[diff], null, symbols)}");
-        report.AppendLine($"{Indent}  actual   {Describe(a[diff], actual.Where(x => x.Frame == frame).Select(x => x.Time).ToList(), symbols)}");
-        report.Append($"{Indent}one frame is {MarbleDiagram.Describe(_frameTicks)}; frame 0{(caret ? " (^)" : "")} is at {MarbleDiagram.Describe(Origin)}");
+        report.AppendLine(CultureInfo.InvariantCulture, $"{Indent}frame {frame} is {MarbleDiagram.Describe(start)} to {MarbleDiagram.Describe(start + _frameTicks)} of virtual time:");
+        report.AppendLine(CultureInfo.InvariantCulture, $"{Indent}  expected {Describe(e[diff], null, symbols)}");
+        report.AppendLine(CultureInfo.InvariantCulture, $"{Indent}  actual   {Describe(a[diff], actual.Where(x => x.Frame == frame).Select(x => x.Time).ToList(), symbols)}");
+        report.Append(CultureInfo.InvariantCulture, $"{Indent}one frame is {MarbleDiagram.Describe(_frameTicks)}; frame 0{(caret ? " (^)" : "")} is at {MarbleDiagram.Describe(Origin)}");
         throw new MarbleAssertionException(report.ToString(), expectedRow, actualRow, frame);
     }
 

@@ -8,8 +8,10 @@ public sealed class ImpairedLinkTests
     private static readonly long Ms = TimeSpan.TicksPerMillisecond;
 
     /// <summary>An impaired end A of a synchronous pipe; what reaches B is recorded with its virtual time.</summary>
-    private sealed class Rig
+    private sealed class Rig : IDisposable
     {
+        public void Dispose() => Link.Dispose();
+
         public readonly TestScheduler Scheduler = new();
         public readonly PipeDevice B;
         public readonly ImpairedLink Link;

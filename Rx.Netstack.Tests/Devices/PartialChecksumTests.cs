@@ -22,11 +22,11 @@ public sealed class PartialChecksumTests
         new Random(payloadLength).NextBytes(packet.AsSpan(ipLength + (protocol == IpProtocol.Tcp ? 20 : 8), payloadLength));
         Span<byte> transport = packet.AsSpan(ipLength);
         int length = protocol == IpProtocol.Tcp
-            ? Rx.Netstack.Wire.Tcp.Emit(transport, new TcpHeader(40000, 80, TcpFlags.Ack | TcpFlags.Psh) { Sequence = new SeqNumber(7), Acknowledgment = new SeqNumber(9), Window = 1000 },
+            ? Rx.Netstack.Wire.TcpHeader.Emit(transport, new TcpHeader(40000, 80, TcpFlags.Ack | TcpFlags.Psh) { Sequence = new SeqNumber(7), Acknowledgment = new SeqNumber(9), Window = 1000 },
                 payloadLength, source, destination)
-            : Rx.Netstack.Wire.Udp.Emit(transport, new UdpHeader(5353, 53), payloadLength, source, destination);
-        if (v6) Ipv6.Emit(packet, new Ipv6Header(source, destination, protocol, HasFragmentHeader: fragment, MoreFragments: fragment), length);
-        else Ipv4.Emit(packet, new Ipv4Header(source, destination, protocol, MoreFragments: fragment), length);
+            : Rx.Netstack.Wire.UdpHeader.Emit(transport, new UdpHeader(5353, 53), payloadLength, source, destination);
+        if (v6) Ipv6Header.Emit(packet, new Ipv6Header(source, destination, protocol, HasFragmentHeader: fragment, MoreFragments: fragment), length);
+        else Ipv4Header.Emit(packet, new Ipv4Header(source, destination, protocol, MoreFragments: fragment), length);
         return packet[..(ipLength + length)];
     }
 

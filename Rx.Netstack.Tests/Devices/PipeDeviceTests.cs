@@ -174,7 +174,7 @@ public sealed class PipeDeviceTests
         Assert.Empty(events);
         scheduler.Start();
 
-        Assert.Equal(new[] { "frame 1", "frame 2", "completed" }, events);
+        Assert.Equal(["frame 1", "frame 2", "completed"], events);
     }
 
     [Fact]

@@ -25,9 +25,9 @@ public sealed class TcpSegmentationTests
             header.TimestampEcho = 2;
         }
         var packet = new byte[ipLength + 60 + payloadLength];
-        int length = Rx.Netstack.Wire.Tcp.Emit(packet.AsSpan(ipLength), header, payloadLength, source, destination, computeChecksum: false);
-        if (v6) Ipv6.Emit(packet, new Ipv6Header(source, destination, IpProtocol.Tcp), length);
-        else Ipv4.Emit(packet, new Ipv4Header(source, destination, IpProtocol.Tcp), length);
+        int length = Rx.Netstack.Wire.TcpHeader.Emit(packet.AsSpan(ipLength), header, payloadLength, source, destination, computeChecksum: false);
+        if (v6) Ipv6Header.Emit(packet, new Ipv6Header(source, destination, IpProtocol.Tcp), length);
+        else Ipv4Header.Emit(packet, new Ipv4Header(source, destination, IpProtocol.Tcp), length);
         return packet[..(ipLength + length)];
     }
 
@@ -77,8 +77,8 @@ public sealed class TcpSegmentationTests
         Assert.False(TcpSegmentation.TryPlan(fits, 1500, partial, out _));
 
         var udp = new byte[20 + 8 + 3000];
-        int length = Rx.Netstack.Wire.Udp.Emit(udp.AsSpan(20), new UdpHeader(5353, 53), 3000, V4Source, V4Destination, computeChecksum: false);
-        Ipv4.Emit(udp, new Ipv4Header(V4Source, V4Destination, IpProtocol.Udp), length);
+        int length = Rx.Netstack.Wire.UdpHeader.Emit(udp.AsSpan(20), new UdpHeader(5353, 53), 3000, V4Source, V4Destination, computeChecksum: false);
+        Ipv4Header.Emit(udp, new Ipv4Header(V4Source, V4Destination, IpProtocol.Udp), length);
         Assert.True(PartialChecksum.TryPlan(udp, out partial, out _, out _));
         Assert.False(TcpSegmentation.TryPlan(udp, 1500, partial, out _));
     }

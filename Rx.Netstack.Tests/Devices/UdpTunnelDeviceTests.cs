@@ -17,8 +17,10 @@ public sealed class UdpTunnelDeviceTests
     }
 
     /// <summary>Collects copies of received frames and lets a test wait for a count.</summary>
-    private sealed class Collector
+    private sealed class Collector : IDisposable
     {
+        public void Dispose() => _arrived.Dispose();
+
         private readonly List<byte[]> _frames = new();
         private readonly SemaphoreSlim _arrived = new(0);
 

@@ -73,14 +73,14 @@ public sealed class IcmpAndFragmentTests
         NetAddress src = StackPair.A4, dst = StackPair.B4;
         byte[] udp = new byte[8 + payload.Length];
         payload.CopyTo(udp, 8);
-        Rx.Netstack.Wire.Udp.Emit(udp, new UdpHeader(1000, 53), payload.Length, src, dst);
+        Rx.Netstack.Wire.UdpHeader.Emit(udp, new UdpHeader(1000, 53), payload.Length, src, dst);
         var fragments = new List<byte[]>();
         for (int offset = 0; offset < udp.Length; offset += chunk)
         {
             int length = Math.Min(chunk, udp.Length - offset);
             byte[] f = new byte[20 + length];
             udp.AsSpan(offset, length).CopyTo(f.AsSpan(20));
-            Ipv4.Emit(f, new Ipv4Header(src, dst, IpProtocol.Udp, 64, id, false, offset + length < udp.Length, offset), length);
+            Ipv4Header.Emit(f, new Ipv4Header(src, dst, IpProtocol.Udp, 64, id, false, offset + length < udp.Length, offset), length);
             fragments.Add(f);
         }
         return fragments;
@@ -177,7 +177,7 @@ public sealed class IcmpAndFragmentTests
         var device = new ManualDevice();
         stack.Attach(device);
         byte[] packet = new byte[48];
-        Ipv6.Emit(packet, new Ipv6Header(StackPair.A6, StackPair.B6, (IpProtocol)253), 8);
+        Ipv6Header.Emit(packet, new Ipv6Header(StackPair.A6, StackPair.B6, (IpProtocol)253), 8);
         device.Inject(packet);
         s.AdvanceBy(10);
         byte[] reply = Assert.Single(device.Sent);

@@ -14,7 +14,7 @@ public sealed class RawSocketTests
     {
         byte[] packet = new byte[20 + payload];
         for (int i = 0; i < payload; i++) packet[20 + i] = (byte)i;
-        Ipv4.Emit(packet, new Ipv4Header(from, to, (IpProtocol)253), payload);
+        Ipv4Header.Emit(packet, new Ipv4Header(from, to, (IpProtocol)253), payload);
         return packet;
     }
 

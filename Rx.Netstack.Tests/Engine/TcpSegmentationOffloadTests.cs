@@ -22,8 +22,8 @@ public sealed class TcpSegmentationOffloadTests
     private static byte[] FromPeer(ushort ourPort, TcpHeader header)
     {
         var packet = new byte[20 + 60];
-        int length = Rx.Netstack.Wire.Tcp.Emit(packet.AsSpan(20), header with { SourcePort = PeerPort, DestinationPort = ourPort }, 0, Peer, Us);
-        Ipv4.Emit(packet, new Ipv4Header(Peer, Us, IpProtocol.Tcp), length);
+        int length = Rx.Netstack.Wire.TcpHeader.Emit(packet.AsSpan(20), header with { SourcePort = PeerPort, DestinationPort = ourPort }, 0, Peer, Us);
+        Ipv4Header.Emit(packet, new Ipv4Header(Peer, Us, IpProtocol.Tcp), length);
         return packet[..(20 + length)];
     }
 
@@ -175,8 +175,10 @@ public sealed class TcpSegmentationOffloadTests
     }
 
     /// <summary>Two devices joined back to back that carry frames of any size and report TSO with both checksum offloads.</summary>
-    private sealed class SegmentingPipe : IPacketDevice
+    private sealed class SegmentingPipe : IPacketDevice, IDisposable
     {
+        public void Dispose() => _received.Dispose();
+
         private readonly Subject<ReadOnlyMemory<byte>> _received = new();
 
         private SegmentingPipe() => Transmit = System.Reactive.Observer.Create<ReadOnlyMemory<byte>>(frame =>

@@ -67,8 +67,8 @@ public sealed class TransmitBufferTests
         using var tap = pair.DeviceB.Received.Subscribe(frame =>
         {
             framesSeen++;
-            if (Rx.Netstack.Wire.Ipv4.TryParse(frame.Span, out var ip, out int headerLength, out ReadOnlySpan<byte> payload) != Rx.Netstack.Wire.WireError.None
-                || Rx.Netstack.Wire.Tcp.TryParse(payload, ip.Source, ip.Destination, out _, out _) != Rx.Netstack.Wire.WireError.None)
+            if (Rx.Netstack.Wire.Ipv4Header.TryParse(frame.Span, out var ip, out int headerLength, out ReadOnlySpan<byte> payload) != Rx.Netstack.Wire.WireError.None
+                || Rx.Netstack.Wire.TcpHeader.TryParse(payload, ip.Source, ip.Destination, out _, out _) != Rx.Netstack.Wire.WireError.None)
                 badFrames++;
         });
         var (client, server) = pair.ConnectTcp();

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
 using System.Reactive.Linq;
@@ -19,7 +20,7 @@ public sealed partial class KernelToStackTests
 
         foreach (var (target, size) in new[] { (InteropRig.StackV4, 56), (InteropRig.StackV4, 3000), (InteropRig.StackV6, 56), (InteropRig.StackV6, 3000) })
         {
-            string output = rig.Namespace.Exec("ping", "-c", "3", "-i", "0.2", "-W", "5", "-s", size.ToString(), target.ToString());
+            string output = rig.Namespace.Exec("ping", "-c", "3", "-i", "0.2", "-W", "5", "-s", size.ToString(CultureInfo.InvariantCulture), target.ToString());
             Assert.Contains("3 packets transmitted, 3 received", output);
             Assert.Contains($"{size + 8} bytes from {target}", output); // the reply carries the whole payload back
         }

@@ -128,8 +128,8 @@ public sealed class NetworkMarbleTests
         {
             'd' => VirtualTime.FromAsync(token => a.ConnectTcpAsync(NetEndpoint.Parse("10.0.0.2:80"), cancellationToken: token))
                 .Do(connection => client = connection).Select(_ => Unit.Default),
-            'c' => VirtualTime.FromAsync(_ => client!.CloseAsync()),
-            _ => VirtualTime.FromAsync(_ => server!.CloseAsync()),
+            'c' => VirtualTime.FromAsync(token => client!.CloseAsync(token)),
+            _ => VirtualTime.FromAsync(token => server!.CloseAsync(token)),
         }).Subscribe();
 
         // b's socket table, its TCP connection's rows: r SYN-RECEIVED, E ESTABLISHED, C CLOSE-WAIT, L LAST-ACK, x gone.

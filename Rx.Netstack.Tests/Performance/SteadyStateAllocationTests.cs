@@ -6,7 +6,6 @@ using Rx.Netstack.Sockets;
 using Rx.Netstack.Tcp;
 using Rx.Netstack.Testing;
 using Rx.Netstack.Wire;
-using TcpWire = Rx.Netstack.Wire.Tcp;
 
 namespace Rx.Netstack.Tests.Performance;
 
@@ -38,7 +37,7 @@ public sealed class SteadyStateAllocationTests : IDisposable
         TcpConnectionListener listener = _stack.ListenTcpAsync(80).GetAwaiter().GetResult();
         Task<TcpConnection> accept = listener.AcceptAsync();
         _device.Inject(Build(new TcpHeader(40000, 80, TcpFlags.Syn) { Sequence = new SeqNumber(1000), Window = 65535, MaxSegmentSize = 1460 }, 0));
-        Assert.Equal(WireError.None, TcpWire.TryParse(_device.LastSent[Ipv4.HeaderLength..], Server, Client, out TcpHeader synAck, out _));
+        Assert.Equal(WireError.None, TcpHeader.TryParse(_device.LastSent[Ipv4Header.HeaderLength..], Server, Client, out TcpHeader synAck, out _));
         Assert.True(synAck.Has(TcpFlags.Syn | TcpFlags.Ack));
         _serverIsn = synAck.Sequence;
         _device.Inject(Build(new TcpHeader(40000, 80, TcpFlags.Ack) { Sequence = new SeqNumber(1001), Acknowledgment = _serverIsn + 1, Window = 65535 }, 0));
@@ -83,7 +82,7 @@ public sealed class SteadyStateAllocationTests : IDisposable
             Rewrite(ack, new SeqNumber(1001), acknowledged);
             _device.Inject(ack); // the peer's ACK of the previous segment clocks out the new one
             if (_device.SentFrames != before + 1) throw new InvalidOperationException("the ACK did not clock out one segment");
-            if (TcpWire.TryParse(_device.LastSent[Ipv4.HeaderLength..], Server, Client, out TcpHeader sent, out ReadOnlySpan<byte> data) != WireError.None
+            if (TcpHeader.TryParse(_device.LastSent[Ipv4Header.HeaderLength..], Server, Client, out TcpHeader sent, out ReadOnlySpan<byte> data) != WireError.None
                 || data.Length != PayloadLength)
                 throw new InvalidOperationException("the stack sent a bad or short segment");
             acknowledged = sent.Sequence + data.Length;
@@ -114,17 +113,17 @@ public sealed class SteadyStateAllocationTests : IDisposable
 
     private static byte[] Build(TcpHeader header, int payloadLength)
     {
-        int tcpLength = TcpWire.HeaderLength(header) + payloadLength;
-        byte[] frame = new byte[Ipv4.HeaderLength + tcpLength];
-        new Random(3).NextBytes(frame.AsSpan(Ipv4.HeaderLength + TcpWire.HeaderLength(header)));
-        TcpWire.Emit(frame.AsSpan(Ipv4.HeaderLength), header, payloadLength, Client, Server);
-        Ipv4.Emit(frame, new Ipv4Header(Client, Server, IpProtocol.Tcp), tcpLength);
+        int tcpLength = header.Length + payloadLength;
+        byte[] frame = new byte[Ipv4Header.HeaderLength + tcpLength];
+        new Random(3).NextBytes(frame.AsSpan(Ipv4Header.HeaderLength + header.Length));
+        TcpHeader.Emit(frame.AsSpan(Ipv4Header.HeaderLength), header, payloadLength, Client, Server);
+        Ipv4Header.Emit(frame, new Ipv4Header(Client, Server, IpProtocol.Tcp), tcpLength);
         return frame;
     }
 
     private static void Rewrite(byte[] frame, SeqNumber sequence, SeqNumber acknowledgment)
     {
-        Span<byte> tcp = frame.AsSpan(Ipv4.HeaderLength);
+        Span<byte> tcp = frame.AsSpan(Ipv4Header.HeaderLength);
         BinaryPrimitives.WriteUInt32BigEndian(tcp[4..], sequence.Value);
         BinaryPrimitives.WriteUInt32BigEndian(tcp[8..], acknowledgment.Value);
         BinaryPrimitives.WriteUInt16BigEndian(tcp[16..], 0);
@@ -134,8 +133,10 @@ public sealed class SteadyStateAllocationTests : IDisposable
     public void Dispose() => _stack.Dispose();
 
     /// <summary>Keeps the last frame the stack sent in a fixed buffer (no copy allocated) and counts frames.</summary>
-    private sealed class SinkDevice : IPacketDevice, IObserver<ReadOnlyMemory<byte>>
+    private sealed class SinkDevice : IPacketDevice, IObserver<ReadOnlyMemory<byte>>, IDisposable
     {
+        public void Dispose() => _received.Dispose();
+
         private readonly Subject<ReadOnlyMemory<byte>> _received = new();
         private readonly byte[] _last = new byte[65536];
         private int _lastLength;

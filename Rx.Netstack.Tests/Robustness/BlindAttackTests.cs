@@ -1,3 +1,4 @@
+using System.Reactive.Disposables;
 using Rx.Netstack.Commands;
 using Rx.Netstack.Sockets;
 using Rx.Netstack.Tcp;
@@ -17,7 +18,7 @@ public sealed class BlindAttackTests : IDisposable
     private readonly List<byte[]> _fromB = [];
     private readonly List<byte[]> _toB = [];
     private readonly TcpConnection _client, _server;
-    private readonly IDisposable _taps;
+    private readonly CompositeDisposable _taps;
 
     public BlindAttackTests()
     {

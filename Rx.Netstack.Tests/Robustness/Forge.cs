@@ -14,14 +14,14 @@ internal static class Forge
     {
         if (destination.IsV6)
         {
-            byte[] packet = new byte[Ipv6.HeaderLength + payload.Length];
-            payload.CopyTo(packet.AsSpan(Ipv6.HeaderLength));
-            Ipv6.Emit(packet, new Ipv6Header(source, destination, protocol), payload.Length);
+            byte[] packet = new byte[Ipv6Header.HeaderLength + payload.Length];
+            payload.CopyTo(packet.AsSpan(Ipv6Header.HeaderLength));
+            Ipv6Header.Emit(packet, new Ipv6Header(source, destination, protocol), payload.Length);
             return packet;
         }
-        byte[] v4 = new byte[Ipv4.HeaderLength + payload.Length];
-        payload.CopyTo(v4.AsSpan(Ipv4.HeaderLength));
-        Ipv4.Emit(v4, new Ipv4Header(source, destination, protocol, Identification: id), payload.Length);
+        byte[] v4 = new byte[Ipv4Header.HeaderLength + payload.Length];
+        payload.CopyTo(v4.AsSpan(Ipv4Header.HeaderLength));
+        Ipv4Header.Emit(v4, new Ipv4Header(source, destination, protocol, Identification: id), payload.Length);
         return v4;
     }
 
@@ -31,25 +31,25 @@ internal static class Forge
         if (destination.IsV6)
         {
             var header = new Ipv6Header(source, destination, protocol, HasFragmentHeader: true, FragmentOffset: offset, MoreFragments: more, FragmentIdentification: id);
-            int headerLength = Ipv6.EmittedLength(header);
+            int headerLength = Ipv6Header.EmittedLength(header);
             byte[] packet = new byte[headerLength + data.Length];
             data.CopyTo(packet.AsSpan(headerLength));
-            Ipv6.Emit(packet, header, data.Length);
+            Ipv6Header.Emit(packet, header, data.Length);
             return packet;
         }
-        byte[] v4 = new byte[Ipv4.HeaderLength + data.Length];
-        data.CopyTo(v4.AsSpan(Ipv4.HeaderLength));
-        Ipv4.Emit(v4, new Ipv4Header(source, destination, protocol, Identification: (ushort)id, MoreFragments: more, FragmentOffset: offset), data.Length);
+        byte[] v4 = new byte[Ipv4Header.HeaderLength + data.Length];
+        data.CopyTo(v4.AsSpan(Ipv4Header.HeaderLength));
+        Ipv4Header.Emit(v4, new Ipv4Header(source, destination, protocol, Identification: (ushort)id, MoreFragments: more, FragmentOffset: offset), data.Length);
         return v4;
     }
 
     /// <summary>A TCP segment with options from <paramref name="header"/>'s fields (valid checksum).</summary>
     public static byte[] TcpSegment(NetAddress source, NetAddress destination, in TcpHeader header, ReadOnlySpan<byte> payload = default)
     {
-        int headerLength = Rx.Netstack.Wire.Tcp.HeaderLength(header);
+        int headerLength = header.Length;
         byte[] segment = new byte[headerLength + payload.Length];
         payload.CopyTo(segment.AsSpan(headerLength));
-        Rx.Netstack.Wire.Tcp.Emit(segment, header, payload.Length, source, destination);
+        Rx.Netstack.Wire.TcpHeader.Emit(segment, header, payload.Length, source, destination);
         return segment;
     }
 
@@ -88,9 +88,9 @@ internal static class Forge
     /// <summary>A UDP datagram (header + payload, valid checksum), e.g. to be split into fragments.</summary>
     public static byte[] UdpDatagram(NetAddress source, NetAddress destination, ushort sourcePort, ushort destinationPort, ReadOnlySpan<byte> payload)
     {
-        byte[] datagram = new byte[Rx.Netstack.Wire.Udp.HeaderLength + payload.Length];
-        payload.CopyTo(datagram.AsSpan(Rx.Netstack.Wire.Udp.HeaderLength));
-        Rx.Netstack.Wire.Udp.Emit(datagram, new UdpHeader(sourcePort, destinationPort), payload.Length, source, destination);
+        byte[] datagram = new byte[Rx.Netstack.Wire.UdpHeader.HeaderLength + payload.Length];
+        payload.CopyTo(datagram.AsSpan(Rx.Netstack.Wire.UdpHeader.HeaderLength));
+        Rx.Netstack.Wire.UdpHeader.Emit(datagram, new UdpHeader(sourcePort, destinationPort), payload.Length, source, destination);
         return datagram;
     }
 
@@ -101,10 +101,10 @@ internal static class Forge
     /// <summary>An ICMP / ICMPv6 message (header + body, valid checksum).</summary>
     public static byte[] IcmpMessage(NetAddress source, NetAddress destination, in IcmpHeader header, ReadOnlySpan<byte> body)
     {
-        byte[] message = new byte[Rx.Netstack.Wire.Icmp.HeaderLength + body.Length];
-        body.CopyTo(message.AsSpan(Rx.Netstack.Wire.Icmp.HeaderLength));
-        if (destination.IsV6) Rx.Netstack.Wire.Icmp.EmitV6(message, header, body.Length, source, destination);
-        else Rx.Netstack.Wire.Icmp.EmitV4(message, header, body.Length);
+        byte[] message = new byte[Rx.Netstack.Wire.IcmpHeader.HeaderLength + body.Length];
+        body.CopyTo(message.AsSpan(Rx.Netstack.Wire.IcmpHeader.HeaderLength));
+        if (destination.IsV6) Rx.Netstack.Wire.IcmpHeader.EmitV6(message, header, body.Length, source, destination);
+        else Rx.Netstack.Wire.IcmpHeader.EmitV4(message, header, body.Length);
         return message;
     }
 
@@ -117,17 +117,17 @@ internal static class Forge
         ReadOnlySpan<byte> segment;
         if (packet.Length > 0 && packet[0] >> 4 == 6)
         {
-            if (Ipv6.TryParse(packet, out Ipv6Header h6, out _, out segment, out _) != WireError.None || h6.Protocol != IpProtocol.Tcp) return false;
+            if (Ipv6Header.TryParse(packet, out Ipv6Header h6, out _, out segment, out _) != WireError.None || h6.Protocol != IpProtocol.Tcp) return false;
             source = h6.Source;
             destination = h6.Destination;
         }
         else
         {
-            if (Ipv4.TryParse(packet, out Ipv4Header h4, out _, out segment) != WireError.None || h4.Protocol != IpProtocol.Tcp) return false;
+            if (Ipv4Header.TryParse(packet, out Ipv4Header h4, out _, out segment) != WireError.None || h4.Protocol != IpProtocol.Tcp) return false;
             source = h4.Source;
             destination = h4.Destination;
         }
-        if (Rx.Netstack.Wire.Tcp.TryParse(segment, source, destination, out header, out ReadOnlySpan<byte> payload) != WireError.None) return false;
+        if (Rx.Netstack.Wire.TcpHeader.TryParse(segment, source, destination, out header, out ReadOnlySpan<byte> payload) != WireError.None) return false;
         payloadLength = payload.Length;
         return true;
     }

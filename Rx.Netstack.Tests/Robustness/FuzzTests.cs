@@ -283,7 +283,7 @@ internal sealed class PacketFuzzer(Random random, List<byte[]> toB, List<byte[]>
         bool v6 = V6;
         NetAddress src = Source(v6), dst = Destination(v6);
         byte[] packet = Forge.Udp(src, dst, Port(), random.Next(2) == 0 ? (ushort)53 : Port(), Bytes(random.Next(4) == 0 ? 1400 : 100));
-        int udpAt = v6 ? Ipv6.HeaderLength : Ipv4.HeaderLength;
+        int udpAt = v6 ? Ipv6Header.HeaderLength : Ipv4Header.HeaderLength;
         switch (random.Next(6))
         {
             case 0: packet[udpAt + 6] = packet[udpAt + 7] = 0; break; // no checksum (fine on v4, not on v6)
@@ -299,7 +299,7 @@ internal sealed class PacketFuzzer(Random random, List<byte[]> toB, List<byte[]>
         if (Pick(fromB) is not { } sent) return OtherIcmp();
         bool v6 = sent[0] >> 4 == 6;
         byte[] quote = sent.AsSpan(0, Math.Min(sent.Length, 28 + random.Next(v6 ? 80 : 60))).ToArray();
-        int tcpAt = v6 ? Ipv6.HeaderLength : (sent[0] & 0xF) * 4;
+        int tcpAt = v6 ? Ipv6Header.HeaderLength : (sent[0] & 0xF) * 4;
         if (random.Next(2) == 0 && quote.Length >= tcpAt + 8)
             BinaryPrimitives.WriteUInt32BigEndian(quote.AsSpan(tcpAt + 4), (uint)random.NextInt64());
         NetAddress from = v6 ? NetAddress.ReadV6(sent.AsSpan(24)) : NetAddress.ReadV4(sent.AsSpan(16));
@@ -385,9 +385,9 @@ internal sealed class PacketFuzzer(Random random, List<byte[]> toB, List<byte[]>
             current = next;
         }
         chain.AddRange(Bytes(60));
-        byte[] packet = new byte[Ipv6.HeaderLength + chain.Count];
-        chain.CopyTo(packet, Ipv6.HeaderLength);
-        Ipv6.Emit(packet, new Ipv6Header(Source(true), Destination(true), (IpProtocol)first), chain.Count);
+        byte[] packet = new byte[Ipv6Header.HeaderLength + chain.Count];
+        chain.CopyTo(packet, Ipv6Header.HeaderLength);
+        Ipv6Header.Emit(packet, new Ipv6Header(Source(true), Destination(true), (IpProtocol)first), chain.Count);
         return packet;
     }
 }

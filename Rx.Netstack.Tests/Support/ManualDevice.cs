@@ -4,8 +4,11 @@ using Rx.Netstack;
 namespace Rx.Netstack.Tests.Support;
 
 /// <summary>A device a test drives by hand: <see cref="Inject"/> feeds the stack, <see cref="Sent"/> holds copies of what it sent.</summary>
-public sealed class ManualDevice : IPacketDevice
+public sealed class ManualDevice : IPacketDevice, IDisposable
 {
+    /// <summary>Completes and releases the received-frames subject.</summary>
+    public void Dispose() => _received.Dispose();
+
     private readonly Subject<ReadOnlyMemory<byte>> _received = new();
 
     public ManualDevice(int mtu = 1500)

@@ -189,8 +189,14 @@ internal sealed class TcpPair
 }
 
 /// <summary>Applications on both ends of a <see cref="TcpPair"/>: each writes its stream, half-closes, and reads to EOF.</summary>
-internal sealed class StreamExchange
+internal sealed class StreamExchange : IDisposable
 {
+    public void Dispose()
+    {
+        _receivedByA.Dispose();
+        _receivedByB.Dispose();
+    }
+
     private readonly byte[] _fromA, _fromB;
     private readonly MemoryStream _receivedByA = new(), _receivedByB = new();
     private int _writtenA, _writtenB;

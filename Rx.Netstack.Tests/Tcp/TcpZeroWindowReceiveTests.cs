@@ -153,7 +153,7 @@ public class TcpZeroWindowReceiveTests
         {
             Assert.Equal(4096, t.Receive(read));
             t.OfferReadBuffer(reader);
-            t.Process(c.Now, Seg(TcpFlags.Ack, 7097, 1001), stream[4096..]);
+            t.Process(c.Now, Seg(TcpFlags.Ack, 7097, 1001), stream.AsSpan(4096));
             Assert.Equal(0, t.TakeDirectRead(out _));
         });
         c.Expect(262, Check.Flags(TcpFlags.Ack), Check.Ack(7097), Check.Window(4096));

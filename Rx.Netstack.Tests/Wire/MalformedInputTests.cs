@@ -3,7 +3,6 @@ using Rx.Netstack.Wire;
 
 namespace Rx.Netstack.Tests.Wire;
 
-using Tcp = Rx.Netstack.Wire.Tcp;
 
 /// <summary>Every prefix of every header, flipped checksums and broken fields give the documented error, never an exception.</summary>
 public class MalformedInputTests
@@ -39,23 +38,23 @@ public class MalformedInputTests
     private static (byte[] Bytes, Parser Parse, int ChecksumOffset) Sample(string kind) => kind switch
     {
         "ipv4" => (Packets.Ipv4(new Ipv4Header(V4Source, V4Destination, IpProtocol.Udp, Identification: 77), Payload),
-            b => Ipv4.TryParse(b, out _, out _, out _), 10),
+            b => Ipv4Header.TryParse(b, out _, out _, out _), 10),
         "ipv6" => (Packets.Ipv6(new Ipv6Header(V6Source, V6Destination, IpProtocol.Tcp), Payload),
-            b => Ipv6.TryParse(b, out _, out _, out _, out _), -1),
+            b => Ipv6Header.TryParse(b, out _, out _, out _, out _), -1),
         "ipv6-fragment" => (Packets.Ipv6(new Ipv6Header(V6Source, V6Destination, IpProtocol.Udp, HasFragmentHeader: true,
                 FragmentOffset: 64, MoreFragments: false, FragmentIdentification: 5), Payload),
-            b => Ipv6.TryParse(b, out _, out _, out _, out _), -1),
+            b => Ipv6Header.TryParse(b, out _, out _, out _, out _), -1),
         "udp4" => (Packets.Udp(new UdpHeader(53, 1000), Payload, V4Source, V4Destination),
-            b => Udp.TryParse(b, V4Source, V4Destination, out _, out _), 6),
+            b => UdpHeader.TryParse(b, V4Source, V4Destination, out _, out _), 6),
         "udp6" => (Packets.Udp(new UdpHeader(53, 1000), Payload, V6Source, V6Destination),
-            b => Udp.TryParse(b, V6Source, V6Destination, out _, out _), 6),
+            b => UdpHeader.TryParse(b, V6Source, V6Destination, out _, out _), 6),
         "tcp4" => (Packets.Tcp(FullTcpHeader(), Payload, V4Source, V4Destination),
-            b => Tcp.TryParse(b, V4Source, V4Destination, out _, out _), 16),
+            b => TcpHeader.TryParse(b, V4Source, V4Destination, out _, out _), 16),
         "tcp6" => (Packets.Tcp(FullTcpHeader(), Payload, V6Source, V6Destination),
-            b => Tcp.TryParse(b, V6Source, V6Destination, out _, out _), 16),
-        "icmp4" => (Packets.IcmpV4(new IcmpHeader(8, 0, 1, 2), Payload), b => Icmp.TryParseV4(b, out _, out _), 2),
+            b => TcpHeader.TryParse(b, V6Source, V6Destination, out _, out _), 16),
+        "icmp4" => (Packets.IcmpV4(new IcmpHeader(8, 0, 1, 2), Payload), b => IcmpHeader.TryParseV4(b, out _, out _), 2),
         "icmp6" => (Packets.IcmpV6(new IcmpHeader(128, 0, 1, 2), Payload, V6Source, V6Destination),
-            b => Icmp.TryParseV6(b, V6Source, V6Destination, out _, out _), 2),
+            b => IcmpHeader.TryParseV6(b, V6Source, V6Destination, out _, out _), 2),
         _ => throw new ArgumentException(kind),
     };
 
@@ -108,8 +107,8 @@ public class MalformedInputTests
         var copy = (byte[])bytes.Clone();
         copy[^5] ^= 0x10;
         ReadOnlySpan<byte> payload;
-        if (kind == "ipv4") Assert.Equal(WireError.None, Ipv4.TryParse(copy, out _, out _, out payload));
-        else Assert.Equal(WireError.None, Ipv6.TryParse(copy, out _, out _, out payload, out _));
+        if (kind == "ipv4") Assert.Equal(WireError.None, Ipv4Header.TryParse(copy, out _, out _, out payload));
+        else Assert.Equal(WireError.None, Ipv6Header.TryParse(copy, out _, out _, out payload, out _));
         byte[] expected = [.. Payload];
         expected[^5] ^= 0x10;
         Assert.Equal(expected, payload.ToArray());
@@ -126,12 +125,12 @@ public class MalformedInputTests
             var copy = (byte[])packet.Clone();
             edit(copy);
             Packets.FixIpv4Checksum(copy.AsSpan(0, Math.Max(20, Math.Min(copy.Length, (copy[0] & 0xF) * 4))));
-            return Ipv4.TryParse(copy, out _, out _, out _);
+            return Ipv4Header.TryParse(copy, out _, out _, out _);
         }
         Assert.Equal(WireError.BadVersion, Parse(b => b[0] = 0x65));
         Assert.Equal(WireError.BadHeaderLength, Parse(b => b[0] = 0x44));
         Assert.Equal(WireError.BadHeaderLength, Parse(b => b[0] = 0x40));
-        Assert.Equal(WireError.BadHeaderLength, Ipv4.TryParse(WithIhl(packet, 15)[..50], out _, out _, out _));
+        Assert.Equal(WireError.BadHeaderLength, Ipv4Header.TryParse(WithIhl(packet, 15).AsSpan(0, 50), out _, out _, out _));
         Assert.Equal(WireError.BadLength, Parse(b => BinaryPrimitives.WriteUInt16BigEndian(b.AsSpan(2), (ushort)(b.Length + 1))));
         Assert.Equal(WireError.BadLength, Parse(b => BinaryPrimitives.WriteUInt16BigEndian(b.AsSpan(2), 19)));
         Assert.Equal(WireError.BadField, Parse(b => NetAddress.Parse("224.0.0.5").WriteTo(b.AsSpan(12))));
@@ -151,7 +150,7 @@ public class MalformedInputTests
     {
         // 24-byte header: a router-alert option (RFC 2113), then the payload, then 6 bytes of link padding.
         var packet = new byte[24 + Payload.Length + 6];
-        Ipv4.Emit(packet, new Ipv4Header(V4Source, V4Destination, IpProtocol.Udp, 9, 1234, DontFragment: true), 0);
+        Ipv4Header.Emit(packet, new Ipv4Header(V4Source, V4Destination, IpProtocol.Udp, 9, 1234, DontFragment: true), 0);
         packet[0] = 0x46;
         BinaryPrimitives.WriteUInt16BigEndian(packet.AsSpan(2), (ushort)(24 + Payload.Length));
         packet[20] = 0x94; packet[21] = 4; // router alert, length 4, value 0
@@ -159,7 +158,7 @@ public class MalformedInputTests
         packet[^1] = 0xEE;
         Packets.FixIpv4Checksum(packet);
 
-        Assert.Equal(WireError.None, Ipv4.TryParse(packet, out var header, out int headerLength, out var payload));
+        Assert.Equal(WireError.None, Ipv4Header.TryParse(packet, out var header, out int headerLength, out var payload));
         Assert.Equal(24, headerLength);
         Assert.Equal(Payload, payload.ToArray());
         Assert.Equal(new Ipv4Header(V4Source, V4Destination, IpProtocol.Udp, 9, 1234, DontFragment: true), header);
@@ -170,11 +169,11 @@ public class MalformedInputTests
     {
         var packet = Packets.Ipv4(new Ipv4Header(V4Source, V4Destination, IpProtocol.Udp), Payload);
         var quote = packet[..28];
-        Assert.Equal(WireError.BadLength, Ipv4.TryParse(quote, out _, out _, out _));
-        Assert.Equal(WireError.None, Ipv4.TryParseQuoted(quote, out var header, out _, out var payload));
+        Assert.Equal(WireError.BadLength, Ipv4Header.TryParse(quote, out _, out _, out _));
+        Assert.Equal(WireError.None, Ipv4Header.TryParseQuoted(quote, out var header, out _, out var payload));
         Assert.Equal(V4Source, header.Source);
         Assert.Equal(8, payload.Length);
-        Assert.True(Udp.TryReadQuoted(payload, out var ports));
+        Assert.True(UdpHeader.TryReadQuoted(payload, out var ports));
         Assert.Equal(BinaryPrimitives.ReadUInt16BigEndian(Payload), ports.SourcePort);
     }
 
@@ -189,7 +188,7 @@ public class MalformedInputTests
             var copy = (byte[])datagram.Clone();
             edit(copy);
             if (fix) Packets.FixTransportChecksum(copy, 6, IpProtocol.Udp, source, destination);
-            return Udp.TryParse(copy, source, destination, out _, out _);
+            return UdpHeader.TryParse(copy, source, destination, out _, out _);
         }
         Assert.Equal(WireError.BadLength, Parse(b => BinaryPrimitives.WriteUInt16BigEndian(b.AsSpan(4), 7), V4Source, V4Destination, fix: false));
         Assert.Equal(WireError.BadLength, Parse(b => BinaryPrimitives.WriteUInt16BigEndian(b.AsSpan(4), (ushort)(b.Length + 1)), V4Source, V4Destination, fix: false));
@@ -203,7 +202,7 @@ public class MalformedInputTests
     public void UdpLinkPaddingBeyondTheLengthFieldIsIgnored()
     {
         byte[] padded = [.. Packets.Udp(new UdpHeader(53, 1000), Payload, V4Source, V4Destination), 1, 2, 3];
-        Assert.Equal(WireError.None, Udp.TryParse(padded, V4Source, V4Destination, out _, out var payload));
+        Assert.Equal(WireError.None, UdpHeader.TryParse(padded, V4Source, V4Destination, out _, out var payload));
         Assert.Equal(Payload, payload.ToArray());
     }
 
@@ -215,9 +214,9 @@ public class MalformedInputTests
         for (int word = 0; word <= 0xFFFF; word++)
         {
             BinaryPrimitives.WriteUInt16BigEndian(buffer.AsSpan(8), (ushort)word);
-            Udp.Emit(buffer, new UdpHeader(1, 2), 2, V4Source, V4Destination);
+            UdpHeader.Emit(buffer, new UdpHeader(1, 2), 2, V4Source, V4Destination);
             if (BinaryPrimitives.ReadUInt16BigEndian(buffer.AsSpan(6)) != 0xFFFF) continue;
-            Assert.Equal(WireError.None, Udp.TryParse(buffer, V4Source, V4Destination, out _, out _));
+            Assert.Equal(WireError.None, UdpHeader.TryParse(buffer, V4Source, V4Destination, out _, out _));
             return;
         }
         Assert.Fail("no payload gave a zero checksum");
@@ -231,10 +230,10 @@ public class MalformedInputTests
         var segment = Packets.Tcp(FullTcpHeader(), Payload, V4Source, V4Destination);
         var low = (byte[])segment.Clone();
         low[12] = 4 << 4;
-        Assert.Equal(WireError.BadHeaderLength, Tcp.TryParse(low, V4Source, V4Destination, out _, out _));
+        Assert.Equal(WireError.BadHeaderLength, TcpHeader.TryParse(low, V4Source, V4Destination, out _, out _));
         var high = segment[..40];
         high[12] = 15 << 4;
-        Assert.Equal(WireError.BadHeaderLength, Tcp.TryParse(high, V4Source, V4Destination, out _, out _));
+        Assert.Equal(WireError.BadHeaderLength, TcpHeader.TryParse(high, V4Source, V4Destination, out _, out _));
     }
 
     public static TheoryData<byte[]> MalformedOptions() => new()
@@ -257,7 +256,7 @@ public class MalformedInputTests
     public void MalformedTcpOptionsAreBadOption(byte[] options)
     {
         var segment = Packets.TcpWithRawOptions(options, V4Source, V4Destination, 5);
-        Assert.Equal(WireError.BadOption, Tcp.TryParse(segment, V4Source, V4Destination, out _, out _));
+        Assert.Equal(WireError.BadOption, TcpHeader.TryParse(segment, V4Source, V4Destination, out _, out _));
     }
 
     [Fact]
@@ -266,7 +265,7 @@ public class MalformedInputTests
         // Unknown kind 30 (MPTCP) of length 4, window scale 15, then EOL followed by bytes that are not options.
         byte[] options = [30, 4, 1, 2, 3, 3, 15, 0, 99, 99, 99, 99];
         var segment = Packets.TcpWithRawOptions(options, V6Source, V6Destination, 3);
-        Assert.Equal(WireError.None, Tcp.TryParse(segment, V6Source, V6Destination, out var header, out var payload));
+        Assert.Equal(WireError.None, TcpHeader.TryParse(segment, V6Source, V6Destination, out var header, out var payload));
         Assert.Equal(14, header.WindowScale); // RFC 7323 §2.3
         Assert.Equal(0, header.MaxSegmentSize);
         Assert.False(header.HasTimestamps);
@@ -277,8 +276,8 @@ public class MalformedInputTests
     public void TcpQuotedHeaderGivesPortsAndSequence()
     {
         var segment = Packets.Tcp(FullTcpHeader(), Payload, V4Source, V4Destination);
-        Assert.True(Tcp.TryReadQuoted(segment.AsSpan(0, 8), out ushort sourcePort, out ushort destinationPort, out var sequence));
+        Assert.True(TcpHeader.TryReadQuoted(segment.AsSpan(0, 8), out ushort sourcePort, out ushort destinationPort, out var sequence));
         Assert.Equal(((ushort)5000, (ushort)80, new SeqNumber(1)), (sourcePort, destinationPort, sequence));
-        Assert.False(Tcp.TryReadQuoted(segment.AsSpan(0, 7), out _, out _, out _));
+        Assert.False(TcpHeader.TryReadQuoted(segment.AsSpan(0, 7), out _, out _, out _));
     }
 }

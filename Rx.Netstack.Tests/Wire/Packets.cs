@@ -8,51 +8,51 @@ internal static class Packets
 {
     public static byte[] Tcp(in TcpHeader header, ReadOnlySpan<byte> payload, NetAddress source, NetAddress destination)
     {
-        int headerLength = Rx.Netstack.Wire.Tcp.HeaderLength(header);
+        int headerLength = header.Length;
         var bytes = new byte[headerLength + payload.Length];
         payload.CopyTo(bytes.AsSpan(headerLength));
-        int written = Rx.Netstack.Wire.Tcp.Emit(bytes, header, payload.Length, source, destination);
+        int written = Rx.Netstack.Wire.TcpHeader.Emit(bytes, header, payload.Length, source, destination);
         Assert.Equal(bytes.Length, written);
         return bytes;
     }
 
     public static byte[] Udp(in UdpHeader header, ReadOnlySpan<byte> payload, NetAddress source, NetAddress destination)
     {
-        var bytes = new byte[Rx.Netstack.Wire.Udp.HeaderLength + payload.Length];
-        payload.CopyTo(bytes.AsSpan(Rx.Netstack.Wire.Udp.HeaderLength));
-        Assert.Equal(bytes.Length, Rx.Netstack.Wire.Udp.Emit(bytes, header, payload.Length, source, destination));
+        var bytes = new byte[Rx.Netstack.Wire.UdpHeader.HeaderLength + payload.Length];
+        payload.CopyTo(bytes.AsSpan(Rx.Netstack.Wire.UdpHeader.HeaderLength));
+        Assert.Equal(bytes.Length, Rx.Netstack.Wire.UdpHeader.Emit(bytes, header, payload.Length, source, destination));
         return bytes;
     }
 
     public static byte[] IcmpV4(in IcmpHeader header, ReadOnlySpan<byte> body)
     {
-        var bytes = new byte[Icmp.HeaderLength + body.Length];
-        body.CopyTo(bytes.AsSpan(Icmp.HeaderLength));
-        Assert.Equal(bytes.Length, Icmp.EmitV4(bytes, header, body.Length));
+        var bytes = new byte[IcmpHeader.HeaderLength + body.Length];
+        body.CopyTo(bytes.AsSpan(IcmpHeader.HeaderLength));
+        Assert.Equal(bytes.Length, IcmpHeader.EmitV4(bytes, header, body.Length));
         return bytes;
     }
 
     public static byte[] IcmpV6(in IcmpHeader header, ReadOnlySpan<byte> body, NetAddress source, NetAddress destination)
     {
-        var bytes = new byte[Icmp.HeaderLength + body.Length];
-        body.CopyTo(bytes.AsSpan(Icmp.HeaderLength));
-        Assert.Equal(bytes.Length, Icmp.EmitV6(bytes, header, body.Length, source, destination));
+        var bytes = new byte[IcmpHeader.HeaderLength + body.Length];
+        body.CopyTo(bytes.AsSpan(IcmpHeader.HeaderLength));
+        Assert.Equal(bytes.Length, IcmpHeader.EmitV6(bytes, header, body.Length, source, destination));
         return bytes;
     }
 
     public static byte[] Ipv4(in Ipv4Header header, ReadOnlySpan<byte> payload)
     {
-        var bytes = new byte[Rx.Netstack.Wire.Ipv4.HeaderLength + payload.Length];
-        Assert.Equal(20, Rx.Netstack.Wire.Ipv4.Emit(bytes, header, payload.Length));
+        var bytes = new byte[Rx.Netstack.Wire.Ipv4Header.HeaderLength + payload.Length];
+        Assert.Equal(20, Rx.Netstack.Wire.Ipv4Header.Emit(bytes, header, payload.Length));
         payload.CopyTo(bytes.AsSpan(20));
         return bytes;
     }
 
     public static byte[] Ipv6(in Ipv6Header header, ReadOnlySpan<byte> payload)
     {
-        int headerLength = Rx.Netstack.Wire.Ipv6.EmittedLength(header);
+        int headerLength = Rx.Netstack.Wire.Ipv6Header.EmittedLength(header);
         var bytes = new byte[headerLength + payload.Length];
-        Assert.Equal(headerLength, Rx.Netstack.Wire.Ipv6.Emit(bytes, header, payload.Length));
+        Assert.Equal(headerLength, Rx.Netstack.Wire.Ipv6Header.Emit(bytes, header, payload.Length));
         payload.CopyTo(bytes.AsSpan(headerLength));
         return bytes;
     }
@@ -92,7 +92,7 @@ internal static class Packets
     /// <summary>What parsing an emitted <paramref name="header"/> gives back: the SACK blocks that did not fit are dropped.</summary>
     public static TcpHeader AsParsed(TcpHeader header)
     {
-        int emitted = Rx.Netstack.Wire.Tcp.SackBlocksEmitted(header);
+        int emitted = header.SackBlocksEmitted;
         for (int i = emitted; i < 4; i++) header.SackBlocks[i] = default;
         header.SackBlockCount = (byte)emitted;
         return header;

@@ -12,7 +12,7 @@ public class RoundTripTests
         Gen.Select(WireGen.Ipv4, WireGen.Payload).Sample((header, payload) =>
         {
             var bytes = Packets.Ipv4(header, payload);
-            Assert.Equal(WireError.None, Rx.Netstack.Wire.Ipv4.TryParse(bytes, out var parsed, out int headerLength, out var parsedPayload));
+            Assert.Equal(WireError.None, Rx.Netstack.Wire.Ipv4Header.TryParse(bytes, out var parsed, out int headerLength, out var parsedPayload));
             Assert.Equal(header, parsed);
             Assert.Equal(20, headerLength);
             Assert.Equal(payload, parsedPayload.ToArray());
@@ -29,9 +29,9 @@ public class RoundTripTests
             if (header.MoreFragments) payload = payload[..(payload.Length & ~7)];
             var bytes = Packets.Ipv6(header, payload);
             Assert.Equal(WireError.None,
-                Rx.Netstack.Wire.Ipv6.TryParse(bytes, out var parsed, out int offset, out var parsedPayload, out int pointer));
+                Rx.Netstack.Wire.Ipv6Header.TryParse(bytes, out var parsed, out int offset, out var parsedPayload, out int pointer));
             Assert.Equal(header, parsed);
-            Assert.Equal(Rx.Netstack.Wire.Ipv6.EmittedLength(header), offset);
+            Assert.Equal(Rx.Netstack.Wire.Ipv6Header.EmittedLength(header), offset);
             Assert.Equal(header.HasFragmentHeader ? 40 : 6, pointer); // the next-header field that named the protocol
             Assert.Equal(payload, parsedPayload.ToArray());
         });
@@ -44,7 +44,7 @@ public class RoundTripTests
         {
             var bytes = Packets.Udp(header, payload, pair.Source, pair.Destination);
             Assert.Equal(WireError.None,
-                Rx.Netstack.Wire.Udp.TryParse(bytes, pair.Source, pair.Destination, out var parsed, out var parsedPayload));
+                Rx.Netstack.Wire.UdpHeader.TryParse(bytes, pair.Source, pair.Destination, out var parsed, out var parsedPayload));
             Assert.Equal(header, parsed);
             Assert.Equal(payload, parsedPayload.ToArray());
         });
@@ -58,7 +58,7 @@ public class RoundTripTests
             var bytes = Packets.Tcp(header, payload, pair.Source, pair.Destination);
             Assert.Equal(0, (bytes.Length - payload.Length) % 4);
             Assert.Equal(WireError.None,
-                Rx.Netstack.Wire.Tcp.TryParse(bytes, pair.Source, pair.Destination, out var parsed, out var parsedPayload));
+                Rx.Netstack.Wire.TcpHeader.TryParse(bytes, pair.Source, pair.Destination, out var parsed, out var parsedPayload));
             Packets.AssertSame(Packets.AsParsed(header), parsed);
             Assert.Equal(payload, parsedPayload.ToArray());
         });
@@ -92,16 +92,16 @@ public class RoundTripTests
 
         int fixedOptions = ((set & 1) != 0 ? 4 : 0) + ((set & 2) != 0 ? 3 : 0) + ((set & 4) != 0 ? 2 : 0) + ((set & 8) != 0 ? 10 : 0);
         int expectedBlocks = blocks == 0 ? 0 : Math.Min(blocks, Math.Max(0, (40 - fixedOptions - 2) / 8));
-        Assert.Equal(expectedBlocks, Rx.Netstack.Wire.Tcp.SackBlocksEmitted(header));
+        Assert.Equal(expectedBlocks, header.SackBlocksEmitted);
         int optionBytes = fixedOptions + (expectedBlocks > 0 ? 2 + 8 * expectedBlocks : 0);
-        Assert.Equal(20 + (optionBytes + 3) / 4 * 4, Rx.Netstack.Wire.Tcp.HeaderLength(header));
-        Assert.True(Rx.Netstack.Wire.Tcp.HeaderLength(header) <= 60);
+        Assert.Equal(20 + (optionBytes + 3) / 4 * 4, header.Length);
+        Assert.True(header.Length <= 60);
 
         var (source, destination) = (NetAddress.Parse("10.0.0.1"), NetAddress.Parse("10.0.0.2"));
         byte[] payload = [1, 2, 3];
         var bytes = Packets.Tcp(header, payload, source, destination);
-        Assert.Equal(Rx.Netstack.Wire.Tcp.HeaderLength(header), bytes[12] >> 4 << 2);
-        Assert.Equal(WireError.None, Rx.Netstack.Wire.Tcp.TryParse(bytes, source, destination, out var parsed, out var parsedPayload));
+        Assert.Equal(header.Length, bytes[12] >> 4 << 2);
+        Assert.Equal(WireError.None, Rx.Netstack.Wire.TcpHeader.TryParse(bytes, source, destination, out var parsed, out var parsedPayload));
         Packets.AssertSame(Packets.AsParsed(header), parsed);
         Assert.Equal(payload, parsedPayload.ToArray());
     }
@@ -120,7 +120,7 @@ public class RoundTripTests
                 _ => new IcmpHeader(type, code),
             };
             var bytes = Packets.IcmpV4(header, body);
-            Assert.Equal(WireError.None, Icmp.TryParseV4(bytes, out var parsed, out var parsedBody));
+            Assert.Equal(WireError.None, IcmpHeader.TryParseV4(bytes, out var parsed, out var parsedBody));
             Assert.Equal(header, parsed);
             Assert.Equal(body, parsedBody.ToArray());
         });
@@ -141,7 +141,7 @@ public class RoundTripTests
                 _ => new IcmpHeader(type, code),
             };
             var bytes = Packets.IcmpV6(header, body, pair.Item1, pair.Item2);
-            Assert.Equal(WireError.None, Icmp.TryParseV6(bytes, pair.Item1, pair.Item2, out var parsed, out var parsedBody));
+            Assert.Equal(WireError.None, IcmpHeader.TryParseV6(bytes, pair.Item1, pair.Item2, out var parsed, out var parsedBody));
             Assert.Equal(header, parsed);
             Assert.Equal(body, parsedBody.ToArray());
         });

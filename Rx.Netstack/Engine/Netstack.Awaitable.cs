@@ -22,7 +22,7 @@ public sealed partial class Netstack
         if (cancellationToken.IsCancellationRequested) return Task.FromCanceled<Reply>(cancellationToken);
         var completion = new ReplyCompletion(inline || Options.RunContinuationsInline);
         var request = new PendingRequest(NextRequestId(), command, completion);
-        if (cancellationToken.CanBeCanceled) completion.CancelWith(cancellationToken, this, request);
+        if (cancellationToken.CanBeCanceled) completion.CancelWith(this, request, cancellationToken);
         Submit(request);
         return completion.Task;
     }
@@ -34,7 +34,7 @@ public sealed partial class Netstack
 
         public ReplyCompletion(bool inline) : base(inline ? TaskCreationOptions.None : TaskCreationOptions.RunContinuationsAsynchronously) { }
 
-        public void CancelWith(CancellationToken token, Netstack stack, PendingRequest request)
+        public void CancelWith(Netstack stack, PendingRequest request, CancellationToken token)
         {
             _registration = token.UnsafeRegister(static (state, token) =>
             {

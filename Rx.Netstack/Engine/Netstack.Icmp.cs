@@ -9,16 +9,16 @@ public sealed partial class Netstack
 {
     /// <summary>Bytes of the invoking packet an ICMP error quotes at most: the error then fits the minimum MTU
     /// (576 for IPv4, RFC 1812 §4.3.2.3; 1280 for IPv6, RFC 4443 §2.4(c)).</summary>
-    private const int IcmpV4QuoteLimit = 576 - Ipv4.HeaderLength - Icmp.HeaderLength;
-    private const int IcmpV6QuoteLimit = 1280 - Ipv6.HeaderLength - Icmp.HeaderLength;
+    private const int IcmpV4QuoteLimit = 576 - Ipv4Header.HeaderLength - IcmpHeader.HeaderLength;
+    private const int IcmpV6QuoteLimit = 1280 - Ipv6Header.HeaderLength - IcmpHeader.HeaderLength;
 
     private Pinger? _pinger;
 
     private void ProcessIcmp(in IpInfo ip, ReadOnlySpan<byte> packet, ReadOnlySpan<byte> message, Instant now)
     {
         WireError error = ip.IsV6
-            ? Icmp.TryParseV6(message, ip.Source, ip.Destination, out IcmpHeader header, out ReadOnlySpan<byte> body)
-            : Icmp.TryParseV4(message, out header, out body);
+            ? IcmpHeader.TryParseV6(message, ip.Source, ip.Destination, out IcmpHeader header, out ReadOnlySpan<byte> body)
+            : IcmpHeader.TryParseV4(message, out header, out body);
         if (error != WireError.None)
         {
             _counters.Drop(DropReason.IcmpMalformed);
@@ -32,11 +32,11 @@ public sealed partial class Netstack
             // RFC 1122 §3.2.2.6 / RFC 4443 §4.2: answer from the address the request was sent to (a unicast one).
             if (!IsLocalAddress(ip.Destination)) { _counters.Drop(DropReason.IcmpIgnored); return; }
             Span<byte> reply = TransmitPayload;
-            body.CopyTo(reply[Icmp.HeaderLength..]);
+            body.CopyTo(reply[IcmpHeader.HeaderLength..]);
             var replyHeader = header with { Type = echoReply };
             int length = ip.IsV6
-                ? Icmp.EmitV6(reply, replyHeader, body.Length, ip.Destination, ip.Source)
-                : Icmp.EmitV4(reply, replyHeader, body.Length);
+                ? IcmpHeader.EmitV6(reply, replyHeader, body.Length, ip.Destination, ip.Source)
+                : IcmpHeader.EmitV4(reply, replyHeader, body.Length);
             _counters.IcmpOut++;
             _counters.EchoRepliesSent++;
             TransmitIp(ip.Destination, ip.Source, ip.IsV6 ? IpProtocol.IcmpV6 : IpProtocol.Icmp, length);
@@ -59,7 +59,7 @@ public sealed partial class Netstack
     private void DeliverIcmpError(in IpInfo ip, in IcmpHeader header, ReadOnlySpan<byte> quote, Instant now)
     {
         // The quote starts with our own IP header; parse leniently: it is usually cut short.
-        if (quote.Length < (ip.IsV6 ? Ipv6.HeaderLength : Ipv4.HeaderLength) + 8 || (quote[0] >> 4) != (ip.IsV6 ? 6 : 4))
+        if (quote.Length < (ip.IsV6 ? Ipv6Header.HeaderLength : Ipv4Header.HeaderLength) + 8 || (quote[0] >> 4) != (ip.IsV6 ? 6 : 4))
         {
             _counters.Drop(DropReason.IcmpMalformed);
             return;
@@ -72,12 +72,12 @@ public sealed partial class Netstack
             source = NetAddress.ReadV6(quote[8..]);
             destination = NetAddress.ReadV6(quote[24..]);
             protocol = (IpProtocol)quote[6];
-            headerLength = Ipv6.HeaderLength;
+            headerLength = Ipv6Header.HeaderLength;
         }
         else
         {
             headerLength = (quote[0] & 0xF) * 4;
-            if (headerLength < Ipv4.HeaderLength || quote.Length < headerLength + 8) { _counters.Drop(DropReason.IcmpMalformed); return; }
+            if (headerLength < Ipv4Header.HeaderLength || quote.Length < headerLength + 8) { _counters.Drop(DropReason.IcmpMalformed); return; }
             source = NetAddress.ReadV4(quote[12..]);
             destination = NetAddress.ReadV4(quote[16..]);
             protocol = (IpProtocol)quote[9];
@@ -110,7 +110,7 @@ public sealed partial class Netstack
             return;
         int quoteLength = Math.Min(invoking.Length, v6 ? IcmpV6QuoteLimit : IcmpV4QuoteLimit);
         Span<byte> message = TransmitPayload;
-        invoking[..quoteLength].CopyTo(message[Icmp.HeaderLength..]);
+        invoking[..quoteLength].CopyTo(message[IcmpHeader.HeaderLength..]);
         var header = new IcmpHeader(type, code);
         if (v6)
             header = type == (byte)IcmpV6Type.PacketTooBig ? header with { Mtu = mtuOrPointer } : header with { Pointer = mtuOrPointer };
@@ -119,8 +119,8 @@ public sealed partial class Netstack
         else if (type == (byte)IcmpV4Type.DestinationUnreachable && code == 4)
             header = header with { Mtu = mtuOrPointer };
         int length = v6
-            ? Icmp.EmitV6(message, header, quoteLength, invokingDestination, invokingSource)
-            : Icmp.EmitV4(message, header, quoteLength);
+            ? IcmpHeader.EmitV6(message, header, quoteLength, invokingDestination, invokingSource)
+            : IcmpHeader.EmitV4(message, header, quoteLength);
         _counters.IcmpOut++;
         _counters.IcmpErrorsSent++;
         TransmitIp(invokingDestination, invokingSource, v6 ? IpProtocol.IcmpV6 : IpProtocol.Icmp, length);
@@ -131,10 +131,10 @@ public sealed partial class Netstack
     {
         if (v6)
         {
-            if (packet.Length < Ipv6.HeaderLength + 1) return true;
-            return packet[6] == (byte)IpProtocol.IcmpV6 && packet[Ipv6.HeaderLength] < 128;
+            if (packet.Length < Ipv6Header.HeaderLength + 1) return true;
+            return packet[6] == (byte)IpProtocol.IcmpV6 && packet[Ipv6Header.HeaderLength] < 128;
         }
-        if (packet.Length < Ipv4.HeaderLength) return true;
+        if (packet.Length < Ipv4Header.HeaderLength) return true;
         int headerLength = (packet[0] & 0xF) * 4;
         bool nonFirstFragment = ((packet[6] & 0x1F) | packet[7]) != 0;
         if (nonFirstFragment) return true;
@@ -153,7 +153,7 @@ public sealed partial class Netstack
     private void ExecutePing(PendingRequest request, Command.Icmp.Ping ping, Instant now)
     {
         bool v6 = ping.Destination.IsV6;
-        int maxPayload = 65535 - (v6 ? Ipv6.HeaderLength : Ipv4.HeaderLength) - Icmp.HeaderLength;
+        int maxPayload = 65535 - (v6 ? Ipv6Header.HeaderLength : Ipv4Header.HeaderLength) - IcmpHeader.HeaderLength;
         if (ping.PayloadSize < 0 || ping.PayloadSize > maxPayload)
         {
             Complete(request, new Reply.Error(NetstackError.Bad(BadRequestReason.MessageTooLarge,
@@ -175,10 +175,10 @@ public sealed partial class Netstack
         _pinger ??= new Pinger(this);
         ushort sequence = _pinger.Register(request, ping, now);
         Span<byte> message = TransmitPayload;
-        Span<byte> body = message.Slice(Icmp.HeaderLength, ping.PayloadSize);
+        Span<byte> body = message.Slice(IcmpHeader.HeaderLength, ping.PayloadSize);
         for (int i = 0; i < body.Length; i++) body[i] = (byte)i;
         var header = new IcmpHeader(v6 ? (byte)IcmpV6Type.EchoRequest : (byte)IcmpV4Type.EchoRequest, 0, _pinger.Identifier, sequence);
-        int length = v6 ? Icmp.EmitV6(message, header, body.Length, source, ping.Destination) : Icmp.EmitV4(message, header, body.Length);
+        int length = v6 ? IcmpHeader.EmitV6(message, header, body.Length, source, ping.Destination) : IcmpHeader.EmitV4(message, header, body.Length);
         _counters.IcmpOut++;
         TransmitIp(source, ping.Destination, v6 ? IpProtocol.IcmpV6 : IpProtocol.Icmp, length);
         UpdateTimer(_pinger);

@@ -22,7 +22,7 @@ public sealed partial class Netstack
 
     private void ProcessIpv4(ReadOnlySpan<byte> packet, Instant now)
     {
-        WireError error = Ipv4.TryParse(packet, out Ipv4Header header, out int headerLength, out ReadOnlySpan<byte> payload);
+        WireError error = Ipv4Header.TryParse(packet, out Ipv4Header header, out int headerLength, out ReadOnlySpan<byte> payload);
         if (error != WireError.None)
         {
             _counters.Drop(DropReason.Ipv4Malformed);
@@ -53,14 +53,14 @@ public sealed partial class Netstack
 
     private void ProcessIpv6(ReadOnlySpan<byte> packet, Instant now)
     {
-        WireError error = Ipv6.TryParse(packet, out Ipv6Header header, out int payloadOffset, out ReadOnlySpan<byte> payload, out int pointer);
+        WireError error = Ipv6Header.TryParse(packet, out Ipv6Header header, out int payloadOffset, out ReadOnlySpan<byte> payload, out int pointer);
         if (error is WireError.UnknownNextHeader or WireError.BadExtensionHeader or WireError.BadOption)
         {
             // RFC 8200 §4: an unrecognised next header, a bad extension header or an option whose action bits ask for it
             // is answered with a parameter problem pointing at the offending byte.
             _counters.Drop(error == WireError.UnknownNextHeader ? DropReason.Ipv6UnknownNextHeader : DropReason.Ipv6Malformed);
-            int code = Ipv6.ParameterProblemCode(packet, error, pointer);
-            if (code >= 0 && packet.Length >= Ipv6.HeaderLength)
+            int code = Ipv6Header.ParameterProblemCode(packet, error, pointer);
+            if (code >= 0 && packet.Length >= Ipv6Header.HeaderLength)
             {
                 NetAddress source = NetAddress.ReadV6(packet[8..]), destination = NetAddress.ReadV6(packet[24..]);
                 if (IsLocalAddress(destination))
@@ -85,15 +85,15 @@ public sealed partial class Netstack
             // Reassembled packets are rebuilt with the fixed header only: the extension headers before the fragment
             // header were already processed, and the fragment header's next header becomes the fixed header's.
             int fragmentHeaderAt = header.UnfragmentablePartLength;
-            if (packet.Length < fragmentHeaderAt + Ipv6.FragmentHeaderLength)
+            if (packet.Length < fragmentHeaderAt + Ipv6Header.FragmentHeaderLength)
             {
                 _counters.Drop(DropReason.FragmentRejected);
                 return;
             }
             byte nextHeader = packet[fragmentHeaderAt];
-            ReadOnlySpan<byte> data = packet[(fragmentHeaderAt + Ipv6.FragmentHeaderLength)..];
+            ReadOnlySpan<byte> data = packet[(fragmentHeaderAt + Ipv6Header.FragmentHeaderLength)..];
             bool complete = _reassembler.TryAdd(true, header.Source, header.Destination, header.FragmentIdentification, nextHeader,
-                packet[..Ipv6.HeaderLength], header.FragmentOffset, data, header.MoreFragments, now, out ReadOnlySpan<byte> whole);
+                packet[..Ipv6Header.HeaderLength], header.FragmentOffset, data, header.MoreFragments, now, out ReadOnlySpan<byte> whole);
             UpdateTimer(_reassembler);
             if (complete)
             {

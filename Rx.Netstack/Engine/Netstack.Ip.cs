@@ -10,7 +10,7 @@ namespace Rx.Netstack;
 public sealed partial class Netstack
 {
     /// <summary>Where upper layers write what they send: after room for the largest IP header (IPv6 + fragment header).</summary>
-    internal const int IpHeaderRoom = Ipv6.HeaderLength + Ipv6.FragmentHeaderLength;
+    internal const int IpHeaderRoom = Ipv6Header.HeaderLength + Ipv6Header.FragmentHeaderLength;
 
     private ImmutableArray<InterfaceAddress> _addresses = [];
     /// <summary>Where packets are built; a stack on the other end of an in-memory pipe may take it (then we rent another).</summary>
@@ -192,14 +192,14 @@ public sealed partial class Netstack
     internal bool TransmitIp(NetAddress source, NetAddress destination, IpProtocol protocol, int payloadLength, bool dontFragment = false)
     {
         bool v6 = destination.IsV6;
-        int headerLength = v6 ? Ipv6.HeaderLength : Ipv4.HeaderLength;
+        int headerLength = v6 ? Ipv6Header.HeaderLength : Ipv4Header.HeaderLength;
         int start = IpHeaderRoom - headerLength;
         Span<byte> packet = _tx.Array.AsSpan(start, headerLength + payloadLength);
         _counters.CountBytesOut(protocol, payloadLength);
         if (v6)
-            Ipv6.Emit(packet, new Ipv6Header(source, destination, protocol, Options.DefaultTimeToLive), payloadLength);
+            Ipv6Header.Emit(packet, new Ipv6Header(source, destination, protocol, Options.DefaultTimeToLive), payloadLength);
         else
-            Ipv4.Emit(packet, new Ipv4Header(source, destination, protocol, Options.DefaultTimeToLive, _nextIpv4Id++, DontFragment: dontFragment), payloadLength);
+            Ipv4Header.Emit(packet, new Ipv4Header(source, destination, protocol, Options.DefaultTimeToLive, _nextIpv4Id++, DontFragment: dontFragment), payloadLength);
 
         if (IsLocalAddress(destination))
         {
@@ -281,7 +281,7 @@ public sealed partial class Netstack
     /// <summary>IPv4 fragmentation (RFC 791 §3.2): every fragment but the last carries a multiple of 8 data bytes.</summary>
     private bool SendFragmentsV4(ReadOnlySpan<byte> packet, int payloadLength)
     {
-        Ipv4.TryParse(packet, out Ipv4Header header, out int headerLength, out ReadOnlySpan<byte> payload);
+        Ipv4Header.TryParse(packet, out Ipv4Header header, out int headerLength, out ReadOnlySpan<byte> payload);
         int chunk = (Mtu - headerLength) & ~7;
         for (int offset = 0; offset < payloadLength; offset += chunk)
         {
@@ -289,7 +289,7 @@ public sealed partial class Netstack
             bool more = offset + length < payloadLength;
             Span<byte> fragment = _fragmentBuffer.AsSpan(0, headerLength + length);
             payload.Slice(offset, length).CopyTo(fragment[headerLength..]);
-            Ipv4.Emit(fragment, header with { MoreFragments = more, FragmentOffset = offset }, length);
+            Ipv4Header.Emit(fragment, header with { MoreFragments = more, FragmentOffset = offset }, length);
             _counters.FragmentsOut++;
             if (!SendToDevice(fragment)) return false;
         }
@@ -300,7 +300,7 @@ public sealed partial class Netstack
     private bool SendFragmentsV6(NetAddress source, NetAddress destination, IpProtocol protocol, int payloadLength)
     {
         ReadOnlySpan<byte> payload = _tx.Array.AsSpan(IpHeaderRoom, payloadLength);
-        int headerLength = Ipv6.HeaderLength + Ipv6.FragmentHeaderLength;
+        int headerLength = Ipv6Header.HeaderLength + Ipv6Header.FragmentHeaderLength;
         int chunk = (Mtu - headerLength) & ~7;
         uint id = ++_nextIpv6FragmentId;
         for (int offset = 0; offset < payloadLength; offset += chunk)
@@ -311,7 +311,7 @@ public sealed partial class Netstack
             payload.Slice(offset, length).CopyTo(fragment[headerLength..]);
             var header = new Ipv6Header(source, destination, protocol, Options.DefaultTimeToLive,
                 HasFragmentHeader: true, FragmentOffset: offset, MoreFragments: more, FragmentIdentification: id);
-            Ipv6.Emit(fragment, header, length);
+            Ipv6Header.Emit(fragment, header, length);
             _counters.FragmentsOut++;
             if (!SendToDevice(fragment)) return false;
         }

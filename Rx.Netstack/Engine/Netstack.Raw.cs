@@ -80,7 +80,7 @@ public sealed partial class Netstack
         IpProtocol protocol;
         if (socket.IpVersion == 4)
         {
-            if (Ipv4.TryParse(packet, out Ipv4Header h, out int hl, out ReadOnlySpan<byte> p) is var e && e != WireError.None || hl + p.Length != packet.Length)
+            if (Ipv4Header.TryParse(packet, out Ipv4Header h, out int hl, out ReadOnlySpan<byte> p) is var e && e != WireError.None || hl + p.Length != packet.Length)
             {
                 Fail(request, NetstackError.Bad(BadRequestReason.MalformedPacket, "The IPv4 packet's header, checksum or total length is wrong."));
                 return;
@@ -90,7 +90,7 @@ public sealed partial class Netstack
         }
         else
         {
-            if (packet.Length < Ipv6.HeaderLength || Ipv6.HeaderLength + (packet[4] << 8 | packet[5]) != packet.Length)
+            if (packet.Length < Ipv6Header.HeaderLength || Ipv6Header.HeaderLength + (packet[4] << 8 | packet[5]) != packet.Length)
             {
                 Fail(request, NetstackError.Bad(BadRequestReason.MalformedPacket, "The IPv6 packet's payload length does not match its size."));
                 return;

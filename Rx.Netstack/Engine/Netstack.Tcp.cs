@@ -4,7 +4,6 @@ using Rx.Netstack.Diagnostics;
 using Rx.Netstack.Engine;
 using Rx.Netstack.Tcp;
 using Rx.Netstack.Wire;
-using TcpWire = Rx.Netstack.Wire.Tcp;
 
 namespace Rx.Netstack;
 
@@ -26,7 +25,7 @@ public sealed partial class Netstack
 
     private void ProcessTcp(in IpInfo ip, ReadOnlySpan<byte> packet, ReadOnlySpan<byte> segment, Instant now)
     {
-        if (TcpWire.TryParse(segment, ip.Source, ip.Destination, out TcpHeader header, out ReadOnlySpan<byte> payload, verifyChecksum: !_frameChecksumTrusted) != WireError.None)
+        if (TcpHeader.TryParse(segment, ip.Source, ip.Destination, out TcpHeader header, out ReadOnlySpan<byte> payload, verifyChecksum: !_frameChecksumTrusted) != WireError.None)
         {
             _counters.Drop(DropReason.TcpMalformed);
             return;
@@ -175,7 +174,7 @@ public sealed partial class Netstack
     private int MaxSegmentSizeFor(NetAddress remote)
     {
         int mtu = IsLocalAddress(remote) ? 65535 : Mtu;
-        return mtu - (remote.IsV6 ? Ipv6.HeaderLength : Ipv4.HeaderLength) - TcpWire.MinHeaderLength;
+        return mtu - (remote.IsV6 ? Ipv6Header.HeaderLength : Ipv4Header.HeaderLength) - TcpHeader.MinHeaderLength;
     }
 
     private void SendResetFor(NetEndpoint local, NetEndpoint remote, in TcpHeader header, int payloadLength)
@@ -190,9 +189,9 @@ public sealed partial class Netstack
     private void EmitSegment(NetEndpoint local, NetEndpoint remote, in TcpHeader header, ReadOnlySpan<byte> payload)
     {
         Span<byte> segment = TransmitPayload;
-        int headerLength = TcpWire.HeaderLength(header);
+        int headerLength = header.Length;
         payload.CopyTo(segment[headerLength..]);
-        int length = TcpWire.Emit(segment, header, payload.Length, local.Address, remote.Address, computeChecksum: !_txChecksumOffload);
+        int length = TcpHeader.Emit(segment, header, payload.Length, local.Address, remote.Address, computeChecksum: !_txChecksumOffload);
         _counters.TcpOut++;
         TransmitIp(local.Address, remote.Address, IpProtocol.Tcp, length);
     }
@@ -204,7 +203,7 @@ public sealed partial class Netstack
             _counters.Drop(DropReason.IcmpIgnored);
             return;
         }
-        if (!TcpWire.TryReadQuoted(transport, out _, out _, out SeqNumber quoted) || !connection.Tcb.IsQuotedSequenceInFlight(quoted))
+        if (!TcpHeader.TryReadQuoted(transport, out _, out _, out SeqNumber quoted) || !connection.Tcb.IsQuotedSequenceInFlight(quoted))
         {
             _counters.Drop(DropReason.IcmpIgnored); // RFC 5927 §4.1: a blind attacker's error
             return;
@@ -307,9 +306,9 @@ public sealed partial class Netstack
         while (tcb.TryGetSegment(now, out TcpHeader header, out int payloadLength))
         {
             Span<byte> segment = TransmitPayload;
-            int headerLength = TcpWire.HeaderLength(header);
+            int headerLength = header.Length;
             tcb.CopyPayload(segment.Slice(headerLength, payloadLength));
-            int length = TcpWire.Emit(segment, header, payloadLength, tcb.Local.Address, tcb.Remote.Address, computeChecksum: !_txChecksumOffload);
+            int length = TcpHeader.Emit(segment, header, payloadLength, tcb.Local.Address, tcb.Remote.Address, computeChecksum: !_txChecksumOffload);
             _counters.TcpOut++;
             TransmitIp(tcb.Local.Address, tcb.Remote.Address, IpProtocol.Tcp, length);
         }

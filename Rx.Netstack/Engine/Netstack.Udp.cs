@@ -2,7 +2,6 @@ using Rx.Netstack.Commands;
 using Rx.Netstack.Diagnostics;
 using Rx.Netstack.Engine;
 using Rx.Netstack.Wire;
-using UdpWire = Rx.Netstack.Wire.Udp;
 
 namespace Rx.Netstack;
 
@@ -13,7 +12,7 @@ public sealed partial class Netstack
 
     private void ProcessUdp(in IpInfo ip, ReadOnlySpan<byte> packet, ReadOnlySpan<byte> datagram, Instant now)
     {
-        if (UdpWire.TryParse(datagram, ip.Source, ip.Destination, out UdpHeader header, out ReadOnlySpan<byte> payload, verifyChecksum: !_frameChecksumTrusted) != WireError.None)
+        if (UdpHeader.TryParse(datagram, ip.Source, ip.Destination, out UdpHeader header, out ReadOnlySpan<byte> payload, verifyChecksum: !_frameChecksumTrusted) != WireError.None)
         {
             _counters.Drop(DropReason.UdpMalformed);
             return;
@@ -147,12 +146,12 @@ public sealed partial class Netstack
         }
         // UDP output is emitted in the same pass, so a send never waits for buffer space.
         Span<byte> datagram = TransmitPayload;
-        send.Data.Span.CopyTo(datagram[UdpWire.HeaderLength..]);
+        send.Data.Span.CopyTo(datagram[UdpHeader.HeaderLength..]);
         // A datagram that leaves in fragments carries its checksum in the first one, where no device can finish it: computed
         // even with transmit offload (an IPv6 receiver drops a zero UDP checksum, RFC 8200 §8.1).
-        bool fragmented = UdpWire.HeaderLength + send.Data.Length + (destination.Address.IsV6 ? Ipv6.HeaderLength : Ipv4.HeaderLength) > Mtu
+        bool fragmented = UdpHeader.HeaderLength + send.Data.Length + (destination.Address.IsV6 ? Ipv6Header.HeaderLength : Ipv4Header.HeaderLength) > Mtu
             && !IsLocalAddress(destination.Address);
-        int length = UdpWire.Emit(datagram, new UdpHeader(socket.Local.Port, destination.Port), send.Data.Length, source, destination.Address,
+        int length = UdpHeader.Emit(datagram, new UdpHeader(socket.Local.Port, destination.Port), send.Data.Length, source, destination.Address,
             computeChecksum: !_txChecksumOffload || fragmented);
         _counters.UdpOut++;
         TransmitIp(source, destination.Address, IpProtocol.Udp, length);

@@ -24,7 +24,7 @@ public sealed partial class Netstack : IDisposable, IAsyncDisposable
     private static int s_nextStackId;
 
     private readonly IScheduler _scheduler;
-    private readonly IDisposable? _ownedScheduler;
+    private readonly EventLoopScheduler? _ownedScheduler;
     private readonly object _engineLock = new();
     private readonly ConcurrentQueue<PendingRequest> _commandQueue = new();
     private readonly ConcurrentQueue<PendingRequest> _cancelQueue = new();

@@ -65,7 +65,7 @@ internal sealed class Reassembler : TimerOwner
         int end = offset + data.Length;
         // IPv4's total length counts its header; IPv6's payload length does not count the fixed header (RFC 8200 §3), so a
         // whole IPv6 datagram may be 40 bytes longer than 65535.
-        int limit = isV6 ? MaxDatagram - (header.Length - Ipv6.HeaderLength) : MaxDatagram - header.Length;
+        int limit = isV6 ? MaxDatagram - (header.Length - Ipv6Header.HeaderLength) : MaxDatagram - header.Length;
         if ((moreFragments && (data.Length % 8) != 0) || end > limit || data.Length == 0 && moreFragments)
         {
             _counters.Drop(DropReason.FragmentRejected);
@@ -108,7 +108,7 @@ internal sealed class Reassembler : TimerOwner
             return false;
         }
 
-        int headerRoom = isV6 ? Ipv6.HeaderLength : Ipv4.MaxHeaderRoom;
+        int headerRoom = isV6 ? Ipv6Header.HeaderLength : Ipv4Header.MaxHeaderRoom;
         if (!EnsureCapacity(entry, headerRoom + end))
         {
             Discard(entry);
@@ -229,7 +229,7 @@ internal sealed class Reassembler : TimerOwner
     public static ReadOnlySpan<byte> FirstFragmentQuote(Entry entry, int maxLength)
     {
         if (entry.HeaderLength == 0) return default;
-        int headerRoom = entry.IsV6 ? Ipv6.HeaderLength : Ipv4.MaxHeaderRoom;
+        int headerRoom = entry.IsV6 ? Ipv6Header.HeaderLength : Ipv4Header.MaxHeaderRoom;
         int firstEnd = 0;
         foreach (var (s, e) in entry.Ranges) if (s == 0) firstEnd = e;
         int start = headerRoom - entry.HeaderLength;

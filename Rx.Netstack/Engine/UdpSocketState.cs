@@ -35,7 +35,7 @@ internal sealed class UdpSocketState : SocketBase
     }
 
     /// <summary>Takes up to <see cref="Command.Udp.ReceiveBatch.MaxDatagrams"/> queued datagrams (at least one is queued).</summary>
-    private Reply TakeBatch(Command.Udp.ReceiveBatch batch)
+    private Reply.DatagramsReceived TakeBatch(Command.Udp.ReceiveBatch batch)
     {
         int max = batch.MaxLength ?? int.MaxValue;
         var datagrams = new Datagram[Math.Min(batch.MaxDatagrams, Received.Count)];

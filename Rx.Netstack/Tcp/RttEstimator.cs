@@ -35,7 +35,7 @@ internal sealed class RttEstimator
         if (minRto <= TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(minRto), "The minimum RTO must be positive.");
         if (maxRto < minRto) throw new ArgumentOutOfRangeException(nameof(maxRto), "The maximum RTO must not be below the minimum.");
         if (initialRto <= TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(initialRto), "The initial RTO must be positive.");
-        if (clockGranularity < TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(clockGranularity));
+        ArgumentOutOfRangeException.ThrowIfLessThan(clockGranularity, TimeSpan.Zero);
         _minRto = minRto.Ticks;
         _maxRto = maxRto.Ticks;
         _initialRto = Math.Clamp(initialRto.Ticks, _minRto, _maxRto);

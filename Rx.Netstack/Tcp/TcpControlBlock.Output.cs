@@ -219,9 +219,9 @@ internal sealed partial class TcpControlBlock
     {
         int mtu = _ctx.SegmentationOffloadMtu;
         if (mtu == 0) return perSegment;
-        int ipHeader = Remote.Address.IsV6 ? Ipv6.HeaderLength : Ipv4.HeaderLength;
-        if (_mss != mtu - ipHeader - Wire.Tcp.MinHeaderLength) return perSegment;
-        int headers = ipHeader + Wire.Tcp.MinHeaderLength + ProspectiveOptionBytes();
+        int ipHeader = Remote.Address.IsV6 ? Ipv6Header.HeaderLength : Ipv4Header.HeaderLength;
+        if (_mss != mtu - ipHeader - Wire.TcpHeader.MinHeaderLength) return perSegment;
+        int headers = ipHeader + Wire.TcpHeader.MinHeaderLength + ProspectiveOptionBytes();
         return Math.Max(1, (MaxIpPacket - headers) / perSegment) * perSegment;
     }
 
@@ -378,7 +378,7 @@ internal sealed partial class TcpControlBlock
         h.AddSackBlock(block);
     }
 
-    /// <summary>Bytes of options <see cref="Wire.Tcp.Emit"/> writes for a non-SYN header, padded to 4 (RFC 9293 §3.1).</summary>
+    /// <summary>Bytes of options <see cref="Wire.TcpHeader.Emit"/> writes for a non-SYN header, padded to 4 (RFC 9293 §3.1).</summary>
     internal static int OptionBytes(in TcpHeader h)
     {
         int n = 0;

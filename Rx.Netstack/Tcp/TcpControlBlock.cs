@@ -425,7 +425,7 @@ internal sealed partial class TcpControlBlock
     {
         int ipHeader = Remote.Address.IsV6 ? 40 : 20;
         if (mtu < (Remote.Address.IsV6 ? 1280 : 68)) return; // RFC 8201 §4 / RFC 1191 §3: bogus values
-        int mss = Math.Max(MinimumMss, mtu - ipHeader - Wire.Tcp.MinHeaderLength);
+        int mss = Math.Max(MinimumMss, mtu - ipHeader - Wire.TcpHeader.MinHeaderLength);
         if (mss >= _mtuMss) return;
         _mtuMss = mss;
         UpdateMss();

@@ -19,10 +19,10 @@ internal readonly ref struct IcmpView
 
     private readonly ReadOnlySpan<byte> _bytes;
 
-    /// <summary>Wraps <paramref name="bytes"/>, which must hold at least <see cref="Icmp.HeaderLength"/> bytes.</summary>
+    /// <summary>Wraps <paramref name="bytes"/>, which must hold at least <see cref="IcmpHeader.HeaderLength"/> bytes.</summary>
     public IcmpView(ReadOnlySpan<byte> bytes)
     {
-        if (bytes.Length < Icmp.HeaderLength) throw new ArgumentException("Shorter than an ICMP header.", nameof(bytes));
+        if (bytes.Length < IcmpHeader.HeaderLength) throw new ArgumentException("Shorter than an ICMP header.", nameof(bytes));
         _bytes = bytes;
     }
 

@@ -25,10 +25,10 @@ internal readonly ref struct Ipv4View
 
     private readonly ReadOnlySpan<byte> _bytes;
 
-    /// <summary>Wraps <paramref name="bytes"/>, which must hold at least <see cref="Ipv4.HeaderLength"/> bytes.</summary>
+    /// <summary>Wraps <paramref name="bytes"/>, which must hold at least <see cref="Ipv4Header.HeaderLength"/> bytes.</summary>
     public Ipv4View(ReadOnlySpan<byte> bytes)
     {
-        if (bytes.Length < Ipv4.HeaderLength) throw new ArgumentException("Shorter than an IPv4 header.", nameof(bytes));
+        if (bytes.Length < Ipv4Header.HeaderLength) throw new ArgumentException("Shorter than an IPv4 header.", nameof(bytes));
         _bytes = bytes;
     }
 

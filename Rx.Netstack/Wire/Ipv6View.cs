@@ -17,10 +17,10 @@ internal readonly ref struct Ipv6View
 
     private readonly ReadOnlySpan<byte> _bytes;
 
-    /// <summary>Wraps <paramref name="bytes"/>, which must hold at least <see cref="Ipv6.HeaderLength"/> bytes.</summary>
+    /// <summary>Wraps <paramref name="bytes"/>, which must hold at least <see cref="Ipv6Header.HeaderLength"/> bytes.</summary>
     public Ipv6View(ReadOnlySpan<byte> bytes)
     {
-        if (bytes.Length < Ipv6.HeaderLength) throw new ArgumentException("Shorter than an IPv6 header.", nameof(bytes));
+        if (bytes.Length < Ipv6Header.HeaderLength) throw new ArgumentException("Shorter than an IPv6 header.", nameof(bytes));
         _bytes = bytes;
     }
 
@@ -50,10 +50,10 @@ internal readonly ref struct Ipv6FragmentView
 
     private readonly ReadOnlySpan<byte> _bytes;
 
-    /// <summary>Wraps <paramref name="bytes"/>, which must hold at least <see cref="Ipv6.FragmentHeaderLength"/> bytes.</summary>
+    /// <summary>Wraps <paramref name="bytes"/>, which must hold at least <see cref="Ipv6Header.FragmentHeaderLength"/> bytes.</summary>
     public Ipv6FragmentView(ReadOnlySpan<byte> bytes)
     {
-        if (bytes.Length < Ipv6.FragmentHeaderLength) throw new ArgumentException("Shorter than a fragment header.", nameof(bytes));
+        if (bytes.Length < Ipv6Header.FragmentHeaderLength) throw new ArgumentException("Shorter than a fragment header.", nameof(bytes));
         _bytes = bytes;
     }
 

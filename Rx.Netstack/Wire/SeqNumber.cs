@@ -1,3 +1,4 @@
+using System.Globalization;
 namespace Rx.Netstack.Wire;
 
 /// <summary>
@@ -38,5 +39,5 @@ public readonly record struct SeqNumber(uint Value) : IComparable<SeqNumber>
     public int CompareTo(SeqNumber other) => (this - other).CompareTo(0);
 
     /// <inheritdoc />
-    public override string ToString() => Value.ToString();
+    public override string ToString() => Value.ToString(CultureInfo.InvariantCulture);
 }

@@ -18,7 +18,7 @@ internal static class TcpOptions
     internal const int SackPermittedLength = 2;
     internal const int TimestampsLength = 10;
     internal const int SackBlockLength = 8;
-    internal const int MaxSpace = Tcp.MaxHeaderLength - Tcp.MinHeaderLength;
+    internal const int MaxSpace = TcpHeader.MaxHeaderLength - TcpHeader.MinHeaderLength;
 
     /// <summary>RFC 7323 §2.3: a shift above 14 is used as 14.</summary>
     internal const int MaxWindowScale = 14;

@@ -17,10 +17,10 @@ internal readonly ref struct TcpView
 
     private readonly ReadOnlySpan<byte> _bytes;
 
-    /// <summary>Wraps <paramref name="bytes"/>, which must hold at least <see cref="Tcp.MinHeaderLength"/> bytes.</summary>
+    /// <summary>Wraps <paramref name="bytes"/>, which must hold at least <see cref="TcpHeader.MinHeaderLength"/> bytes.</summary>
     public TcpView(ReadOnlySpan<byte> bytes)
     {
-        if (bytes.Length < Tcp.MinHeaderLength) throw new ArgumentException("Shorter than a TCP header.", nameof(bytes));
+        if (bytes.Length < TcpHeader.MinHeaderLength) throw new ArgumentException("Shorter than a TCP header.", nameof(bytes));
         _bytes = bytes;
     }
 

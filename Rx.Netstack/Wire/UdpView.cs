@@ -12,10 +12,10 @@ internal readonly ref struct UdpView
 
     private readonly ReadOnlySpan<byte> _bytes;
 
-    /// <summary>Wraps <paramref name="bytes"/>, which must hold at least <see cref="Udp.HeaderLength"/> bytes.</summary>
+    /// <summary>Wraps <paramref name="bytes"/>, which must hold at least <see cref="UdpHeader.HeaderLength"/> bytes.</summary>
     public UdpView(ReadOnlySpan<byte> bytes)
     {
-        if (bytes.Length < Udp.HeaderLength) throw new ArgumentException("Shorter than a UDP header.", nameof(bytes));
+        if (bytes.Length < UdpHeader.HeaderLength) throw new ArgumentException("Shorter than a UDP header.", nameof(bytes));
         _bytes = bytes;
     }
 

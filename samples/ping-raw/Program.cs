@@ -28,11 +28,11 @@ var seenByB = watch.ReceiveAsync();
 var replyToA = raw.Received.Select(p => p.Packet.ToArray()).FirstAsync().Timeout(TimeSpan.FromSeconds(10)).ToTask();
 
 var body = "hello, raw"u8.ToArray();
-var packet = new byte[Ipv4.HeaderLength + Icmp.HeaderLength + body.Length];
-body.CopyTo(packet, Ipv4.HeaderLength + Icmp.HeaderLength);
+var packet = new byte[Ipv4Header.HeaderLength + IcmpHeader.HeaderLength + body.Length];
+body.CopyTo(packet, Ipv4Header.HeaderLength + IcmpHeader.HeaderLength);
 var echoRequest = new IcmpHeader((byte)IcmpV4Type.EchoRequest, 0, Identifier: 0x4242, SequenceNumber: 1);
-int icmpLength = Icmp.EmitV4(packet.AsSpan(Ipv4.HeaderLength), echoRequest, body.Length);
-Ipv4.Emit(packet, new Ipv4Header(from, to, IpProtocol.Icmp), icmpLength);
+int icmpLength = IcmpHeader.EmitV4(packet.AsSpan(Ipv4Header.HeaderLength), echoRequest, body.Length);
+Ipv4Header.Emit(packet, new Ipv4Header(from, to, IpProtocol.Icmp), icmpLength);
 await raw.SendAsync(packet);
 Console.WriteLine($"a sent a {packet.Length}-byte IPv4 packet of its own: {Describe(packet)}");
 Console.WriteLine($"b's raw socket saw: {Describe((await seenByB.WaitAsync(TimeSpan.FromSeconds(10))).Packet.Span)}");
@@ -40,8 +40,8 @@ Console.WriteLine($"a's raw socket saw b's answer: {Describe(await replyToA)}");
 
 static string Describe(ReadOnlySpan<byte> packet)
 {
-    if (Ipv4.TryParse(packet, out var ip, out _, out var payload) != WireError.None
-        || Icmp.TryParseV4(payload, out var icmp, out var data) != WireError.None)
+    if (Ipv4Header.TryParse(packet, out var ip, out _, out var payload) != WireError.None
+        || IcmpHeader.TryParseV4(payload, out var icmp, out var data) != WireError.None)
         return "not a valid ICMPv4 packet";
     var type = (IcmpV4Type)icmp.Type;
     return $"{ip.Source} -> {ip.Destination} ICMP {type} id=0x{icmp.Identifier:x} seq={icmp.SequenceNumber} \"{Encoding.ASCII.GetString(data)}\"";

@@ -31,11 +31,7 @@ public readonly record struct Ipv6Header(
     /// <summary>True when this packet is a fragment (a fragment header with M set or a non-zero offset).
     /// An "atomic fragment" (offset 0, M clear, RFC 6946) is not.</summary>
     public bool IsFragment => HasFragmentHeader && (MoreFragments || FragmentOffset != 0);
-}
 
-/// <summary>Parse and emit IPv6 headers over spans, with no allocation.</summary>
-public static class Ipv6
-{
     /// <summary>The fixed header length.</summary>
     public const int HeaderLength = 40;
 

@@ -5,10 +5,7 @@ namespace Rx.Netstack.Wire;
 /// <summary>The meaning of a UDP header (RFC 768).</summary>
 /// <param name="SourcePort">Source port.</param>
 /// <param name="DestinationPort">Destination port.</param>
-public readonly record struct UdpHeader(ushort SourcePort, ushort DestinationPort);
-
-/// <summary>Parse and emit UDP over spans, with no allocation.</summary>
-public static class Udp
+public readonly record struct UdpHeader(ushort SourcePort, ushort DestinationPort)
 {
     /// <summary>The header length.</summary>
     public const int HeaderLength = 8;

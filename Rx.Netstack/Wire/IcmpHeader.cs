@@ -44,25 +44,21 @@ public enum IcmpV6Type : byte
 /// <param name="SequenceNumber">Echo: sequence number.</param>
 /// <param name="Mtu">ICMPv4 fragmentation-needed next-hop MTU, or ICMPv6 packet-too-big MTU.</param>
 /// <param name="Pointer">Parameter problem: the pointer (one byte in ICMPv4, four in ICMPv6).</param>
+/// <remarks>
+/// Parsed and emitted over spans with no allocation (ICMPv4 RFC 792, ICMPv6 RFC 4443). The 4-byte rest of header is read
+/// by type. ICMPv4: echo, timestamp, information and address-mask messages (0, 8, 13–18) → identifier and sequence number;
+/// destination unreachable (3) → <see cref="Mtu"/> from the next-hop MTU field (RFC 1191 §4, zero for codes other than 4);
+/// parameter problem (12) → the one-byte pointer. ICMPv6: echo (128, 129) → identifier and sequence number; packet too big
+/// (2) → the 32-bit MTU; parameter problem (4) → the 32-bit pointer. Other types carry nothing the stack reads, and emit
+/// writes zeros there. For an error message the body is the quoted invoking packet: parse it with
+/// <see cref="Ipv4Header.TryParseQuoted"/> or <see cref="Ipv6Header.TryParseQuoted"/> (the quote is usually cut short), then
+/// <see cref="TcpHeader.TryReadQuoted"/> or <see cref="UdpHeader.TryReadQuoted"/> on its payload to find the socket.
+/// </remarks>
 public readonly record struct IcmpHeader(byte Type, byte Code, ushort Identifier = 0, ushort SequenceNumber = 0, uint Mtu = 0, uint Pointer = 0)
 {
     /// <summary>True for ICMPv4 or ICMPv6 error messages (types below 128 in v6; unreachable, time exceeded, parameter problem, packet too big).</summary>
     public bool IsError(bool v6) => v6 ? Type < 128 : Type is 3 or 11 or 12;
-}
 
-/// <summary>Parse and emit ICMPv4 (RFC 792) and ICMPv6 (RFC 4443) over spans, with no allocation.</summary>
-/// <remarks>
-/// The 4-byte rest of header is read by type. ICMPv4: echo, timestamp, information and address-mask messages
-/// (0, 8, 13–18) → identifier and sequence number; destination unreachable (3) → <see cref="IcmpHeader.Mtu"/> from the
-/// next-hop MTU field (RFC 1191 §4, zero for codes other than 4); parameter problem (12) → the one-byte pointer.
-/// ICMPv6: echo (128, 129) → identifier and sequence number; packet too big (2) → the 32-bit MTU; parameter problem (4)
-/// → the 32-bit pointer. Other types carry nothing the stack reads, and emit writes zeros there.
-/// For an error message the body is the quoted invoking packet: parse it with <see cref="Ipv4.TryParseQuoted"/> or
-/// <see cref="Ipv6.TryParseQuoted"/> (the quote is usually cut short), then <see cref="Tcp.TryReadQuoted"/> or
-/// <see cref="Udp.TryReadQuoted"/> on its payload to find the socket.
-/// </remarks>
-public static class Icmp
-{
     /// <summary>The header length (type, code, checksum, 4 bytes of type-specific data).</summary>
     public const int HeaderLength = 8;
 

@@ -25,11 +25,7 @@ public readonly record struct Ipv4Header(
 {
     /// <summary>True when this packet is a fragment (MF set or a non-zero offset).</summary>
     public bool IsFragment => MoreFragments || FragmentOffset != 0;
-}
 
-/// <summary>Parse and emit IPv4 headers over spans, with no allocation.</summary>
-public static class Ipv4
-{
     /// <summary>The length of a header with no options.</summary>
     public const int HeaderLength = 20;
 
