@@ -214,7 +214,7 @@ internal sealed class DashboardTraffic : IAsyncDisposable
                 catch (OperationCanceledException) { return; }
             }
         }
-    });
+    }, CancellationToken.None); // not stop: a loop that never started would be a cancelled task, and DisposeAsync awaits them all
 
     private void Fail(string what, Exception e)
     {

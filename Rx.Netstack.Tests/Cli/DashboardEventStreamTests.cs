@@ -44,7 +44,7 @@ public sealed class DashboardEventStreamTests
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.Equal("text/event-stream", response.Content.Headers.ContentType?.MediaType);
         Assert.Equal(1, await hub.ClientCounts.FirstAsync(n => n == 1).ToTask(pair.Token));
-        var events = new ServerSentEventReader(await response.Content.ReadAsStreamAsync(pair.Token));
+        using var events = new ServerSentEventReader(await response.Content.ReadAsStreamAsync(pair.Token));
 
         ServerSentEvent hello = await events.NextAsync(pair.Token);
         Assert.Equal("hello", hello.Name);
@@ -125,7 +125,7 @@ public sealed class DashboardEventStreamTests
 
         var response = await http.GetAsync("http://10.0.0.2/dashboard/events", HttpCompletionOption.ResponseHeadersRead, pair.Token);
         Assert.Equal("text/event-stream", response.Content.Headers.ContentType?.MediaType);
-        var events = new ServerSentEventReader(await response.Content.ReadAsStreamAsync(pair.Token));
+        using var events = new ServerSentEventReader(await response.Content.ReadAsStreamAsync(pair.Token));
         Assert.Equal("tun0", (await events.NextAsync(pair.Token)).Data.GetProperty("stack").GetString());
         // The stream's own connection is a row of the table it shows, beside Kestrel's listener; and it is charted.
         var rows = new Dictionary<string, JsonElement>();
@@ -159,7 +159,7 @@ public sealed class DashboardEventStreamTests
         await using var server = await DashboardServer.StartAsync(new IPEndPoint(IPAddress.Loopback, 0), hub, pair.Token);
         using var http = new HttpClient { Timeout = Limit };
         using var response = await http.GetAsync(new Uri($"{server.Address}/events"), HttpCompletionOption.ResponseHeadersRead, pair.Token);
-        var events = new ServerSentEventReader(await response.Content.ReadAsStreamAsync(pair.Token));
+        using var events = new ServerSentEventReader(await response.Content.ReadAsStreamAsync(pair.Token));
         Assert.Equal("hello", (await events.NextAsync(pair.Token)).Name);
 
         hub.Dispose();

@@ -7,7 +7,7 @@ namespace Rx.Netstack.Tests.Cli;
 internal sealed record ServerSentEvent(string Name, JsonElement Data);
 
 /// <summary>Reads <c>text/event-stream</c> (event:/data: lines, a blank line ends an event; retry: and comments skipped).</summary>
-internal sealed class ServerSentEventReader(Stream stream)
+internal sealed class ServerSentEventReader(Stream stream) : IDisposable
 {
     private readonly StreamReader _reader = new(stream, Encoding.UTF8);
 
@@ -29,6 +29,9 @@ internal sealed class ServerSentEventReader(Stream stream)
             else if (line.StartsWith("data: ", StringComparison.Ordinal)) data.Append(line["data: ".Length..]);
         }
     }
+
+    /// <summary>Disposes the reader and the stream.</summary>
+    public void Dispose() => _reader.Dispose();
 
     /// <summary>Reads events until <paramref name="done"/> says enough (every event is passed to it).</summary>
     public async Task<List<ServerSentEvent>> ReadUntilAsync(Func<ServerSentEvent, bool> done, CancellationToken token)
