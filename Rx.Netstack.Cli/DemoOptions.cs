@@ -21,7 +21,7 @@ internal sealed record DemoOptions(string? PcapPath = null, long? BulkBytes = nu
         var pcap = OptionParsers.OutputFile("--pcap", "Write stack A's side of the pipe to FILE (pcap; Wireshark, tshark -r).");
         var bulk = new Option<double?>("--bulk-mb")
         {
-            Description = "Megabytes (10^6 bytes) to move in the bulk-transfer step; default 64, or 8 with --pcap.",
+            Description = "Megabytes (10^6 bytes) to move in the bulk-transfer step; default 64, or 8 with --pcap. With --dashboard: in each transfer, default 16.",
             HelpName = "N",
             CustomParser = result => PositiveMegabytes(result),
         };
