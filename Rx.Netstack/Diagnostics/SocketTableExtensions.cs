@@ -5,7 +5,7 @@ using Rx.Netstack.Tcp;
 namespace Rx.Netstack.Diagnostics;
 
 /// <summary>Helpers over the socket-table change stream.</summary>
-public static partial class SocketTableExtensions
+public static class SocketTableExtensions
 {
     /// <summary>
     /// Applies each batch of changes to a table and yields the whole table after it, ordered by handle — for a UI that redraws
