@@ -3,6 +3,7 @@ using System.Reactive.Disposables;
 using System.Reactive.Linq;
 using System.Runtime.CompilerServices;
 using Rx.Netstack.Commands;
+using Rx.Netstack.Diagnostics;
 using Rx.Netstack.Tcp;
 
 namespace Rx.Netstack.Sockets;
@@ -169,13 +170,7 @@ public sealed class TcpConnection : IAsyncDisposable
         (await Stack.RequestAsync<Reply.Info>(new Command.TcpStream.GetInfo(Handle), cancellationToken).ConfigureAwait(false)).Connection;
 
     /// <summary>The connection's info every <paramref name="period"/> (on the stack's scheduler) while it is open; distinct values only.</summary>
-    public IObservable<TcpConnectionInfo> InfoUpdates(TimeSpan period) =>
-        Observable.Interval(period, Stack.Scheduler).StartWith(Stack.Scheduler, 0)
-            .Select(_ => Stack.Execute(new Command.TcpStream.GetInfo(Handle)))
-            .Concat()
-            .TakeWhile(r => r is Reply.Info)
-            .Select(r => ((Reply.Info)r).Connection)
-            .DistinctUntilChanged();
+    public IObservable<TcpConnectionInfo> InfoUpdates(TimeSpan period) => Stack.InfoUpdates(Handle, period);
 
     /// <summary>The state changes of the connection (polled every <paramref name="period"/>).</summary>
     public IObservable<TcpState> StateChanges(TimeSpan period) => InfoUpdates(period).Select(i => i.State).DistinctUntilChanged();
