@@ -55,10 +55,10 @@ public sealed partial class Netstack
         }));
     });
 
-    private SocketInfo DescribeSocket(SocketBase socket) => socket switch
+    private SocketInfo DescribeSocket(SocketState socket) => socket switch
     {
-        TcpConnectionSocket c => new SocketInfo(c.Handle, c.Tcb.Local, c.Tcb.Remote, c.Tcb.State, IpProtocol.Tcp, c.Tcb.Local.Address.Version),
-        TcpListenerSocket l => new SocketInfo(l.Handle, l.Local, null, TcpState.Listen, IpProtocol.Tcp, l.Local.Address.Version),
+        TcpStreamSocketState c => new SocketInfo(c.Handle, c.Tcb.Local, c.Tcb.Remote, c.Tcb.State, IpProtocol.Tcp, c.Tcb.Local.Address.Version),
+        TcpListenerSocketState l => new SocketInfo(l.Handle, l.Local, null, TcpState.Listen, IpProtocol.Tcp, l.Local.Address.Version),
         UdpSocketState u => new SocketInfo(u.Handle, u.Local, null, null, IpProtocol.Udp, u.Local.Address.Version),
         RawSocketState r => new SocketInfo(r.Handle, default, null, null, r.Protocol, r.IpVersion),
         _ => new SocketInfo(socket.Handle, default, null, null, default, 0),

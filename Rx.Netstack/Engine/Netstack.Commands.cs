@@ -40,7 +40,7 @@ public sealed partial class Netstack
     }
 
     /// <summary>Finds the socket of a request's handle, answering the request with the precise error when there is none.</summary>
-    private bool Lookup<T>(PendingRequest request, SocketHandle handle, out T? socket) where T : SocketBase
+    private bool Lookup<T>(PendingRequest request, SocketHandle handle, out T? socket) where T : SocketState
     {
         NetstackError? error = _sockets.TryGet(handle, out socket);
         if (error is null) return true;
@@ -51,7 +51,7 @@ public sealed partial class Netstack
     private void Fail(PendingRequest request, NetstackError error) => Complete(request, new Reply.Error(error));
 
     /// <summary>A datagram or raw-packet receive: checks the maximum length, then waits on the socket (the flush answers it).</summary>
-    private void WaitForPacket(PendingRequest request, int? maxLength, SocketBase socket, WaitQueue receivers)
+    private void WaitForPacket(PendingRequest request, int? maxLength, SocketState socket, WaitQueue receivers)
     {
         if (maxLength is <= 0)
         {
@@ -63,11 +63,11 @@ public sealed partial class Netstack
     }
 
     /// <summary>Takes a socket out of the table, failing its waiting requests with <paramref name="error"/>.</summary>
-    private void CloseSocket(SocketBase socket, NetstackError error)
+    private void CloseSocket(SocketState socket, NetstackError error)
     {
         socket.FailAll(error);
         _sockets.Remove(socket);
-        if (socket is Tcp.TcpConnectionSocket connection) UntallyState(connection);
+        if (socket is TcpStreamSocketState connection) UntallyState(connection);
         TimerQueue.Forget(socket);
     }
 }

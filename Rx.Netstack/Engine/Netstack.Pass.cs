@@ -168,7 +168,7 @@ public sealed partial class Netstack
     }
 
     /// <summary>Adds a socket to this pass's flush list (once).</summary>
-    internal void MarkDirty(SocketBase socket)
+    internal void MarkDirty(SocketState socket)
     {
         if (socket.IsDirty) return;
         socket.IsDirty = true;
@@ -180,7 +180,7 @@ public sealed partial class Netstack
         // Flushing may dirty more sockets (a connection's output arrives at a looped-back peer); loop until quiet.
         for (int i = 0; i < _dirty.Count; i++)
         {
-            SocketBase socket = _dirty[i];
+            SocketState socket = _dirty[i];
             socket.IsDirty = false;
             if (socket.IsClosed) continue;
             socket.Flush(now);

@@ -11,10 +11,10 @@ public sealed partial class Netstack
 {
     private readonly record struct FourTuple(NetEndpoint Local, NetEndpoint Remote);
 
-    private readonly Dictionary<FourTuple, TcpConnectionSocket> _tcpConnections = [];
+    private readonly Dictionary<FourTuple, TcpStreamSocketState> _tcpConnections = [];
     /// <summary>Connections in the socket table by <see cref="TcpState"/> (index); see <see cref="TallyState"/>.</summary>
     private readonly int[] _connectionsByState = new int[Enum.GetValues<TcpState>().Length];
-    private readonly Dictionary<NetEndpoint, TcpListenerSocket> _tcpListeners = [];
+    private readonly Dictionary<NetEndpoint, TcpListenerSocketState> _tcpListeners = [];
     private readonly TcpStackContext _tcp = new();
     private readonly InitialSequenceNumbers _isn = new();
     private readonly SynCookies _cookies = new();
@@ -33,7 +33,7 @@ public sealed partial class Netstack
         _counters.TcpIn++;
         var local = new NetEndpoint(ip.Destination, header.DestinationPort);
         var remote = new NetEndpoint(ip.Source, header.SourcePort);
-        if (_tcpConnections.TryGetValue(new FourTuple(local, remote), out TcpConnectionSocket? connection) &&
+        if (_tcpConnections.TryGetValue(new FourTuple(local, remote), out TcpStreamSocketState? connection) &&
             connection.Tcb.State == TcpState.TimeWait && header.Has(TcpFlags.Syn) && !header.Has(TcpFlags.Ack) &&
             connection.Tcb.CanReuseForSyn(header) && FindListener(local) is not null)
         {
@@ -60,14 +60,14 @@ public sealed partial class Netstack
         SendResetFor(local, remote, header, payload.Length);
     }
 
-    private TcpListenerSocket? FindListener(NetEndpoint local)
+    private TcpListenerSocketState? FindListener(NetEndpoint local)
     {
-        if (_tcpListeners.TryGetValue(local, out TcpListenerSocket? listener)) return listener;
+        if (_tcpListeners.TryGetValue(local, out TcpListenerSocketState? listener)) return listener;
         return _tcpListeners.TryGetValue(new NetEndpoint(local.Address.IsV6 ? NetAddress.AnyV6 : NetAddress.AnyV4, local.Port), out listener) ? listener : null;
     }
 
     /// <summary>RFC 9293 §3.10.7.2 (LISTEN): RST ignored, ACK answered with RST (unless it returns a SYN cookie), SYN opens a connection.</summary>
-    private void ListenerInput(TcpListenerSocket listener, NetEndpoint local, NetEndpoint remote, in TcpHeader header, ReadOnlySpan<byte> payload, Instant now)
+    private void ListenerInput(TcpListenerSocketState listener, NetEndpoint local, NetEndpoint remote, in TcpHeader header, ReadOnlySpan<byte> payload, Instant now)
     {
         if (header.Has(TcpFlags.Rst)) return;
         if (header.Has(TcpFlags.Ack) && !header.Has(TcpFlags.Syn))
@@ -119,7 +119,7 @@ public sealed partial class Netstack
     /// retransmits; a later copy of the ACK or its data admits it once there is room). A reset there would kill a
     /// connection that only had to wait. False when the cookie is not ours: the caller resets.
     /// </summary>
-    private bool TryAcceptCookie(TcpListenerSocket listener, NetEndpoint local, NetEndpoint remote, in TcpHeader header, ReadOnlySpan<byte> payload, Instant now)
+    private bool TryAcceptCookie(TcpListenerSocketState listener, NetEndpoint local, NetEndpoint remote, in TcpHeader header, ReadOnlySpan<byte> payload, Instant now)
     {
         if (!_cookies.TryDecode(local, remote, header.Acknowledgment - 1, header.Sequence - 1, now, out int mss)) return false;
         if (listener.AcceptQueue.Count >= listener.Backlog)
@@ -138,9 +138,9 @@ public sealed partial class Netstack
         return true;
     }
 
-    private TcpConnectionSocket? AddConnection(TcpControlBlock tcb, TcpListenerSocket? listener)
+    private TcpStreamSocketState? AddConnection(TcpControlBlock tcb, TcpListenerSocketState? listener)
     {
-        var connection = new TcpConnectionSocket(this, tcb, listener);
+        var connection = new TcpStreamSocketState(this, tcb, listener);
         if (!_sockets.TryAdd(connection, SocketKind.TcpStream)) return null;
         _tcpConnections.Add(new FourTuple(tcb.Local, tcb.Remote), connection);
         connection.InTable = true;
@@ -152,7 +152,7 @@ public sealed partial class Netstack
     /// Keeps <see cref="_connectionsByState"/> current for one connection. Every state change happens in a pass that flushes
     /// the connection (frames, timers and commands all mark it dirty), so calling this from the flush is enough.
     /// </summary>
-    private void TallyState(TcpConnectionSocket c)
+    private void TallyState(TcpStreamSocketState c)
     {
         TcpState state = c.Tcb.State;
         if (c.TalliedState == state) return;
@@ -162,7 +162,7 @@ public sealed partial class Netstack
     }
 
     /// <summary>Takes a connection out of the per-state tally as it leaves the socket table.</summary>
-    private void UntallyState(TcpConnectionSocket c)
+    private void UntallyState(TcpStreamSocketState c)
     {
         if (c.TalliedState is not { } old) return;
         _connectionsByState[(int)old]--;
@@ -198,7 +198,7 @@ public sealed partial class Netstack
 
     private void OnTcpIcmpError(NetEndpoint local, NetEndpoint remote, bool v6, in IcmpHeader header, ReadOnlySpan<byte> transport, Instant now)
     {
-        if (!_tcpConnections.TryGetValue(new FourTuple(local, remote), out TcpConnectionSocket? connection))
+        if (!_tcpConnections.TryGetValue(new FourTuple(local, remote), out TcpStreamSocketState? connection))
         {
             _counters.Drop(DropReason.IcmpIgnored);
             return;
@@ -230,9 +230,9 @@ public sealed partial class Netstack
     /// </summary>
     private void FailConnectionsOnDeviceLoss()
     {
-        foreach (SocketBase socket in _sockets.All().ToList())
+        foreach (SocketState socket in _sockets.All().ToList())
         {
-            if (socket is not TcpConnectionSocket c || c.Tcb.State is TcpState.Closed or TcpState.TimeWait) continue;
+            if (socket is not TcpStreamSocketState c || c.Tcb.State is TcpState.Closed or TcpState.TimeWait) continue;
             c.Tcb.Fail(TcpError.DeviceLost);
             MarkDirty(c);
         }
@@ -244,7 +244,7 @@ public sealed partial class Netstack
     /// After a connection changed: answer its waiting requests, emit its segments, hand it to its listener's accept queue when
     /// it became established, and free it once it is closed and nobody owns it.
     /// </summary>
-    internal void FlushConnection(TcpConnectionSocket c, Instant now)
+    internal void FlushConnection(TcpStreamSocketState c, Instant now)
     {
         TcpControlBlock tcb = c.Tcb;
         ServeReaders(c);
@@ -300,7 +300,7 @@ public sealed partial class Netstack
     }
 
     /// <summary>Sends every segment the connection has ready (data, ACKs, FIN, RST, probes), straight from its send ring.</summary>
-    private void EmitSegments(TcpConnectionSocket c, Instant now)
+    private void EmitSegments(TcpStreamSocketState c, Instant now)
     {
         TcpControlBlock tcb = c.Tcb;
         while (tcb.TryGetSegment(now, out TcpHeader header, out int payloadLength))
@@ -314,14 +314,14 @@ public sealed partial class Netstack
         }
     }
 
-    private static void LeaveSynQueue(TcpConnectionSocket c, TcpListenerSocket listener)
+    private static void LeaveSynQueue(TcpStreamSocketState c, TcpListenerSocketState listener)
     {
         if (!c.CountedHalfOpen) return;
         c.CountedHalfOpen = false;
         listener.HalfOpen--;
     }
 
-    private void RemoveFromTable(TcpConnectionSocket c)
+    private void RemoveFromTable(TcpStreamSocketState c)
     {
         if (c.CountedInTimeWait)
         {
@@ -333,13 +333,13 @@ public sealed partial class Netstack
         _tcpConnections.Remove(new FourTuple(c.Tcb.Local, c.Tcb.Remote));
     }
 
-    private void FreeConnection(TcpConnectionSocket c)
+    private void FreeConnection(TcpStreamSocketState c)
     {
         RemoveFromTable(c);
         CloseSocket(c, NetstackError.Of(NetstackErrorKind.SocketClosed, "The connection was closed."));
     }
 
-    private void ServeReaders(TcpConnectionSocket c)
+    private void ServeReaders(TcpStreamSocketState c)
     {
         TcpControlBlock tcb = c.Tcb;
         c.DeliverDirectRead();
@@ -391,7 +391,7 @@ public sealed partial class Netstack
         }
     }
 
-    private void ServeWriters(TcpConnectionSocket c)
+    private void ServeWriters(TcpStreamSocketState c)
     {
         TcpControlBlock tcb = c.Tcb;
         while (c.Writers.First is { } request)

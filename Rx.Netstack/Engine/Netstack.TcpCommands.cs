@@ -15,7 +15,7 @@ public sealed partial class Netstack
                 TcpListen(request, listen);
                 break;
             case Command.TcpListen.Accept accept:
-                if (!Lookup(request, accept.Listener, out TcpListenerSocket? listener)) break;
+                if (!Lookup(request, accept.Listener, out TcpListenerSocketState? listener)) break;
                 listener!.Acceptors.Enqueue(request);
                 MarkDirty(listener);
                 break;
@@ -62,7 +62,7 @@ public sealed partial class Netstack
             Fail(request, NetstackError.Bad(BadRequestReason.PortInUse, $"TCP {local} already has a listener."));
             return;
         }
-        var listener = new TcpListenerSocket(this, local, listen.Backlog, settings);
+        var listener = new TcpListenerSocketState(this, local, listen.Backlog, settings);
         if (!_sockets.TryAdd(listener, SocketKind.TcpListener))
         {
             Fail(request, NetstackError.Of(NetstackErrorKind.LimitReached, $"The stack holds its maximum of {Options.MaxSockets} sockets."));
@@ -84,10 +84,10 @@ public sealed partial class Netstack
     }
 
     /// <summary>Stops a listener: waiting accepts fail, connections it has not handed out are reset (RFC 9293 §3.10.4).</summary>
-    private void CloseListener(TcpListenerSocket listener)
+    private void CloseListener(TcpListenerSocketState listener)
     {
         _tcpListeners.Remove(listener.Local);
-        foreach (TcpConnectionSocket c in listener.AcceptQueue)
+        foreach (TcpStreamSocketState c in listener.AcceptQueue)
         {
             c.InAcceptQueue = false;
             c.Listener = null;
@@ -96,9 +96,9 @@ public sealed partial class Netstack
             MarkDirty(c);
         }
         listener.AcceptQueue.Clear();
-        foreach (SocketBase socket in _sockets.All())
+        foreach (SocketState socket in _sockets.All())
         {
-            if (socket is TcpConnectionSocket { Listener: var owner } half && owner == listener)
+            if (socket is TcpStreamSocketState { Listener: var owner } half && owner == listener)
             {
                 half.Listener = null;
                 half.CountedHalfOpen = false;
@@ -129,8 +129,8 @@ public sealed partial class Netstack
             Command.TcpStream.GetInfo x => x.Socket,
             _ => default,
         };
-        if (!Lookup(request, handle, out TcpConnectionSocket? connection)) return;
-        TcpConnectionSocket c = connection!;
+        if (!Lookup(request, handle, out TcpStreamSocketState? connection)) return;
+        TcpStreamSocketState c = connection!;
         if (c.UserClosed)
         {
             Fail(request, NetstackError.Of(NetstackErrorKind.StaleHandle, $"Handle {handle} names a connection that has been closed."));
@@ -176,7 +176,7 @@ public sealed partial class Netstack
         MarkDirty(c);
     }
 
-    private static void FailWaiters(TcpConnectionSocket c, NetstackError error)
+    private static void FailWaiters(TcpStreamSocketState c, NetstackError error)
     {
         c.DeliverDirectRead(); // bytes already in a reader's buffer are its answer, not lost
 
@@ -261,7 +261,7 @@ public sealed partial class Netstack
     internal Dictionary<string, int> ConnectionsByStateCounted()
     {
         lock (_engineLock)
-            return _sockets.All().OfType<TcpConnectionSocket>().GroupBy(c => c.Tcb.State.ToString()).ToDictionary(g => g.Key, g => g.Count());
+            return _sockets.All().OfType<TcpStreamSocketState>().GroupBy(c => c.Tcb.State.ToString()).ToDictionary(g => g.Key, g => g.Count());
     }
 
     private long TcpRetransmissions() => _tcp.Counters.SegmentsRetransmitted;

@@ -29,9 +29,9 @@ public sealed partial class Netstack : IDisposable, IAsyncDisposable
     private readonly ConcurrentQueue<PendingRequest> _commandQueue = new();
     private readonly ConcurrentQueue<PendingRequest> _cancelQueue = new();
     private readonly Subject<CommandEvent> _tap = new();
-    private readonly SocketTable _sockets;
+    private readonly SocketRegistry _sockets;
     private readonly TimerQueue _timers = new();
-    private readonly List<SocketBase> _dirty = [];
+    private readonly List<SocketState> _dirty = [];
     private readonly NetstackCounters _counters = new();
     private long _nextRequestId;
     private int _queuedCommands;      // in _commandQueue, cancelled ones included until the engine skips them
@@ -59,7 +59,7 @@ public sealed partial class Netstack : IDisposable, IAsyncDisposable
         {
             _scheduler = scheduler;
         }
-        _sockets = new SocketTable(Id, Options.MaxSockets);
+        _sockets = new SocketRegistry(Id, Options.MaxSockets);
         InitializeIp();
         CreateMeter();
         Commands = System.Reactive.Observer.Create<CommandRequest>(r => Submit(new PendingRequest(r.Id, r.Command, r.ReplyTo)));
@@ -216,11 +216,11 @@ public sealed partial class Netstack : IDisposable, IAsyncDisposable
         var error = NetstackError.Of(NetstackErrorKind.StackDisposed, "The stack has been disposed.");
         while (_commandQueue.TryDequeue(out var request)) Complete(request, new Reply.Error(error));
         while (_cancelQueue.TryDequeue(out _)) { }
-        foreach (SocketBase socket in _sockets.All().ToList())
+        foreach (SocketState socket in _sockets.All().ToList())
         {
             socket.FailAll(error);
             // FailAll keeps a ring that still holds data; a disposed stack gives every pooled array back and empties its table.
-            if (socket is Tcp.TcpConnectionSocket connection) connection.Tcb.Fail(Tcp.TcpError.Aborted);
+            if (socket is TcpStreamSocketState connection) connection.Tcb.Fail(Tcp.TcpError.Aborted);
             _sockets.Remove(socket);
         }
         _pinger?.FailAll(error); // pings in flight are not sockets: they must hear of the disposal too

@@ -5,7 +5,7 @@ using Rx.Netstack.Wire;
 namespace Rx.Netstack.Engine;
 
 /// <summary>The engine's side of a raw IP socket: which packets it takes, its queue of received packets and its waiting receives.</summary>
-internal sealed class RawSocketState : SocketBase
+internal sealed class RawSocketState : SocketState
 {
     public RawSocketState(Netstack stack, int ipVersion, IpProtocol protocol, int bufferSize, int queueLength) : base(stack)
     {

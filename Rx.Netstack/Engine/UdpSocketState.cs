@@ -4,7 +4,7 @@ using Rx.Netstack.Engine;
 namespace Rx.Netstack.Engine;
 
 /// <summary>The engine's side of a UDP socket: its bound endpoint, its queue of received datagrams and its waiting receives.</summary>
-internal sealed class UdpSocketState : SocketBase
+internal sealed class UdpSocketState : SocketState
 {
     /// <summary>Source and destination of a queued datagram.</summary>
     public readonly record struct Meta(NetEndpoint Source, NetEndpoint Destination);

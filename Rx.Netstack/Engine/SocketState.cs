@@ -8,9 +8,9 @@ namespace Rx.Netstack.Engine;
 /// only dirty sockets are flushed (emit what they can, answer waiting requests), so the cost of a pass follows the work
 /// done, never the number of idle sockets.
 /// </summary>
-internal abstract class SocketBase : TimerOwner
+internal abstract class SocketState : TimerOwner
 {
-    protected SocketBase(Netstack stack) => Stack = stack;
+    protected SocketState(Netstack stack) => Stack = stack;
 
     protected Netstack Stack { get; }
 

@@ -6,16 +6,16 @@ namespace Rx.Netstack.Engine;
 /// Slots of sockets addressed by <see cref="SocketHandle"/>. A freed slot's generation is bumped, so an old handle to it is
 /// recognised as stale instead of reaching the slot's next occupant. Free slots are reused last-freed-first.
 /// </summary>
-internal sealed class SocketTable
+internal sealed class SocketRegistry
 {
     private readonly int _stackId;
     private readonly int _capacity;
-    private SocketBase?[] _slots = new SocketBase?[16];
+    private SocketState?[] _slots = new SocketState?[16];
     private uint[] _generations = new uint[16];
     private readonly Stack<int> _free = new();
     private int _used;
 
-    public SocketTable(int stackId, int capacity)
+    public SocketRegistry(int stackId, int capacity)
     {
         _stackId = stackId;
         _capacity = capacity;
@@ -33,7 +33,7 @@ internal sealed class SocketTable
     public Diagnostics.SocketTableTracker? Tracker { get; set; }
 
     /// <summary>Gives <paramref name="socket"/> a slot and a handle, or returns false when the table is full.</summary>
-    public bool TryAdd(SocketBase socket, SocketKind kind)
+    public bool TryAdd(SocketState socket, SocketKind kind)
     {
         if (Count >= _capacity) return false;
         int index;
@@ -55,7 +55,7 @@ internal sealed class SocketTable
         return true;
     }
 
-    public void Remove(SocketBase socket)
+    public void Remove(SocketState socket)
     {
         int index = socket.Handle.Index;
         if ((uint)index >= (uint)_used || _slots[index] != socket) return;
@@ -68,7 +68,7 @@ internal sealed class SocketTable
     }
 
     /// <summary>Finds the socket a handle names, or says precisely why not.</summary>
-    public NetstackError? TryGet<T>(SocketHandle handle, out T? socket) where T : SocketBase
+    public NetstackError? TryGet<T>(SocketHandle handle, out T? socket) where T : SocketState
     {
         socket = null;
         if (!handle.IsValid || handle.StackId != _stackId || (uint)handle.Index >= (uint)_used)
@@ -82,7 +82,7 @@ internal sealed class SocketTable
     }
 
     /// <summary>Every live socket (for disposal and diagnostics; not used on the hot path).</summary>
-    public IEnumerable<SocketBase> All()
+    public IEnumerable<SocketState> All()
     {
         for (int i = 0; i < _used; i++)
             if (_slots[i] is { } s) yield return s;

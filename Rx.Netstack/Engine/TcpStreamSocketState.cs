@@ -1,15 +1,15 @@
 using Rx.Netstack.Commands;
-using Rx.Netstack.Engine;
+using Rx.Netstack.Tcp;
 
-namespace Rx.Netstack.Tcp;
+namespace Rx.Netstack.Engine;
 
 /// <summary>
 /// The engine's side of a TCP connection: the control block plus the requests waiting on it (connect, receives, sends) and,
 /// for a passively opened connection, the listener it belongs to until it is accepted.
 /// </summary>
-internal sealed class TcpConnectionSocket : SocketBase
+internal sealed class TcpStreamSocketState : SocketState
 {
-    public TcpConnectionSocket(Netstack stack, TcpControlBlock tcb, TcpListenerSocket? listener) : base(stack)
+    public TcpStreamSocketState(Netstack stack, TcpControlBlock tcb, TcpListenerSocketState? listener) : base(stack)
     {
         Tcb = tcb;
         Listener = listener;
@@ -18,7 +18,7 @@ internal sealed class TcpConnectionSocket : SocketBase
     public TcpControlBlock Tcb { get; }
 
     /// <summary>The listener of a passively opened connection, until it moves to the accept queue or dies.</summary>
-    public TcpListenerSocket? Listener { get; set; }
+    public TcpListenerSocketState? Listener { get; set; }
 
     /// <summary>True while counted in the listener's SYN queue (half-open).</summary>
     public bool CountedHalfOpen { get; set; }
