@@ -1,5 +1,6 @@
 using System.Reactive.Concurrency;
 using System.Reactive.Disposables;
+using Rx.Netstack.Commands;
 using Rx.Netstack.Diagnostics;
 using Rx.Netstack.Engine;
 

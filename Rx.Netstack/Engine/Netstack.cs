@@ -233,20 +233,3 @@ public sealed partial class Netstack : IDisposable, IAsyncDisposable
         _tornDownSignal.TrySetResult();
     }
 }
-
-/// <summary>A command with its correlation id and where its reply goes.</summary>
-/// <param name="Id">Correlation id (see <see cref="Netstack.NextRequestId"/>).</param>
-/// <param name="Command">The command.</param>
-/// <param name="ReplyTo">Receives one reply, then completes.</param>
-public sealed record CommandRequest(long Id, Command Command, IObserver<Reply> ReplyTo);
-
-/// <summary>What the <see cref="Netstack.Tap"/> shows.</summary>
-/// <param name="Id">The request's correlation id.</param>
-public abstract record CommandEvent(long Id)
-{
-    /// <summary>The engine took a request.</summary>
-    public sealed record Taken(long Id, Command Command) : CommandEvent(Id);
-
-    /// <summary>The engine answered a request.</summary>
-    public sealed record Replied(long Id, Reply Reply) : CommandEvent(Id);
-}
