@@ -46,7 +46,7 @@ public sealed partial class Netstack
             "Commands that found the queue's room taken and waited for a later round.");
         meter.CreateObservableCounter("rx_netstack.commands.refused", () => new Measurement<long>(Interlocked.Read(ref c.CommandsRefused), stack), "{command}",
             "Commands refused past CommandQueueLimit.");
-        meter.CreateObservableUpDownCounter("rx_netstack.commands.queued", () => new Measurement<int>(Volatile.Read(ref _queuedCommands), stack), "{command}",
+        meter.CreateObservableUpDownCounter("rx_netstack.commands.queued", () => new Measurement<int>(_passes.QueuedCommands, stack), "{command}",
             "Commands waiting for the engine.");
         meter.CreateObservableCounter("rx_netstack.passes", () => new Measurement<long>(c.Passes, stack), "{pass}", "Engine passes run.");
         meter.CreateObservableCounter("rx_netstack.faults", () => new[]

@@ -9,8 +9,6 @@ namespace Rx.Netstack;
 
 public sealed partial class Netstack
 {
-    private SocketTableTracker? _socketTableTracker;
-
     /// <summary>
     /// The live socket table as a change stream: each subscriber first gets one batch of <see cref="SocketTableChangeKind.Add"/>
     /// for every socket that exists, then a batch at the end of every engine pass in which sockets were added, removed or changed
@@ -20,21 +18,20 @@ public sealed partial class Netstack
     public IObservable<IReadOnlyList<SocketTableChange>> SocketTable => Observable.Create<IReadOnlyList<SocketTableChange>>(observer =>
     {
         var subscription = new SingleAssignmentDisposable();
-        subscription.Disposable = _scheduler.Schedule((this, observer), static (_, state) =>
+        subscription.Disposable = Scheduler.Schedule((this, observer), static (_, state) =>
         {
             var (self, obs) = state;
-            lock (self._engineLock)
+            lock (self._passes.EngineLock)
             {
-                if (self._tornDown)
+                if (self._passes.IsTornDown)
                 {
                     obs.OnCompleted();
                     return Disposable.Empty;
                 }
-                if (self._socketTableTracker is not { } tracker)
+                if (self._sockets.Tracker is not { } tracker)
                 {
-                    tracker = self._socketTableTracker = new SocketTableTracker(self.DescribeSocket);
+                    tracker = self._sockets.Tracker = new SocketTableTracker(self.DescribeSocket);
                     tracker.Reset(self._sockets.All());
-                    self._sockets.Tracker = tracker;
                 }
                 obs.OnNext(tracker.Snapshot());
                 tracker.AddObserver(obs);
@@ -44,13 +41,12 @@ public sealed partial class Netstack
         return new CompositeDisposable(subscription, Disposable.Create((this, observer), static state =>
         {
             var (self, obs) = state;
-            lock (self._engineLock)
+            lock (self._passes.EngineLock)
             {
-                if (self._socketTableTracker is not { } tracker) return;
+                if (self._sockets.Tracker is not { } tracker) return;
                 tracker.RemoveObserver(obs);
                 if (tracker.ObserverCount > 0) return;
-                self._socketTableTracker = null; // the last one left: stop tracking
-                self._sockets.Tracker = null;
+                self._sockets.Tracker = null; // the last one left: stop tracking
             }
         }));
     });

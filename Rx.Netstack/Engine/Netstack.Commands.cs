@@ -6,7 +6,7 @@ namespace Rx.Netstack;
 public sealed partial class Netstack
 {
     /// <summary>Routes a command to its family. Runs on the engine; never throws out (a fault is answered as an error).</summary>
-    private void Dispatch(PendingRequest request, Instant now)
+    internal void Dispatch(PendingRequest request, Instant now)
     {
         try
         {

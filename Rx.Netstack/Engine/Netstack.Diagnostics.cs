@@ -12,7 +12,7 @@ public sealed partial class Netstack
         for (int i = 0; i < c.Drops.Length; i++)
             if (c.Drops[i] != 0) drops[(DropReason)i] = c.Drops[i];
         Dictionary<string, int> sockets, connections;
-        lock (_engineLock)
+        lock (_passes.EngineLock)
         {
             sockets = [];
             foreach (SocketKind kind in Enum.GetValues<SocketKind>())
@@ -21,7 +21,7 @@ public sealed partial class Netstack
         }
         return new NetstackStats
         {
-            Timestamp = _scheduler.Now,
+            Timestamp = Scheduler.Now,
             FramesIn = c.FramesIn, BytesIn = c.BytesIn, FramesOut = c.FramesOut, BytesOut = c.BytesOut,
             Ipv4In = c.Ipv4In, Ipv6In = c.Ipv6In, UdpIn = c.UdpIn, UdpOut = c.UdpOut, TcpIn = c.TcpIn, TcpOut = c.TcpOut,
             IcmpIn = c.IcmpIn, IcmpOut = c.IcmpOut, FragmentsIn = c.FragmentsIn, DatagramsReassembled = c.DatagramsReassembled,
@@ -31,7 +31,7 @@ public sealed partial class Netstack
             TcpRetransmissions = TcpRetransmissions(),
             SocketsByKind = sockets, ConnectionsByState = connections, Drops = drops,
             CommandsProcessed = c.CommandsProcessed, Passes = c.Passes, PassesOnCaller = c.PassesOnCaller, WakeupsArmed = c.WakeupsArmed, SubscriberFaults = c.SubscriberFaults, CommandsRefused = c.CommandsRefused,
-            CommandsWaited = c.CommandsWaited, EngineFaults = c.EngineFaults, CommandQueueDepth = Volatile.Read(ref _queuedCommands),
+            CommandsWaited = c.CommandsWaited, EngineFaults = c.EngineFaults, CommandQueueDepth = _passes.QueuedCommands,
             SynCookiesSent = c.SynCookiesSent, SynCookiesAccepted = c.SynCookiesAccepted,
         };
     }

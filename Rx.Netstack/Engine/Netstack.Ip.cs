@@ -29,7 +29,6 @@ public sealed partial class Netstack
     /// <summary>The frame being processed needs no TCP/UDP checksum check (offloaded by its device, or our own looped-back frame
     /// emitted without one).</summary>
     private bool _frameChecksumTrusted;
-    private bool _deviceLost; // set under the engine lock by a failed device; handled by the next pass
     private ushort _nextIpv4Id;
     private uint _nextIpv6FragmentId;
 
@@ -53,7 +52,6 @@ public sealed partial class Netstack
         _deviceSubscription = null;
         try { _device?.Transmit.OnCompleted(); } catch (Exception) { _counters.SubscriberFaults++; }
         _device = null;
-        while (_frameQueue.TryDequeue(out InboxFrame frame)) frame.Release();
     }
 
     /// <summary>
@@ -63,10 +61,10 @@ public sealed partial class Netstack
     public IDisposable Attach(IPacketDevice device)
     {
         ArgumentNullException.ThrowIfNull(device);
-        ObjectDisposedException.ThrowIf(_disposed, this);
+        ObjectDisposedException.ThrowIf(_passes.IsDisposed, this);
         if (device.Mtu < 576 && device.Mtu != 0)
             throw new ArgumentException($"Device MTU {device.Mtu} is below the IPv4 minimum of 576.", nameof(device));
-        lock (_engineLock)
+        lock (_passes.EngineLock)
         {
             DetachLocked();
             _device = device;
@@ -79,7 +77,7 @@ public sealed partial class Netstack
         }
         return Disposable.Create(() =>
         {
-            lock (_engineLock) if (_device == device) DetachLocked();
+            lock (_passes.EngineLock) if (_device == device) DetachLocked();
         });
     }
 
@@ -111,7 +109,7 @@ public sealed partial class Netstack
                 && MemoryMarshal.TryGetMemoryManager(frame, out TransmitBuffer? buffer, out int start, out int length)
                 && buffer.TryDetach())
             {
-                stack.EnqueueFrame(new InboxFrame(buffer.Array, start, length, FromLoopback: false, _checksumTrusted, buffer));
+                stack._passes.EnqueueFrame(new InboxFrame(buffer.Array, start, length, FromLoopback: false, _checksumTrusted, buffer));
                 return;
             }
             stack.EnqueueFrame(frame.Span, fromLoopback: false, _checksumTrusted);
@@ -121,13 +119,13 @@ public sealed partial class Netstack
 
         public void OnCompleted()
         {
-            lock (stack._engineLock)
+            lock (stack._passes.EngineLock)
             {
                 if (stack._device != device) return;
                 stack.DetachLocked();
-                stack._deviceLost = true;
+                stack._passes.NoteDeviceLost();
             }
-            stack.SchedulePass();
+            stack._passes.SchedulePass();
         }
     }
 

@@ -260,7 +260,7 @@ public sealed partial class Netstack
     /// <summary>The same, counted by walking every connection: for tests that check the tally.</summary>
     internal Dictionary<string, int> ConnectionsByStateCounted()
     {
-        lock (_engineLock)
+        lock (_passes.EngineLock)
             return _sockets.All().OfType<TcpStreamSocketState>().GroupBy(c => c.Tcb.State.ToString()).ToDictionary(g => g.Key, g => g.Count());
     }
 

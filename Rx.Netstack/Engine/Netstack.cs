@@ -1,8 +1,6 @@
-using System.Collections.Concurrent;
 using System.Reactive.Concurrency;
 using System.Reactive.Disposables;
 using System.Reactive.Linq;
-using System.Reactive.Subjects;
 using Rx.Netstack.Commands;
 using Rx.Netstack.Diagnostics;
 using Rx.Netstack.Engine;
@@ -23,22 +21,10 @@ public sealed partial class Netstack : IDisposable, IAsyncDisposable
 {
     private static int s_nextStackId;
 
-    private readonly IScheduler _scheduler;
-    private readonly EventLoopScheduler? _ownedScheduler;
-    private readonly object _engineLock = new();
-    private readonly ConcurrentQueue<PendingRequest> _commandQueue = new();
-    private readonly ConcurrentQueue<PendingRequest> _cancelQueue = new();
-    private readonly Subject<CommandEvent> _tap = new();
+    private readonly PassScheduler _passes;
     private readonly SocketRegistry _sockets;
-    private readonly TimerQueue _timers = new();
-    private readonly List<SocketState> _dirty = [];
     private readonly NetstackCounters _counters = new();
     private long _nextRequestId;
-    private int _queuedCommands;      // in _commandQueue, cancelled ones included until the engine skips them
-    private int _passScheduled;
-    private bool _inPass;
-    private volatile bool _disposed;
-    private bool _tornDown;
 
     /// <summary>Creates a stack.</summary>
     /// <param name="options">Settings (defaults: <see cref="NetstackOptions"/>).</param>
@@ -49,20 +35,11 @@ public sealed partial class Netstack : IDisposable, IAsyncDisposable
         Options = options ?? new NetstackOptions();
         Options.Validate();
         Id = Interlocked.Increment(ref s_nextStackId);
-        if (scheduler is null)
-        {
-            var loop = new EventLoopScheduler(start => _engineThread = new Thread(start) { IsBackground = true, Name = $"Rx.Netstack engine #{Id}" });
-            _scheduler = loop;
-            _ownedScheduler = loop;
-        }
-        else
-        {
-            _scheduler = scheduler;
-        }
         _sockets = new SocketRegistry(Id, Options.MaxSockets);
+        _passes = new PassScheduler(this, Options, _counters, _sockets, scheduler);
         InitializeIp();
         CreateMeter();
-        Commands = System.Reactive.Observer.Create<CommandRequest>(r => Submit(new PendingRequest(r.Id, r.Command, r.ReplyTo)));
+        Commands = System.Reactive.Observer.Create<CommandRequest>(r => _passes.Submit(new PendingRequest(r.Id, r.Command, r.ReplyTo)));
     }
 
     /// <summary>The settings the stack was built with.</summary>
@@ -72,7 +49,7 @@ public sealed partial class Netstack : IDisposable, IAsyncDisposable
     public int Id { get; }
 
     /// <summary>The scheduler the engine runs on; its clock is the stack's clock.</summary>
-    public IScheduler Scheduler => _scheduler;
+    public IScheduler Scheduler => _passes.Scheduler;
 
     /// <summary>
     /// The command channel: each <see cref="CommandRequest"/> is answered on its own <see cref="CommandRequest.ReplyTo"/>
@@ -84,7 +61,7 @@ public sealed partial class Netstack : IDisposable, IAsyncDisposable
     /// Every request as the engine takes it and every reply as it is sent — for logs and dashboards. Events are raised on the
     /// engine's scheduler and cost nothing while nobody subscribes.
     /// </summary>
-    public IObservable<CommandEvent> Tap => _tap.IsolateSubscribers(this);
+    public IObservable<CommandEvent> Tap => _passes.Tap.IsolateSubscribers(this);
 
     /// <summary>Counts a subscriber whose handler threw (it is cut off; the engine and other subscribers go on).</summary>
     internal void CountSubscriberFault() => Interlocked.Increment(ref _counters.SubscriberFaults);
@@ -103,93 +80,36 @@ public sealed partial class Netstack : IDisposable, IAsyncDisposable
         return Observable.Create<Reply>(observer =>
         {
             var request = new PendingRequest(NextRequestId(), command, observer);
-            Submit(request);
-            return Disposable.Create((this, request), static state => state.Item1.Cancel(state.request));
+            _passes.Submit(request);
+            return Disposable.Create((_passes, request), static state => state._passes.Cancel(state.request));
         });
     }
 
-    /// <summary>
-    /// Takes a request into the command queue. Past <see cref="NetstackOptions.CommandQueueCapacity"/> it waits its turn for
-    /// room (the engine takes that many per round, in order); only past <see cref="NetstackOptions.CommandQueueLimit"/> (closes
-    /// excepted), or after disposal, is it refused at once. Never blocks: a caller on the engine's own thread must get an answer.
-    /// </summary>
-    private void Submit(PendingRequest request)
-    {
-        if (_disposed)
-        {
-            Reject(request, NetstackError.Of(NetstackErrorKind.StackDisposed, "The stack has been disposed."));
-            return;
-        }
-        int depth = Interlocked.Increment(ref _queuedCommands);
-        if (depth > Options.CommandQueueLimit && !ReleasesASocket(request.Command))
-        {
-            Interlocked.Decrement(ref _queuedCommands);
-            Interlocked.Increment(ref _counters.CommandsRefused);
-            Reject(request, NetstackError.Of(NetstackErrorKind.CommandQueueFull,
-                $"{Options.CommandQueueLimit} commands are waiting for the engine (NetstackOptions.CommandQueueLimit): something submits " +
-                "commands without waiting for their replies."));
-            return;
-        }
-        if (depth > Options.CommandQueueCapacity) Interlocked.Increment(ref _counters.CommandsWaited);
-        _commandQueue.Enqueue(request);
-        SchedulePass();
-    }
-
-    /// <summary>
-    /// Closes and aborts are never refused: they free what the queue's bound protects, and there is at most one per socket
-    /// worth sending. Refusing them would leave the connection open for good (a CLOSE-WAIT nobody ends).
-    /// </summary>
-    private static bool ReleasesASocket(Command command) =>
-        command is Command.TcpStream.Close or Command.TcpStream.Abort or Command.TcpListen.Close or Command.Udp.Close or Command.Raw.Close;
-
-    private static void Reject(PendingRequest request, NetstackError error)
-    {
-        if (!request.TryClaim()) return;
-        request.ReplyTo.OnNext(new Reply.Error(error));
-        request.ReplyTo.OnCompleted();
-    }
-
-    /// <summary>Withdraws a request; false when the engine claimed it first (its reply is coming and must not be replaced).</summary>
-    private bool Cancel(PendingRequest request)
-    {
-        if (!request.TryClaim()) return false; // already answered, or being answered
-        _cancelQueue.Enqueue(request);
-        SchedulePass();
-        return true;
-    }
-
     /// <summary>Sends the reply of a request (on the engine) unless it was cancelled or already answered.</summary>
-    internal bool Complete(PendingRequest request, Reply reply)
-    {
-        request.Queue?.Remove(request);
-        if (!request.TryClaim()) return false;
-        Deliver(request, reply);
-        return true;
-    }
+    internal bool Complete(PendingRequest request, Reply reply) => _passes.Complete(request, reply);
 
     /// <summary>Sends the reply of a request this engine has claimed already (taken out of its wait queue).</summary>
-    internal void Deliver(PendingRequest request, Reply reply)
-    {
-        request.Queue?.Remove(request);
-        if (_tap.HasObservers) _tap.OnNext(new CommandEvent.Replied(request.Id, reply));
-        try
-        {
-            request.ReplyTo.OnNext(reply);
-            request.ReplyTo.OnCompleted();
-        }
-        catch (Exception)
-        {
-            // A subscriber that throws hurts only itself; the engine goes on.
-            _counters.SubscriberFaults++;
-        }
-    }
+    internal void Deliver(PendingRequest request, Reply reply) => _passes.Deliver(request, reply);
+
+    /// <summary>Adds a socket to this pass's flush list (once).</summary>
+    internal void MarkDirty(SocketState socket) => _passes.MarkDirty(socket);
+
+    /// <summary>Keeps a non-socket timer owner (reassembler, pinger) queued at its current deadline.</summary>
+    internal void UpdateTimer(TimerOwner owner) => _passes.UpdateTimer(owner);
+
+    /// <summary>The engine's current time.</summary>
+    internal Instant Now => _passes.Now;
+
+    /// <summary>Copies a frame into the inbox (any thread) and makes sure a pass will run.</summary>
+    internal void EnqueueFrame(ReadOnlySpan<byte> frame, bool fromLoopback, bool checksumTrusted) =>
+        _passes.EnqueueFrame(frame, fromLoopback, checksumTrusted);
 
     /// <summary>A snapshot of the counters.</summary>
     public NetstackStats GetStats() => SnapshotStats();
 
     /// <summary>Snapshots of the counters every <paramref name="period"/>, on the engine's scheduler.</summary>
     public IObservable<NetstackStats> Stats(TimeSpan period) =>
-        Observable.Interval(period, _scheduler).Select(_ => SnapshotStats()).StartWith(_scheduler, SnapshotStats());
+        Observable.Interval(period, Scheduler).Select(_ => SnapshotStats()).StartWith(Scheduler, SnapshotStats());
 
     /// <summary>
     /// Completes every pending request with <see cref="NetstackErrorKind.StackDisposed"/>, resets connections, detaches the
@@ -198,24 +118,67 @@ public sealed partial class Netstack : IDisposable, IAsyncDisposable
     /// </summary>
     public void Dispose()
     {
-        if (_disposed) return;
-        _disposed = true;
+        if (_passes.IsDisposed) return;
         _meter?.Dispose(); // its instruments disappear from listeners with the stack
-        lock (_engineLock)
-        {
-            if (_inPass) { SchedulePass(); }
-            else TearDown();
-        }
-        _ownedScheduler?.Dispose();
+        _passes.Dispose();
     }
 
-    private void TearDown()
+    /// <summary>
+    /// Disposes the stack (<see cref="Dispose"/>) and completes once the teardown pass ran — every pending request answered
+    /// with <see cref="NetstackErrorKind.StackDisposed"/>, connections reset, buffers returned — and the engine
+    /// thread of the event loop the stack owns has ended. Called from inside a pass, it completes after that pass. With a
+    /// scheduler you supplied, the teardown runs when that scheduler runs the pass in progress, if one is.
+    /// </summary>
+    public async ValueTask DisposeAsync()
     {
-        if (_tornDown) return;
-        _tornDown = true;
-        var error = NetstackError.Of(NetstackErrorKind.StackDisposed, "The stack has been disposed.");
-        while (_commandQueue.TryDequeue(out var request)) Complete(request, new Reply.Error(error));
-        while (_cancelQueue.TryDequeue(out _)) { }
+        Dispose();
+        await _passes.TornDown.ConfigureAwait(false);
+        if (_passes.EngineThread is { } thread && thread != Thread.CurrentThread)
+        {
+            // The loop ends once its current item returns; join it on a pool thread so no caller blocks.
+            await Task.Run(thread.Join).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// True on a thread where blocking for the engine can never end: inside a pass (of any stack) or on the event-loop
+    /// thread this stack owns. Blocking calls of the library (the <c>Stream</c>'s synchronous <c>Read</c>/<c>Write</c>)
+    /// check it and throw instead of deadlocking.
+    /// </summary>
+    internal bool IsOnEngineThread => _passes.IsOnEngineThread;
+
+    /// <summary>Throws <see cref="InvalidOperationException"/> when <see cref="IsOnEngineThread"/>: <paramref name="operation"/>
+    /// would wait for the engine that waits for it.</summary>
+    internal void ThrowIfOnEngineThread(string operation)
+    {
+        if (IsOnEngineThread)
+            throw new InvalidOperationException(
+                $"{operation} blocks until the stack answers, but it was called on the stack's engine thread (in a reply handler, an " +
+                "observable delivered on the engine, or a continuation under NetstackOptions.RunContinuationsInline), which the " +
+                "answer needs: it would never return. Use the async method, or move the work off the engine (ObserveOn, Task.Run).");
+    }
+
+    /// <summary>One frame of the inbox, in a pass.</summary>
+    internal void Receive(in InboxFrame frame, Instant now)
+    {
+        _frameChecksumTrusted = frame.ChecksumTrusted;
+        _tcp.ReceivingFrame = frame.Owner;
+        try
+        {
+            ProcessFrame(frame.Bytes, frame.FromLoopback, now);
+        }
+        finally
+        {
+            _tcp.ReceivingFrame = null;
+        }
+    }
+
+    /// <summary>The device failed or completed (noted by the IP layer, told by the next pass).</summary>
+    internal void OnDeviceLost() => FailConnectionsOnDeviceLoss();
+
+    /// <summary>The stack's part of the teardown (in the last pass): sockets, pings in flight, the device.</summary>
+    internal void TearDownLayers(NetstackError error)
+    {
         foreach (SocketState socket in _sockets.All().ToList())
         {
             socket.FailAll(error);
@@ -225,11 +188,5 @@ public sealed partial class Netstack : IDisposable, IAsyncDisposable
         }
         _pinger?.FailAll(error); // pings in flight are not sockets: they must hear of the disposal too
         TearDownIp();
-        _timers.Clear();
-        _armedWake?.Dispose();
-        _armedWake = null;
-        _socketTableTracker?.Complete();
-        _tap.OnCompleted();
-        _tornDownSignal.TrySetResult();
     }
 }
