@@ -18,12 +18,12 @@ public sealed partial class Netstack
                         Fail(request, NetstackError.Bad(BadRequestReason.InvalidArgument, "Every address must be unicast with a prefix length in range."));
                         break;
                     }
-                    SetAddresses(set.Addresses);
+                    _ip.SetAddresses(set.Addresses);
                     Complete(request, Reply.Ok.Instance);
                     break;
                 case Command.Udp udp: ExecuteUdp(request, udp, now); break;
                 case Command.Raw raw: ExecuteRaw(request, raw); break;
-                case Command.Icmp.Ping ping: ExecutePing(request, ping, now); break;
+                case Command.Icmp.Ping ping: _ip.ExecutePing(request, ping, now); break;
                 case Command.TcpListen listen: ExecuteTcpListen(request, listen, now); break;
                 case Command.TcpStream stream: ExecuteTcpStream(request, stream, now); break;
                 default:

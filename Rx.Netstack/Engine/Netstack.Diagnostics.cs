@@ -37,7 +37,7 @@ public sealed partial class Netstack
     }
 
     /// <summary>Bytes held by incomplete IP datagrams (for tests of the reassembly limit and leaks).</summary>
-    internal int ReassemblyMemoryInUse => _reassembler.MemoryInUse;
+    internal int ReassemblyMemoryInUse => _ip.ReassemblyMemoryInUse;
 
     /// <summary>How many sockets the table holds (for leak checks).</summary>
     internal int SocketCount => _sockets.Count;

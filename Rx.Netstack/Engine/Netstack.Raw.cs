@@ -103,13 +103,13 @@ public sealed partial class Netstack
             Fail(request, NetstackError.Bad(BadRequestReason.MalformedPacket, $"The packet carries protocol {protocol}, the socket {socket.Protocol}."));
             return;
         }
-        if (packet.Length > Mtu && !IsLocalAddress(destination))
+        if (packet.Length > _ip.Mtu && !_ip.IsLocalAddress(destination))
         {
-            Fail(request, NetstackError.Bad(BadRequestReason.MessageTooLarge, $"A {packet.Length}-byte raw packet exceeds the MTU of {Mtu}."));
+            Fail(request, NetstackError.Bad(BadRequestReason.MessageTooLarge, $"A {packet.Length}-byte raw packet exceeds the MTU of {_ip.Mtu}."));
             return;
         }
         _counters.RawOut++;
-        TransmitRawPacket(packet, destination);
+        _ip.TransmitRawPacket(packet, destination);
         Complete(request, new Reply.Sent(packet.Length));
     }
 }

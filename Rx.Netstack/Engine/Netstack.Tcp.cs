@@ -23,9 +23,22 @@ public sealed partial class Netstack
 
     // ---------------------------------------------------------------- input
 
-    private void ProcessTcp(in IpInfo ip, ReadOnlySpan<byte> packet, ReadOnlySpan<byte> segment, Instant now)
+    private void ProcessTcp(in IpInfo ip, ReadOnlySpan<byte> segment, Instant now)
     {
-        if (TcpHeader.TryParse(segment, ip.Source, ip.Destination, out TcpHeader header, out ReadOnlySpan<byte> payload, verifyChecksum: !_frameChecksumTrusted) != WireError.None)
+        _tcp.ReceivingFrame = ip.Buffer; // a connection may hold an in-order payload in it (TcpControlBlock.TryHold)
+        try
+        {
+            ProcessSegment(ip, segment, now);
+        }
+        finally
+        {
+            _tcp.ReceivingFrame = null;
+        }
+    }
+
+    private void ProcessSegment(in IpInfo ip, ReadOnlySpan<byte> segment, Instant now)
+    {
+        if (TcpHeader.TryParse(segment, ip.Source, ip.Destination, out TcpHeader header, out ReadOnlySpan<byte> payload, verifyChecksum: !ip.ChecksumTrusted) != WireError.None)
         {
             _counters.Drop(DropReason.TcpMalformed);
             return;
@@ -77,7 +90,7 @@ public sealed partial class Netstack
             return;
         }
         if (!header.Has(TcpFlags.Syn) || header.Has(TcpFlags.Ack) || header.Has(TcpFlags.Fin)) return;
-        if (remote.Address.IsMulticast || remote.Address.IsBroadcast || remote.Address.IsUnspecified || !IsLocalAddress(local.Address))
+        if (remote.Address.IsMulticast || remote.Address.IsBroadcast || remote.Address.IsUnspecified || !_ip.IsLocalAddress(local.Address))
             return; // RFC 9293 §3.10.7.2: SYNs to or from broadcast/multicast are ignored
 
         int mss = MaxSegmentSizeFor(remote.Address);
@@ -173,13 +186,13 @@ public sealed partial class Netstack
     /// <summary>MSS for a peer: the MTU of the way to it less the IP and TCP headers (RFC 9293 §3.7.1).</summary>
     private int MaxSegmentSizeFor(NetAddress remote)
     {
-        int mtu = IsLocalAddress(remote) ? 65535 : Mtu;
+        int mtu = _ip.IsLocalAddress(remote) ? 65535 : _ip.Mtu;
         return mtu - (remote.IsV6 ? Ipv6Header.HeaderLength : Ipv4Header.HeaderLength) - TcpHeader.MinHeaderLength;
     }
 
     private void SendResetFor(NetEndpoint local, NetEndpoint remote, in TcpHeader header, int payloadLength)
     {
-        if (!IsLocalAddress(local.Address) || remote.Address.IsMulticast || remote.Address.IsBroadcast) return;
+        if (!_ip.IsLocalAddress(local.Address) || remote.Address.IsMulticast || remote.Address.IsBroadcast) return;
         if (!TcpControlBlock.TryMakeResetFor(header, payloadLength, out TcpHeader reset)) return;
         _tcp.Counters.ResetsSent++;
         EmitSegment(local, remote, reset, default);
@@ -188,12 +201,12 @@ public sealed partial class Netstack
     /// <summary>Writes one segment (header + payload) after room for the IP header and sends it.</summary>
     private void EmitSegment(NetEndpoint local, NetEndpoint remote, in TcpHeader header, ReadOnlySpan<byte> payload)
     {
-        Span<byte> segment = TransmitPayload;
+        Span<byte> segment = _ip.TransmitPayload;
         int headerLength = header.Length;
         payload.CopyTo(segment[headerLength..]);
-        int length = TcpHeader.Emit(segment, header, payload.Length, local.Address, remote.Address, computeChecksum: !_txChecksumOffload);
+        int length = TcpHeader.Emit(segment, header, payload.Length, local.Address, remote.Address, computeChecksum: !_ip.TransmitChecksumOffload);
         _counters.TcpOut++;
-        TransmitIp(local.Address, remote.Address, IpProtocol.Tcp, length);
+        _ip.Transmit(local.Address, remote.Address, IpProtocol.Tcp, length);
     }
 
     private void OnTcpIcmpError(NetEndpoint local, NetEndpoint remote, bool v6, in IcmpHeader header, ReadOnlySpan<byte> transport, Instant now)
@@ -305,12 +318,12 @@ public sealed partial class Netstack
         TcpControlBlock tcb = c.Tcb;
         while (tcb.TryGetSegment(now, out TcpHeader header, out int payloadLength))
         {
-            Span<byte> segment = TransmitPayload;
+            Span<byte> segment = _ip.TransmitPayload;
             int headerLength = header.Length;
             tcb.CopyPayload(segment.Slice(headerLength, payloadLength));
-            int length = TcpHeader.Emit(segment, header, payloadLength, tcb.Local.Address, tcb.Remote.Address, computeChecksum: !_txChecksumOffload);
+            int length = TcpHeader.Emit(segment, header, payloadLength, tcb.Local.Address, tcb.Remote.Address, computeChecksum: !_ip.TransmitChecksumOffload);
             _counters.TcpOut++;
-            TransmitIp(tcb.Local.Address, tcb.Remote.Address, IpProtocol.Tcp, length);
+            _ip.Transmit(tcb.Local.Address, tcb.Remote.Address, IpProtocol.Tcp, length);
         }
     }
 

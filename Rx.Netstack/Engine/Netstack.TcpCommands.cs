@@ -42,7 +42,7 @@ public sealed partial class Netstack
             Fail(request, NetstackError.Bad(BadRequestReason.InvalidArgument, $"Backlog {listen.Backlog} must be positive."));
             return;
         }
-        if (!local.Address.IsUnspecified && !IsLocalAddress(local.Address))
+        if (!local.Address.IsUnspecified && !_ip.IsLocalAddress(local.Address))
         {
             Fail(request, NetstackError.Bad(BadRequestReason.Unaddressable, $"{local.Address} is not an address of this stack."));
             return;
@@ -206,12 +206,12 @@ public sealed partial class Netstack
                 $"Cannot connect from IPv{local.Address.Version} {local} to IPv{remote.Address.Version} {remote}."));
             return;
         }
-        if (!local.Address.IsUnspecified && !IsLocalAddress(local.Address))
+        if (!local.Address.IsUnspecified && !_ip.IsLocalAddress(local.Address))
         {
             Fail(request, NetstackError.Bad(BadRequestReason.Unaddressable, $"{local.Address} is not an address of this stack."));
             return;
         }
-        if (!TrySelectSource(local.Address, remote.Address, out NetAddress source))
+        if (!_ip.TrySelectSource(local.Address, remote.Address, out NetAddress source))
         {
             Fail(request, NetstackError.Bad(BadRequestReason.Unaddressable, $"The stack has no IPv{remote.Address.Version} address to connect from."));
             return;

@@ -12,7 +12,7 @@ public sealed partial class Netstack
 
     private void ProcessUdp(in IpInfo ip, ReadOnlySpan<byte> packet, ReadOnlySpan<byte> datagram, Instant now)
     {
-        if (UdpHeader.TryParse(datagram, ip.Source, ip.Destination, out UdpHeader header, out ReadOnlySpan<byte> payload, verifyChecksum: !_frameChecksumTrusted) != WireError.None)
+        if (UdpHeader.TryParse(datagram, ip.Source, ip.Destination, out UdpHeader header, out ReadOnlySpan<byte> payload, verifyChecksum: !ip.ChecksumTrusted) != WireError.None)
         {
             _counters.Drop(DropReason.UdpMalformed);
             return;
@@ -23,8 +23,8 @@ public sealed partial class Netstack
         {
             _counters.Drop(DropReason.UdpNoSocket);
             // RFC 1122 §4.1.3.1 / RFC 4443 §3.1 code 4: port unreachable (rate-limited; never for broadcast).
-            if (IsLocalAddress(ip.Destination))
-                SendIcmpError(packet, ip.Source, ip.Destination, ip.IsV6,
+            if (_ip.IsLocalAddress(ip.Destination))
+                _ip.SendIcmpError(packet, ip.Source, ip.Destination, ip.IsV6,
                     ip.IsV6 ? (byte)IcmpV6Type.DestinationUnreachable : (byte)IcmpV4Type.DestinationUnreachable,
                     ip.IsV6 ? (byte)4 : (byte)3, 0, now);
             return;
@@ -74,7 +74,7 @@ public sealed partial class Netstack
 
     private void UdpBind(PendingRequest request, NetEndpoint local)
     {
-        if (!local.Address.IsUnspecified && !IsLocalAddress(local.Address))
+        if (!local.Address.IsUnspecified && !_ip.IsLocalAddress(local.Address))
         {
             Fail(request, NetstackError.Bad(BadRequestReason.Unaddressable, $"{local.Address} is not an address of this stack."));
             return;
@@ -139,22 +139,22 @@ public sealed partial class Netstack
                 : $"A {send.Data.Length}-byte datagram is larger than the socket's {Options.UdpSendBufferSize}-byte send buffer (NetstackOptions.UdpSendBufferSize)."));
             return;
         }
-        if (!TrySelectSource(socket.Local.Address, destination.Address, out NetAddress source))
+        if (!_ip.TrySelectSource(socket.Local.Address, destination.Address, out NetAddress source))
         {
             Fail(request, NetstackError.Bad(BadRequestReason.Unaddressable, $"The stack has no IPv{destination.Address.Version} address to send from."));
             return;
         }
         // UDP output is emitted in the same pass, so a send never waits for buffer space.
-        Span<byte> datagram = TransmitPayload;
+        Span<byte> datagram = _ip.TransmitPayload;
         send.Data.Span.CopyTo(datagram[UdpHeader.HeaderLength..]);
         // A datagram that leaves in fragments carries its checksum in the first one, where no device can finish it: computed
         // even with transmit offload (an IPv6 receiver drops a zero UDP checksum, RFC 8200 §8.1).
-        bool fragmented = UdpHeader.HeaderLength + send.Data.Length + (destination.Address.IsV6 ? Ipv6Header.HeaderLength : Ipv4Header.HeaderLength) > Mtu
-            && !IsLocalAddress(destination.Address);
+        bool fragmented = UdpHeader.HeaderLength + send.Data.Length + (destination.Address.IsV6 ? Ipv6Header.HeaderLength : Ipv4Header.HeaderLength) > _ip.Mtu
+            && !_ip.IsLocalAddress(destination.Address);
         int length = UdpHeader.Emit(datagram, new UdpHeader(socket.Local.Port, destination.Port), send.Data.Length, source, destination.Address,
-            computeChecksum: !_txChecksumOffload || fragmented);
+            computeChecksum: !_ip.TransmitChecksumOffload || fragmented);
         _counters.UdpOut++;
-        TransmitIp(source, destination.Address, IpProtocol.Udp, length);
+        _ip.Transmit(source, destination.Address, IpProtocol.Udp, length);
         Complete(request, new Reply.Sent(send.Data.Length));
     }
 }

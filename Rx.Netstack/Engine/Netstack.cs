@@ -23,6 +23,7 @@ public sealed partial class Netstack : IDisposable, IAsyncDisposable
 
     private readonly PassScheduler _passes;
     private readonly SocketRegistry _sockets;
+    private readonly IpLayer _ip;
     private readonly NetstackCounters _counters = new();
     private long _nextRequestId;
 
@@ -37,7 +38,7 @@ public sealed partial class Netstack : IDisposable, IAsyncDisposable
         Id = Interlocked.Increment(ref s_nextStackId);
         _sockets = new SocketRegistry(Id, Options.MaxSockets);
         _passes = new PassScheduler(this, Options, _counters, _sockets, scheduler);
-        InitializeIp();
+        _ip = new IpLayer(this, _passes, Options, _counters);
         CreateMeter();
         Commands = System.Reactive.Observer.Create<CommandRequest>(r => _passes.Submit(new PendingRequest(r.Id, r.Command, r.ReplyTo)));
     }
@@ -50,6 +51,25 @@ public sealed partial class Netstack : IDisposable, IAsyncDisposable
 
     /// <summary>The scheduler the engine runs on; its clock is the stack's clock.</summary>
     public IScheduler Scheduler => _passes.Scheduler;
+
+    /// <summary>The stack's interface addresses now.</summary>
+    public IReadOnlyList<InterfaceAddress> Addresses => _ip.Addresses;
+
+    /// <summary>The MTU in force: the attached device's, or <see cref="NetstackOptions.Mtu"/>.</summary>
+    public int Mtu => _ip.Mtu;
+
+    /// <summary>
+    /// Attaches a device: its received frames feed the stack and the stack sends through it; its MTU becomes the stack's.
+    /// One device at a time: attaching another replaces the first. Dispose the result to detach.
+    /// </summary>
+    public IDisposable Attach(IPacketDevice device)
+    {
+        ArgumentNullException.ThrowIfNull(device);
+        ObjectDisposedException.ThrowIf(_passes.IsDisposed, this);
+        if (device.Mtu < 576 && device.Mtu != 0)
+            throw new ArgumentException($"Device MTU {device.Mtu} is below the IPv4 minimum of 576.", nameof(device));
+        return _ip.Attach(device);
+    }
 
     /// <summary>
     /// The command channel: each <see cref="CommandRequest"/> is answered on its own <see cref="CommandRequest.ReplyTo"/>
@@ -158,20 +178,24 @@ public sealed partial class Netstack : IDisposable, IAsyncDisposable
                 "answer needs: it would never return. Use the async method, or move the work off the engine (ObserveOn, Task.Run).");
     }
 
-    /// <summary>One frame of the inbox, in a pass.</summary>
-    internal void Receive(in InboxFrame frame, Instant now)
-    {
-        _frameChecksumTrusted = frame.ChecksumTrusted;
-        _tcp.ReceivingFrame = frame.Owner;
-        try
-        {
-            ProcessFrame(frame.Bytes, frame.FromLoopback, now);
-        }
-        finally
-        {
-            _tcp.ReceivingFrame = null;
-        }
-    }
+    /// <summary>One frame of the inbox, in a pass: down to the IP layer.</summary>
+    internal void Receive(in InboxFrame frame, Instant now) => _ip.Receive(frame.Bytes, frame.ChecksumTrusted, frame.Owner, now);
+
+    /// <summary>The IP layer's raw delivery: a copy of the packet to every raw socket that wants it; true if any took it.</summary>
+    internal bool DeliverRaw(in IpInfo ip, ReadOnlySpan<byte> packet) => DeliverToRawSockets(ip, packet);
+
+    /// <summary>The IP layer's UDP delivery.</summary>
+    internal void DeliverUdp(in IpInfo ip, ReadOnlySpan<byte> packet, ReadOnlySpan<byte> datagram, Instant now) => ProcessUdp(ip, packet, datagram, now);
+
+    /// <summary>The IP layer's TCP delivery.</summary>
+    internal void DeliverTcp(in IpInfo ip, ReadOnlySpan<byte> segment, Instant now) => ProcessTcp(ip, segment, now);
+
+    /// <summary>An ICMP error quoting a TCP segment we sent (from <paramref name="local"/> to <paramref name="remote"/>).</summary>
+    internal void DeliverTcpIcmpError(NetEndpoint local, NetEndpoint remote, bool v6, in Wire.IcmpHeader header, ReadOnlySpan<byte> transport, Instant now) =>
+        OnTcpIcmpError(local, remote, v6, header, transport, now);
+
+    /// <summary>The device's TCP segmentation offload changed: connections may send super-segments up to <paramref name="mtu"/> (0: none).</summary>
+    internal void OnSegmentationOffloadChanged(int mtu) => _tcp.SegmentationOffloadMtu = mtu;
 
     /// <summary>The device failed or completed (noted by the IP layer, told by the next pass).</summary>
     internal void OnDeviceLost() => FailConnectionsOnDeviceLoss();
@@ -186,7 +210,6 @@ public sealed partial class Netstack : IDisposable, IAsyncDisposable
             if (socket is TcpStreamSocketState connection) connection.Tcb.Fail(Tcp.TcpError.Aborted);
             _sockets.Remove(socket);
         }
-        _pinger?.FailAll(error); // pings in flight are not sockets: they must hear of the disposal too
-        TearDownIp();
+        _ip.TearDown(error);
     }
 }

@@ -19,7 +19,7 @@ internal sealed class TransmitBuffer : MemoryManager<byte>
     public const int DetachThreshold = 8 * 1024;
 
     /// <summary>Bytes in every transmit buffer: room for the largest IP header plus the largest IP payload.</summary>
-    public const int Size = Netstack.IpHeaderRoom + 65535;
+    public const int Size = IpLayer.HeaderRoom + 65535;
 
     /// <summary>Free buffers kept for reuse (beyond this, returned buffers are left to the GC): enough for the frames of a few
     /// 256 KiB windows in flight between two stacks.</summary>
