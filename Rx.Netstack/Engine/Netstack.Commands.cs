@@ -21,8 +21,8 @@ public sealed partial class Netstack
                     _ip.SetAddresses(set.Addresses);
                     Complete(request, Reply.Ok.Instance);
                     break;
-                case Command.Udp udp: ExecuteUdp(request, udp, now); break;
-                case Command.Raw raw: ExecuteRaw(request, raw); break;
+                case Command.Udp udp: _udp.Execute(request, udp); break;
+                case Command.Raw raw: _raw.Execute(request, raw); break;
                 case Command.Icmp.Ping ping: _ip.ExecutePing(request, ping, now); break;
                 case Command.TcpListen listen: ExecuteTcpListen(request, listen, now); break;
                 case Command.TcpStream stream: ExecuteTcpStream(request, stream, now); break;
@@ -49,18 +49,6 @@ public sealed partial class Netstack
     }
 
     private void Fail(PendingRequest request, NetstackError error) => Complete(request, new Reply.Error(error));
-
-    /// <summary>A datagram or raw-packet receive: checks the maximum length, then waits on the socket (the flush answers it).</summary>
-    private void WaitForPacket(PendingRequest request, int? maxLength, SocketState socket, WaitQueue receivers)
-    {
-        if (maxLength is <= 0)
-        {
-            Fail(request, NetstackError.Bad(BadRequestReason.ZeroSizeBuffer, "A receive needs a maximum length of at least 1 byte."));
-            return;
-        }
-        receivers.Enqueue(request);
-        MarkDirty(socket);
-    }
 
     /// <summary>Takes a socket out of the table, failing its waiting requests with <paramref name="error"/>.</summary>
     private void CloseSocket(SocketState socket, NetstackError error)

@@ -153,7 +153,7 @@ public sealed partial class Netstack
 
     private TcpStreamSocketState? AddConnection(TcpControlBlock tcb, TcpListenerSocketState? listener)
     {
-        var connection = new TcpStreamSocketState(this, tcb, listener);
+        var connection = new TcpStreamSocketState(this, _passes, tcb, listener);
         if (!_sockets.TryAdd(connection, SocketKind.TcpStream)) return null;
         _tcpConnections.Add(new FourTuple(tcb.Local, tcb.Remote), connection);
         connection.InTable = true;

@@ -62,7 +62,7 @@ public sealed partial class Netstack
             Fail(request, NetstackError.Bad(BadRequestReason.PortInUse, $"TCP {local} already has a listener."));
             return;
         }
-        var listener = new TcpListenerSocketState(this, local, listen.Backlog, settings);
+        var listener = new TcpListenerSocketState(_passes, local, listen.Backlog, settings);
         if (!_sockets.TryAdd(listener, SocketKind.TcpListener))
         {
             Fail(request, NetstackError.Of(NetstackErrorKind.LimitReached, $"The stack holds its maximum of {Options.MaxSockets} sockets."));

@@ -24,6 +24,8 @@ public sealed partial class Netstack : IDisposable, IAsyncDisposable
     private readonly PassScheduler _passes;
     private readonly SocketRegistry _sockets;
     private readonly IpLayer _ip;
+    private readonly UdpDemux _udp;
+    private readonly RawDemux _raw;
     private readonly NetstackCounters _counters = new();
     private long _nextRequestId;
 
@@ -39,6 +41,8 @@ public sealed partial class Netstack : IDisposable, IAsyncDisposable
         _sockets = new SocketRegistry(Id, Options.MaxSockets);
         _passes = new PassScheduler(this, Options, _counters, _sockets, scheduler);
         _ip = new IpLayer(this, _passes, Options, _counters);
+        _udp = new UdpDemux(_ip, _passes, _sockets, Options, _counters, Id);
+        _raw = new RawDemux(_ip, _passes, _sockets, Options, _counters);
         CreateMeter();
         Commands = System.Reactive.Observer.Create<CommandRequest>(r => _passes.Submit(new PendingRequest(r.Id, r.Command, r.ReplyTo)));
     }
@@ -182,10 +186,10 @@ public sealed partial class Netstack : IDisposable, IAsyncDisposable
     internal void Receive(in InboxFrame frame, Instant now) => _ip.Receive(frame.Bytes, frame.ChecksumTrusted, frame.Owner, now);
 
     /// <summary>The IP layer's raw delivery: a copy of the packet to every raw socket that wants it; true if any took it.</summary>
-    internal bool DeliverRaw(in IpInfo ip, ReadOnlySpan<byte> packet) => DeliverToRawSockets(ip, packet);
+    internal bool DeliverRaw(in IpInfo ip, ReadOnlySpan<byte> packet) => _raw.Deliver(ip, packet);
 
     /// <summary>The IP layer's UDP delivery.</summary>
-    internal void DeliverUdp(in IpInfo ip, ReadOnlySpan<byte> packet, ReadOnlySpan<byte> datagram, Instant now) => ProcessUdp(ip, packet, datagram, now);
+    internal void DeliverUdp(in IpInfo ip, ReadOnlySpan<byte> packet, ReadOnlySpan<byte> datagram, Instant now) => _udp.Receive(ip, packet, datagram, now);
 
     /// <summary>The IP layer's TCP delivery.</summary>
     internal void DeliverTcp(in IpInfo ip, ReadOnlySpan<byte> segment, Instant now) => ProcessTcp(ip, segment, now);

@@ -10,9 +10,10 @@ namespace Rx.Netstack.Engine;
 /// </summary>
 internal abstract class SocketState : TimerOwner
 {
-    protected SocketState(Netstack stack) => Stack = stack;
+    protected SocketState(PassScheduler passes) => Passes = passes;
 
-    protected Netstack Stack { get; }
+    /// <summary>Where the socket marks itself dirty and answers its requests.</summary>
+    protected PassScheduler Passes { get; }
 
     public SocketHandle Handle { get; internal set; }
 
@@ -28,7 +29,7 @@ internal abstract class SocketState : TimerOwner
     /// <summary>Marks the socket dirty (so the pass flushes it) and runs <see cref="OnSocketTimer"/>.</summary>
     public sealed override void OnTimer(Instant now)
     {
-        Stack.MarkDirty(this);
+        Passes.MarkDirty(this);
         OnSocketTimer(now);
     }
 
@@ -44,6 +45,6 @@ internal abstract class SocketState : TimerOwner
     /// <summary>Answers waiting requests of <paramref name="queue"/> with <paramref name="error"/>.</summary>
     protected void FailQueue(WaitQueue queue, NetstackError error)
     {
-        while (queue.Dequeue() is { } request) Stack.Complete(request, new Reply.Error(error));
+        while (queue.Dequeue() is { } request) Passes.Complete(request, new Reply.Error(error));
     }
 }

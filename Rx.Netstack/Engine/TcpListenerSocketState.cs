@@ -10,7 +10,7 @@ namespace Rx.Netstack.Engine;
 /// </summary>
 internal sealed class TcpListenerSocketState : SocketState
 {
-    public TcpListenerSocketState(Netstack stack, NetEndpoint local, int backlog, TcpSettings settings) : base(stack)
+    public TcpListenerSocketState(PassScheduler passes, NetEndpoint local, int backlog, TcpSettings settings) : base(passes)
     {
         Local = local;
         Backlog = backlog;
@@ -36,7 +36,7 @@ internal sealed class TcpListenerSocketState : SocketState
         {
             TcpStreamSocketState connection = AcceptQueue.Peek();
             PendingRequest request = Acceptors.Dequeue()!;
-            if (!Stack.Complete(request, new Reply.Accepted(connection.Handle, connection.Tcb.Local, connection.Tcb.Remote)))
+            if (!Passes.Complete(request, new Reply.Accepted(connection.Handle, connection.Tcb.Local, connection.Tcb.Remote)))
                 continue; // that accept was cancelled: the connection waits for the next one
             AcceptQueue.Dequeue();
             connection.InAcceptQueue = false;

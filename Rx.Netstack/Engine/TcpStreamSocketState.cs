@@ -9,8 +9,11 @@ namespace Rx.Netstack.Engine;
 /// </summary>
 internal sealed class TcpStreamSocketState : SocketState
 {
-    public TcpStreamSocketState(Netstack stack, TcpControlBlock tcb, TcpListenerSocketState? listener) : base(stack)
+    private readonly Netstack _stack;
+
+    public TcpStreamSocketState(Netstack stack, PassScheduler passes, TcpControlBlock tcb, TcpListenerSocketState? listener) : base(passes)
     {
+        _stack = stack;
         Tcb = tcb;
         Listener = listener;
     }
@@ -49,16 +52,16 @@ internal sealed class TcpStreamSocketState : SocketState
 
     protected override void OnSocketTimer(Instant now) => Tcb.OnTimer(now);
 
-    public override void Flush(Instant now) => Stack.FlushConnection(this, now);
+    public override void Flush(Instant now) => _stack.FlushConnection(this, now);
 
     /// <summary>Answers one of this socket's requests (for the engine's TCP command code).</summary>
-    public void StackComplete(PendingRequest request, Reply reply) => Stack.Complete(request, reply);
+    public void StackComplete(PendingRequest request, Reply reply) => Passes.Complete(request, reply);
 
     /// <summary>Answers the reader whose buffer the control block filled directly, if any (claimed when its first byte went in).</summary>
     public void DeliverDirectRead()
     {
         int n = Tcb.TakeDirectRead(out IReadBufferClaim? reader);
-        if (n > 0) Stack.Deliver((PendingRequest)reader!, new Reply.ReceivedInto(n));
+        if (n > 0) Passes.Deliver((PendingRequest)reader!, new Reply.ReceivedInto(n));
     }
 
     public override void FailAll(NetstackError error)
