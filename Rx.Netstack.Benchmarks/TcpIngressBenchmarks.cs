@@ -2,7 +2,6 @@ using System.Buffers.Binary;
 using System.Collections;
 using System.Reflection;
 using BenchmarkDotNet.Attributes;
-using Rx.Netstack.Engine;
 using Rx.Netstack.Sockets;
 using Rx.Netstack.Tcp;
 using Rx.Netstack.Testing;
@@ -103,8 +102,7 @@ public class TcpIngressBenchmarks : IDisposable
     /// <summary>The engine's control block of a stack's only connection (reflection, once, in set-up).</summary>
     internal static TcpControlBlock OnlyConnection(Netstack stack)
     {
-        var table = (IDictionary)typeof(Netstack).GetField("_tcpConnections", BindingFlags.NonPublic | BindingFlags.Instance)!.GetValue(stack)!;
-        return table.Values.Cast<TcpStreamSocketState>().Single().Tcb;
+        return stack.Tcp.Connections.Single().Tcb;
     }
 
     /// <summary>Rewrites the sequence and acknowledgment numbers of an IPv4 TCP frame and its TCP checksum.</summary>

@@ -37,7 +37,7 @@ public sealed partial class Netstack
 
         meter.CreateObservableCounter("rx_netstack.drops", DropsByReason, "{packet}", "Packets dropped, by reason (rx_netstack.drop.reason).");
         meter.CreateObservableCounter("rx_netstack.tcp.segments", () => InOut(c.TcpIn, c.TcpOut), "{segment}", "TCP segments accepted and sent.");
-        meter.CreateObservableCounter("rx_netstack.tcp.retransmissions", () => new Measurement<long>(TcpRetransmissions(), stack), "{segment}", "TCP segments retransmitted.");
+        meter.CreateObservableCounter("rx_netstack.tcp.retransmissions", () => new Measurement<long>(_tcp.TcpCounters.SegmentsRetransmitted, stack), "{segment}", "TCP segments retransmitted.");
         meter.CreateObservableCounter("rx_netstack.udp.datagrams", () => InOut(c.UdpIn, c.UdpOut), "{datagram}", "UDP datagrams delivered to sockets and sent.");
         meter.CreateObservableCounter("rx_netstack.icmp.messages", () => InOut(c.IcmpIn, c.IcmpOut), "{message}", "ICMP messages accepted and sent.");
         meter.CreateObservableUpDownCounter("rx_netstack.sockets", SocketsByKind, "{socket}", "Open sockets by kind (rx_netstack.socket.kind).");
@@ -66,9 +66,9 @@ public sealed partial class Netstack
 
         IEnumerable<Measurement<int>> ConnectionsByState()
         {
-            for (int i = 0; i < _connectionsByState.Length; i++)
-                yield return new Measurement<int>(_connectionsByState[i], stack, new("network.transport", "tcp"),
-                    new("network.connection.state", SemanticState((TcpState)i)));
+            foreach (TcpState state in Enum.GetValues<TcpState>())
+                yield return new Measurement<int>(_tcp.ConnectionsIn(state), stack, new("network.transport", "tcp"),
+                    new("network.connection.state", SemanticState(state)));
         }
 
         IEnumerable<Measurement<long>> DropsByReason()

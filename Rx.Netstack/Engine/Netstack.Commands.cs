@@ -15,19 +15,19 @@ public sealed partial class Netstack
                 case Command.Stack.SetAddresses set:
                     if (set.Addresses is null || set.Addresses.Any(a => a.PrefixLength < 0 || a.PrefixLength > (a.Address.IsV6 ? 128 : 32) || a.Address.IsUnspecified || a.Address.IsMulticast))
                     {
-                        Fail(request, NetstackError.Bad(BadRequestReason.InvalidArgument, "Every address must be unicast with a prefix length in range."));
+                        _passes.Fail(request, NetstackError.Bad(BadRequestReason.InvalidArgument, "Every address must be unicast with a prefix length in range."));
                         break;
                     }
                     _ip.SetAddresses(set.Addresses);
-                    Complete(request, Reply.Ok.Instance);
+                    _passes.Complete(request, Reply.Ok.Instance);
                     break;
                 case Command.Udp udp: _udp.Execute(request, udp); break;
                 case Command.Raw raw: _raw.Execute(request, raw); break;
                 case Command.Icmp.Ping ping: _ip.ExecutePing(request, ping, now); break;
-                case Command.TcpListen listen: ExecuteTcpListen(request, listen, now); break;
-                case Command.TcpStream stream: ExecuteTcpStream(request, stream, now); break;
+                case Command.TcpListen listen: _tcp.Execute(request, listen); break;
+                case Command.TcpStream stream: _tcp.Execute(request, stream, now); break;
                 default:
-                    Fail(request, NetstackError.Bad(BadRequestReason.InvalidArgument, $"Unknown command {request.Command.GetType().Name}."));
+                    _passes.Fail(request, NetstackError.Bad(BadRequestReason.InvalidArgument, $"Unknown command {request.Command.GetType().Name}."));
                     break;
             }
         }
@@ -35,27 +35,7 @@ public sealed partial class Netstack
         {
             // A bug must not take the engine down: answer the request and count it.
             _counters.EngineFaults++;
-            Fail(request, NetstackError.Of(NetstackErrorKind.EngineFault, $"The engine failed on {request.Command.GetType().Name}: {ex.GetType().Name}: {ex.Message}"));
+            _passes.Fail(request, NetstackError.Of(NetstackErrorKind.EngineFault, $"The engine failed on {request.Command.GetType().Name}: {ex.GetType().Name}: {ex.Message}"));
         }
-    }
-
-    /// <summary>Finds the socket of a request's handle, answering the request with the precise error when there is none.</summary>
-    private bool Lookup<T>(PendingRequest request, SocketHandle handle, out T? socket) where T : SocketState
-    {
-        NetstackError? error = _sockets.TryGet(handle, out socket);
-        if (error is null) return true;
-        Fail(request, error);
-        return false;
-    }
-
-    private void Fail(PendingRequest request, NetstackError error) => Complete(request, new Reply.Error(error));
-
-    /// <summary>Takes a socket out of the table, failing its waiting requests with <paramref name="error"/>.</summary>
-    private void CloseSocket(SocketState socket, NetstackError error)
-    {
-        socket.FailAll(error);
-        _sockets.Remove(socket);
-        if (socket is TcpStreamSocketState connection) UntallyState(connection);
-        TimerQueue.Forget(socket);
     }
 }

@@ -1,5 +1,7 @@
 using Rx.Netstack.Commands;
 using Rx.Netstack.Diagnostics;
+using Rx.Netstack.Engine;
+using Rx.Netstack.Tcp;
 
 namespace Rx.Netstack;
 
@@ -17,7 +19,7 @@ public sealed partial class Netstack
             sockets = [];
             foreach (SocketKind kind in Enum.GetValues<SocketKind>())
                 if (_sockets.CountOf(kind) is > 0 and int n) sockets[kind.ToString()] = n;
-            connections = ConnectionsByState();
+            connections = _tcp.ConnectionsByState();
         }
         return new NetstackStats
         {
@@ -28,7 +30,7 @@ public sealed partial class Netstack
             FragmentsOut = c.FragmentsOut,
             TcpBytesIn = c.TcpBytesIn, TcpBytesOut = c.TcpBytesOut, UdpBytesIn = c.UdpBytesIn, UdpBytesOut = c.UdpBytesOut,
             IcmpBytesIn = c.IcmpBytesIn, IcmpBytesOut = c.IcmpBytesOut, RawIn = c.RawIn, RawOut = c.RawOut,
-            TcpRetransmissions = TcpRetransmissions(),
+            TcpRetransmissions = _tcp.TcpCounters.SegmentsRetransmitted,
             SocketsByKind = sockets, ConnectionsByState = connections, Drops = drops,
             CommandsProcessed = c.CommandsProcessed, Passes = c.Passes, PassesOnCaller = c.PassesOnCaller, WakeupsArmed = c.WakeupsArmed, SubscriberFaults = c.SubscriberFaults, CommandsRefused = c.CommandsRefused,
             CommandsWaited = c.CommandsWaited, EngineFaults = c.EngineFaults, CommandQueueDepth = _passes.QueuedCommands,
@@ -41,4 +43,16 @@ public sealed partial class Netstack
 
     /// <summary>How many sockets the table holds (for leak checks).</summary>
     internal int SocketCount => _sockets.Count;
+
+    /// <summary>TCP connections by state, counted by walking every connection: for tests that check the tally.</summary>
+    internal Dictionary<string, int> ConnectionsByStateCounted()
+    {
+        lock (_passes.EngineLock) return _tcp.ConnectionsByStateCounted();
+    }
+
+    /// <summary>The TCP counters (retransmissions, challenge ACKs, cookies …) for diagnostics and tests.</summary>
+    internal TcpCounters TcpCounters => _tcp.TcpCounters;
+
+    /// <summary>The TCP demultiplexer, for tests and benchmarks that reach a connection's control block.</summary>
+    internal TcpDemux Tcp => _tcp;
 }

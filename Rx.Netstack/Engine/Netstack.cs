@@ -4,6 +4,7 @@ using System.Reactive.Linq;
 using Rx.Netstack.Commands;
 using Rx.Netstack.Diagnostics;
 using Rx.Netstack.Engine;
+using Rx.Netstack.Tcp;
 
 namespace Rx.Netstack;
 
@@ -26,6 +27,7 @@ public sealed partial class Netstack : IDisposable, IAsyncDisposable
     private readonly IpLayer _ip;
     private readonly UdpDemux _udp;
     private readonly RawDemux _raw;
+    private readonly TcpDemux _tcp;
     private readonly NetstackCounters _counters = new();
     private long _nextRequestId;
 
@@ -43,6 +45,7 @@ public sealed partial class Netstack : IDisposable, IAsyncDisposable
         _ip = new IpLayer(this, _passes, Options, _counters);
         _udp = new UdpDemux(_ip, _passes, _sockets, Options, _counters, Id);
         _raw = new RawDemux(_ip, _passes, _sockets, Options, _counters);
+        _tcp = new TcpDemux(_ip, _passes, _sockets, Options, _counters, Id);
         CreateMeter();
         Commands = System.Reactive.Observer.Create<CommandRequest>(r => _passes.Submit(new PendingRequest(r.Id, r.Command, r.ReplyTo)));
     }
@@ -109,25 +112,6 @@ public sealed partial class Netstack : IDisposable, IAsyncDisposable
         });
     }
 
-    /// <summary>Sends the reply of a request (on the engine) unless it was cancelled or already answered.</summary>
-    internal bool Complete(PendingRequest request, Reply reply) => _passes.Complete(request, reply);
-
-    /// <summary>Sends the reply of a request this engine has claimed already (taken out of its wait queue).</summary>
-    internal void Deliver(PendingRequest request, Reply reply) => _passes.Deliver(request, reply);
-
-    /// <summary>Adds a socket to this pass's flush list (once).</summary>
-    internal void MarkDirty(SocketState socket) => _passes.MarkDirty(socket);
-
-    /// <summary>Keeps a non-socket timer owner (reassembler, pinger) queued at its current deadline.</summary>
-    internal void UpdateTimer(TimerOwner owner) => _passes.UpdateTimer(owner);
-
-    /// <summary>The engine's current time.</summary>
-    internal Instant Now => _passes.Now;
-
-    /// <summary>Copies a frame into the inbox (any thread) and makes sure a pass will run.</summary>
-    internal void EnqueueFrame(ReadOnlySpan<byte> frame, bool fromLoopback, bool checksumTrusted) =>
-        _passes.EnqueueFrame(frame, fromLoopback, checksumTrusted);
-
     /// <summary>A snapshot of the counters.</summary>
     public NetstackStats GetStats() => SnapshotStats();
 
@@ -192,17 +176,17 @@ public sealed partial class Netstack : IDisposable, IAsyncDisposable
     internal void DeliverUdp(in IpInfo ip, ReadOnlySpan<byte> packet, ReadOnlySpan<byte> datagram, Instant now) => _udp.Receive(ip, packet, datagram, now);
 
     /// <summary>The IP layer's TCP delivery.</summary>
-    internal void DeliverTcp(in IpInfo ip, ReadOnlySpan<byte> segment, Instant now) => ProcessTcp(ip, segment, now);
+    internal void DeliverTcp(in IpInfo ip, ReadOnlySpan<byte> segment, Instant now) => _tcp.Receive(ip, segment, now);
 
     /// <summary>An ICMP error quoting a TCP segment we sent (from <paramref name="local"/> to <paramref name="remote"/>).</summary>
     internal void DeliverTcpIcmpError(NetEndpoint local, NetEndpoint remote, bool v6, in Wire.IcmpHeader header, ReadOnlySpan<byte> transport, Instant now) =>
-        OnTcpIcmpError(local, remote, v6, header, transport, now);
+        _tcp.ReceiveIcmpError(local, remote, v6, header, transport, now);
 
     /// <summary>The device's TCP segmentation offload changed: connections may send super-segments up to <paramref name="mtu"/> (0: none).</summary>
-    internal void OnSegmentationOffloadChanged(int mtu) => _tcp.SegmentationOffloadMtu = mtu;
+    internal void OnSegmentationOffloadChanged(int mtu) => _tcp.SetSegmentationOffload(mtu);
 
     /// <summary>The device failed or completed (noted by the IP layer, told by the next pass).</summary>
-    internal void OnDeviceLost() => FailConnectionsOnDeviceLoss();
+    internal void OnDeviceLost() => _tcp.OnDeviceLost();
 
     /// <summary>The stack's part of the teardown (in the last pass): sockets, pings in flight, the device.</summary>
     internal void TearDownLayers(NetstackError error)
@@ -211,7 +195,7 @@ public sealed partial class Netstack : IDisposable, IAsyncDisposable
         {
             socket.FailAll(error);
             // FailAll keeps a ring that still holds data; a disposed stack gives every pooled array back and empties its table.
-            if (socket is TcpStreamSocketState connection) connection.Tcb.Fail(Tcp.TcpError.Aborted);
+            if (socket is TcpStreamSocketState connection) connection.Tcb.Fail(TcpError.Aborted);
             _sockets.Remove(socket);
         }
         _ip.TearDown(error);

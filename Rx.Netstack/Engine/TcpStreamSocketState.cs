@@ -9,11 +9,12 @@ namespace Rx.Netstack.Engine;
 /// </summary>
 internal sealed class TcpStreamSocketState : SocketState
 {
-    private readonly Netstack _stack;
+    /// <summary>The demultiplexer that flushes it.</summary>
+    private readonly TcpDemux _demux;
 
-    public TcpStreamSocketState(Netstack stack, PassScheduler passes, TcpControlBlock tcb, TcpListenerSocketState? listener) : base(passes)
+    public TcpStreamSocketState(TcpDemux demux, PassScheduler passes, TcpControlBlock tcb, TcpListenerSocketState? listener) : base(passes)
     {
-        _stack = stack;
+        _demux = demux;
         Tcb = tcb;
         Listener = listener;
     }
@@ -52,7 +53,7 @@ internal sealed class TcpStreamSocketState : SocketState
 
     protected override void OnSocketTimer(Instant now) => Tcb.OnTimer(now);
 
-    public override void Flush(Instant now) => _stack.FlushConnection(this, now);
+    public override void Flush(Instant now) => _demux.FlushConnection(this, now);
 
     /// <summary>Answers one of this socket's requests (for the engine's TCP command code).</summary>
     public void StackComplete(PendingRequest request, Reply reply) => Passes.Complete(request, reply);

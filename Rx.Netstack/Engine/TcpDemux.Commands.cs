@@ -1,84 +1,79 @@
 using Rx.Netstack.Commands;
-using Rx.Netstack.Engine;
 using Rx.Netstack.Tcp;
 using Rx.Netstack.Wire;
 
-namespace Rx.Netstack;
+namespace Rx.Netstack.Engine;
 
-public sealed partial class Netstack
+internal sealed partial class TcpDemux
 {
-    private void ExecuteTcpListen(PendingRequest request, Command.TcpListen command, Instant now)
+    /// <summary>Runs a <see cref="Command.TcpListen"/> command.</summary>
+    public void Execute(PendingRequest request, Command.TcpListen command)
     {
         switch (command)
         {
             case Command.TcpListen.Listen listen:
-                TcpListen(request, listen);
+                Listen(request, listen);
                 break;
             case Command.TcpListen.Accept accept:
                 if (!Lookup(request, accept.Listener, out TcpListenerSocketState? listener)) break;
                 listener!.Acceptors.Enqueue(request);
-                MarkDirty(listener);
+                Passes.MarkDirty(listener);
                 break;
             case Command.TcpListen.Close close:
                 if (!Lookup(request, close.Listener, out listener)) break;
                 CloseListener(listener!);
-                Complete(request, Reply.Ok.Instance);
+                Passes.Complete(request, Reply.Ok.Instance);
                 break;
         }
     }
 
-    private void TcpListen(PendingRequest request, Command.TcpListen.Listen listen)
+    private void Listen(PendingRequest request, Command.TcpListen.Listen listen)
     {
         NetEndpoint local = listen.Local;
         TcpSettings settings = listen.Settings ?? Options.Tcp;
         try { settings.Validate(); }
         catch (ArgumentException e)
         {
-            Fail(request, NetstackError.Bad(BadRequestReason.InvalidArgument, e.Message));
+            Passes.Fail(request, NetstackError.Bad(BadRequestReason.InvalidArgument, e.Message));
             return;
         }
         if (listen.Backlog <= 0)
         {
-            Fail(request, NetstackError.Bad(BadRequestReason.InvalidArgument, $"Backlog {listen.Backlog} must be positive."));
+            Passes.Fail(request, NetstackError.Bad(BadRequestReason.InvalidArgument, $"Backlog {listen.Backlog} must be positive."));
             return;
         }
-        if (!local.Address.IsUnspecified && !_ip.IsLocalAddress(local.Address))
+        if (!local.Address.IsUnspecified && !Ip.IsLocalAddress(local.Address))
         {
-            Fail(request, NetstackError.Bad(BadRequestReason.Unaddressable, $"{local.Address} is not an address of this stack."));
+            Passes.Fail(request, NetstackError.Bad(BadRequestReason.Unaddressable, $"{local.Address} is not an address of this stack."));
             return;
         }
         if (local.Port == 0)
         {
-            _tcpPorts ??= new PortAllocator(Id * 104729);
-            local = local with { Port = _tcpPorts.Allocate((this, local.Address), static (st, p) => !st.Item1.TcpPortTaken(st.Address, p)) };
+            local = local with { Port = _ports.Allocate((this, local.Address), static (st, p) => !st.Item1.PortTaken(st.Address, p)) };
             if (local.Port == 0)
             {
-                Fail(request, NetstackError.Bad(BadRequestReason.NoFreePort, "No ephemeral TCP port is free."));
+                Passes.Fail(request, NetstackError.Bad(BadRequestReason.NoFreePort, "No ephemeral TCP port is free."));
                 return;
             }
         }
-        else if (TcpPortTaken(local.Address, local.Port))
+        else if (PortTaken(local.Address, local.Port))
         {
-            Fail(request, NetstackError.Bad(BadRequestReason.PortInUse, $"TCP {local} already has a listener."));
+            Passes.Fail(request, NetstackError.Bad(BadRequestReason.PortInUse, $"TCP {local} already has a listener."));
             return;
         }
-        var listener = new TcpListenerSocketState(_passes, local, listen.Backlog, settings);
-        if (!_sockets.TryAdd(listener, SocketKind.TcpListener))
-        {
-            Fail(request, NetstackError.Of(NetstackErrorKind.LimitReached, $"The stack holds its maximum of {Options.MaxSockets} sockets."));
-            return;
-        }
-        _tcpListeners.Add(local, listener);
-        Complete(request, new Reply.Listening(listener.Handle, local));
+        var listener = new TcpListenerSocketState(Passes, local, listen.Backlog, settings);
+        if (!TryAdd(listener, SocketKind.TcpListener, request)) return;
+        _listeners.Add(local, listener);
+        Passes.Complete(request, new Reply.Listening(listener.Handle, local));
     }
 
     /// <summary>Listeners conflict like UDP binds: the same endpoint, or a wildcard and a specific address on one port.</summary>
-    private bool TcpPortTaken(NetAddress address, ushort port)
+    private bool PortTaken(NetAddress address, ushort port)
     {
-        if (_tcpListeners.ContainsKey(new NetEndpoint(address, port))) return true;
-        if (_tcpListeners.ContainsKey(new NetEndpoint(address.IsV6 ? NetAddress.AnyV6 : NetAddress.AnyV4, port))) return true;
+        if (_listeners.ContainsKey(new NetEndpoint(address, port))) return true;
+        if (_listeners.ContainsKey(new NetEndpoint(address.IsV6 ? NetAddress.AnyV6 : NetAddress.AnyV4, port))) return true;
         if (!address.IsUnspecified) return false;
-        foreach (NetEndpoint bound in _tcpListeners.Keys)
+        foreach (NetEndpoint bound in _listeners.Keys)
             if (bound.Port == port && bound.Address.IsV6 == address.IsV6) return true;
         return false;
     }
@@ -86,17 +81,17 @@ public sealed partial class Netstack
     /// <summary>Stops a listener: waiting accepts fail, connections it has not handed out are reset (RFC 9293 §3.10.4).</summary>
     private void CloseListener(TcpListenerSocketState listener)
     {
-        _tcpListeners.Remove(listener.Local);
+        _listeners.Remove(listener.Local);
         foreach (TcpStreamSocketState c in listener.AcceptQueue)
         {
             c.InAcceptQueue = false;
             c.Listener = null;
             c.UserClosed = true;
             c.Tcb.Abort();
-            MarkDirty(c);
+            Passes.MarkDirty(c);
         }
         listener.AcceptQueue.Clear();
-        foreach (SocketState socket in _sockets.All())
+        foreach (SocketState socket in Sockets.All())
         {
             if (socket is TcpStreamSocketState { Listener: var owner } half && owner == listener)
             {
@@ -104,18 +99,19 @@ public sealed partial class Netstack
                 half.CountedHalfOpen = false;
                 half.UserClosed = true;
                 half.Tcb.Abort();
-                MarkDirty(half);
+                Passes.MarkDirty(half);
             }
         }
         listener.HalfOpen = 0;
         CloseSocket(listener, NetstackError.Of(NetstackErrorKind.SocketClosed, "The listener was closed."));
     }
 
-    private void ExecuteTcpStream(PendingRequest request, Command.TcpStream command, Instant now)
+    /// <summary>Runs a <see cref="Command.TcpStream"/> command.</summary>
+    public void Execute(PendingRequest request, Command.TcpStream command, Instant now)
     {
         if (command is Command.TcpStream.Connect connect)
         {
-            TcpConnect(request, connect, now);
+            Connect(request, connect, now);
             return;
         }
         SocketHandle handle = command switch
@@ -133,7 +129,7 @@ public sealed partial class Netstack
         TcpStreamSocketState c = connection!;
         if (c.UserClosed)
         {
-            Fail(request, NetstackError.Of(NetstackErrorKind.StaleHandle, $"Handle {handle} names a connection that has been closed."));
+            Passes.Fail(request, NetstackError.Of(NetstackErrorKind.StaleHandle, $"Handle {handle} names a connection that has been closed."));
             return;
         }
         switch (command)
@@ -141,39 +137,39 @@ public sealed partial class Netstack
             case Command.TcpStream.Send send:
                 if (send.Data.IsEmpty)
                 {
-                    Fail(request, NetstackError.Bad(BadRequestReason.ZeroSizeBuffer, "A send needs at least one byte."));
+                    Passes.Fail(request, NetstackError.Bad(BadRequestReason.ZeroSizeBuffer, "A send needs at least one byte."));
                     return;
                 }
                 c.Writers.Enqueue(request);
                 break;
             case Command.TcpStream.Receive { MaxLength: <= 0 }:
             case Command.TcpStream.ReceiveInto { Destination.IsEmpty: true }:
-                Fail(request, NetstackError.Bad(BadRequestReason.ZeroSizeBuffer, "A receive needs room for at least one byte."));
+                Passes.Fail(request, NetstackError.Bad(BadRequestReason.ZeroSizeBuffer, "A receive needs room for at least one byte."));
                 return;
             case Command.TcpStream.Receive or Command.TcpStream.ReceiveInto:
                 c.Readers.Enqueue(request);
                 break;
             case Command.TcpStream.ShutdownWrite:
                 c.Tcb.ShutdownWrite();
-                Complete(request, Reply.Ok.Instance);
+                Passes.Complete(request, Reply.Ok.Instance);
                 break;
             case Command.TcpStream.Close:
                 c.UserClosed = true;
                 c.Tcb.Close();
                 FailWaiters(c, NetstackError.Of(NetstackErrorKind.SocketClosed, "The connection was closed locally."));
-                Complete(request, Reply.Ok.Instance); // the close finishes in the background (RFC 9293 §3.10.4)
+                Passes.Complete(request, Reply.Ok.Instance); // the close finishes in the background (RFC 9293 §3.10.4)
                 break;
             case Command.TcpStream.Abort:
                 c.UserClosed = true;
                 c.Tcb.Abort();
                 FailWaiters(c, NetstackError.Of(NetstackErrorKind.ConnectionAborted, "The connection was aborted locally."));
-                Complete(request, Reply.Ok.Instance);
+                Passes.Complete(request, Reply.Ok.Instance);
                 break;
             case Command.TcpStream.GetInfo:
-                Complete(request, new Reply.Info(c.Tcb.GetInfo(now)));
+                Passes.Complete(request, new Reply.Info(c.Tcb.GetInfo(now)));
                 break;
         }
-        MarkDirty(c);
+        Passes.MarkDirty(c);
     }
 
     private static void FailWaiters(TcpStreamSocketState c, NetstackError error)
@@ -184,46 +180,45 @@ public sealed partial class Netstack
             while (queue.First is { } r) c.StackComplete(r, new Reply.Error(error));
     }
 
-    private void TcpConnect(PendingRequest request, Command.TcpStream.Connect connect, Instant now)
+    private void Connect(PendingRequest request, Command.TcpStream.Connect connect, Instant now)
     {
         NetEndpoint remote = connect.Remote;
         TcpSettings settings = connect.Settings ?? Options.Tcp;
         try { settings.Validate(); }
         catch (ArgumentException e)
         {
-            Fail(request, NetstackError.Bad(BadRequestReason.InvalidArgument, e.Message));
+            Passes.Fail(request, NetstackError.Bad(BadRequestReason.InvalidArgument, e.Message));
             return;
         }
         if (remote.Address.IsUnspecified || remote.Address.IsMulticast || remote.Address.IsBroadcast || remote.Port == 0)
         {
-            Fail(request, NetstackError.Bad(BadRequestReason.Unaddressable, $"Cannot connect to {remote}."));
+            Passes.Fail(request, NetstackError.Bad(BadRequestReason.Unaddressable, $"Cannot connect to {remote}."));
             return;
         }
         NetEndpoint local = connect.Local ?? new NetEndpoint(remote.Address.IsV6 ? NetAddress.AnyV6 : NetAddress.AnyV4, 0);
         if (local.Address.IsV6 != remote.Address.IsV6)
         {
-            Fail(request, NetstackError.Bad(BadRequestReason.WrongIpVersion,
+            Passes.Fail(request, NetstackError.Bad(BadRequestReason.WrongIpVersion,
                 $"Cannot connect from IPv{local.Address.Version} {local} to IPv{remote.Address.Version} {remote}."));
             return;
         }
-        if (!local.Address.IsUnspecified && !_ip.IsLocalAddress(local.Address))
+        if (!local.Address.IsUnspecified && !Ip.IsLocalAddress(local.Address))
         {
-            Fail(request, NetstackError.Bad(BadRequestReason.Unaddressable, $"{local.Address} is not an address of this stack."));
+            Passes.Fail(request, NetstackError.Bad(BadRequestReason.Unaddressable, $"{local.Address} is not an address of this stack."));
             return;
         }
-        if (!_ip.TrySelectSource(local.Address, remote.Address, out NetAddress source))
+        if (!Ip.TrySelectSource(local.Address, remote.Address, out NetAddress source))
         {
-            Fail(request, NetstackError.Bad(BadRequestReason.Unaddressable, $"The stack has no IPv{remote.Address.Version} address to connect from."));
+            Passes.Fail(request, NetstackError.Bad(BadRequestReason.Unaddressable, $"The stack has no IPv{remote.Address.Version} address to connect from."));
             return;
         }
         if (local.Port == 0)
         {
-            _tcpPorts ??= new PortAllocator(Id * 104729);
-            ushort port = _tcpPorts.Allocate((this, source, remote), static (st, p) =>
-                !st.Item1._tcpConnections.ContainsKey(new FourTuple(new NetEndpoint(st.source, p), st.remote)) && !st.Item1.TcpPortTaken(st.source, p));
+            ushort port = _ports.Allocate((this, source, remote), static (st, p) =>
+                !st.Item1._connections.ContainsKey(new FourTuple(new NetEndpoint(st.source, p), st.remote)) && !st.Item1.PortTaken(st.source, p));
             if (port == 0)
             {
-                Fail(request, NetstackError.Bad(BadRequestReason.NoFreePort, "No ephemeral TCP port is free."));
+                Passes.Fail(request, NetstackError.Bad(BadRequestReason.NoFreePort, "No ephemeral TCP port is free."));
                 return;
             }
             local = new NetEndpoint(source, port);
@@ -231,25 +226,21 @@ public sealed partial class Netstack
         else
         {
             local = new NetEndpoint(source, local.Port);
-            if (_tcpConnections.ContainsKey(new FourTuple(local, remote)))
+            if (_connections.ContainsKey(new FourTuple(local, remote)))
             {
-                Fail(request, NetstackError.Bad(BadRequestReason.PortInUse, $"A connection {local} → {remote} already exists."));
+                Passes.Fail(request, NetstackError.Bad(BadRequestReason.PortInUse, $"A connection {local} → {remote} already exists."));
                 return;
             }
         }
-        TcpControlBlock tcb = TcpControlBlock.Connect(_tcp, local, remote, settings, MaxSegmentSizeFor(remote.Address), _isn.Next(local, remote, now), now);
-        if (AddConnection(tcb, null) is not { } connection)
-        {
-            Fail(request, NetstackError.Of(NetstackErrorKind.LimitReached, $"The stack holds its maximum of {Options.MaxSockets} sockets."));
-            return;
-        }
+        TcpControlBlock tcb = TcpControlBlock.Connect(_context, local, remote, settings, MaxSegmentSizeFor(remote.Address), _isn.Next(local, remote, now), now);
+        if (AddConnection(tcb, null, request) is not { } connection) return;
         connection.Connecting.Enqueue(request);
-        MarkDirty(connection);
+        Passes.MarkDirty(connection);
     }
 
     /// <summary>TCP connections by state, from the tally (no walk over the table: stats are read every second by dashboards,
     /// and a page of counters may be what a load test hits).</summary>
-    private Dictionary<string, int> ConnectionsByState()
+    public Dictionary<string, int> ConnectionsByState()
     {
         var byState = new Dictionary<string, int>();
         for (int i = 0; i < _connectionsByState.Length; i++)
@@ -257,15 +248,7 @@ public sealed partial class Netstack
         return byState;
     }
 
-    /// <summary>The same, counted by walking every connection: for tests that check the tally.</summary>
-    internal Dictionary<string, int> ConnectionsByStateCounted()
-    {
-        lock (_passes.EngineLock)
-            return _sockets.All().OfType<TcpStreamSocketState>().GroupBy(c => c.Tcb.State.ToString()).ToDictionary(g => g.Key, g => g.Count());
-    }
-
-    private long TcpRetransmissions() => _tcp.Counters.SegmentsRetransmitted;
-
-    /// <summary>The TCP counters (retransmissions, challenge ACKs, cookies …) for diagnostics and tests.</summary>
-    internal TcpCounters TcpCounters => _tcp.Counters;
+    /// <summary>The same, counted by walking every connection in the registry: for tests and assertions of the tally.</summary>
+    public Dictionary<string, int> ConnectionsByStateCounted() =>
+        Sockets.All().OfType<TcpStreamSocketState>().GroupBy(c => c.Tcb.State.ToString()).ToDictionary(g => g.Key, g => g.Count());
 }
