@@ -13,9 +13,6 @@ public sealed partial class Netstack
     /// <summary>The name of the <see cref="Meter"/> every stack publishes its counters on.</summary>
     public const string MeterName = "Rx.Netstack";
 
-    /// <summary>This stack's meter (one per stack, all named <see cref="MeterName"/>; disposed with the stack).</summary>
-    private Meter? _meter;
-
     /// <summary>
     /// Creates the instruments. Names follow OpenTelemetry's semantic conventions where one exists (<c>system.network.*</c>
     /// with <c>network.io.direction</c>, <c>network.transport</c>, <c>network.connection.state</c>); the rest are
@@ -23,7 +20,7 @@ public sealed partial class Netstack
     /// process stay apart. Callbacks run on the listener's thread and read the counters without the engine lock: a value may
     /// be a packet out of date, never torn (64-bit reads), and nothing is allocated by the engine for it.
     /// </summary>
-    private void CreateMeter()
+    private Meter CreateMeter()
     {
         var meter = new Meter(MeterName, typeof(Netstack).Assembly.GetName().Version?.ToString(3));
         var stack = new KeyValuePair<string, object?>("rx_netstack.stack.id", Id);
@@ -54,7 +51,7 @@ public sealed partial class Netstack
             new Measurement<long>(c.EngineFaults, stack, new("rx_netstack.fault.kind", "engine")),
             new Measurement<long>(Interlocked.Read(ref c.SubscriberFaults), stack, new("rx_netstack.fault.kind", "subscriber")),
         }, "{fault}", "Commands the engine failed on, and subscribers whose handler threw.");
-        _meter = meter;
+        return meter;
 
         static KeyValuePair<string, object?> Direction(string direction) => new("network.io.direction", direction);
 

@@ -1,9 +1,11 @@
+using System.Diagnostics.Metrics;
 using System.Reactive.Concurrency;
 using System.Reactive.Disposables;
 using System.Reactive.Linq;
 using Rx.Netstack.Commands;
 using Rx.Netstack.Diagnostics;
 using Rx.Netstack.Engine;
+using Rx.Netstack.Sockets;
 using Rx.Netstack.Tcp;
 
 namespace Rx.Netstack;
@@ -20,16 +22,40 @@ namespace Rx.Netstack;
 /// </remarks>
 public sealed partial class Netstack : IDisposable, IAsyncDisposable
 {
+    /// <summary>The last stack id handed out (ids tell one stack's handles from another's in one process).</summary>
     private static int s_nextStackId;
 
-    private readonly PassScheduler _passes;
-    private readonly SocketRegistry _sockets;
-    private readonly IpLayer _ip;
-    private readonly UdpDemux _udp;
-    private readonly RawDemux _raw;
-    private readonly TcpDemux _tcp;
+    // ---------------------------------------------------------------- state: the components, built in this order
+
+    /// <summary>The counters every component writes (read by <see cref="GetStats"/> and the meter).</summary>
     private readonly NetstackCounters _counters = new();
+
+    /// <summary>Every socket by handle; shared by the three demultiplexers (one handle space, one <see cref="NetstackOptions.MaxSockets"/>).</summary>
+    private readonly SocketRegistry _sockets;
+
+    /// <summary>When work runs: command admission and replies, the inbox, passes, timers, the flush list.</summary>
+    private readonly PassScheduler _passes;
+
+    /// <summary>The device, addresses, IP in and out, reassembly, ICMP.</summary>
+    private readonly IpLayer _ip;
+
+    /// <summary>UDP sockets by local endpoint.</summary>
+    private readonly UdpDemux _udp;
+
+    /// <summary>Raw IP sockets.</summary>
+    private readonly RawDemux _raw;
+
+    /// <summary>TCP connections and listeners.</summary>
+    private readonly TcpDemux _tcp;
+
+    /// <summary>The last correlation id handed out by <see cref="NextRequestId"/>.</summary>
     private long _nextRequestId;
+
+    /// <summary>This stack's meter (one per stack, all named <see cref="MeterName"/>; disposed with the stack).</summary>
+    private readonly Meter _meter;
+
+    /// <summary>The resolver over <see cref="NetstackOptions.DnsServers"/>, made on first use (see <see cref="NameResolver"/>).</summary>
+    private INameResolver? _nameResolver;
 
     /// <summary>Creates a stack.</summary>
     /// <param name="options">Settings (defaults: <see cref="NetstackOptions"/>).</param>
@@ -40,13 +66,15 @@ public sealed partial class Netstack : IDisposable, IAsyncDisposable
         Options = options ?? new NetstackOptions();
         Options.Validate();
         Id = Interlocked.Increment(ref s_nextStackId);
+        // Bottom up: each component gets those below it; the few calls up (a frame's transport packet, a command) come to
+        // this class, which routes them (see docs/architecture.md, "Components").
         _sockets = new SocketRegistry(Id, Options.MaxSockets);
         _passes = new PassScheduler(this, Options, _counters, _sockets, scheduler);
         _ip = new IpLayer(this, _passes, Options, _counters);
         _udp = new UdpDemux(_ip, _passes, _sockets, Options, _counters, Id);
         _raw = new RawDemux(_ip, _passes, _sockets, Options, _counters);
         _tcp = new TcpDemux(_ip, _passes, _sockets, Options, _counters, Id);
-        CreateMeter();
+        _meter = CreateMeter();
         Commands = System.Reactive.Observer.Create<CommandRequest>(r => _passes.Submit(new PendingRequest(r.Id, r.Command, r.ReplyTo)));
     }
 
@@ -127,7 +155,7 @@ public sealed partial class Netstack : IDisposable, IAsyncDisposable
     public void Dispose()
     {
         if (_passes.IsDisposed) return;
-        _meter?.Dispose(); // its instruments disappear from listeners with the stack
+        _meter.Dispose(); // its instruments disappear from listeners with the stack
         _passes.Dispose();
     }
 
@@ -164,6 +192,42 @@ public sealed partial class Netstack : IDisposable, IAsyncDisposable
                 $"{operation} blocks until the stack answers, but it was called on the stack's engine thread (in a reply handler, an " +
                 "observable delivered on the engine, or a continuation under NetstackOptions.RunContinuationsInline), which the " +
                 "answer needs: it would never return. Use the async method, or move the work off the engine (ObserveOn, Task.Run).");
+    }
+
+    // ---------------------------------------------------------------- calls from the components, in a pass
+
+    /// <summary>Routes a command to its family. Runs on the engine; never throws out (a fault is answered as an error).</summary>
+    internal void Dispatch(PendingRequest request, Instant now)
+    {
+        try
+        {
+            switch (request.Command)
+            {
+                case Command.Stack.SetAddresses set:
+                    if (set.Addresses is null || set.Addresses.Any(a => a.PrefixLength < 0 || a.PrefixLength > (a.Address.IsV6 ? 128 : 32) || a.Address.IsUnspecified || a.Address.IsMulticast))
+                    {
+                        _passes.Fail(request, NetstackError.Bad(BadRequestReason.InvalidArgument, "Every address must be unicast with a prefix length in range."));
+                        break;
+                    }
+                    _ip.SetAddresses(set.Addresses);
+                    _passes.Complete(request, Reply.Ok.Instance);
+                    break;
+                case Command.Udp udp: _udp.Execute(request, udp); break;
+                case Command.Raw raw: _raw.Execute(request, raw); break;
+                case Command.Icmp.Ping ping: _ip.ExecutePing(request, ping, now); break;
+                case Command.TcpListen listen: _tcp.Execute(request, listen); break;
+                case Command.TcpStream stream: _tcp.Execute(request, stream, now); break;
+                default:
+                    _passes.Fail(request, NetstackError.Bad(BadRequestReason.InvalidArgument, $"Unknown command {request.Command.GetType().Name}."));
+                    break;
+            }
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            // A bug must not take the engine down: answer the request and count it.
+            _counters.EngineFaults++;
+            _passes.Fail(request, NetstackError.Of(NetstackErrorKind.EngineFault, $"The engine failed on {request.Command.GetType().Name}: {ex.GetType().Name}: {ex.Message}"));
+        }
     }
 
     /// <summary>One frame of the inbox, in a pass: down to the IP layer.</summary>
