@@ -11,6 +11,6 @@ internal readonly record struct InboxFrame(byte[] Buffer, int Offset, int Length
     public void Release()
     {
         if (Owner is not null) TransmitBuffer.Return(Owner);
-        else InboxBufferPool.Shared.Return(Buffer);
+        else InboxBufferPool.Return(Buffer);
     }
 }

@@ -242,7 +242,7 @@ internal sealed class PassScheduler : IDisposable
     public void EnqueueFrame(ReadOnlySpan<byte> frame, bool fromLoopback, bool checksumTrusted)
     {
         if (!TryReserveInboxSlot(frame.Length)) return;
-        byte[] buffer = InboxBufferPool.Shared.Rent(frame.Length);
+        byte[] buffer = InboxBufferPool.Rent(frame.Length);
         frame.CopyTo(buffer);
         _frameQueue.Enqueue(new InboxFrame(buffer, 0, frame.Length, fromLoopback, checksumTrusted));
         SchedulePass();
@@ -382,6 +382,7 @@ internal sealed class PassScheduler : IDisposable
     /// </summary>
     private void RunRound()
     {
+        Debug.Assert(Monitor.IsEntered(EngineLock) && !_inPass, "a round runs under the engine lock, one at a time");
         _inPass = true;
         try
         {
@@ -394,7 +395,8 @@ internal sealed class PassScheduler : IDisposable
             int room = _options.CommandQueueCapacity;
             while (room > 0 && _commandQueue.TryDequeue(out PendingRequest? request))
             {
-                Interlocked.Decrement(ref _queuedCommands);
+                int queued = Interlocked.Decrement(ref _queuedCommands);
+                Debug.Assert(queued >= 0, "more commands taken than submitted");
                 if (request.IsFinished) continue; // cancelled before the engine saw it: takes no room
                 room--;
                 _counters.CommandsProcessed++;
@@ -411,7 +413,8 @@ internal sealed class PassScheduler : IDisposable
             int budget = FramesPerRound;
             while (budget-- > 0 && _frameQueue.TryDequeue(out InboxFrame frame))
             {
-                Interlocked.Decrement(ref _queuedFrames);
+                int queued = Interlocked.Decrement(ref _queuedFrames);
+                Debug.Assert(queued >= 0, "more frames taken than reserved");
                 try
                 {
                     _stack.Receive(frame, now);
@@ -450,6 +453,7 @@ internal sealed class PassScheduler : IDisposable
             if (socket.IsClosed) continue;
             socket.Flush(now);
             if (!socket.IsClosed) _timers.Update(socket);
+            Debug.Assert(socket.IsClosed || TimerQueue.IsQueuedInTime(socket), "a flushed socket is queued no later than its deadline");
             _sockets.Tracker?.Touched(socket);
         }
         _dirty.Clear();

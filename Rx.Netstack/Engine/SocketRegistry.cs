@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Rx.Netstack.Commands;
 
 namespace Rx.Netstack.Engine;
@@ -51,6 +52,7 @@ internal sealed class SocketRegistry
         socket.Handle = new SocketHandle(index, _generations[index], kind, _stackId);
         Count++;
         _countByKind[(int)kind]++;
+        AssertCounts();
         Tracker?.Touched(socket);
         return true;
     }
@@ -64,6 +66,7 @@ internal sealed class SocketRegistry
         _free.Push(index);
         Count--;
         _countByKind[(int)socket.Handle.Kind]--;
+        AssertCounts();
         Tracker?.Removed(socket);
     }
 
@@ -79,6 +82,19 @@ internal sealed class SocketRegistry
             return NetstackError.Of(NetstackErrorKind.InvalidHandle, $"Handle {handle} does not name a socket of this kind.");
         socket = typed;
         return null;
+    }
+
+    /// <summary>The registry's tallies agree: the count by kind adds up to the count, within the capacity.</summary>
+    [Conditional("DEBUG")]
+    private void AssertCounts()
+    {
+        int sum = 0;
+        foreach (int n in _countByKind)
+        {
+            Debug.Assert(n >= 0, "no kind counts below zero");
+            sum += n;
+        }
+        Debug.Assert(sum == Count && Count <= _capacity && _used <= _slots.Length, "socket counts add up");
     }
 
     /// <summary>Every live socket (for disposal and diagnostics; not used on the hot path).</summary>

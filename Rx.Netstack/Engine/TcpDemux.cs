@@ -199,6 +199,7 @@ internal sealed partial class TcpDemux : TransportDemux
         _connections.Add(new FourTuple(tcb.Local, tcb.Remote), connection);
         connection.InTable = true;
         TallyState(connection);
+        AssertTallies();
         return connection;
     }
 
@@ -352,6 +353,25 @@ internal sealed partial class TcpDemux : TransportDemux
             if (c.UserClosed || (!c.Owned && !c.InAcceptQueue && c.Connecting.IsEmpty)) FreeConnection(c);
             else tcb.ReleaseBuffers();
         }
+        AssertTallies();
+    }
+
+    /// <summary>
+    /// The demultiplexer's tallies agree with what they count: the per-state tally adds up to the connections in the registry
+    /// (the walk behind <see cref="ConnectionsByStateCounted"/> is the test suite's check of each state), and the TIME-WAIT
+    /// count is never negative.
+    /// </summary>
+    [Conditional("DEBUG")]
+    private void AssertTallies()
+    {
+        int tallied = 0;
+        foreach (int n in _connectionsByState)
+        {
+            Debug.Assert(n >= 0, "no state's tally is below zero");
+            tallied += n;
+        }
+        Debug.Assert(tallied == Sockets.CountOf(SocketKind.TcpStream), "the per-state tally counts every connection in the registry once");
+        Debug.Assert(_timeWaitCount >= 0, "the TIME-WAIT count is never negative");
     }
 
     /// <summary>Sends every segment the connection has ready (data, ACKs, FIN, RST, probes), straight from its send ring.</summary>
@@ -374,6 +394,7 @@ internal sealed partial class TcpDemux : TransportDemux
         if (!c.CountedHalfOpen) return;
         c.CountedHalfOpen = false;
         listener.HalfOpen--;
+        Debug.Assert(listener.HalfOpen >= 0, "a listener's SYN queue count is never negative");
     }
 
     private void RemoveFromTable(TcpStreamSocketState c)
