@@ -30,23 +30,13 @@ internal sealed partial class TcpDemux
     private void Listen(PendingRequest request, Command.TcpListen.Listen listen)
     {
         NetEndpoint local = listen.Local;
-        TcpSettings settings = listen.Settings ?? Options.Tcp;
-        try { settings.Validate(); }
-        catch (ArgumentException e)
-        {
-            Passes.Fail(request, NetstackError.Bad(BadRequestReason.InvalidArgument, e.Message));
-            return;
-        }
+        if (!TryGetSettings(request, listen.Settings, out TcpSettings settings)) return;
         if (listen.Backlog <= 0)
         {
             Passes.Fail(request, NetstackError.Bad(BadRequestReason.InvalidArgument, $"Backlog {listen.Backlog} must be positive."));
             return;
         }
-        if (!local.Address.IsUnspecified && !Ip.IsLocalAddress(local.Address))
-        {
-            Passes.Fail(request, NetstackError.Bad(BadRequestReason.Unaddressable, $"{local.Address} is not an address of this stack."));
-            return;
-        }
+        if (!IsBindable(request, local.Address)) return;
         if (local.Port == 0)
         {
             local = local with { Port = _ports.Allocate((this, local.Address), static (st, p) => !st.Item1.PortTaken(st.Address, p)) };
@@ -65,6 +55,22 @@ internal sealed partial class TcpDemux
         if (!TryAdd(listener, SocketKind.TcpListener, request)) return;
         _listeners.Add(local, listener);
         Passes.Complete(request, new Reply.Listening(listener.Handle, local));
+    }
+
+    /// <summary>The settings a listen or connect asked for, or the stack's; false (the request answered) when they are invalid.</summary>
+    private bool TryGetSettings(PendingRequest request, TcpSettings? asked, out TcpSettings settings)
+    {
+        settings = asked ?? Options.Tcp;
+        try
+        {
+            settings.Validate();
+            return true;
+        }
+        catch (ArgumentException e)
+        {
+            Passes.Fail(request, NetstackError.Bad(BadRequestReason.InvalidArgument, e.Message));
+            return false;
+        }
     }
 
     /// <summary>Listeners conflict like UDP binds: the same endpoint, or a wildcard and a specific address on one port.</summary>
@@ -183,13 +189,7 @@ internal sealed partial class TcpDemux
     private void Connect(PendingRequest request, Command.TcpStream.Connect connect, Instant now)
     {
         NetEndpoint remote = connect.Remote;
-        TcpSettings settings = connect.Settings ?? Options.Tcp;
-        try { settings.Validate(); }
-        catch (ArgumentException e)
-        {
-            Passes.Fail(request, NetstackError.Bad(BadRequestReason.InvalidArgument, e.Message));
-            return;
-        }
+        if (!TryGetSettings(request, connect.Settings, out TcpSettings settings)) return;
         if (remote.Address.IsUnspecified || remote.Address.IsMulticast || remote.Address.IsBroadcast || remote.Port == 0)
         {
             Passes.Fail(request, NetstackError.Bad(BadRequestReason.Unaddressable, $"Cannot connect to {remote}."));
@@ -202,11 +202,7 @@ internal sealed partial class TcpDemux
                 $"Cannot connect from IPv{local.Address.Version} {local} to IPv{remote.Address.Version} {remote}."));
             return;
         }
-        if (!local.Address.IsUnspecified && !Ip.IsLocalAddress(local.Address))
-        {
-            Passes.Fail(request, NetstackError.Bad(BadRequestReason.Unaddressable, $"{local.Address} is not an address of this stack."));
-            return;
-        }
+        if (!IsBindable(request, local.Address)) return;
         if (!Ip.TrySelectSource(local.Address, remote.Address, out NetAddress source))
         {
             Passes.Fail(request, NetstackError.Bad(BadRequestReason.Unaddressable, $"The stack has no IPv{remote.Address.Version} address to connect from."));

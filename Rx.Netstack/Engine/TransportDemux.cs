@@ -43,6 +43,14 @@ internal abstract class TransportDemux
         return false;
     }
 
+    /// <summary>True when a socket may be bound to <paramref name="address"/> (any, or one of the stack's); else answers the request.</summary>
+    protected bool IsBindable(PendingRequest request, NetAddress address)
+    {
+        if (address.IsUnspecified || Ip.IsLocalAddress(address)) return true;
+        Passes.Fail(request, NetstackError.Bad(BadRequestReason.Unaddressable, $"{address} is not an address of this stack."));
+        return false;
+    }
+
     /// <summary>
     /// Gives <paramref name="socket"/> a handle; false when the stack holds its maximum of sockets, and then
     /// <paramref name="request"/> (if any) is answered with <see cref="NetstackErrorKind.LimitReached"/>.

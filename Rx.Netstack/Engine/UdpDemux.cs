@@ -86,11 +86,7 @@ internal sealed class UdpDemux : TransportDemux
 
     private void Bind(PendingRequest request, NetEndpoint local)
     {
-        if (!local.Address.IsUnspecified && !Ip.IsLocalAddress(local.Address))
-        {
-            Passes.Fail(request, NetstackError.Bad(BadRequestReason.Unaddressable, $"{local.Address} is not an address of this stack."));
-            return;
-        }
+        if (!IsBindable(request, local.Address)) return;
         if (local.Port == 0)
         {
             ushort port = _ports.Allocate((this, local.Address), static (st, p) => !st.Item1.PortTaken(st.Address, p));
