@@ -1,24 +1,29 @@
+using System.Net;
 using System.Reactive;
+using System.Reactive.Concurrency;
 using System.Reactive.Linq;
 using System.Text;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Reactive.Testing;
+using Rx.Netstack;
 using Rx.Netstack.AspNetCore;
 using Rx.Netstack.Commands;
 using Rx.Netstack.Devices;
 using Rx.Netstack.Diagnostics;
 using Rx.Netstack.Sockets;
 using Rx.Netstack.Testing;
+using Xunit;
 
-namespace Rx.Netstack.Tests.Api;
+namespace ApiTour;
 
 /// <summary>
-/// Every C# sample of docs/getting-started.md, docs/api.md and docs/architecture.md, compiled and run. The text between
-/// <c>// begin-sample: name</c> and <c>// end-sample</c> appears verbatim in the docs (checked by <see cref="DocSamplesInSyncTests"/>).
+/// The samples of docs/api.md and docs/architecture.md, each the body of a test: the text between <c>// begin-sample: name</c>
+/// and <c>// end-sample</c> is what the docs show (a test in the repository checks it). This file's using lines are all a
+/// sample needs; api-tour.csproj names the packages.
 /// </summary>
-public sealed class DocSamples
+public sealed class ApiTourTests
 {
     private static readonly TimeSpan Limit = TimeSpan.FromSeconds(20);
 
@@ -81,8 +86,8 @@ public sealed class DocSamples
     [Fact]
     public async Task Async_streams()
     {
-        using var pair = new RealTimeStackPair();
-        Netstack a = pair.Client, b = pair.Server;
+        using var stacks = new TwoStacks();
+        Netstack a = stacks.A, b = stacks.B;
         // begin-sample: async-streams
         await using var server = await b.BindUdpAsync(6000);
         await using var client = await a.BindUdpAsync();
@@ -157,8 +162,8 @@ public sealed class DocSamples
     [Fact]
     public async Task HttpClient_to_Kestrel()
     {
-        using var pair = new RealTimeStackPair();
-        Netstack client = pair.Client, server = pair.Server;
+        using var stacks = new TwoStacks();
+        Netstack client = stacks.A, server = stacks.B;
         // begin-sample: http-kestrel
         // Kestrel on the server stack: any ASP.NET Core app, no OS sockets.
         var builder = WebApplication.CreateSlimBuilder();
@@ -255,5 +260,72 @@ public sealed class DocSamples
         var error = Assert.IsType<Reply.Error>(Assert.Single(replies));
         Assert.Equal(BadRequestReason.PortInUse, error.Detail.Reason);
         // end-sample
+    }
+
+    [Fact]
+    public void Devices_in_memory()
+    {
+        var scheduler = new TestScheduler();
+        // begin-sample: pipe-pair
+        var (a, b) = PipeDevice.CreatePair();                       // synchronous: A.Transmit → B.Received on the same call
+        var (c, d) = PipeDevice.CreatePair(mtu: 1500, capacity: 256, scheduler: scheduler); // queued, delivered on the scheduler
+        // end-sample
+        IPacketDevice inner = c;
+        string pcapPath = Path.Combine(Path.GetTempPath(), $"api-tour-{Guid.NewGuid():N}.pcap");
+        // begin-sample: pcap-capture
+        var writer = new PcapWriter(File.Create(pcapPath), scheduler);               // microseconds; PcapTimestampResolution.Nanoseconds for ns
+        var device = new CaptureDevice(inner, scheduler, writer);                    // give `device` to the stack
+        device.Frames.Subscribe(f => Console.WriteLine($"{f.Timestamp:HH:mm:ss.ffffff} {f.Direction} {f.Data.Length} bytes"));
+        // … at the end:
+        device.Dispose();   // flushes the writer and completes Frames
+        writer.Dispose();   // closes the file
+        // end-sample
+        Assert.True(new FileInfo(pcapPath).Length > 0); // the pcap file header at least
+        File.Delete(pcapPath);
+        // begin-sample: impaired-link
+        var link = new ImpairedLink(inner, scheduler,
+            outbound: new ImpairmentOptions { Loss = 0.01, Delay = TimeSpan.FromMilliseconds(40), Jitter = TimeSpan.FromMilliseconds(5) },
+            inbound: new ImpairmentOptions { Reordering = 0.02, BandwidthBytesPerSecond = 1_250_000 },
+            seed: 1234);
+        Console.WriteLine(link.OutboundCounters);   // offered, delivered, lost, corrupted, duplicated, reordered, discarded
+        // end-sample
+        Assert.Equal(0, link.OutboundCounters.Offered);
+        Assert.NotNull(b);
+        Assert.NotNull(d);
+    }
+
+    /// <summary>Compiled, not run: a TUN device needs root (the repository's interop tests run this path in a namespace).</summary>
+    internal static void Kernel_devices(IScheduler scheduler)
+    {
+        // begin-sample: tun-open
+        using var tun = TunDevice.Open("rxtun0");                   // creates it if missing; createIfMissing: false to require it
+        Console.WriteLine($"{tun.Name}, MTU {tun.Mtu}");           // MTU read with SIOCGIFMTU when opened
+        // end-sample
+        // begin-sample: udp-tunnel
+        // process 1: listens on 40001, sends to 40002
+        using var dev = new UdpTunnelDevice(new IPEndPoint(IPAddress.Loopback, 40001), new IPEndPoint(IPAddress.Loopback, 40002));
+        // process 2: the mirror image
+        using var peer = new UdpTunnelDevice(new IPEndPoint(IPAddress.Loopback, 40002), new IPEndPoint(IPAddress.Loopback, 40001));
+        // end-sample
+    }
+}
+
+/// <summary>Two stacks on their own engine threads (real time), 10.0.0.1 and 10.0.0.2, joined by an in-memory pipe.</summary>
+internal sealed class TwoStacks : IDisposable
+{
+    public TwoStacks()
+    {
+        var (left, right) = PipeDevice.CreatePair(mtu: 1500);
+        A.Attach(left);
+        B.Attach(right);
+    }
+
+    public Netstack A { get; } = new(new NetstackOptions { Addresses = [InterfaceAddress.Parse("10.0.0.1/24")] });
+    public Netstack B { get; } = new(new NetstackOptions { Addresses = [InterfaceAddress.Parse("10.0.0.2/24")] });
+
+    public void Dispose()
+    {
+        A.Dispose();
+        B.Dispose();
     }
 }
