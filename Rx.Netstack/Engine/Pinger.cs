@@ -6,7 +6,10 @@ namespace Rx.Netstack.Engine;
 /// <summary>Echo requests in flight, each waiting for its reply or its timeout.</summary>
 internal sealed class Pinger(PassScheduler passes, int stackId) : TimerOwner
 {
+    /// <summary>Echo requests sent and not yet answered or timed out, oldest first.</summary>
     private readonly List<(PendingRequest Request, NetAddress Destination, ushort Sequence, Instant SentAt)> _inFlight = [];
+
+    /// <summary>The last sequence number given to a ping that did not choose its own.</summary>
     private ushort _nextSequence;
 
     public ushort Identifier { get; } = (ushort)(0x5258 ^ stackId); // distinct per stack in one process

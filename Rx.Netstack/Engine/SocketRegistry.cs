@@ -9,12 +9,26 @@ namespace Rx.Netstack.Engine;
 /// </summary>
 internal sealed class SocketRegistry
 {
+    /// <summary>The stack's id, written into every handle (a handle of another stack is refused).</summary>
     private readonly int _stackId;
+
+    /// <summary>Sockets held at most (<see cref="NetstackOptions.MaxSockets"/>).</summary>
     private readonly int _capacity;
+
+    /// <summary>The sockets by slot (null: free); grown by doubling.</summary>
     private SocketState?[] _slots = new SocketState?[16];
+
+    /// <summary>Each slot's generation, bumped when it is freed, so an old handle to it is stale.</summary>
     private uint[] _generations = new uint[16];
+
+    /// <summary>Freed slots, reused last-freed-first.</summary>
     private readonly Stack<int> _free = new();
+
+    /// <summary>Slots ever used: the high-water mark of <see cref="_slots"/>.</summary>
     private int _used;
+
+    /// <summary>Sockets in the registry by <see cref="SocketKind"/> (index), kept on add and remove so stats never walk it.</summary>
+    private readonly int[] _countByKind = new int[Enum.GetValues<SocketKind>().Length];
 
     public SocketRegistry(int stackId, int capacity)
     {
@@ -23,9 +37,6 @@ internal sealed class SocketRegistry
     }
 
     public int Count { get; private set; }
-
-    /// <summary>Sockets in the table by <see cref="SocketKind"/> (index), kept on add and remove so stats never walk the table.</summary>
-    private readonly int[] _countByKind = new int[Enum.GetValues<SocketKind>().Length];
 
     /// <summary>How many sockets of <paramref name="kind"/> the table holds.</summary>
     public int CountOf(SocketKind kind) => _countByKind[(int)kind];
