@@ -2,71 +2,111 @@ using System.Collections.Immutable;
 using System.Reactive.Disposables;
 using System.Runtime.InteropServices;
 using Rx.Netstack.Diagnostics;
-using Rx.Netstack.Engine;
 using Rx.Netstack.Wire;
 
-namespace Rx.Netstack;
+namespace Rx.Netstack.Engine;
 
-public sealed partial class Netstack
+/// <summary>
+/// The interface and IP layer: the attached device and its offloads, the stack's addresses, the transmit path (IP headers,
+/// fragmentation, loopback, the transmit buffer), input (IP checks, reassembly, next-header dispatch) and ICMP (echo,
+/// errors, pings). It knows no socket: it hands transport packets up to <see cref="Netstack"/>, which routes them to the
+/// demultiplexers, and the demultiplexers send through it (see docs/architecture.md, "Components").
+/// </summary>
+/// <remarks>Input and ICMP are in <c>IpLayer.Input.cs</c> and <c>IpLayer.Icmp.cs</c>; all state is declared here.</remarks>
+internal sealed partial class IpLayer
 {
     /// <summary>Where upper layers write what they send: after room for the largest IP header (IPv6 + fragment header).</summary>
-    internal const int IpHeaderRoom = Ipv6Header.HeaderLength + Ipv6Header.FragmentHeaderLength;
+    public const int HeaderRoom = Ipv6Header.HeaderLength + Ipv6Header.FragmentHeaderLength;
 
-    private ImmutableArray<InterfaceAddress> _addresses = [];
+    /// <summary>Bytes of the invoking packet an ICMP error quotes at most: the error then fits the minimum MTU
+    /// (576 for IPv4, RFC 1812 §4.3.2.3; 1280 for IPv6, RFC 4443 §2.4(c)).</summary>
+    private const int IcmpV4QuoteLimit = 576 - Ipv4Header.HeaderLength - IcmpHeader.HeaderLength;
+    private const int IcmpV6QuoteLimit = 1280 - Ipv6Header.HeaderLength - IcmpHeader.HeaderLength;
+
+    // ---------------------------------------------------------------- state
+
+    /// <summary>The composer, for the calls up: transport packets, ICMP errors for TCP, a changed segmentation offload.</summary>
+    private readonly Netstack _stack;
+
+    /// <summary>The inbox (looped-back packets), the timer queue (reassembly, pings), replies (pings) and the engine lock.</summary>
+    private readonly PassScheduler _passes;
+
+    /// <summary>The stack's settings (MTU without a device, TTL, loopback, ICMP rate).</summary>
+    private readonly NetstackOptions _options;
+
+    /// <summary>The stack's counters.</summary>
+    private readonly NetstackCounters _counters;
+
+    /// <summary>The stack's interface addresses (replaced whole by <see cref="SetAddresses"/>).</summary>
+    private ImmutableArray<InterfaceAddress> _addresses;
+
     /// <summary>Where packets are built; a stack on the other end of an in-memory pipe may take it (then we rent another).</summary>
     private TransmitBuffer _tx = TransmitBuffer.Rent();
-    private readonly byte[] _fragmentBuffer = new byte[65535 + IpHeaderRoom];
-    private Reassembler _reassembler = null!;
-    private TokenBucket _icmpErrorLimiter = null!;
+
+    /// <summary>Where fragments are built, one at a time, from the packet in <see cref="_tx"/>.</summary>
+    private readonly byte[] _fragmentBuffer = new byte[65535 + HeaderRoom];
+
+    /// <summary>Incomplete fragmented datagrams (a timer owner).</summary>
+    private readonly Reassembler _reassembler;
+
+    /// <summary>The rate limit of ICMP errors sent (RFC 1812 §4.3.2.8, RFC 4443 §2.4(f)).</summary>
+    private readonly TokenBucket _icmpErrorLimiter;
+
+    /// <summary>Echo requests in flight (made with the first ping; a timer owner).</summary>
+    private Pinger? _pinger;
+
+    /// <summary>The attached device (null: none; packets to other hosts are dropped as <see cref="DropReason.NoDevice"/>).</summary>
     private IPacketDevice? _device;
+
+    /// <summary>The subscription to <see cref="_device"/>'s received frames.</summary>
     private IDisposable? _deviceSubscription;
+
+    /// <summary>The device's MTU (0 without a device: <see cref="NetstackOptions.Mtu"/> is in force).</summary>
     private int _deviceMtu;
+
     /// <summary>The device does not need TCP/UDP checksums (<see cref="ChecksumOffload.Transmit"/>): emission leaves them zero.</summary>
     private bool _txChecksumOffload;
+
     /// <summary>The device cuts TCP super-segments itself (<see cref="IPacketDevice.TcpSegmentationOffload"/>, only with transmit
     /// checksum offload): a TCP packet longer than the MTU goes to it whole instead of being fragmented or dropped.</summary>
     private bool _txSegmentationOffload;
-    /// <summary>The frame being processed needs no TCP/UDP checksum check (offloaded by its device, or our own looped-back frame
-    /// emitted without one).</summary>
-    private bool _frameChecksumTrusted;
-    private bool _deviceLost; // set under the engine lock by a failed device; handled by the next pass
+
+    /// <summary>The identification of the next IPv4 packet sent.</summary>
     private ushort _nextIpv4Id;
+
+    /// <summary>The identification of the last IPv6 packet sent in fragments.</summary>
     private uint _nextIpv6FragmentId;
+
+    /// <summary>Creates the IP layer of <paramref name="stack"/>, with the addresses of its options.</summary>
+    public IpLayer(Netstack stack, PassScheduler passes, NetstackOptions options, NetstackCounters counters)
+    {
+        _stack = stack;
+        _passes = passes;
+        _options = options;
+        _counters = counters;
+        _addresses = [.. options.Addresses];
+        _reassembler = new Reassembler(options.ReassemblyTimeout, options.ReassemblyMemoryLimit, counters, OnReassemblyTimeout);
+        _icmpErrorLimiter = new TokenBucket(options.IcmpErrorRatePerSecond, Math.Max(1, options.IcmpErrorRatePerSecond / 10));
+    }
 
     /// <summary>The stack's interface addresses now.</summary>
     public IReadOnlyList<InterfaceAddress> Addresses => _addresses;
 
     /// <summary>The MTU in force: the attached device's, or <see cref="NetstackOptions.Mtu"/>.</summary>
-    public int Mtu => _deviceMtu > 0 ? _deviceMtu : Options.Mtu;
+    public int Mtu => _deviceMtu > 0 ? _deviceMtu : _options.Mtu;
 
-    private void InitializeIp()
-    {
-        _addresses = [.. Options.Addresses];
-        _reassembler = new Reassembler(Options.ReassemblyTimeout, Options.ReassemblyMemoryLimit, _counters, OnReassemblyTimeout);
-        _icmpErrorLimiter = new TokenBucket(Options.IcmpErrorRatePerSecond, Math.Max(1, Options.IcmpErrorRatePerSecond / 10));
-    }
+    /// <summary>True when the device finishes TCP/UDP checksums: emitters leave them zero.</summary>
+    public bool TransmitChecksumOffload => _txChecksumOffload;
 
-    private void TearDownIp()
-    {
-        _reassembler.Clear();
-        _deviceSubscription?.Dispose();
-        _deviceSubscription = null;
-        try { _device?.Transmit.OnCompleted(); } catch (Exception) { _counters.SubscriberFaults++; }
-        _device = null;
-        while (_frameQueue.TryDequeue(out InboxFrame frame)) frame.Release();
-    }
+    /// <summary>Bytes held by incomplete IP datagrams.</summary>
+    public int ReassemblyMemoryInUse => _reassembler.MemoryInUse;
 
-    /// <summary>
-    /// Attaches a device: its received frames feed the stack and the stack sends through it; its MTU becomes the stack's.
-    /// One device at a time: attaching another replaces the first. Dispose the result to detach.
-    /// </summary>
+    // ---------------------------------------------------------------- the device
+
+    /// <summary>Attaches a device (see <see cref="Netstack.Attach"/>); dispose the result to detach.</summary>
     public IDisposable Attach(IPacketDevice device)
     {
-        ArgumentNullException.ThrowIfNull(device);
-        ObjectDisposedException.ThrowIf(_disposed, this);
-        if (device.Mtu < 576 && device.Mtu != 0)
-            throw new ArgumentException($"Device MTU {device.Mtu} is below the IPv4 minimum of 576.", nameof(device));
-        lock (_engineLock)
+        lock (_passes.EngineLock)
         {
             DetachLocked();
             _device = device;
@@ -74,12 +114,12 @@ public sealed partial class Netstack
             _txChecksumOffload = device.ChecksumOffload.HasFlag(ChecksumOffload.Transmit);
             // The device finishes each segment's checksum after cutting, so TSO is used only with transmit checksum offload.
             _txSegmentationOffload = _txChecksumOffload && device.TcpSegmentationOffload;
-            _tcp.SegmentationOffloadMtu = _txSegmentationOffload ? _deviceMtu : 0;
+            _stack.OnSegmentationOffloadChanged(_txSegmentationOffload ? _deviceMtu : 0);
             _deviceSubscription = device.Received.Subscribe(new DeviceObserver(this, device));
         }
         return Disposable.Create(() =>
         {
-            lock (_engineLock) if (_device == device) DetachLocked();
+            lock (_passes.EngineLock) if (_device == device) DetachLocked();
         });
     }
 
@@ -91,52 +131,66 @@ public sealed partial class Netstack
         _deviceMtu = 0;
         _txChecksumOffload = false;
         _txSegmentationOffload = false;
-        _tcp.SegmentationOffloadMtu = 0;
+        _stack.OnSegmentationOffloadChanged(0);
+    }
+
+    /// <summary>The layer's part of the teardown: pings in flight fail, fragments are dropped, the device is detached and told.</summary>
+    public void TearDown(Commands.NetstackError error)
+    {
+        _pinger?.FailAll(error); // pings in flight are not sockets: they must hear of the disposal too
+        _reassembler.Clear();
+        _deviceSubscription?.Dispose();
+        _deviceSubscription = null;
+        try { _device?.Transmit.OnCompleted(); } catch (Exception) { _counters.SubscriberFaults++; }
+        _device = null;
     }
 
     /// <summary>
     /// Feeds a device's frames into the inbox. A failed or finished device is detached and its loss is noted, so the next
     /// pass ends the open connections with a clear error; the stack stays usable and takes a new device with <see cref="Attach"/>.
     /// </summary>
-    private sealed class DeviceObserver(Netstack stack, IPacketDevice device) : IObserver<ReadOnlyMemory<byte>>
+    private sealed class DeviceObserver(IpLayer ip, IPacketDevice device) : IObserver<ReadOnlyMemory<byte>>
     {
         private readonly bool _checksumTrusted = device.ChecksumOffload.HasFlag(ChecksumOffload.Receive);
 
         public void OnNext(ReadOnlyMemory<byte> frame)
         {
-            Interlocked.Increment(ref stack._counters.FramesIn);
-            Interlocked.Add(ref stack._counters.BytesIn, frame.Length);
+            Interlocked.Increment(ref ip._counters.FramesIn);
+            Interlocked.Add(ref ip._counters.BytesIn, frame.Length);
             // A large frame another stack is handing over from its transmit buffer: take the buffer instead of copying it.
             if (frame.Length >= TransmitBuffer.DetachThreshold
                 && MemoryMarshal.TryGetMemoryManager(frame, out TransmitBuffer? buffer, out int start, out int length)
                 && buffer.TryDetach())
             {
-                stack.EnqueueFrame(new InboxFrame(buffer.Array, start, length, FromLoopback: false, _checksumTrusted, buffer));
+                ip._passes.EnqueueFrame(new InboxFrame(buffer.Array, start, length, FromLoopback: false, _checksumTrusted, buffer));
                 return;
             }
-            stack.EnqueueFrame(frame.Span, fromLoopback: false, _checksumTrusted);
+            ip._passes.EnqueueFrame(frame.Span, fromLoopback: false, _checksumTrusted);
         }
 
         public void OnError(Exception error) => OnCompleted();
 
         public void OnCompleted()
         {
-            lock (stack._engineLock)
+            lock (ip._passes.EngineLock)
             {
-                if (stack._device != device) return;
-                stack.DetachLocked();
-                stack._deviceLost = true;
+                if (ip._device != device) return;
+                ip.DetachLocked();
+                ip._passes.NoteDeviceLost();
             }
-            stack.SchedulePass();
+            ip._passes.SchedulePass();
         }
     }
 
-    private void SetAddresses(IReadOnlyList<InterfaceAddress> addresses) => _addresses = [.. addresses];
+    // ---------------------------------------------------------------- addresses
+
+    /// <summary>Replaces the stack's addresses.</summary>
+    public void SetAddresses(IReadOnlyList<InterfaceAddress> addresses) => _addresses = [.. addresses];
 
     /// <summary>True when <paramref name="address"/> is one of the stack's (or loopback, when enabled).</summary>
-    internal bool IsLocalAddress(NetAddress address)
+    public bool IsLocalAddress(NetAddress address)
     {
-        if (Options.EnableLoopback && address.IsLoopback) return true;
+        if (_options.EnableLoopback && address.IsLoopback) return true;
         foreach (InterfaceAddress a in _addresses.AsSpan())
             if (a.Address == address) return true;
         return false;
@@ -162,11 +216,11 @@ public sealed partial class Netstack
     /// Chooses the source address for a packet to <paramref name="destination"/>: the bound address if specific, loopback for
     /// loopback, else the stack address of that version whose prefix contains the destination, else the first of that version.
     /// </summary>
-    internal bool TrySelectSource(NetAddress bound, NetAddress destination, out NetAddress source)
+    public bool TrySelectSource(NetAddress bound, NetAddress destination, out NetAddress source)
     {
         source = bound;
         if (!bound.IsUnspecified) return bound.IsV6 == destination.IsV6;
-        if (destination.IsLoopback && Options.EnableLoopback)
+        if (destination.IsLoopback && _options.EnableLoopback)
         {
             source = destination.IsV6 ? NetAddress.LoopbackV6 : NetAddress.LoopbackV4;
             return true;
@@ -181,30 +235,32 @@ public sealed partial class Netstack
         return found;
     }
 
-    /// <summary>The transmit buffer where an upper layer writes its packet, starting at <see cref="IpHeaderRoom"/>.</summary>
-    internal Span<byte> TransmitPayload => _tx.Array.AsSpan(IpHeaderRoom);
+    // ---------------------------------------------------------------- transmit
+
+    /// <summary>The transmit buffer where an upper layer writes its packet, starting at <see cref="HeaderRoom"/>.</summary>
+    public Span<byte> TransmitPayload => _tx.Array.AsSpan(HeaderRoom);
 
     /// <summary>
     /// Sends the upper-layer packet of <paramref name="payloadLength"/> bytes already written at <see cref="TransmitPayload"/>:
     /// adds the IP header, fragments it if it is larger than the MTU (unless <paramref name="dontFragment"/>), and hands it to
     /// the device, or back to the inbox when the destination is the stack itself.
     /// </summary>
-    internal bool TransmitIp(NetAddress source, NetAddress destination, IpProtocol protocol, int payloadLength, bool dontFragment = false)
+    public bool Transmit(NetAddress source, NetAddress destination, IpProtocol protocol, int payloadLength, bool dontFragment = false)
     {
         bool v6 = destination.IsV6;
         int headerLength = v6 ? Ipv6Header.HeaderLength : Ipv4Header.HeaderLength;
-        int start = IpHeaderRoom - headerLength;
+        int start = HeaderRoom - headerLength;
         Span<byte> packet = _tx.Array.AsSpan(start, headerLength + payloadLength);
         _counters.CountBytesOut(protocol, payloadLength);
         if (v6)
-            Ipv6Header.Emit(packet, new Ipv6Header(source, destination, protocol, Options.DefaultTimeToLive), payloadLength);
+            Ipv6Header.Emit(packet, new Ipv6Header(source, destination, protocol, _options.DefaultTimeToLive), payloadLength);
         else
-            Ipv4Header.Emit(packet, new Ipv4Header(source, destination, protocol, Options.DefaultTimeToLive, _nextIpv4Id++, DontFragment: dontFragment), payloadLength);
+            Ipv4Header.Emit(packet, new Ipv4Header(source, destination, protocol, _options.DefaultTimeToLive, _nextIpv4Id++, DontFragment: dontFragment), payloadLength);
 
         if (IsLocalAddress(destination))
         {
             // Delivered inside the stack; processed later in this pass or the next, never re-entrantly.
-            EnqueueFrame(packet, fromLoopback: true, checksumTrusted: _txChecksumOffload);
+            _passes.EnqueueFrame(packet, fromLoopback: true, checksumTrusted: _txChecksumOffload);
             return true;
         }
         if (packet.Length <= Mtu) return SendToDevice(packet);
@@ -217,12 +273,12 @@ public sealed partial class Netstack
         return v6 ? SendFragmentsV6(source, destination, protocol, payloadLength) : SendFragmentsV4(packet, payloadLength);
     }
 
-    /// <summary>Sends a whole IP packet that is already built (raw sockets, ICMP errors).</summary>
-    internal bool TransmitRawPacket(ReadOnlySpan<byte> packet, NetAddress destination)
+    /// <summary>Sends a whole IP packet that is already built (raw sockets).</summary>
+    public bool TransmitRawPacket(ReadOnlySpan<byte> packet, NetAddress destination)
     {
         if (IsLocalAddress(destination))
         {
-            EnqueueFrame(packet, fromLoopback: true, checksumTrusted: _txChecksumOffload);
+            _passes.EnqueueFrame(packet, fromLoopback: true, checksumTrusted: _txChecksumOffload);
             return true;
         }
         if (packet.Length > Mtu)
@@ -261,7 +317,7 @@ public sealed partial class Netstack
         }
         if (((ReadOnlySpan<byte>)_fragmentBuffer).Overlaps(packet, out offset))
             return Transmit(device, _fragmentBuffer.AsMemory(offset, packet.Length));
-        return Transmit(device, packet.ToArray()); // not one of ours (ICMP quote scratch, raw send): copy; off the hot path
+        return Transmit(device, packet.ToArray()); // not one of ours (raw send): copy; off the hot path
     }
 
     private bool Transmit(IPacketDevice device, ReadOnlyMemory<byte> frame)
@@ -299,7 +355,7 @@ public sealed partial class Netstack
     /// <summary>IPv6 fragmentation at the source (RFC 8200 §4.5), with a fragment header in every fragment.</summary>
     private bool SendFragmentsV6(NetAddress source, NetAddress destination, IpProtocol protocol, int payloadLength)
     {
-        ReadOnlySpan<byte> payload = _tx.Array.AsSpan(IpHeaderRoom, payloadLength);
+        ReadOnlySpan<byte> payload = _tx.Array.AsSpan(HeaderRoom, payloadLength);
         int headerLength = Ipv6Header.HeaderLength + Ipv6Header.FragmentHeaderLength;
         int chunk = (Mtu - headerLength) & ~7;
         uint id = ++_nextIpv6FragmentId;
@@ -309,7 +365,7 @@ public sealed partial class Netstack
             bool more = offset + length < payloadLength;
             Span<byte> fragment = _fragmentBuffer.AsSpan(0, headerLength + length);
             payload.Slice(offset, length).CopyTo(fragment[headerLength..]);
-            var header = new Ipv6Header(source, destination, protocol, Options.DefaultTimeToLive,
+            var header = new Ipv6Header(source, destination, protocol, _options.DefaultTimeToLive,
                 HasFragmentHeader: true, FragmentOffset: offset, MoreFragments: more, FragmentIdentification: id);
             Ipv6Header.Emit(fragment, header, length);
             _counters.FragmentsOut++;

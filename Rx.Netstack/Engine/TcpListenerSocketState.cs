@@ -1,16 +1,16 @@
 using Rx.Netstack.Commands;
-using Rx.Netstack.Engine;
+using Rx.Netstack.Tcp;
 
-namespace Rx.Netstack.Tcp;
+namespace Rx.Netstack.Engine;
 
 /// <summary>
 /// A TCP listener: a bounded SYN queue (half-open connections it owns), a bounded accept queue (established connections not
 /// yet taken) and the accept requests waiting for one. When the SYN queue is full the listener answers with SYN cookies
 /// (RFC 4987 §3.6) instead of refusing, so legitimate clients still connect during a SYN flood.
 /// </summary>
-internal sealed class TcpListenerSocket : SocketBase
+internal sealed class TcpListenerSocketState : SocketState
 {
-    public TcpListenerSocket(Netstack stack, NetEndpoint local, int backlog, TcpSettings settings) : base(stack)
+    public TcpListenerSocketState(PassScheduler passes, NetEndpoint local, int backlog, TcpSettings settings) : base(passes)
     {
         Local = local;
         Backlog = backlog;
@@ -25,7 +25,7 @@ internal sealed class TcpListenerSocket : SocketBase
     public int HalfOpen { get; set; }
 
     /// <summary>Established connections waiting for an accept, oldest first.</summary>
-    public Queue<TcpConnectionSocket> AcceptQueue { get; } = new();
+    public Queue<TcpStreamSocketState> AcceptQueue { get; } = new();
 
     /// <summary>Accept requests waiting for a connection.</summary>
     public WaitQueue Acceptors { get; } = new();
@@ -34,9 +34,9 @@ internal sealed class TcpListenerSocket : SocketBase
     {
         while (!Acceptors.IsEmpty && AcceptQueue.Count > 0)
         {
-            TcpConnectionSocket connection = AcceptQueue.Peek();
+            TcpStreamSocketState connection = AcceptQueue.Peek();
             PendingRequest request = Acceptors.Dequeue()!;
-            if (!Stack.Complete(request, new Reply.Accepted(connection.Handle, connection.Tcb.Local, connection.Tcb.Remote)))
+            if (!Passes.Complete(request, new Reply.Accepted(connection.Handle, connection.Tcb.Local, connection.Tcb.Remote)))
                 continue; // that accept was cancelled: the connection waits for the next one
             AcceptQueue.Dequeue();
             connection.InAcceptQueue = false;

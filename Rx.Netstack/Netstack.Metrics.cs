@@ -13,9 +13,6 @@ public sealed partial class Netstack
     /// <summary>The name of the <see cref="Meter"/> every stack publishes its counters on.</summary>
     public const string MeterName = "Rx.Netstack";
 
-    /// <summary>This stack's meter (one per stack, all named <see cref="MeterName"/>; disposed with the stack).</summary>
-    private Meter? _meter;
-
     /// <summary>
     /// Creates the instruments. Names follow OpenTelemetry's semantic conventions where one exists (<c>system.network.*</c>
     /// with <c>network.io.direction</c>, <c>network.transport</c>, <c>network.connection.state</c>); the rest are
@@ -23,7 +20,7 @@ public sealed partial class Netstack
     /// process stay apart. Callbacks run on the listener's thread and read the counters without the engine lock: a value may
     /// be a packet out of date, never torn (64-bit reads), and nothing is allocated by the engine for it.
     /// </summary>
-    private void CreateMeter()
+    private Meter CreateMeter()
     {
         var meter = new Meter(MeterName, typeof(Netstack).Assembly.GetName().Version?.ToString(3));
         var stack = new KeyValuePair<string, object?>("rx_netstack.stack.id", Id);
@@ -37,7 +34,7 @@ public sealed partial class Netstack
 
         meter.CreateObservableCounter("rx_netstack.drops", DropsByReason, "{packet}", "Packets dropped, by reason (rx_netstack.drop.reason).");
         meter.CreateObservableCounter("rx_netstack.tcp.segments", () => InOut(c.TcpIn, c.TcpOut), "{segment}", "TCP segments accepted and sent.");
-        meter.CreateObservableCounter("rx_netstack.tcp.retransmissions", () => new Measurement<long>(TcpRetransmissions(), stack), "{segment}", "TCP segments retransmitted.");
+        meter.CreateObservableCounter("rx_netstack.tcp.retransmissions", () => new Measurement<long>(_tcp.TcpCounters.SegmentsRetransmitted, stack), "{segment}", "TCP segments retransmitted.");
         meter.CreateObservableCounter("rx_netstack.udp.datagrams", () => InOut(c.UdpIn, c.UdpOut), "{datagram}", "UDP datagrams delivered to sockets and sent.");
         meter.CreateObservableCounter("rx_netstack.icmp.messages", () => InOut(c.IcmpIn, c.IcmpOut), "{message}", "ICMP messages accepted and sent.");
         meter.CreateObservableUpDownCounter("rx_netstack.sockets", SocketsByKind, "{socket}", "Open sockets by kind (rx_netstack.socket.kind).");
@@ -46,7 +43,7 @@ public sealed partial class Netstack
             "Commands that found the queue's room taken and waited for a later round.");
         meter.CreateObservableCounter("rx_netstack.commands.refused", () => new Measurement<long>(Interlocked.Read(ref c.CommandsRefused), stack), "{command}",
             "Commands refused past CommandQueueLimit.");
-        meter.CreateObservableUpDownCounter("rx_netstack.commands.queued", () => new Measurement<int>(Volatile.Read(ref _queuedCommands), stack), "{command}",
+        meter.CreateObservableUpDownCounter("rx_netstack.commands.queued", () => new Measurement<int>(_passes.QueuedCommands, stack), "{command}",
             "Commands waiting for the engine.");
         meter.CreateObservableCounter("rx_netstack.passes", () => new Measurement<long>(c.Passes, stack), "{pass}", "Engine passes run.");
         meter.CreateObservableCounter("rx_netstack.faults", () => new[]
@@ -54,7 +51,7 @@ public sealed partial class Netstack
             new Measurement<long>(c.EngineFaults, stack, new("rx_netstack.fault.kind", "engine")),
             new Measurement<long>(Interlocked.Read(ref c.SubscriberFaults), stack, new("rx_netstack.fault.kind", "subscriber")),
         }, "{fault}", "Commands the engine failed on, and subscribers whose handler threw.");
-        _meter = meter;
+        return meter;
 
         static KeyValuePair<string, object?> Direction(string direction) => new("network.io.direction", direction);
 
@@ -66,9 +63,9 @@ public sealed partial class Netstack
 
         IEnumerable<Measurement<int>> ConnectionsByState()
         {
-            for (int i = 0; i < _connectionsByState.Length; i++)
-                yield return new Measurement<int>(_connectionsByState[i], stack, new("network.transport", "tcp"),
-                    new("network.connection.state", SemanticState((TcpState)i)));
+            foreach (TcpState state in Enum.GetValues<TcpState>())
+                yield return new Measurement<int>(_tcp.ConnectionsIn(state), stack, new("network.transport", "tcp"),
+                    new("network.connection.state", SemanticState(state)));
         }
 
         IEnumerable<Measurement<long>> DropsByReason()

@@ -1,19 +1,11 @@
 using Rx.Netstack.Commands;
 using Rx.Netstack.Diagnostics;
-using Rx.Netstack.Engine;
 using Rx.Netstack.Wire;
 
-namespace Rx.Netstack;
+namespace Rx.Netstack.Engine;
 
-public sealed partial class Netstack
+internal sealed partial class IpLayer
 {
-    /// <summary>Bytes of the invoking packet an ICMP error quotes at most: the error then fits the minimum MTU
-    /// (576 for IPv4, RFC 1812 §4.3.2.3; 1280 for IPv6, RFC 4443 §2.4(c)).</summary>
-    private const int IcmpV4QuoteLimit = 576 - Ipv4Header.HeaderLength - IcmpHeader.HeaderLength;
-    private const int IcmpV6QuoteLimit = 1280 - Ipv6Header.HeaderLength - IcmpHeader.HeaderLength;
-
-    private Pinger? _pinger;
-
     private void ProcessIcmp(in IpInfo ip, ReadOnlySpan<byte> packet, ReadOnlySpan<byte> message, Instant now)
     {
         WireError error = ip.IsV6
@@ -39,7 +31,7 @@ public sealed partial class Netstack
                 : IcmpHeader.EmitV4(reply, replyHeader, body.Length);
             _counters.IcmpOut++;
             _counters.EchoRepliesSent++;
-            TransmitIp(ip.Destination, ip.Source, ip.IsV6 ? IpProtocol.IcmpV6 : IpProtocol.Icmp, length);
+            Transmit(ip.Destination, ip.Source, ip.IsV6 ? IpProtocol.IcmpV6 : IpProtocol.Icmp, length);
             return;
         }
         if (header.Type == echoReply)
@@ -87,7 +79,7 @@ public sealed partial class Netstack
         ushort destinationPort = (ushort)(transport[2] << 8 | transport[3]);
         var local = new NetEndpoint(source, sourcePort);
         var remote = new NetEndpoint(destination, destinationPort);
-        if (protocol == IpProtocol.Tcp) OnTcpIcmpError(local, remote, ip.IsV6, header, transport, now);
+        if (protocol == IpProtocol.Tcp) _stack.DeliverTcpIcmpError(local, remote, ip.IsV6, header, transport, now);
         else _counters.Drop(DropReason.IcmpIgnored); // UDP has no error channel in this API; counted
     }
 
@@ -95,7 +87,7 @@ public sealed partial class Netstack
     /// Sends an ICMP error about <paramref name="invoking"/>, unless RFC 1122 §3.2.2 / RFC 4443 §2.4(e) forbid it (the invoking
     /// packet is an ICMP error, a non-first fragment, or to/from a non-unicast address) or the rate limit says no.
     /// </summary>
-    internal void SendIcmpError(ReadOnlySpan<byte> invoking, NetAddress invokingSource, NetAddress invokingDestination,
+    public void SendIcmpError(ReadOnlySpan<byte> invoking, NetAddress invokingSource, NetAddress invokingDestination,
         bool v6, byte type, byte code, uint mtuOrPointer, Instant now)
     {
         if (invokingSource.IsUnspecified || invokingSource.IsMulticast || invokingSource.IsBroadcast ||
@@ -123,7 +115,7 @@ public sealed partial class Netstack
             : IcmpHeader.EmitV4(message, header, quoteLength);
         _counters.IcmpOut++;
         _counters.IcmpErrorsSent++;
-        TransmitIp(invokingDestination, invokingSource, v6 ? IpProtocol.IcmpV6 : IpProtocol.Icmp, length);
+        Transmit(invokingDestination, invokingSource, v6 ? IpProtocol.IcmpV6 : IpProtocol.Icmp, length);
     }
 
     /// <summary>True for ICMP error messages and non-first fragments (never answered with an ICMP error).</summary>
@@ -147,32 +139,33 @@ public sealed partial class Netstack
         ReadOnlySpan<byte> quote = Reassembler.FirstFragmentQuote(entry, entry.IsV6 ? IcmpV6QuoteLimit : IcmpV4QuoteLimit);
         if (quote.IsEmpty || !IsLocalAddress(entry.Destination)) return;
         SendIcmpError(quote, entry.Source, entry.Destination, entry.IsV6,
-            entry.IsV6 ? (byte)IcmpV6Type.TimeExceeded : (byte)IcmpV4Type.TimeExceeded, 1, 0, Now);
+            entry.IsV6 ? (byte)IcmpV6Type.TimeExceeded : (byte)IcmpV4Type.TimeExceeded, 1, 0, _passes.Now);
     }
 
-    private void ExecutePing(PendingRequest request, Command.Icmp.Ping ping, Instant now)
+    /// <summary>Sends an echo request for <see cref="Command.Icmp.Ping"/>; the reply or the timeout answers it.</summary>
+    public void ExecutePing(PendingRequest request, Command.Icmp.Ping ping, Instant now)
     {
         bool v6 = ping.Destination.IsV6;
         int maxPayload = 65535 - (v6 ? Ipv6Header.HeaderLength : Ipv4Header.HeaderLength) - IcmpHeader.HeaderLength;
         if (ping.PayloadSize < 0 || ping.PayloadSize > maxPayload)
         {
-            Complete(request, new Reply.Error(NetstackError.Bad(BadRequestReason.MessageTooLarge,
+            _passes.Complete(request, new Reply.Error(NetstackError.Bad(BadRequestReason.MessageTooLarge,
                 $"Ping payload of {ping.PayloadSize} bytes is outside 0..{maxPayload}.")));
             return;
         }
         if (ping.Timeout <= TimeSpan.Zero)
         {
-            Complete(request, new Reply.Error(NetstackError.Bad(BadRequestReason.InvalidArgument, "Ping timeout must be positive.")));
+            _passes.Complete(request, new Reply.Error(NetstackError.Bad(BadRequestReason.InvalidArgument, "Ping timeout must be positive.")));
             return;
         }
         if (ping.Destination.IsUnspecified || ping.Destination.IsMulticast ||
             !TrySelectSource(v6 ? NetAddress.AnyV6 : NetAddress.AnyV4, ping.Destination, out NetAddress source))
         {
-            Complete(request, new Reply.Error(NetstackError.Bad(BadRequestReason.Unaddressable,
+            _passes.Complete(request, new Reply.Error(NetstackError.Bad(BadRequestReason.Unaddressable,
                 $"No IPv{ping.Destination.Version} source address to ping {ping.Destination} from.")));
             return;
         }
-        _pinger ??= new Pinger(this);
+        _pinger ??= new Pinger(_passes, _stack.Options.RandomSeed ?? _stack.Id);
         ushort sequence = _pinger.Register(request, ping, now);
         Span<byte> message = TransmitPayload;
         Span<byte> body = message.Slice(IcmpHeader.HeaderLength, ping.PayloadSize);
@@ -180,67 +173,7 @@ public sealed partial class Netstack
         var header = new IcmpHeader(v6 ? (byte)IcmpV6Type.EchoRequest : (byte)IcmpV4Type.EchoRequest, 0, _pinger.Identifier, sequence);
         int length = v6 ? IcmpHeader.EmitV6(message, header, body.Length, source, ping.Destination) : IcmpHeader.EmitV4(message, header, body.Length);
         _counters.IcmpOut++;
-        TransmitIp(source, ping.Destination, v6 ? IpProtocol.IcmpV6 : IpProtocol.Icmp, length);
-        UpdateTimer(_pinger);
-    }
-
-    /// <summary>Echo requests in flight, each waiting for its reply or its timeout.</summary>
-    private sealed class Pinger(Netstack stack) : TimerOwner
-    {
-        private readonly List<(PendingRequest Request, NetAddress Destination, ushort Sequence, Instant SentAt)> _inFlight = [];
-        private ushort _nextSequence;
-
-        public ushort Identifier { get; } = (ushort)(0x5258 ^ (stack.Options.RandomSeed ?? stack.Id)); // distinct per stack in one process
-
-        public override Instant PollAt
-        {
-            get
-            {
-                Instant earliest = Instant.Never;
-                foreach (var p in _inFlight) earliest = Instant.Min(earliest, p.Request.Deadline);
-                return earliest;
-            }
-        }
-
-        public ushort Register(PendingRequest request, Command.Icmp.Ping ping, Instant now)
-        {
-            ushort sequence = ping.SequenceNumber != 0 ? ping.SequenceNumber : ++_nextSequence;
-            request.Deadline = now + ping.Timeout;
-            _inFlight.Add((request, ping.Destination, sequence, now));
-            return sequence;
-        }
-
-        public bool OnEchoReply(NetAddress from, in IcmpHeader header, int payloadSize, Instant now)
-        {
-            if (header.Identifier != Identifier) return false;
-            for (int i = 0; i < _inFlight.Count; i++)
-            {
-                var p = _inFlight[i];
-                if (p.Sequence != header.SequenceNumber || p.Destination != from) continue;
-                _inFlight.RemoveAt(i);
-                stack.Complete(p.Request, new Reply.PingReply(from, p.Sequence, payloadSize, now - p.SentAt));
-                return true;
-            }
-            return false;
-        }
-
-        public override void OnTimer(Instant now)
-        {
-            for (int i = _inFlight.Count - 1; i >= 0; i--)
-            {
-                var p = _inFlight[i];
-                if (p.Request.IsFinished) { _inFlight.RemoveAt(i); continue; }
-                if (p.Request.Deadline > now) continue;
-                _inFlight.RemoveAt(i);
-                stack.Complete(p.Request, new Reply.Error(NetstackError.Of(NetstackErrorKind.TimedOut,
-                    $"No echo reply from {p.Destination} (sequence {p.Sequence}) within the timeout.")));
-            }
-        }
-
-        public void FailAll(NetstackError error)
-        {
-            foreach (var p in _inFlight) stack.Complete(p.Request, new Reply.Error(error));
-            _inFlight.Clear();
-        }
+        Transmit(source, ping.Destination, v6 ? IpProtocol.IcmpV6 : IpProtocol.Icmp, length);
+        _passes.UpdateTimer(_pinger);
     }
 }

@@ -1,26 +1,27 @@
 using Rx.Netstack.Diagnostics;
 using Rx.Netstack.Wire;
 
-namespace Rx.Netstack;
+namespace Rx.Netstack.Engine;
 
-public sealed partial class Netstack
+internal sealed partial class IpLayer
 {
-    /// <summary>What upper layers need to know of the IP packet that carried them.</summary>
-    /// <remarks>For IPv6, <c>NextHeaderPointer</c> is the offset of the next-header field that named the protocol
-    /// (for a parameter problem when nothing handles it).</remarks>
-    internal readonly record struct IpInfo(NetAddress Source, NetAddress Destination, IpProtocol Protocol, bool IsV6, int NextHeaderPointer = 9);
-
-    private void ProcessFrame(ReadOnlySpan<byte> frame, bool fromLoopback, Instant now)
+    /// <summary>
+    /// Processes one received frame: IP checks, reassembly, then the transport packet up to the stack (or to ICMP here).
+    /// <paramref name="checksumTrusted"/>: its TCP/UDP checksum needs no check (offloaded by its device, or our own looped-back
+    /// frame emitted without one). <paramref name="buffer"/>: the handed-over transmit buffer it is in, if any.
+    /// </summary>
+    public void Receive(ReadOnlySpan<byte> frame, bool checksumTrusted, TransmitBuffer? buffer, Instant now)
     {
+        var arrival = new Arrival(checksumTrusted, buffer);
         switch (frame[0] >> 4)
         {
-            case 4: ProcessIpv4(frame, now); break;
-            case 6: ProcessIpv6(frame, now); break;
+            case 4: ProcessIpv4(frame, arrival, now); break;
+            case 6: ProcessIpv6(frame, arrival, now); break;
             default: _counters.Drop(DropReason.BadIpVersion); break;
         }
     }
 
-    private void ProcessIpv4(ReadOnlySpan<byte> packet, Instant now)
+    private void ProcessIpv4(ReadOnlySpan<byte> packet, Arrival arrival, Instant now)
     {
         WireError error = Ipv4Header.TryParse(packet, out Ipv4Header header, out int headerLength, out ReadOnlySpan<byte> payload);
         if (error != WireError.None)
@@ -39,19 +40,19 @@ public sealed partial class Netstack
             _counters.FragmentsIn++;
             bool complete = _reassembler.TryAdd(false, header.Source, header.Destination, header.Identification, (byte)header.Protocol,
                 packet[..headerLength], header.FragmentOffset, payload, header.MoreFragments, now, out ReadOnlySpan<byte> whole);
-            UpdateTimer(_reassembler);
+            _passes.UpdateTimer(_reassembler);
             if (complete)
             {
-                ProcessIpv4(whole, now);
+                ProcessIpv4(whole, arrival, now);
                 _reassembler.ReleaseCompleted();
             }
             return;
         }
         _counters.Ipv4In++;
-        DeliverTransport(new IpInfo(header.Source, header.Destination, header.Protocol, false), packet, payload, now);
+        DeliverTransport(new IpInfo(header.Source, header.Destination, header.Protocol, false, arrival.ChecksumTrusted, arrival.Buffer), packet, payload, now);
     }
 
-    private void ProcessIpv6(ReadOnlySpan<byte> packet, Instant now)
+    private void ProcessIpv6(ReadOnlySpan<byte> packet, Arrival arrival, Instant now)
     {
         WireError error = Ipv6Header.TryParse(packet, out Ipv6Header header, out int payloadOffset, out ReadOnlySpan<byte> payload, out int pointer);
         if (error is WireError.UnknownNextHeader or WireError.BadExtensionHeader or WireError.BadOption)
@@ -94,29 +95,33 @@ public sealed partial class Netstack
             ReadOnlySpan<byte> data = packet[(fragmentHeaderAt + Ipv6Header.FragmentHeaderLength)..];
             bool complete = _reassembler.TryAdd(true, header.Source, header.Destination, header.FragmentIdentification, nextHeader,
                 packet[..Ipv6Header.HeaderLength], header.FragmentOffset, data, header.MoreFragments, now, out ReadOnlySpan<byte> whole);
-            UpdateTimer(_reassembler);
+            _passes.UpdateTimer(_reassembler);
             if (complete)
             {
-                ProcessIpv6(whole, now);
+                ProcessIpv6(whole, arrival, now);
                 _reassembler.ReleaseCompleted();
             }
             return;
         }
         _counters.Ipv6In++;
-        DeliverTransport(new IpInfo(header.Source, header.Destination, header.Protocol, true, pointer), packet, payload, now);
+        DeliverTransport(new IpInfo(header.Source, header.Destination, header.Protocol, true, arrival.ChecksumTrusted, arrival.Buffer, pointer), packet, payload, now);
     }
 
+    /// <summary>How a frame came in, carried to what it holds (a reassembled packet inherits its last fragment's).</summary>
+    private readonly record struct Arrival(bool ChecksumTrusted, TransmitBuffer? Buffer);
+
+    /// <summary>Next-header dispatch: raw sockets see every packet, then its protocol's demultiplexer (via the stack) or ICMP.</summary>
     private void DeliverTransport(in IpInfo ip, ReadOnlySpan<byte> packet, ReadOnlySpan<byte> payload, Instant now)
     {
         _counters.CountBytesIn(ip.Protocol, payload.Length);
-        bool rawTaken = DeliverToRawSockets(ip, packet);
+        bool rawTaken = _stack.DeliverRaw(ip, packet);
         switch (ip.Protocol)
         {
             case IpProtocol.Udp:
-                ProcessUdp(ip, packet, payload, now);
+                _stack.DeliverUdp(ip, packet, payload, now);
                 break;
             case IpProtocol.Tcp:
-                ProcessTcp(ip, packet, payload, now);
+                _stack.DeliverTcp(ip, payload, now);
                 break;
             case IpProtocol.Icmp when !ip.IsV6:
             case IpProtocol.IcmpV6 when ip.IsV6:

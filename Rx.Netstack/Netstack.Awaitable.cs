@@ -22,8 +22,8 @@ public sealed partial class Netstack
         if (cancellationToken.IsCancellationRequested) return Task.FromCanceled<Reply>(cancellationToken);
         var completion = new ReplyCompletion(inline || Options.RunContinuationsInline);
         var request = new PendingRequest(NextRequestId(), command, completion);
-        if (cancellationToken.CanBeCanceled) completion.CancelWith(this, request, cancellationToken);
-        Submit(request);
+        if (cancellationToken.CanBeCanceled) completion.CancelWith(_passes, request, cancellationToken);
+        _passes.Submit(request);
         return completion.Task;
     }
 
@@ -34,15 +34,15 @@ public sealed partial class Netstack
 
         public ReplyCompletion(bool inline) : base(inline ? TaskCreationOptions.None : TaskCreationOptions.RunContinuationsAsynchronously) { }
 
-        public void CancelWith(Netstack stack, PendingRequest request, CancellationToken token)
+        public void CancelWith(PassScheduler passes, PendingRequest request, CancellationToken token)
         {
             _registration = token.UnsafeRegister(static (state, token) =>
             {
-                var (stack, request, completion) = ((Netstack, PendingRequest, ReplyCompletion))state!;
+                var (passes, request, completion) = ((PassScheduler, PendingRequest, ReplyCompletion))state!;
                 // Only a withdrawn request is cancelled: one the engine claimed first (its bytes may be in the caller's buffer
                 // already) completes with its reply instead, so no data is lost to a late cancellation.
-                if (stack.Cancel(request)) completion.TrySetCanceled(token);
-            }, (stack, request, this));
+                if (passes.Cancel(request)) completion.TrySetCanceled(token);
+            }, (passes, request, this));
         }
 
         public void OnNext(Reply value)

@@ -1,16 +1,20 @@
 using Rx.Netstack.Commands;
-using Rx.Netstack.Engine;
+using Rx.Netstack.Tcp;
 
-namespace Rx.Netstack.Tcp;
+namespace Rx.Netstack.Engine;
 
 /// <summary>
 /// The engine's side of a TCP connection: the control block plus the requests waiting on it (connect, receives, sends) and,
 /// for a passively opened connection, the listener it belongs to until it is accepted.
 /// </summary>
-internal sealed class TcpConnectionSocket : SocketBase
+internal sealed class TcpStreamSocketState : SocketState
 {
-    public TcpConnectionSocket(Netstack stack, TcpControlBlock tcb, TcpListenerSocket? listener) : base(stack)
+    /// <summary>The demultiplexer that flushes it.</summary>
+    private readonly TcpDemux _demux;
+
+    public TcpStreamSocketState(TcpDemux demux, PassScheduler passes, TcpControlBlock tcb, TcpListenerSocketState? listener) : base(passes)
     {
+        _demux = demux;
         Tcb = tcb;
         Listener = listener;
     }
@@ -18,7 +22,7 @@ internal sealed class TcpConnectionSocket : SocketBase
     public TcpControlBlock Tcb { get; }
 
     /// <summary>The listener of a passively opened connection, until it moves to the accept queue or dies.</summary>
-    public TcpListenerSocket? Listener { get; set; }
+    public TcpListenerSocketState? Listener { get; set; }
 
     /// <summary>True while counted in the listener's SYN queue (half-open).</summary>
     public bool CountedHalfOpen { get; set; }
@@ -49,16 +53,16 @@ internal sealed class TcpConnectionSocket : SocketBase
 
     protected override void OnSocketTimer(Instant now) => Tcb.OnTimer(now);
 
-    public override void Flush(Instant now) => Stack.FlushConnection(this, now);
+    public override void Flush(Instant now) => _demux.FlushConnection(this, now);
 
     /// <summary>Answers one of this socket's requests (for the engine's TCP command code).</summary>
-    public void StackComplete(PendingRequest request, Reply reply) => Stack.Complete(request, reply);
+    public void StackComplete(PendingRequest request, Reply reply) => Passes.Complete(request, reply);
 
     /// <summary>Answers the reader whose buffer the control block filled directly, if any (claimed when its first byte went in).</summary>
     public void DeliverDirectRead()
     {
         int n = Tcb.TakeDirectRead(out IReadBufferClaim? reader);
-        if (n > 0) Stack.Deliver((PendingRequest)reader!, new Reply.ReceivedInto(n));
+        if (n > 0) Passes.Deliver((PendingRequest)reader!, new Reply.ReceivedInto(n));
     }
 
     public override void FailAll(NetstackError error)

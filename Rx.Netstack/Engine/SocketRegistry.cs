@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Rx.Netstack.Commands;
 
 namespace Rx.Netstack.Engine;
@@ -6,25 +7,36 @@ namespace Rx.Netstack.Engine;
 /// Slots of sockets addressed by <see cref="SocketHandle"/>. A freed slot's generation is bumped, so an old handle to it is
 /// recognised as stale instead of reaching the slot's next occupant. Free slots are reused last-freed-first.
 /// </summary>
-internal sealed class SocketTable
+internal sealed class SocketRegistry
 {
+    /// <summary>The stack's id, written into every handle (a handle of another stack is refused).</summary>
     private readonly int _stackId;
+
+    /// <summary>Sockets held at most (<see cref="NetstackOptions.MaxSockets"/>).</summary>
     private readonly int _capacity;
-    private SocketBase?[] _slots = new SocketBase?[16];
+
+    /// <summary>The sockets by slot (null: free); grown by doubling.</summary>
+    private SocketState?[] _slots = new SocketState?[16];
+
+    /// <summary>Each slot's generation, bumped when it is freed, so an old handle to it is stale.</summary>
     private uint[] _generations = new uint[16];
+
+    /// <summary>Freed slots, reused last-freed-first.</summary>
     private readonly Stack<int> _free = new();
+
+    /// <summary>Slots ever used: the high-water mark of <see cref="_slots"/>.</summary>
     private int _used;
 
-    public SocketTable(int stackId, int capacity)
+    /// <summary>Sockets in the registry by <see cref="SocketKind"/> (index), kept on add and remove so stats never walk it.</summary>
+    private readonly int[] _countByKind = new int[Enum.GetValues<SocketKind>().Length];
+
+    public SocketRegistry(int stackId, int capacity)
     {
         _stackId = stackId;
         _capacity = capacity;
     }
 
     public int Count { get; private set; }
-
-    /// <summary>Sockets in the table by <see cref="SocketKind"/> (index), kept on add and remove so stats never walk the table.</summary>
-    private readonly int[] _countByKind = new int[Enum.GetValues<SocketKind>().Length];
 
     /// <summary>How many sockets of <paramref name="kind"/> the table holds.</summary>
     public int CountOf(SocketKind kind) => _countByKind[(int)kind];
@@ -33,7 +45,7 @@ internal sealed class SocketTable
     public Diagnostics.SocketTableTracker? Tracker { get; set; }
 
     /// <summary>Gives <paramref name="socket"/> a slot and a handle, or returns false when the table is full.</summary>
-    public bool TryAdd(SocketBase socket, SocketKind kind)
+    public bool TryAdd(SocketState socket, SocketKind kind)
     {
         if (Count >= _capacity) return false;
         int index;
@@ -51,11 +63,12 @@ internal sealed class SocketTable
         socket.Handle = new SocketHandle(index, _generations[index], kind, _stackId);
         Count++;
         _countByKind[(int)kind]++;
+        AssertCounts();
         Tracker?.Touched(socket);
         return true;
     }
 
-    public void Remove(SocketBase socket)
+    public void Remove(SocketState socket)
     {
         int index = socket.Handle.Index;
         if ((uint)index >= (uint)_used || _slots[index] != socket) return;
@@ -64,11 +77,12 @@ internal sealed class SocketTable
         _free.Push(index);
         Count--;
         _countByKind[(int)socket.Handle.Kind]--;
+        AssertCounts();
         Tracker?.Removed(socket);
     }
 
     /// <summary>Finds the socket a handle names, or says precisely why not.</summary>
-    public NetstackError? TryGet<T>(SocketHandle handle, out T? socket) where T : SocketBase
+    public NetstackError? TryGet<T>(SocketHandle handle, out T? socket) where T : SocketState
     {
         socket = null;
         if (!handle.IsValid || handle.StackId != _stackId || (uint)handle.Index >= (uint)_used)
@@ -81,8 +95,21 @@ internal sealed class SocketTable
         return null;
     }
 
+    /// <summary>The registry's tallies agree: the count by kind adds up to the count, within the capacity.</summary>
+    [Conditional("DEBUG")]
+    private void AssertCounts()
+    {
+        int sum = 0;
+        foreach (int n in _countByKind)
+        {
+            Debug.Assert(n >= 0, "no kind counts below zero");
+            sum += n;
+        }
+        Debug.Assert(sum == Count && Count <= _capacity && _used <= _slots.Length, "socket counts add up");
+    }
+
     /// <summary>Every live socket (for disposal and diagnostics; not used on the hot path).</summary>
-    public IEnumerable<SocketBase> All()
+    public IEnumerable<SocketState> All()
     {
         for (int i = 0; i < _used; i++)
             if (_slots[i] is { } s) yield return s;

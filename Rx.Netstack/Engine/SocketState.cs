@@ -8,11 +8,12 @@ namespace Rx.Netstack.Engine;
 /// only dirty sockets are flushed (emit what they can, answer waiting requests), so the cost of a pass follows the work
 /// done, never the number of idle sockets.
 /// </summary>
-internal abstract class SocketBase : TimerOwner
+internal abstract class SocketState : TimerOwner
 {
-    protected SocketBase(Netstack stack) => Stack = stack;
+    protected SocketState(PassScheduler passes) => Passes = passes;
 
-    protected Netstack Stack { get; }
+    /// <summary>Where the socket marks itself dirty and answers its requests.</summary>
+    protected PassScheduler Passes { get; }
 
     public SocketHandle Handle { get; internal set; }
 
@@ -28,7 +29,7 @@ internal abstract class SocketBase : TimerOwner
     /// <summary>Marks the socket dirty (so the pass flushes it) and runs <see cref="OnSocketTimer"/>.</summary>
     public sealed override void OnTimer(Instant now)
     {
-        Stack.MarkDirty(this);
+        Passes.MarkDirty(this);
         OnSocketTimer(now);
     }
 
@@ -44,6 +45,6 @@ internal abstract class SocketBase : TimerOwner
     /// <summary>Answers waiting requests of <paramref name="queue"/> with <paramref name="error"/>.</summary>
     protected void FailQueue(WaitQueue queue, NetstackError error)
     {
-        while (queue.Dequeue() is { } request) Stack.Complete(request, new Reply.Error(error));
+        while (queue.Dequeue() is { } request) Passes.Complete(request, new Reply.Error(error));
     }
 }

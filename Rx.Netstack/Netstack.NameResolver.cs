@@ -8,8 +8,6 @@ public sealed partial class Netstack
     /// <summary>The DNS port the servers of <see cref="NetstackOptions.DnsServers"/> are asked on.</summary>
     private const ushort DnsPort = 53;
 
-    private INameResolver? _nameResolver;
-
     /// <summary>
     /// The stack's resolver: a <see cref="DnsNameResolver"/> asking <see cref="NetstackOptions.DnsServers"/> (port 53, in order)
     /// over this stack's own UDP, or null when none are configured. Names given to <c>ConnectTcpAsync("host:port")</c>,
