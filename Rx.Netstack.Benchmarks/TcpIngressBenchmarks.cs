@@ -102,8 +102,7 @@ public class TcpIngressBenchmarks : IDisposable
     /// <summary>The engine's control block of a stack's only connection (reflection, once, in set-up).</summary>
     internal static TcpControlBlock OnlyConnection(Netstack stack)
     {
-        var table = (IDictionary)typeof(Netstack).GetField("_tcpConnections", BindingFlags.NonPublic | BindingFlags.Instance)!.GetValue(stack)!;
-        return table.Values.Cast<TcpConnectionSocket>().Single().Tcb;
+        return stack.Tcp.Connections.Single().Tcb;
     }
 
     /// <summary>Rewrites the sequence and acknowledgment numbers of an IPv4 TCP frame and its TCP checksum.</summary>

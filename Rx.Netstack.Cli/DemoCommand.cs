@@ -14,6 +14,7 @@ internal static class DemoCommand
 
     public static async Task<int> RunAsync(DemoOptions options)
     {
+        if (options.Dashboard is not null) return await Dashboard.DashboardDemo.RunAsync(options).ConfigureAwait(false);
         var (pcap, bulkBytes, mtu) = (options.PcapPath, options.BulkBytes, options.Mtu);
         // A capture of a 64 MB transfer would be a 70 MB file: keep the default small when capturing.
         long bulk = bulkBytes ?? (pcap is null ? DefaultBulkBytes : DefaultBulkBytesWithCapture);

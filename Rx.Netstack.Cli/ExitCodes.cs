@@ -20,7 +20,7 @@ internal static class ExitCodes
     {
         string help = """
             Exit codes:
-              0  success (tun and http: stopped by Ctrl-C or SIGTERM)
+              0  success (tun, http and demo --dashboard: stopped by Ctrl-C or SIGTERM)
               1  runtime failure: e.g. the TUN device cannot be opened, a demo step failed
               2  usage error: unknown command or option, missing or malformed value (nothing was run)
             """;

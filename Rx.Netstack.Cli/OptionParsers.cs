@@ -1,6 +1,8 @@
 using System.CommandLine;
 using System.CommandLine.Parsing;
 using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
 
 namespace Rx.Netstack.Cli;
 
@@ -56,6 +58,25 @@ internal static class OptionParsers
                 result.AddError($"{name}: the directory '{directory}' of '{path}' does not exist");
         });
         return option;
+    }
+
+    /// <summary>
+    /// ADDRESS:PORT with a literal address: 127.0.0.1:8080 or [::1]:8080, port 0..65535. Stricter than
+    /// <see cref="IPEndPoint.TryParse(string, out IPEndPoint?)"/>, which takes "8080" for 0.0.31.144 port 0 and "::1" for port 0.
+    /// </summary>
+    public static bool TryParseEndpoint(string text, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out IPEndPoint? endpoint)
+    {
+        endpoint = null;
+        int colon = text.LastIndexOf(':');
+        if (colon <= 0 || !ushort.TryParse(text.AsSpan(colon + 1), NumberStyles.None, CultureInfo.InvariantCulture, out ushort port)) return false;
+        string host = text[..colon];
+        if (host.StartsWith('[') && host.EndsWith(']')) host = host[1..^1];
+        else if (host.Contains(':', StringComparison.Ordinal)) return false; // IPv6 needs brackets, or the port is ambiguous
+        if (!IPAddress.TryParse(host, out IPAddress? address)) return false;
+        // IPAddress.TryParse also takes "1" and "10.1" (BSD inet_aton forms): only dotted quads are meant here.
+        if (address.AddressFamily == AddressFamily.InterNetwork && host.Count(c => c == '.') != 3) return false;
+        endpoint = new IPEndPoint(address, port);
+        return true;
     }
 
     /// <summary>The option's value as typed (the last token: a scalar option takes one).</summary>

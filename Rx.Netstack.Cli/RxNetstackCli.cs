@@ -82,7 +82,7 @@ internal sealed class RxNetstackCli
     /// <summary>
     /// Parses and runs a command line. Usage errors go to <paramref name="error"/> with exit code 2, help and version to
     /// <paramref name="output"/>; the commands themselves write to the console. Ctrl-C and SIGTERM are left to the
-    /// commands (tun and http stop cleanly on them).
+    /// commands (tun, http and demo --dashboard stop cleanly on them).
     /// </summary>
     public async Task<int> InvokeAsync(IReadOnlyList<string> args, TextWriter? output = null, TextWriter? error = null)
     {

@@ -3,8 +3,9 @@ using System.Runtime.InteropServices;
 namespace Rx.Netstack.Cli;
 
 /// <summary>
-/// Ctrl-C (SIGINT) and SIGTERM as a cancellation token, for the commands that serve until told to stop (tun, http): the
-/// signal is taken (the runtime does not end the process), so the command closes its connections and device cleanly.
+/// Ctrl-C (SIGINT) and SIGTERM as a cancellation token, for the commands that serve until told to stop (tun, http,
+/// demo --dashboard): the signal is taken (the runtime does not end the process), so the command closes its connections and
+/// device cleanly.
 /// </summary>
 internal sealed class StopSignal : IDisposable
 {

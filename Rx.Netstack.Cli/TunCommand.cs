@@ -1,3 +1,4 @@
+using Rx.Netstack.Cli.Dashboard;
 using Rx.Netstack.Cli.Services;
 using Rx.Netstack.Devices;
 using Rx.Netstack.Tcp;
@@ -38,12 +39,14 @@ internal static class TunCommand
             using var flushing = writer is null ? null : new Timer(_ => writer.Flush(), null, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(1));
             try
             {
-                await using (var host = await ServiceHost.StartAsync(stack, options.Quiet ? null : Console.Out).ConfigureAwait(false))
+                using DashboardHub? dashboard = options.Dashboard ? new DashboardHub([new DashboardSource(tun.Name, stack)]) : null;
+                await using (var host = await ServiceHost.StartAsync(stack, options.Quiet ? null : Console.Out, null, dashboard).ConfigureAwait(false))
                 {
                     PrintBanner(tun, options, host);
                     try { await Task.Delay(Timeout.Infinite, stop.Token).ConfigureAwait(false); }
                     catch (OperationCanceledException) { }
                     Console.WriteLine("stopping: closing connections …");
+                    dashboard?.Dispose(); // ends the open event streams, so Kestrel stops at once
                 }
                 await WaitForConnectionsToCloseAsync(stack).ConfigureAwait(false);
                 PrintCounters(stack);
@@ -75,6 +78,11 @@ internal static class TunCommand
         var v4 = options.Addresses.FirstOrDefault(a => !a.Address.IsV6);
         if (v4 != default)
             Console.WriteLine($"try: ping {v4.Address} · curl http://{v4.Address}/ · nc {v4.Address} 7 · nc {v4.Address} 19 | head -c 1000");
+        if (options.Dashboard && options.Addresses.Count > 0)
+        {
+            var first = v4 != default ? v4 : options.Addresses[0];
+            Console.WriteLine($"dashboard: http://{(first.Address.IsV6 ? $"[{first.Address}]" : first.Address.ToString())}/dashboard");
+        }
         Console.WriteLine($"(the kernel side needs an address on {tun.Name} and the link up: ip addr add … dev {tun.Name}; ip link set {tun.Name} up)");
         Console.WriteLine("Ctrl-C or SIGTERM stops.");
     }

@@ -3,12 +3,13 @@ using System.Text;
 
 namespace Rx.Netstack.Cli;
 
-/// <summary>The `tun` command line: <c>--device NAME --address A [--address A6 …] [--pcap FILE] [--quiet]</c>.</summary>
+/// <summary>The `tun` command line: <c>--device NAME --address A [--address A6 …] [--pcap FILE] [--quiet] [--dashboard]</c>.</summary>
 /// <param name="Device">The TUN interface name.</param>
 /// <param name="Addresses">The stack's addresses ("10.0.0.2/24" or bare "10.0.0.2", which means /32 or /128).</param>
 /// <param name="PcapPath">Where to write a capture of every packet, or null.</param>
 /// <param name="Quiet">No line per request or connection (benchmarks: the console would be measured too).</param>
-internal sealed record TunOptions(string Device, IReadOnlyList<InterfaceAddress> Addresses, string? PcapPath, bool Quiet = false)
+/// <param name="Dashboard">Serve the live dashboard at /dashboard on the stack's HTTP port.</param>
+internal sealed record TunOptions(string Device, IReadOnlyList<InterfaceAddress> Addresses, string? PcapPath, bool Quiet = false, bool Dashboard = false)
 {
     /// <summary>Linux's limit on an interface name: IFNAMSIZ (16) less the terminating zero.</summary>
     public const int MaxInterfaceNameBytes = 15;
@@ -46,16 +47,18 @@ internal sealed record TunOptions(string Device, IReadOnlyList<InterfaceAddress>
         };
         var pcap = OptionParsers.OutputFile("--pcap", "Write every packet the stack sends and receives to FILE (pcap; Wireshark, tshark -r).");
         var quiet = new Option<bool>("--quiet", "-q") { Description = "Print no line per request or connection (for benchmarks)." };
+        var dashboard = new Option<bool>("--dashboard") { Description = "Serve a live dashboard of the stack at http://ADDRESS/dashboard (Kestrel on the stack itself)." };
 
         var command = new Command("tun", "Serve ICMP echo, TCP echo (7), discard (9), chargen (19), UDP echo (7) and HTTP (80) on a Linux TUN device (root or CAP_NET_ADMIN) until Ctrl-C or SIGTERM.")
         {
-            device, addresses, pcap, quiet,
+            device, addresses, pcap, quiet, dashboard,
         };
         command.SetAction(result => run(new TunOptions(
             result.GetRequiredValue(device),
             result.GetRequiredValue(addresses),
             result.GetValue(pcap),
-            result.GetValue(quiet))));
+            result.GetValue(quiet),
+            result.GetValue(dashboard))));
         return command;
     }
 

@@ -13,12 +13,14 @@ namespace Rx.Netstack.Testing;
 /// same run, every time.
 /// </summary>
 /// <remarks>
-/// The friendly socket API returns tasks; <see cref="Run{T}(Task{T}, TimeSpan?)"/> advances virtual time until such a task
-/// completes. Stacks that run continuations inline (<see cref="NetstackOptions.RunContinuationsInline"/>, as
-/// <see cref="AddStack(string, string[])"/> makes them) complete it on the test's thread in virtual time; continuations that
-/// still go to the thread pool (the stack's without it, or code awaited under a test framework's synchronization context)
-/// are given a bounded moment to settle before each step. The observable API runs on the scheduler itself and needs no
-/// help; <see cref="Marbles"/> writes its tests as diagrams.
+/// Everything runs on the network's scheduler: on a virtual-time scheduler (a <c>TestScheduler</c>) every stack resumes its
+/// async continuations inline (<see cref="NetstackOptions.RunContinuationsInline"/> is set for you) and
+/// <see cref="Sockets.TcpConnection.Received"/> delivers on that scheduler, so no work goes to the thread pool and a test takes as
+/// long as its CPU work, however loaded the machine. The friendly API returns tasks: <see cref="Run{T}(Task{T}, TimeSpan?)"/>
+/// advances virtual time until one completes. Start your own async code with <see cref="Run(Func{Task}, TimeSpan?)"/>:
+/// it runs without the caller's synchronization context (a test framework's would send its continuations to other
+/// threads), so its awaits resume in virtual time too. The observable API needs no help; <see cref="Marbles"/> writes its
+/// tests as diagrams.
 /// </remarks>
 public sealed class VirtualNetwork : IDisposable
 {
@@ -63,13 +65,19 @@ public sealed class VirtualNetwork : IDisposable
     /// <param name="options">The stack's options (its addresses route packets to it).</param>
     /// <param name="impairment">What the link does to frames, both ways; null for a perfect link.</param>
     /// <param name="mtu">The link's MTU (the stack's MTU becomes this).</param>
-    /// <param name="seed">Seed of the link's random decisions.</param>
+    /// <param name="seed">Seed of the link's random decisions, and with the name of the stack's own
+    /// (<see cref="NetstackOptions.RandomSeed"/>, unless <paramref name="options"/> sets one).</param>
     public Netstack AddStack(string name, NetstackOptions options, ImpairmentOptions? impairment = null, int mtu = 1500, int seed = 0)
     {
         ArgumentNullException.ThrowIfNull(name);
         ArgumentNullException.ThrowIfNull(options);
         lock (_gate)
             if (_ports.Any(p => p.Name == name)) throw new ArgumentException($"A stack named '{name}' is already on the network.", nameof(name));
+        // In virtual time every continuation runs on the test's thread: the thread pool would race the virtual clock.
+        if (Scheduler is VirtualTimeSchedulerBase<long, long> && !options.RunContinuationsInline)
+            options = options with { RunContinuationsInline = true };
+        // Same name and seed, same sequence numbers and ports: a run repeats byte for byte.
+        if (options.RandomSeed is null) options = options with { RandomSeed = StableHash(name) ^ seed };
         var stack = new Netstack(options, Scheduler);
         (PipeDevice stackEnd, PipeDevice switchEnd) = PipeDevice.CreatePair(mtu);
         ImpairedLink? link = impairment is null || impairment.IsNone ? null : new ImpairedLink(switchEnd, Scheduler, impairment, impairment, seed);
@@ -126,11 +134,12 @@ public sealed class VirtualNetwork : IDisposable
             try
             {
                 virtualTime.AdvanceBy(1);
-                // Continuations that still run on the thread pool: before each step of virtual time, let them settle
-                // (bounded), so virtual time does not race ahead of work that real threads still have to do.
-                while (!Settle(task))
+                while (!task.IsCompleted)
                 {
-                    if (virtualTime.Clock >= end) throw new TimeoutException($"The task did not complete within {max} of virtual time.");
+                    if (virtualTime.Clock >= end)
+                        throw new TimeoutException($"The task did not complete within {max} of virtual time." + (context is null ? "" :
+                            " If it awaits inside code started under the test framework's synchronization context, start that code " +
+                            "with network.Start(…) or network.Run(async () => …) so its awaits resume in virtual time."));
                     virtualTime.AdvanceBy(step);
                 }
             }
@@ -146,19 +155,50 @@ public sealed class VirtualNetwork : IDisposable
         task.GetAwaiter().GetResult();
     }
 
-    /// <summary>Waits until the task completed or the thread pool is quiet (nothing queued, nothing finished lately), at most 5 ms.</summary>
-    private static bool Settle(Task task)
+    /// <summary>
+    /// Starts <paramref name="body"/> without the caller's synchronization context, so each of its awaits resumes in virtual
+    /// time on this thread, and advances virtual time until it completes (see <see cref="Run{T}(Task{T}, TimeSpan?)"/>).
+    /// </summary>
+    /// <exception cref="TimeoutException">The body did not complete in time.</exception>
+    public T Run<T>(Func<Task<T>> body, TimeSpan? limit = null)
     {
-        long completed = -1;
-        SpinWait.SpinUntil(() =>
-        {
-            if (task.IsCompleted) return true;
-            long now = ThreadPool.CompletedWorkItemCount;
-            bool quiet = ThreadPool.PendingWorkItemCount == 0 && now == completed;
-            completed = now;
-            return quiet;
-        }, TimeSpan.FromMilliseconds(5));
-        return task.IsCompleted;
+        ArgumentNullException.ThrowIfNull(body);
+        return Run(StartWithoutContext(body), limit);
+    }
+
+    /// <inheritdoc cref="Run{T}(Func{Task{T}}, TimeSpan?)"/>
+    public void Run(Func<Task> body, TimeSpan? limit = null)
+    {
+        ArgumentNullException.ThrowIfNull(body);
+        Run(StartWithoutContext(body), limit);
+    }
+
+    /// <summary>
+    /// Starts <paramref name="body"/> without the caller's synchronization context and returns its task, for a test that
+    /// does more before it <see cref="Run{T}(Task{T}, TimeSpan?)"/>s it: a task started under a test framework's context
+    /// would resume on other threads, at a virtual time nobody can predict.
+    /// </summary>
+    [System.Diagnostics.CodeAnalysis.SuppressMessage("Performance", "CA1822", Justification = "Read as network.Start(…) beside network.Run(…).")]
+    public Task<T> Start<T>(Func<Task<T>> body)
+    {
+        ArgumentNullException.ThrowIfNull(body);
+        return StartWithoutContext(body);
+    }
+
+    /// <inheritdoc cref="Start{T}(Func{Task{T}})"/>
+    [System.Diagnostics.CodeAnalysis.SuppressMessage("Performance", "CA1822", Justification = "Read as network.Start(…) beside network.Run(…).")]
+    public Task Start(Func<Task> body)
+    {
+        ArgumentNullException.ThrowIfNull(body);
+        return StartWithoutContext(body);
+    }
+
+    private static T StartWithoutContext<T>(Func<T> start)
+    {
+        SynchronizationContext? context = SynchronizationContext.Current;
+        SynchronizationContext.SetSynchronizationContext(null);
+        try { return start(); }
+        finally { SynchronizationContext.SetSynchronizationContext(context); }
     }
 
     /// <summary>Disposes every stack and link.</summary>
@@ -178,6 +218,14 @@ public sealed class VirtualNetwork : IDisposable
             port.StackEnd.Dispose();
             port.SwitchEnd.Dispose();
         }
+    }
+
+    /// <summary>FNV-1a of the name: the same in every process (string.GetHashCode is not).</summary>
+    private static int StableHash(string name)
+    {
+        uint hash = 2166136261;
+        foreach (char c in name) hash = (hash ^ c) * 16777619;
+        return (int)hash;
     }
 
     private Port FindPort(string name)

@@ -99,6 +99,14 @@ public sealed record NetstackOptions
     /// <summary>Connections in TIME-WAIT at most; beyond it a closing connection skips TIME-WAIT (counted), as Linux does.</summary>
     public int MaxTimeWaitConnections { get; init; } = 16384;
 
+    /// <summary>
+    /// Makes the stack's choices reproducible, for tests: the secrets of initial sequence numbers (RFC 6528) and SYN cookies,
+    /// and where ephemeral ports start, all derive from this seed, so the same traffic on the same virtual clock gives the same
+    /// bytes. Null (the default) draws the secrets from a cryptographic generator, as a stack facing a network must: a known
+    /// seed makes sequence numbers predictable to an attacker. <c>VirtualNetwork</c> sets one per stack.
+    /// </summary>
+    public int? RandomSeed { get; init; }
+
     /// <summary>Listeners answer with SYN cookies (RFC 4987) when their SYN queue is full.</summary>
     public bool EnableSynCookies { get; init; } = true;
 

@@ -1,5 +1,6 @@
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
+using Rx.Netstack.Cli.Dashboard;
 
 namespace Rx.Netstack.Cli.Services;
 
@@ -14,15 +15,18 @@ public sealed class HttpRoutes
 
     private readonly Netstack? _stack;
     private readonly TextWriter? _log;
+    private readonly DashboardHub? _dashboard;
     private long _requests;
 
     /// <summary>Routes for Kestrel on <paramref name="stack"/> (null: on kernel sockets, with no stack counters to show).</summary>
     /// <param name="stack">The stack whose counters <c>/</c> and <c>/stats.txt</c> show, or null.</param>
     /// <param name="log">Gets one line per request; null for none.</param>
-    public HttpRoutes(Netstack? stack, TextWriter? log)
+    /// <param name="dashboard">The live dashboard to serve at <c>/dashboard</c> (<c>tun --dashboard</c>), or null.</param>
+    internal HttpRoutes(Netstack? stack, TextWriter? log, DashboardHub? dashboard = null)
     {
         _stack = stack;
         _log = log;
+        _dashboard = dashboard;
     }
 
     /// <summary>Requests answered since start.</summary>
@@ -30,7 +34,8 @@ public sealed class HttpRoutes
 
     /// <summary>
     /// Maps <c>GET /</c> and <c>/index.html</c> (the counters as HTML), <c>/stats.txt</c> (the same as text) and <c>/hello</c>
-    /// (<see cref="HelloBody"/>), after a middleware that counts and logs each request.
+    /// (<see cref="HelloBody"/>), after a middleware that counts and logs each request; with a dashboard also
+    /// <c>/dashboard</c> and its event stream <c>/dashboard/events</c>.
     /// </summary>
     public void Map(WebApplication app)
     {
@@ -45,6 +50,7 @@ public sealed class HttpRoutes
         app.MapGet("/index.html", Html);
         app.MapGet("/stats.txt", () => Results.Text(Text(), "text/plain; charset=utf-8"));
         app.MapGet("/hello", () => Results.Text(HelloBody, "text/plain; charset=utf-8"));
+        _dashboard?.Map(app);
     }
 
     private IResult Html() => Results.Content(

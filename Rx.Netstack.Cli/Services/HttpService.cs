@@ -2,6 +2,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.Extensions.Logging;
 using Rx.Netstack.AspNetCore;
+using Rx.Netstack.Cli.Dashboard;
 using Rx.Netstack.Tcp;
 
 namespace Rx.Netstack.Cli.Services;
@@ -17,10 +18,10 @@ public sealed class HttpService : IAsyncDisposable
     private readonly WebApplication _app;
     private readonly HttpRoutes _routes;
 
-    private HttpService(Netstack stack, ushort port, TextWriter? log, TcpSettings? settings)
+    private HttpService(Netstack stack, ushort port, TextWriter? log, TcpSettings? settings, DashboardHub? dashboard)
     {
         Port = port;
-        _routes = new HttpRoutes(stack, log);
+        _routes = new HttpRoutes(stack, log, dashboard);
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders(); // the CLI prints its own one-line events
         builder.WebHost.UseNetstack(stack, o => o.TcpSettings = settings);
@@ -30,10 +31,14 @@ public sealed class HttpService : IAsyncDisposable
     }
 
     /// <summary>Starts Kestrel on <paramref name="port"/> of every address of <paramref name="stack"/>.</summary>
-    public static async Task<HttpService> StartAsync(Netstack stack, ushort port = 80, TextWriter? log = null, TcpSettings? settings = null,
+    public static Task<HttpService> StartAsync(Netstack stack, ushort port = 80, TextWriter? log = null, TcpSettings? settings = null,
+        CancellationToken cancellationToken = default) => StartAsync(stack, port, log, settings, null, cancellationToken);
+
+    /// <summary>Starts Kestrel on <paramref name="port"/> of every address of <paramref name="stack"/>, with the live dashboard at <c>/dashboard</c> when given.</summary>
+    internal static async Task<HttpService> StartAsync(Netstack stack, ushort port, TextWriter? log, TcpSettings? settings, DashboardHub? dashboard,
         CancellationToken cancellationToken = default)
     {
-        var service = new HttpService(stack, port, log, settings);
+        var service = new HttpService(stack, port, log, settings, dashboard);
         await service._app.StartAsync(cancellationToken).ConfigureAwait(false);
         return service;
     }

@@ -1,3 +1,4 @@
+using Rx.Netstack.Cli.Dashboard;
 using Rx.Netstack.Tcp;
 
 namespace Rx.Netstack.Cli.Services;
@@ -11,8 +12,9 @@ public sealed class ServiceHost : IAsyncDisposable
     /// <summary>TCP buffers of the served connections: large enough to fill a LAN path (window scaling does the rest).</summary>
     public static TcpSettings DefaultTcpSettings { get; } = new() { SendBufferSize = 512 * 1024, ReceiveBufferSize = 512 * 1024 };
 
-    private ServiceHost(Netstack stack, TextWriter? log)
+    private ServiceHost(Netstack stack, TextWriter? log, DashboardHub? dashboard)
     {
+        _dashboard = dashboard;
         Stack = stack;
         Echo = new TcpEchoService(7, log);
         Discard = new TcpDiscardService(9, log);
@@ -22,6 +24,7 @@ public sealed class ServiceHost : IAsyncDisposable
     }
 
     private readonly TextWriter? _log;
+    private readonly DashboardHub? _dashboard;
 
     /// <summary>The stack served on.</summary>
     public Netstack Stack { get; }
@@ -42,17 +45,21 @@ public sealed class ServiceHost : IAsyncDisposable
     public HttpService Http { get; private set; } = null!;
 
     /// <summary>Starts every service on <paramref name="stack"/>; <paramref name="log"/> gets one line per event.</summary>
-    public static async Task<ServiceHost> StartAsync(Netstack stack, TextWriter? log = null, TcpSettings? tcpSettings = null, CancellationToken cancellationToken = default)
+    public static Task<ServiceHost> StartAsync(Netstack stack, TextWriter? log = null, TcpSettings? tcpSettings = null, CancellationToken cancellationToken = default) =>
+        StartAsync(stack, log, tcpSettings, null, cancellationToken);
+
+    /// <summary>Starts every service on <paramref name="stack"/>, and the live dashboard on the HTTP service when given (<c>tun --dashboard</c>).</summary>
+    internal static async Task<ServiceHost> StartAsync(Netstack stack, TextWriter? log, TcpSettings? tcpSettings, DashboardHub? dashboard, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(stack);
         tcpSettings ??= DefaultTcpSettings;
-        var host = new ServiceHost(stack, log);
+        var host = new ServiceHost(stack, log, dashboard);
         try
         {
             foreach (var service in host.TcpServices)
                 await service.StartAsync(stack, settings: tcpSettings, cancellationToken: cancellationToken).ConfigureAwait(false);
             await host.UdpEcho.StartAsync(stack, cancellationToken: cancellationToken).ConfigureAwait(false);
-            host.Http = await HttpService.StartAsync(stack, 80, host._log, tcpSettings, cancellationToken).ConfigureAwait(false);
+            host.Http = await HttpService.StartAsync(stack, 80, host._log, tcpSettings, dashboard, cancellationToken).ConfigureAwait(false);
         }
         catch
         {
@@ -72,7 +79,7 @@ public sealed class ServiceHost : IAsyncDisposable
         $"TCP discard on {Discard.Port} (prints bytes and SHA-256 of each connection)",
         $"TCP chargen/source on {Chargen.Port} (sends until you close)",
         $"UDP echo on {UdpEcho.Port}",
-        "HTTP/1.1 on 80 (Kestrel; GET / for the live counters)",
+        _dashboard is null ? "HTTP/1.1 on 80 (Kestrel; GET / for the live counters)" : "HTTP/1.1 on 80 (Kestrel; GET / for the live counters, /dashboard for the live dashboard)",
     ];
 
     /// <summary>Stops every service: listeners close, connections are closed, handlers end (bounded wait).</summary>

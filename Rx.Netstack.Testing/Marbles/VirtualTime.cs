@@ -19,8 +19,9 @@ namespace Rx.Netstack.Testing;
 public static class VirtualTime
 {
     /// <summary>
-    /// On each subscription, starts <paramref name="start"/> and yields its result (then completes) or fails with its exception,
-    /// on the thread that completes the task. Unsubscribing cancels the token and drops the outcome.
+    /// On each subscription, starts <paramref name="start"/> (without the caller's synchronization context, so an async
+    /// lambda's awaits resume in virtual time too) and yields its result (then completes) or fails with its exception, on the
+    /// thread that completes the task. Unsubscribing cancels the token and drops the outcome.
     /// </summary>
     /// <typeparam name="T">The task's result.</typeparam>
     /// <param name="start">Starts the operation (a stack's async API, with the token).</param>
@@ -31,6 +32,10 @@ public static class VirtualTime
         {
             var cancellation = new CancellationTokenSource();
             Task<T> task;
+            // Started without the caller's SynchronizationContext (a test framework's, when virtual time is advanced from a
+            // test): an async lambda's awaits would be posted there, to resume on other threads at some later virtual time.
+            SynchronizationContext? context = SynchronizationContext.Current;
+            SynchronizationContext.SetSynchronizationContext(null);
             try
             {
                 task = start(cancellation.Token);
@@ -39,6 +44,10 @@ public static class VirtualTime
             {
                 observer.OnError(e);
                 return Disposable.Empty;
+            }
+            finally
+            {
+                SynchronizationContext.SetSynchronizationContext(context);
             }
             task.ContinueWith(static (t, state) =>
             {

@@ -130,16 +130,16 @@ public sealed class ApiTests
         using var _ = network;
         var server = network.Run(b.BindUdpAsync(7));
         var client = network.Run(a.BindUdpAsync());
-        var firstTwo = server.ReceiveAllAsync().Select(d => d.Data.Length).Take(2).ToListAsync().AsTask();
+        var firstTwo = network.Start(() => server.ReceiveAllAsync().Select(d => d.Data.Length).Take(2).ToListAsync().AsTask());
         network.Run(client.SendAsync(new byte[3], NetEndpoint.Parse("10.0.0.2:7")));
         network.Run(client.SendAsync(new byte[5], NetEndpoint.Parse("10.0.0.2:7")));
         Assert.Equal([3, 5], network.Run(firstTwo));
-        var rest = server.ReceiveAllAsync().CountAsync().AsTask();
+        var rest = network.Start(() => server.ReceiveAllAsync().CountAsync().AsTask());
         network.Run(server.DisposeAsync().AsTask());
         Assert.Equal(0, network.Run(rest));
 
         var listener = network.Run(b.ListenTcpAsync(80));
-        var accepted = listener.AcceptAllAsync().CountAsync().AsTask();
+        var accepted = network.Start(() => listener.AcceptAllAsync().CountAsync().AsTask());
         network.Run(a.ConnectTcpAsync("10.0.0.2:80"));
         network.Run(listener.DisposeAsync().AsTask());
         Assert.Equal(1, network.Run(accepted));

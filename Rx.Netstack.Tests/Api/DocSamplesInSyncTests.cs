@@ -3,15 +3,15 @@ using System.Text.RegularExpressions;
 namespace Rx.Netstack.Tests.Api;
 
 /// <summary>
-/// The docs' C# samples are the bodies of <see cref="DocSamples"/> (which run as tests): each <c>&lt;!-- sample: name --&gt;</c>
-/// in docs/getting-started.md, api.md and architecture.md is followed by a csharp block equal to the region
+/// The docs' C# samples are the bodies of the tests in samples/api-tour/ApiTour.cs (compiled into this suite too): each <c>&lt;!-- sample: name --&gt;</c>
+/// in docs/getting-started.md, api.md, architecture.md and devices.md is followed by a csharp block equal to the region
 /// <c>// begin-sample: name</c> … <c>// end-sample</c>; no csharp block goes without a marker; no sample goes unused.
 /// Blocks marked <c>&lt;!-- file: path --&gt;</c> or <c>&lt;!-- from: path --&gt;</c> show files of samples/ instead
 /// (checked by <see cref="SamplesInSyncTests"/>).
 /// </summary>
 public sealed partial class DocSamplesInSyncTests
 {
-    private static readonly string[] Docs = ["getting-started.md", "api.md", "architecture.md", "../README.md"];
+    private static readonly string[] Docs = ["getting-started.md", "api.md", "architecture.md", "devices.md", "../README.md"];
 
     [GeneratedRegex(@"^[ \t]*// begin-sample: (?<name>\S+)\r?\n(?<body>.*?)^[ \t]*// end-sample", RegexOptions.Multiline | RegexOptions.Singleline)]
     private static partial Regex SampleRegion();
@@ -42,7 +42,7 @@ public sealed partial class DocSamplesInSyncTests
 
     internal static Dictionary<string, string> Samples()
     {
-        string source = File.ReadAllText(Path.Combine(RepositoryRoot(), "Rx.Netstack.Tests", "Api", "DocSamples.cs"));
+        string source = File.ReadAllText(Path.Combine(RepositoryRoot(), "samples", "api-tour", "ApiTour.cs"));
         return SampleRegion().Matches(source).ToDictionary(m => m.Groups["name"].Value, m => Normalize(m.Groups["body"].Value));
     }
 

@@ -62,5 +62,15 @@ public sealed class PublicNamesTests
             Assert.All(assembly.GetExportedTypes(), t => Assert.StartsWith(assembly.GetName().Name!, t.Namespace!, StringComparison.Ordinal));
     }
 
+    [Fact]
+    public void Engine_socket_state_names_stay_apart_from_the_public_sockets()
+    {
+        // docs/architecture.md, "Names": the engine's side of a socket is <SocketKind>SocketState; no public type ends so.
+        Assert.DoesNotContain(Ours.SelectMany(a => a.GetExportedTypes()), t => t.Name.EndsWith("SocketState", StringComparison.Ordinal));
+        Assert.Equal(["RawSocketState", "TcpListenerSocketState", "TcpStreamSocketState", "UdpSocketState"],
+            typeof(Netstack).Assembly.GetTypes().Where(t => t.Namespace == "Rx.Netstack.Engine" && t.Name.EndsWith("SocketState", StringComparison.Ordinal)
+                && !t.IsAbstract).Select(t => t.Name).Order(StringComparer.Ordinal));
+    }
+
     private static string SimpleName(Type type) => type.Name.Split('`')[0];
 }

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Reactive.Concurrency;
 using System.Security.Cryptography;
 using Rx.Netstack.Commands;
 using Rx.Netstack.Sockets;
@@ -42,7 +43,8 @@ public sealed class TcpSlowReceiverTests
         int inOnNext = 0, maxInOnNext = 0, largestChunk = 0, chunks = 0;
         bool gateTimedOut = false, completed = false;
         Exception? failed = null;
-        using var subscription = server.Received.Subscribe(chunk =>
+        // On the thread pool, as Received delivers on a stack without RunContinuationsInline (these stacks have it).
+        using var subscription = server.ReceivedOn(TaskPoolScheduler.Default).Subscribe(chunk =>
         {
             int now = Interlocked.Increment(ref inOnNext);
             maxInOnNext = Math.Max(maxInOnNext, now);

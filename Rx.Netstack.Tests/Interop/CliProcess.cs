@@ -6,8 +6,9 @@ using Rx.Netstack.Devices;
 namespace Rx.Netstack.Tests.Interop;
 
 /// <summary>
-/// The CLI (rx-netstack.dll next to the tests) run with `ip netns exec`, its output collected line by line. Under load it
-/// prints a line per request, so only the first lines (the banner) and the last <see cref="KeptLines"/> are kept.
+/// The CLI (rx-netstack.dll next to the tests) run with `ip netns exec`, or for what needs no root in the test's own namespace
+/// (<see cref="StartHere"/>), its output collected line by line. Under load it prints a line per request, so only the first
+/// lines (the banner) and the last <see cref="KeptLines"/> are kept.
 /// </summary>
 internal sealed class CliProcess : IDisposable
 {
@@ -37,11 +38,17 @@ internal sealed class CliProcess : IDisposable
     public bool HasExited => _process.HasExited;
 
     /// <summary>Starts `rx-netstack ARGS` inside <paramref name="ns"/>.</summary>
-    public static CliProcess Start(NetworkNamespace ns, params string[] args)
+    public static CliProcess Start(NetworkNamespace ns, params string[] args) =>
+        Launch("ip", ["netns", "exec", ns.Name, DotnetHost(), Path.Combine(AppContext.BaseDirectory, "rx-netstack.dll"), .. args]);
+
+    /// <summary>Starts `rx-netstack ARGS` in the test's own namespace (what needs no root: the demo).</summary>
+    public static CliProcess StartHere(params string[] args) =>
+        Launch(DotnetHost(), [Path.Combine(AppContext.BaseDirectory, "rx-netstack.dll"), .. args]);
+
+    private static CliProcess Launch(string program, string[] args)
     {
-        var info = new ProcessStartInfo("ip") { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true };
-        foreach (string arg in (string[])["netns", "exec", ns.Name, DotnetHost(), Path.Combine(AppContext.BaseDirectory, "rx-netstack.dll"), .. args])
-            info.ArgumentList.Add(arg);
+        var info = new ProcessStartInfo(program) { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true };
+        foreach (string arg in args) info.ArgumentList.Add(arg);
         var process = new Process { StartInfo = info };
         var cli = new CliProcess(process);
         process.OutputDataReceived += (_, e) => cli.Add(e.Data);

@@ -42,8 +42,7 @@ public sealed class SteadyStateAllocationTests : IDisposable
         _serverIsn = synAck.Sequence;
         _device.Inject(Build(new TcpHeader(40000, 80, TcpFlags.Ack) { Sequence = new SeqNumber(1001), Acknowledgment = _serverIsn + 1, Window = 65535 }, 0));
         Assert.True(accept.IsCompletedSuccessfully);
-        var table = (IDictionary)typeof(Netstack).GetField("_tcpConnections", BindingFlags.NonPublic | BindingFlags.Instance)!.GetValue(_stack)!;
-        _tcb = table.Values.Cast<TcpConnectionSocket>().Single().Tcb;
+        _tcb = _stack.Tcp.Connections.Single().Tcb;
     }
 
     [Fact]

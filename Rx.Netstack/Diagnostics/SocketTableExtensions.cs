@@ -1,5 +1,6 @@
 using System.Reactive.Linq;
 using Rx.Netstack.Commands;
+using Rx.Netstack.Tcp;
 
 namespace Rx.Netstack.Diagnostics;
 
@@ -34,6 +35,24 @@ public static class SocketTableExtensions
             if (change.Kind == SocketTableChangeKind.Remove) table.Remove(change.Socket.Handle);
             else table[change.Socket.Handle] = change.Socket;
         }
+    }
+
+    /// <summary>
+    /// The info of the TCP connection <paramref name="connection"/> (a <see cref="SocketKind.TcpStream"/> row of the socket
+    /// table) at once and then every <paramref name="period"/> on the stack's scheduler, distinct values only; it completes
+    /// when the connection is gone. What <see cref="Sockets.TcpConnection.InfoUpdates"/> gives for a connection you hold,
+    /// for any row a UI shows — the server side of an accepted connection included.
+    /// </summary>
+    public static IObservable<TcpConnectionInfo> InfoUpdates(this Netstack stack, SocketHandle connection, TimeSpan period)
+    {
+        ArgumentNullException.ThrowIfNull(stack);
+        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(period, TimeSpan.Zero);
+        return Observable.Interval(period, stack.Scheduler).StartWith(stack.Scheduler, 0)
+            .Select(_ => stack.Execute(new Command.TcpStream.GetInfo(connection)))
+            .Concat()
+            .TakeWhile(r => r is Reply.Info)
+            .Select(r => ((Reply.Info)r).Connection)
+            .DistinctUntilChanged();
     }
 
     private sealed class HandleOrder : IComparer<SocketHandle>

@@ -8,24 +8,24 @@ namespace Rx.Netstack.Diagnostics;
 /// pass <see cref="Publish"/> describes only the sockets touched, so the cost follows the work done, never the number of idle sockets.
 /// Engine thread only.
 /// </summary>
-internal sealed class SocketTableTracker(Func<SocketBase, SocketInfo> describe)
+internal sealed class SocketTableTracker(Func<SocketState, SocketInfo> describe)
 {
     private readonly Dictionary<Commands.SocketHandle, SocketInfo> _rows = [];
-    private readonly HashSet<SocketBase> _touched = [];
-    private readonly List<SocketBase> _touchedOrder = [];
+    private readonly HashSet<SocketState> _touched = [];
+    private readonly List<SocketState> _touchedOrder = [];
     private readonly List<SocketTableChange> _removed = [];
     private IObserver<IReadOnlyList<SocketTableChange>>[] _observers = [];
 
     public int ObserverCount => _observers.Length;
 
     /// <summary>Starts from what exists (called when the first observer arrives).</summary>
-    public void Reset(IEnumerable<SocketBase> sockets)
+    public void Reset(IEnumerable<SocketState> sockets)
     {
         _rows.Clear();
         _touched.Clear();
         _touchedOrder.Clear();
         _removed.Clear();
-        foreach (SocketBase socket in sockets) _rows[socket.Handle] = describe(socket);
+        foreach (SocketState socket in sockets) _rows[socket.Handle] = describe(socket);
     }
 
     /// <summary>The whole table as a batch of adds (for a new observer).</summary>
@@ -36,12 +36,12 @@ internal sealed class SocketTableTracker(Func<SocketBase, SocketInfo> describe)
 
     public void RemoveObserver(IObserver<IReadOnlyList<SocketTableChange>> observer) => _observers = _observers.Where(o => o != observer).ToArray();
 
-    public void Touched(SocketBase socket)
+    public void Touched(SocketState socket)
     {
         if (_touched.Add(socket)) _touchedOrder.Add(socket);
     }
 
-    public void Removed(SocketBase socket)
+    public void Removed(SocketState socket)
     {
         if (_rows.Remove(socket.Handle, out SocketInfo last)) _removed.Add(new SocketTableChange(SocketTableChangeKind.Remove, last));
     }
@@ -52,7 +52,7 @@ internal sealed class SocketTableTracker(Func<SocketBase, SocketInfo> describe)
         if (_touchedOrder.Count == 0 && _removed.Count == 0) return 0;
         List<SocketTableChange>? batch = _removed.Count > 0 ? [.. _removed] : null;
         _removed.Clear();
-        foreach (SocketBase socket in _touchedOrder)
+        foreach (SocketState socket in _touchedOrder)
         {
             if (socket.IsClosed) continue; // added and removed in the same pass, or removed (reported above)
             SocketInfo now = describe(socket);

@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Diagnostics;
 
 namespace Rx.Netstack.Engine;
 
@@ -14,6 +15,31 @@ internal static class InboxBufferPool
     /// <summary>Arrays kept per size (a power of two up to 128 KiB).</summary>
     public const int ArraysPerSize = 1024;
 
+    /// <summary>The largest array the pool keeps (a frame is at most a 64 KiB IP packet).</summary>
+    private const int MaxArrayLength = 128 * 1024;
+
     /// <summary>The pool (thread-safe; rent on a device's thread, return on the pass's).</summary>
-    public static readonly ArrayPool<byte> Shared = ArrayPool<byte>.Create(maxArrayLength: 128 * 1024, maxArraysPerBucket: ArraysPerSize);
+    private static readonly ArrayPool<byte> Shared = ArrayPool<byte>.Create(MaxArrayLength, ArraysPerSize);
+
+    /// <summary>Buffers rented and not yet returned, process-wide (kept in debug builds only, for the assertion in <see cref="Return"/>).</summary>
+    private static long s_outstanding;
+
+    /// <summary>A buffer of at least <paramref name="length"/> bytes for a frame.</summary>
+    public static byte[] Rent(int length)
+    {
+        Debug.Assert(length is > 0 and <= MaxArrayLength, "an inbox frame is between 1 byte and the largest array the pool keeps");
+        CountOutstanding(+1);
+        return Shared.Rent(length);
+    }
+
+    /// <summary>Gives back a buffer from <see cref="Rent"/>, once its frame was processed.</summary>
+    public static void Return(byte[] buffer)
+    {
+        CountOutstanding(-1);
+        Shared.Return(buffer);
+    }
+
+    [Conditional("DEBUG")]
+    private static void CountOutstanding(int change) =>
+        Debug.Assert(Interlocked.Add(ref s_outstanding, change) >= 0, "an inbox buffer was returned twice, or one not rented here");
 }

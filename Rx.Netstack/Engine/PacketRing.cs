@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Diagnostics;
 
 namespace Rx.Netstack.Engine;
 
@@ -62,6 +63,7 @@ internal sealed class PacketRing<TMeta> where TMeta : struct
         _write = offset + data.Length;
         if (_write == _capacity) _write = 0;
         _used += data.Length + skipped;
+        AssertAccounting();
         return true;
     }
 
@@ -91,6 +93,19 @@ internal sealed class PacketRing<TMeta> where TMeta : struct
         entry = default;
         _head = (_head + 1) % _entries.Length;
         if (--_count == 0) Release();
+        AssertAccounting();
+    }
+
+    /// <summary>The ring's accounting: packets within the entry ring, bytes (stored and skipped) within the byte ring, both
+    /// read and write offsets inside it, and an empty ring holding no bytes.</summary>
+    [Conditional("DEBUG")]
+    private void AssertAccounting()
+    {
+        Debug.Assert(_count >= 0 && _count <= _entries.Length, "packet count within the entry ring");
+        Debug.Assert(_used >= 0 && _used <= _capacity, "bytes used within the byte ring");
+        Debug.Assert(_read >= 0 && _read < Math.Max(_capacity, 1) && _write >= 0 && _write < Math.Max(_capacity, 1), "offsets inside the byte ring");
+        Debug.Assert(_count > 0 || (_used == 0 && _bytes is null), "an empty ring holds no bytes and no array");
+        Debug.Assert(_count == 0 || _bytes is not null, "a ring with packets has its array");
     }
 
     /// <summary>Drops everything and returns the byte array to the pool.</summary>

@@ -1,3 +1,5 @@
+using System.Diagnostics;
+
 namespace Rx.Netstack.Engine;
 
 /// <summary>
@@ -18,7 +20,14 @@ internal sealed class TimerQueue
         if (at.IsNever || at >= owner.QueuedDeadline) return;
         owner.QueuedDeadline = at;
         _heap.Enqueue(owner, at.Ticks);
+        Debug.Assert(IsQueuedInTime(owner), "an owner is queued no later than its deadline");
     }
+
+    /// <summary>
+    /// The queue's invariant for one owner: it is queued no later than its deadline, so it never fires late (an entry earlier
+    /// than the deadline only costs a re-queue when it comes due).
+    /// </summary>
+    public static bool IsQueuedInTime(TimerOwner owner) => owner.PollAt.IsNever || owner.QueuedDeadline <= owner.PollAt;
 
     /// <summary>Takes an owner out of the queue for good (its entries become stale).</summary>
     public static void Forget(TimerOwner owner) => owner.QueuedDeadline = Instant.Never;
@@ -50,6 +59,7 @@ internal sealed class TimerQueue
                 owner.OnTimer(now);
             }
             Update(owner);
+            Debug.Assert(IsQueuedInTime(owner), "an owner that fired is queued again by its next deadline");
         }
     }
 

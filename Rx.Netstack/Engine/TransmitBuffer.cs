@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Collections.Concurrent;
+using System.Diagnostics;
 using System.Runtime.InteropServices;
 
 namespace Rx.Netstack.Engine;
@@ -19,7 +20,7 @@ internal sealed class TransmitBuffer : MemoryManager<byte>
     public const int DetachThreshold = 8 * 1024;
 
     /// <summary>Bytes in every transmit buffer: room for the largest IP header plus the largest IP payload.</summary>
-    public const int Size = Netstack.IpHeaderRoom + 65535;
+    public const int Size = IpLayer.HeaderRoom + 65535;
 
     /// <summary>Free buffers kept for reuse (beyond this, returned buffers are left to the GC): enough for the frames of a few
     /// 256 KiB windows in flight between two stacks.</summary>
@@ -53,13 +54,16 @@ internal sealed class TransmitBuffer : MemoryManager<byte>
 
     private void Release()
     {
-        if (Interlocked.Decrement(ref _holders) != 0) return;
+        int holders = Interlocked.Decrement(ref _holders);
+        Debug.Assert(holders >= 0, "a transmit buffer was let go more often than it was held");
+        if (holders != 0) return;
         _detached = false;
         Recycle(this);
     }
 
     private static void Recycle(TransmitBuffer buffer)
     {
+        Debug.Assert(!buffer._inFlight && !buffer._detached && Volatile.Read(ref buffer._holders) == 0, "only a free buffer goes back to the pool");
         if (Interlocked.Increment(ref s_pooled) > PoolLimit)
         {
             Interlocked.Decrement(ref s_pooled);
@@ -94,6 +98,7 @@ internal sealed class TransmitBuffer : MemoryManager<byte>
     public bool TryDetach()
     {
         if (!_inFlight) return false;
+        Debug.Assert(!_detached, "a buffer in flight is not detached yet");
         _inFlight = false;
         _detached = true;
         Volatile.Write(ref _holders, 2); // the sender until EndSend, the receiver until Return
@@ -101,7 +106,11 @@ internal sealed class TransmitBuffer : MemoryManager<byte>
     }
 
     /// <summary>One more holder of a detached buffer (a connection keeping a payload in it); it lets go with <see cref="Return"/>.</summary>
-    public void AddHolder() => Interlocked.Increment(ref _holders);
+    public void AddHolder()
+    {
+        int holders = Interlocked.Increment(ref _holders);
+        Debug.Assert(_detached && holders > 1, "only a detached buffer, still held by its receiver, takes more holders");
+    }
 
     /// <summary>Where <paramref name="data"/> starts in this buffer; false when it is not (all) in this buffer.</summary>
     public bool TryLocate(ReadOnlySpan<byte> data, out int start) =>

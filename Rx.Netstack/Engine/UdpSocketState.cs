@@ -1,23 +1,18 @@
 using Rx.Netstack.Commands;
-using Rx.Netstack.Engine;
 
 namespace Rx.Netstack.Engine;
 
 /// <summary>The engine's side of a UDP socket: its bound endpoint, its queue of received datagrams and its waiting receives.</summary>
-internal sealed class UdpSocketState : SocketBase
+internal sealed class UdpSocketState : PacketSocketState<UdpSocketState.Meta>
 {
     /// <summary>Source and destination of a queued datagram.</summary>
     public readonly record struct Meta(NetEndpoint Source, NetEndpoint Destination);
 
-    public UdpSocketState(Netstack stack, NetEndpoint local, int bufferSize, int queueLength) : base(stack)
-    {
+    public UdpSocketState(PassScheduler passes, NetEndpoint local, int bufferSize, int queueLength) : base(passes, bufferSize, queueLength) =>
         Local = local;
-        Received = new PacketRing<Meta>(bufferSize, queueLength);
-    }
 
+    /// <summary>The endpoint the socket is bound to.</summary>
     public NetEndpoint Local { get; }
-    public PacketRing<Meta> Received { get; }
-    public WaitQueue Receivers { get; } = new();
 
     /// <summary>Answers waiting receives with queued datagrams, oldest first.</summary>
     public override void Flush(Instant now)
@@ -26,10 +21,10 @@ internal sealed class UdpSocketState : SocketBase
         {
             if (request.Command is Command.Udp.ReceiveBatch batch)
             {
-                Stack.Deliver(request, TakeBatch(batch));
+                Passes.Deliver(request, TakeBatch(batch));
                 continue;
             }
-            Stack.Deliver(request, MakeReply(request, meta, data));
+            Passes.Deliver(request, MakeReply(request, meta, data));
             Received.Dequeue();
         }
     }
@@ -55,17 +50,5 @@ internal sealed class UdpSocketState : SocketBase
     {
         int max = request.Command is Command.Udp.Receive { MaxLength: int m } ? m : int.MaxValue;
         return new Reply.DatagramReceived(Copy(meta, data, max));
-    }
-
-    public void Close()
-    {
-        IsClosed = true;
-        Received.Release();
-    }
-
-    public override void FailAll(NetstackError error)
-    {
-        FailQueue(Receivers, error);
-        Close();
     }
 }

@@ -1,3 +1,5 @@
+using System.Diagnostics;
+
 namespace Rx.Netstack.Engine;
 
 /// <summary>
@@ -15,6 +17,7 @@ internal sealed class WaitQueue
 
     public void Enqueue(PendingRequest request)
     {
+        Debug.Assert(request.Queue is null, "a request waits in one queue at a time");
         request.Queue = this;
         request.Previous = _tail;
         request.Next = null;
@@ -31,6 +34,7 @@ internal sealed class WaitQueue
         request.Previous = request.Next = null;
         request.Queue = null;
         Count--;
+        Debug.Assert(Count >= 0 && (Count == 0) == (_head is null) && (_head is null) == (_tail is null), "queue links and count agree");
     }
 
     /// <summary>Removes and returns the first waiter, or null.</summary>

@@ -3,6 +3,7 @@ using System.Reactive.Disposables;
 using System.Reactive.Linq;
 using System.Runtime.CompilerServices;
 using Rx.Netstack.Commands;
+using Rx.Netstack.Diagnostics;
 using Rx.Netstack.Tcp;
 
 namespace Rx.Netstack.Sockets;
@@ -98,9 +99,12 @@ public sealed class TcpConnection : IAsyncDisposable
     /// The received bytes as an observable: each subscription pulls chunks one at a time and asks for the next only after
     /// <c>OnNext</c> returned, so a slow subscriber closes the TCP window instead of growing memory. Completes at the end of
     /// the stream; fails with <see cref="NetstackException"/> on reset. Values are delivered on the thread pool, one at a
-    /// time (user code never runs on the engine: a slow or blocking <c>OnNext</c> holds back only this connection).
+    /// time (user code never runs on the engine: a slow or blocking <c>OnNext</c> holds back only this connection) — except
+    /// on a stack with <see cref="NetstackOptions.RunContinuationsInline"/>, whose code has promised never to block: there
+    /// they are delivered on the stack's scheduler, so in virtual time nothing runs on the thread pool.
     /// </summary>
-    public IObservable<ReadOnlyMemory<byte>> Received => ReceivedOn(TaskPoolScheduler.Default);
+    public IObservable<ReadOnlyMemory<byte>> Received =>
+        ReceivedOn(Stack.Options.RunContinuationsInline ? Stack.Scheduler : TaskPoolScheduler.Default);
 
     /// <summary>
     /// <see cref="Received"/> with its notifications delivered on <paramref name="scheduler"/>. The stack's own scheduler is
@@ -166,13 +170,7 @@ public sealed class TcpConnection : IAsyncDisposable
         (await Stack.RequestAsync<Reply.Info>(new Command.TcpStream.GetInfo(Handle), cancellationToken).ConfigureAwait(false)).Connection;
 
     /// <summary>The connection's info every <paramref name="period"/> (on the stack's scheduler) while it is open; distinct values only.</summary>
-    public IObservable<TcpConnectionInfo> InfoUpdates(TimeSpan period) =>
-        Observable.Interval(period, Stack.Scheduler).StartWith(Stack.Scheduler, 0)
-            .Select(_ => Stack.Execute(new Command.TcpStream.GetInfo(Handle)))
-            .Concat()
-            .TakeWhile(r => r is Reply.Info)
-            .Select(r => ((Reply.Info)r).Connection)
-            .DistinctUntilChanged();
+    public IObservable<TcpConnectionInfo> InfoUpdates(TimeSpan period) => Stack.InfoUpdates(Handle, period);
 
     /// <summary>The state changes of the connection (polled every <paramref name="period"/>).</summary>
     public IObservable<TcpState> StateChanges(TimeSpan period) => InfoUpdates(period).Select(i => i.State).DistinctUntilChanged();

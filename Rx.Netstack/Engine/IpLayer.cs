@@ -1,0 +1,376 @@
+using System.Collections.Immutable;
+using System.Reactive.Disposables;
+using System.Runtime.InteropServices;
+using Rx.Netstack.Diagnostics;
+using Rx.Netstack.Wire;
+
+namespace Rx.Netstack.Engine;
+
+/// <summary>
+/// The interface and IP layer: the attached device and its offloads, the stack's addresses, the transmit path (IP headers,
+/// fragmentation, loopback, the transmit buffer), input (IP checks, reassembly, next-header dispatch) and ICMP (echo,
+/// errors, pings). It knows no socket: it hands transport packets up to <see cref="Netstack"/>, which routes them to the
+/// demultiplexers, and the demultiplexers send through it (see docs/architecture.md, "Components").
+/// </summary>
+/// <remarks>Input and ICMP are in <c>IpLayer.Input.cs</c> and <c>IpLayer.Icmp.cs</c>; all state is declared here.</remarks>
+internal sealed partial class IpLayer
+{
+    /// <summary>Where upper layers write what they send: after room for the largest IP header (IPv6 + fragment header).</summary>
+    public const int HeaderRoom = Ipv6Header.HeaderLength + Ipv6Header.FragmentHeaderLength;
+
+    /// <summary>Bytes of the invoking packet an ICMP error quotes at most: the error then fits the minimum MTU
+    /// (576 for IPv4, RFC 1812 §4.3.2.3; 1280 for IPv6, RFC 4443 §2.4(c)).</summary>
+    private const int IcmpV4QuoteLimit = 576 - Ipv4Header.HeaderLength - IcmpHeader.HeaderLength;
+    private const int IcmpV6QuoteLimit = 1280 - Ipv6Header.HeaderLength - IcmpHeader.HeaderLength;
+
+    // ---------------------------------------------------------------- state
+
+    /// <summary>The composer, for the calls up: transport packets, ICMP errors for TCP, a changed segmentation offload.</summary>
+    private readonly Netstack _stack;
+
+    /// <summary>The inbox (looped-back packets), the timer queue (reassembly, pings), replies (pings) and the engine lock.</summary>
+    private readonly PassScheduler _passes;
+
+    /// <summary>The stack's settings (MTU without a device, TTL, loopback, ICMP rate).</summary>
+    private readonly NetstackOptions _options;
+
+    /// <summary>The stack's counters.</summary>
+    private readonly NetstackCounters _counters;
+
+    /// <summary>The stack's interface addresses (replaced whole by <see cref="SetAddresses"/>).</summary>
+    private ImmutableArray<InterfaceAddress> _addresses;
+
+    /// <summary>Where packets are built; a stack on the other end of an in-memory pipe may take it (then we rent another).</summary>
+    private TransmitBuffer _tx = TransmitBuffer.Rent();
+
+    /// <summary>Where fragments are built, one at a time, from the packet in <see cref="_tx"/>.</summary>
+    private readonly byte[] _fragmentBuffer = new byte[65535 + HeaderRoom];
+
+    /// <summary>Incomplete fragmented datagrams (a timer owner).</summary>
+    private readonly Reassembler _reassembler;
+
+    /// <summary>The rate limit of ICMP errors sent (RFC 1812 §4.3.2.8, RFC 4443 §2.4(f)).</summary>
+    private readonly TokenBucket _icmpErrorLimiter;
+
+    /// <summary>Echo requests in flight (made with the first ping; a timer owner).</summary>
+    private Pinger? _pinger;
+
+    /// <summary>The attached device (null: none; packets to other hosts are dropped as <see cref="DropReason.NoDevice"/>).</summary>
+    private IPacketDevice? _device;
+
+    /// <summary>The subscription to <see cref="_device"/>'s received frames.</summary>
+    private IDisposable? _deviceSubscription;
+
+    /// <summary>The device's MTU (0 without a device: <see cref="NetstackOptions.Mtu"/> is in force).</summary>
+    private int _deviceMtu;
+
+    /// <summary>The device does not need TCP/UDP checksums (<see cref="ChecksumOffload.Transmit"/>): emission leaves them zero.</summary>
+    private bool _txChecksumOffload;
+
+    /// <summary>The device cuts TCP super-segments itself (<see cref="IPacketDevice.TcpSegmentationOffload"/>, only with transmit
+    /// checksum offload): a TCP packet longer than the MTU goes to it whole instead of being fragmented or dropped.</summary>
+    private bool _txSegmentationOffload;
+
+    /// <summary>The identification of the next IPv4 packet sent.</summary>
+    private ushort _nextIpv4Id;
+
+    /// <summary>The identification of the last IPv6 packet sent in fragments.</summary>
+    private uint _nextIpv6FragmentId;
+
+    /// <summary>Creates the IP layer of <paramref name="stack"/>, with the addresses of its options.</summary>
+    public IpLayer(Netstack stack, PassScheduler passes, NetstackOptions options, NetstackCounters counters)
+    {
+        _stack = stack;
+        _passes = passes;
+        _options = options;
+        _counters = counters;
+        _addresses = [.. options.Addresses];
+        _reassembler = new Reassembler(options.ReassemblyTimeout, options.ReassemblyMemoryLimit, counters, OnReassemblyTimeout);
+        _icmpErrorLimiter = new TokenBucket(options.IcmpErrorRatePerSecond, Math.Max(1, options.IcmpErrorRatePerSecond / 10));
+    }
+
+    /// <summary>The stack's interface addresses now.</summary>
+    public IReadOnlyList<InterfaceAddress> Addresses => _addresses;
+
+    /// <summary>The MTU in force: the attached device's, or <see cref="NetstackOptions.Mtu"/>.</summary>
+    public int Mtu => _deviceMtu > 0 ? _deviceMtu : _options.Mtu;
+
+    /// <summary>True when the device finishes TCP/UDP checksums: emitters leave them zero.</summary>
+    public bool TransmitChecksumOffload => _txChecksumOffload;
+
+    /// <summary>Bytes held by incomplete IP datagrams.</summary>
+    public int ReassemblyMemoryInUse => _reassembler.MemoryInUse;
+
+    // ---------------------------------------------------------------- the device
+
+    /// <summary>Attaches a device (see <see cref="Netstack.Attach"/>); dispose the result to detach.</summary>
+    public IDisposable Attach(IPacketDevice device)
+    {
+        lock (_passes.EngineLock)
+        {
+            DetachLocked();
+            _device = device;
+            _deviceMtu = Math.Min(device.Mtu, 65535);
+            _txChecksumOffload = device.ChecksumOffload.HasFlag(ChecksumOffload.Transmit);
+            // The device finishes each segment's checksum after cutting, so TSO is used only with transmit checksum offload.
+            _txSegmentationOffload = _txChecksumOffload && device.TcpSegmentationOffload;
+            _stack.OnSegmentationOffloadChanged(_txSegmentationOffload ? _deviceMtu : 0);
+            _deviceSubscription = device.Received.Subscribe(new DeviceObserver(this, device));
+        }
+        return Disposable.Create(() =>
+        {
+            lock (_passes.EngineLock) if (_device == device) DetachLocked();
+        });
+    }
+
+    private void DetachLocked()
+    {
+        _deviceSubscription?.Dispose();
+        _deviceSubscription = null;
+        _device = null;
+        _deviceMtu = 0;
+        _txChecksumOffload = false;
+        _txSegmentationOffload = false;
+        _stack.OnSegmentationOffloadChanged(0);
+    }
+
+    /// <summary>The layer's part of the teardown: pings in flight fail, fragments are dropped, the device is detached and told.</summary>
+    public void TearDown(Commands.NetstackError error)
+    {
+        _pinger?.FailAll(error); // pings in flight are not sockets: they must hear of the disposal too
+        _reassembler.Clear();
+        _deviceSubscription?.Dispose();
+        _deviceSubscription = null;
+        try { _device?.Transmit.OnCompleted(); } catch (Exception) { _counters.SubscriberFaults++; }
+        _device = null;
+    }
+
+    /// <summary>
+    /// Feeds a device's frames into the inbox. A failed or finished device is detached and its loss is noted, so the next
+    /// pass ends the open connections with a clear error; the stack stays usable and takes a new device with <see cref="Attach"/>.
+    /// </summary>
+    private sealed class DeviceObserver(IpLayer ip, IPacketDevice device) : IObserver<ReadOnlyMemory<byte>>
+    {
+        private readonly bool _checksumTrusted = device.ChecksumOffload.HasFlag(ChecksumOffload.Receive);
+
+        public void OnNext(ReadOnlyMemory<byte> frame)
+        {
+            Interlocked.Increment(ref ip._counters.FramesIn);
+            Interlocked.Add(ref ip._counters.BytesIn, frame.Length);
+            // A large frame another stack is handing over from its transmit buffer: take the buffer instead of copying it.
+            if (frame.Length >= TransmitBuffer.DetachThreshold
+                && MemoryMarshal.TryGetMemoryManager(frame, out TransmitBuffer? buffer, out int start, out int length)
+                && buffer.TryDetach())
+            {
+                ip._passes.EnqueueFrame(new InboxFrame(buffer.Array, start, length, FromLoopback: false, _checksumTrusted, buffer));
+                return;
+            }
+            ip._passes.EnqueueFrame(frame.Span, fromLoopback: false, _checksumTrusted);
+        }
+
+        public void OnError(Exception error) => OnCompleted();
+
+        public void OnCompleted()
+        {
+            lock (ip._passes.EngineLock)
+            {
+                if (ip._device != device) return;
+                ip.DetachLocked();
+                ip._passes.NoteDeviceLost();
+            }
+            ip._passes.SchedulePass();
+        }
+    }
+
+    // ---------------------------------------------------------------- addresses
+
+    /// <summary>Replaces the stack's addresses.</summary>
+    public void SetAddresses(IReadOnlyList<InterfaceAddress> addresses) => _addresses = [.. addresses];
+
+    /// <summary>True when <paramref name="address"/> is one of the stack's (or loopback, when enabled).</summary>
+    public bool IsLocalAddress(NetAddress address)
+    {
+        if (_options.EnableLoopback && address.IsLoopback) return true;
+        foreach (InterfaceAddress a in _addresses.AsSpan())
+            if (a.Address == address) return true;
+        return false;
+    }
+
+    /// <summary>True when a packet to <paramref name="destination"/> is for this stack (local or IPv4 broadcast).</summary>
+    private bool AcceptsDestination(NetAddress destination)
+    {
+        if (IsLocalAddress(destination)) return true;
+        if (destination.IsV6) return false;
+        if (destination.IsBroadcast) return true;
+        foreach (InterfaceAddress a in _addresses.AsSpan())
+        {
+            // Directed broadcast of one of our IPv4 subnets.
+            if (a.Address.IsV6 || a.PrefixLength >= 31) continue;
+            uint host = uint.MaxValue >> a.PrefixLength;
+            if (a.Address.IsInPrefix(destination, a.PrefixLength) && (destination.V4Value & host) == host) return true;
+        }
+        return false;
+    }
+
+    /// <summary>
+    /// Chooses the source address for a packet to <paramref name="destination"/>: the bound address if specific, loopback for
+    /// loopback, else the stack address of that version whose prefix contains the destination, else the first of that version.
+    /// </summary>
+    public bool TrySelectSource(NetAddress bound, NetAddress destination, out NetAddress source)
+    {
+        source = bound;
+        if (!bound.IsUnspecified) return bound.IsV6 == destination.IsV6;
+        if (destination.IsLoopback && _options.EnableLoopback)
+        {
+            source = destination.IsV6 ? NetAddress.LoopbackV6 : NetAddress.LoopbackV4;
+            return true;
+        }
+        bool found = false;
+        foreach (InterfaceAddress a in _addresses.AsSpan())
+        {
+            if (a.Address.IsV6 != destination.IsV6) continue;
+            if (a.Address.IsInPrefix(destination, a.PrefixLength)) { source = a.Address; return true; }
+            if (!found) { source = a.Address; found = true; }
+        }
+        return found;
+    }
+
+    // ---------------------------------------------------------------- transmit
+
+    /// <summary>The transmit buffer where an upper layer writes its packet, starting at <see cref="HeaderRoom"/>.</summary>
+    public Span<byte> TransmitPayload => _tx.Array.AsSpan(HeaderRoom);
+
+    /// <summary>
+    /// Sends the upper-layer packet of <paramref name="payloadLength"/> bytes already written at <see cref="TransmitPayload"/>:
+    /// adds the IP header, fragments it if it is larger than the MTU (unless <paramref name="dontFragment"/>), and hands it to
+    /// the device, or back to the inbox when the destination is the stack itself.
+    /// </summary>
+    public bool Transmit(NetAddress source, NetAddress destination, IpProtocol protocol, int payloadLength, bool dontFragment = false)
+    {
+        bool v6 = destination.IsV6;
+        int headerLength = v6 ? Ipv6Header.HeaderLength : Ipv4Header.HeaderLength;
+        int start = HeaderRoom - headerLength;
+        Span<byte> packet = _tx.Array.AsSpan(start, headerLength + payloadLength);
+        _counters.CountBytesOut(protocol, payloadLength);
+        if (v6)
+            Ipv6Header.Emit(packet, new Ipv6Header(source, destination, protocol, _options.DefaultTimeToLive), payloadLength);
+        else
+            Ipv4Header.Emit(packet, new Ipv4Header(source, destination, protocol, _options.DefaultTimeToLive, _nextIpv4Id++, DontFragment: dontFragment), payloadLength);
+
+        if (IsLocalAddress(destination))
+        {
+            // Delivered inside the stack; processed later in this pass or the next, never re-entrantly.
+            _passes.EnqueueFrame(packet, fromLoopback: true, checksumTrusted: _txChecksumOffload);
+            return true;
+        }
+        if (packet.Length <= Mtu) return SendToDevice(packet);
+        if (protocol == IpProtocol.Tcp && _txSegmentationOffload) return SendToDevice(packet); // a super-segment: the device cuts it
+        if (dontFragment || v6 && protocol == IpProtocol.Tcp)
+        {
+            _counters.Drop(DropReason.TooBigToSend);
+            return false;
+        }
+        return v6 ? SendFragmentsV6(source, destination, protocol, payloadLength) : SendFragmentsV4(packet, payloadLength);
+    }
+
+    /// <summary>Sends a whole IP packet that is already built (raw sockets).</summary>
+    public bool TransmitRawPacket(ReadOnlySpan<byte> packet, NetAddress destination)
+    {
+        if (IsLocalAddress(destination))
+        {
+            _passes.EnqueueFrame(packet, fromLoopback: true, checksumTrusted: _txChecksumOffload);
+            return true;
+        }
+        if (packet.Length > Mtu)
+        {
+            _counters.Drop(DropReason.TooBigToSend);
+            return false;
+        }
+        return SendToDevice(packet);
+    }
+
+    private bool SendToDevice(ReadOnlySpan<byte> packet)
+    {
+        IPacketDevice? device = _device;
+        if (device is null)
+        {
+            _counters.Drop(DropReason.NoDevice);
+            return false;
+        }
+        _counters.FramesOut++;
+        _counters.BytesOut += packet.Length;
+        // The frame is borrowed for the duration of OnNext (see IPacketDevice): the device copies what it keeps — or, a stack
+        // at the other end of an in-memory pipe, takes the whole transmit buffer (TransmitBuffer), and we build in another.
+        // ReadOnlyMemory cannot wrap a span, so both transmit buffers are arrays and we slice by offset.
+        if (((ReadOnlySpan<byte>)_tx.Array).Overlaps(packet, out int offset))
+        {
+            TransmitBuffer tx = _tx;
+            tx.BeginSend();
+            try
+            {
+                return Transmit(device, tx.Frame(offset, packet.Length));
+            }
+            finally
+            {
+                if (tx.EndSend()) _tx = TransmitBuffer.Rent();
+            }
+        }
+        if (((ReadOnlySpan<byte>)_fragmentBuffer).Overlaps(packet, out offset))
+            return Transmit(device, _fragmentBuffer.AsMemory(offset, packet.Length));
+        return Transmit(device, packet.ToArray()); // not one of ours (raw send): copy; off the hot path
+    }
+
+    private bool Transmit(IPacketDevice device, ReadOnlyMemory<byte> frame)
+    {
+        try
+        {
+            device.Transmit.OnNext(frame);
+        }
+        catch (Exception)
+        {
+            _counters.SubscriberFaults++;
+            return false;
+        }
+        return true;
+    }
+
+    /// <summary>IPv4 fragmentation (RFC 791 §3.2): every fragment but the last carries a multiple of 8 data bytes.</summary>
+    private bool SendFragmentsV4(ReadOnlySpan<byte> packet, int payloadLength)
+    {
+        Ipv4Header.TryParse(packet, out Ipv4Header header, out int headerLength, out ReadOnlySpan<byte> payload);
+        int chunk = (Mtu - headerLength) & ~7;
+        for (int offset = 0; offset < payloadLength; offset += chunk)
+        {
+            int length = Math.Min(chunk, payloadLength - offset);
+            bool more = offset + length < payloadLength;
+            Span<byte> fragment = _fragmentBuffer.AsSpan(0, headerLength + length);
+            payload.Slice(offset, length).CopyTo(fragment[headerLength..]);
+            Ipv4Header.Emit(fragment, header with { MoreFragments = more, FragmentOffset = offset }, length);
+            _counters.FragmentsOut++;
+            if (!SendToDevice(fragment)) return false;
+        }
+        return true;
+    }
+
+    /// <summary>IPv6 fragmentation at the source (RFC 8200 §4.5), with a fragment header in every fragment.</summary>
+    private bool SendFragmentsV6(NetAddress source, NetAddress destination, IpProtocol protocol, int payloadLength)
+    {
+        ReadOnlySpan<byte> payload = _tx.Array.AsSpan(HeaderRoom, payloadLength);
+        int headerLength = Ipv6Header.HeaderLength + Ipv6Header.FragmentHeaderLength;
+        int chunk = (Mtu - headerLength) & ~7;
+        uint id = ++_nextIpv6FragmentId;
+        for (int offset = 0; offset < payloadLength; offset += chunk)
+        {
+            int length = Math.Min(chunk, payloadLength - offset);
+            bool more = offset + length < payloadLength;
+            Span<byte> fragment = _fragmentBuffer.AsSpan(0, headerLength + length);
+            payload.Slice(offset, length).CopyTo(fragment[headerLength..]);
+            var header = new Ipv6Header(source, destination, protocol, _options.DefaultTimeToLive,
+                HasFragmentHeader: true, FragmentOffset: offset, MoreFragments: more, FragmentIdentification: id);
+            Ipv6Header.Emit(fragment, header, length);
+            _counters.FragmentsOut++;
+            if (!SendToDevice(fragment)) return false;
+        }
+        return true;
+    }
+}

@@ -1,0 +1,163 @@
+using Rx.Netstack.Commands;
+using Rx.Netstack.Diagnostics;
+using Rx.Netstack.Wire;
+
+namespace Rx.Netstack.Engine;
+
+/// <summary>
+/// The UDP demultiplexer: bound sockets by local endpoint, ephemeral ports, datagrams in (to a waiting receive or the
+/// socket's queue; port unreachable when nobody is bound) and out, and the <see cref="Command.Udp"/> commands.
+/// </summary>
+internal sealed class UdpDemux : TransportDemux
+{
+    /// <summary>Bound sockets by local endpoint (a wildcard address for sockets bound to any).</summary>
+    private readonly Dictionary<NetEndpoint, UdpSocketState> _bindings = [];
+
+    /// <summary>Hands out ephemeral ports (seeded per stack, so two stacks in one process pick different ones, and a RandomSeed repeats them).</summary>
+    private readonly PortAllocator _ports;
+
+    public UdpDemux(IpLayer ip, PassScheduler passes, SocketRegistry sockets, NetstackOptions options, NetstackCounters counters, int seed)
+        : base(ip, passes, sockets, options, counters) =>
+        _ports = new PortAllocator(seed * 7919);
+
+    /// <summary>A datagram for this stack (from the IP layer, via the stack).</summary>
+    public void Receive(in IpInfo ip, ReadOnlySpan<byte> packet, ReadOnlySpan<byte> datagram, Instant now)
+    {
+        if (UdpHeader.TryParse(datagram, ip.Source, ip.Destination, out UdpHeader header, out ReadOnlySpan<byte> payload, verifyChecksum: !ip.ChecksumTrusted) != WireError.None)
+        {
+            Counters.Drop(DropReason.UdpMalformed);
+            return;
+        }
+        var destination = new NetEndpoint(ip.Destination, header.DestinationPort);
+        if (!_bindings.TryGetValue(destination, out UdpSocketState? socket) &&
+            !_bindings.TryGetValue(new NetEndpoint(ip.IsV6 ? NetAddress.AnyV6 : NetAddress.AnyV4, header.DestinationPort), out socket))
+        {
+            Counters.Drop(DropReason.UdpNoSocket);
+            // RFC 1122 §4.1.3.1 / RFC 4443 §3.1 code 4: port unreachable (rate-limited; never for broadcast).
+            if (Ip.IsLocalAddress(ip.Destination))
+                Ip.SendIcmpError(packet, ip.Source, ip.Destination, ip.IsV6,
+                    ip.IsV6 ? (byte)IcmpV6Type.DestinationUnreachable : (byte)IcmpV4Type.DestinationUnreachable,
+                    ip.IsV6 ? (byte)4 : (byte)3, 0, now);
+            return;
+        }
+        var meta = new UdpSocketState.Meta(new NetEndpoint(ip.Source, header.SourcePort), destination);
+        Counters.UdpIn++;
+        // Straight to a waiting single receive (nothing queued before it); a waiting batch receive is answered by the flush,
+        // so datagrams arriving later in this pass join it.
+        while (socket.Received.IsEmpty && socket.Receivers.First is { Command: Command.Udp.Receive } waiting)
+        {
+            socket.Receivers.Remove(waiting);
+            if (!waiting.TryClaim()) continue; // cancelled meanwhile
+            Passes.Deliver(waiting, UdpSocketState.MakeReply(waiting, meta, payload));
+            return;
+        }
+        if (!socket.Received.TryEnqueue(meta, payload)) Counters.Drop(DropReason.UdpBufferFull);
+        else if (!socket.Receivers.IsEmpty) Passes.MarkDirty(socket); // a batch receive waits: the flush answers it with the pass's burst
+    }
+
+    /// <summary>Runs a <see cref="Command.Udp"/> command.</summary>
+    public void Execute(PendingRequest request, Command.Udp command)
+    {
+        switch (command)
+        {
+            case Command.Udp.Bind bind:
+                Bind(request, bind.Local);
+                break;
+            case Command.Udp.Send send:
+                if (Lookup(request, send.Socket, out UdpSocketState? s)) Send(request, s!, send);
+                break;
+            case Command.Udp.Receive receive:
+                if (Lookup(request, receive.Socket, out s)) WaitForPacket(request, receive.MaxLength, s!);
+                break;
+            case Command.Udp.ReceiveBatch { MaxDatagrams: < 1 }:
+                Passes.Fail(request, NetstackError.Bad(BadRequestReason.ZeroSizeBuffer, "A batch receive needs room for at least one datagram."));
+                break;
+            case Command.Udp.ReceiveBatch batch:
+                if (Lookup(request, batch.Socket, out s)) WaitForPacket(request, batch.MaxLength, s!);
+                break;
+            case Command.Udp.Close close:
+                if (!Lookup(request, close.Socket, out s)) break;
+                _bindings.Remove(s!.Local);
+                CloseSocket(s, NetstackError.Of(NetstackErrorKind.SocketClosed, "The UDP socket was closed."));
+                Passes.Complete(request, Reply.Ok.Instance);
+                break;
+        }
+    }
+
+    private void Bind(PendingRequest request, NetEndpoint local)
+    {
+        if (!IsBindable(request, local.Address)) return;
+        if (local.Port == 0)
+        {
+            ushort port = _ports.Allocate((this, local.Address), static (st, p) => !st.Item1.PortTaken(st.Address, p));
+            if (port == 0)
+            {
+                Passes.Fail(request, NetstackError.Bad(BadRequestReason.NoFreePort, "No ephemeral UDP port is free."));
+                return;
+            }
+            local = local with { Port = port };
+        }
+        else if (PortTaken(local.Address, local.Port))
+        {
+            Passes.Fail(request, NetstackError.Bad(BadRequestReason.PortInUse, $"UDP {local} is already bound."));
+            return;
+        }
+        var socket = new UdpSocketState(Passes, local, Options.UdpReceiveBufferSize, Options.UdpReceiveQueueLength);
+        if (!TryAdd(socket, SocketKind.Udp, request)) return;
+        _bindings.Add(local, socket);
+        Passes.Complete(request, new Reply.Bound(socket.Handle, local));
+    }
+
+    /// <summary>A specific bind conflicts with the same endpoint and with the wildcard of its version on that port, and vice versa.</summary>
+    private bool PortTaken(NetAddress address, ushort port)
+    {
+        if (_bindings.ContainsKey(new NetEndpoint(address, port))) return true;
+        NetAddress any = address.IsV6 ? NetAddress.AnyV6 : NetAddress.AnyV4;
+        if (_bindings.ContainsKey(new NetEndpoint(any, port))) return true;
+        if (!address.IsUnspecified) return false;
+        foreach (NetEndpoint bound in _bindings.Keys)
+            if (bound.Port == port && bound.Address.IsV6 == address.IsV6) return true;
+        return false;
+    }
+
+    private void Send(PendingRequest request, UdpSocketState socket, Command.Udp.Send send)
+    {
+        NetEndpoint destination = send.Destination;
+        if (destination.Address.IsV6 != socket.Local.Address.IsV6)
+        {
+            Passes.Fail(request, NetstackError.Bad(BadRequestReason.WrongIpVersion,
+                $"Socket bound to IPv{socket.Local.Address.Version} cannot send to IPv{destination.Address.Version} {destination}."));
+            return;
+        }
+        if (destination.Port == 0 || destination.Address.IsUnspecified)
+        {
+            Passes.Fail(request, NetstackError.Bad(BadRequestReason.Unaddressable, $"Cannot send to {destination}."));
+            return;
+        }
+        int protocolLimit = destination.Address.IsV6 ? NetstackOptions.MaxUdpPayloadV6 : NetstackOptions.MaxUdpPayloadV4;
+        if (send.Data.Length > Math.Min(Options.UdpSendBufferSize, protocolLimit))
+        {
+            Passes.Fail(request, NetstackError.Bad(BadRequestReason.MessageTooLarge, send.Data.Length > protocolLimit
+                ? $"A {send.Data.Length}-byte datagram is larger than UDP over IPv{destination.Address.Version} carries ({protocolLimit} bytes)."
+                : $"A {send.Data.Length}-byte datagram is larger than the socket's {Options.UdpSendBufferSize}-byte send buffer (NetstackOptions.UdpSendBufferSize)."));
+            return;
+        }
+        if (!Ip.TrySelectSource(socket.Local.Address, destination.Address, out NetAddress source))
+        {
+            Passes.Fail(request, NetstackError.Bad(BadRequestReason.Unaddressable, $"The stack has no IPv{destination.Address.Version} address to send from."));
+            return;
+        }
+        // UDP output is emitted in the same pass, so a send never waits for buffer space.
+        Span<byte> datagram = Ip.TransmitPayload;
+        send.Data.Span.CopyTo(datagram[UdpHeader.HeaderLength..]);
+        // A datagram that leaves in fragments carries its checksum in the first one, where no device can finish it: computed
+        // even with transmit offload (an IPv6 receiver drops a zero UDP checksum, RFC 8200 §8.1).
+        bool fragmented = UdpHeader.HeaderLength + send.Data.Length + (destination.Address.IsV6 ? Ipv6Header.HeaderLength : Ipv4Header.HeaderLength) > Ip.Mtu
+            && !Ip.IsLocalAddress(destination.Address);
+        int length = UdpHeader.Emit(datagram, new UdpHeader(socket.Local.Port, destination.Port), send.Data.Length, source, destination.Address,
+            computeChecksum: !Ip.TransmitChecksumOffload || fragmented);
+        Counters.UdpOut++;
+        Ip.Transmit(source, destination.Address, IpProtocol.Udp, length);
+        Passes.Complete(request, new Reply.Sent(send.Data.Length));
+    }
+}
