@@ -11,18 +11,43 @@ public class TcpCloseAndResetTests
     public void Active_close_goes_through_FIN_WAIT_and_TIME_WAIT_for_exactly_TimeWaitDuration()
     {
         var c = EstablishedClient();
+        TcbState established = c.Snapshot();
         c.Do(20, t => t.Close());
-        Assert.Equal(TcpState.FinWait1, c.Tcb.State);
         c.Expect(20, Check.Flags(TcpFlags.Fin | TcpFlags.Ack), Check.Seq(1001), Check.Ack(3001));
+        // RFC 9293 §3.10.4: the FIN takes a sequence number and is timed and retransmitted like data.
+        TcbState finWait1 = established.With(new
+        {
+            State = TcpState.FinWait1,
+            AppClosed = true,
+            Sender = new { FinQueued = true, Nxt = 1002u, Max = 1002u, ProbeHigh = 1002u, RttTiming = true, RttTimedEnd = 1002u, RttTimedAt = At(20) },
+            Timers = new { Retransmit = At(220) },
+        });
+        c.Sanity(finWait1);
         c.Send(30, Seg(TcpFlags.Ack, 3001, 1002));
-        Assert.Equal(TcpState.FinWait2, c.Tcb.State);
+        // Our FIN is acknowledged; closed by the application, FIN-WAIT-2 waits at most TimeWaitDuration for the peer's FIN.
+        TcbState finWait2 = finWait1.With(new
+        {
+            State = TcpState.FinWait2,
+            Sender = new { Una = 1002u, Wl1 = 3001u, Wl2 = 1002u, RttTiming = false },
+            Receiver = new { LastReceivedAt = At(30) },
+            Rtt = new { RttVariance = Ms(3.75) },
+            Timers = new { Retransmit = Instant.Never, TimeWait = At(30 + 60_000) },
+        });
+        c.Sanity(finWait2);
         c.Send(40, Seg(TcpFlags.Fin | TcpFlags.Ack, 3001, 1002));
-        Assert.Equal(TcpState.TimeWait, c.Tcb.State);
         c.Expect(40, Check.Flags(TcpFlags.Ack), Check.Seq(1002), Check.Ack(3002));
+        // RFC 9293 §3.10.7.4 eighth check: the peer's FIN takes RCV.NXT one on, and TIME-WAIT lasts 2·MSL from here.
+        TcbState timeWait = finWait2.With(new
+        {
+            State = TcpState.TimeWait,
+            Receiver = new { Nxt = 3002u, LastAckSent = 3002u, FinReceived = true, LastReceivedAt = At(40) },
+            Timers = new { TimeWait = At(40 + 60_000) },
+        });
+        c.Sanity(timeWait);
         c.AdvanceTo(At(60_039));
-        Assert.Equal(TcpState.TimeWait, c.Tcb.State);
+        c.Sanity(timeWait);
         c.AdvanceTo(At(60_040));
-        Assert.Equal(TcpState.Closed, c.Tcb.State);
+        c.Sanity(timeWait.With(new { State = TcpState.Closed, Timers = new { TimeWait = Instant.Never } }));
         Assert.Equal(TcpError.None, c.Tcb.Error);
     }
 

@@ -13,10 +13,44 @@ public class TcpDataTests
     public void Data_is_sent_at_once_and_the_RTO_is_cancelled_by_the_ACK()
     {
         var c = EstablishedClient();
+        TcbState established = c.Snapshot();
         var data = Bytes(100);
         c.Do(20, t => Assert.Equal(100, t.Send(data)));
         c.Expect(20, Check.Flags(TcpFlags.Ack | TcpFlags.Psh), Check.Seq(1001), Check.Ack(3001), Check.Payload(data));
+        c.Sanity(established.With(new
+        {
+            Sender = new
+            {
+                Nxt = 1101u,
+                Max = 1101u,
+                ProbeHigh = 1101u,
+                Buffer = new { Count = 100, Allocated = true }, // kept until acknowledged
+                BytesSent = 100L,
+                RttTiming = true, // RFC 6298 §3 without timestamps: this segment is timed
+                RttTimedEnd = 1101u,
+                RttTimedAt = At(20),
+            },
+            Timers = new { Retransmit = At(20 + 200) }, // RFC 6298 §5.1: RTO = 200 ms (the MinRto) after a 10 ms SYN sample
+        }));
         c.Send(30, Seg(TcpFlags.Ack, 3001, 1101));
+        c.Sanity(established.With(new
+        {
+            Sender = new
+            {
+                Una = 1101u,
+                Nxt = 1101u,
+                Max = 1101u,
+                ProbeHigh = 1101u,
+                BufferStart = 1101u,
+                Wl1 = 3001u,
+                Wl2 = 1101u,
+                BytesSent = 100L,
+                RttTimedEnd = 1101u, // the sample was taken: timing stopped
+                RttTimedAt = At(20),
+            },
+            Receiver = new { LastReceivedAt = At(30) },
+            Rtt = new { RttVariance = Ms(3.75) }, // RFC 6298 §2.3: ¾·5 ms + ¼·|10 − 10|
+        }));
         Assert.Equal(0, c.Tcb.GetInfo(c.Now).BytesInFlight);
         Assert.True(c.Tcb.PollAt.IsNever);
         Assert.False(c.Tcb.HoldsBuffers); // drained and idle: the send ring went back to the pool
@@ -30,11 +64,34 @@ public class TcpDataTests
         var data = Bytes(100);
         c.Do(20, t => t.Send(data));
         c.Expect(20, Check.Seq(1001), Check.Payload(data));
+        TcbState sent = c.Snapshot();
         // RTT 10 ms from the handshake gives RTO = max(MinRto 200 ms, 10 + 4·5) = 200 ms, then doubling.
         c.ExpectNothing(219);
         c.Expect(220, Check.Seq(1001), Check.Payload(data));
+        TcbState firstTimeout = sent.With(new
+        {
+            Sender = new
+            {
+                Retries = 1,
+                SegmentsRetransmitted = 1L,
+                RttTiming = false, // Karn's rule (RFC 6298 §3): a resent segment gives no sample
+            },
+            Timers = new { Retransmit = At(220 + 400) },
+            Rtt = new { BackoffCount = 1, Rto = Ms(400) }, // RFC 6298 §5.5: back off
+            // RFC 5681 §3.1: ssthresh = max(FlightSize / 2, 2·SMSS), cwnd = the loss window, one segment.
+            Congestion = new { CongestionWindow = 1460, SlowStartThreshold = 2 * 1460 },
+            // RFC 6582 §3.2 step 1: no fast recovery for losses from before the timeout.
+            Recovery = new { RecoverPoint = 1101u, HighRxt = 1001u },
+        });
+        c.Sanity(firstTimeout);
         c.ExpectNothing(619);
         c.Expect(620, Check.Seq(1001), Check.Payload(data));
+        c.Sanity(firstTimeout.With(new
+        {
+            Sender = new { Retries = 2, SegmentsRetransmitted = 2L },
+            Timers = new { Retransmit = At(620 + 800) },
+            Rtt = new { BackoffCount = 2, Rto = Ms(800) }, // the same segment timed out again: ssthresh stays (RFC 5681 §3.1)
+        }));
         c.ExpectNothing(1419);
         c.Expect(1420, Check.Seq(1001), Check.Payload(data));
         c.ExpectNothing(3019);

@@ -21,15 +21,27 @@ public class TcpHandshakeTests
     {
         var c = Client(1000);
         Assert.Equal(TcpState.SynSent, c.Tcb.State);
+        TcbState synSent = c.Snapshot();
         c.Expect(0, Check.Flags(TcpFlags.Syn), Check.Seq(1000), Check.Mss(1460), Check.Window(16384), Check.WindowScale(-1),
             Check.SackPermitted(false), Check.Timestamps(false));
         c.ExpectNothing(500);
         c.Send(600, Seg(TcpFlags.Syn | TcpFlags.Ack, 3000, 1001) with { MaxSegmentSize = 1000 });
         c.Expect(600, Check.Flags(TcpFlags.Ack), Check.Seq(1001), Check.Ack(3001), Check.Window(16384));
-        Assert.Equal(TcpState.Established, c.Tcb.State);
-        Assert.True(c.Tcb.HasEstablished);
+        c.Sanity(synSent.With(new
+        {
+            State = TcpState.Established,
+            HasEstablished = true,
+            // RFC 9293 §3.10.7.3: SND.UNA past our SYN, the window from the SYN-ACK (never scaled, RFC 7323 §2.2).
+            Sender = new { Una = 1001u, Wl1 = 3000u, Wl2 = 1001u, Window = 65535, MaxWindow = 65535 },
+            // RCV.NXT past the peer's SYN; our ACK advertised the whole 16 KiB buffer.
+            Receiver = new { Irs = 3000u, Nxt = 3001u, LastAckSent = 3001u, AdvertisedEdge = 3001u + 16384, WindowEdge = 3001u + 16384 },
+            Options = new { PeerMss = 1000, Mss = 1000 },
+            Timers = new { Retransmit = Instant.Never }, // RFC 6298 §5.2: nothing outstanding
+            Congestion = new { CongestionWindow = 10 * 1000 }, // RFC 6928: ten segments of the MSS just agreed
+            // RFC 6298 §2.2: the SYN's 600 ms is the first sample; RTO = SRTT + 4·RTTVAR.
+            Rtt = new { SmoothedRtt = (TimeSpan?)Ms(600), LatestRtt = (TimeSpan?)Ms(600), RttVariance = Ms(300), Rto = Ms(1800), BaseRto = Ms(1800) },
+        }));
         Assert.Equal(1000, c.Tcb.GetInfo(c.Now).MaxSegmentSize);
-        Assert.Equal(TimeSpan.FromMilliseconds(600), c.Tcb.GetInfo(c.Now).SmoothedRtt);
         c.ExpectNothing(100_000);
     }
 
@@ -38,9 +50,18 @@ public class TcpHandshakeTests
     {
         var s = Server(Seg(TcpFlags.Syn, 7000) with { MaxSegmentSize = 1200 }, isn: 5000);
         Assert.Equal(TcpState.SynReceived, s.Tcb.State);
+        TcbState synReceived = s.Snapshot();
         s.Expect(0, Check.Flags(TcpFlags.Syn | TcpFlags.Ack), Check.Seq(5000), Check.Ack(7001), Check.Mss(1460));
         s.Send(20, Seg(TcpFlags.Ack, 7001, 5001));
-        Assert.Equal(TcpState.Established, s.Tcb.State);
+        s.Sanity(synReceived.With(new
+        {
+            State = TcpState.Established,
+            HasEstablished = true,
+            Sender = new { Una = 5001u, Wl1 = 7001u, Wl2 = 5001u }, // RFC 9293 §3.10.7.4: the ACK sets SND.WL1/WL2
+            Receiver = new { LastReceivedAt = At(20) },
+            Timers = new { Retransmit = Instant.Never },
+            Rtt = new { SmoothedRtt = (TimeSpan?)Ms(20), LatestRtt = (TimeSpan?)Ms(20), RttVariance = Ms(10), Rto = Ms(200), BaseRto = Ms(200) },
+        }));
         s.ExpectNothing(1000);
         Assert.Equal(1200, s.Tcb.GetInfo(s.Now).MaxSegmentSize);
     }

@@ -1,24 +1,14 @@
+using Rx.Netstack.Devices;
 using Rx.Netstack.Tcp;
 using Rx.Netstack.Wire;
 
 namespace Rx.Netstack.Tests.Tcp;
 
-/// <summary>How the simulated link between two connections misbehaves.</summary>
-internal sealed record LinkProfile
-{
-    public TimeSpan Delay { get; init; } = TimeSpan.FromMilliseconds(10);
-    /// <summary>Extra random delay up to this much per packet (reorders packets).</summary>
-    public TimeSpan Jitter { get; init; }
-    public double LossRate { get; init; }
-    public double DuplicateRate { get; init; }
-    /// <summary>Packets per millisecond the link carries in each direction (0 = unlimited).</summary>
-    public double PacketsPerMs { get; init; }
-}
-
 /// <summary>
 /// Two control blocks back to back over a simulated link, all in memory: headers and payload copies go straight across
-/// (no wire encoding), with loss, duplication, reordering and delay drawn from a seeded <see cref="Random"/> and time
-/// driven as <see cref="Instant"/> values. B is created by <see cref="TcpControlBlock.AcceptSyn"/> when A's first SYN
+/// (no wire encoding), impaired per direction by the same <see cref="ImpairmentOptions"/> an <see cref="ImpairedLink"/>
+/// takes and with the same meaning (loss, duplication, reordering, delay, jitter, bandwidth), drawn from a seeded
+/// <see cref="Random"/>, with time driven as <see cref="Instant"/> values. Corruption needs bytes on a wire, so it is refused. B is created by <see cref="TcpControlBlock.AcceptSyn"/> when A's first SYN
 /// arrives, like a listener would; a segment for a closed block is answered with <see cref="TcpControlBlock.TryMakeResetFor"/>.
 /// </summary>
 internal sealed class TcpPair
@@ -28,9 +18,9 @@ internal sealed class TcpPair
     private static readonly NetEndpoint EndpointA = new(NetAddress.V4(10, 0, 0, 1), 40000);
     private static readonly NetEndpoint EndpointB = new(NetAddress.V4(10, 0, 0, 2), 80);
 
-    private readonly PriorityQueue<Packet, (long, long)> _link = new();
+    private readonly PriorityQueue<Packet, (long, long)> _inFlight = new();
     private readonly Random _random;
-    private readonly LinkProfile _profile;
+    private readonly ImpairmentOptions _impairment;
     private readonly TcpSettings _settingsB;
     private readonly int _mss;
     private readonly uint _isnB;
@@ -38,11 +28,16 @@ internal sealed class TcpPair
     private long _order;
     private SeqNumber? _highestA, _highestB;
 
-    public TcpPair(TcpSettings settingsA, TcpSettings settingsB, LinkProfile profile, int seed, int mss = 1460,
+    /// <summary>The link most tests use: 10 ms each way, nothing else.</summary>
+    public static ImpairmentOptions CleanLink { get; } = new() { Delay = TimeSpan.FromMilliseconds(10) };
+
+    public TcpPair(TcpSettings settingsA, TcpSettings settingsB, ImpairmentOptions link, int seed, int mss = 1460,
         uint isnA = 1_000_000, uint isnB = 2_000_000)
     {
+        link.Validate();
+        if (link.Corruption > 0) throw new ArgumentException("TcpPair carries headers, not bytes: it cannot corrupt a frame.", nameof(link));
         _random = new Random(seed);
-        _profile = profile;
+        _impairment = link;
         _settingsB = settingsB;
         _mss = mss;
         _isnB = isnB;
@@ -88,11 +83,11 @@ internal sealed class TcpPair
             if (done(this)) return true;
             Instant next = Instant.Min(A.PollAt, B?.PollAt ?? Instant.Never);
             if (busy) next = Instant.Min(next, Now + ApplicationTick);
-            if (_link.TryPeek(out _, out var due)) next = Instant.Min(next, new Instant(due.Item1));
+            if (_inFlight.TryPeek(out _, out var due)) next = Instant.Min(next, new Instant(due.Item1));
             if (next.IsNever || next > end) return done(this);
             if (next > Now) Now = next;
-            while (_link.TryPeek(out _, out var d) && d.Item1 <= Now.Ticks)
-                Deliver(_link.Dequeue());
+            while (_inFlight.TryPeek(out _, out var d) && d.Item1 <= Now.Ticks)
+                Deliver(_inFlight.Dequeue());
             if (A.PollAt <= Now) A.OnTimer(Now);
             if (B is not null && B.PollAt <= Now) B.OnTimer(Now);
         }
@@ -165,26 +160,31 @@ internal sealed class TcpPair
         }
     }
 
+    /// <summary>
+    /// Puts a packet on the link, deciding its fate as <c>LinkImpairer</c> does: lost? duplicated? held back? Then it is
+    /// delivered when the link is free, plus its serialisation time at the bandwidth (an IPv4 packet: 20 bytes of IP header,
+    /// the TCP header the wire layer would write, the payload), plus the delay, a jitter and the reorder delay if held back.
+    /// </summary>
     private void Enqueue(bool toB, TcpHeader h, byte[] payload)
     {
         int dir = toB ? 0 : 1;
         PacketsSent[dir]++;
-        if (_profile.LossRate > 0 && _random.NextDouble() < _profile.LossRate) return;
-        int copies = _profile.DuplicateRate > 0 && _random.NextDouble() < _profile.DuplicateRate ? 2 : 1;
-        Instant start = Now;
-        if (_profile.PacketsPerMs > 0)
+        ImpairmentOptions o = _impairment;
+        if (o.Loss > 0 && _random.NextDouble() < o.Loss) return;
+        int copies = o.Duplication > 0 && _random.NextDouble() < o.Duplication ? 2 : 1;
+        bool holdBack = o.Reordering > 0 && _random.NextDouble() < o.Reordering;
+        Instant start = _linkFreeAt[dir] > Now ? _linkFreeAt[dir] : Now;
+        if (o.BandwidthBytesPerSecond > 0)
         {
-            // A bottleneck: packets queue behind each other.
-            var gap = TimeSpan.FromTicks((long)(TimeSpan.TicksPerMillisecond / _profile.PacketsPerMs));
-            start = _linkFreeAt[dir] > Now ? _linkFreeAt[dir] : Now;
-            _linkFreeAt[dir] = start + gap;
+            long bytes = Ipv4Header.HeaderLength + h.Length + payload.Length;
+            start += TimeSpan.FromTicks((bytes * TimeSpan.TicksPerSecond + o.BandwidthBytesPerSecond - 1) / o.BandwidthBytesPerSecond);
         }
+        _linkFreeAt[dir] = start;
+        Instant at = start + o.Delay;
+        if (o.Jitter > TimeSpan.Zero) at += TimeSpan.FromTicks((long)(_random.NextDouble() * (o.Jitter.Ticks + 1)));
+        if (holdBack) at += o.ReorderDelay;
         for (int i = 0; i < copies; i++)
-        {
-            long jitter = _profile.Jitter > TimeSpan.Zero ? (long)(_random.NextDouble() * _profile.Jitter.Ticks) : 0;
-            Instant at = start + _profile.Delay + TimeSpan.FromTicks(jitter);
-            _link.Enqueue(new Packet(toB, h, payload), (at.Ticks, _order++));
-        }
+            _inFlight.Enqueue(new Packet(toB, h, payload), (at.Ticks, _order++));
     }
 }
 

@@ -1,3 +1,4 @@
+using Rx.Netstack.Devices;
 using Rx.Netstack.Tcp;
 using Rx.Netstack.Tcp.Congestion;
 using Rx.Netstack.Wire;
@@ -36,9 +37,11 @@ public sealed class TcpSackRecoveryTests
         }
         byte[] data = new byte[Segments * Segment];
         new Random(21).NextBytes(data);
-        // A 2-packets-per-ms bottleneck spaces the segments, so the receiver ACKs each one with fresh SACK blocks (packets due
-        // at the same instant are all delivered before either side emits, which would coalesce their ACKs).
-        var pair = new TcpPair(settings, settings, new LinkProfile { Delay = TimeSpan.FromMilliseconds(20), PacketsPerMs = 2 }, seed: 21, isnA: IsnA)
+        // A 3 MB/s bottleneck (two full 1,500-byte packets a millisecond) spaces the segments, so the receiver ACKs each one with
+        // fresh SACK blocks (packets due at the same instant are all delivered before either side emits, which would coalesce
+        // their ACKs).
+        var link = new ImpairmentOptions { Delay = TimeSpan.FromMilliseconds(20), BandwidthBytesPerSecond = 3_000_000 };
+        var pair = new TcpPair(settings, settings, link, seed: 21, isnA: IsnA)
         {
             DropFilter = Drop,
         };

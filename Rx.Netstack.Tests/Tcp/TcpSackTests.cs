@@ -34,6 +34,36 @@ public class TcpSackTests
         c.Expect(24, Check.Ack(3601), Check.SackBlocks());
     }
 
+    [Theory]
+    [InlineData(false, 1, 1460 - 12)] // one block: 2 + 8 bytes, padded to 12
+    [InlineData(false, 4, 1460 - 36)] // four blocks fill 34 of the 40 bytes of option space
+    [InlineData(true, 1, 1460 - 20)] // timestamps 10 + one block 10
+    [InlineData(true, 5, 1460 - 36)] // with timestamps only three of five ranges fit: 10 + 2 + 24
+    public void Data_carrying_SACK_blocks_carries_that_much_less_payload(bool timestamps, int ranges, int expectedPayload)
+    {
+        // RFC 6691: the MSS counts options; the segment size comes from the header the wire layer would write.
+        var c = Client(1000, Sack with { EnableTimestamps = timestamps });
+        c.Expect(0, Check.Flags(TcpFlags.Syn));
+        c.Send(10, Seg(TcpFlags.Syn | TcpFlags.Ack, 3000, 1001) with
+        {
+            SackPermitted = true,
+            MaxSegmentSize = 1460,
+            HasTimestamps = timestamps,
+            TimestampValue = 7,
+        });
+        c.Expect(10, Check.Flags(TcpFlags.Ack));
+        for (int i = 0; i < ranges; i++)
+        {
+            c.Send(20, Seg(TcpFlags.Ack, (uint)(3101 + 200 * i), 1001) with { HasTimestamps = timestamps, TimestampValue = 8 }, new byte[100]);
+            c.Expect(20, Check.Ack(3001), Check.Timestamps(timestamps));
+        }
+        c.Do(30, t => t.Send(new byte[3000]));
+        var first = c.Expect(30, Check.Seq(1001), Check.PayloadLength(expectedPayload));
+        Assert.Equal(Math.Min(ranges, timestamps ? 3 : 4), first.Header.SackBlockCount);
+        // The wire layer writes exactly what was counted: MSS + 20 bytes of header.
+        Assert.Equal(1460 + TcpHeader.MinHeaderLength, first.Header.Length + first.Payload.Length);
+    }
+
     [Fact]
     public void Sender_repairs_every_SACKed_hole_once_and_never_resends_SACKed_data()
     {

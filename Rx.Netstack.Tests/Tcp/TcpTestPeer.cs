@@ -68,6 +68,8 @@ internal sealed class TcpTestPeer
 
     public static Instant At(double ms) => new((long)(ms * TimeSpan.TicksPerMillisecond));
 
+    public static TimeSpan Ms(double ms) => TimeSpan.FromMilliseconds(ms);
+
     /// <summary>An active opener at 0 ms with ISN <paramref name="isn"/>.</summary>
     public static TcpTestPeer Client(uint isn = 1000, TcpSettings? settings = null, TcpStackContext? context = null)
     {
@@ -124,6 +126,15 @@ internal sealed class TcpTestPeer
             Assert.True(c.Predicate(e), $"Segment {e} fails: {c.Description}");
         return e;
     }
+
+    /// <summary>The connection's whole state now, to compare with later ones (<see cref="TcbState"/>).</summary>
+    public TcbState Snapshot() => TcbState.Of(Tcb);
+
+    /// <summary>
+    /// Asserts the connection's whole state is <paramref name="expected"/> (smoltcp's <c>sanity!</c>): every field of every
+    /// part, with the ones that differ listed by name.
+    /// </summary>
+    public void Sanity(TcbState expected) => TcbState.AssertEqual(expected, Snapshot());
 
     /// <summary>Expects nothing emitted up to and including <paramref name="ms"/>.</summary>
     public void ExpectNothing(double ms)

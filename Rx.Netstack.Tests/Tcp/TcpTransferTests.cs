@@ -1,4 +1,5 @@
 using CsCheck;
+using Rx.Netstack.Devices;
 using Rx.Netstack.Tcp;
 using Rx.Netstack.Tcp.Congestion;
 using Rx.Netstack.Wire;
@@ -14,7 +15,7 @@ public class TcpTransferTests
         return b;
     }
 
-    private static (TcpPair Pair, StreamExchange App, bool Finished) Transfer(TcpSettings settings, LinkProfile link, int seed,
+    private static (TcpPair Pair, StreamExchange App, bool Finished) Transfer(TcpSettings settings, ImpairmentOptions link, int seed,
         int bytesAtoB, int bytesBtoA, TimeSpan? limit = null, Func<bool, TcpHeader, int, bool>? drop = null,
         uint isnA = 1_000_000, uint isnB = 2_000_000, int readChunk = 64 * 1024)
     {
@@ -31,7 +32,7 @@ public class TcpTransferTests
     public void Bulk_transfer_both_ways_over_a_clean_link(CongestionControlAlgorithm cc)
     {
         var settings = new TcpSettings { CongestionControl = cc };
-        var (pair, app, finished) = Transfer(settings, new LinkProfile(), 1, 300_000, 100_000);
+        var (pair, app, finished) = Transfer(settings, TcpPair.CleanLink, 1, 300_000, 100_000);
         Assert.True(finished, $"A {pair.A.State}, B {pair.B?.State}");
         Assert.Equal(RandomBytes(300_000, 1), app.ReceivedByB);
         Assert.Equal(RandomBytes(100_000, 2), app.ReceivedByA);
@@ -44,8 +45,9 @@ public class TcpTransferTests
     public void Large_buffers_with_window_scaling_fill_a_long_fat_pipe()
     {
         var settings = new TcpSettings { SendBufferSize = 1 << 20, ReceiveBufferSize = 1 << 20 };
-        // 100 ms RTT, 10 packets a millisecond (about 116 Mbit/s): the bandwidth-delay product is about 1.4 MB.
-        var link = new LinkProfile { Delay = TimeSpan.FromMilliseconds(50), PacketsPerMs = 10 };
+        // 100 ms RTT, 15 MB/s: 10 full 1,500-byte packets a millisecond (about 116 Mbit/s of payload), so the bandwidth-delay
+        // product is about 1.4 MB.
+        var link = new ImpairmentOptions { Delay = TimeSpan.FromMilliseconds(50), BandwidthBytesPerSecond = 15_000_000 };
         var (pair, app, finished) = Transfer(settings, link, 3, 4_000_000, 0);
         Assert.True(finished);
         Assert.Equal(RandomBytes(4_000_000, 3), app.ReceivedByB);
@@ -57,7 +59,7 @@ public class TcpTransferTests
     [Fact]
     public void Transfer_works_with_sequence_numbers_wrapping_on_both_sides()
     {
-        var (pair, app, finished) = Transfer(new TcpSettings(), new LinkProfile { LossRate = 0.02 }, 5, 200_000, 200_000,
+        var (pair, app, finished) = Transfer(new TcpSettings(), TcpPair.CleanLink with { Loss = 0.02 }, 5, 200_000, 200_000,
             isnA: 0xFFFF_FF00, isnB: 0xFFFF_0000);
         Assert.True(finished);
         Assert.Equal(RandomBytes(200_000, 5), app.ReceivedByB);
@@ -84,7 +86,7 @@ public class TcpTransferTests
             int index = (h.Sequence - new SeqNumber(isnA + 1)) / 1448;
             return lost.Contains(index) && dropped.Add(index);
         }
-        var (pair, app, finished) = Transfer(settings, new LinkProfile { Delay = TimeSpan.FromMilliseconds(20) }, 7, 200 * 1448, 0,
+        var (pair, app, finished) = Transfer(settings, new ImpairmentOptions { Delay = TimeSpan.FromMilliseconds(20) }, 7, 200 * 1448, 0,
             drop: Drop, isnA: isnA);
         Assert.True(finished);
         Assert.Equal(RandomBytes(200 * 1448, 7), app.ReceivedByB);
@@ -120,7 +122,7 @@ public class TcpTransferTests
                     SendBufferSize = sendBuffer,
                     ReceiveBufferSize = receiveBuffer,
                 };
-                var link = new LinkProfile { LossRate = lossPct / 100.0, Jitter = TimeSpan.FromMilliseconds(seed % 20) };
+                var link = TcpPair.CleanLink with { Loss = lossPct / 100.0, Jitter = TimeSpan.FromMilliseconds(seed % 20) };
                 var (pair, app, finished) = Transfer(settings, link, seed, bytes, bytes / 2, TimeSpan.FromHours(4), readChunk: readChunk);
                 Assert.True(finished, $"seed {seed} bytes {bytes} snd {sendBuffer} rcv {receiveBuffer} chunk {readChunk} loss {lossPct}% sack {sack}: " +
                     $"A {pair.A.State}/{pair.A.Error}, B {pair.B?.State}/{pair.B?.Error} at {pair.Now}");
@@ -144,10 +146,10 @@ public class TcpTransferTests
                     EnableTimestamps = seed % 3 != 0,
                     NoDelay = seed % 2 == 0,
                 };
-                var link = new LinkProfile
+                var link = TcpPair.CleanLink with
                 {
-                    LossRate = lossPct / 100.0,
-                    DuplicateRate = dupPct / 100.0,
+                    Loss = lossPct / 100.0,
+                    Duplication = dupPct / 100.0,
                     Jitter = TimeSpan.FromMilliseconds(jitterMs),
                 };
                 var (pair, app, finished) = Transfer(settings, link, seed, aToB, bToA, TimeSpan.FromHours(2));

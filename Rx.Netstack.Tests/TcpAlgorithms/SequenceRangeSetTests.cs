@@ -178,4 +178,23 @@ public class SequenceRangeSetTests
         }
         return runs;
     }
+
+    [Fact]
+    public void The_array_is_allocated_at_the_first_insertion()
+    {
+        // An idle connection keeps two sets (out-of-order data, SACK scoreboard): 32 ranges each would be 2 × 280 bytes.
+        var warm = new SequenceRangeSet(32);
+        warm.Add(S(0), S(10));
+        long start = GC.GetAllocatedBytesForCurrentThread();
+        var set = new SequenceRangeSet(32);
+        long empty = GC.GetAllocatedBytesForCurrentThread() - start;
+        set.Add(S(0), S(10));
+        long first = GC.GetAllocatedBytesForCurrentThread() - start - empty;
+        set.Add(S(20), S(30));
+        long second = GC.GetAllocatedBytesForCurrentThread() - start - empty - first;
+        Assert.True(empty < 32 * 8, $"{empty} bytes for an empty set");
+        Assert.True(first >= 32 * 8, $"{first} bytes for the first range");
+        Assert.Equal(0, second);
+        Assert.Equal(32, set.Capacity);
+    }
 }

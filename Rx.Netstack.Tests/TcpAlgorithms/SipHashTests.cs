@@ -19,4 +19,11 @@ public class SipHashTests
     [Fact]
     public void Rejects_a_key_of_the_wrong_length() =>
         Assert.Throws<ArgumentException>(() => new SipHash(new byte[15]));
+
+    [Fact]
+    public void Random_keys_differ()
+    {
+        byte[] message = [1, 2, 3];
+        Assert.NotEqual(SipHash.WithRandomKey().Hash(message), SipHash.WithRandomKey().Hash(message));
+    }
 }

@@ -78,19 +78,6 @@ internal sealed partial class TcpDemux : TransportDemux
     /// <summary>A segment for this stack (from the IP layer, via the stack).</summary>
     public void Receive(in IpInfo ip, ReadOnlySpan<byte> segment, Instant now)
     {
-        _context.ReceivingFrame = ip.Buffer; // a connection may hold an in-order payload in it (TcpControlBlock.TryHold)
-        try
-        {
-            ProcessSegment(ip, segment, now);
-        }
-        finally
-        {
-            _context.ReceivingFrame = null;
-        }
-    }
-
-    private void ProcessSegment(in IpInfo ip, ReadOnlySpan<byte> segment, Instant now)
-    {
         if (TcpHeader.TryParse(segment, ip.Source, ip.Destination, out TcpHeader header, out ReadOnlySpan<byte> payload, verifyChecksum: !ip.ChecksumTrusted) != WireError.None)
         {
             Counters.Drop(DropReason.TcpMalformed);
@@ -110,7 +97,8 @@ internal sealed partial class TcpDemux : TransportDemux
         }
         if (connection is not null)
         {
-            connection.Tcb.Process(now, header, payload);
+            // ip.Buffer: a connection may hold an in-order payload in the frame it came in (TcpControlBlock.TryHold).
+            connection.Tcb.Process(now, header, payload, ip.Buffer);
             // Emit what this segment calls for (an ACK every second full segment, RFC 5681 §4.2) now rather than once per
             // batch: one ACK per batch of frames would starve the sender's slow start of ACKs.
             EmitSegments(connection, now);
@@ -119,7 +107,7 @@ internal sealed partial class TcpDemux : TransportDemux
         }
         if (FindListener(local) is { } listener)
         {
-            ListenerInput(listener, local, remote, header, payload, now);
+            ListenerInput(listener, local, remote, header, payload, ip.Buffer, now);
             return;
         }
         Counters.Drop(DropReason.TcpNoConnection);
@@ -133,12 +121,13 @@ internal sealed partial class TcpDemux : TransportDemux
     }
 
     /// <summary>RFC 9293 §3.10.7.2 (LISTEN): RST ignored, ACK answered with RST (unless it returns a SYN cookie), SYN opens a connection.</summary>
-    private void ListenerInput(TcpListenerSocketState listener, NetEndpoint local, NetEndpoint remote, in TcpHeader header, ReadOnlySpan<byte> payload, Instant now)
+    private void ListenerInput(TcpListenerSocketState listener, NetEndpoint local, NetEndpoint remote, in TcpHeader header, ReadOnlySpan<byte> payload,
+        TransmitBuffer? frame, Instant now)
     {
         if (header.Has(TcpFlags.Rst)) return;
         if (header.Has(TcpFlags.Ack) && !header.Has(TcpFlags.Syn))
         {
-            if (Options.EnableSynCookies && TryAcceptCookie(listener, local, remote, header, payload, now)) return;
+            if (Options.EnableSynCookies && TryAcceptCookie(listener, local, remote, header, payload, frame, now)) return;
             SendResetFor(local, remote, header, payload.Length); // RFC 9293 §3.10.7.2: an ACK to LISTEN is reset
             return;
         }
@@ -185,7 +174,8 @@ internal sealed partial class TcpDemux : TransportDemux
     /// retransmits; a later copy of the ACK or its data admits it once there is room). A reset there would kill a
     /// connection that only had to wait. False when the cookie is not ours: the caller resets.
     /// </summary>
-    private bool TryAcceptCookie(TcpListenerSocketState listener, NetEndpoint local, NetEndpoint remote, in TcpHeader header, ReadOnlySpan<byte> payload, Instant now)
+    private bool TryAcceptCookie(TcpListenerSocketState listener, NetEndpoint local, NetEndpoint remote, in TcpHeader header, ReadOnlySpan<byte> payload,
+        TransmitBuffer? frame, Instant now)
     {
         if (!_cookies.TryDecode(local, remote, header.Acknowledgment - 1, header.Sequence - 1, now, out int mss)) return false;
         if (listener.AcceptQueue.Count >= listener.Backlog)
@@ -193,7 +183,8 @@ internal sealed partial class TcpDemux : TransportDemux
             Counters.Drop(DropReason.TcpListenOverflow);
             return true;
         }
-        TcpControlBlock tcb = TcpControlBlock.FromCookie(_context, local, remote, header, payload, mss, listener.Settings, MaxSegmentSizeFor(remote.Address), now);
+        TcpControlBlock tcb = TcpControlBlock.FromCookie(_context, local, remote, header, payload, mss, listener.Settings,
+            MaxSegmentSizeFor(remote.Address), now, frame);
         if (AddConnection(tcb, listener, request: null) is not { } connection)
         {
             Counters.Drop(DropReason.SocketLimit);

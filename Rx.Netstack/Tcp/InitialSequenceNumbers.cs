@@ -1,4 +1,3 @@
-using System.Security.Cryptography;
 using Rx.Netstack.Wire;
 
 namespace Rx.Netstack.Tcp;
@@ -17,13 +16,7 @@ internal sealed class InitialSequenceNumbers
     private readonly SipHash _hash;
 
     /// <summary>Creates a generator with a random secret.</summary>
-    public InitialSequenceNumbers()
-    {
-        Span<byte> secret = stackalloc byte[SipHash.KeyLength];
-        RandomNumberGenerator.Fill(secret);
-        _hash = new SipHash(secret);
-        CryptographicOperations.ZeroMemory(secret);
-    }
+    public InitialSequenceNumbers() => _hash = SipHash.WithRandomKey();
 
     /// <summary>Creates a generator with a given 16-byte secret (tests).</summary>
     public InitialSequenceNumbers(ReadOnlySpan<byte> secret) => _hash = new SipHash(secret);

@@ -39,6 +39,10 @@ internal sealed class SackScoreboard
     /// <summary>Forgets everything (RFC 2018 §8: after a retransmission timeout).</summary>
     public void Clear() => _sacked.Clear();
 
+    /// <summary>True when every SACKed byte lies within [<paramref name="low"/>, <paramref name="high"/>) (invariant checks).</summary>
+    public bool LiesWithin(SeqNumber low, SeqNumber high) =>
+        _sacked.Count == 0 || (_sacked[0].Left >= low && _sacked[_sacked.Count - 1].Right <= high);
+
     /// <summary>True when <paramref name="seq"/> is SACKed.</summary>
     public bool IsSacked(SeqNumber seq) => _sacked.Contains(seq, seq + 1);
 

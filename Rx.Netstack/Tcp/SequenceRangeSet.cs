@@ -5,8 +5,9 @@ namespace Rx.Netstack.Tcp;
 /// <summary>
 /// A small set of disjoint sequence-number ranges <c>[Left, Right)</c>, merged on insert, in wrapping order.
 /// The receiver uses it for out-of-order data held in its buffer (and to build SACK blocks, RFC 2018 §4: the block
-/// holding the most recent segment first); the sender uses it for its SACK scoreboard (RFC 6675). No allocation after
-/// construction: capacity is fixed and when it is full the insertion that does not fit is refused.
+/// holding the most recent segment first); the sender uses it for its SACK scoreboard (RFC 6675). The array is allocated at
+/// the first insertion, so the sets of an idle connection cost no more than the object; no allocation after that: capacity
+/// is fixed and when it is full the insertion that does not fit is refused.
 /// </summary>
 /// <remarks>
 /// Ordering uses <see cref="SeqNumber"/>'s wrapping comparison, which is consistent as long as everything held (and every
@@ -16,21 +17,22 @@ namespace Rx.Netstack.Tcp;
 /// </remarks>
 internal sealed class SequenceRangeSet
 {
-    private readonly SackBlock[] _ranges;
+    private readonly int _capacity;
+    private SackBlock[] _ranges = []; // Capacity entries from the first insertion on
     private int _count;
 
     /// <summary>Creates an empty set holding at most <paramref name="capacity"/> disjoint ranges.</summary>
     public SequenceRangeSet(int capacity = 32)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(capacity);
-        _ranges = new SackBlock[capacity];
+        _capacity = capacity;
     }
 
     /// <summary>How many disjoint ranges are held.</summary>
     public int Count => _count;
 
     /// <summary>The most ranges the set can hold.</summary>
-    public int Capacity => _ranges.Length;
+    public int Capacity => _capacity;
 
     /// <summary>True when no range is held.</summary>
     public bool IsEmpty => _count == 0;
@@ -50,6 +52,7 @@ internal sealed class SequenceRangeSet
     public bool Add(SeqNumber left, SeqNumber right)
     {
         if (right <= left) return true;
+        if (_ranges.Length == 0) _ranges = new SackBlock[_capacity];
 
         // First range that ends at or after `left`: it is the first that can touch the new one.
         int first = 0;
@@ -68,7 +71,7 @@ internal sealed class SequenceRangeSet
         int touched = end - first;
         if (touched == 0)
         {
-            if (_count == _ranges.Length) return false;
+            if (_count == _capacity) return false;
             Array.Copy(_ranges, first, _ranges, first + 1, _count - first);
             _ranges[first] = new SackBlock(left, right);
             _count++;

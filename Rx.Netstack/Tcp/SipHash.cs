@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.Numerics;
+using System.Security.Cryptography;
 
 namespace Rx.Netstack.Tcp;
 
@@ -21,6 +22,19 @@ internal readonly struct SipHash
         if (key.Length != KeyLength) throw new ArgumentException($"The key must be {KeyLength} bytes.", nameof(key));
         _k0 = BinaryPrimitives.ReadUInt64LittleEndian(key);
         _k1 = BinaryPrimitives.ReadUInt64LittleEndian(key[8..]);
+    }
+
+    /// <summary>
+    /// A hasher under a fresh random 128-bit key (RFC 6528 §3 and RFC 4987 §3.6 ask for a secret of at least 128 bits), for
+    /// the stack's ISNs and SYN cookies. The key bytes are wiped from the stack once read.
+    /// </summary>
+    public static SipHash WithRandomKey()
+    {
+        Span<byte> key = stackalloc byte[KeyLength];
+        RandomNumberGenerator.Fill(key);
+        var hash = new SipHash(key);
+        CryptographicOperations.ZeroMemory(key);
+        return hash;
     }
 
     /// <summary>SipHash-2-4 of <paramref name="data"/>.</summary>

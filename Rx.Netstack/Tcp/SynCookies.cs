@@ -1,5 +1,4 @@
 using System.Buffers.Binary;
-using System.Security.Cryptography;
 using Rx.Netstack.Wire;
 
 namespace Rx.Netstack.Tcp;
@@ -38,13 +37,7 @@ internal sealed class SynCookies
     private readonly SipHash _hash;
 
     /// <summary>Creates a cookie codec with a random secret.</summary>
-    public SynCookies()
-    {
-        Span<byte> secret = stackalloc byte[SipHash.KeyLength];
-        RandomNumberGenerator.Fill(secret);
-        _hash = new SipHash(secret);
-        CryptographicOperations.ZeroMemory(secret);
-    }
+    public SynCookies() => _hash = SipHash.WithRandomKey();
 
     /// <summary>Creates a cookie codec with a given 16-byte secret (tests).</summary>
     public SynCookies(ReadOnlySpan<byte> secret) => _hash = new SipHash(secret);

@@ -1,3 +1,4 @@
+using Rx.Netstack.Engine;
 using Rx.Netstack.Wire;
 
 namespace Rx.Netstack.Tcp;
@@ -6,15 +7,24 @@ internal sealed partial class TcpControlBlock
 {
     private static readonly TimeSpan OutOfWindowAckInterval = TimeSpan.FromMilliseconds(500);
 
-    private Instant _synSentAt, _lastOutOfWindowAckAt;
-    private bool _wsAgreed;
 
     /// <summary>
     /// Processes one arriving segment for this connection (RFC 9293 §3.10.7.3 for SYN-SENT, §3.10.7.4 for the other states,
     /// with RFC 5961 hardening, RFC 7323 PAWS and RFC 2018 SACK). Never throws; replies become pending for
     /// <see cref="TryGetSegment"/>.
     /// </summary>
-    public void Process(Instant now, in TcpHeader header, ReadOnlySpan<byte> payload)
+    /// <param name="now">The engine time.</param>
+    /// <param name="header">The segment's header.</param>
+    /// <param name="payload">Its payload.</param>
+    /// <param name="frame">The handed-over transmit buffer <paramref name="payload"/> lies in (another stack's, over an
+    /// in-memory pipe), if any: an in-order payload may then be held there instead of copied (<c>.HeldReceive</c>).</param>
+    public void Process(Instant now, in TcpHeader header, ReadOnlySpan<byte> payload, TransmitBuffer? frame = null)
+    {
+        ProcessSegment(now, header, payload, frame);
+        AssertInvariants();
+    }
+
+    private void ProcessSegment(Instant now, in TcpHeader header, ReadOnlySpan<byte> payload, TransmitBuffer? frame)
     {
         _ctx.Counters.SegmentsReceived++;
         switch (State)
@@ -28,11 +38,11 @@ internal sealed partial class TcpControlBlock
         }
 
         TcpHeader h = header;
-        if (State == TcpState.SynReceived && h.Has(TcpFlags.Syn) && h.Sequence == _irs && !h.Has(TcpFlags.Rst))
+        if (State == TcpState.SynReceived && h.Has(TcpFlags.Syn) && h.Sequence == _rcv.Irs && !h.Has(TcpFlags.Rst))
         {
             if (!h.Has(TcpFlags.Ack))
             {
-                _synPending = true; // the peer's SYN again: our SYN-ACK was lost
+                _pending |= TcpPendingOutput.Syn; // the peer's SYN again: our SYN-ACK was lost
                 return;
             }
             // Simultaneous open: a SYN-ACK whose SYN we already hold. Only the new part is processed (RFC 9293 §3.10.7.4).
@@ -42,12 +52,12 @@ internal sealed partial class TcpControlBlock
 
         // PAWS (RFC 7323 §5.3): a timestamp older than TS.Recent marks an old duplicate, unless TS.Recent went stale
         // after 24 days of idleness (§5.5).
-        if (_tsEnabled && h.HasTimestamps && !h.Has(TcpFlags.Rst) && TsBefore(h.TimestampValue, _tsRecent))
+        if (_opt.Timestamps && h.HasTimestamps && !h.Has(TcpFlags.Rst) && TcpAgreedOptions.TsBefore(h.TimestampValue, _opt.TsRecent))
         {
-            if (now - _tsRecentAt > PawsIdleLimit)
+            if (now - _opt.TsRecentAt > PawsIdleLimit)
             {
-                _tsRecent = h.TimestampValue;
-                _tsRecentAt = now;
+                _opt.TsRecent = h.TimestampValue;
+                _opt.TsRecentAt = now;
             }
             else
             {
@@ -65,32 +75,32 @@ internal sealed partial class TcpControlBlock
             // An unacceptable bare ACK is answered at most every 500 ms, so two ends that each find the other's ACKs
             // out of window cannot ping-pong for ever (as Linux's tcp_invalid_ratelimit does).
             bool pureAck = segLen == 0;
-            if (!h.Has(TcpFlags.Rst) && (!pureAck || now - _lastOutOfWindowAckAt >= OutOfWindowAckInterval || _lastOutOfWindowAckAt == default))
+            if (!h.Has(TcpFlags.Rst) && (!pureAck || now - _rcv.LastOutOfWindowAckAt >= OutOfWindowAckInterval || _rcv.LastOutOfWindowAckAt == default))
             {
-                if (pureAck) _lastOutOfWindowAckAt = now;
+                if (pureAck) _rcv.LastOutOfWindowAckAt = now;
                 RequestAck();
                 // TIME-WAIT: the peer's FIN again means our last ACK was lost; ACK it and restart 2·MSL.
-                if (State == TcpState.TimeWait && h.Has(TcpFlags.Fin)) _timeWaitAt = now + _settings.TimeWaitDuration;
+                if (State == TcpState.TimeWait && h.Has(TcpFlags.Fin)) _timers.TimeWait = now + _settings.TimeWaitDuration;
             }
             return;
         }
 
         // RFC 7323 §4.3: remember the peer's timestamp if this segment is not older than what we last acknowledged.
-        if (_tsEnabled && h.HasTimestamps && !h.Has(TcpFlags.Rst) && !TsBefore(h.TimestampValue, _tsRecent) && h.Sequence <= _lastAckSent)
+        if (_opt.Timestamps && h.HasTimestamps && !h.Has(TcpFlags.Rst) && !TcpAgreedOptions.TsBefore(h.TimestampValue, _opt.TsRecent) && h.Sequence <= _rcv.LastAckSent)
         {
-            _tsRecent = h.TimestampValue;
-            _tsRecentAt = now;
+            _opt.TsRecent = h.TimestampValue;
+            _opt.TsRecentAt = now;
         }
 
         // Second: RST. RFC 5961 §3.2: only an exact match resets; any other in-window RST earns a challenge ACK.
         if (h.Has(TcpFlags.Rst))
         {
-            if (h.Sequence == _rcvNxt) OnResetReceived();
+            if (h.Sequence == _rcv.Nxt) OnResetReceived();
             else SendChallengeAck(now);
             return;
         }
 
-        _lastReceivedAt = now;
+        _rcv.LastReceivedAt = now;
         ArmKeepalive(now);
 
         // Fourth: SYN in a synchronized state (or SYN-RECEIVED) → challenge ACK (RFC 5961 §4.2).
@@ -104,7 +114,7 @@ internal sealed partial class TcpControlBlock
         if (!h.Has(TcpFlags.Ack)) return;
         if (State == TcpState.SynReceived)
         {
-            if (h.Acknowledgment > _sndUna && h.Acknowledgment <= _sndMax)
+            if (h.Acknowledgment > _snd.Una && h.Acknowledgment <= _snd.Max)
             {
                 EnterEstablished(now, h);
             }
@@ -125,26 +135,26 @@ internal sealed partial class TcpControlBlock
                 if (_appClosed)
                 {
                     // RFC 1122 §4.2.2.13: data after CLOSE cannot be delivered; tell the peer with a RST.
-                    QueueReset(_sndMax, default, TcpFlags.Rst);
+                    QueueReset(_snd.Max, default, TcpFlags.Rst);
                     Terminate(TcpError.Aborted);
                     return;
                 }
-                wholeSegmentFits = ReceiveData(now, h.Sequence, payload);
+                wholeSegmentFits = ReceiveData(now, h.Sequence, payload, frame);
             }
             // CLOSE-WAIT, CLOSING, LAST-ACK, TIME-WAIT: the FIN was already received; data cannot be new (RFC 9293).
         }
 
         // Eighth: FIN.
-        if (h.Has(TcpFlags.Fin) && wholeSegmentFits && !_finReceived
+        if (h.Has(TcpFlags.Fin) && wholeSegmentFits && !_rcv.FinReceived
             && State is TcpState.Established or TcpState.FinWait1 or TcpState.FinWait2)
         {
             SeqNumber finSeq = h.Sequence + payload.Length;
-            if (finSeq == _rcvNxt) ConsumeFin(now);
-            else if (finSeq > _rcvNxt)
+            if (finSeq == _rcv.Nxt) ConsumeFin(now);
+            else if (finSeq > _rcv.Nxt)
             {
-                _hasPendingFin = true;
-                _pendingFinSeq = finSeq;
-                _ackNow = true;
+                _rcv.HasPendingFin = true;
+                _rcv.PendingFinSequence = finSeq;
+                _pending |= TcpPendingOutput.Ack;
             }
         }
     }
@@ -153,7 +163,7 @@ internal sealed partial class TcpControlBlock
     private void ProcessSynSent(Instant now, in TcpHeader h, ReadOnlySpan<byte> payload)
     {
         bool hasAck = h.Has(TcpFlags.Ack);
-        if (hasAck && (h.Acknowledgment <= _iss || h.Acknowledgment > _sndMax))
+        if (hasAck && (h.Acknowledgment <= _snd.Iss || h.Acknowledgment > _snd.Max))
         {
             if (!h.Has(TcpFlags.Rst)) QueueReset(h.Acknowledgment, default, TcpFlags.Rst);
             return;
@@ -177,14 +187,14 @@ internal sealed partial class TcpControlBlock
             OnSynAcked(now, h);
             State = TcpState.Established;
             HasEstablished = true;
-            _ackNow = true;
+            _pending |= TcpPendingOutput.Ack;
             AfterEstablished(now);
         }
         else
         {
             // Simultaneous open (RFC 9293 §3.10.7.3, Figure 8): answer with SYN-ACK and wait in SYN-RECEIVED.
             State = TcpState.SynReceived;
-            _synPending = true;
+            _pending |= TcpPendingOutput.Syn;
         }
         _ = payload;
     }
@@ -193,54 +203,54 @@ internal sealed partial class TcpControlBlock
     private void AcceptPeerSyn(in TcpHeader syn, Instant now, bool weOfferedEverything = true)
     {
         _ = weOfferedEverything;
-        _irs = syn.Sequence;
-        _rcvNxt = syn.Sequence + 1;
-        _lastAckSent = _rcvNxt;
-        _rcvAdvRight = _rcvWndEdge = _rcvNxt + Math.Min(_recvRing.Capacity, ushort.MaxValue); // our SYN's window, unscaled
-        if (syn.MaxSegmentSize > 0) _peerMss = Math.Max(MinimumMss, (int)syn.MaxSegmentSize);
-        _wsAgreed = _settings.EnableWindowScale && syn.WindowScale >= 0;
-        if (_wsAgreed)
+        _rcv.Irs = syn.Sequence;
+        _rcv.Nxt = syn.Sequence + 1;
+        _rcv.LastAckSent = _rcv.Nxt;
+        _rcv.AdvertisedEdge = _rcv.WindowEdge = _rcv.Nxt + Math.Min(_rcv.Buffer.Capacity, ushort.MaxValue); // our SYN's window, unscaled
+        if (syn.MaxSegmentSize > 0) _opt.PeerMss = Math.Max(MinimumMss, (int)syn.MaxSegmentSize);
+        _opt.WindowScaling = _settings.EnableWindowScale && syn.WindowScale >= 0;
+        if (_opt.WindowScaling)
         {
-            _sndScale = Math.Min(14, (int)syn.WindowScale); // RFC 7323 §2.3: larger shifts are read as 14
+            _snd.WindowScale = Math.Min(14, (int)syn.WindowScale); // RFC 7323 §2.3: larger shifts are read as 14
         }
         else
         {
-            _sndScale = 0;
-            _rcvScale = 0;
+            _snd.WindowScale = 0;
+            _rcv.WindowScale = 0;
         }
-        _sackEnabled = _settings.EnableSack && syn.SackPermitted;
-        _tsEnabled = _settings.EnableTimestamps && syn.HasTimestamps;
-        if (_tsEnabled)
+        _opt.Sack = _settings.EnableSack && syn.SackPermitted;
+        _opt.Timestamps = _settings.EnableTimestamps && syn.HasTimestamps;
+        if (_opt.Timestamps)
         {
-            _tsRecent = syn.TimestampValue;
-            _tsRecentAt = now;
+            _opt.TsRecent = syn.TimestampValue;
+            _opt.TsRecentAt = now;
         }
         // RFC 7323 §2.2: the window field of a SYN is never scaled.
-        _sndWnd = _maxSndWnd = syn.Window;
-        _sndWl1 = syn.Sequence;
-        _sndWl2 = syn.Acknowledgment;
+        _snd.Window = _snd.MaxWindow = syn.Window;
+        _snd.Wl1 = syn.Sequence;
+        _snd.Wl2 = syn.Acknowledgment;
         UpdateMss();
     }
 
     /// <summary>Our SYN was acknowledged (in SYN-SENT by the SYN-ACK, in SYN-RECEIVED by the final ACK).</summary>
     private void OnSynAcked(Instant now, in TcpHeader h)
     {
-        _sndUna = h.Acknowledgment;
-        if (_sndNxt < _sndUna) _sndNxt = _sndUna;
-        if (_sndMax < _sndUna) _sndMax = _sndUna;
-        _probeHigh = _sndMax;
-        if (!(_tsEnabled && h.HasTimestamps && AddTimestampSample(now, h.TimestampEcho)) && !_synRetransmitted)
-            _rtt.AddSample(now - _synSentAt);
-        if (_synRetransmitted && _rtt.SmoothedRtt is null)
+        _snd.Una = h.Acknowledgment;
+        if (_snd.Nxt < _snd.Una) _snd.Nxt = _snd.Una;
+        if (_snd.Max < _snd.Una) _snd.Max = _snd.Una;
+        _snd.ProbeHigh = _snd.Max;
+        if (!(_opt.Timestamps && h.HasTimestamps && AddTimestampSample(now, h.TimestampEcho)) && !_snd.SynRetransmitted)
+            _rtt.AddSample(now - _snd.SynSentAt);
+        if (_snd.SynRetransmitted && _rtt.SmoothedRtt is null)
         {
             // RFC 6298 §5.7: after a retransmitted SYN and no sample, data starts with RTO = 3 s.
             TimeSpan three = TimeSpan.FromSeconds(3);
             TimeSpan initial = three < _settings.MaxRto ? (three > _settings.InitialRto ? three : _settings.InitialRto) : _settings.MaxRto;
             _rtt = new RttEstimator(initial, _settings.MinRto, _settings.MaxRto, ClockGranularity);
         }
-        _synRetries = 0;
-        _retries = 0;
-        _rtoAt = _sndMax > _sndUna ? now + _rtt.Rto : Instant.Never;
+        _snd.SynRetries = 0;
+        _snd.Retries = 0;
+        _timers.Retransmit = _snd.Max > _snd.Una ? now + _rtt.Rto : Instant.Never;
     }
 
     /// <summary>SYN-RECEIVED → ESTABLISHED on an acceptable ACK (RFC 9293 §3.10.7.4, fifth check).</summary>
@@ -249,19 +259,19 @@ internal sealed partial class TcpControlBlock
         OnSynAcked(now, h);
         State = TcpState.Established;
         HasEstablished = true;
-        _sndWnd = h.Window << _sndScale;
-        _maxSndWnd = Math.Max(_maxSndWnd, _sndWnd);
-        _sndWl1 = h.Sequence;
-        _sndWl2 = h.Acknowledgment;
+        _snd.Window = h.Window << _snd.WindowScale;
+        _snd.MaxWindow = Math.Max(_snd.MaxWindow, _snd.Window);
+        _snd.Wl1 = h.Sequence;
+        _snd.Wl2 = h.Acknowledgment;
         AfterEstablished(now);
     }
 
     private void AfterEstablished(Instant now)
     {
         ArmKeepalive(now);
-        if (_closeAfterConnect)
+        if (_snd.FinAfterHandshake)
         {
-            _closeAfterConnect = false;
+            _snd.FinAfterHandshake = false;
             ShutdownWrite();
         }
     }
@@ -276,12 +286,12 @@ internal sealed partial class TcpControlBlock
     /// </summary>
     private bool IsAcceptable(SeqNumber seq, int segLen)
     {
-        int wnd = ReceiveFree;
-        if (wnd == 0) return seq == _rcvNxt; // zero window: only the ACK/RST of a segment at RCV.NXT is processed
-        SeqNumber windowEnd = _rcvNxt + wnd;
-        if (segLen == 0) return seq >= _rcvNxt && seq < windowEnd;
+        int wnd = _rcv.Free;
+        if (wnd == 0) return seq == _rcv.Nxt; // zero window: only the ACK/RST of a segment at RCV.NXT is processed
+        SeqNumber windowEnd = _rcv.Nxt + wnd;
+        if (segLen == 0) return seq >= _rcv.Nxt && seq < windowEnd;
         SeqNumber last = seq + (segLen - 1);
-        return (seq >= _rcvNxt && seq < windowEnd) || (last >= _rcvNxt && last < windowEnd);
+        return (seq >= _rcv.Nxt && seq < windowEnd) || (last >= _rcv.Nxt && last < windowEnd);
     }
 
     /// <summary>An acceptable RST (RFC 9293 §3.10.7.4 second check).</summary>
@@ -324,16 +334,16 @@ internal sealed partial class TcpControlBlock
     /// <summary>An ACK must go out at once (in SYN-RECEIVED that means the SYN-ACK again).</summary>
     private void RequestAck()
     {
-        if (State == TcpState.SynReceived) _synPending = true;
-        else _ackNow = true;
+        if (State == TcpState.SynReceived) _pending |= TcpPendingOutput.Syn;
+        else _pending |= TcpPendingOutput.Ack;
     }
 
     /// <summary>The fifth check (RFC 9293 §3.10.7.4, RFC 5961 §5.2). Returns false when the segment is to be dropped.</summary>
     private bool ProcessAck(Instant now, in TcpHeader h, int payloadLength)
     {
         SeqNumber ack = h.Acknowledgment;
-        SeqNumber highest = SeqNumber.Max(_sndMax, _probeHigh);
-        if (ack > highest || ack < _sndUna - _maxSndWnd)
+        SeqNumber highest = SeqNumber.Max(_snd.Max, _snd.ProbeHigh);
+        if (ack > highest || ack < _snd.Una - _snd.MaxWindow)
         {
             // Acknowledges data never sent, or far too old (RFC 5961 §5.2): challenge ACK and drop.
             SendChallengeAck(now);
@@ -341,47 +351,47 @@ internal sealed partial class TcpControlBlock
         }
 
         bool sackNews = false;
-        if (_sackEnabled && h.SackBlockCount > 0 && _sndMax > _sndUna)
+        if (_opt.Sack && h.SackBlockCount > 0 && _snd.Max > _snd.Una)
         {
-            SeqNumber floor = SeqNumber.Max(ack, _sndUna);
+            SeqNumber floor = SeqNumber.Max(ack, _snd.Una);
             for (int i = 0; i < h.SackBlockCount && i < 4; i++)
-                sackNews |= _scoreboard.Add(h.SackBlocks[i], floor, _sndMax);
+                sackNews |= _recovery.OnSackBlock(h.SackBlocks[i], floor, _snd.Max);
         }
 
-        if (ack >= _sndUna)
+        if (ack >= _snd.Una)
         {
-            int scaledWindow = h.Window << _sndScale;
-            if (ack > _sndUna)
+            int scaledWindow = h.Window << _snd.WindowScale;
+            if (ack > _snd.Una)
             {
                 OnNewAck(now, h, ack);
             }
-            else if (_sndMax > _sndUna)
+            else if (_snd.Max > _snd.Una)
             {
                 // RFC 5681 §2 duplicate ACK; with SACK, RFC 6675 §2: an ACK bringing new SACK information (or, from a
                 // peer that sent no SACK blocks at all on it, the classic definition).
-                bool classic = payloadLength == 0 && (h.Flags & (TcpFlags.Syn | TcpFlags.Fin)) == 0 && scaledWindow == _sndWnd;
-                bool duplicate = _sackEnabled ? sackNews || (h.SackBlockCount == 0 && classic) : classic;
+                bool classic = payloadLength == 0 && (h.Flags & (TcpFlags.Syn | TcpFlags.Fin)) == 0 && scaledWindow == _snd.Window;
+                bool duplicate = _opt.Sack ? sackNews || (h.SackBlockCount == 0 && classic) : classic;
                 if (duplicate) OnDuplicateAck(now);
             }
 
             // Window update, guarded by SND.WL1/SND.WL2 against old segments (RFC 9293 §3.10.7.4).
-            if (_sndWl1 < h.Sequence || (_sndWl1 == h.Sequence && _sndWl2 <= ack))
+            if (_snd.Wl1 < h.Sequence || (_snd.Wl1 == h.Sequence && _snd.Wl2 <= ack))
             {
-                _sndWnd = scaledWindow;
-                _sndWl1 = h.Sequence;
-                _sndWl2 = ack;
-                if (_sndWnd > _maxSndWnd) _maxSndWnd = _sndWnd;
-                if (_sndWnd > 0)
+                _snd.Window = scaledWindow;
+                _snd.Wl1 = h.Sequence;
+                _snd.Wl2 = ack;
+                if (_snd.Window > _snd.MaxWindow) _snd.MaxWindow = _snd.Window;
+                if (_snd.Window > 0)
                 {
-                    _persistAt = Instant.Never;
-                    _persistBackoff = 0;
-                    _probePending = false;
+                    _timers.Persist = Instant.Never;
+                    _snd.PersistBackoff = 0;
+                    _pending &= ~TcpPendingOutput.ZeroWindowProbe;
                 }
             }
-            _persistProbes = 0; // the peer answers: keep probing a closed window indefinitely (RFC 1122 §4.2.2.17)
+            _snd.PersistProbes = 0; // the peer answers: keep probing a closed window indefinitely (RFC 1122 §4.2.2.17)
         }
 
-        if (_finQueued && _sndUna == FinSequence + 1)
+        if (_snd.FinQueued && _snd.Una == _snd.FinSequence + 1)
         {
             switch (State)
             {
@@ -403,60 +413,31 @@ internal sealed partial class TcpControlBlock
     /// <summary>The ACK acknowledged new data (RFC 9293 §3.10.7.4, RFC 6298 §5.2–5.3, RFC 5681 §3.1).</summary>
     private void OnNewAck(Instant now, in TcpHeader h, SeqNumber ack)
     {
-        int acked = ack - _sndUna;
-        int flightBefore = _sndMax - _sndUna;
+        int acked = ack - _snd.Una;
+        int flightBefore = _snd.Max - _snd.Una;
 
         // RTT: from the echoed timestamp (RFC 7323 §4.1), else from the one timed segment (Karn's rule, RFC 6298 §3).
-        if (_tsEnabled && h.HasTimestamps) AddTimestampSample(now, h.TimestampEcho);
-        else if (_rttTiming && ack >= _rttSeq) _rtt.AddSample(now - _rttStart);
-        if (_rttTiming && ack >= _rttSeq) _rttTiming = false;
+        if (_opt.Timestamps && h.HasTimestamps) AddTimestampSample(now, h.TimestampEcho);
+        else if (_snd.RttTiming && ack >= _snd.RttTimedEnd) _rtt.AddSample(now - _snd.RttTimedAt);
+        if (_snd.RttTiming && ack >= _snd.RttTimedEnd) _snd.RttTiming = false;
 
-        int dataAcked = Math.Min(ack - _sendBase, _sendRing.Count);
-        if (dataAcked > 0)
-        {
-            _sendRing.Discard(dataAcked);
-            _sendBase += dataAcked;
-        }
-        _sndUna = ack;
-        if (_sndNxt < ack) _sndNxt = ack;
-        if (_sndMax < ack) _sndMax = ack;
-        if (_probeHigh < ack) _probeHigh = ack;
-        _retries = 0;
-        _scoreboard.AckedTo(ack);
+        _snd.DiscardAcknowledged(ack);
+        _snd.Una = ack;
+        if (_snd.Nxt < ack) _snd.Nxt = ack;
+        if (_snd.Max < ack) _snd.Max = ack;
+        if (_snd.ProbeHigh < ack) _snd.ProbeHigh = ack;
+        _snd.Retries = 0;
+        bool keepTimer = Apply(_recovery.OnNewAck(now, SenderView, acked, flightBefore, _rtt.SmoothedRtt));
 
-        bool keepTimer = false;
-        if (_inRecovery)
-        {
-            if (ack >= _recoverPoint)
-            {
-                ExitRecovery(now);
-            }
-            else
-            {
-                // RFC 6582 §3.2 step 5 and §4 (the "Impatient" variant): without SACK only the first partial ACK restarts the
-                // retransmission timer, so a window with many holes, repaired one per round trip, ends in a timeout and
-                // slow start instead of taking as many round trips as there are holes.
-                keepTimer = !_sackEnabled && _partialAckSeen;
-                _partialAckSeen = true;
-                OnPartialAck(now, acked);
-            }
-        }
-        else
-        {
-            _dupAcks = 0;
-            _cc.OnAck(now, acked, flightBefore, _rtt.SmoothedRtt);
-        }
-
-        if (!keepTimer || _sndMax == _sndUna) _rtoAt = _sndMax > _sndUna ? now + _rtt.Rto : Instant.Never;
-        OnAckForTailLossProbe(ack);
+        if (!keepTimer || _snd.Max == _snd.Una) _timers.Retransmit = _snd.Max > _snd.Una ? now + _rtt.Rto : Instant.Never;
         ArmTailLossProbe(now); // RFC 8985 §7.2: restart the PTO on an ACK of new data
-        if (_sendRing.Count == 0) _sendRing.Release();
+        if (_snd.Buffer.Count == 0) _snd.Buffer.Release();
     }
 
     /// <summary>An RTT sample from an echoed TSval (RFC 7323 §4.1); false when the echo is not plausibly ours.</summary>
     private bool AddTimestampSample(Instant now, uint echo)
     {
-        int ms = unchecked((int)(TsNow(now) - echo));
+        int ms = unchecked((int)(_opt.TsNow(now) - echo));
         if (ms < 0 || TimeSpan.FromMilliseconds(ms) > _settings.MaxRto) return false;
         _rtt.AddSample(TimeSpan.FromMilliseconds(ms));
         return true;
@@ -465,79 +446,80 @@ internal sealed partial class TcpControlBlock
     /// <summary>
     /// Stores in-window data at its place in the receive ring (RFC 9293 §3.10.7.4 seventh check). In-order data advances
     /// RCV.NXT, pulling in any out-of-order data it joins; out-of-order data is recorded for SACK (RFC 2018 §4).
-    /// Returns false when part of the segment lay beyond the window and was cut off.
+    /// Returns false when part of the segment lay beyond the window and was cut off. <paramref name="frame"/> is the
+    /// handed-over buffer the data lies in, if any (see <see cref="Process"/>).
     /// </summary>
-    private bool ReceiveData(Instant now, SeqNumber seq, ReadOnlySpan<byte> data)
+    private bool ReceiveData(Instant now, SeqNumber seq, ReadOnlySpan<byte> data, TransmitBuffer? frame)
     {
-        if (seq < _rcvNxt)
+        if (seq < _rcv.Nxt)
         {
-            int skip = _rcvNxt - seq;
+            int skip = _rcv.Nxt - seq;
             data = skip >= data.Length ? default : data[skip..];
-            seq = _rcvNxt;
+            seq = _rcv.Nxt;
         }
-        int offset = seq - _rcvNxt;
+        int offset = seq - _rcv.Nxt;
         // Only data inside the window we advertised is taken (RFC 9293 §3.10.7.4): with RCV.WND = 0 a zero-window probe's
         // byte is dropped and answered with an ACK of the unchanged RCV.NXT (Linux: tcp_data_queue, TCPZeroWindowDrop); the
         // peer sends it again once a window update opens the window. The free space can be larger than the window
         // (receiver SWS avoidance, or a scaled window rounded down), and taking bytes there would move RCV.NXT past the
         // right edge the peer was told.
-        int room = Math.Min(ReceiveWindow, ReceiveFree) - offset;
+        int room = Math.Min(_rcv.Window, _rcv.Free) - offset;
         if (room <= 0)
         {
-            _ackNow = true;
+            _pending |= TcpPendingOutput.Ack;
             return false;
         }
         bool fits = data.Length <= room;
         if (!fits) data = data[..room];
         if (data.IsEmpty) return fits;
 
-        int placed = offset == 0 ? PlaceDirect(data) : 0; // into a waiting reader's buffer
+        int placed = offset == 0 ? PlaceDirect(data, frame) : 0; // into a waiting reader's buffer
         if (placed > 0)
         {
-            _rcvNxt += placed;
-            _bytesReceived += placed;
+            _rcv.Nxt += placed;
+            _rcv.BytesReceived += placed;
             data = data[placed..];
             if (data.IsEmpty)
             {
-                if (_hasPendingFin && _pendingFinSeq == _rcvNxt) ConsumeFin(now);
+                if (_rcv.HasPendingFin && _rcv.PendingFinSequence == _rcv.Nxt) ConsumeFin(now);
                 ScheduleAck(now, placed);
                 return fits;
             }
         }
 
-        bool held = offset == 0 && TryHold(data); // kept in the frame it came in, not copied
+        bool held = offset == 0 && TryHold(data, frame); // kept in the frame it came in, not copied
         if (!held)
         {
-            if (_heldBytes > 0) SpillHeld(); // everything else goes through the ring, after the held bytes
-            _recvRing.WriteAt(_recvRing.Count + offset, data);
+            if (_rcv.Held.Bytes > 0) _rcv.Held.SpillInto(_rcv.Buffer); // everything else goes through the ring, after the held bytes
+            _rcv.Buffer.WriteAt(_rcv.Buffer.Count + offset, data);
         }
         if (offset == 0)
         {
-            if (!held) _recvRing.Commit(data.Length);
-            _rcvNxt += data.Length;
-            _bytesReceived += data.Length;
-            if (_recvOutOfOrder.Count > 0)
+            if (!held) _rcv.Buffer.Commit(data.Length);
+            _rcv.Nxt += data.Length;
+            _rcv.BytesReceived += data.Length;
+            if (_rcv.OutOfOrder.Count > 0)
             {
-                SeqNumber end = _recvOutOfOrder.ContiguousEnd(_rcvNxt);
-                if (end > _rcvNxt)
+                SeqNumber end = _rcv.OutOfOrder.ContiguousEnd(_rcv.Nxt);
+                if (end > _rcv.Nxt)
                 {
-                    int joined = end - _rcvNxt;
-                    _recvRing.Commit(joined);
-                    _rcvNxt = end;
-                    _bytesReceived += joined;
+                    int joined = end - _rcv.Nxt;
+                    _rcv.Buffer.Commit(joined);
+                    _rcv.Nxt = end;
+                    _rcv.BytesReceived += joined;
                 }
-                _recvOutOfOrder.RemoveBefore(_rcvNxt);
-                _ackNow = true; // RFC 5681 §4.2: ACK at once when a segment fills (part of) a gap
+                _rcv.OutOfOrder.RemoveBefore(_rcv.Nxt);
+                _pending |= TcpPendingOutput.Ack; // RFC 5681 §4.2: ACK at once when a segment fills (part of) a gap
             }
-            if (_hasPendingFin && _pendingFinSeq == _rcvNxt) ConsumeFin(now);
+            if (_rcv.HasPendingFin && _rcv.PendingFinSequence == _rcv.Nxt) ConsumeFin(now);
             ScheduleAck(now, placed + data.Length);
         }
         else
         {
-            _recvOutOfOrder.Add(seq, seq + data.Length);
+            _rcv.OutOfOrder.Add(seq, seq + data.Length);
             NoteSackAnchor(seq);
             _ctx.Counters.OutOfOrderSegments++;
-            _ackNow = true; // RFC 5681 §4.2: an out-of-order segment is ACKed at once (a duplicate ACK)
+            _pending |= TcpPendingOutput.Ack; // RFC 5681 §4.2: an out-of-order segment is ACKed at once (a duplicate ACK)
         }
         return fits;
     }
@@ -552,19 +534,19 @@ internal sealed partial class TcpControlBlock
     /// </summary>
     private void ScheduleAck(Instant now, int length)
     {
-        if (length > _rcvMssEstimate) _rcvMssEstimate = Math.Min(length, _mss);
-        _unackedReceivedBytes += length;
-        if (_unackedReceivedBytes >= 2 * _rcvMssEstimate || _settings.DelayedAckTimeout == TimeSpan.Zero) _ackNow = true;
-        else if (_delayedAckAt.IsNever) _delayedAckAt = now + _settings.DelayedAckTimeout;
+        if (length > _rcv.MssEstimate) _rcv.MssEstimate = Math.Min(length, _opt.Mss);
+        _rcv.UnackedBytes += length;
+        if (_rcv.UnackedBytes >= 2 * _rcv.MssEstimate || _settings.DelayedAckTimeout == TimeSpan.Zero) _pending |= TcpPendingOutput.Ack;
+        else if (_timers.DelayedAck.IsNever) _timers.DelayedAck = now + _settings.DelayedAckTimeout;
     }
 
     /// <summary>The peer's FIN is next in sequence (RFC 9293 §3.10.7.4 eighth check).</summary>
     private void ConsumeFin(Instant now)
     {
-        _rcvNxt += 1;
-        _finReceived = true;
-        _hasPendingFin = false;
-        _ackNow = true;
+        _rcv.Nxt += 1;
+        _rcv.FinReceived = true;
+        _rcv.HasPendingFin = false;
+        _pending |= TcpPendingOutput.Ack;
         switch (State)
         {
             case TcpState.SynReceived:
@@ -572,7 +554,7 @@ internal sealed partial class TcpControlBlock
                 State = TcpState.CloseWait;
                 break;
             case TcpState.FinWait1:
-                if (_finQueued && _sndUna == FinSequence + 1) EnterTimeWait(now);
+                if (_snd.FinQueued && _snd.Una == _snd.FinSequence + 1) EnterTimeWait(now);
                 else State = TcpState.Closing;
                 break;
             case TcpState.FinWait2:
@@ -584,29 +566,21 @@ internal sealed partial class TcpControlBlock
     private void EnterTimeWait(Instant now)
     {
         State = TcpState.TimeWait;
-        _timeWaitAt = now + _settings.TimeWaitDuration;
-        _rtoAt = _persistAt = _keepaliveAt = _tlpAt = Instant.Never;
-        _sendRing.Clear();
-        _scoreboard.Clear();
+        _timers.TimeWait = now + _settings.TimeWaitDuration;
+        _timers.Retransmit = _timers.Persist = _timers.KeepAlive = _timers.TailLossProbe = Instant.Never;
+        _snd.Buffer.Clear();
+        _recovery.OnSendBufferDiscarded();
         ReleaseIdleBuffers();
     }
 
     /// <summary>Remembers which out-of-order segment arrived last, so its block is reported first (RFC 2018 §4).</summary>
     private void NoteSackAnchor(SeqNumber seq)
     {
-        _recentSackAnchors ??= new SeqNumber[4];
-        int keep = Math.Min(_recentSackCount, _recentSackAnchors.Length - 1);
-        for (int i = keep; i > 0; i--) _recentSackAnchors[i] = _recentSackAnchors[i - 1];
-        _recentSackAnchors[0] = seq;
-        _recentSackCount = keep + 1;
+        _rcv.SackAnchors ??= new SeqNumber[4];
+        int keep = Math.Min(_rcv.SackAnchorCount, _rcv.SackAnchors.Length - 1);
+        for (int i = keep; i > 0; i--) _rcv.SackAnchors[i] = _rcv.SackAnchors[i - 1];
+        _rcv.SackAnchors[0] = seq;
+        _rcv.SackAnchorCount = keep + 1;
     }
 
-    private static bool TsBefore(uint a, uint b) => unchecked((int)(a - b)) < 0;
-
-    private uint TsNow(Instant now) => unchecked(_tsOffset + (uint)(now.Ticks / TimeSpan.TicksPerMillisecond));
-
-    private SeqNumber DataEnd => _sendBase + _sendRing.Count;
-
-    /// <summary>The sequence number of our FIN (valid once it is queued): right after the last data byte.</summary>
-    private SeqNumber FinSequence => DataEnd;
 }

@@ -15,13 +15,13 @@ internal sealed partial class TcpControlBlock
     public bool TryGetSegment(Instant now, out TcpHeader header, out int payloadLength)
     {
         payloadLength = 0;
-        _lastPayloadLength = 0;
-        if (_rstPending)
+        _snd.LastPayloadLength = 0;
+        if (TakePending(TcpPendingOutput.Reset))
         {
-            _rstPending = false;
-            header = new TcpHeader(Local.Port, Remote.Port, _rstFlags) { Sequence = _rstSeq, Acknowledgment = _rstAck };
+            header = new TcpHeader(Local.Port, Remote.Port, _reset.Flags) { Sequence = _reset.Sequence, Acknowledgment = _reset.Acknowledgment };
             _ctx.Counters.ResetsSent++;
             _ctx.Counters.SegmentsSent++;
+            AssertInvariants();
             return true;
         }
 
@@ -33,14 +33,15 @@ internal sealed partial class TcpControlBlock
         };
         if (sent) _ctx.Counters.SegmentsSent++;
         else ArmIdleTimers(now);
+        AssertInvariants();
         return sent;
     }
 
     /// <summary>Copies the payload of the segment last returned by <see cref="TryGetSegment"/> (from the send ring, no allocation).</summary>
     public void CopyPayload(Span<byte> destination)
     {
-        if (_lastPayloadLength == 0) return;
-        _sendRing.CopyTo(_lastPayloadOffset, destination[.._lastPayloadLength]);
+        if (_snd.LastPayloadLength == 0) return;
+        _snd.Buffer.CopyTo(_snd.LastPayloadOffset, destination[.._snd.LastPayloadLength]);
     }
 
     private static bool Nothing(out TcpHeader header)
@@ -49,55 +50,60 @@ internal sealed partial class TcpControlBlock
         return false;
     }
 
+    private static bool Nothing(out TcpHeader header, out int payloadLength)
+    {
+        payloadLength = 0;
+        return Nothing(out header);
+    }
+
     /// <summary>The SYN (SYN-SENT) or SYN-ACK (SYN-RECEIVED) with our options (RFC 9293 §3.5, RFC 7323, RFC 2018).</summary>
     private bool TryBuildSyn(Instant now, out TcpHeader header)
     {
-        if (!_synPending) return Nothing(out header);
-        _synPending = false;
+        if (!TakePending(TcpPendingOutput.Syn)) return Nothing(out header);
         bool synAck = State == TcpState.SynReceived;
         header = new TcpHeader(Local.Port, Remote.Port, synAck ? TcpFlags.Syn | TcpFlags.Ack : TcpFlags.Syn)
         {
-            Sequence = _iss,
-            Acknowledgment = synAck ? _rcvNxt : default,
-            Window = (ushort)Math.Min(_recvRing.Capacity, ushort.MaxValue), // never scaled in a SYN (RFC 7323 §2.2)
-            MaxSegmentSize = (ushort)_mtuMss,
+            Sequence = _snd.Iss,
+            Acknowledgment = synAck ? _rcv.Nxt : default,
+            Window = (ushort)Math.Min(_rcv.Buffer.Capacity, ushort.MaxValue), // never scaled in a SYN (RFC 7323 §2.2)
+            MaxSegmentSize = (ushort)_opt.OurMss,
         };
         if (synAck)
         {
             // Answer only what the peer offered (RFC 7323 §2.2, §3.2; RFC 2018 §2).
-            if (_wsAgreed) header.WindowScale = (sbyte)_rcvScale;
-            header.SackPermitted = _sackEnabled;
-            if (_tsEnabled)
+            if (_opt.WindowScaling) header.WindowScale = (sbyte)_rcv.WindowScale;
+            header.SackPermitted = _opt.Sack;
+            if (_opt.Timestamps)
             {
                 header.HasTimestamps = true;
-                header.TimestampValue = TsNow(now);
-                header.TimestampEcho = _tsRecent;
+                header.TimestampValue = _opt.TsNow(now);
+                header.TimestampEcho = _opt.TsRecent;
             }
-            _lastAckSent = _rcvNxt;
-            SetAdvertisedRight(_rcvNxt + header.Window);
+            _rcv.LastAckSent = _rcv.Nxt;
+            SetAdvertisedRight(_rcv.Nxt + header.Window);
         }
         else
         {
-            if (_settings.EnableWindowScale) header.WindowScale = (sbyte)_rcvScale;
+            if (_settings.EnableWindowScale) header.WindowScale = (sbyte)_rcv.WindowScale;
             header.SackPermitted = _settings.EnableSack;
             if (_settings.EnableTimestamps)
             {
                 header.HasTimestamps = true;
-                header.TimestampValue = TsNow(now);
+                header.TimestampValue = _opt.TsNow(now);
             }
         }
-        if (_sndMax == _iss)
+        if (_snd.Max == _snd.Iss)
         {
-            _sndNxt = _sndMax = _probeHigh = _iss + 1;
-            _synSentAt = now;
+            _snd.Nxt = _snd.Max = _snd.ProbeHigh = _snd.Iss + 1;
+            _snd.SynSentAt = now;
         }
         else
         {
-            _synRetransmitted = true;
-            _segmentsRetransmitted++;
+            _snd.SynRetransmitted = true;
+            _snd.SegmentsRetransmitted++;
             _ctx.Counters.SegmentsRetransmitted++;
         }
-        if (_rtoAt.IsNever) _rtoAt = now + _rtt.Rto;
+        if (_timers.Retransmit.IsNever) _timers.Retransmit = now + _rtt.Rto;
         return true;
     }
 
@@ -108,121 +114,157 @@ internal sealed partial class TcpControlBlock
             && TryBuildData(now, out header, out payloadLength))
             return true;
 
-        if (_probePending)
+        if (TakePending(TcpPendingOutput.ZeroWindowProbe))
         {
-            _probePending = false;
-            if (DataEnd > _sndNxt)
+            if (_snd.DataEnd > _snd.Nxt)
             {
                 // Zero-window probe (RFC 9293 §3.8.6.1): one byte of new data beyond the closed window. SND.NXT stays put;
-                // if the peer takes the byte, its ACK (up to _probeHigh) moves SND.NXT on.
-                header = MakeHeader(now, TcpFlags.Ack, _sndNxt);
+                // if the peer takes the byte, its ACK (up to _snd.ProbeHigh) moves SND.NXT on.
+                header = MakeHeader(now, TcpFlags.Ack, _snd.Nxt);
                 payloadLength = 1;
-                _lastPayloadOffset = _sndNxt - _sendBase;
-                _lastPayloadLength = 1;
-                if (_probeHigh < _sndNxt + 1) _probeHigh = _sndNxt + 1;
+                _snd.LastPayloadOffset = _snd.Nxt - _snd.BufferStart;
+                _snd.LastPayloadLength = 1;
+                if (_snd.ProbeHigh < _snd.Nxt + 1) _snd.ProbeHigh = _snd.Nxt + 1;
                 _ctx.Counters.ZeroWindowProbes++;
                 return true;
             }
         }
 
-        if (_keepalivePending)
+        if (TakePending(TcpPendingOutput.KeepAliveProbe))
         {
             // Keepalive probe (RFC 1122 §4.2.3.6): SEG.SEQ = SND.NXT − 1 with no data, so the peer must answer with an ACK.
-            _keepalivePending = false;
-            header = MakeHeader(now, TcpFlags.Ack, _sndUna - 1);
+            header = MakeHeader(now, TcpFlags.Ack, _snd.Una - 1);
             _ctx.Counters.KeepAliveProbes++;
             return true;
         }
 
-        if (_ackNow)
+        if (IsPending(TcpPendingOutput.Ack))
         {
             // A pure ACK carries the highest sequence number sent, not SND.NXT: after a timeout SND.NXT is pulled back for
             // go-back-N, and a sequence number below what the peer already received would make it unacceptable there, so
             // its ACK field would be ignored (and each side would answer the other's "old" ACKs for ever).
-            // A zero-window probe byte the peer took counts too (_probeHigh).
-            header = MakeHeader(now, TcpFlags.Ack, SeqNumber.Max(_sndMax, _probeHigh));
+            // A zero-window probe byte the peer took counts too (_snd.ProbeHigh).
+            header = MakeHeader(now, TcpFlags.Ack, SeqNumber.Max(_snd.Max, _snd.ProbeHigh));
             return true;
         }
         return Nothing(out header);
     }
 
     /// <summary>
-    /// Data and FIN: first a fast retransmit of the segment at SND.UNA, then SACK repairs (RFC 6675 NextSeg rule 1), then
-    /// new data or go-back-N resends from SND.NXT (NextSeg rule 2), all within the peer's window and the congestion room.
+    /// Data and FIN, in order of precedence: a retransmission loss recovery asks for, a tail loss probe, then what the
+    /// windows let go from SND.NXT (new data, or go-back-N resends after a timeout). Every segment's payload is the MSS less
+    /// the options it carries (RFC 6691), as the wire layer counts them.
     /// </summary>
     private bool TryBuildData(Instant now, out TcpHeader header, out int payloadLength)
     {
-        payloadLength = 0;
-        SeqNumber dataEnd = DataEnd;
-        SeqNumber sendLimit = _finQueued ? dataEnd + 1 : dataEnd;
-        header = default;
-        int maxPayload = Math.Max(1, MaxPayloadNoOptions - ProspectiveOptionBytes());
+        int headerLength = NextHeaderLength();
+        int maxPayload = Math.Max(1, _opt.Mss - (headerLength - TcpHeader.MinHeaderLength));
 
-        if (_retransmitHead)
+        // 1. Retransmission: fast retransmit needs no room in cwnd.
+        if (TryFastRetransmit(now, maxPayload, out header, out payloadLength)) return true;
+
+        // 2. Probe: a tail loss probe needs none either.
+        if (TakePending(TcpPendingOutput.TailLossProbe)) return TryBuildTailLossProbe(now, maxPayload, out header, out payloadLength);
+
+        // 3. What may be sent from here on: the congestion room, then (step 4) the peer's window, Nagle and SWS avoidance.
+        long congestionRoom = _recovery.CongestionRoom(SenderView);
+        if (_recovery.InRecovery && _opt.Sack)
         {
-            _retransmitHead = false;
-            if (_sndUna < _sndMax && _sndUna < sendLimit)
-            {
-                int len = Math.Min(maxPayload, Math.Max(0, dataEnd - _sndUna));
-                if (_sackEnabled) len = _scoreboard.UnsackedRun(_sndUna, len);
-                return EmitData(now, out header, _sndUna, len, out payloadLength);
-            }
+            if (congestionRoom < _opt.Smss) return false; // RFC 6675 §5 (C): send only while cwnd − pipe ≥ 1 SMSS
+            if (TrySackRepair(now, maxPayload, out header, out payloadLength)) return true;
         }
 
-        if (_tlpPending) return TryBuildTailLossProbe(now, maxPayload, out header, out payloadLength);
+        // 4. New data (or go-back-N resends) from SND.NXT.
+        return TrySendFromNext(now, maxPayload, headerLength, congestionRoom, out header, out payloadLength);
+    }
 
-        long room = CongestionRoom();
-        if (_inRecovery && _sackEnabled)
-        {
-            if (room < Smss) return false; // RFC 6675 §5 (C): send only while cwnd − pipe ≥ 1 SMSS
-            if (TryNextSackRepair(maxPayload, out SeqNumber holeStart, out int holeLength))
-                return EmitData(now, out header, holeStart, holeLength, out payloadLength);
-        }
+    /// <summary>
+    /// Fast retransmit (RFC 5681 §3.2 step 2; RFC 6582 §3.2 step 5 for a partial ACK): the segment at SND.UNA, whatever cwnd
+    /// says, up to the first byte the peer reported holding (RFC 6675 §5).
+    /// </summary>
+    private bool TryFastRetransmit(Instant now, int maxPayload, out TcpHeader header, out int payloadLength)
+    {
+        if (!TakePending(TcpPendingOutput.FastRetransmit) || _snd.Una >= _snd.Max || _snd.Una >= _snd.SendLimit)
+            return Nothing(out header, out payloadLength);
+        int length = Math.Min(maxPayload, Math.Max(0, _snd.DataEnd - _snd.Una));
+        if (_opt.Sack) length = _recovery.RetransmitLength(_snd.Una, length);
+        return EmitData(now, out header, _snd.Una, length, out payloadLength);
+    }
 
-        SeqNumber seq = _sndNxt;
-        if (seq >= sendLimit) return false;
-        int unsent = Math.Max(0, dataEnd - seq);
-        long windowRoom = (long)_sndWnd - (seq - _sndUna);
-        bool isRetransmit = seq < _sndMax;
-        // New data may go as one super-segment when the device segments TCP; go-back-N resends stay MSS-sized.
-        int segmentLimit = isRetransmit ? maxPayload : SegmentLimit(maxPayload);
-        long allowed = Math.Min(Math.Min(unsent, segmentLimit), Math.Min(Math.Max(0, windowRoom), Math.Max(0, room)));
-        int length = (int)allowed;
-        // A super-segment glues whole segments only: a short tail is left for the next call, where Nagle and SWS judge it
-        // exactly as they would judge it after as many ordinary full segments.
-        if (length > maxPayload) length -= length % maxPayload;
-        bool fin = _finQueued && length == unsent;
-        if (length == 0 && !fin) return false;
-        if (length == 0 && fin && room <= 0 && !isRetransmit && _sndMax > _sndUna) return false;
+    /// <summary>SACK-based repair (RFC 6675 §5 (C), NextSeg rule 1): the next lost hole the scoreboard shows.</summary>
+    private bool TrySackRepair(Instant now, int maxPayload, out TcpHeader header, out int payloadLength)
+    {
+        if (!_recovery.TryNextRepair(SenderView, maxPayload, out SeqNumber start, out int length))
+            return Nothing(out header, out payloadLength);
+        return EmitData(now, out header, start, length, out payloadLength);
+    }
 
-        // Sender-side SWS avoidance and Nagle (RFC 9293 §3.8.6.2.1, §3.7.4; RFC 1122 §4.2.3.4): a short segment goes out
-        // only when it empties the queue and nothing is unacknowledged (or NoDelay), or fills half the largest window seen.
-        if (!isRetransmit && !fin && length < maxPayload && !_swsOverride)
-        {
-            bool nagleAllows = _settings.NoDelay || _sndMax == _sndUna;
-            bool sendable = nagleAllows && (length == unsent || length >= _maxSndWnd / 2);
-            if (!sendable) return false;
-        }
-        _swsOverride = false;
+    /// <summary>
+    /// The segment at SND.NXT (RFC 6675 NextSeg rule 2): as much as may be sent (<see cref="AllowedLength"/>), the FIN with
+    /// the last of the data, and a short segment only when sender SWS avoidance and Nagle allow (<see cref="ShortSegmentAllowed"/>).
+    /// Below SND.MAX it is a go-back-N resend after a timeout or a smaller path MTU, which is never held back.
+    /// </summary>
+    private bool TrySendFromNext(Instant now, int maxPayload, int headerLength, long congestionRoom, out TcpHeader header, out int payloadLength)
+    {
+        SeqNumber seq = _snd.Nxt;
+        if (seq >= _snd.SendLimit) return Nothing(out header, out payloadLength);
+        bool resend = seq < _snd.Max;
+        int unsent = Math.Max(0, _snd.DataEnd - seq);
+        int length = AllowedLength(seq, unsent, maxPayload, headerLength, resend, congestionRoom);
+        bool fin = _snd.FinQueued && length == unsent;
+        if (length == 0 && !(fin && BareFinAllowed(resend, congestionRoom))) return Nothing(out header, out payloadLength);
+        if (!resend && !fin && length < maxPayload && !ShortSegmentAllowed(length, unsent)) return Nothing(out header, out payloadLength);
+        _pending &= ~TcpPendingOutput.SwsOverride;
         return EmitData(now, out header, seq, length, out payloadLength, fin);
     }
 
     /// <summary>
-    /// The most new-data payload one segment may carry when each ordinary segment carries <paramref name="perSegment"/> bytes:
-    /// that, or with TCP segmentation offload (<see cref="TcpStackContext.SegmentationOffloadMtu"/>) as many whole such
-    /// segments as fit in an IP packet of 65535 bytes. The device cuts a super-segment after every MTU − IP header − TCP header
-    /// (with options) bytes; that equals <paramref name="perSegment"/> (our MSS minus the same options) only when our MSS is the
-    /// one the device MTU gives. So a connection whose MSS is smaller (the peer announced less, or path MTU discovery lowered
-    /// it) never uses offload: the device would cut pieces larger than the peer or the path takes.
+    /// What may be sent at <paramref name="seq"/>: the data waiting, within the peer's window (RFC 9293 §3.8.6: SND.UNA +
+    /// SND.WND bounds it) and the congestion room (RFC 5681 §3.1), in one segment — or for new data with segmentation offload
+    /// in a super-segment of whole segments (<see cref="SegmentLimit"/>); a short tail is left for the next call, where Nagle
+    /// and SWS judge it exactly as they would after as many ordinary full segments.
     /// </summary>
-    private int SegmentLimit(int perSegment)
+    private int AllowedLength(SeqNumber seq, int unsent, int maxPayload, int headerLength, bool resend, long congestionRoom)
+    {
+        long windowRoom = (long)_snd.Window - (seq - _snd.Una);
+        int segmentLimit = resend ? maxPayload : SegmentLimit(maxPayload, headerLength);
+        int length = (int)Math.Min(Math.Min(unsent, segmentLimit), Math.Min(Math.Max(0, windowRoom), Math.Max(0, congestionRoom)));
+        if (length > maxPayload) length -= length % maxPayload;
+        return length;
+    }
+
+    /// <summary>A FIN with no data takes sequence space like a byte of new data: it waits for room in cwnd while data is in
+    /// flight (a resent one does not wait).</summary>
+    private bool BareFinAllowed(bool resend, long congestionRoom) => resend || congestionRoom > 0 || _snd.Max == _snd.Una;
+
+    /// <summary>
+    /// Sender SWS avoidance (RFC 9293 §3.8.6.2.1) with Nagle's algorithm (RFC 896, RFC 1122 §4.2.3.4) for a segment shorter
+    /// than a full one: it goes when nothing is unacknowledged (or <see cref="TcpSettings.NoDelay"/>) and it either empties
+    /// the queue or fills half the largest window the peer offered — or when the persist timer's override fired.
+    /// </summary>
+    private bool ShortSegmentAllowed(int length, int unsent)
+    {
+        if (IsPending(TcpPendingOutput.SwsOverride)) return true;
+        bool nagleAllows = _settings.NoDelay || _snd.Max == _snd.Una;
+        return nagleAllows && (length == unsent || length >= _snd.MaxWindow / 2);
+    }
+
+    /// <summary>
+    /// The most new-data payload one segment may carry when each ordinary segment carries <paramref name="perSegment"/> bytes
+    /// behind a TCP header of <paramref name="headerLength"/>: that, or with TCP segmentation offload
+    /// (<see cref="TcpStackContext.SegmentationOffloadMtu"/>) as many whole such segments as fit in an IP packet of 65535
+    /// bytes. The device cuts a super-segment after every MTU − IP header − TCP header (with options) bytes; that equals
+    /// <paramref name="perSegment"/> (our MSS minus the same options) only when our MSS is the one the device MTU gives. So a
+    /// connection whose MSS is smaller (the peer announced less, or path MTU discovery lowered it) never uses offload: the
+    /// device would cut pieces larger than the peer or the path takes.
+    /// </summary>
+    private int SegmentLimit(int perSegment, int headerLength)
     {
         int mtu = _ctx.SegmentationOffloadMtu;
         if (mtu == 0) return perSegment;
         int ipHeader = Remote.Address.IsV6 ? Ipv6Header.HeaderLength : Ipv4Header.HeaderLength;
-        if (_mss != mtu - ipHeader - Wire.TcpHeader.MinHeaderLength) return perSegment;
-        int headers = ipHeader + Wire.TcpHeader.MinHeaderLength + ProspectiveOptionBytes();
-        return Math.Max(1, (MaxIpPacket - headers) / perSegment) * perSegment;
+        if (_opt.Mss != mtu - ipHeader - TcpHeader.MinHeaderLength) return perSegment;
+        return Math.Max(1, (MaxIpPacket - ipHeader - headerLength) / perSegment) * perSegment;
     }
 
     /// <summary>The largest IP packet a super-segment may make (the IPv4 total length field; IPv6 is held to the same).</summary>
@@ -231,48 +273,54 @@ internal sealed partial class TcpControlBlock
     /// <summary>Fills in a data segment, moves SND.NXT/SND.MAX, starts RTT timing and the retransmission timer.</summary>
     private bool EmitData(Instant now, out TcpHeader header, SeqNumber seq, int length, out int payloadLength, bool fin = false)
     {
-        if (!fin && _finQueued && seq + length == FinSequence && seq + length < _sndMax) fin = true; // resend the FIN with its data
+        if (!fin && _snd.FinQueued && seq + length == _snd.FinSequence && seq + length < _snd.Max) fin = true; // resend the FIN with its data
         header = MakeHeader(now, TcpFlags.Ack, seq);
         if (fin) header.Flags |= TcpFlags.Fin;
-        if (length > 0 && seq + length == DataEnd) header.Flags |= TcpFlags.Psh;
+        if (length > 0 && seq + length == _snd.DataEnd) header.Flags |= TcpFlags.Psh;
         payloadLength = length;
-        _lastPayloadOffset = seq - _sendBase;
-        _lastPayloadLength = length;
+        _snd.LastPayloadOffset = seq - _snd.BufferStart;
+        _snd.LastPayloadLength = length;
 
         SeqNumber end = seq + length + (fin ? 1 : 0);
-        bool newData = end > _sndMax;
-        if (seq < _sndMax)
+        bool newData = end > _snd.Max;
+        if (seq < _snd.Max)
         {
-            _segmentsRetransmitted++;
+            _snd.SegmentsRetransmitted++;
             _ctx.Counters.SegmentsRetransmitted++;
-            if (_rttTiming && seq < _rttSeq) _rttTiming = false; // Karn's rule
-            if (_inRecovery && end > _highRxt) _highRxt = end;
+            if (_snd.RttTiming && seq < _snd.RttTimedEnd) _snd.RttTiming = false; // Karn's rule
+            _recovery.OnRetransmitted(end);
         }
-        if (end > _sndMax)
+        if (end > _snd.Max)
         {
-            int fresh = Math.Min(length, end - _sndMax);
-            _bytesSent += Math.Max(0, fresh);
-            if (!_rttTiming && !_tsEnabled)
+            int fresh = Math.Min(length, end - _snd.Max);
+            _snd.BytesSent += Math.Max(0, fresh);
+            if (!_snd.RttTiming && !_opt.Timestamps)
             {
-                _rttTiming = true;
-                _rttSeq = end;
-                _rttStart = now;
+                _snd.RttTiming = true;
+                _snd.RttTimedEnd = end;
+                _snd.RttTimedAt = now;
             }
         }
-        if (end > _sndNxt) _sndNxt = end;
-        if (end > _sndMax) _sndMax = end;
-        if (end > _probeHigh) _probeHigh = end;
-        if (_rtoAt.IsNever) _rtoAt = now + _rtt.Rto; // RFC 6298 §5.1
+        if (end > _snd.Nxt) _snd.Nxt = end;
+        if (end > _snd.Max) _snd.Max = end;
+        if (end > _snd.ProbeHigh) _snd.ProbeHigh = end;
+        if (_timers.Retransmit.IsNever) _timers.Retransmit = now + _rtt.Rto; // RFC 6298 §5.1
         if (newData) ArmTailLossProbe(now); // RFC 8985 §7.2: (re)start the PTO after new data
         return true;
     }
 
-    /// <summary>The option bytes the next ACK-carrying segment will have (timestamps and SACK blocks), padded to 4.</summary>
-    private int ProspectiveOptionBytes()
+    /// <summary>
+    /// The TCP header length of the next segment that carries an ACK, asked of the wire layer for a header with the same
+    /// options: timestamps when agreed, a SACK block per out-of-order range (as many as fit, RFC 2018 §3).
+    /// </summary>
+    private int NextHeaderLength()
     {
-        int n = _tsEnabled ? 10 : 0;
-        if (_sackEnabled && _recvOutOfOrder.Count > 0) n += 2 + 8 * Math.Min(_recvOutOfOrder.Count, _tsEnabled ? 3 : 4);
-        return (n + 3) & ~3;
+        var next = new TcpHeader(Local.Port, Remote.Port, TcpFlags.Ack)
+        {
+            HasTimestamps = _opt.Timestamps,
+            SackBlockCount = (byte)(_opt.Sack ? Math.Min(_rcv.OutOfOrder.Count, 4) : 0),
+        };
+        return next.Length;
     }
 
     /// <summary>A header carrying ACK, our window, timestamps and SACK blocks; marks the ACK as sent.</summary>
@@ -281,20 +329,20 @@ internal sealed partial class TcpControlBlock
         var h = new TcpHeader(Local.Port, Remote.Port, flags)
         {
             Sequence = seq,
-            Acknowledgment = _rcvNxt,
+            Acknowledgment = _rcv.Nxt,
             Window = WindowField(),
         };
-        if (_tsEnabled)
+        if (_opt.Timestamps)
         {
             h.HasTimestamps = true;
-            h.TimestampValue = TsNow(now);
-            h.TimestampEcho = _tsRecent;
+            h.TimestampValue = _opt.TsNow(now);
+            h.TimestampEcho = _opt.TsRecent;
         }
-        if (_sackEnabled && _recvOutOfOrder.Count > 0) AddSackBlocks(ref h);
-        _lastAckSent = _rcvNxt;
-        _ackNow = false;
-        _delayedAckAt = Instant.Never;
-        _unackedReceivedBytes = 0;
+        if (_opt.Sack && _rcv.OutOfOrder.Count > 0) AddSackBlocks(ref h);
+        _rcv.LastAckSent = _rcv.Nxt;
+        _pending &= ~TcpPendingOutput.Ack;
+        _timers.DelayedAck = Instant.Never;
+        _rcv.UnackedBytes = 0;
         return h;
     }
 
@@ -304,12 +352,12 @@ internal sealed partial class TcpControlBlock
     /// </summary>
     private ushort WindowField()
     {
-        SeqNumber right = _rcvNxt + ReceiveFree;
-        int threshold = Math.Max(1, Math.Min(_recvRing.Capacity / 2, _mss));
-        SeqNumber newRight = right - _rcvAdvRight >= threshold || right < _rcvAdvRight ? right : _rcvAdvRight;
-        int window = Math.Max(0, newRight - _rcvNxt);
-        int field = Math.Min(window >> _rcvScale, ushort.MaxValue);
-        SetAdvertisedRight(_rcvNxt + (field << _rcvScale));
+        SeqNumber right = _rcv.Nxt + _rcv.Free;
+        int threshold = Math.Max(1, Math.Min(_rcv.Buffer.Capacity / 2, _opt.Mss));
+        SeqNumber newRight = right - _rcv.AdvertisedEdge >= threshold || right < _rcv.AdvertisedEdge ? right : _rcv.AdvertisedEdge;
+        int window = Math.Max(0, newRight - _rcv.Nxt);
+        int field = Math.Min(window >> _rcv.WindowScale, ushort.MaxValue);
+        SetAdvertisedRight(_rcv.Nxt + (field << _rcv.WindowScale));
         return (ushort)field;
     }
 
@@ -320,15 +368,9 @@ internal sealed partial class TcpControlBlock
     /// </summary>
     private void SetAdvertisedRight(SeqNumber right)
     {
-        _rcvAdvRight = right;
-        if (right > _rcvWndEdge) _rcvWndEdge = right;
+        _rcv.AdvertisedEdge = right;
+        if (right > _rcv.WindowEdge) _rcv.WindowEdge = right;
     }
-
-    /// <summary>
-    /// RCV.WND (RFC 9293 §3.3.1): what the peer may send beyond RCV.NXT — the window we advertised, which receiver SWS
-    /// avoidance keeps below the free space. 0 after we advertised a zero window, even if the reader freed a little since.
-    /// </summary>
-    private int ReceiveWindow => Math.Max(0, _rcvWndEdge - _rcvNxt);
 
     /// <summary>
     /// True when reading opened the window enough that the peer must hear of it at once, in a pure ACK: the right edge we
@@ -343,23 +385,23 @@ internal sealed partial class TcpControlBlock
     private bool WindowUpdateWorthSending()
     {
         // The edge a segment could advertise: the 16-bit field caps it (65535 bytes without window scaling, RFC 7323 §2.2).
-        SeqNumber right = _rcvNxt + Math.Min(ReceiveFree, ushort.MaxValue << _rcvScale);
-        int increase = right - _rcvAdvRight;
-        if (increase < Math.Max(1, Math.Min(_recvRing.Capacity / 2, 2 * _mss))) return false;
-        int known = _rcvAdvRight - _rcvNxt; // what the peer may still send; ≤ 0 when it filled our window
-        return known < 2 * _rcvMssEstimate + _mss;
+        SeqNumber right = _rcv.Nxt + Math.Min(_rcv.Free, ushort.MaxValue << _rcv.WindowScale);
+        int increase = right - _rcv.AdvertisedEdge;
+        if (increase < Math.Max(1, Math.Min(_rcv.Buffer.Capacity / 2, 2 * _opt.Mss))) return false;
+        int known = _rcv.AdvertisedEdge - _rcv.Nxt; // what the peer may still send; ≤ 0 when it filled our window
+        return known < 2 * _rcv.MssEstimate + _opt.Mss;
     }
 
     /// <summary>SACK blocks (RFC 2018 §4): the block holding the latest out-of-order segment first, then the others.</summary>
     private void AddSackBlocks(ref TcpHeader h)
     {
-        int max = h.HasTimestamps ? 3 : 4;
-        for (int a = 0; a < _recentSackCount && h.SackBlockCount < max; a++)
+        int max = TcpOptions.SackBlockRoom(h); // beside the header's other options (4, or 3 with timestamps)
+        for (int a = 0; a < _rcv.SackAnchorCount && h.SackBlockCount < max; a++)
         {
-            SeqNumber anchor = _recentSackAnchors![a]; // non-null once _recentSackCount > 0
-            for (int i = 0; i < _recvOutOfOrder.Count; i++)
+            SeqNumber anchor = _rcv.SackAnchors![a]; // non-null once _rcv.SackAnchorCount > 0
+            for (int i = 0; i < _rcv.OutOfOrder.Count; i++)
             {
-                SackBlock block = _recvOutOfOrder[i];
+                SackBlock block = _rcv.OutOfOrder[i];
                 if (anchor >= block.Left && anchor < block.Right)
                 {
                     AddSackBlockOnce(ref h, block);
@@ -367,8 +409,8 @@ internal sealed partial class TcpControlBlock
                 }
             }
         }
-        for (int i = _recvOutOfOrder.Count - 1; i >= 0 && h.SackBlockCount < max; i--)
-            AddSackBlockOnce(ref h, _recvOutOfOrder[i]);
+        for (int i = _rcv.OutOfOrder.Count - 1; i >= 0 && h.SackBlockCount < max; i--)
+            AddSackBlockOnce(ref h, _rcv.OutOfOrder[i]);
     }
 
     private static void AddSackBlockOnce(ref TcpHeader h, SackBlock block)
@@ -376,17 +418,5 @@ internal sealed partial class TcpControlBlock
         for (int i = 0; i < h.SackBlockCount; i++)
             if (h.SackBlocks[i] == block) return;
         h.AddSackBlock(block);
-    }
-
-    /// <summary>Bytes of options <see cref="Wire.TcpHeader.Emit"/> writes for a non-SYN header, padded to 4 (RFC 9293 §3.1).</summary>
-    internal static int OptionBytes(in TcpHeader h)
-    {
-        int n = 0;
-        if (h.MaxSegmentSize > 0) n += 4;
-        if (h.WindowScale >= 0) n += 3;
-        if (h.SackPermitted) n += 2;
-        if (h.HasTimestamps) n += 10;
-        if (h.SackBlockCount > 0) n += 2 + 8 * h.SackBlockCount;
-        return (n + 3) & ~3;
     }
 }

@@ -1,101 +1,29 @@
-using Rx.Netstack.Wire;
-
 namespace Rx.Netstack.Tcp;
 
 internal sealed partial class TcpControlBlock
 {
-    private int _dupAcks;
-    private bool _inRecovery;
-    private SeqNumber _recoverPoint;  // RFC 6582 "recover" / RFC 6675 RecoveryPoint: one past the highest byte sent at entry
-    private SeqNumber _highRxt;       // RFC 6675 HighRxt: one past the highest byte retransmitted in this recovery
-    private bool _retransmitHead;     // send the segment at SND.UNA next, whatever cwnd says (fast retransmit)
-    private bool _partialAckSeen;     // a partial ACK arrived in this recovery (RFC 6582 §3.2 step 5: timer reset once)
+    // Loss recovery is the ILossRecovery part's (DupAckRecovery); this file turns what it decides into the block's own
+    // state: pending output, timers, Karn's rule, counters.
 
-    /// <summary>
-    /// A duplicate ACK (RFC 5681 §3.2; with SACK, RFC 6675 §5). The third one, or SACK information showing the first
-    /// segment lost, starts fast retransmit and recovery, unless the loss is from before the last recovery or timeout
-    /// (RFC 6582 §3.2 step 2: SND.UNA must be past "recover").
-    /// </summary>
-    private void OnDuplicateAck(Instant now)
+    /// <summary>The sender as loss recovery sees it, copied now.</summary>
+    private SenderView SenderView => new(_snd.Una, _snd.Nxt, _snd.Max, _opt.Smss, _opt.Sack);
+
+    /// <summary>A duplicate ACK (RFC 5681 §2, RFC 6675 §2): loss recovery may start fast retransmit.</summary>
+    private void OnDuplicateAck(Instant now) => Apply(_recovery.OnDuplicateAck(now, SenderView));
+
+    /// <summary>Carries out what loss recovery asked for; true when the retransmission timer is to keep running.</summary>
+    private bool Apply(LossRecoveryActions actions)
     {
-        _dupAcks++;
-        if (_inRecovery)
+        if ((actions & LossRecoveryActions.EnteredRecovery) != 0)
         {
-            if (!_sackEnabled) _cc.OnDuplicateAck(); // RFC 6582 §3.2 step 4: each further duplicate inflates cwnd by 1 SMSS
-            return;
+            _timers.TailLossProbe = Instant.Never; // fast recovery repairs from here (RFC 8985 §7.2: no PTO in recovery)
+            _pending &= ~TcpPendingOutput.TailLossProbe;
+            _snd.RttTiming = false; // Karn: the timed segment may be the one retransmitted
+            _ctx.Counters.FastRetransmits++;
+            _ctx.Counters.RecoveryEpisodes++;
         }
-        bool lossDetected = _dupAcks >= SackScoreboard.DupThresh
-            || (_sackEnabled && _scoreboard.LostBoundary(_sndUna, Smss) > _sndUna);
-        if (!lossDetected || _sndUna < _recoverPoint) return;
-        EnterRecovery(now);
-    }
-
-    private void EnterRecovery(Instant now)
-    {
-        _inRecovery = true;
-        _partialAckSeen = false;
-        _tlpAt = Instant.Never; // fast recovery repairs from here (RFC 8985 §7.2: no PTO in recovery)
-        _tlpPending = false;
-        _recoverPoint = _sndMax;
-        _highRxt = _sndUna;
-        // The controller sets cwnd = ssthresh + 3·SMSS (RFC 6582 §3.2 step 3); RFC 6675 SACK recovery ignores that
-        // inflation and uses ssthresh against the pipe instead.
-        _cc.OnEnterRecovery(now, _sndMax - _sndUna);
-        _retransmitHead = true;
-        _rttTiming = false; // Karn: the timed segment may be the one retransmitted
-        _ctx.Counters.FastRetransmits++;
-        _ctx.Counters.RecoveryEpisodes++;
-    }
-
-    /// <summary>The recovery point was acknowledged: leave fast recovery, cwnd deflates to ssthresh (RFC 6582 §3.2 step 3).</summary>
-    private void ExitRecovery(Instant now)
-    {
-        _inRecovery = false;
-        _dupAcks = 0;
-        _retransmitHead = false;
-        _cc.OnExitRecovery(now);
-    }
-
-    /// <summary>
-    /// A partial ACK in recovery (RFC 6582 §3.2 step 5): the next hole is lost too. Without SACK: retransmit it, deflate
-    /// cwnd by the newly acknowledged amount and add back one SMSS. With SACK the scoreboard drives repairs (RFC 6675), but
-    /// a hole at SND.UNA not yet repaired is resent at once as well.
-    /// </summary>
-    private void OnPartialAck(Instant now, int acked)
-    {
-        _ = now;
-        _dupAcks = 0;
-        if (!_sackEnabled)
-        {
-            _cc.OnPartialAck(acked);
-            _retransmitHead = true;
-        }
-        else if (_sndUna >= _highRxt && !_scoreboard.IsSacked(_sndUna))
-        {
-            _retransmitHead = true;
-        }
-    }
-
-    /// <summary>
-    /// How many bytes cwnd lets us send now. In SACK recovery it is ssthresh − pipe (RFC 6675 §5 step C: cwnd is ssthresh
-    /// there); otherwise cwnd (inflated by the controller during NewReno recovery, extended by Limited Transmit) minus the bytes
-    /// between SND.UNA and SND.NXT.
-    /// </summary>
-    private long CongestionRoom()
-    {
-        if (_inRecovery && _sackEnabled)
-            return _cc.SlowStartThreshold - _scoreboard.Pipe(_sndUna, _sndMax, _highRxt, Smss);
-        // RFC 3042 §2 (Limited Transmit): on each of the first two duplicate ACKs one new segment may go past cwnd, so a
-        // small window still draws the third duplicate ACK that fast retransmit needs instead of waiting for the RTO.
-        long limitedTransmit = _inRecovery ? 0 : Math.Min(_dupAcks, 2) * (long)Smss;
-        return _cc.CongestionWindow + limitedTransmit - (long)(_sndNxt - _sndUna);
-    }
-
-    /// <summary>NextSeg rule 1 (RFC 6675 §4): the first lost, un-SACKed, not yet retransmitted hole.</summary>
-    private bool TryNextSackRepair(int maxLength, out SeqNumber start, out int length)
-    {
-        SeqNumber lost = SeqNumber.Min(_scoreboard.LostBoundary(_sndUna, Smss), _sndMax);
-        SeqNumber from = SeqNumber.Max(_highRxt, _sndUna);
-        return _scoreboard.TryNextLostHole(from, lost, maxLength, out start, out length);
+        if ((actions & LossRecoveryActions.LeftRecovery) != 0) _pending &= ~TcpPendingOutput.FastRetransmit;
+        if ((actions & LossRecoveryActions.RetransmitFirst) != 0) _pending |= TcpPendingOutput.FastRetransmit;
+        return (actions & LossRecoveryActions.KeepRetransmitTimer) != 0;
     }
 }

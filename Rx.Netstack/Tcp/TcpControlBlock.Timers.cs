@@ -8,32 +8,38 @@ internal sealed partial class TcpControlBlock
     /// </summary>
     public void OnTimer(Instant now)
     {
+        RunDueTimers(now);
+        AssertInvariants();
+    }
+
+    private void RunDueTimers(Instant now)
+    {
         if (State == TcpState.Closed) return;
-        if (now >= _timeWaitAt)
+        if (now >= _timers.TimeWait)
         {
             // TIME-WAIT over (RFC 9293 §3.10.8), or an orphaned FIN-WAIT-2 gave up waiting for the peer's FIN.
-            _timeWaitAt = Instant.Never;
+            _timers.TimeWait = Instant.Never;
             if (State is TcpState.TimeWait or TcpState.FinWait2)
             {
                 Terminate(TcpError.None);
                 return;
             }
         }
-        if (now >= _tlpAt)
+        if (now >= _timers.TailLossProbe)
         {
             OnTailLossProbeTimeout();
-            if (_tlpPending && now >= _rtoAt) _rtoAt = now + _rtt.Rto; // a PTO clamped to the RTO fires instead of it (RFC 8985 §7.2)
+            if (IsPending(TcpPendingOutput.TailLossProbe) && now >= _timers.Retransmit) _timers.Retransmit = now + _rtt.Rto; // a PTO clamped to the RTO fires instead of it (RFC 8985 §7.2)
         }
-        if (now >= _rtoAt) OnRetransmissionTimeout(now);
+        if (now >= _timers.Retransmit) OnRetransmissionTimeout(now);
         if (State == TcpState.Closed) return;
-        if (now >= _delayedAckAt)
+        if (now >= _timers.DelayedAck)
         {
-            _delayedAckAt = Instant.Never;
-            _ackNow = true;
+            _timers.DelayedAck = Instant.Never;
+            _pending |= TcpPendingOutput.Ack;
         }
-        if (now >= _persistAt) OnPersistTimeout(now);
+        if (now >= _timers.Persist) OnPersistTimeout(now);
         if (State == TcpState.Closed) return;
-        if (now >= _keepaliveAt) OnKeepaliveTimeout(now);
+        if (now >= _timers.KeepAlive) OnKeepaliveTimeout(now);
     }
 
     /// <summary>
@@ -42,46 +48,39 @@ internal sealed partial class TcpControlBlock
     /// </summary>
     private void OnRetransmissionTimeout(Instant now)
     {
-        _rtoAt = Instant.Never;
+        _timers.Retransmit = Instant.Never;
         if (State is TcpState.SynSent or TcpState.SynReceived)
         {
             _ctx.Counters.Timeouts++;
-            if (_synRetries >= _settings.MaxSynRetries)
+            if (_snd.SynRetries >= _settings.MaxSynRetries)
             {
                 GiveUp();
                 return;
             }
-            _synRetries++;
+            _snd.SynRetries++;
             _rtt.BackOff();
-            _synPending = true;
-            _rtoAt = now + _rtt.Rto;
+            _pending |= TcpPendingOutput.Syn;
+            _timers.Retransmit = now + _rtt.Rto;
             // After the last retry wait as long as the unclamped back-off would (Linux counts the SYN timeout this way),
             // so the defaults give up at 127 s.
-            if (_synRetries == _settings.MaxSynRetries && _synDeadline > _rtoAt) _rtoAt = _synDeadline;
+            if (_snd.SynRetries == _settings.MaxSynRetries && _snd.SynGiveUpAt > _timers.Retransmit) _timers.Retransmit = _snd.SynGiveUpAt;
             return;
         }
-        if (!IsSynchronized || _sndMax == _sndUna) return;
+        if (!IsSynchronized || _snd.Max == _snd.Una) return;
         _ctx.Counters.Timeouts++;
-        if (_retries >= _settings.MaxRetries)
+        if (_snd.Retries >= _settings.MaxRetries)
         {
             GiveUp();
             return;
         }
-        _retries++;
-        _tlpAt = Instant.Never;
-        _tlpPending = _tlpOutstanding = false;
-        _cc.OnRetransmissionTimeout(now, _sndMax - _sndUna);
+        _snd.Retries++;
+        _timers.TailLossProbe = Instant.Never;
+        _pending &= ~(TcpPendingOutput.TailLossProbe | TcpPendingOutput.FastRetransmit);
+        _recovery.OnRetransmissionTimeout(now, SenderView); // RFC 5681 §3.1, RFC 6582 §3.2 step 1, RFC 2018 §8
         _rtt.BackOff();
-        // RFC 6582 §3.2 step 1 / RFC 6675 §5.1: after a timeout, no fast recovery for losses from before it.
-        _recoverPoint = _sndMax;
-        _inRecovery = false;
-        _dupAcks = 0;
-        _retransmitHead = false;
-        _scoreboard.Clear();
-        _highRxt = _sndUna;
-        _sndNxt = _sndUna;
-        _rttTiming = false;
-        _rtoAt = now + _rtt.Rto;
+        _snd.Nxt = _snd.Una;
+        _snd.RttTiming = false;
+        _timers.Retransmit = now + _rtt.Rto;
     }
 
     /// <summary>
@@ -91,55 +90,54 @@ internal sealed partial class TcpControlBlock
     /// </summary>
     private void OnPersistTimeout(Instant now)
     {
-        _persistAt = Instant.Never;
-        if (!IsSynchronized || DataEnd <= _sndNxt)
+        _timers.Persist = Instant.Never;
+        if (!IsSynchronized || _snd.DataEnd <= _snd.Nxt)
         {
-            _persistBackoff = 0;
+            _snd.PersistBackoff = 0;
             return;
         }
-        if (_persistProbes >= _settings.MaxRetries)
+        if (_snd.PersistProbes >= _settings.MaxRetries)
         {
             GiveUp(); // the peer stopped answering probes at all
             return;
         }
-        _persistProbes++;
-        _persistBackoff++;
-        if (_sndWnd > 0) _swsOverride = true;
-        else _probePending = true;
-        _persistAt = now + PersistInterval();
+        _snd.PersistProbes++;
+        _snd.PersistBackoff++;
+        _pending |= _snd.Window > 0 ? TcpPendingOutput.SwsOverride : TcpPendingOutput.ZeroWindowProbe;
+        _timers.Persist = now + PersistInterval();
     }
 
     /// <summary>Keepalive (RFC 1122 §4.2.3.6): after the idle time a probe every interval; after the count unanswered, give up.</summary>
     private void OnKeepaliveTimeout(Instant now)
     {
-        _keepaliveAt = Instant.Never;
+        _timers.KeepAlive = Instant.Never;
         if (_settings.KeepAliveIdle is not { } idle || State is not (TcpState.Established or TcpState.CloseWait)) return;
-        if (_sndMax != _sndUna || _sendRing.Count > 0 && _sndWnd == 0)
+        if (_snd.Max != _snd.Una || _snd.Buffer.Count > 0 && _snd.Window == 0)
         {
-            _keepaliveAt = now + idle; // data outstanding: the retransmission or persist timer watches the peer
+            _timers.KeepAlive = now + idle; // data outstanding: the retransmission or persist timer watches the peer
             return;
         }
-        if (_keepaliveProbes >= _settings.KeepAliveCount)
+        if (_snd.KeepAliveProbes >= _settings.KeepAliveCount)
         {
             GiveUp();
             return;
         }
-        _keepaliveProbes++;
-        _keepalivePending = true;
-        _keepaliveAt = now + _settings.KeepAliveInterval;
+        _snd.KeepAliveProbes++;
+        _pending |= TcpPendingOutput.KeepAliveProbe;
+        _timers.KeepAlive = now + _settings.KeepAliveInterval;
     }
 
     /// <summary>Something arrived from the peer: the idle period starts again.</summary>
     private void ArmKeepalive(Instant now)
     {
-        _keepaliveProbes = 0;
-        _keepaliveAt = _settings.KeepAliveIdle is { } idle && State is TcpState.Established or TcpState.CloseWait
+        _snd.KeepAliveProbes = 0;
+        _timers.KeepAlive = _settings.KeepAliveIdle is { } idle && State is TcpState.Established or TcpState.CloseWait
             ? now + idle
             : Instant.Never;
     }
 
     /// <summary>After Close, FIN-WAIT-2 does not wait forever for the peer's FIN (as Linux's tcp_fin_timeout).</summary>
-    private void ArmOrphanTimeout(Instant now) => _timeWaitAt = now + _settings.TimeWaitDuration;
+    private void ArmOrphanTimeout(Instant now) => _timers.TimeWait = now + _settings.TimeWaitDuration;
 
     /// <summary>
     /// Starts the persist timer when data waits, nothing is in flight (so no ACK will come to open the window) and the
@@ -147,15 +145,15 @@ internal sealed partial class TcpControlBlock
     /// </summary>
     private void ArmIdleTimers(Instant now)
     {
-        if (IsSynchronized && DataEnd > _sndNxt && _sndMax == _sndUna && _persistAt.IsNever && !_probePending
+        if (IsSynchronized && _snd.DataEnd > _snd.Nxt && _snd.Max == _snd.Una && _timers.Persist.IsNever && !IsPending(TcpPendingOutput.ZeroWindowProbe)
             && State is TcpState.Established or TcpState.CloseWait or TcpState.FinWait1 or TcpState.Closing or TcpState.LastAck)
-            _persistAt = now + PersistInterval();
+            _timers.Persist = now + PersistInterval();
     }
 
     private TimeSpan PersistInterval()
     {
         long ticks = _rtt.Rto.Ticks;
-        for (int i = 0; i < _persistBackoff && ticks < _settings.MaxRto.Ticks; i++) ticks *= 2;
+        for (int i = 0; i < _snd.PersistBackoff && ticks < _settings.MaxRto.Ticks; i++) ticks *= 2;
         return TimeSpan.FromTicks(Math.Min(ticks, _settings.MaxRto.Ticks));
     }
 

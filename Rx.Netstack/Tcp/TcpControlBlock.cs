@@ -1,3 +1,5 @@
+using System.Diagnostics;
+using Rx.Netstack.Engine;
 using Rx.Netstack.Tcp.Congestion;
 using Rx.Netstack.Wire;
 
@@ -15,8 +17,15 @@ namespace Rx.Netstack.Tcp;
 /// after each true result copy the payload with <see cref="CopyPayload"/> before the next call. Then re-arm the wake-up at
 /// <see cref="PollAt"/>. A block in <see cref="TcpState.Closed"/> may be dropped (<see cref="IsFreeable"/>).
 /// </para>
-/// The file is split by concern: this part holds state, construction and the user side; <c>.Input</c> processes
-/// segments, <c>.Output</c> builds them, <c>.Timers</c> runs deadlines and <c>.Recovery</c> holds loss recovery.
+/// <para>
+/// Its state is in named parts, each a type with a comment per field, all declared below (gVisor's <c>sender</c> and
+/// <c>receiver</c>, smoltcp's one <c>Timer</c>): <see cref="TcpSender"/>, <see cref="TcpReceiver"/>,
+/// <see cref="TcpAgreedOptions"/>, <see cref="TcpTimers"/>, <see cref="TcpPendingOutput"/>, loss recovery behind
+/// <see cref="ILossRecovery"/> and congestion control behind <see cref="ICongestionControl"/>. The partial files hold
+/// behaviour only: this one construction and the user side, <c>.Input</c> segment processing, <c>.Output</c> segment
+/// building, <c>.Timers</c> the deadlines, <c>.Recovery</c> and <c>.TailLossProbe</c> what loss recovery decides,
+/// <c>.DirectRead</c> and <c>.HeldReceive</c> the two ways received data skips the ring.
+/// </para>
 /// </summary>
 internal sealed partial class TcpControlBlock
 {
@@ -35,70 +44,25 @@ internal sealed partial class TcpControlBlock
     /// <summary>Timer granularity G (RFC 6298 §2): the engine's timers are exact, 1 ms is the TSval unit.</summary>
     private static readonly TimeSpan ClockGranularity = TimeSpan.FromMilliseconds(1);
 
-    private readonly TcpStackContext _ctx;
-    private readonly TcpSettings _settings;
-    private readonly ByteRing _sendRing;
-    private readonly ByteRing _recvRing;
-    private readonly SequenceRangeSet _recvOutOfOrder = new(32);
-    private SeqNumber[]? _recentSackAnchors; // made at the first out-of-order segment: idle connections don't carry it
-    private readonly SackScoreboard _scoreboard = new();
-    private readonly bool _passive;
-    private ICongestionControl _cc;
-    private RttEstimator _rtt;
+    // What the stack shares and the user chose.
+    private readonly TcpStackContext _ctx;    // counters, challenge-ACK limiter, buffer pool, segmentation offload
+    private readonly TcpSettings _settings;   // buffer sizes, options offered, timeouts, retries
 
-    // Send sequence space (RFC 9293 §3.3.1). _sndMax is the highest sequence number sent so far (SND.NXT is pulled back
-    // to SND.UNA after a timeout for go-back-N retransmission, _sndMax is not).
-    private SeqNumber _iss, _sndUna, _sndNxt, _sndMax, _sndWl1, _sndWl2;
-    private SeqNumber _sendBase;      // sequence number of the first byte in _sendRing
-    private int _sndWnd, _maxSndWnd;  // peer's window in bytes (scaled), and the largest seen
-    private bool _finQueued;          // FIN follows the queued data
-    private bool _closeAfterConnect;  // ShutdownWrite/Close in SYN-SENT: send the FIN once established
-    private bool _appClosed;          // Close(): the application reads no more (RFC 1122 §4.2.2.13)
-    private SeqNumber _probeHigh;     // the highest sequence number a zero-window probe reached
+    // The connection itself (with State, Error, HasEstablished, Local and Remote below).
+    private readonly bool _passive;           // opened by a listener: a RST in SYN-RECEIVED is a reset, not a refusal
+    private bool _appClosed;                  // Close() was called: the application reads no more (RFC 1122 §4.2.2.13)
+    private TcpError _softError;              // an ICMP soft error, reported if the connection times out (RFC 1122 §4.2.3.9)
 
-    // Receive sequence space.
-    private SeqNumber _irs, _rcvNxt, _rcvAdvRight, _lastAckSent;
-    private SeqNumber _rcvWndEdge;    // the furthest right edge we ever advertised: RCV.NXT + RCV.WND, where taking data stops
-    private bool _finReceived, _hasPendingFin;
-    private SeqNumber _pendingFinSeq;
-    private int _recentSackCount;
-
-    // Options (RFC 7323, RFC 2018).
-    private int _sndScale, _rcvScale;
-    private bool _sackEnabled, _tsEnabled;
-    private uint _tsOffset, _tsRecent;
-    private Instant _tsRecentAt;
-    private int _mtuMss, _peerMss, _mss;
-    private int _rcvMssEstimate;
-
-    // Deadlines (Instant.Never when off).
-    private Instant _rtoAt = Instant.Never, _delayedAckAt = Instant.Never, _persistAt = Instant.Never,
-        _keepaliveAt = Instant.Never, _timeWaitAt = Instant.Never;
-    private Instant _synDeadline = Instant.Never, _lastReceivedAt;
-
-    // Pending output.
-    private bool _synPending, _ackNow, _rstPending, _probePending, _keepalivePending, _swsOverride;
-    private SeqNumber _rstSeq, _rstAck;
-    private TcpFlags _rstFlags;
-
-    // Retries.
-    private int _synRetries, _retries, _persistBackoff, _persistProbes, _keepaliveProbes;
-    private bool _synRetransmitted;
-    private TcpError _softError;
-
-    // RTT timing without timestamps (Karn's rule: one timed segment, never a retransmitted one).
-    private bool _rttTiming;
-    private SeqNumber _rttSeq;
-    private Instant _rttStart;
-
-    // Delayed ACK.
-    private int _unackedReceivedBytes;
-
-    // Statistics.
-    private long _bytesSent, _bytesReceived, _segmentsRetransmitted;
-
-    // The segment last returned by TryGetSegment, for CopyPayload.
-    private int _lastPayloadOffset, _lastPayloadLength;
+    // The parts.
+    private TcpSender _snd;                   // the sending half: send sequence space, peer's window, send buffer, retries
+    private TcpReceiver _rcv;                 // the receiving half: receive sequence space, our window, receive buffer, FIN
+    private TcpAgreedOptions _opt;            // what the handshake agreed: MSS, window scaling, SACK, timestamps
+    private TcpTimers _timers = new();        // the deadlines, PollAt their earliest
+    private TcpPendingOutput _pending;        // what the next segments owe the peer besides data
+    private PendingReset _reset;              // the RST's numbers while TcpPendingOutput.Reset is pending
+    private readonly ILossRecovery _recovery; // loss detection and recovery: fast retransmit, SACK repair, tail loss probes
+    private readonly ICongestionControl _cc;  // cwnd and ssthresh (NewReno or CUBIC), told of events by _recovery
+    private RttEstimator _rtt;                // SRTT, RTTVAR and RTO (RFC 6298); replaced once after a retried SYN (§5.7)
 
     private TcpControlBlock(TcpStackContext ctx, NetEndpoint local, NetEndpoint remote, TcpSettings settings, int maxSegmentSize,
         SeqNumber isn, Instant now, bool passive)
@@ -112,25 +76,17 @@ internal sealed partial class TcpControlBlock
         Local = local;
         Remote = remote;
         _passive = passive;
-        _sendRing = new ByteRing(settings.SendBufferSize, ctx.BufferPool);
-        _recvRing = new ByteRing(settings.ReceiveBufferSize, ctx.BufferPool);
-        _mtuMss = Math.Min(maxSegmentSize, ushort.MaxValue);
-        _peerMss = remote.Address.IsV6 ? DefaultMssV6 : DefaultMssV4;
-        _mss = Math.Min(_mtuMss, _peerMss);
-        _rcvMssEstimate = _mss;
-        _iss = isn;
-        _sndUna = _sndNxt = _sndMax = _probeHigh = isn;
-        _sendBase = isn + 1;
-        _recoverPoint = _highRxt = isn;
+        _snd = new TcpSender(isn, new ByteRing(settings.SendBufferSize, ctx.BufferPool));
+        _rcv = new TcpReceiver(new ByteRing(settings.ReceiveBufferSize, ctx.BufferPool), now);
         // A per-connection TSval offset (RFC 7323 §5.4) taken from the ISN: ISNs (RFC 6528) grow with time for one 4-tuple, so
         // TSvals of a new incarnation are newer than the old one's and a SYN can take over a TIME-WAIT (RFC 6191).
-        _tsOffset = isn.Value;
+        _opt = new TcpAgreedOptions(Math.Min(maxSegmentSize, ushort.MaxValue), remote.Address.IsV6 ? DefaultMssV6 : DefaultMssV4, isn.Value);
+        _rcv.MssEstimate = _opt.Mss;
         _rtt = new RttEstimator(settings.InitialRto, settings.MinRto, settings.MaxRto, ClockGranularity);
-        _cc = CongestionControl.Create(settings.CongestionControl, _mss);
-        _lastReceivedAt = now;
-        _rcvScale = 0;
+        _cc = CongestionControl.Create(settings.CongestionControl, _opt.Mss);
+        _recovery = LossRecovery.Create(_cc, settings, isn);
         if (settings.EnableWindowScale)
-            while (_rcvScale < 14 && (settings.ReceiveBufferSize >> _rcvScale) > ushort.MaxValue) _rcvScale++;
+            while (_rcv.WindowScale < 14 && (settings.ReceiveBufferSize >> _rcv.WindowScale) > ushort.MaxValue) _rcv.WindowScale++;
     }
 
     /// <summary>Active open (RFC 9293 §3.10.1): a block in SYN-SENT with its SYN ready to send.</summary>
@@ -147,9 +103,9 @@ internal sealed partial class TcpControlBlock
         var tcb = new TcpControlBlock(ctx, local, remote, settings, maxSegmentSize, isn, now, passive: false)
         {
             State = TcpState.SynSent,
-            _synPending = true,
+            _pending = TcpPendingOutput.Syn,
         };
-        tcb._synDeadline = SynGiveUpTime(settings, now);
+        tcb._snd.SynGiveUpAt = SynGiveUpTime(settings, now);
         return tcb;
     }
 
@@ -163,10 +119,10 @@ internal sealed partial class TcpControlBlock
         var tcb = new TcpControlBlock(ctx, local, remote, settings, maxSegmentSize, isn, now, passive: true)
         {
             State = TcpState.SynReceived,
-            _synPending = true,
+            _pending = TcpPendingOutput.Syn,
         };
         tcb.AcceptPeerSyn(syn, now, weOfferedEverything: true);
-        tcb._synDeadline = SynGiveUpTime(settings, now);
+        tcb._snd.SynGiveUpAt = SynGiveUpTime(settings, now);
         return tcb;
     }
 
@@ -185,20 +141,21 @@ internal sealed partial class TcpControlBlock
     /// <param name="settings">Connection options.</param>
     /// <param name="maxSegmentSize">Our MSS from the route MTU.</param>
     /// <param name="now">The engine time.</param>
+    /// <param name="frame">The handed-over transmit buffer the payload lies in, if any (see <see cref="Process"/>).</param>
     public static TcpControlBlock FromCookie(TcpStackContext ctx, NetEndpoint local, NetEndpoint remote, in TcpHeader finalAck,
-        ReadOnlySpan<byte> payload, int mss, TcpSettings settings, int maxSegmentSize, Instant now)
+        ReadOnlySpan<byte> payload, int mss, TcpSettings settings, int maxSegmentSize, Instant now, TransmitBuffer? frame = null)
     {
         var tcb = new TcpControlBlock(ctx, local, remote, settings, maxSegmentSize, finalAck.Acknowledgment - 1, now, passive: true);
-        tcb._rcvScale = 0;
-        tcb._irs = finalAck.Sequence - 1;
-        tcb._rcvNxt = finalAck.Sequence;
-        tcb._rcvAdvRight = tcb._rcvWndEdge = tcb._rcvNxt + Math.Min(settings.ReceiveBufferSize, ushort.MaxValue);
-        tcb._peerMss = Math.Max(MinimumMss, mss);
+        tcb._rcv.WindowScale = 0;
+        tcb._rcv.Irs = finalAck.Sequence - 1;
+        tcb._rcv.Nxt = finalAck.Sequence;
+        tcb._rcv.AdvertisedEdge = tcb._rcv.WindowEdge = tcb._rcv.Nxt + Math.Min(settings.ReceiveBufferSize, ushort.MaxValue);
+        tcb._opt.PeerMss = Math.Max(MinimumMss, mss);
         tcb.UpdateMss();
-        tcb._sndUna = tcb._sndNxt = tcb._sndMax = tcb._probeHigh = finalAck.Acknowledgment;
-        tcb._sndWnd = tcb._maxSndWnd = finalAck.Window;
-        tcb._sndWl1 = finalAck.Sequence;
-        tcb._sndWl2 = finalAck.Acknowledgment;
+        tcb._snd.Una = tcb._snd.Nxt = tcb._snd.Max = tcb._snd.ProbeHigh = finalAck.Acknowledgment;
+        tcb._snd.Window = tcb._snd.MaxWindow = finalAck.Window;
+        tcb._snd.Wl1 = finalAck.Sequence;
+        tcb._snd.Wl2 = finalAck.Acknowledgment;
         tcb.State = TcpState.Established;
         tcb.HasEstablished = true; // without it the engine never moves the connection to the accept queue
         tcb.ArmKeepalive(now);
@@ -206,7 +163,7 @@ internal sealed partial class TcpControlBlock
         {
             TcpHeader rest = finalAck;
             rest.Flags &= ~TcpFlags.Syn;
-            tcb.Process(now, rest, payload);
+            tcb.Process(now, rest, payload, frame);
         }
         return tcb;
     }
@@ -229,8 +186,8 @@ internal sealed partial class TcpControlBlock
     public bool CanReuseForSyn(in TcpHeader syn)
     {
         if (State != TcpState.TimeWait || !syn.Has(TcpFlags.Syn) || syn.Has(TcpFlags.Ack) || syn.Has(TcpFlags.Rst)) return false;
-        if (_tsEnabled && syn.HasTimestamps) return TsBefore(_tsRecent, syn.TimestampValue);
-        return syn.Sequence > _rcvNxt;
+        if (_opt.Timestamps && syn.HasTimestamps) return TcpAgreedOptions.TsBefore(_opt.TsRecent, syn.TimestampValue);
+        return syn.Sequence > _rcv.Nxt;
     }
 
     /// <summary>
@@ -265,10 +222,10 @@ internal sealed partial class TcpControlBlock
     public bool HasEstablished { get; private set; }
 
     /// <summary>Bytes received in order and not yet read.</summary>
-    public int ReceiveAvailable => ReceiveQueued;
+    public int ReceiveAvailable => _rcv.Queued;
 
     /// <summary>Bytes <see cref="Send"/> would accept now (0 when the connection cannot send).</summary>
-    public int SendSpace => CanQueueData ? _sendRing.Free : 0;
+    public int SendSpace => CanQueueData ? _snd.Buffer.Free : 0;
 
     /// <summary>
     /// True when a sender with <paramref name="pending"/> bytes should be served now: the connection cannot take data any more
@@ -277,37 +234,31 @@ internal sealed partial class TcpControlBlock
     /// (sk_stream_write_space) and the data still queued keeps the connection busy meanwhile.
     /// </summary>
     public bool SendSpaceWorthTaking(int pending) =>
-        !CanQueueData || _sendRing.Free >= Math.Min(pending, Math.Max(1, _sendRing.Capacity / 3));
+        !CanQueueData || _snd.Buffer.Free >= Math.Min(pending, Math.Max(1, _snd.Buffer.Capacity / 3));
 
     /// <summary>True when the peer's FIN arrived and every byte before it was read (end of stream).</summary>
-    public bool ReceiveFinished => _finReceived && ReceiveQueued == 0;
+    public bool ReceiveFinished => _rcv.FinReceived && _rcv.Queued == 0;
 
     /// <summary>True when a <see cref="Receive"/> call would return something other than 0 (data, EOF or error).</summary>
-    public bool IsReadable => ReceiveQueued > 0 || _directCount > 0 || _finReceived || (State == TcpState.Closed && Error != TcpError.None);
+    public bool IsReadable => _rcv.Queued > 0 || _rcv.DirectCount > 0 || _rcv.FinReceived || (State == TcpState.Closed && Error != TcpError.None);
 
     /// <summary>True when <see cref="Send"/> would accept at least one byte, or would fail (so a waiting sender wakes up).</summary>
     public bool IsWritable => SendSpace > 0 || !CanQueueData;
 
     /// <summary>True when the block is closed, its last RST (if any) was taken, and the engine may drop it.</summary>
-    public bool IsFreeable => State == TcpState.Closed && !_rstPending;
+    public bool IsFreeable => State == TcpState.Closed && !IsPending(TcpPendingOutput.Reset);
 
     /// <summary>True while an array is rented for the send or receive ring or received frames are held (idle connections hold none).</summary>
-    public bool HoldsBuffers => _sendRing.IsAllocated || _recvRing.IsAllocated || _held is not null;
+    public bool HoldsBuffers => _snd.Buffer.IsAllocated || _rcv.Buffer.IsAllocated || _rcv.Held.IsAllocated;
 
-    /// <summary>The earliest deadline: retransmission (or SYN retry), delayed ACK, persist, keepalive or TIME-WAIT end.</summary>
-    public Instant PollAt =>
-        Instant.Min(Instant.Min(Instant.Min(_rtoAt, _delayedAckAt), Instant.Min(_persistAt, _keepaliveAt)), Instant.Min(_timeWaitAt, _tlpAt));
+    /// <summary>The earliest deadline (<see cref="TcpTimers.Earliest"/>): when the engine must next call <see cref="OnTimer"/>.</summary>
+    public Instant PollAt => _timers.Earliest;
 
-    private bool CanQueueData => !_finQueued && !_closeAfterConnect && State is TcpState.SynSent or TcpState.SynReceived
+    private bool CanQueueData => !_snd.FinQueued && !_snd.FinAfterHandshake && State is TcpState.SynSent or TcpState.SynReceived
         or TcpState.Established or TcpState.CloseWait;
 
     private bool IsSynchronized => State is not (TcpState.Closed or TcpState.Listen or TcpState.SynSent or TcpState.SynReceived);
 
-    /// <summary>The largest payload of a segment without options (RFC 9293 §3.7.1); options come out of it (RFC 6691).</summary>
-    private int MaxPayloadNoOptions => _mss;
-
-    /// <summary>SMSS for congestion control: the payload of a full segment carrying the options every segment carries.</summary>
-    private int Smss => Math.Max(1, _mss - (_tsEnabled ? 12 : 0));
 
     /// <summary>
     /// Queues bytes for sending (RFC 9293 §3.10.2). Returns how many were accepted (0 when the buffer is full), or −1 when
@@ -316,7 +267,9 @@ internal sealed partial class TcpControlBlock
     public int Send(ReadOnlySpan<byte> data)
     {
         if (!CanQueueData) return -1;
-        return _sendRing.Append(data);
+        int n = _snd.Buffer.Append(data);
+        AssertInvariants();
+        return n;
     }
 
     /// <summary>
@@ -326,16 +279,17 @@ internal sealed partial class TcpControlBlock
     /// </summary>
     public int Receive(Span<byte> destination)
     {
-        int n = _recvRing.Read(destination);
-        if (n < destination.Length && _heldCount > 0) n += ReadHeld(destination[n..]);
+        int n = _rcv.Buffer.Read(destination);
+        if (n < destination.Length && _rcv.Held.Count > 0) n += _rcv.Held.Read(destination[n..]);
         if (n == 0)
             return State == TcpState.Closed && Error != TcpError.None ? -1 : 0;
-        if (IsSynchronized && !_finReceived && State != TcpState.TimeWait && WindowUpdateWorthSending())
+        if (IsSynchronized && !_rcv.FinReceived && State != TcpState.TimeWait && WindowUpdateWorthSending())
         {
-            _ackNow = true;
+            _pending |= TcpPendingOutput.Ack;
             _ctx.Counters.WindowUpdates++;
         }
         ReleaseIdleBuffers();
+        AssertInvariants();
         return n;
     }
 
@@ -349,14 +303,14 @@ internal sealed partial class TcpControlBlock
         {
             case TcpState.SynSent:
             case TcpState.SynReceived:
-                _closeAfterConnect = true; // the FIN follows the handshake
+                _snd.FinAfterHandshake = true; // the FIN follows the handshake
                 break;
             case TcpState.Established:
-                _finQueued = true;
+                _snd.FinQueued = true;
                 State = TcpState.FinWait1;
                 break;
             case TcpState.CloseWait:
-                _finQueued = true;
+                _snd.FinQueued = true;
                 State = TcpState.LastAck;
                 break;
         }
@@ -380,20 +334,20 @@ internal sealed partial class TcpControlBlock
                 Terminate(TcpError.Aborted);
                 return;
         }
-        if (ReceiveQueued > 0 && IsSynchronizedOrSynReceived())
+        if (_rcv.Queued > 0 && IsSynchronizedOrSynReceived())
         {
             Abort();
             return;
         }
         ShutdownWrite();
-        if (State == TcpState.FinWait2) ArmOrphanTimeout(_lastReceivedAt);
+        if (State == TcpState.FinWait2) ArmOrphanTimeout(_rcv.LastReceivedAt);
     }
 
     /// <summary>Abort (RFC 9293 §3.10.5): a RST now if the peer knows us, then CLOSED with <see cref="TcpError.Aborted"/>.</summary>
     public void Abort()
     {
         if (State is TcpState.SynReceived or TcpState.Established or TcpState.FinWait1 or TcpState.FinWait2 or TcpState.CloseWait)
-            QueueReset(_sndMax, default, TcpFlags.Rst);
+            QueueReset(_snd.Max, default, TcpFlags.Rst);
         Terminate(TcpError.Aborted);
     }
 
@@ -415,7 +369,7 @@ internal sealed partial class TcpControlBlock
     /// RFC 5927 §4.1: an ICMP error is believed only if the TCP sequence number it quotes is one we sent and is not yet
     /// acknowledged (SND.UNA ≤ SEG.SEQ &lt; SND.MAX); anything else is forged or stale and must not touch the connection.
     /// </summary>
-    public bool IsQuotedSequenceInFlight(SeqNumber quoted) => quoted >= _sndUna && quoted < _sndMax;
+    public bool IsQuotedSequenceInFlight(SeqNumber quoted) => quoted >= _snd.Una && quoted < _snd.Max;
 
     /// <summary>
     /// Path MTU discovery (RFC 1191 §6.3, RFC 8201 §5.4): the path takes at most <paramref name="mtu"/> bytes, so lower the
@@ -425,18 +379,18 @@ internal sealed partial class TcpControlBlock
     {
         int ipHeader = Remote.Address.IsV6 ? 40 : 20;
         if (mtu < (Remote.Address.IsV6 ? 1280 : 68)) return; // RFC 8201 §4 / RFC 1191 §3: bogus values
-        int mss = Math.Max(MinimumMss, mtu - ipHeader - Wire.TcpHeader.MinHeaderLength);
-        if (mss >= _mtuMss) return;
-        _mtuMss = mss;
+        int mss = Math.Max(MinimumMss, mtu - ipHeader - TcpHeader.MinHeaderLength);
+        if (mss >= _opt.OurMss) return;
+        _opt.OurMss = mss;
         UpdateMss();
-        if (IsSynchronized && _sndMax > _sndUna)
+        if (IsSynchronized && _snd.Max > _snd.Una)
         {
-            _sndNxt = _sndUna; // resend in smaller segments
-            _rttTiming = false;
+            _snd.Nxt = _snd.Una; // resend in smaller segments
+            _snd.RttTiming = false;
         }
         else if (State is TcpState.SynSent or TcpState.SynReceived)
         {
-            _synPending = true;
+            _pending |= TcpPendingOutput.Syn;
         }
     }
 
@@ -448,38 +402,38 @@ internal sealed partial class TcpControlBlock
         _rtt.Rto,
         _cc.CongestionWindow,
         _cc.SlowStartThreshold,
-        IsSynchronized ? _sndMax - _sndUna : 0,
-        _sndWnd,
-        IsSynchronized ? Math.Max(0, _rcvAdvRight - _rcvNxt) : 0,
-        Smss,
-        _bytesSent,
-        _bytesReceived,
-        _segmentsRetransmitted,
+        IsSynchronized ? _snd.Max - _snd.Una : 0,
+        _snd.Window,
+        IsSynchronized ? Math.Max(0, _rcv.AdvertisedEdge - _rcv.Nxt) : 0,
+        _opt.Smss,
+        _snd.BytesSent,
+        _rcv.BytesReceived,
+        _snd.SegmentsRetransmitted,
         Error,
-        _inRecovery,
-        _sackEnabled,
-        _tsEnabled,
-        _sndScale,
-        _rcvScale,
-        _sendRing.Count,
-        ReceiveQueued);
+        _recovery.InRecovery,
+        _opt.Sack,
+        _opt.Timestamps,
+        _snd.WindowScale,
+        _rcv.WindowScale,
+        _snd.Buffer.Count,
+        _rcv.Queued);
 
     /// <summary>Returns the ring buffers' arrays to the pool if they are empty (also done automatically when drained and idle).</summary>
     public void ReleaseBuffers() => ReleaseIdleBuffers();
 
     private void ReleaseIdleBuffers()
     {
-        if (_sendRing.Count == 0) _sendRing.Release();
-        if (_recvRing.Count == 0 && _recvOutOfOrder.Count == 0) _recvRing.Release();
+        if (_snd.Buffer.Count == 0) _snd.Buffer.Release();
+        if (_rcv.Buffer.Count == 0 && _rcv.OutOfOrder.Count == 0) _rcv.Buffer.Release();
     }
 
     private bool IsSynchronizedOrSynReceived() => IsSynchronized || State == TcpState.SynReceived;
 
     private void UpdateMss()
     {
-        _mss = Math.Max(MinimumMss, Math.Min(_mtuMss, _peerMss));
-        _rcvMssEstimate = Math.Min(_rcvMssEstimate, _mss);
-        _cc.SetMaxSegmentSize(Smss);
+        _opt.Mss = Math.Max(MinimumMss, Math.Min(_opt.OurMss, _opt.PeerMss));
+        _rcv.MssEstimate = Math.Min(_rcv.MssEstimate, _opt.Mss);
+        _cc.SetMaxSegmentSize(_opt.Smss);
     }
 
     /// <summary>Ends the connection: CLOSED, every timer off; on an error the buffers are dropped (RFC 9293 §3.10.7.4).</summary>
@@ -488,16 +442,15 @@ internal sealed partial class TcpControlBlock
         if (State == TcpState.Closed && Error != TcpError.None) error = Error;
         State = TcpState.Closed;
         Error = error;
-        _rtoAt = _delayedAckAt = _persistAt = _keepaliveAt = _timeWaitAt = _tlpAt = Instant.Never;
-        _synPending = _ackNow = _probePending = _keepalivePending = _tlpPending = false;
-        _retransmitHead = false;
-        _sendRing.Clear();
-        _scoreboard.Clear();
+        _timers.CancelAll();
+        _pending &= TcpPendingOutput.Reset; // the RST of an abort still goes out
+        _snd.Buffer.Clear();
+        _recovery.OnSendBufferDiscarded();
         if (error != TcpError.None)
         {
-            _recvRing.Clear();
-            DiscardHeld();
-            _recvOutOfOrder.Clear();
+            _rcv.Buffer.Clear();
+            _rcv.Held.Discard();
+            _rcv.OutOfOrder.Clear();
         }
         else
         {
@@ -505,12 +458,37 @@ internal sealed partial class TcpControlBlock
         }
     }
 
+    /// <summary>True when <paramref name="output"/> is pending (not <see cref="Enum.HasFlag"/>: that boxes in unoptimised code).</summary>
+    private bool IsPending(TcpPendingOutput output) => (_pending & output) != 0;
+
+    /// <summary>
+    /// Debug builds: every part's invariants hold (SND.UNA ≤ SND.NXT ≤ SND.MAX, buffer accounting, window edges, the SACK
+    /// scoreboard within [SND.UNA, SND.MAX]), and a closed connection has no deadline and owes nothing but a RST. Called at
+    /// the end of each entry point; Release builds compile the calls away.
+    /// </summary>
+    [Conditional("DEBUG")]
+    private void AssertInvariants()
+    {
+        bool closed = State == TcpState.Closed;
+        _snd.AssertValid(closed);
+        _rcv.AssertValid();
+        _recovery.AssertValid(SenderView);
+        Debug.Assert(!closed || _timers.Earliest.IsNever, $"a closed connection has no deadline ({_timers.Earliest})");
+        Debug.Assert(!closed || (_pending & ~TcpPendingOutput.Reset) == 0, $"a closed connection owes nothing but a RST ({_pending})");
+    }
+
+    /// <summary>True (and no longer pending) when <paramref name="output"/> was pending.</summary>
+    private bool TakePending(TcpPendingOutput output)
+    {
+        bool pending = (_pending & output) != 0;
+        _pending &= ~output;
+        return pending;
+    }
+
     private void QueueReset(SeqNumber seq, SeqNumber ack, TcpFlags flags)
     {
-        _rstPending = true;
-        _rstSeq = seq;
-        _rstAck = ack;
-        _rstFlags = flags;
+        _pending |= TcpPendingOutput.Reset;
+        _reset = new PendingReset(seq, ack, flags);
     }
 
     /// <summary>

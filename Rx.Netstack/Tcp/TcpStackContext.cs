@@ -3,8 +3,9 @@ using System.Buffers;
 namespace Rx.Netstack.Tcp;
 
 /// <summary>
-/// What all connections of one stack share: the challenge-ACK rate limiter (RFC 5961 §7), the counters and the pool the
-/// send and receive rings rent from. Used only on the engine thread.
+/// What all connections of one stack share: the challenge-ACK rate limiter (RFC 5961 §7), the counters, the pool the
+/// send and receive rings rent from and the device's segmentation offload. Used only on the engine thread. Nothing here
+/// describes one segment or one call: what a call needs is passed to it.
 /// </summary>
 internal sealed class TcpStackContext
 {
@@ -28,12 +29,6 @@ internal sealed class TcpStackContext
     /// transmit checksum offload), else 0: connections may then send super-segments (see <c>TcpControlBlock.SegmentLimit</c>).
     /// </summary>
     public int SegmentationOffloadMtu { get; set; }
-
-    /// <summary>
-    /// The handed-over transmit buffer of the frame being processed (another stack's, over an in-memory pipe), else null: a
-    /// connection may hold an in-order payload in it instead of copying it (see <c>TcpControlBlock.TryHold</c>).
-    /// </summary>
-    public Engine.TransmitBuffer? ReceivingFrame { get; set; }
 
     /// <summary>The pool ring buffers rent from.</summary>
     public ArrayPool<byte> BufferPool { get; }

@@ -79,11 +79,14 @@ internal static class TcpOptions
     }
 
     /// <summary>How many of the header's SACK blocks fit beside its other options.</summary>
-    public static int SackBlocksThatFit(in TcpHeader header)
+    public static int SackBlocksThatFit(in TcpHeader header) =>
+        header.SackBlockCount == 0 ? 0 : Math.Min(header.SackBlockCount, SackBlockRoom(header));
+
+    /// <summary>How many SACK blocks fit beside the header's other options (RFC 2018 §3: 4 alone, 3 with timestamps).</summary>
+    public static int SackBlockRoom(in TcpHeader header)
     {
-        if (header.SackBlockCount == 0) return 0;
         int room = MaxSpace - FixedOptionsLength(header) - 2;
-        return room < SackBlockLength ? 0 : Math.Min(header.SackBlockCount, room / SackBlockLength);
+        return room < SackBlockLength ? 0 : room / SackBlockLength;
     }
 
     /// <summary>The unpadded bytes of the options written for <paramref name="header"/>.</summary>

@@ -1,0 +1,213 @@
+using System.Diagnostics;
+using Rx.Netstack.Tcp.Congestion;
+using Rx.Netstack.Wire;
+
+namespace Rx.Netstack.Tcp;
+
+/// <summary>
+/// Loss recovery driven by duplicate ACKs: the third one (RFC 5681 §3.2), or the SACK scoreboard showing the first segment
+/// lost (RFC 6675 §4 IsLost), starts fast retransmit and recovery. Without SACK, NewReno repairs one hole per partial ACK
+/// (RFC 6582); with SACK, the scoreboard picks the holes and the pipe estimate paces them (RFC 6675). Tail loss probes
+/// (RFC 8985 §7) turn a lost tail into a loss these rules see, instead of a timeout.
+/// </summary>
+internal sealed class DupAckRecovery : ILossRecovery
+{
+    /// <summary>RFC 8985 §7.2 WCDelAckT: the worst-case delayed-ACK time a probe allows for when one segment is in flight.</summary>
+    private static readonly TimeSpan WorstCaseDelayedAck = TimeSpan.FromMilliseconds(200);
+
+    /// <summary>
+    /// The shortest PTO. RFC 8985 §7.2 gives 2·SRTT, which on a link inside one host (SRTT of tens of microseconds) is shorter
+    /// than a thread's scheduling delay: probes fired before the ACK had a chance to be processed, and every armed timer cost a
+    /// wake-up. Linux adds two timer ticks (2–8 ms) for the same reason, QUIC clamps to its timer granularity.
+    /// </summary>
+    private static readonly TimeSpan MinProbeTimeout = TimeSpan.FromMilliseconds(10);
+
+    private readonly ICongestionControl _cc;     // told of every ACK, loss and timeout
+    private readonly bool _tailLossProbes;       // TcpSettings.EnableTailLossProbe
+    private readonly SackScoreboard _scoreboard = new(); // what the peer's SACK blocks say it holds above SND.UNA
+    private int _dupAcks;                        // duplicate ACKs since the last ACK of new data (RFC 5681 §3.2)
+    private bool _inRecovery;                    // in fast recovery
+    private SeqNumber _recoverPoint;             // RFC 6582 "recover" / RFC 6675 RecoveryPoint: SND.MAX at entry or at the last timeout
+    private SeqNumber _highRxt;                  // RFC 6675 HighRxt: one past the highest byte resent in this recovery
+    private bool _partialAckSeen;                // a partial ACK arrived in this recovery (RFC 6582 §3.2 step 5: timer reset once)
+    private bool _probeOutstanding;              // a tail loss probe went out and its episode is not over (one at a time, RFC 8985 §7.3)
+    private SeqNumber _probeEnd;                 // TLP.end_seq: SND.MAX when the probe went out
+
+    /// <summary>Recovery for a connection whose initial sequence number is <paramref name="iss"/>.</summary>
+    /// <param name="cc">The connection's congestion controller.</param>
+    /// <param name="tailLossProbes">Whether tail loss probes are sent (they also need SACK).</param>
+    /// <param name="iss">ISS: no loss before it can start a recovery.</param>
+    public DupAckRecovery(ICongestionControl cc, bool tailLossProbes, SeqNumber iss)
+    {
+        _cc = cc;
+        _tailLossProbes = tailLossProbes;
+        _recoverPoint = _highRxt = iss;
+    }
+
+    /// <inheritdoc />
+    public bool InRecovery => _inRecovery;
+
+    /// <inheritdoc />
+    public bool MayProbe => !_inRecovery && !_probeOutstanding;
+
+    /// <inheritdoc />
+    public bool OnSackBlock(SackBlock block, SeqNumber floor, SeqNumber highData) => _scoreboard.Add(block, floor, highData);
+
+    /// <summary>
+    /// A duplicate ACK (RFC 5681 §3.2; with SACK, RFC 6675 §5). The third one, or SACK information showing the first
+    /// segment lost, starts fast retransmit and recovery, unless the loss is from before the last recovery or timeout
+    /// (RFC 6582 §3.2 step 2: SND.UNA must be past "recover").
+    /// </summary>
+    public LossRecoveryActions OnDuplicateAck(Instant now, in SenderView snd)
+    {
+        _dupAcks++;
+        if (_inRecovery)
+        {
+            if (!snd.Sack) _cc.OnDuplicateAck(); // RFC 6582 §3.2 step 4: each further duplicate inflates cwnd by 1 SMSS
+            return LossRecoveryActions.None;
+        }
+        bool lossDetected = _dupAcks >= SackScoreboard.DupThresh
+            || (snd.Sack && _scoreboard.LostBoundary(snd.Una, snd.Smss) > snd.Una);
+        if (!lossDetected || snd.Una < _recoverPoint) return LossRecoveryActions.None;
+
+        _inRecovery = true;
+        _partialAckSeen = false;
+        _recoverPoint = snd.Max;
+        _highRxt = snd.Una;
+        // The controller sets cwnd = ssthresh + 3·SMSS (RFC 6582 §3.2 step 3); RFC 6675 SACK recovery ignores that
+        // inflation and uses ssthresh against the pipe instead.
+        _cc.OnEnterRecovery(now, snd.InFlight);
+        return LossRecoveryActions.EnteredRecovery | LossRecoveryActions.RetransmitFirst;
+    }
+
+    /// <inheritdoc />
+    public LossRecoveryActions OnNewAck(Instant now, in SenderView snd, int acked, int flightBefore, TimeSpan? smoothedRtt)
+    {
+        SeqNumber ack = snd.Una;
+        _scoreboard.AckedTo(ack);
+        LossRecoveryActions actions = LossRecoveryActions.None;
+        if (!_inRecovery)
+        {
+            _dupAcks = 0;
+            _cc.OnAck(now, acked, flightBefore, smoothedRtt);
+        }
+        else if (ack >= _recoverPoint)
+        {
+            // The recovery point was acknowledged: leave fast recovery, cwnd deflates to ssthresh (RFC 6582 §3.2 step 3).
+            _inRecovery = false;
+            _dupAcks = 0;
+            _cc.OnExitRecovery(now);
+            actions = LossRecoveryActions.LeftRecovery;
+        }
+        else
+        {
+            // RFC 6582 §3.2 step 5 and §4 (the "Impatient" variant): without SACK only the first partial ACK restarts the
+            // retransmission timer, so a window with many holes, repaired one per round trip, ends in a timeout and
+            // slow start instead of taking as many round trips as there are holes.
+            if (!snd.Sack && _partialAckSeen) actions = LossRecoveryActions.KeepRetransmitTimer;
+            _partialAckSeen = true;
+            actions |= OnPartialAck(snd, acked);
+        }
+        // RFC 8985 §7.4: a probe's episode ends once everything up to TLP.end_seq is acknowledged.
+        if (_probeOutstanding && ack >= _probeEnd) _probeOutstanding = false;
+        return actions;
+    }
+
+    /// <summary>
+    /// A partial ACK in recovery (RFC 6582 §3.2 step 5): the next hole is lost too. Without SACK: retransmit it, deflate
+    /// cwnd by the newly acknowledged amount and add back one SMSS. With SACK the scoreboard drives repairs (RFC 6675), but
+    /// a hole at SND.UNA not yet repaired is resent at once as well.
+    /// </summary>
+    private LossRecoveryActions OnPartialAck(in SenderView snd, int acked)
+    {
+        _dupAcks = 0;
+        if (!snd.Sack)
+        {
+            _cc.OnPartialAck(acked);
+            return LossRecoveryActions.RetransmitFirst;
+        }
+        return snd.Una >= _highRxt && !_scoreboard.IsSacked(snd.Una) ? LossRecoveryActions.RetransmitFirst : LossRecoveryActions.None;
+    }
+
+    /// <summary>
+    /// The retransmission timer expired (RFC 6298 §5.4–5.6): congestion control learns of it (RFC 5681 §3.1), recovery ends
+    /// and no fast recovery starts for losses from before the timeout (RFC 6582 §3.2 step 1, RFC 6675 §5.1); the scoreboard
+    /// is cleared (RFC 2018 §8) and a probe's episode is over.
+    /// </summary>
+    public void OnRetransmissionTimeout(Instant now, in SenderView snd)
+    {
+        _probeOutstanding = false;
+        _cc.OnRetransmissionTimeout(now, snd.InFlight);
+        _recoverPoint = snd.Max;
+        _inRecovery = false;
+        _dupAcks = 0;
+        _scoreboard.Clear();
+        _highRxt = snd.Una;
+    }
+
+    /// <inheritdoc />
+    public void OnSendBufferDiscarded() => _scoreboard.Clear();
+
+    /// <summary>
+    /// How many bytes cwnd lets us send now. In SACK recovery it is ssthresh − pipe (RFC 6675 §5 step C: cwnd is ssthresh
+    /// there); otherwise cwnd (inflated by the controller during NewReno recovery, extended by Limited Transmit) minus the bytes
+    /// between SND.UNA and SND.NXT.
+    /// </summary>
+    public long CongestionRoom(in SenderView snd)
+    {
+        if (_inRecovery && snd.Sack)
+            return _cc.SlowStartThreshold - _scoreboard.Pipe(snd.Una, snd.Max, _highRxt, snd.Smss);
+        // RFC 3042 §2 (Limited Transmit): on each of the first two duplicate ACKs one new segment may go past cwnd, so a
+        // small window still draws the third duplicate ACK that fast retransmit needs instead of waiting for the RTO.
+        long limitedTransmit = _inRecovery ? 0 : Math.Min(_dupAcks, 2) * (long)snd.Smss;
+        return _cc.CongestionWindow + limitedTransmit - (long)(snd.Nxt - snd.Una);
+    }
+
+    /// <inheritdoc />
+    public int RetransmitLength(SeqNumber seq, int maxLength) => _scoreboard.UnsackedRun(seq, maxLength);
+
+    /// <summary>NextSeg rule 1 (RFC 6675 §4): the first lost, un-SACKed, not yet retransmitted hole.</summary>
+    public bool TryNextRepair(in SenderView snd, int maxLength, out SeqNumber start, out int length)
+    {
+        SeqNumber lost = SeqNumber.Min(_scoreboard.LostBoundary(snd.Una, snd.Smss), snd.Max);
+        SeqNumber from = SeqNumber.Max(_highRxt, snd.Una);
+        return _scoreboard.TryNextLostHole(from, lost, maxLength, out start, out length);
+    }
+
+    /// <inheritdoc />
+    public void OnRetransmitted(SeqNumber end)
+    {
+        if (_inRecovery && end > _highRxt) _highRxt = end;
+    }
+
+    /// <summary>
+    /// The probe timeout (RFC 8985 §7.2), after new data went out or an ACK acknowledged new data: PTO = 2·SRTT (at least
+    /// <see cref="MinProbeTimeout"/>), plus the worst-case delayed ACK when one segment is in flight, never later than the
+    /// retransmission timer. None without SACK or an RTT sample, in recovery, with SACKed data (loss detection already has
+    /// what it needs) or while a probe is outstanding.
+    /// </summary>
+    public Instant ProbeTimeout(Instant now, in SenderView snd, TimeSpan? smoothedRtt, Instant retransmitAt)
+    {
+        if (!_tailLossProbes || !snd.Sack || smoothedRtt is not { } srtt) return Instant.Never;
+        if (snd.InFlight == 0 || _inRecovery || _probeOutstanding || !_scoreboard.IsEmpty) return Instant.Never;
+        TimeSpan pto = srtt + srtt < MinProbeTimeout ? MinProbeTimeout : srtt + srtt;
+        if (snd.InFlight <= snd.Smss) pto += WorstCaseDelayedAck;
+        Instant at = now + pto;
+        return retransmitAt.IsNever || at < retransmitAt ? at : retransmitAt;
+    }
+
+    /// <inheritdoc />
+    public void OnProbeSent(SeqNumber end)
+    {
+        _probeOutstanding = true;
+        _probeEnd = end;
+    }
+
+    /// <inheritdoc />
+    public void AssertValid(in SenderView snd)
+    {
+        Debug.Assert(_scoreboard.LiesWithin(snd.Una, snd.Max), $"the SACK scoreboard lies within [SND.UNA {snd.Una}, SND.MAX {snd.Max}]");
+        Debug.Assert(!_inRecovery || (snd.Una <= _recoverPoint && _recoverPoint <= snd.Max),
+            $"in recovery SND.UNA {snd.Una} ≤ recover {_recoverPoint} ≤ SND.MAX {snd.Max}");
+    }
+}

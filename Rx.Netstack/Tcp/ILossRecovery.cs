@@ -1,0 +1,111 @@
+using Rx.Netstack.Tcp.Congestion;
+using Rx.Netstack.Wire;
+
+namespace Rx.Netstack.Tcp;
+
+/// <summary>
+/// Loss detection and recovery for one connection, behind an interface as congestion control is (gVisor's
+/// <c>lossRecovery</c>): it decides from the ACKs which data is lost, what to resend next and when to probe, and it alone
+/// tells the congestion controller of ACKs, losses and timeouts. <see cref="DupAckRecovery"/> detects loss by duplicate
+/// ACKs and the SACK scoreboard; RACK (RFC 8985 §6, by time) would be a second implementation.
+/// </summary>
+/// <remarks>
+/// It reads the sender through a <see cref="SenderView"/> copied at each call and never changes the sender: what the
+/// sender must do about an event comes back as <see cref="LossRecoveryActions"/>. Deadlines are the control block's
+/// (<see cref="TcpTimers"/>); recovery only says when its probe is due.
+/// </remarks>
+internal interface ILossRecovery
+{
+    /// <summary>True between entering fast recovery and the ACK of its recovery point (a timeout also ends it).</summary>
+    bool InRecovery { get; }
+
+    /// <summary>True when a tail loss probe may go out now: not in recovery and no probe outstanding (RFC 8985 §7.3).</summary>
+    bool MayProbe { get; }
+
+    /// <summary>
+    /// One SACK block of an ACK (RFC 2018 §4, RFC 6675 §4), clipped to [<paramref name="floor"/>, <paramref name="highData"/>).
+    /// True when it told something new: with SACK, that is what makes an ACK a duplicate (RFC 6675 §2).
+    /// </summary>
+    bool OnSackBlock(SackBlock block, SeqNumber floor, SeqNumber highData);
+
+    /// <summary>A duplicate ACK (RFC 5681 §2; RFC 6675 §2 with SACK).</summary>
+    LossRecoveryActions OnDuplicateAck(Instant now, in SenderView snd);
+
+    /// <summary>
+    /// An ACK of new data: <paramref name="snd"/> already shows SND.UNA at it. <paramref name="acked"/> bytes were newly
+    /// acknowledged, <paramref name="flightBefore"/> were in flight before the ACK.
+    /// </summary>
+    LossRecoveryActions OnNewAck(Instant now, in SenderView snd, int acked, int flightBefore, TimeSpan? smoothedRtt);
+
+    /// <summary>The retransmission timer expired with data in flight (RFC 6298 §5.4–5.6): everything not acknowledged is
+    /// resent from SND.UNA, go-back-N.</summary>
+    void OnRetransmissionTimeout(Instant now, in SenderView snd);
+
+    /// <summary>Nothing sent is outstanding any more: the send buffer was dropped (closed, or TIME-WAIT).</summary>
+    void OnSendBufferDiscarded();
+
+    /// <summary>How many bytes congestion control lets the sender put in flight now (negative: none).</summary>
+    long CongestionRoom(in SenderView snd);
+
+    /// <summary>How many bytes from <paramref name="seq"/>, at most <paramref name="maxLength"/>, to resend: up to the first
+    /// byte the peer reported holding (SACKed).</summary>
+    int RetransmitLength(SeqNumber seq, int maxLength);
+
+    /// <summary>In SACK recovery, the next hole to repair (RFC 6675 §4 NextSeg rule 1); false when there is none.</summary>
+    bool TryNextRepair(in SenderView snd, int maxLength, out SeqNumber start, out int length);
+
+    /// <summary>Data up to <paramref name="end"/> was sent again.</summary>
+    void OnRetransmitted(SeqNumber end);
+
+    /// <summary>When a tail loss probe should go out if no ACK comes first (RFC 8985 §7.2), or <see cref="Instant.Never"/>;
+    /// never later than <paramref name="retransmitAt"/>.</summary>
+    Instant ProbeTimeout(Instant now, in SenderView snd, TimeSpan? smoothedRtt, Instant retransmitAt);
+
+    /// <summary>A tail loss probe went out; its episode lasts until everything below <paramref name="end"/> is acknowledged.</summary>
+    void OnProbeSent(SeqNumber end);
+
+    /// <summary>Debug builds: the recovery's own state is consistent with the sender's (SACKed data within [SND.UNA, SND.MAX]).</summary>
+    void AssertValid(in SenderView snd);
+}
+
+/// <summary>Creates loss recovery.</summary>
+internal static class LossRecovery
+{
+    /// <summary>The recovery a connection with <paramref name="settings"/> and ISS <paramref name="iss"/> uses, driving
+    /// <paramref name="cc"/>.</summary>
+    public static ILossRecovery Create(ICongestionControl cc, TcpSettings settings, SeqNumber iss) =>
+        new DupAckRecovery(cc, settings.EnableTailLossProbe, iss);
+}
+
+/// <summary>What loss recovery sees of the sender at a call: a copy, so it can never change the sender.</summary>
+/// <param name="Una">SND.UNA.</param>
+/// <param name="Nxt">SND.NXT.</param>
+/// <param name="Max">SND.MAX.</param>
+/// <param name="Smss">The sender's maximum segment size for congestion control.</param>
+/// <param name="Sack">SACK was agreed: the peer reports what it holds.</param>
+internal readonly record struct SenderView(SeqNumber Una, SeqNumber Nxt, SeqNumber Max, int Smss, bool Sack)
+{
+    /// <summary>Bytes in flight, SND.MAX − SND.UNA (FlightSize, RFC 5681 §2).</summary>
+    public int InFlight => Max - Una;
+}
+
+/// <summary>What the sender must do after a loss-recovery event.</summary>
+[Flags]
+internal enum LossRecoveryActions : byte
+{
+    /// <summary>Nothing.</summary>
+    None = 0,
+
+    /// <summary>Fast recovery began (RFC 5681 §3.2, RFC 6675 §5): stop timing a segment (Karn's rule: it may be the one
+    /// resent), cancel the probe timeout (RFC 8985 §7.2: no probes in recovery).</summary>
+    EnteredRecovery = 1 << 0,
+
+    /// <summary>Fast recovery ended: a fast retransmit still pending is not needed any more.</summary>
+    LeftRecovery = 1 << 1,
+
+    /// <summary>Resend the segment at SND.UNA now, whatever cwnd says (fast retransmit, or the hole a partial ACK shows).</summary>
+    RetransmitFirst = 1 << 2,
+
+    /// <summary>Leave the retransmission timer running rather than restart it for this ACK (RFC 6582 §4, "impatient").</summary>
+    KeepRetransmitTimer = 1 << 3,
+}
