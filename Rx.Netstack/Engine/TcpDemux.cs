@@ -157,7 +157,7 @@ internal sealed partial class TcpDemux : TransportDemux
             return;
         }
         SeqNumber isn = _isn.Next(local, remote, now);
-        TcpControlBlock tcb = TcpControlBlock.AcceptSyn(_context, local, remote, header, listener.Settings, mss, isn, now, payload);
+        TcpControlBlock tcb = TcpControlBlock.AcceptSyn(_context, local, remote, header, listener.Settings, mss, isn, now);
         if (AddConnection(tcb, listener, request: null) is not { } connection)
         {
             Counters.Drop(DropReason.SocketLimit);

@@ -115,14 +115,8 @@ internal sealed partial class TcpControlBlock
     /// Passive open from a listener (RFC 9293 §3.10.7.2): a block in SYN-RECEIVED for <paramref name="syn"/> with the
     /// SYN-ACK ready to send. Options are agreed here: each one is used only if the SYN offered it and the settings allow it.
     /// </summary>
-    /// <remarks>
-    /// Data on the SYN (<paramref name="payload"/>) is queued and acknowledged by the SYN-ACK, as RFC 9293 §3.10.7.2 allows
-    /// ("queued for processing after the ESTABLISHED state has been reached"); the application reads it after accepting the
-    /// connection, which the engine hands out only once the handshake completed. A SYN with data rents the receive ring
-    /// while the connection is half-open (a plain SYN does not).
-    /// </remarks>
     public static TcpControlBlock AcceptSyn(TcpStackContext ctx, NetEndpoint local, NetEndpoint remote, in TcpHeader syn,
-        TcpSettings settings, int maxSegmentSize, SeqNumber isn, Instant now, ReadOnlySpan<byte> payload = default)
+        TcpSettings settings, int maxSegmentSize, SeqNumber isn, Instant now)
     {
         var tcb = new TcpControlBlock(ctx, local, remote, settings, maxSegmentSize, isn, now, passive: true)
         {
@@ -131,14 +125,6 @@ internal sealed partial class TcpControlBlock
         };
         tcb.AcceptPeerSyn(syn, now, weOfferedEverything: true);
         tcb._snd.SynGiveUpAt = SynGiveUpTime(settings, now);
-        if (!payload.IsEmpty)
-        {
-            tcb.ReceiveData(now, syn.Sequence + 1, payload, frame: null);
-            // The SYN-ACK carries the ACK of the data (its Acknowledgment is RCV.NXT): no separate ACK, no delayed-ACK timer.
-            tcb._pending &= ~TcpPendingOutput.Ack;
-            tcb._timers.DelayedAck = Instant.Never;
-            tcb._rcv.UnackedBytes = 0;
-        }
         return tcb;
     }
 
