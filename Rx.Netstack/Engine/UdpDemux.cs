@@ -71,7 +71,8 @@ internal sealed class UdpDemux : TransportDemux
             Counters.Drop(DropReason.IcmpNoSocket);
             return;
         }
-        NetstackError reported;
+        NetstackErrorKind kind = NetstackErrorKind.Unreachable;
+        string message;
         switch (error.Kind)
         {
             case IcmpErrorKind.PacketTooBig:
@@ -84,8 +85,8 @@ internal sealed class UdpDemux : TransportDemux
                 Ip.LearnPathMtu(error.Remote.Address, mtu, noDontFragment, now);
                 return;
             case IcmpErrorKind.PortUnreachable:
-                reported = new NetstackError(NetstackErrorKind.ConnectionRefused, BadRequestReason.None,
-                    $"{error.Remote} refused a UDP datagram from {error.Local} (ICMP port unreachable).") { Remote = error.Remote };
+                kind = NetstackErrorKind.ConnectionRefused;
+                message = $"{error.Remote} refused a UDP datagram from {error.Local} (ICMP port unreachable).";
                 break;
             case IcmpErrorKind.Other:
                 Counters.Drop(DropReason.IcmpIgnored); // time exceeded, parameter problem: not reported to UDP
@@ -98,10 +99,10 @@ internal sealed class UdpDemux : TransportDemux
                     IcmpErrorKind.ProtocolUnreachable => "protocol unreachable",
                     _ => "host unreachable",
                 };
-                reported = new NetstackError(NetstackErrorKind.Unreachable, BadRequestReason.None,
-                    $"A UDP datagram from {error.Local} to {error.Remote} could not be delivered (ICMP {what}).") { Remote = error.Remote };
+                message = $"A UDP datagram from {error.Local} to {error.Remote} could not be delivered (ICMP {what}).";
                 break;
         }
+        NetstackError reported = new(kind, BadRequestReason.None, message) { Remote = error.Remote };
         socket.PendingError = reported;
         Passes.MarkDirty(socket); // a waiting receive hears of it in this pass's flush
     }
