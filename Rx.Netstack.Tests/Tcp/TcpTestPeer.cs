@@ -51,7 +51,11 @@ internal sealed class TcpTestPeer
     {
         Tcb = tcb;
         Context = context;
+        StrictTranscriptsAttribute.Track(this);
     }
+
+    /// <summary>Segments emitted and not yet taken by an <c>Expect</c>, <c>TakeAll</c> or <c>ExpectNothing</c>.</summary>
+    public IReadOnlyCollection<Emitted> Unconsumed => _output;
 
     public TcpControlBlock Tcb { get; }
     public TcpStackContext Context { get; }
