@@ -159,7 +159,7 @@ internal sealed partial class TcpDemux : TransportDemux
             return;
         }
         SeqNumber isn = _isn.Next(local, remote, now);
-        TcpControlBlock tcb = TcpControlBlock.AcceptSyn(_context, local, remote, header, listener.Settings, mss, isn, now);
+        TcpControlBlock tcb = TcpControlBlock.AcceptSyn(_context, local, remote, header, listener.Settings, mss, isn, now, payload);
         if (AddConnection(tcb, listener, request: null) is not { } connection)
         {
             Counters.Drop(DropReason.SocketLimit);
