@@ -78,7 +78,12 @@ public sealed unsafe class TunDevice : IPacketDevice, IDisposable
     /// kernel refuses, the device opens in plain mode and <see cref="OffloadsOffReason"/> says why.</param>
     /// <exception cref="TunDeviceException">Not Linux, not permitted (needs root or CAP_NET_ADMIN and /dev/net/tun),
     /// or no such interface while <paramref name="createIfMissing"/> is false.</exception>
-    public static TunDevice Open(string name, bool createIfMissing = true, bool offloads = true)
+    public static TunDevice Open(string name, bool createIfMissing = true, bool offloads = true) =>
+        OpenWithFlags(name, createIfMissing, offloads, flags: 0);
+
+    /// <summary>Opens a descriptor of <paramref name="name"/> with <paramref name="flags"/> besides the usual ones
+    /// (<c>IFF_MULTI_QUEUE</c> for one queue of a <see cref="MultiQueueTunDevice"/>).</summary>
+    internal static TunDevice OpenWithFlags(string name, bool createIfMissing, bool offloads, short flags)
     {
         ArgumentException.ThrowIfNullOrEmpty(name);
         if (!OperatingSystem.IsLinux())
@@ -94,9 +99,9 @@ public sealed unsafe class TunDevice : IPacketDevice, IDisposable
         if (offloads)
         {
             if (!BitConverter.IsLittleEndian) offloadsOffReason = "virtio-net headers are read as little-endian; this host is big-endian";
-            else (fd, offloadsOffReason) = TryOpenWithOffloads(name, out actualName);
+            else (fd, offloadsOffReason) = TryOpenWithOffloads(name, flags, out actualName);
         }
-        if (fd < 0) fd = OpenPlain(name, out actualName);
+        if (fd < 0) fd = OpenPlain(name, flags, out actualName);
         int* pipe = stackalloc int[2] { -1, -1 };
         try
         {
@@ -118,11 +123,11 @@ public sealed unsafe class TunDevice : IPacketDevice, IDisposable
     }
 
     /// <summary>A descriptor bound to the interface without virtio-net headers (<c>IFF_TUN | IFF_NO_PI</c>); throws on failure.</summary>
-    private static int OpenPlain(string name, out string actualName)
+    private static int OpenPlain(string name, short flags, out string actualName)
     {
         int fd = OpenDescriptor(name);
         var request = NewRequest(name);
-        request.Flags = LinuxNative.IFF_TUN | LinuxNative.IFF_NO_PI;
+        request.Flags = (short)(LinuxNative.IFF_TUN | LinuxNative.IFF_NO_PI | flags);
         if (LinuxNative.Ioctl(fd, LinuxNative.TUNSETIFF, &request) < 0)
         {
             int errno = Marshal.GetLastPInvokeError();
@@ -138,12 +143,12 @@ public sealed unsafe class TunDevice : IPacketDevice, IDisposable
     /// descriptor is then closed (an interface it created goes with it) and the caller opens in plain mode, which reports
     /// any failure that is not about offloads (permissions, a missing interface).
     /// </summary>
-    private static (int Fd, string? WhyNot) TryOpenWithOffloads(string name, out string actualName)
+    private static (int Fd, string? WhyNot) TryOpenWithOffloads(string name, short flags, out string actualName)
     {
         actualName = name;
         int fd = OpenDescriptor(name);
         var request = NewRequest(name);
-        request.Flags = LinuxNative.IFF_TUN | LinuxNative.IFF_NO_PI | LinuxNative.IFF_VNET_HDR;
+        request.Flags = (short)(LinuxNative.IFF_TUN | LinuxNative.IFF_NO_PI | LinuxNative.IFF_VNET_HDR | flags);
         if (LinuxNative.Ioctl(fd, LinuxNative.TUNSETIFF, &request) < 0)
         {
             string why = $"ioctl TUNSETIFF with IFF_VNET_HDR failed: {LinuxNative.Describe(Marshal.GetLastPInvokeError())}";
