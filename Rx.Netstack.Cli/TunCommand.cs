@@ -23,8 +23,8 @@ internal static class TunCommand
         try
         {
             // More than one engine: one queue each (the first queue's device names the interface in the banner).
-            if (options.Engines > 1) queues = MultiQueueTunDevice.Open(options.Device, options.Engines, createIfMissing: true);
-            tun = queues?.Devices[0] ?? TunDevice.Open(options.Device, createIfMissing: true);
+            if (options.Engines > 1) queues = MultiQueueTunDevice.Open(options.Device, options.Engines, createIfMissing: true, offloads: options.Offloads);
+            tun = queues?.Devices[0] ?? TunDevice.Open(options.Device, createIfMissing: true, offloads: options.Offloads);
         }
         catch (TunDeviceException e)
         {
