@@ -27,14 +27,9 @@ internal sealed class PendingRequest : IReadBufferClaim
     internal PendingRequest? Previous, Next;
     internal WaitQueue? Queue;
 
-    /// <summary>The engine that took the request (of a sharded stack, the one its socket lives on): where a cancel goes.</summary>
-    internal PassScheduler? TakenBy
-    {
-        get => Volatile.Read(ref _takenBy);
-        set => Volatile.Write(ref _takenBy, value);
-    }
-
-    private PassScheduler? _takenBy;
+    /// <summary>The engine that took the request (of a sharded stack, the one its socket lives on): where a cancel goes.
+    /// Volatile: written by the submitting thread, read by whichever thread cancels.</summary>
+    internal volatile PassScheduler? TakenBy;
 
     /// <summary>True once the request found nothing to do and was left waiting on its socket.</summary>
     internal bool Waited;
