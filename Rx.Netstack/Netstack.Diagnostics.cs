@@ -64,6 +64,8 @@ public sealed partial class Netstack
     /// for every socket that exists, then a batch at the end of every engine pass in which sockets were added, removed or changed
     /// TCP state. Batches are delivered on the engine's scheduler (use <c>ObserveOn</c> for a UI thread). While nobody subscribes
     /// it costs nothing; while someone does, a pass costs only the sockets it touched. Completes when the stack is disposed.
+    /// With several engines the first batch holds every engine's sockets and later batches come from each engine as they
+    /// happen (docs/sharding.md).
     /// </summary>
     public IObservable<IReadOnlyList<SocketTableChange>> SocketTable => _shards?.SocketTable ?? EngineSocketTable;
 

@@ -149,7 +149,7 @@ public sealed partial class Netstack : IDisposable, IAsyncDisposable
         });
     }
 
-    /// <summary>A snapshot of the counters.</summary>
+    /// <summary>A snapshot of the counters (of a stack with several engines, every engine's summed; docs/sharding.md).</summary>
     public NetstackStats GetStats() => _shards?.GetStats() ?? SnapshotStats();
 
     /// <summary>Snapshots of the counters every <paramref name="period"/>, on the engine's scheduler.</summary>
