@@ -51,4 +51,8 @@ public enum DropReason
     TooBigToSend,
     /// <summary>An IPv6 packet whose next header is "no next header" (59): nothing follows to deliver (RFC 8200 §4.7).</summary>
     Ipv6NoNextHeader,
+    /// <summary>A SYN to an intercepted destination found its interceptor's queue of undecided offers full.</summary>
+    TcpInterceptOverflow,
+    /// <summary>A datagram to an intercepted destination would open a flow beyond its interceptor's maximum of flows.</summary>
+    UdpFlowLimit,
 }
