@@ -119,7 +119,8 @@ internal sealed class ProxyCommand
     private async Task RelayTcpAsync(TcpInterception offer)
     {
         IPEndPoint destination = offer.Destination.ToIPEndPoint();
-        var upstream = new Socket(destination.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        // Through SOCKS5 the socket talks to the server, whose address family may differ from the destination's.
+        var upstream = new Socket((_options.Socks5 ?? destination).AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         try
         {
             using var connect = CancellationTokenSource.CreateLinkedTokenSource(_stop);
@@ -127,12 +128,13 @@ internal sealed class ProxyCommand
             if (_options.Socks5 is { } server) await Socks5Client.ConnectAsync(upstream, server, destination, connect.Token).ConfigureAwait(false);
             else await upstream.ConnectAsync(destination, connect.Token).ConfigureAwait(false);
         }
-        catch (Exception e) when (e is SocketException or OperationCanceledException)
+        catch (Exception e)
         {
+            // Any failure to connect (refused, unreachable, timed out, a SOCKS5 refusal, or a bug) is an answer to the client.
             upstream.Dispose();
             InterceptRefusal how = RefusalFor(e);
             Interlocked.Increment(ref _refused);
-            Log($"tcp {offer.Source} → {offer.Destination}: upstream {(e is SocketException s ? s.SocketErrorCode.ToString() : "timed out")}; refused ({how})");
+            Log($"tcp {offer.Source} → {offer.Destination}: upstream {e switch { SocketException s => s.SocketErrorCode.ToString(), OperationCanceledException => "timed out", _ => e.Message }}; refused ({how})");
             try { await offer.RefuseAsync(how).ConfigureAwait(false); }
             catch (NetstackException) { /* the client gave up or the interceptor closed */ }
             return;
