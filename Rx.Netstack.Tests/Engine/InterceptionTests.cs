@@ -1,6 +1,7 @@
 using System.Reactive.Linq;
 using Rx.Netstack.Commands;
 using Rx.Netstack.Diagnostics;
+using Rx.Netstack.Engine;
 using Rx.Netstack.Sockets;
 using Rx.Netstack.Tests.Robustness;
 using Rx.Netstack.Tests.Support;
@@ -182,6 +183,58 @@ public sealed class InterceptionTests
         Assert.Equal(3, new[] { first.Destination.Port, second.Destination.Port, third.Destination.Port }.Distinct().Count());
         s.Await(third.AcceptAsync());
         Assert.True(connects.Count(c => c.IsCompletedSuccessfully) == 1);
+    }
+
+    [Fact]
+    public void Offers_decided_out_of_order_do_not_pile_up_in_the_interceptors_queues()
+    {
+        using var pair = new StackPair();
+        var s = pair.Scheduler;
+        var interceptor = s.Await(TcpInterceptor.StartAsync(pair.B, Prefixes, backlog: 4));
+        byte[] Syn(int port, uint sequence) => Forge.Tcp(StackPair.A4, Far.Address, new TcpHeader((ushort)port, 443, TcpFlags.Syn) { Sequence = new SeqNumber(sequence), Window = 65535 });
+
+        // The oldest offer stays undecided, so decided ones behind it cannot simply fall off the head of the deadline queue.
+        pair.DeviceA.Transmit.OnNext(Syn(19999, 7));
+        TcpInterception oldest = NextOffer(pair, interceptor);
+        for (int i = 0; i < 300; i++)
+        {
+            pair.DeviceA.Transmit.OnNext(Syn(20000 + i, (uint)i * 1000));
+            Done(s, NextOffer(pair, interceptor).RefuseAsync(InterceptRefusal.Drop));
+        }
+        // Offers nobody took, withdrawn by their clients: nothing takes them off the queue of untaken offers but compaction.
+        for (int i = 0; i < 300; i++)
+        {
+            pair.DeviceA.Transmit.OnNext(Syn(30000 + i, 5));
+            pair.DeviceA.Transmit.OnNext(Forge.Tcp(StackPair.A4, Far.Address, new TcpHeader((ushort)(30000 + i), 443, TcpFlags.Rst) { Sequence = new SeqNumber(6) }));
+            s.AdvanceBy(1);
+        }
+        TcpInterceptorSocketState state = Assert.Single(pair.B.Tcp.Interceptors);
+        NetstackStats stats = pair.B.GetStats();
+        Assert.Equal((300, 300), (stats.InterceptionsRefused, stats.InterceptionsWithdrawn));
+        Assert.Single(state.Undecided);
+        Assert.InRange(state.ByDeadline.Count, 1, 2 * 4 + 16 + 1);
+        Assert.InRange(state.Untaken.Count, 0, 2 * 4 + 16 + 1);
+        // The oldest offer is still good: accepting it answers the forged SYN, which A (who never sent it) resets.
+        Assert.Equal(NetstackErrorKind.ConnectionReset, Assert.Throws<NetstackException>(() => s.Await(oldest.AcceptAsync())).Kind);
+    }
+
+    [Fact]
+    public void Syns_and_datagrams_to_unspecified_broadcast_or_multicast_destinations_open_nothing()
+    {
+        using var pair = new StackPair();
+        var s = pair.Scheduler;
+        s.Await(TcpInterceptor.StartAsync(pair.B, [NetPrefix.AllV4]));
+        s.Await(UdpInterceptor.StartAsync(pair.B, [NetPrefix.AllV4]));
+        int sockets = pair.B.SocketCount;
+        foreach (NetAddress destination in (NetAddress[])[NetAddress.AnyV4, NetAddress.Parse("224.0.0.9"), NetAddress.Parse("255.255.255.255")])
+        {
+            pair.DeviceA.Transmit.OnNext(Forge.Tcp(StackPair.A4, destination, new TcpHeader(1234, 80, TcpFlags.Syn) { Sequence = new SeqNumber(1), Window = 100 }));
+            pair.DeviceA.Transmit.OnNext(Forge.Udp(StackPair.A4, destination, 1234, 53, "x"u8));
+        }
+        s.AdvanceBy(TimeSpan.FromMilliseconds(1).Ticks);
+        Assert.Equal(0, pair.B.GetStats().InterceptedSyns);
+        Assert.Equal(0, pair.B.GetStats().UdpFlowsOpened);
+        Assert.Equal(sockets, pair.B.SocketCount);
     }
 
     [Fact]

@@ -12,10 +12,17 @@ public sealed class ProxyCommandTests
 {
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(60);
 
-    [NamespaceFact("curl", "python3")]
+    [NamespaceFact("curl", "python3", "ping")]
     public async Task Curl_and_udp_requests_reach_kernel_servers_through_the_proxy_over_ipv4_and_ipv6()
     {
         await using var rig = await ProxyRig.StartAsync();
+        // Echo to an intercepted address is answered by the proxy's stack, from that address.
+        foreach (string host in (string[])[ProxyRig.ServerV4, ProxyRig.ServerV6])
+        {
+            var ping = await rig.RunClientAsync(Patience, "ping", "-c", "2", "-i", "0.2", "-W", "5", host);
+            Assert.True(ping.Stdout.Contains("2 received", StringComparison.Ordinal) && ping.Stdout.Contains($"from {host}", StringComparison.Ordinal),
+                $"{ping.Output}\n{rig.Log}");
+        }
         foreach (string url in (string[])[$"http://{ProxyRig.ServerV4}:{ProxyRig.HttpPort}/v4", $"http://[{ProxyRig.ServerV6}]:{ProxyRig.HttpPort}/v6"])
         {
             var curl = await rig.RunClientAsync(Patience, "curl", "-sS", "--max-time", "20", url);

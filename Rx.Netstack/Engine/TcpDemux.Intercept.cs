@@ -16,6 +16,9 @@ internal sealed partial class TcpDemux
     /// <summary>Default time an offer may wait for a decision.</summary>
     private static readonly TimeSpan DefaultDecisionTimeout = TimeSpan.FromSeconds(30);
 
+    /// <summary>The interceptors (for tests that check their queues).</summary>
+    public IReadOnlyList<TcpInterceptorSocketState> Interceptors => _interceptors;
+
     /// <summary>True when an interceptor answers for <paramref name="address"/>.</summary>
     public bool Intercepts(NetAddress address) => _interceptors.Count != 0 && FindInterceptor(address) is not null;
 
@@ -70,7 +73,8 @@ internal sealed partial class TcpDemux
             if (!header.Has(TcpFlags.Syn)) SendInterceptReset(local, remote, header, payloadLength);
             return;
         }
-        if (remote.Address.IsMulticast || remote.Address.IsBroadcast || remote.Address.IsUnspecified || local.Address.IsMulticast)
+        if (remote.Address.IsMulticast || remote.Address.IsBroadcast || remote.Address.IsUnspecified || local.Address.IsMulticast
+            || local.Address.IsUnspecified || local.Address.IsBroadcast)
             return; // RFC 9293 §3.10.7.2: SYNs to or from broadcast/multicast are ignored
         if (interceptor.Undecided.Count >= interceptor.Backlog)
         {
@@ -92,6 +96,7 @@ internal sealed partial class TcpDemux
         offer.Decided = true;
         _offers.Remove(new FourTuple(offer.Local, offer.Remote));
         offer.Interceptor.Undecided.Remove(offer.Id);
+        offer.Interceptor.CompactQueues();
         Passes.MarkDirty(offer.Interceptor);
     }
 

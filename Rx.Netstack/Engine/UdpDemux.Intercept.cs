@@ -42,7 +42,7 @@ internal sealed partial class UdpDemux
                 return;
             }
             if (source.Address.IsUnspecified || source.Address.IsMulticast || source.Address.IsBroadcast || destination.Address.IsMulticast
-                || source.Port == 0 || destination.Port == 0)
+                || destination.Address.IsUnspecified || destination.Address.IsBroadcast || source.Port == 0 || destination.Port == 0)
             {
                 Counters.Drop(DropReason.UdpNoSocket); // no flow can answer it
                 return;
@@ -75,6 +75,7 @@ internal sealed partial class UdpDemux
     {
         if (!_flows.Remove((flow.Local, flow.Flow!.Remote))) return;
         flow.Flow.Interceptor.OpenFlows--;
+        if (flow.Flow.Untaken) flow.Flow.Interceptor.CompactUntaken();
         System.Diagnostics.Debug.Assert(flow.Flow.Interceptor.OpenFlows >= 0, "an interceptor's flow count is never negative");
     }
 

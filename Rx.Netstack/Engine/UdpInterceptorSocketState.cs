@@ -70,6 +70,19 @@ internal sealed class UdpInterceptorSocketState : SocketState
         }
     }
 
+    /// <summary>Drops closed flows from <see cref="Untaken"/> once it holds more than twice the flow limit (flows that ended
+    /// before the application took them would otherwise pile up). Amortised O(1) per flow.</summary>
+    public void CompactUntaken()
+    {
+        if (Untaken.Count <= 2 * MaxFlows + 16) return;
+        int n = Untaken.Count;
+        for (int i = 0; i < n; i++)
+        {
+            UdpSocketState flow = Untaken.Dequeue();
+            if (!flow.IsClosed) Untaken.Enqueue(flow);
+        }
+    }
+
     /// <inheritdoc />
     public override void FailAll(NetstackError error)
     {
