@@ -43,13 +43,22 @@ internal static class BenchCommand
                 results = await BenchTun.RunAsync(options, buffers, console);
                 break;
             case "proxy":
-                if (NetworkNamespace.WhyUnsupported() is { } whyNot)
+                if (NetworkNamespace.WhyUnsupported() is { } whyNotProxy)
                 {
-                    Console.Error.WriteLine($"rx-netstack bench proxy: cannot run: {whyNot}");
+                    Console.Error.WriteLine($"rx-netstack bench proxy: cannot run: {whyNotProxy}");
                     return ExitCodes.Unsupported;
                 }
                 title = $"bench proxy: client ⇄ server namespaces through rx-netstack proxy and through kernel forwarding, {options.Write / 1024.0:0.#} KiB writes, {options.Seconds:0.#} s each";
                 results = await BenchProxy.RunAsync(options, console);
+                break;
+            case "engines":
+                if (NetworkNamespace.WhyUnsupported() is { } whyNot)
+                {
+                    Console.Error.WriteLine($"rx-netstack bench engines: cannot run: {whyNot}");
+                    return ExitCodes.Unsupported;
+                }
+                title = $"bench engines: linux ⇄ rx-netstack with {options.Engines} engine(s) over a {options.Engines}-queue TUN, MTU {BenchEngines.Mtu}, {options.Seconds:0.#} s each";
+                results = await BenchEngines.RunAsync(options, console);
                 break;
             default:
                 throw new ArgumentOutOfRangeException(nameof(which), which, "not a benchmark");

@@ -40,6 +40,10 @@ internal sealed partial class TcpDemux : TransportDemux
     /// <summary>Hands out ephemeral ports (seeded per stack, so two stacks in one process pick different ones).</summary>
     private readonly PortAllocator _ports;
 
+    /// <summary>This engine's place among the engines of a sharded stack: ephemeral ports of connects are picked so the
+    /// flow hashes to this engine (docs/sharding.md). Unsharded by default.</summary>
+    public FlowSharding Sharding { get; set; } = new(1, 0, 0);
+
     /// <summary>Connections counted in TIME-WAIT, held under <see cref="NetstackOptions.MaxTimeWaitConnections"/>.</summary>
     private int _timeWaitCount;
 
