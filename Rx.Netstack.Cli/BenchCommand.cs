@@ -42,6 +42,15 @@ internal static class BenchCommand
                 title = $"bench tun: linux ⇄ rx-netstack over TUN in a namespace, MTU {BenchTun.Mtu}, {options.Write / 1024.0:0.#} KiB writes, {options.Seconds:0.#} s each";
                 results = await BenchTun.RunAsync(options, buffers, console);
                 break;
+            case "proxy":
+                if (NetworkNamespace.WhyUnsupported() is { } whyNotProxy)
+                {
+                    Console.Error.WriteLine($"rx-netstack bench proxy: cannot run: {whyNotProxy}");
+                    return ExitCodes.Unsupported;
+                }
+                title = $"bench proxy: client ⇄ server namespaces through rx-netstack proxy and through kernel forwarding, {options.Write / 1024.0:0.#} KiB writes, {options.Seconds:0.#} s each";
+                results = await BenchProxy.RunAsync(options, console);
+                break;
             case "engines":
                 if (NetworkNamespace.WhyUnsupported() is { } whyNot)
                 {

@@ -15,6 +15,9 @@ internal sealed record CliCommands(
 {
     /// <summary>The real commands.</summary>
     public static CliCommands Real { get; } = new(DemoCommand.RunAsync, TunCommand.RunAsync, HttpCommand.RunAsync, BenchCommand.RunAsync);
+
+    /// <summary>The `proxy` command (the real one unless a test puts a recorder in its place).</summary>
+    public Func<ProxyOptions, Task<int>> Proxy { get; init; } = ProxyCommand.RunAsync;
 }
 
 /// <summary>
@@ -41,6 +44,7 @@ internal sealed class RxNetstackCli
             new VersionOption(),
             DemoOptions.CreateCommand(commands.Demo),
             TunOptions.CreateCommand(commands.Tun),
+            ProxyOptions.CreateCommand(commands.Proxy),
             HttpOptions.CreateCommand(commands.Http),
             BenchOptions.CreateCommand(commands.Bench),
         };

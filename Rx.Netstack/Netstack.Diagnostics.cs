@@ -38,6 +38,10 @@ public sealed partial class Netstack
             CommandsProcessed = c.CommandsProcessed, Passes = c.Passes, PassesOnCaller = c.PassesOnCaller, WakeupsArmed = c.WakeupsArmed, SubscriberFaults = c.SubscriberFaults, CommandsRefused = c.CommandsRefused,
             CommandsWaited = c.CommandsWaited, EngineFaults = c.EngineFaults, CommandQueueDepth = _passes.QueuedCommands,
             SynCookiesSent = c.SynCookiesSent, SynCookiesAccepted = c.SynCookiesAccepted,
+            InterceptedSyns = c.InterceptedSyns, InterceptedSynRetransmits = c.InterceptedSynRetransmits,
+            InterceptionsAccepted = c.InterceptionsAccepted, InterceptionsRefused = c.InterceptionsRefused,
+            InterceptionsWithdrawn = c.InterceptionsWithdrawn, InterceptionsExpired = c.InterceptionsExpired,
+            UdpFlowsOpened = c.UdpFlowsOpened, UdpFlowsExpired = c.UdpFlowsExpired,
         };
     }
 
@@ -113,7 +117,9 @@ public sealed partial class Netstack
     {
         TcpStreamSocketState c => new SocketInfo(c.Handle, c.Tcb.Local, c.Tcb.Remote, c.Tcb.State, IpProtocol.Tcp, c.Tcb.Local.Address.Version),
         TcpListenerSocketState l => new SocketInfo(l.Handle, l.Local, null, TcpState.Listen, IpProtocol.Tcp, l.Local.Address.Version),
-        UdpSocketState u => new SocketInfo(u.Handle, u.Local, null, null, IpProtocol.Udp, u.Local.Address.Version),
+        UdpSocketState u => new SocketInfo(u.Handle, u.Local, u.Flow?.Remote, null, IpProtocol.Udp, u.Local.Address.Version),
+        TcpInterceptorSocketState t => new SocketInfo(t.Handle, default, null, null, IpProtocol.Tcp, t.Prefixes[0].Address.Version),
+        UdpInterceptorSocketState i => new SocketInfo(i.Handle, default, null, null, IpProtocol.Udp, i.Prefixes[0].Address.Version),
         RawSocketState r => new SocketInfo(r.Handle, default, null, null, r.Protocol, r.IpVersion),
         _ => new SocketInfo(socket.Handle, default, null, null, default, 0),
     };

@@ -228,6 +228,7 @@ public sealed partial class Netstack : IDisposable, IAsyncDisposable
                 case Command.Icmp.Ping ping: _ip.ExecutePing(request, ping, now); break;
                 case Command.TcpListen listen: _tcp.Execute(request, listen); break;
                 case Command.TcpStream stream: _tcp.Execute(request, stream, now); break;
+                case Command.Intercept intercept: DispatchIntercept(request, intercept, now); break;
                 default:
                     _passes.Fail(request, NetstackError.Bad(BadRequestReason.InvalidArgument, $"Unknown command {request.Command.GetType().Name}."));
                     break;
@@ -240,6 +241,30 @@ public sealed partial class Netstack : IDisposable, IAsyncDisposable
             _passes.Fail(request, NetstackError.Of(NetstackErrorKind.EngineFault, $"The engine failed on {request.Command.GetType().Name}: {ex.GetType().Name}: {ex.Message}"));
         }
     }
+
+    /// <summary>An interception command goes to the demultiplexer of its protocol (by the handle's kind where it names one).</summary>
+    private void DispatchIntercept(PendingRequest request, Command.Intercept command, Instant now)
+    {
+        if (Options.Engines > 1 && command is Command.Intercept.StartTcp or Command.Intercept.StartUdp)
+        {
+            // Flows are spread over the engines by 4-tuple, and an interceptor lives on one: it would see only its share.
+            _passes.Fail(request, NetstackError.Bad(BadRequestReason.InvalidArgument,
+                $"Interception needs a stack of one engine (NetstackOptions.Engines is {Options.Engines}); it is not sharded yet."));
+            return;
+        }
+        bool udp = command switch
+        {
+            Command.Intercept.StartUdp or Command.Intercept.RefuseFlow => true,
+            Command.Intercept.Next next => next.Interceptor.Kind == SocketKind.UdpInterceptor,
+            Command.Intercept.Close close => close.Interceptor.Kind == SocketKind.UdpInterceptor,
+            _ => false,
+        };
+        if (udp) _udp.Execute(request, command, now);
+        else _tcp.Execute(request, command, now);
+    }
+
+    /// <summary>True when an interceptor answers for <paramref name="destination"/> (the IP layer's check for an address not its own).</summary>
+    internal bool Intercepts(NetAddress destination) => _tcp.Intercepts(destination) || _udp.Intercepts(destination);
 
     /// <summary>One frame of the inbox, in a pass: down to the IP layer.</summary>
     internal void Receive(in InboxFrame frame, Instant now) => _ip.Receive(frame.Bytes, frame.ChecksumTrusted, frame.Owner, now);

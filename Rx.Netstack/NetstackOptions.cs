@@ -127,6 +127,12 @@ public sealed record NetstackOptions
     /// </summary>
     public bool RunContinuationsInline { get; init; }
 
+    /// <summary>
+    /// Echo requests to an address an interceptor answers for (<see cref="Commands.Command.Intercept"/>): answered by the
+    /// stack from that address (true, the default), or left to the application, which sees them on a raw ICMP socket (false).
+    /// </summary>
+    public bool AnswerInterceptedEcho { get; init; } = true;
+
     /// <summary>The TTL / hop limit of packets the stack sends.</summary>
     public byte DefaultTimeToLive { get; init; } = 64;
 

@@ -67,7 +67,7 @@ public sealed class PublicNamesTests
     {
         // docs/architecture.md, "Names": the engine's side of a socket is <SocketKind>SocketState; no public type ends so.
         Assert.DoesNotContain(Ours.SelectMany(a => a.GetExportedTypes()), t => t.Name.EndsWith("SocketState", StringComparison.Ordinal));
-        Assert.Equal(["RawSocketState", "TcpListenerSocketState", "TcpStreamSocketState", "UdpSocketState"],
+        Assert.Equal(["RawSocketState", "TcpInterceptorSocketState", "TcpListenerSocketState", "TcpStreamSocketState", "UdpInterceptorSocketState", "UdpSocketState"],
             typeof(Netstack).Assembly.GetTypes().Where(t => t.Namespace == "Rx.Netstack.Engine" && t.Name.EndsWith("SocketState", StringComparison.Ordinal)
                 && !t.IsAbstract).Select(t => t.Name).Order(StringComparer.Ordinal));
     }

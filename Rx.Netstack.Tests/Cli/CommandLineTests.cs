@@ -19,7 +19,10 @@ public sealed partial class CommandLineTests
             Demo: o => run.Record("demo", o),
             Tun: o => run.Record("tun", o),
             Http: o => run.Record("http", o),
-            Bench: (which, o) => run.Record($"bench {which}", o));
+            Bench: (which, o) => run.Record($"bench {which}", o))
+        {
+            Proxy = o => run.Record("proxy", o),
+        };
         var output = new StringWriter();
         var error = new StringWriter();
         run.ExitCode = await new RxNetstackCli(commands).InvokeAsync(args, output, error);
@@ -58,6 +61,30 @@ public sealed partial class CommandLineTests
             Assert.Matches(@"See 'rx-netstack[a-z ]*--help'\.", Error);
             Assert.Equal("", Output);
         }
+    }
+
+    // ---- proxy ----
+
+    [Fact]
+    public async Task Proxy_lines_parse_to_their_options_and_bad_prefixes_are_refused()
+    {
+        // ProxyCommandTests' line.
+        var o = (await InvokeAsync("proxy", "--device", "rxp0", "--address", "10.78.0.2/24", "--address", "fd78::2/64",
+            "--intercept", "10.79.0.0/24", "--intercept", "fd79::/64", "--socks5", "127.0.0.1:1080")).Ran<ProxyOptions>("proxy");
+        Assert.Equal("rxp0", o.Device);
+        Assert.Equal([NetPrefix.Parse("10.79.0.0/24"), NetPrefix.Parse("fd79::/64")], o.Intercept);
+        Assert.Equal(IPEndPoint.Parse("127.0.0.1:1080"), o.Socks5);
+        Assert.False(o.Quiet);
+
+        // Without --intercept: everything, both families.
+        o = (await InvokeAsync("proxy", "-d", "tun9", "-a", "10.0.0.2/24", "-q")).Ran<ProxyOptions>("proxy");
+        Assert.Equal([NetPrefix.AllV4, NetPrefix.AllV6], o.Intercept);
+        Assert.Null(o.Socks5);
+        Assert.True(o.Quiet);
+
+        (await InvokeAsync("proxy", "-d", "tun9", "-a", "10.0.0.2/24", "--intercept", "10.0.0.0/33")).Refused("--intercept: '10.0.0.0/33' is not a prefix");
+        (await InvokeAsync("proxy", "-d", "tun9", "-a", "10.0.0.2/24", "--socks5", "localhost")).Refused("--socks5: 'localhost' is not an address and port");
+        (await InvokeAsync("proxy", "-a", "10.0.0.2/24")).Refused("--device");
     }
 
     // ---- tun ----

@@ -131,4 +131,51 @@ public abstract record Command
         /// or the error <see cref="NetstackErrorKind.TimedOut"/>.</summary>
         public sealed record Ping(NetAddress Destination, int PayloadSize, TimeSpan Timeout, ushort SequenceNumber = 0) : Icmp;
     }
+
+    /// <summary>
+    /// Interception: the stack answers TCP and UDP addressed to other hosts within prefixes (a VPN's subnet router, a
+    /// transparent proxy), while its own addresses keep working. See docs/forwarding.md.
+    /// </summary>
+    public abstract record Intercept : Command
+    {
+        private protected Intercept() { }
+
+        /// <summary>
+        /// Intercepts TCP to any destination within <paramref name="Prefixes"/> that is not the stack's own. Each SYN becomes an
+        /// offer (<see cref="Next"/>); the handshake completes only when the application accepts it. At most
+        /// <paramref name="Backlog"/> offers wait undecided (beyond: dropped, counted as
+        /// <see cref="Diagnostics.DropReason.TcpInterceptOverflow"/>); one undecided for longer than
+        /// <paramref name="DecisionTimeout"/> (default 30 s) is refused with a reset. Replies <see cref="Reply.Intercepting"/>.
+        /// </summary>
+        public sealed record StartTcp(IReadOnlyList<NetPrefix> Prefixes, int Backlog = 128, TcpSettings? Settings = null, TimeSpan? DecisionTimeout = null) : Intercept;
+
+        /// <summary>
+        /// Intercepts UDP to any destination within <paramref name="Prefixes"/> that is not the stack's own, grouped into flows by
+        /// 4-tuple (<see cref="Next"/>). A flow is an ordinary UDP socket bound to the original destination (receive, send to its
+        /// client, close with <see cref="Udp"/> commands); it closes after <paramref name="IdleTimeout"/> (default 60 s) without
+        /// a datagram either way. At most <paramref name="MaxFlows"/> flows at once (beyond: dropped, counted as
+        /// <see cref="Diagnostics.DropReason.UdpFlowLimit"/>), each holding at most <paramref name="FlowBufferSize"/> bytes of
+        /// received datagrams (default <see cref="NetstackOptions.UdpReceiveBufferSize"/>). Replies <see cref="Reply.Intercepting"/>.
+        /// </summary>
+        public sealed record StartUdp(IReadOnlyList<NetPrefix> Prefixes, int MaxFlows = 1024, TimeSpan? IdleTimeout = null, int? FlowBufferSize = null) : Intercept;
+
+        /// <summary>The next offer (TCP; replies <see cref="Reply.TcpOffered"/>) or new flow (UDP; replies
+        /// <see cref="Reply.FlowOpened"/>), waiting for one.</summary>
+        public sealed record Next(SocketHandle Interceptor) : Intercept;
+
+        /// <summary>Accepts a TCP offer: the stack answers the client's SYN from the original destination and replies
+        /// <see cref="Reply.Connected"/> once the handshake completes (or an error if the client reset or never answered).</summary>
+        public sealed record Accept(SocketHandle Interceptor, long Offer) : Intercept;
+
+        /// <summary>Refuses a TCP offer (a reset, an ICMP unreachable from the original destination, or silence). Replies <see cref="Reply.Ok"/>.</summary>
+        public sealed record Refuse(SocketHandle Interceptor, long Offer, InterceptRefusal How = InterceptRefusal.Reset) : Intercept;
+
+        /// <summary>Closes a UDP flow, telling its client with an ICMP unreachable from the original destination
+        /// (<see cref="InterceptRefusal.Reset"/> means port unreachable here). Replies <see cref="Reply.Ok"/>.</summary>
+        public sealed record RefuseFlow(SocketHandle Flow, InterceptRefusal How = InterceptRefusal.PortUnreachable) : Intercept;
+
+        /// <summary>Stops intercepting: waiting <see cref="Next"/> requests fail, undecided TCP offers are reset, flows not yet
+        /// taken close. Accepted connections and taken flows stay. Replies <see cref="Reply.Ok"/>.</summary>
+        public sealed record Close(SocketHandle Interceptor) : Intercept;
+    }
 }

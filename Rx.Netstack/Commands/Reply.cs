@@ -85,4 +85,20 @@ public abstract record Reply
 
     /// <summary>A TCP connection's state and counters.</summary>
     public sealed record Info(TcpConnectionInfo Connection) : Reply;
+
+    /// <summary>An interceptor is active (<see cref="Command.Intercept.StartTcp"/>, <see cref="Command.Intercept.StartUdp"/>).</summary>
+    public sealed record Intercepting(SocketHandle Interceptor) : Reply;
+
+    /// <summary>A client's SYN to an intercepted destination, waiting for <see cref="Command.Intercept.Accept"/> or
+    /// <see cref="Command.Intercept.Refuse"/>.</summary>
+    /// <param name="Offer">The offer's id (for accept or refuse).</param>
+    /// <param name="Source">The client.</param>
+    /// <param name="Destination">The original destination the client asked for.</param>
+    public sealed record TcpOffered(long Offer, NetEndpoint Source, NetEndpoint Destination) : Reply;
+
+    /// <summary>A new intercepted UDP flow: an ordinary UDP socket bound to <paramref name="Local"/> that talks to <paramref name="Remote"/>.</summary>
+    /// <param name="Flow">The flow's UDP socket.</param>
+    /// <param name="Local">The original destination (replies leave from it).</param>
+    /// <param name="Remote">The client.</param>
+    public sealed record FlowOpened(SocketHandle Flow, NetEndpoint Local, NetEndpoint Remote) : Reply;
 }

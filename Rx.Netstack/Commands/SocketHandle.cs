@@ -13,6 +13,10 @@ public enum SocketKind : byte
     TcpStream,
     /// <summary>A raw IP socket.</summary>
     Raw,
+    /// <summary>A TCP interceptor (<see cref="Command.Intercept.StartTcp"/>).</summary>
+    TcpInterceptor,
+    /// <summary>A UDP interceptor (<see cref="Command.Intercept.StartUdp"/>); its flows are <see cref="Udp"/> sockets.</summary>
+    UdpInterceptor,
 }
 
 /// <summary>

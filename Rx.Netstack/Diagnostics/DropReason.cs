@@ -58,4 +58,8 @@ public enum DropReason
     /// <summary>A fragmentation-needed or packet-too-big whose MTU is not believed: not below the path MTU in use, or an IPv6
     /// one below 1280 (RFC 5927 §7, RFC 8201 §4).</summary>
     IcmpBadMtu,
+    /// <summary>A SYN to an intercepted destination found its interceptor's queue of undecided offers full.</summary>
+    TcpInterceptOverflow,
+    /// <summary>A datagram to an intercepted destination would open a flow beyond its interceptor's maximum of flows.</summary>
+    UdpFlowLimit,
 }

@@ -13,6 +13,8 @@ internal sealed class NetstackCounters
     public long IcmpErrorsSent, IcmpErrorsSuppressed, EchoRepliesSent;
     public long CommandsProcessed, CommandsWaited, CommandsRefused, EngineFaults, SubscriberFaults, Passes, PassesOnCaller, WakeupsArmed;
     public long SynCookiesSent, SynCookiesAccepted;
+    public long InterceptedSyns, InterceptedSynRetransmits, InterceptionsAccepted, InterceptionsRefused, InterceptionsWithdrawn, InterceptionsExpired;
+    public long UdpFlowsOpened, UdpFlowsExpired;
     public readonly long[] Drops = new long[Enum.GetValues<DropReason>().Length];
 
     public void Drop(DropReason reason) => Drops[(int)reason]++;

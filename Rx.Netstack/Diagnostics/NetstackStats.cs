@@ -83,6 +83,23 @@ public sealed record NetstackStats
     /// <summary>Commands waiting for the engine when the snapshot was taken.</summary>
     public int CommandQueueDepth { get; init; }
 
+    /// <summary>SYNs to intercepted destinations offered to the application (a retransmission of one is not offered again).</summary>
+    public long InterceptedSyns { get; init; }
+    /// <summary>SYNs retransmitted by clients while their offer waited for a decision (answered by nothing, as the offer stands).</summary>
+    public long InterceptedSynRetransmits { get; init; }
+    /// <summary>Offers the application accepted.</summary>
+    public long InterceptionsAccepted { get; init; }
+    /// <summary>Offers the application refused.</summary>
+    public long InterceptionsRefused { get; init; }
+    /// <summary>Offers the client reset before the decision.</summary>
+    public long InterceptionsWithdrawn { get; init; }
+    /// <summary>Offers refused with a reset because nobody decided within the interceptor's decision timeout.</summary>
+    public long InterceptionsExpired { get; init; }
+    /// <summary>Intercepted UDP flows opened.</summary>
+    public long UdpFlowsOpened { get; init; }
+    /// <summary>Intercepted UDP flows closed by their idle timeout.</summary>
+    public long UdpFlowsExpired { get; init; }
+
     /// <summary>All drops together.</summary>
     public long TotalDrops => Drops.Values.Sum();
 }

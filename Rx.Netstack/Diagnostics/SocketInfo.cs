@@ -7,7 +7,7 @@ namespace Rx.Netstack.Diagnostics;
 /// <summary>One row of the live socket table (see <see cref="Netstack.SocketTable"/>): what the socket is and, for TCP, its state.</summary>
 /// <param name="Handle">The socket's handle: the row's key.</param>
 /// <param name="Local">The local endpoint (UDP, TCP); default for raw sockets.</param>
-/// <param name="Remote">The peer (TCP connections only).</param>
+/// <param name="Remote">The peer (TCP connections and intercepted UDP flows).</param>
 /// <param name="State">The TCP state (connections; <see cref="TcpState.Listen"/> for listeners); null for UDP and raw.</param>
 /// <param name="Protocol">The IP protocol (<see cref="IpProtocol.Udp"/>, <see cref="IpProtocol.Tcp"/>, or the raw socket's).</param>
 /// <param name="IpVersion">4 or 6.</param>
@@ -21,7 +21,10 @@ public readonly record struct SocketInfo(SocketHandle Handle, NetEndpoint Local,
     {
         SocketKind.TcpStream => $"{Handle} TCP {Local} ↔ {Remote} {State}",
         SocketKind.TcpListener => $"{Handle} TCP {Local} LISTEN",
+        SocketKind.Udp when Remote is { } client => $"{Handle} UDP {Local} ↔ {client} (intercepted)",
         SocketKind.Udp => $"{Handle} UDP {Local}",
+        SocketKind.TcpInterceptor => $"{Handle} TCP intercept",
+        SocketKind.UdpInterceptor => $"{Handle} UDP intercept",
         _ => $"{Handle} raw IPv{IpVersion} {Protocol}",
     };
 }

@@ -22,7 +22,8 @@ internal sealed partial class IpLayer
         if (header.Type == echoRequest && header.Code == 0)
         {
             // RFC 1122 §3.2.2.6 / RFC 4443 §4.2: answer from the address the request was sent to (a unicast one).
-            if (!IsLocalAddress(ip.Destination)) { _counters.Drop(DropReason.IcmpIgnored); return; }
+            // An intercepted address answers too, unless the application asked to see its echoes on a raw socket.
+            if (!(ip.Intercepted ? _options.AnswerInterceptedEcho : IsLocalAddress(ip.Destination))) { _counters.Drop(DropReason.IcmpIgnored); return; }
             Span<byte> reply = TransmitPayload;
             body.CopyTo(reply[IcmpHeader.HeaderLength..]);
             var replyHeader = header with { Type = echoReply };
@@ -60,7 +61,9 @@ internal sealed partial class IpLayer
             _counters.Drop(DropReason.IcmpMalformed);
             return;
         }
-        if (!IsLocalAddress(source))
+        // A packet we sent: from one of our addresses, or from the intercepted address this error came back to (a flow's or an
+        // intercepted connection's original destination, which we speak for).
+        if (!IsLocalAddress(source) && !(ip.Intercepted && source == ip.Destination))
         {
             _counters.Drop(DropReason.IcmpNoSocket); // it quotes a packet we did not send
             return;
@@ -128,7 +131,7 @@ internal sealed partial class IpLayer
     /// packet is an ICMP error, a non-first fragment, or to/from a non-unicast address) or the rate limit says no.
     /// </summary>
     public void SendIcmpError(ReadOnlySpan<byte> invoking, NetAddress invokingSource, NetAddress invokingDestination,
-        bool v6, byte type, byte code, uint mtuOrPointer, Instant now)
+        bool v6, byte type, byte code, uint mtuOrPointer, Instant now, bool fromDestination = false)
     {
         if (invokingSource.IsUnspecified || invokingSource.IsMulticast || invokingSource.IsBroadcast ||
             invokingDestination.IsMulticast || invokingDestination.IsBroadcast || IsIcmpErrorPacket(invoking, v6))
@@ -138,7 +141,7 @@ internal sealed partial class IpLayer
             _counters.IcmpErrorsSuppressed++;
             return;
         }
-        if (!IsLocalAddress(invokingDestination) && !TrySelectSource(v6 ? NetAddress.AnyV6 : NetAddress.AnyV4, invokingSource, out invokingDestination))
+        if (!fromDestination && !IsLocalAddress(invokingDestination) && !TrySelectSource(v6 ? NetAddress.AnyV6 : NetAddress.AnyV4, invokingSource, out invokingDestination))
             return;
         int quoteLength = Math.Min(invoking.Length, v6 ? IcmpV6QuoteLimit : IcmpV4QuoteLimit);
         Span<byte> message = TransmitPayload;

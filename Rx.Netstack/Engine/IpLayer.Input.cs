@@ -29,10 +29,15 @@ internal sealed partial class IpLayer
             _counters.Drop(DropReason.Ipv4Malformed);
             return;
         }
+        bool intercepted = false;
         if (!AcceptsDestination(header.Destination))
         {
-            _counters.Drop(DropReason.NotForUs);
-            return;
+            if (!_stack.Intercepts(header.Destination))
+            {
+                _counters.Drop(DropReason.NotForUs);
+                return;
+            }
+            intercepted = true;
         }
         packet = packet[..(headerLength + payload.Length)]; // without link padding
         if (header.IsFragment)
@@ -49,7 +54,8 @@ internal sealed partial class IpLayer
             return;
         }
         _counters.Ipv4In++;
-        DeliverTransport(new IpInfo(header.Source, header.Destination, header.Protocol, false, arrival.ChecksumTrusted, arrival.Buffer), packet, payload, now);
+        DeliverTransport(new IpInfo(header.Source, header.Destination, header.Protocol, false, arrival.ChecksumTrusted, arrival.Buffer,
+            Intercepted: intercepted), packet, payload, now);
     }
 
     private void ProcessIpv6(ReadOnlySpan<byte> packet, Arrival arrival, Instant now)
@@ -74,10 +80,15 @@ internal sealed partial class IpLayer
             _counters.Drop(DropReason.Ipv6Malformed);
             return;
         }
+        bool intercepted = false;
         if (!AcceptsDestination(header.Destination))
         {
-            _counters.Drop(DropReason.NotForUs);
-            return;
+            if (!_stack.Intercepts(header.Destination))
+            {
+                _counters.Drop(DropReason.NotForUs);
+                return;
+            }
+            intercepted = true;
         }
         packet = packet[..(payloadOffset + payload.Length)];
         if (header.IsFragment)
@@ -104,7 +115,8 @@ internal sealed partial class IpLayer
             return;
         }
         _counters.Ipv6In++;
-        DeliverTransport(new IpInfo(header.Source, header.Destination, header.Protocol, true, arrival.ChecksumTrusted, arrival.Buffer, pointer), packet, payload, now);
+        DeliverTransport(new IpInfo(header.Source, header.Destination, header.Protocol, true, arrival.ChecksumTrusted, arrival.Buffer, pointer,
+            intercepted), packet, payload, now);
     }
 
     /// <summary>How a frame came in, carried to what it holds (a reassembled packet inherits its last fragment's).</summary>
@@ -133,6 +145,7 @@ internal sealed partial class IpLayer
             default:
                 if (rawTaken) break;
                 _counters.Drop(DropReason.UnknownProtocol);
+                if (ip.Intercepted) break; // not ours to answer for: only TCP, UDP and echo are intercepted
                 // RFC 1122 §3.2.2.1 protocol unreachable; RFC 8200 §4 parameter problem pointing at the next-header field.
                 if (ip.IsV6) SendIcmpError(packet, ip.Source, ip.Destination, true, (byte)IcmpV6Type.ParameterProblem, 1, (uint)ip.NextHeaderPointer, now);
                 else SendIcmpError(packet, ip.Source, ip.Destination, false, (byte)IcmpV4Type.DestinationUnreachable, 2, 0, now);

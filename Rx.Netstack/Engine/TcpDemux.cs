@@ -47,6 +47,15 @@ internal sealed partial class TcpDemux : TransportDemux
     /// <summary>Connections counted in TIME-WAIT, held under <see cref="NetstackOptions.MaxTimeWaitConnections"/>.</summary>
     private int _timeWaitCount;
 
+    /// <summary>TCP interceptors, in the order they were made (the longest matching prefix wins).</summary>
+    private readonly List<TcpInterceptorSocketState> _interceptors = [];
+
+    /// <summary>Undecided offers by 4-tuple, so a retransmitted SYN finds its offer (TcpDemux.Intercept.cs).</summary>
+    private readonly Dictionary<FourTuple, TcpOffer> _offers = [];
+
+    /// <summary>The last offer id handed out.</summary>
+    private long _lastOfferId;
+
     public TcpDemux(IpLayer ip, PassScheduler passes, SocketRegistry sockets, NetstackOptions options, NetstackCounters counters, int seed)
         : base(ip, passes, sockets, options, counters)
     {
@@ -94,7 +103,7 @@ internal sealed partial class TcpDemux : TransportDemux
         var remote = new NetEndpoint(ip.Source, header.SourcePort);
         if (_connections.TryGetValue(new FourTuple(local, remote), out TcpStreamSocketState? connection) &&
             connection.Tcb.State == TcpState.TimeWait && header.Has(TcpFlags.Syn) && !header.Has(TcpFlags.Ack) &&
-            connection.Tcb.CanReuseForSyn(header) && FindListener(local) is not null)
+            connection.Tcb.CanReuseForSyn(header) && (ip.Intercepted ? FindInterceptor(local.Address) is not null : FindListener(local) is not null))
         {
             // RFC 6191 / RFC 9293 §3.10.7.4: a new incarnation may take over a 4-tuple in TIME-WAIT.
             RemoveFromTable(connection);
@@ -109,6 +118,11 @@ internal sealed partial class TcpDemux : TransportDemux
             // batch: one ACK per batch of frames would starve the sender's slow start of ACKs.
             EmitSegments(connection, now);
             Passes.MarkDirty(connection);
+            return;
+        }
+        if (ip.Intercepted)
+        {
+            InterceptInput(local, remote, header, payload.Length, now);
             return;
         }
         if (FindListener(local) is { } listener)

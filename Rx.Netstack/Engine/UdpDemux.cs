@@ -8,13 +8,20 @@ namespace Rx.Netstack.Engine;
 /// The UDP demultiplexer: bound sockets by local endpoint, ephemeral ports, datagrams in (to a waiting receive or the
 /// socket's queue; port unreachable when nobody is bound) and out, and the <see cref="Command.Udp"/> commands.
 /// </summary>
-internal sealed class UdpDemux : TransportDemux
+/// <remarks>Interception is in <c>UdpDemux.Intercept.cs</c>; all state is declared here.</remarks>
+internal sealed partial class UdpDemux : TransportDemux
 {
     /// <summary>Bound sockets by local endpoint (a wildcard address for sockets bound to any).</summary>
     private readonly Dictionary<NetEndpoint, UdpSocketState> _bindings = [];
 
     /// <summary>Hands out ephemeral ports (seeded per stack, so two stacks in one process pick different ones, and a RandomSeed repeats them).</summary>
     private readonly PortAllocator _ports;
+
+    /// <summary>Intercepted flows by (original destination, client) (UdpDemux.Intercept.cs).</summary>
+    private readonly Dictionary<(NetEndpoint Local, NetEndpoint Remote), UdpSocketState> _flows = [];
+
+    /// <summary>UDP interceptors, in the order they were made (the longest matching prefix wins).</summary>
+    private readonly List<UdpInterceptorSocketState> _interceptors = [];
 
     public UdpDemux(IpLayer ip, PassScheduler passes, SocketRegistry sockets, NetstackOptions options, NetstackCounters counters, int seed)
         : base(ip, passes, sockets, options, counters) =>
@@ -29,6 +36,11 @@ internal sealed class UdpDemux : TransportDemux
             return;
         }
         var destination = new NetEndpoint(ip.Destination, header.DestinationPort);
+        if (ip.Intercepted)
+        {
+            InterceptInput(ip, destination, new NetEndpoint(ip.Source, header.SourcePort), payload, now);
+            return;
+        }
         if (!_bindings.TryGetValue(destination, out UdpSocketState? socket) &&
             !_bindings.TryGetValue(new NetEndpoint(ip.IsV6 ? NetAddress.AnyV6 : NetAddress.AnyV4, header.DestinationPort), out socket))
         {
@@ -40,7 +52,12 @@ internal sealed class UdpDemux : TransportDemux
                     ip.IsV6 ? (byte)4 : (byte)3, 0, now);
             return;
         }
-        var meta = new UdpSocketState.Meta(new NetEndpoint(ip.Source, header.SourcePort), destination);
+        Deliver(socket, new UdpSocketState.Meta(new NetEndpoint(ip.Source, header.SourcePort), destination), payload);
+    }
+
+    /// <summary>A datagram for <paramref name="socket"/>: to a waiting receive, or into its queue.</summary>
+    private void Deliver(UdpSocketState socket, in UdpSocketState.Meta meta, ReadOnlySpan<byte> payload)
+    {
         Counters.UdpIn++;
         // Straight to a waiting single receive (nothing queued before it); a waiting batch receive is answered by the flush,
         // so datagrams arriving later in this pass join it.
@@ -65,7 +82,9 @@ internal sealed class UdpDemux : TransportDemux
     /// </summary>
     public void ReceiveIcmpError(in IcmpError error, Instant now)
     {
-        if (!_bindings.TryGetValue(error.Local, out UdpSocketState? socket) &&
+        // An intercepted flow (its datagrams left from the original destination to its client) first, then a bound socket.
+        if (!_flows.TryGetValue((error.Local, error.Remote), out UdpSocketState? socket) &&
+            !_bindings.TryGetValue(error.Local, out socket) &&
             !_bindings.TryGetValue(new NetEndpoint(error.IsV6 ? NetAddress.AnyV6 : NetAddress.AnyV4, error.Local.Port), out socket))
         {
             Counters.Drop(DropReason.IcmpNoSocket);
@@ -129,7 +148,8 @@ internal sealed class UdpDemux : TransportDemux
                 break;
             case Command.Udp.Close close:
                 if (!Lookup(request, close.Socket, out s)) break;
-                _bindings.Remove(s!.Local);
+                if (s!.Flow is not null) RemoveFlow(s);
+                else _bindings.Remove(s.Local);
                 CloseSocket(s, NetstackError.Of(NetstackErrorKind.SocketClosed, "The UDP socket was closed."));
                 Passes.Complete(request, Reply.Ok.Instance);
                 break;
@@ -181,6 +201,15 @@ internal sealed class UdpDemux : TransportDemux
             socket.PendingError = null;
             Passes.Fail(request, pending);
             return;
+        }
+        if (socket.Flow is { } flow)
+        {
+            if (destination != flow.Remote)
+            {
+                Passes.Fail(request, NetstackError.Bad(BadRequestReason.Unaddressable, $"An intercepted flow sends only to its client {flow.Remote}, not {destination}."));
+                return;
+            }
+            flow.LastActivity = Passes.Now;
         }
         if (destination.Address.IsV6 != socket.Local.Address.IsV6)
         {

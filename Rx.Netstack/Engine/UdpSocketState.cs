@@ -8,10 +8,14 @@ internal sealed class UdpSocketState : PacketSocketState<UdpSocketState.Meta>
     /// <summary>Source and destination of a queued datagram.</summary>
     public readonly record struct Meta(NetEndpoint Source, NetEndpoint Destination);
 
-    public UdpSocketState(PassScheduler passes, NetEndpoint local, int bufferSize, int queueLength) : base(passes, bufferSize, queueLength) =>
+    public UdpSocketState(PassScheduler passes, NetEndpoint local, int bufferSize, int queueLength, InterceptedFlow? flow = null)
+        : base(passes, bufferSize, queueLength)
+    {
         Local = local;
+        Flow = flow;
+    }
 
-    /// <summary>The endpoint the socket is bound to.</summary>
+    /// <summary>The endpoint the socket is bound to (for a flow, the original destination).</summary>
     public NetEndpoint Local { get; }
 
     /// <summary>
@@ -19,10 +23,22 @@ internal sealed class UdpSocketState : PacketSocketState<UdpSocketState.Meta>
     /// receive that finds no datagram queued, or the next send to the same remote endpoint, fails with it, once.
     /// </summary>
     public NetstackError? PendingError { get; set; }
+    /// <summary>For an intercepted flow: its client, interceptor and idle deadline; null for a bound socket.</summary>
+    public InterceptedFlow? Flow { get; }
+
+    /// <summary>A flow's idle deadline (its last datagram either way plus the idle timeout); none for a bound socket.</summary>
+    public override Instant PollAt => Flow is { } f && !IsClosed ? f.LastActivity + f.Interceptor.IdleTimeout : Instant.Never;
+
+    /// <inheritdoc />
+    protected override void OnSocketTimer(Instant now)
+    {
+        if (Flow is { } f && !IsClosed && PollAt <= now) f.Interceptor.Demux.ExpireFlow(this);
+    }
 
     /// <summary>Answers waiting receives with queued datagrams, oldest first.</summary>
     public override void Flush(Instant now)
     {
+        if (IsClosed) return;
         while (Received.TryPeek(out Meta meta, out ReadOnlySpan<byte> data) && Receivers.DequeueClaimed() is { } request)
         {
             if (request.Command is Command.Udp.ReceiveBatch batch)

@@ -58,6 +58,42 @@ public sealed class ApiTourTests
     }
 
     [Fact]
+    public async Task Intercept_connections_to_other_hosts()
+    {
+        var (left, right) = PipeDevice.CreatePair(mtu: 1500);
+        using var client = new Netstack(new NetstackOptions { Addresses = [InterfaceAddress.Parse("10.0.0.1/24")] });
+        using var gateway = new Netstack(new NetstackOptions { Addresses = [InterfaceAddress.Parse("10.0.0.2/24")] });
+        client.Attach(left);
+        gateway.Attach(right);
+        // begin-sample: intercept
+        // The gateway answers TCP to every address of 198.51.100.0/24. Each SYN is an offer; the client's handshake completes
+        // only if the application accepts it (here port 80), and a refusal is a reset (or an ICMP unreachable).
+        await using var interceptor = await TcpInterceptor.StartAsync(gateway, [NetPrefix.Parse("198.51.100.0/24")]);
+        using var decisions = interceptor.Offers
+            .Select(offer => Observable.FromAsync(async () =>
+            {
+                if (offer.Destination.Port != 80)
+                {
+                    await offer.RefuseAsync(InterceptRefusal.Reset);
+                    return;
+                }
+                TcpConnection connection = await offer.AcceptAsync(); // its Local is the original destination
+                await connection.SendAsync(Encoding.ASCII.GetBytes($"hello from {connection.Local}"));
+                await connection.CloseAsync();
+            }).Catch(Observable.Empty<Unit>()))                        // a client that went away ends alone
+            .Merge()
+            .Subscribe();
+
+        await using var web = await client.ConnectTcpAsync("198.51.100.7:80");
+        var greeting = new byte[26];
+        await web.AsStream().ReadExactlyAsync(greeting).AsTask().WaitAsync(Limit);
+        Assert.Equal("hello from 198.51.100.7:80", Encoding.ASCII.GetString(greeting));
+        var refused = await Assert.ThrowsAsync<NetstackException>(() => client.ConnectTcpAsync("198.51.100.7:22"));
+        Assert.Equal(NetstackErrorKind.ConnectionRefused, refused.Kind);
+        // end-sample
+    }
+
+    [Fact]
     public void Linq_over_datagrams()
     {
         // begin-sample: linq-udp

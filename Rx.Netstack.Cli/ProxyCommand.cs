@@ -1,0 +1,301 @@
+using System.Collections.Concurrent;
+using System.Net;
+using System.Net.Sockets;
+using Rx.Netstack.Commands;
+using Rx.Netstack.Devices;
+using Rx.Netstack.Sockets;
+using Rx.Netstack.Tcp;
+
+namespace Rx.Netstack.Cli;
+
+/// <summary>
+/// The `proxy` command: a stack on a TUN device intercepts TCP and UDP to other hosts (<see cref="TcpInterceptor"/>,
+/// <see cref="UdpInterceptor"/>) and carries each connection on with the host's own sockets (or a SOCKS5 server) — what
+/// tun2socks or a userspace VPN's exit node does. A connection is accepted only once its upstream connected, so the client
+/// sees the upstream's answer: connected, reset (refused) or ICMP unreachable. Bytes are copied both ways through one
+/// buffer per direction, each read waiting for the previous write, so a slow side closes the other's window instead of
+/// filling memory; a FIN is passed on as a FIN (half-close). SIGTERM resets what is still open and stops.
+/// </summary>
+internal sealed class ProxyCommand
+{
+    /// <summary>How long an upstream connect may take before the client is told the host is unreachable (below the interceptor's
+    /// 30 s decision timeout).</summary>
+    private static readonly TimeSpan ConnectTimeout = TimeSpan.FromSeconds(10);
+
+    /// <summary>How long the relays get to finish after SIGTERM.</summary>
+    private static readonly TimeSpan StopPatience = TimeSpan.FromSeconds(5);
+
+    /// <summary>The bytes one direction of one connection holds: the most that is ever read ahead of its writer.</summary>
+    private const int RelayBufferSize = 64 * 1024;
+
+    // ---------------------------------------------------------------- state
+
+    /// <summary>The command line.</summary>
+    private readonly ProxyOptions _options;
+
+    /// <summary>Cancelled by SIGTERM or Ctrl-C: every relay resets and ends.</summary>
+    private readonly CancellationToken _stop;
+
+    /// <summary>Relays running now (TCP connections and UDP flows), so the stop can wait for them.</summary>
+    private readonly ConcurrentDictionary<Task, bool> _relays = new();
+
+    /// <summary>Counters printed at the end (Interlocked).</summary>
+    private long _connections, _refused, _flows, _bytesUp, _bytesDown;
+
+    private ProxyCommand(ProxyOptions options, CancellationToken stop)
+    {
+        _options = options;
+        _stop = stop;
+    }
+
+    public static async Task<int> RunAsync(ProxyOptions options)
+    {
+        using var stop = new StopSignal();
+        TunDevice tun;
+        try
+        {
+            tun = TunDevice.Open(options.Device, createIfMissing: true);
+        }
+        catch (TunDeviceException e)
+        {
+            Console.Error.WriteLine($"rx-netstack proxy: {e.Message}");
+            return ExitCodes.Failure;
+        }
+        using (tun)
+        {
+            var settings = new TcpSettings { SendBufferSize = 512 * 1024, ReceiveBufferSize = 512 * 1024 };
+            var stack = new Netstack(new NetstackOptions { Addresses = options.Addresses, Tcp = settings });
+            IDisposable attachment = stack.Attach(tun);
+            try
+            {
+                await new ProxyCommand(options, stop.Token).ServeAsync(stack, tun).ConfigureAwait(false);
+            }
+            finally
+            {
+                attachment.Dispose();
+                await stack.DisposeAsync().ConfigureAwait(false);
+            }
+        }
+        Console.WriteLine($"closed {options.Device}");
+        return ExitCodes.Success;
+    }
+
+    private async Task ServeAsync(Netstack stack, TunDevice tun)
+    {
+        // Up to 4,096 SYNs may wait for their upstream connect at once; more are dropped and retransmitted by their clients.
+        TcpInterceptor tcp = await TcpInterceptor.StartAsync(stack, _options.Intercept, backlog: 4096).ConfigureAwait(false);
+        UdpInterceptor udp = await UdpInterceptor.StartAsync(stack, _options.Intercept, maxFlows: 4096).ConfigureAwait(false);
+        using IDisposable offers = tcp.Offers.Subscribe(offer => Track(Task.Run(() => RelayTcpAsync(offer))));
+        using IDisposable flows = udp.Flows.Subscribe(flow => Track(Task.Run(() => RelayUdpAsync(flow))));
+
+        Console.WriteLine($"rx-netstack proxy on {tun.Name} (MTU {tun.Mtu}), addresses {string.Join(", ", _options.Addresses)}");
+        Console.WriteLine($"  intercepting {string.Join(", ", _options.Intercept)}; upstream {(_options.Socks5 is { } s ? $"SOCKS5 {s}" : "this host's sockets")}");
+        Console.WriteLine($"(route those prefixes into {tun.Name}; the device may be moved to the clients' namespace: ip link set {tun.Name} netns NAME)");
+        Console.WriteLine("Ctrl-C or SIGTERM stops.");
+        try { await Task.Delay(Timeout.Infinite, _stop).ConfigureAwait(false); }
+        catch (OperationCanceledException) { }
+
+        Console.WriteLine($"stopping: resetting {_relays.Count} open relays …");
+        await tcp.DisposeAsync().ConfigureAwait(false);
+        await udp.DisposeAsync().ConfigureAwait(false);
+        try { await Task.WhenAll(_relays.Keys).WaitAsync(StopPatience).ConfigureAwait(false); }
+        catch (TimeoutException) { Console.WriteLine($"{_relays.Count} relays did not end within {StopPatience.TotalSeconds} s"); }
+        NetstackStatsLine(stack);
+    }
+
+    private void Track(Task relay)
+    {
+        _relays[relay] = true;
+        relay.ContinueWith((t, state) => ((ProxyCommand)state!)._relays.TryRemove(t, out _), this, TaskScheduler.Default);
+    }
+
+    private void Log(string line)
+    {
+        if (!_options.Quiet) Console.WriteLine(line);
+    }
+
+    // ---------------------------------------------------------------- TCP
+
+    private async Task RelayTcpAsync(TcpInterception offer)
+    {
+        IPEndPoint destination = offer.Destination.ToIPEndPoint();
+        // Through SOCKS5 the socket talks to the server, whose address family may differ from the destination's.
+        var upstream = new Socket((_options.Socks5 ?? destination).AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        try
+        {
+            using var connect = CancellationTokenSource.CreateLinkedTokenSource(_stop);
+            connect.CancelAfter(ConnectTimeout);
+            if (_options.Socks5 is { } server) await Socks5Client.ConnectAsync(upstream, server, destination, connect.Token).ConfigureAwait(false);
+            else await upstream.ConnectAsync(destination, connect.Token).ConfigureAwait(false);
+        }
+        catch (Exception e)
+        {
+            // Any failure to connect (refused, unreachable, timed out, a SOCKS5 refusal, or a bug) is an answer to the client.
+            upstream.Dispose();
+            InterceptRefusal how = RefusalFor(e);
+            Interlocked.Increment(ref _refused);
+            Log($"tcp {offer.Source} → {offer.Destination}: upstream {e switch { SocketException s => s.SocketErrorCode.ToString(), OperationCanceledException => "timed out", _ => e.Message }}; refused ({how})");
+            try { await offer.RefuseAsync(how).ConfigureAwait(false); }
+            catch (NetstackException) { /* the client gave up or the interceptor closed */ }
+            return;
+        }
+
+        TcpConnection client;
+        try
+        {
+            client = await offer.AcceptAsync(_stop).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is NetstackException or OperationCanceledException)
+        {
+            Reset(upstream);
+            return;
+        }
+        Interlocked.Increment(ref _connections);
+        Log($"tcp {offer.Source} → {offer.Destination}: relaying");
+        using var relay = CancellationTokenSource.CreateLinkedTokenSource(_stop);
+        Task up = CopyToUpstreamAsync(client, upstream, relay);
+        Task down = CopyToClientAsync(upstream, client, relay);
+        await Task.WhenAll(up, down).ConfigureAwait(false);
+        if (relay.IsCancellationRequested)
+        {
+            // One side failed or SIGTERM came: reset both, so neither believes the stream ended cleanly.
+            Reset(upstream);
+            try { await client.AbortAsync(CancellationToken.None).ConfigureAwait(false); } catch (NetstackException) { }
+        }
+        else
+        {
+            upstream.Dispose();
+            try { await client.CloseAsync(CancellationToken.None).ConfigureAwait(false); } catch (NetstackException) { }
+        }
+        Log($"tcp {offer.Source} → {offer.Destination}: {(relay.IsCancellationRequested ? "reset" : "closed")}");
+    }
+
+    /// <summary>Client → upstream; the client's FIN becomes the upstream's (half-close). Any failure cancels <paramref name="relay"/>.</summary>
+    private async Task CopyToUpstreamAsync(TcpConnection client, Socket upstream, CancellationTokenSource relay)
+    {
+        byte[] buffer = new byte[RelayBufferSize];
+        try
+        {
+            while (true)
+            {
+                int n = await client.ReadAsync(buffer, relay.Token).ConfigureAwait(false);
+                if (n == 0)
+                {
+                    upstream.Shutdown(SocketShutdown.Send);
+                    return;
+                }
+                for (int sent = 0; sent < n;)
+                    sent += await upstream.SendAsync(buffer.AsMemory(sent, n - sent), SocketFlags.None, relay.Token).ConfigureAwait(false);
+                Interlocked.Add(ref _bytesUp, n);
+            }
+        }
+        catch (Exception e) when (e is NetstackException or SocketException or OperationCanceledException or ObjectDisposedException)
+        {
+            await relay.CancelAsync().ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Upstream → client; the upstream's FIN becomes the client's (half-close). Any failure cancels <paramref name="relay"/>.</summary>
+    private async Task CopyToClientAsync(Socket upstream, TcpConnection client, CancellationTokenSource relay)
+    {
+        byte[] buffer = new byte[RelayBufferSize];
+        try
+        {
+            while (true)
+            {
+                int n = await upstream.ReceiveAsync(buffer, SocketFlags.None, relay.Token).ConfigureAwait(false);
+                if (n == 0)
+                {
+                    await client.ShutdownWriteAsync(relay.Token).ConfigureAwait(false);
+                    return;
+                }
+                await client.SendAsync(buffer.AsMemory(0, n), relay.Token).ConfigureAwait(false);
+                Interlocked.Add(ref _bytesDown, n);
+            }
+        }
+        catch (Exception e) when (e is NetstackException or SocketException or OperationCanceledException or ObjectDisposedException)
+        {
+            await relay.CancelAsync().ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Closes a socket with a RST (SO_LINGER 0), as a relay that failed must.</summary>
+    private static void Reset(Socket socket)
+    {
+        try { socket.LingerState = new LingerOption(true, 0); }
+        catch (SocketException) { }
+        catch (ObjectDisposedException) { }
+        socket.Dispose();
+    }
+
+    /// <summary>What the client hears when its upstream connect failed: a reset for a refusal, ICMP for unreachable.</summary>
+    private static InterceptRefusal RefusalFor(Exception e) => e is SocketException s
+        ? s.SocketErrorCode switch
+        {
+            SocketError.ConnectionRefused => InterceptRefusal.Reset,
+            SocketError.NetworkUnreachable or SocketError.NetworkDown => InterceptRefusal.NetworkUnreachable,
+            SocketError.HostUnreachable or SocketError.HostDown or SocketError.TimedOut => InterceptRefusal.HostUnreachable,
+            SocketError.AccessDenied => InterceptRefusal.AdministrativelyProhibited,
+            _ => InterceptRefusal.Reset,
+        }
+        : InterceptRefusal.HostUnreachable; // our connect timeout
+
+    // ---------------------------------------------------------------- UDP
+
+    private async Task RelayUdpAsync(UdpFlow flow)
+    {
+        IPEndPoint destination = flow.Local.ToIPEndPoint();
+        Interlocked.Increment(ref _flows);
+        Log($"udp {flow.Remote} → {flow.Local}: relaying");
+        using var upstream = new Socket(destination.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
+        using var relay = CancellationTokenSource.CreateLinkedTokenSource(_stop);
+        bool refused = false;
+        try
+        {
+            // Connected: it receives only from the destination, and an ICMP port unreachable comes back as ConnectionRefused.
+            upstream.Connect(destination);
+            using IDisposable toUpstream = flow.Received.Subscribe(
+                d =>
+                {
+                    try
+                    {
+                        upstream.Send(d.Data.Span);
+                        Interlocked.Add(ref _bytesUp, d.Data.Length);
+                    }
+                    catch (SocketException e) when (e.SocketErrorCode == SocketError.ConnectionRefused) { refused = true; relay.Cancel(); }
+                    catch (Exception e) when (e is SocketException or ObjectDisposedException) { relay.Cancel(); }
+                },
+                _ => relay.Cancel(),
+                relay.Cancel); // the flow ended (idle timeout)
+            byte[] buffer = new byte[65536];
+            while (true)
+            {
+                int n = await upstream.ReceiveAsync(buffer, SocketFlags.None, relay.Token).ConfigureAwait(false);
+                await flow.SendAsync(buffer.AsMemory(0, n), relay.Token).ConfigureAwait(false);
+                Interlocked.Add(ref _bytesDown, n);
+            }
+        }
+        catch (SocketException e) when (e.SocketErrorCode == SocketError.ConnectionRefused)
+        {
+            refused = true;
+        }
+        catch (Exception e) when (e is SocketException or NetstackException or OperationCanceledException or ObjectDisposedException)
+        {
+        }
+        if (refused && !_stop.IsCancellationRequested)
+        {
+            Log($"udp {flow.Remote} → {flow.Local}: port unreachable upstream; told the client");
+            await flow.RefuseAsync(InterceptRefusal.PortUnreachable).ConfigureAwait(false);
+        }
+        else await flow.DisposeAsync().ConfigureAwait(false);
+        Log($"udp {flow.Remote} → {flow.Local}: ended");
+    }
+
+    private void NetstackStatsLine(Netstack stack)
+    {
+        var s = stack.GetStats();
+        Console.WriteLine($"relayed {Interlocked.Read(ref _connections)} TCP connections ({Interlocked.Read(ref _refused)} refused) and " +
+            $"{Interlocked.Read(ref _flows)} UDP flows; {Interlocked.Read(ref _bytesUp)} bytes up, {Interlocked.Read(ref _bytesDown)} down; " +
+            $"frames in/out {s.FramesIn}/{s.FramesOut}, drops {s.TotalDrops}");
+    }
+}

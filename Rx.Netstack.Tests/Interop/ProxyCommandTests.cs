@@ -1,0 +1,132 @@
+using System.Text.Json;
+using Rx.Netstack.Tests.Devices;
+
+namespace Rx.Netstack.Tests.Interop;
+
+/// <summary>
+/// The real `rx-netstack proxy` carrying kernel clients' connections to kernel servers in another namespace (see
+/// <see cref="ProxyRig"/>): curl, python asyncio, UDP, refusals, 1,000 connections, SIGTERM, a SOCKS5 upstream.
+/// </summary>
+[Collection(InteropCollection.Name)]
+public sealed class ProxyCommandTests
+{
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(60);
+
+    [NamespaceFact("curl", "python3", "ping")]
+    public async Task Curl_and_udp_requests_reach_kernel_servers_through_the_proxy_over_ipv4_and_ipv6()
+    {
+        await using var rig = await ProxyRig.StartAsync();
+        // Echo to an intercepted address is answered by the proxy's stack, from that address.
+        foreach (string host in (string[])[ProxyRig.ServerV4, ProxyRig.ServerV6])
+        {
+            var ping = await rig.RunClientAsync(Patience, "ping", "-c", "2", "-i", "0.2", "-W", "5", host);
+            Assert.True(ping.Stdout.Contains("2 received", StringComparison.Ordinal) && ping.Stdout.Contains($"from {host}", StringComparison.Ordinal),
+                $"{ping.Output}\n{rig.Log}");
+        }
+        foreach (string url in (string[])[$"http://{ProxyRig.ServerV4}:{ProxyRig.HttpPort}/v4", $"http://[{ProxyRig.ServerV6}]:{ProxyRig.HttpPort}/v6"])
+        {
+            var curl = await rig.RunClientAsync(Patience, "curl", "-sS", "--max-time", "20", url);
+            Assert.True(curl.ExitCode == 0 && curl.Stdout.Contains("<h1>behind the proxy</h1>", StringComparison.Ordinal), $"{curl.Output}\n{rig.Log}");
+        }
+        foreach (string host in (string[])[ProxyRig.ServerV4, ProxyRig.ServerV6])
+        {
+            var udp = await rig.RunPeerAsync(Patience, "udp", host, $"{ProxyRig.EchoPort}", "5");
+            Assert.True(udp.ExitCode == 0, $"{udp.Output}\n{rig.Log}");
+            Assert.Contains("answered 5 of 5", udp.Stdout, StringComparison.Ordinal);
+        }
+    }
+
+    [NamespaceFact("python3")]
+    public async Task A_50_MB_echo_is_byte_exact_each_way_with_half_close_over_ipv4_and_ipv6()
+    {
+        await using var rig = await ProxyRig.StartAsync();
+        foreach (string host in (string[])[ProxyRig.ServerV4, ProxyRig.ServerV6])
+        {
+            // The client sends 50 MiB while reading the echo, shuts its write side (the proxy passes the FIN on, the server
+            // echoes the rest and closes), and reads to end of stream: every byte back, in order, and the end of stream too.
+            var run = await rig.RunPeerAsync(TimeSpan.FromMinutes(3), "bigecho", host, $"{ProxyRig.EchoPort}", $"{50 * 1024 * 1024}");
+            Assert.True(run.ExitCode == 0, $"{run.Output}\n{rig.Log}");
+            using var result = JsonDocument.Parse(run.Stdout);
+            Assert.True(result.RootElement.GetProperty("ok").GetBoolean());
+            Assert.Equal(50 * 1024 * 1024, result.RootElement.GetProperty("received").GetInt64());
+        }
+    }
+
+    [NamespaceFact("python3")]
+    public async Task A_refused_port_is_a_reset_and_an_unreachable_host_an_icmp_error_to_the_client()
+    {
+        await using var rig = await ProxyRig.StartAsync();
+        // Nothing listens on port 9 of the server: its kernel resets the upstream connect, the proxy resets the client's.
+        var refused = await rig.RunPeerAsync(Patience, "connect", ProxyRig.ServerV4, "9");
+        Assert.True(refused.Stdout.StartsWith("refused", StringComparison.Ordinal), $"{refused.Output}\n{rig.Log}");
+        var refused6 = await rig.RunPeerAsync(Patience, "connect", ProxyRig.ServerV6, "9");
+        Assert.True(refused6.Stdout.StartsWith("refused", StringComparison.Ordinal), $"{refused6.Output}\n{rig.Log}");
+
+        // Nobody has 10.79.0.99 or fd79::99: the upstream's ARP / neighbour discovery fails (EHOSTUNREACH, ~3 s), and the client
+        // hears ICMP host (address) unreachable from the address it asked for — its connect fails with EHOSTUNREACH, not a time-out.
+        foreach (string host in (string[])["10.79.0.99", "fd79::99"])
+        {
+            var unreachable = await rig.RunPeerAsync(Patience, "connect", host, "80");
+            Assert.True(unreachable.Stdout.StartsWith("EHOSTUNREACH", StringComparison.Ordinal), $"{host}: {unreachable.Output}\n{rig.Log}");
+        }
+
+        // UDP to a closed port: the upstream's ICMP port unreachable becomes one to the client (ECONNREFUSED on its socket).
+        var udp = await rig.RunPeerAsync(Patience, "udp", ProxyRig.ServerV4, "7999", "1");
+        Assert.True(udp.Stdout.Trim() == "refused", $"{udp.Output}\n{rig.Log}");
+    }
+
+    [NamespaceFact("python3")]
+    public async Task A_thousand_concurrent_connections_echo_through_the_proxy()
+    {
+        await using var rig = await ProxyRig.StartAsync(null, "--quiet");
+        string loadClient = Path.Combine(AppContext.BaseDirectory, "Interop", "load_client.py");
+        var run = await rig.RunClientAsync(TimeSpan.FromMinutes(3), "python3", loadClient, "echo", ProxyRig.ServerV4, $"{ProxyRig.EchoPort}",
+            "--connections", "1000", "--size", "10000", "--deadline", "120");
+        Assert.True(run.ExitCode == 0, $"{run.Output}\n{rig.Log}");
+        using var result = JsonDocument.Parse(run.Stdout);
+        Assert.Equal(1000, result.RootElement.GetProperty("ok").GetInt32());
+    }
+
+    [NamespaceFact("python3")]
+    public async Task Sigterm_mid_transfer_resets_the_client_and_leaves_nothing_behind()
+    {
+        var rig = await ProxyRig.StartAsync();
+        try
+        {
+            PeerProcess stream = rig.StartClient("stream", ProxyRig.ServerV4, $"{ProxyRig.EchoPort}");
+            await stream.WaitForLineAsync("streaming", Patience);
+            await rig.Proxy.WaitForLineAsync(line => line.EndsWith(": relaying", StringComparison.Ordinal), Patience);
+
+            rig.Proxy.Signal(15 /* SIGTERM */);
+            Assert.Equal(0, await rig.Proxy.WaitForExitAsync(Patience));
+            // The client's connection was reset, not left hanging (it would wait 30 s for a byte otherwise).
+            string ended = await stream.WaitForLineAsync("reset after", TimeSpan.FromSeconds(20));
+            Assert.Contains("ConnectionResetError", ended, StringComparison.Ordinal);
+            Assert.Contains(rig.Proxy.Lines, line => line == $"closed {ProxyRig.Interface}");
+            // The TUN interface went with the proxy's descriptor, even from the namespace it was moved to.
+            Assert.Throws<InvalidOperationException>(() => rig.Clients.Exec("ip", "link", "show", ProxyRig.Interface));
+        }
+        catch (Exception e) when (e is not Xunit.Sdk.XunitException)
+        {
+            throw new Xunit.Sdk.XunitException($"{e}\n{rig.Log}");
+        }
+        finally
+        {
+            await rig.DisposeAsync();
+        }
+    }
+
+    [NamespaceFact("curl", "python3")]
+    public async Task A_socks5_upstream_carries_the_connections_and_its_refusals()
+    {
+        await using var rig = await ProxyRig.StartAsync(["socks5", "1080"], "--socks5", "127.0.0.1:1080");
+        var curl = await rig.RunClientAsync(Patience, "curl", "-sS", "--max-time", "20", $"http://{ProxyRig.ServerV4}:{ProxyRig.HttpPort}/socks");
+        Assert.True(curl.ExitCode == 0 && curl.Stdout.Contains("<p>/socks</p>", StringComparison.Ordinal), $"{curl.Output}\n{rig.Log}");
+        var run = await rig.RunPeerAsync(TimeSpan.FromMinutes(2), "bigecho", ProxyRig.ServerV6, $"{ProxyRig.EchoPort}", $"{10 * 1024 * 1024}");
+        Assert.True(run.ExitCode == 0, $"{run.Output}\n{rig.Log}");
+        // The SOCKS5 server's "connection refused" reply (5) becomes a reset to the client.
+        var refused = await rig.RunPeerAsync(Patience, "connect", ProxyRig.ServerV4, "9");
+        Assert.True(refused.Stdout.StartsWith("refused", StringComparison.Ordinal), $"{refused.Output}\n{rig.Log}");
+        Assert.Contains(rig.Proxy.Lines, line => line.Contains("upstream SOCKS5 127.0.0.1:1080", StringComparison.Ordinal));
+    }
+}
