@@ -38,6 +38,7 @@ public sealed partial class Netstack
             CommandsProcessed = c.CommandsProcessed, Passes = c.Passes, PassesOnCaller = c.PassesOnCaller, WakeupsArmed = c.WakeupsArmed, SubscriberFaults = c.SubscriberFaults, CommandsRefused = c.CommandsRefused,
             CommandsWaited = c.CommandsWaited, EngineFaults = c.EngineFaults, CommandQueueDepth = _passes.QueuedCommands,
             SynCookiesSent = c.SynCookiesSent, SynCookiesAccepted = c.SynCookiesAccepted,
+            ArpIn = c.ArpIn, ArpOut = c.ArpOut, NdpIn = c.NdpIn, NdpOut = c.NdpOut, AddressConflicts = c.AddressConflicts,
         };
     }
 

@@ -130,6 +130,13 @@ public sealed record NetstackOptions
     /// <summary>The TTL / hop limit of packets the stack sends.</summary>
     public byte DefaultTimeToLive { get; init; } = 64;
 
+    /// <summary>How the stack behaves on an Ethernet device: MAC address, VLAN, neighbour cache, DAD, router discovery.</summary>
+    public Link.EthernetSettings Ethernet { get; init; } = new();
+
+    /// <summary>Static routes, used on an Ethernet device to pick each packet's next hop (connected prefixes need none):
+    /// <c>Routes = [Route.Default(NetAddress.Parse("10.0.0.254"))]</c>. Ignored on an IP device.</summary>
+    public IReadOnlyList<Route> Routes { get; init; } = [];
+
     /// <summary>Checks the values and throws <see cref="ArgumentException"/> naming the first that is wrong.</summary>
     public void Validate()
     {
@@ -154,6 +161,11 @@ public sealed record NetstackOptions
         Require(IcmpErrorRatePerSecond >= 0, "IcmpErrorRatePerSecond must not be negative");
         Require(DefaultTimeToLive > 0, "DefaultTimeToLive must be positive");
         Require(Tcp is not null, "Tcp is null");
+        Require(Routes is not null && Routes.All(r => r.Destination.IsV6 == r.Gateway.IsV6 && r.PrefixLength >= 0
+            && r.PrefixLength <= (r.Destination.IsV6 ? 128 : 32) && !r.Gateway.IsUnspecified && !r.Gateway.IsMulticast),
+            "Routes is null or holds a route with a bad prefix length, a gateway of the other family, or a non-unicast gateway");
+        Require(Ethernet is not null, "Ethernet is null");
+        Ethernet!.Validate();
         Tcp!.Validate();
     }
 }

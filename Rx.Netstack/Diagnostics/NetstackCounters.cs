@@ -13,6 +13,7 @@ internal sealed class NetstackCounters
     public long IcmpErrorsSent, IcmpErrorsSuppressed, EchoRepliesSent;
     public long CommandsProcessed, CommandsWaited, CommandsRefused, EngineFaults, SubscriberFaults, Passes, PassesOnCaller, WakeupsArmed;
     public long SynCookiesSent, SynCookiesAccepted;
+    public long ArpIn, ArpOut, NdpIn, NdpOut, AddressConflicts;
     public readonly long[] Drops = new long[Enum.GetValues<DropReason>().Length];
 
     public void Drop(DropReason reason) => Drops[(int)reason]++;
