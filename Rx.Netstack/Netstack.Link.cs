@@ -1,3 +1,4 @@
+using Rx.Netstack.Engine;
 using Rx.Netstack.Link;
 
 namespace Rx.Netstack;
@@ -25,5 +26,20 @@ public sealed partial class Netstack
     public IReadOnlyList<Route> GetRoutes()
     {
         lock (_passes.EngineLock) return _link.Routes();
+    }
+
+    /// <summary>
+    /// The DHCP client's lease changes (<see cref="EthernetSettings.Dhcp"/>): bound, renewed, lost. Raised on the engine's
+    /// scheduler; a subscriber that throws only hurts itself. Nothing is replayed: read <see cref="DhcpLease"/> for the lease now.
+    /// </summary>
+    public IObservable<DhcpLeaseEvent> DhcpLeases => _link.LeaseEvents.IsolateSubscribers(this);
+
+    /// <summary>The DHCP lease in force, if any.</summary>
+    public DhcpLease? DhcpLease
+    {
+        get
+        {
+            lock (_passes.EngineLock) return _link.Lease;
+        }
     }
 }

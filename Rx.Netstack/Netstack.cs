@@ -276,5 +276,6 @@ public sealed partial class Netstack : IDisposable, IAsyncDisposable
             _sockets.Remove(socket);
         }
         _ip.TearDown(error);
+        _link.Dispose();
     }
 }

@@ -71,4 +71,6 @@ public enum DropReason
     NeighborUnreachable,
     /// <summary>The neighbour cache was full of entries still resolving: a packet to a new neighbour was dropped.</summary>
     NeighborCacheFull,
+    /// <summary>A DHCP message that is malformed, not a server's, or not for the client's current exchange.</summary>
+    DhcpIgnored,
 }

@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Reactive.Subjects;
 using Rx.Netstack.Diagnostics;
 using Rx.Netstack.Engine;
 using Rx.Netstack.Wire;
@@ -12,7 +13,7 @@ namespace Rx.Netstack.Link;
 /// idle and the IP layer talks to the device directly. All state is declared here; ARP is in <c>EthernetLayer.Arp.cs</c>,
 /// neighbour and router discovery in <c>EthernetLayer.Ndp.cs</c>. A timer owner for DAD, router solicitations and lifetimes.
 /// </summary>
-internal sealed partial class EthernetLayer : TimerOwner
+internal sealed partial class EthernetLayer : TimerOwner, IDisposable
 {
     /// <summary>Room kept before an IP packet for the Ethernet header (with an 802.1Q tag).</summary>
     public const int FrameRoom = EthernetHeader.MaxHeaderLength;
@@ -80,6 +81,12 @@ internal sealed partial class EthernetLayer : TimerOwner
     /// <summary>Scratch list for timer work (no allocation per firing).</summary>
     private readonly List<NetAddress> _scratch = [];
 
+    /// <summary>The DHCPv4 client (null unless <see cref="EthernetSettings.Dhcp"/>; a timer owner of its own).</summary>
+    private readonly DhcpClient? _dhcp;
+
+    /// <summary>Lease changes, raised on the engine (<see cref="Netstack.DhcpLeases"/>).</summary>
+    private readonly Subject<DhcpLeaseEvent> _leaseEvents = new();
+
     /// <summary>Creates the (idle) link layer of a stack.</summary>
     public EthernetLayer(IpLayer ip, PassScheduler passes, NetstackOptions options, NetstackCounters counters, int seed)
     {
@@ -90,6 +97,20 @@ internal sealed partial class EthernetLayer : TimerOwner
         _neighbors = new NeighborCache(this, _settings, counters);
         _routes = new RouteTable(options.Routes);
         _mac = _settings.MacAddress ?? MacAddress.LocallyAdministered((uint)(options.RandomSeed is null ? Random.Shared.Next() : seed));
+        if (_settings.Dhcp) _dhcp = new DhcpClient(this, counters, options.RandomSeed is null ? Random.Shared.Next() : seed);
+    }
+
+    /// <summary>Lease changes of the DHCP client.</summary>
+    public IObservable<DhcpLeaseEvent> LeaseEvents => _leaseEvents;
+
+    /// <summary>The DHCP lease in force, if any.</summary>
+    public DhcpLease? Lease => _dhcp?.Lease;
+
+    /// <summary>The stack's teardown: the lease stream completes.</summary>
+    public void Dispose()
+    {
+        _leaseEvents.OnCompleted();
+        _leaseEvents.Dispose();
     }
 
     /// <summary>True while an Ethernet device is attached.</summary>
@@ -117,6 +138,11 @@ internal sealed partial class EthernetLayer : TimerOwner
         _ip.SetAutomaticAddresses(_automatic.Keys);
         if (_settings.RouterDiscovery && !_tentative.Keys.Any(RouteTable.IsLinkLocal)) _nextRouterSolicitation = _passes.Now;
         _passes.UpdateTimer(this);
+        if (_dhcp is not null)
+        {
+            _dhcp.Start(_passes.Now);
+            _passes.UpdateTimer(_dhcp);
+        }
     }
 
     /// <summary>The device went away: neighbours, DAD and learned state are forgotten (waiting packets counted as dropped).</summary>
@@ -132,6 +158,8 @@ internal sealed partial class EthernetLayer : TimerOwner
         _announceAt = Instant.Never;
         _nextRouterSolicitation = Instant.Never;
         _routes.RemoveRouters(v6: true);
+        _dhcp?.Stop();
+        _routes.RemoveRouters(v6: false);
         _automatic.Clear();
         _ip.SetAutomaticAddresses([]);
     }

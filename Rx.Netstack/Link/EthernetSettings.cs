@@ -50,6 +50,10 @@ public sealed record EthernetSettings
     /// give addresses (SLAAC, RFC 4862 §5.5). Default true.</summary>
     public bool RouterDiscovery { get; init; } = true;
 
+    /// <summary>Get an IPv4 address, prefix and default gateway from a DHCP server (RFC 2131) when the device is attached, and
+    /// keep the lease renewed; each change is published on <see cref="Netstack.DhcpLeases"/>. Default false.</summary>
+    public bool Dhcp { get; init; }
+
     /// <summary>Router solicitations sent at most (RFC 4861 §10 MAX_RTR_SOLICITATIONS: 3).</summary>
     public int MaxRouterSolicitations { get; init; } = 3;
 
