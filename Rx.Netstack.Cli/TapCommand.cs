@@ -34,11 +34,14 @@ internal static class TapCommand
             {
                 Addresses = options.Addresses,
                 Routes = options.Routes,
-                Ethernet = new EthernetSettings { MacAddress = options.Mac },
+                Ethernet = new EthernetSettings { MacAddress = options.Mac, Dhcp = options.Dhcp },
                 Tcp = ServiceHost.DefaultTcpSettings,
             });
             PcapWriter? writer = options.PcapPath is null ? null : new PcapWriter(File.Create(options.PcapPath), stack.Scheduler, medium: LinkMedium.Ethernet);
             CaptureDevice? capture = writer is null ? null : new CaptureDevice(tap, stack.Scheduler, writer);
+            using IDisposable leases = stack.DhcpLeases.Subscribe(e => Console.WriteLine(
+                $"dhcp {e.Change.ToString().ToLowerInvariant()}: {e.Lease.Address} from {e.Lease.Server}, router {e.Lease.Router?.ToString() ?? "none"}, " +
+                $"DNS {string.Join(' ', e.Lease.DnsServers)}, lease {e.Lease.LeaseTime.TotalSeconds:F0} s"));
             IDisposable attachment = stack.Attach((IPacketDevice?)capture ?? tap);
             using var flushing = writer is null ? null : new Timer(_ => writer.Flush(), null, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(1));
             try

@@ -2,7 +2,7 @@ using System.CommandLine;
 
 namespace Rx.Netstack.Cli;
 
-/// <summary>The `tap` command line: <c>--device NAME [--address A …] [--mac M] [--route R …] [--pcap FILE] [--quiet] [--dashboard]</c>.</summary>
+/// <summary>The `tap` command line: <c>--device NAME [--address A … | --dhcp] [--mac M] [--route R …] [--pcap FILE] [--quiet] [--dashboard]</c>.</summary>
 /// <param name="Device">The TAP interface name.</param>
 /// <param name="Addresses">The stack's addresses (none: only its IPv6 link-local and SLAAC addresses).</param>
 /// <param name="Mac">The stack's MAC address, or null for a locally administered random one.</param>
@@ -10,8 +10,9 @@ namespace Rx.Netstack.Cli;
 /// <param name="PcapPath">Where to write a capture of every frame (pcap, Ethernet), or null.</param>
 /// <param name="Quiet">No line per request or connection.</param>
 /// <param name="Dashboard">Serve the live dashboard at /dashboard on the stack's HTTP port.</param>
+/// <param name="Dhcp">Get an IPv4 address, prefix and gateway from a DHCP server and keep the lease.</param>
 internal sealed record TapOptions(string Device, IReadOnlyList<InterfaceAddress> Addresses, MacAddress? Mac, IReadOnlyList<Route> Routes,
-    string? PcapPath, bool Quiet = false, bool Dashboard = false)
+    string? PcapPath, bool Quiet = false, bool Dashboard = false, bool Dhcp = false)
 {
     /// <summary>The `tap` command; its action binds the options and hands them to <paramref name="run"/>.</summary>
     public static Command CreateCommand(Func<TapOptions, Task<int>> run)
@@ -73,10 +74,11 @@ internal sealed record TapOptions(string Device, IReadOnlyList<InterfaceAddress>
         var pcap = OptionParsers.OutputFile("--pcap", "Write every frame the stack sends and receives to FILE (pcap, Ethernet; Wireshark, tshark -r).");
         var quiet = new Option<bool>("--quiet", "-q") { Description = "Print no line per request or connection (for benchmarks)." };
         var dashboard = new Option<bool>("--dashboard") { Description = "Serve a live dashboard of the stack at http://ADDRESS/dashboard." };
+        var dhcp = new Option<bool>("--dhcp") { Description = "Get an IPv4 address, prefix and default gateway from a DHCP server on the link (RFC 2131); each lease change is printed." };
 
         var command = new Command("tap", "Join an Ethernet link through a Linux TAP device (root or CAP_NET_ADMIN) as a host of its own — ARP, neighbour discovery, its own MAC — and serve what `tun` serves until Ctrl-C or SIGTERM.")
         {
-            device, addresses, mac, routes, pcap, quiet, dashboard,
+            device, addresses, mac, routes, pcap, quiet, dashboard, dhcp,
         };
         command.SetAction(result => run(new TapOptions(
             result.GetRequiredValue(device),
@@ -85,7 +87,8 @@ internal sealed record TapOptions(string Device, IReadOnlyList<InterfaceAddress>
             result.GetValue(routes) ?? [],
             result.GetValue(pcap),
             result.GetValue(quiet),
-            result.GetValue(dashboard))));
+            result.GetValue(dashboard),
+            result.GetValue(dhcp))));
         return command;
     }
 }
