@@ -42,6 +42,15 @@ internal static class BenchCommand
                 title = $"bench tun: linux ⇄ rx-netstack over TUN in a namespace, MTU {BenchTun.Mtu}, {options.Write / 1024.0:0.#} KiB writes, {options.Seconds:0.#} s each";
                 results = await BenchTun.RunAsync(options, buffers, console);
                 break;
+            case "engines":
+                if (NetworkNamespace.WhyUnsupported() is { } whyNot)
+                {
+                    Console.Error.WriteLine($"rx-netstack bench engines: cannot run: {whyNot}");
+                    return ExitCodes.Unsupported;
+                }
+                title = $"bench engines: linux ⇄ rx-netstack with {options.Engines} engine(s) over a {options.Engines}-queue TUN, MTU {BenchEngines.Mtu}, {options.Seconds:0.#} s each";
+                results = await BenchEngines.RunAsync(options, console);
+                break;
             default:
                 throw new ArgumentOutOfRangeException(nameof(which), which, "not a benchmark");
         }

@@ -136,6 +136,13 @@ public sealed record NetstackOptions
     /// <summary>Static routes, used on an Ethernet device to pick each packet's next hop (connected prefixes need none):
     /// <c>Routes = [Route.Default(NetAddress.Parse("10.0.0.254"))]</c>. Ignored on an IP device.</summary>
     public IReadOnlyList<Route> Routes { get; init; } = [];
+    /// <summary>
+    /// Protocol engines behind the one <see cref="Netstack"/>, each with its own thread, state and device queue: TCP flows are
+    /// placed on an engine by a hash of their addresses and ports, listeners listen on every engine, and stats and the socket
+    /// table merge (docs/sharding.md). More than one needs a device with as many queues (<see cref="IMultiQueuePacketDevice"/>).
+    /// Default 1. Limits such as <see cref="MaxSockets"/> and the queues hold per engine.
+    /// </summary>
+    public int Engines { get; init; } = 1;
 
     /// <summary>Checks the values and throws <see cref="ArgumentException"/> naming the first that is wrong.</summary>
     public void Validate()
@@ -160,6 +167,7 @@ public sealed record NetstackOptions
         Require(ReassemblyMemoryLimit >= 0, "ReassemblyMemoryLimit must not be negative");
         Require(IcmpErrorRatePerSecond >= 0, "IcmpErrorRatePerSecond must not be negative");
         Require(DefaultTimeToLive > 0, "DefaultTimeToLive must be positive");
+        Require(Engines is >= 1 and <= 64, $"Engines {Engines} must be within 1..64");
         Require(Tcp is not null, "Tcp is null");
         Require(Routes is not null && Routes.All(r => r.Destination.IsV6 == r.Gateway.IsV6 && r.PrefixLength >= 0
             && r.PrefixLength <= (r.Destination.IsV6 ? 128 : 32) && !r.Gateway.IsUnspecified && !r.Gateway.IsMulticast),
