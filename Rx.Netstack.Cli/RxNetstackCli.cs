@@ -11,7 +11,8 @@ internal sealed record CliCommands(
     Func<DemoOptions, Task<int>> Demo,
     Func<TunOptions, Task<int>> Tun,
     Func<HttpOptions, Task<int>> Http,
-    Func<string, BenchOptions, Task<int>> Bench)
+    Func<string, BenchOptions, Task<int>> Bench,
+    Func<TapOptions, Task<int>>? Tap = null)
 {
     /// <summary>The real commands.</summary>
     public static CliCommands Real { get; } = new(DemoCommand.RunAsync, TunCommand.RunAsync, HttpCommand.RunAsync, BenchCommand.RunAsync);
@@ -47,6 +48,7 @@ internal sealed class RxNetstackCli
             ProxyOptions.CreateCommand(commands.Proxy),
             HttpOptions.CreateCommand(commands.Http),
             BenchOptions.CreateCommand(commands.Bench),
+            TapOptions.CreateCommand(commands.Tap ?? TapCommand.RunAsync),
         };
         Root.SetAction(_ => commands.Demo(new DemoOptions()));
         // `rx-netstack help` printed the usage before System.CommandLine; it still does.

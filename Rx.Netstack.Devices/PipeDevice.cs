@@ -28,9 +28,17 @@ public sealed class PipeDevice : IPacketDevice, IDisposable
     private long _droppedOversize;
     private long _droppedQueueFull;
 
-    private PipeDevice(int mtu, LinkState link, ChecksumOffload checksumOffload, bool tcpSegmentationOffload)
+    /// <summary>The longest frame that crosses: the MTU, plus an Ethernet header with a VLAN tag on an Ethernet pipe.</summary>
+    private readonly int _longestFrame;
+
+    /// <summary>The Ethernet header with an 802.1Q tag: what a frame may add to the MTU's IP packet.</summary>
+    private const int EthernetFrameOverhead = 18;
+
+    private PipeDevice(int mtu, LinkState link, ChecksumOffload checksumOffload, bool tcpSegmentationOffload, LinkMedium medium)
     {
         Mtu = mtu;
+        Medium = medium;
+        _longestFrame = medium == LinkMedium.Ethernet ? mtu + EthernetFrameOverhead : mtu;
         ChecksumOffload = checksumOffload;
         TcpSegmentationOffload = tcpSegmentationOffload;
         _link = link;
@@ -48,11 +56,16 @@ public sealed class PipeDevice : IPacketDevice, IDisposable
     /// <param name="tcpSegmentationOffload">True lets TCP super-segments of up to 64 KiB cross the link whole, as Linux's veth
     /// pairs and virtio links pass GSO packets (see <see cref="TcpSegmentationOffload"/>); needs
     /// <see cref="ChecksumOffload.Both"/>. False by default: every frame is at most <paramref name="mtu"/> bytes.</param>
+    /// <param name="medium"><see cref="LinkMedium.Ethernet"/> makes the pipe a crossover cable: both stacks then speak
+    /// Ethernet (ARP, neighbour discovery) and the <paramref name="mtu"/> is the largest IP packet, each frame up to 18 bytes
+    /// longer. IP by default.</param>
     /// <exception cref="ArgumentException">A scheduler was given without a capacity, or segmentation offload without
-    /// checksum offload.</exception>
+    /// checksum offload or on Ethernet.</exception>
     public static (PipeDevice A, PipeDevice B) CreatePair(int mtu = 1500, int? capacity = null, IScheduler? scheduler = null,
-        ChecksumOffload checksumOffload = ChecksumOffload.None, bool tcpSegmentationOffload = false)
+        ChecksumOffload checksumOffload = ChecksumOffload.None, bool tcpSegmentationOffload = false, LinkMedium medium = LinkMedium.Ip)
     {
+        if (tcpSegmentationOffload && medium == LinkMedium.Ethernet)
+            throw new ArgumentException("Segmentation offload is for IP pipes only.", nameof(tcpSegmentationOffload));
         ArgumentOutOfRangeException.ThrowIfLessThan(mtu, 1);
         if (capacity is { } c) ArgumentOutOfRangeException.ThrowIfLessThan(c, 1, nameof(capacity));
         else if (scheduler is not null)
@@ -61,14 +74,14 @@ public sealed class PipeDevice : IPacketDevice, IDisposable
             throw new ArgumentException("Segmentation offload needs checksum offload both ways (ChecksumOffload.Both).", nameof(tcpSegmentationOffload));
 
         var link = new LinkState();
-        var a = new PipeDevice(mtu, link, checksumOffload, tcpSegmentationOffload);
-        var b = new PipeDevice(mtu, link, checksumOffload, tcpSegmentationOffload);
+        var a = new PipeDevice(mtu, link, checksumOffload, tcpSegmentationOffload, medium);
+        var b = new PipeDevice(mtu, link, checksumOffload, tcpSegmentationOffload, medium);
         a._peer = b;
         b._peer = a;
         if (capacity is { } cap)
         {
             var on = scheduler ?? TaskPoolScheduler.Default;
-            int longest = tcpSegmentationOffload ? Math.Max(mtu, MaxSuperSegment) : mtu;
+            int longest = tcpSegmentationOffload ? Math.Max(mtu, MaxSuperSegment) : a._longestFrame;
             a._toPeer = new FrameQueue(b._received, on, cap, longest);
             b._toPeer = new FrameQueue(a._received, on, cap, longest);
         }
@@ -86,6 +99,9 @@ public sealed class PipeDevice : IPacketDevice, IDisposable
 
     /// <inheritdoc />
     public ChecksumOffload ChecksumOffload { get; }
+
+    /// <inheritdoc />
+    public LinkMedium Medium { get; }
 
     /// <summary>
     /// True when a TCP packet longer than <see cref="Mtu"/> (a stack's super-segment of whole MSS-sized segments) crosses the
@@ -117,7 +133,7 @@ public sealed class PipeDevice : IPacketDevice, IDisposable
     private void Send(ReadOnlyMemory<byte> frame)
     {
         if (Volatile.Read(ref _link.Closed) != 0) return;
-        if (frame.Length > Mtu && !(TcpSegmentationOffload && IsTcpSuperSegment(frame.Span)))
+        if (frame.Length > _longestFrame && !(TcpSegmentationOffload && IsTcpSuperSegment(frame.Span)))
         {
             Interlocked.Increment(ref _droppedOversize);
             return;

@@ -36,4 +36,12 @@ public interface IPacketDevice
     /// last piece only. The stack sends such packets only on connections whose MSS is exactly the one that MTU gives.
     /// </remarks>
     bool TcpSegmentationOffload => false;
+
+    /// <summary>
+    /// What the frames carry (read once, when the stack attaches the device): whole IP packets (the default) or Ethernet II
+    /// frames. On <see cref="LinkMedium.Ethernet"/> the stack adds and strips the Ethernet header, answers ARP and neighbour
+    /// discovery and resolves each next hop; <see cref="Mtu"/> is still the largest IP packet (the frame is 14 bytes longer,
+    /// 18 with a VLAN tag), as a Linux interface's MTU is.
+    /// </summary>
+    LinkMedium Medium => LinkMedium.Ip;
 }

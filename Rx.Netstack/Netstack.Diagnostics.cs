@@ -42,6 +42,7 @@ public sealed partial class Netstack
             InterceptionsAccepted = c.InterceptionsAccepted, InterceptionsRefused = c.InterceptionsRefused,
             InterceptionsWithdrawn = c.InterceptionsWithdrawn, InterceptionsExpired = c.InterceptionsExpired,
             UdpFlowsOpened = c.UdpFlowsOpened, UdpFlowsExpired = c.UdpFlowsExpired,
+            ArpIn = c.ArpIn, ArpOut = c.ArpOut, NdpIn = c.NdpIn, NdpOut = c.NdpOut, AddressConflicts = c.AddressConflicts,
         };
     }
 

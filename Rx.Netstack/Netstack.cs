@@ -39,6 +39,9 @@ public sealed partial class Netstack : IDisposable, IAsyncDisposable
     /// <summary>The device, addresses, IP in and out, reassembly, ICMP.</summary>
     private readonly IpLayer _ip;
 
+    /// <summary>Ethernet: frames, ARP, neighbour discovery, routes (idle on an IP device).</summary>
+    private readonly Link.EthernetLayer _link;
+
     /// <summary>UDP sockets by local endpoint.</summary>
     private readonly UdpDemux _udp;
 
@@ -77,6 +80,8 @@ public sealed partial class Netstack : IDisposable, IAsyncDisposable
         _ip = new IpLayer(this, _passes, Options, _counters);
         // Ephemeral ports and ping identifiers differ per stack in one process, or repeat run after run with a RandomSeed.
         int seed = Options.RandomSeed ?? Id;
+        _link = new Link.EthernetLayer(_ip, _passes, Options, _counters, seed);
+        _ip.Link = _link;
         _udp = new UdpDemux(_ip, _passes, _sockets, Options, _counters, seed);
         _raw = new RawDemux(_ip, _passes, _sockets, Options, _counters);
         _tcp = new TcpDemux(_ip, _passes, _sockets, Options, _counters, seed);
@@ -112,7 +117,9 @@ public sealed partial class Netstack : IDisposable, IAsyncDisposable
             throw new ArgumentException($"Device MTU {device.Mtu} is below the IPv4 minimum of 576.", nameof(device));
         if (_shards is not null)
             throw new ArgumentException($"The stack has {Options.Engines} engines: attach a device with a queue for each (AttachQueues).", nameof(device));
-        return _ip.Attach(device);
+        IDisposable attachment = _ip.Attach(device);
+        if (device.Medium == LinkMedium.Ethernet) _passes.SchedulePass(); // DAD, announcements, router solicitation
+        return attachment;
     }
 
     /// <summary>
@@ -267,7 +274,11 @@ public sealed partial class Netstack : IDisposable, IAsyncDisposable
     internal bool Intercepts(NetAddress destination) => _tcp.Intercepts(destination) || _udp.Intercepts(destination);
 
     /// <summary>One frame of the inbox, in a pass: down to the IP layer.</summary>
-    internal void Receive(in InboxFrame frame, Instant now) => _ip.Receive(frame.Bytes, frame.ChecksumTrusted, frame.Owner, now);
+    internal void Receive(in InboxFrame frame, Instant now)
+    {
+        if (!frame.FromLoopback && _link.IsActive) _link.Receive(frame.Bytes, frame.ChecksumTrusted, frame.Owner, now);
+        else _ip.Receive(frame.Bytes, frame.ChecksumTrusted, frame.Owner, now);
+    }
 
     /// <summary>The IP layer's raw delivery: a copy of the packet to every raw socket that wants it; true if any took it.</summary>
     internal bool DeliverRaw(in IpInfo ip, ReadOnlySpan<byte> packet) => _raw.Deliver(ip, packet);
@@ -301,5 +312,6 @@ public sealed partial class Netstack : IDisposable, IAsyncDisposable
             _sockets.Remove(socket);
         }
         _ip.TearDown(error);
+        _link.Dispose();
     }
 }

@@ -136,6 +136,12 @@ public sealed record NetstackOptions
     /// <summary>The TTL / hop limit of packets the stack sends.</summary>
     public byte DefaultTimeToLive { get; init; } = 64;
 
+    /// <summary>How the stack behaves on an Ethernet device: MAC address, VLAN, neighbour cache, DAD, router discovery.</summary>
+    public Link.EthernetSettings Ethernet { get; init; } = new();
+
+    /// <summary>Static routes, used on an Ethernet device to pick each packet's next hop (connected prefixes need none):
+    /// <c>Routes = [Route.Default(NetAddress.Parse("10.0.0.254"))]</c>. Ignored on an IP device.</summary>
+    public IReadOnlyList<Route> Routes { get; init; } = [];
     /// <summary>
     /// Protocol engines behind the one <see cref="Netstack"/>, each with its own thread, state and device queue: TCP flows are
     /// placed on an engine by a hash of their addresses and ports, listeners listen on every engine, and stats and the socket
@@ -169,6 +175,11 @@ public sealed record NetstackOptions
         Require(DefaultTimeToLive > 0, "DefaultTimeToLive must be positive");
         Require(Engines is >= 1 and <= 64, $"Engines {Engines} must be within 1..64");
         Require(Tcp is not null, "Tcp is null");
+        Require(Routes is not null && Routes.All(r => r.Destination.IsV6 == r.Gateway.IsV6 && r.PrefixLength >= 0
+            && r.PrefixLength <= (r.Destination.IsV6 ? 128 : 32) && !r.Gateway.IsUnspecified && !r.Gateway.IsMulticast),
+            "Routes is null or holds a route with a bad prefix length, a gateway of the other family, or a non-unicast gateway");
+        Require(Ethernet is not null, "Ethernet is null");
+        Ethernet!.Validate();
         Tcp!.Validate();
     }
 }

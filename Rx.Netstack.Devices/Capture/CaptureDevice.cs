@@ -58,6 +58,9 @@ public sealed class CaptureDevice : IPacketDevice, IDisposable
     /// TSO sender's packets before the card cuts them).</summary>
     public bool TcpSegmentationOffload => _inner.TcpSegmentationOffload;
 
+    /// <summary>The inner device's medium (give a <see cref="PcapWriter"/> the same, so tools read the frames right).</summary>
+    public LinkMedium Medium => _inner.Medium;
+
     /// <summary>Every frame passing, as a copy, with its direction and time. Completes on <see cref="Dispose"/>.</summary>
     public IObservable<CapturedFrame> Frames => _frames;
 

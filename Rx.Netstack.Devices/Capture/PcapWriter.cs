@@ -27,6 +27,9 @@ public sealed class PcapWriter : IDisposable
     /// <summary>LINKTYPE_RAW: the packet begins with an IPv4 or IPv6 header.</summary>
     public const uint LinkTypeRaw = 101;
 
+    /// <summary>LINKTYPE_ETHERNET: Ethernet II frames (an Ethernet device's capture).</summary>
+    public const uint LinkTypeEthernet = 1;
+
     /// <summary>The default snapshot length: the largest IPv4 packet.</summary>
     public const int DefaultSnapLength = 65535;
 
@@ -50,8 +53,10 @@ public sealed class PcapWriter : IDisposable
     /// <param name="resolution">Microsecond (default, most compatible) or nanosecond timestamps.</param>
     /// <param name="snapLength">Longest part of a frame recorded; the original length is kept in the record.</param>
     /// <param name="leaveOpen">True to leave <paramref name="stream"/> open on <see cref="Dispose"/>.</param>
+    /// <param name="medium">What the frames carry: raw IP (<see cref="LinkTypeRaw"/>, the default) or Ethernet
+    /// (<see cref="LinkTypeEthernet"/>): use the captured device's <see cref="IPacketDevice.Medium"/>.</param>
     public PcapWriter(Stream stream, IScheduler clock, PcapTimestampResolution resolution = PcapTimestampResolution.Microseconds,
-        int snapLength = DefaultSnapLength, bool leaveOpen = false)
+        int snapLength = DefaultSnapLength, bool leaveOpen = false, LinkMedium medium = LinkMedium.Ip)
     {
         ArgumentNullException.ThrowIfNull(stream);
         ArgumentNullException.ThrowIfNull(clock);
@@ -70,7 +75,7 @@ public sealed class PcapWriter : IDisposable
         BinaryPrimitives.WriteInt32LittleEndian(header[8..], 0); // thiszone: timestamps are UTC
         BinaryPrimitives.WriteUInt32LittleEndian(header[12..], 0); // sigfigs
         BinaryPrimitives.WriteUInt32LittleEndian(header[16..], (uint)snapLength);
-        BinaryPrimitives.WriteUInt32LittleEndian(header[20..], LinkTypeRaw);
+        BinaryPrimitives.WriteUInt32LittleEndian(header[20..], medium == LinkMedium.Ethernet ? LinkTypeEthernet : LinkTypeRaw);
         _stream.Write(header);
     }
 

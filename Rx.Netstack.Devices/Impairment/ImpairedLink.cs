@@ -78,6 +78,9 @@ public sealed class ImpairedLink : IPacketDevice, IDisposable
     /// </summary>
     public bool TcpSegmentationOffload => false;
 
+    /// <summary>The inner device's medium: frames are delayed, lost or corrupted whatever they carry.</summary>
+    public LinkMedium Medium => _inner.Medium;
+
     /// <summary>The options applied to transmitted frames.</summary>
     public ImpairmentOptions Outbound { get; }
 

@@ -21,6 +21,7 @@ internal static unsafe partial class LinuxNative
     public const nuint SIOCGIFMTU = 0x8921;
 
     public const short IFF_TUN = 0x0001;
+    public const short IFF_TAP = 0x0002;
     /// <summary>No 4-byte packet-information prefix: reads and writes are bare IP packets.</summary>
     public const short IFF_NO_PI = 0x1000;
     /// <summary>Each packet read or written is preceded by a <c>struct virtio_net_hdr</c> (see <see cref="VirtioNetHeader"/>).</summary>

@@ -19,7 +19,8 @@ public sealed partial class CommandLineTests
             Demo: o => run.Record("demo", o),
             Tun: o => run.Record("tun", o),
             Http: o => run.Record("http", o),
-            Bench: (which, o) => run.Record($"bench {which}", o))
+            Bench: (which, o) => run.Record($"bench {which}", o),
+            Tap: o => run.Record("tap", o))
         {
             Proxy = o => run.Record("proxy", o),
         };
@@ -85,6 +86,30 @@ public sealed partial class CommandLineTests
         (await InvokeAsync("proxy", "-d", "tun9", "-a", "10.0.0.2/24", "--intercept", "10.0.0.0/33")).Refused("--intercept: '10.0.0.0/33' is not a prefix");
         (await InvokeAsync("proxy", "-d", "tun9", "-a", "10.0.0.2/24", "--socks5", "localhost")).Refused("--socks5: 'localhost' is not an address and port");
         (await InvokeAsync("proxy", "-a", "10.0.0.2/24")).Refused("--device");
+    }
+
+    // ---- tap ----
+
+    [Fact]
+    public async Task Tap_lines_parse_to_their_options_and_bad_values_are_refused()
+    {
+        // TapCommandProcessTests and TapDhcpProcessTests.
+        var o = (await InvokeAsync("tap", "--device", "rxtap0", "--address", "10.77.9.2/24", "--mac", "02:00:00:77:09:02",
+            "--route", "default via 10.77.9.1")).Ran<TapOptions>("tap");
+        Assert.Equal(("rxtap0", MacAddress.Parse("02:00:00:77:09:02"), false), (o.Device, o.Mac, o.Dhcp));
+        Assert.Equal([InterfaceAddress.Parse("10.77.9.2/24")], o.Addresses);
+        Assert.Equal([Route.Default(NetAddress.Parse("10.77.9.1"))], o.Routes);
+        o = (await InvokeAsync("tap", "-d", "rxtap1", "--dhcp")).Ran<TapOptions>("tap");
+        Assert.True(o.Dhcp);
+        Assert.Empty(o.Addresses);
+        Assert.Null(o.Mac);
+
+        var bad = await InvokeAsync("tap", "-d", "t0", "--mac", "01:00:5e:00:00:01");
+        Assert.Equal(2, bad.ExitCode);
+        Assert.Contains("--mac: '01:00:5e:00:00:01' is not a unicast MAC address", bad.Error);
+        bad = await InvokeAsync("tap", "-d", "t0", "--route", "10.0.0.0/8 via fd00::1");
+        Assert.Equal(2, bad.ExitCode);
+        Assert.Contains("--route:", bad.Error);
     }
 
     // ---- tun ----
@@ -172,7 +197,7 @@ public sealed partial class CommandLineTests
     [InlineData("demo --pcap", "'--pcap'")]
     [InlineData("demo --bulk 8", "unknown option '--bulk'; did you mean '--bulk-mb'?")]
     [InlineData("dmeo", "rx-netstack: unknown command 'dmeo'; did you mean 'demo'?")]
-    [InlineData("--pcap x.pcap", "rx-netstack: unknown option '--pcap': demo and tun take it, rx-netstack does not")]
+    [InlineData("--pcap x.pcap", "rx-netstack: unknown option '--pcap': demo, tun and tap take it, rx-netstack does not")]
     public async Task Demo_refuses_a_wrong_line_with_exit_code_2_and_says_what_is_wrong(string line, string message) =>
         (await InvokeAsync(line.Split(' '))).Refused(message);
 

@@ -24,6 +24,7 @@ public sealed class ManualDevice : IPacketDevice, IDisposable
     public int Mtu { get; }
     public ChecksumOffload ChecksumOffload { get; init; }
     public bool TcpSegmentationOffload { get; init; }
+    public LinkMedium Medium { get; init; }
 
     public void Inject(byte[] frame) => _received.OnNext(frame);
     public void Fail(Exception error) => _received.OnError(error);

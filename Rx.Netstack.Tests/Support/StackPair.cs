@@ -14,7 +14,7 @@ public sealed class StackPair : IDisposable
     public static readonly NetAddress A6 = NetAddress.Parse("fd00::1"), B6 = NetAddress.Parse("fd00::2");
 
     public StackPair(int mtu = 1500, Func<NetstackOptions, NetstackOptions>? configure = null, ChecksumOffload checksumOffload = ChecksumOffload.None,
-        bool segmentationOffload = false)
+        bool segmentationOffload = false, LinkMedium medium = LinkMedium.Ip)
     {
         Scheduler = new TestScheduler();
         configure ??= o => o;
@@ -22,7 +22,7 @@ public sealed class StackPair : IDisposable
         // completes within the step of virtual time that answered it, instead of racing the thread pool.
         A = new Netstack(configure(new NetstackOptions { Addresses = [new(A4, 24), new(A6, 64)], RunContinuationsInline = true }), Scheduler);
         B = new Netstack(configure(new NetstackOptions { Addresses = [new(B4, 24), new(B6, 64)], RunContinuationsInline = true }), Scheduler);
-        (DeviceA, DeviceB) = PipeDevice.CreatePair(mtu, checksumOffload: checksumOffload, tcpSegmentationOffload: segmentationOffload);
+        (DeviceA, DeviceB) = PipeDevice.CreatePair(mtu, checksumOffload: checksumOffload, tcpSegmentationOffload: segmentationOffload, medium: medium);
         A.Attach(DeviceA);
         B.Attach(DeviceB);
     }

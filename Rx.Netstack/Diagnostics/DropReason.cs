@@ -62,4 +62,26 @@ public enum DropReason
     TcpInterceptOverflow,
     /// <summary>A datagram to an intercepted destination would open a flow beyond its interceptor's maximum of flows.</summary>
     UdpFlowLimit,
+    /// <summary>An Ethernet frame too short, with a length field instead of an EtherType, or from a multicast source.</summary>
+    EthernetMalformed,
+    /// <summary>An Ethernet frame for another station (a bridge floods unknown unicast), or our own frame reflected.</summary>
+    EthernetNotForUs,
+    /// <summary>An Ethernet frame tagged for another VLAN (or tagged when the stack is untagged, and the reverse).</summary>
+    EthernetOtherVlan,
+    /// <summary>An EtherType the stack does not handle (not IPv4, IPv6 or ARP).</summary>
+    UnknownEtherType,
+    /// <summary>An ARP packet that is not Ethernet/IPv4, of an unknown operation, or from a multicast sender.</summary>
+    ArpMalformed,
+    /// <summary>A neighbour discovery message that fails RFC 4861's validity checks (hop limit, code, options, addresses).</summary>
+    NdpMalformed,
+    /// <summary>No route to the destination on an Ethernet device (not on a connected prefix, no gateway).</summary>
+    NoRoute,
+    /// <summary>A packet waiting for its neighbour's address was replaced by a newer one (the queue was full).</summary>
+    NeighborQueueFull,
+    /// <summary>A packet waiting for its neighbour's address was dropped: resolution failed (or the entry was evicted).</summary>
+    NeighborUnreachable,
+    /// <summary>The neighbour cache was full of entries still resolving: a packet to a new neighbour was dropped.</summary>
+    NeighborCacheFull,
+    /// <summary>A DHCP message that is malformed, not a server's, or not for the client's current exchange.</summary>
+    DhcpIgnored,
 }

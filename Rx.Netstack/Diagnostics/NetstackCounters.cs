@@ -15,6 +15,7 @@ internal sealed class NetstackCounters
     public long SynCookiesSent, SynCookiesAccepted;
     public long InterceptedSyns, InterceptedSynRetransmits, InterceptionsAccepted, InterceptionsRefused, InterceptionsWithdrawn, InterceptionsExpired;
     public long UdpFlowsOpened, UdpFlowsExpired;
+    public long ArpIn, ArpOut, NdpIn, NdpOut, AddressConflicts;
     public readonly long[] Drops = new long[Enum.GetValues<DropReason>().Length];
 
     public void Drop(DropReason reason) => Drops[(int)reason]++;

@@ -99,6 +99,16 @@ public sealed record NetstackStats
     public long UdpFlowsOpened { get; init; }
     /// <summary>Intercepted UDP flows closed by their idle timeout.</summary>
     public long UdpFlowsExpired { get; init; }
+    /// <summary>ARP packets received (Ethernet devices).</summary>
+    public long ArpIn { get; init; }
+    /// <summary>ARP packets sent: requests, replies, announcements.</summary>
+    public long ArpOut { get; init; }
+    /// <summary>IPv6 neighbour discovery messages received (solicitations and advertisements of neighbours and routers).</summary>
+    public long NdpIn { get; init; }
+    /// <summary>IPv6 neighbour discovery messages sent.</summary>
+    public long NdpOut { get; init; }
+    /// <summary>Times another node was heard using one of the stack's addresses (ARP, or IPv6 duplicate address detection).</summary>
+    public long AddressConflicts { get; init; }
 
     /// <summary>All drops together.</summary>
     public long TotalDrops => Drops.Values.Sum();

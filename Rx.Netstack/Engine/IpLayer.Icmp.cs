@@ -40,6 +40,11 @@ internal sealed partial class IpLayer
             if (_pinger is null || !_pinger.OnEchoReply(ip.Source, header, body.Length, now)) _counters.Drop(DropReason.IcmpIgnored);
             return;
         }
+        if (ip.IsV6 && header.Type is >= (byte)IcmpV6Type.RouterSolicitation and <= (byte)IcmpV6Type.NeighborAdvertisement)
+        {
+            _link.ReceiveNdp(ip, packet, message, now);
+            return;
+        }
         if (header.IsError(ip.IsV6))
         {
             DeliverIcmpError(ip, header, body, now);

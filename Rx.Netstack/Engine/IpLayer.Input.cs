@@ -130,6 +130,7 @@ internal sealed partial class IpLayer
         switch (ip.Protocol)
         {
             case IpProtocol.Udp:
+                if (!ip.IsV6 && _link.TryReceiveDhcp(ip, payload, now)) break; // the link layer's DHCP client (port 68)
                 _stack.DeliverUdp(ip, packet, payload, now);
                 break;
             case IpProtocol.Tcp:

@@ -2,6 +2,7 @@ using System.Collections.Immutable;
 using System.Reactive.Disposables;
 using System.Runtime.InteropServices;
 using Rx.Netstack.Diagnostics;
+using Rx.Netstack.Link;
 using Rx.Netstack.Wire;
 
 namespace Rx.Netstack.Engine;
@@ -15,8 +16,12 @@ namespace Rx.Netstack.Engine;
 /// <remarks>Input and ICMP are in <c>IpLayer.Input.cs</c> and <c>IpLayer.Icmp.cs</c>; all state is declared here.</remarks>
 internal sealed partial class IpLayer
 {
-    /// <summary>Where upper layers write what they send: after room for the largest IP header (IPv6 + fragment header).</summary>
-    public const int HeaderRoom = Ipv6Header.HeaderLength + Ipv6Header.FragmentHeaderLength;
+    /// <summary>Room before an IP header for a link-layer header (Ethernet with an 802.1Q tag), written in place.</summary>
+    public const int LinkHeaderRoom = EthernetLayer.FrameRoom;
+
+    /// <summary>Where upper layers write what they send: after room for the largest IP header (IPv6 + fragment header) and
+    /// the link-layer header.</summary>
+    public const int HeaderRoom = LinkHeaderRoom + Ipv6Header.HeaderLength + Ipv6Header.FragmentHeaderLength;
 
     /// <summary>Bytes of the invoking packet an ICMP error quotes at most: the error then fits the minimum MTU
     /// (576 for IPv4, RFC 1812 §4.3.2.3; 1280 for IPv6, RFC 4443 §2.4(c)).</summary>
@@ -37,8 +42,20 @@ internal sealed partial class IpLayer
     /// <summary>The stack's counters.</summary>
     private readonly NetstackCounters _counters;
 
-    /// <summary>The stack's interface addresses (replaced whole by <see cref="SetAddresses"/>).</summary>
+    /// <summary>The stack's interface addresses: <see cref="_configured"/> and the link layer's automatic ones.</summary>
     private ImmutableArray<InterfaceAddress> _addresses;
+
+    /// <summary>The addresses of the options or of <see cref="SetAddresses"/>.</summary>
+    private ImmutableArray<InterfaceAddress> _configured;
+
+    /// <summary>The addresses the link layer made (IPv6 link-local, SLAAC); empty on an IP device.</summary>
+    private ImmutableArray<InterfaceAddress> _automatic = [];
+
+    /// <summary>The link layer: in the path when <see cref="_medium"/> is Ethernet (set once, by the stack, after construction).</summary>
+    private EthernetLayer _link = null!;
+
+    /// <summary>What the attached device carries.</summary>
+    private LinkMedium _medium;
 
     /// <summary>Where packets are built; a stack on the other end of an in-memory pipe may take it (then we rent another).</summary>
     private TransmitBuffer _tx = TransmitBuffer.Rent();
@@ -87,13 +104,26 @@ internal sealed partial class IpLayer
         _passes = passes;
         _options = options;
         _counters = counters;
-        _addresses = [.. options.Addresses];
+        _configured = _addresses = [.. options.Addresses];
         _reassembler = new Reassembler(options.ReassemblyTimeout, options.ReassemblyMemoryLimit, counters, OnReassemblyTimeout);
         _icmpErrorLimiter = new TokenBucket(options.IcmpErrorRatePerSecond, Math.Max(1, options.IcmpErrorRatePerSecond / 10));
     }
 
     /// <summary>The stack's interface addresses now.</summary>
     public IReadOnlyList<InterfaceAddress> Addresses => _addresses;
+
+    /// <summary>The same, as a span for the engine's loops.</summary>
+    public ReadOnlySpan<InterfaceAddress> AddressSpan => _addresses.AsSpan();
+
+    /// <summary>The link layer (for Ethernet devices); set once by the stack.</summary>
+    public EthernetLayer Link
+    {
+        get => _link;
+        set => _link = value;
+    }
+
+    /// <summary>What the attached device carries (<see cref="LinkMedium.Ip"/> without a device).</summary>
+    public LinkMedium Medium => _medium;
 
     /// <summary>The MTU in force: the attached device's, or <see cref="NetstackOptions.Mtu"/>.</summary>
     public int Mtu => _deviceMtu > 0 ? _deviceMtu : _options.Mtu;
@@ -115,10 +145,13 @@ internal sealed partial class IpLayer
             _device = device;
             _deviceMtu = Math.Min(device.Mtu, 65535);
             _txChecksumOffload = device.ChecksumOffload.HasFlag(ChecksumOffload.Transmit);
-            // The device finishes each segment's checksum after cutting, so TSO is used only with transmit checksum offload.
-            _txSegmentationOffload = _txChecksumOffload && device.TcpSegmentationOffload;
+            _medium = device.Medium;
+            // The device finishes each segment's checksum after cutting, so TSO is used only with transmit checksum offload
+            // (and not yet on Ethernet, where a super-segment would need its frame header copied into each piece).
+            _txSegmentationOffload = _txChecksumOffload && device.TcpSegmentationOffload && _medium == LinkMedium.Ip;
             _stack.OnSegmentationOffloadChanged(_txSegmentationOffload ? _deviceMtu : 0);
             _deviceSubscription = device.Received.Subscribe(new DeviceObserver(this, device));
+            if (_medium == LinkMedium.Ethernet) _link.OnAttached();
         }
         return Disposable.Create(() =>
         {
@@ -132,6 +165,8 @@ internal sealed partial class IpLayer
         _deviceSubscription = null;
         _device = null;
         _deviceMtu = 0;
+        _link.OnDetached();
+        _medium = LinkMedium.Ip;
         _txChecksumOffload = false;
         _txSegmentationOffload = false;
         _stack.OnSegmentationOffloadChanged(0);
@@ -187,15 +222,33 @@ internal sealed partial class IpLayer
 
     // ---------------------------------------------------------------- addresses
 
-    /// <summary>Replaces the stack's addresses.</summary>
-    public void SetAddresses(IReadOnlyList<InterfaceAddress> addresses) => _addresses = [.. addresses];
+    /// <summary>Replaces the stack's configured addresses (the link layer's automatic ones stay).</summary>
+    public void SetAddresses(IReadOnlyList<InterfaceAddress> addresses)
+    {
+        _configured = [.. addresses];
+        RefreshAddresses();
+    }
 
-    /// <summary>True when <paramref name="address"/> is one of the stack's (or loopback, when enabled).</summary>
+    /// <summary>Replaces the link layer's automatic addresses (IPv6 link-local, SLAAC).</summary>
+    public void SetAutomaticAddresses(IEnumerable<InterfaceAddress> addresses)
+    {
+        _automatic = [.. addresses];
+        RefreshAddresses();
+    }
+
+    private void RefreshAddresses()
+    {
+        _addresses = _automatic.IsEmpty ? _configured : [.. _configured, .. _automatic.Where(a => !_configured.Contains(a))];
+        _link.OnAddressesChanged();
+    }
+
+    /// <summary>True when <paramref name="address"/> is one of the stack's (or loopback, when enabled); an address still
+    /// under duplicate address detection, or found duplicate, is not (RFC 4862 §5.4).</summary>
     public bool IsLocalAddress(NetAddress address)
     {
         if (_options.EnableLoopback && address.IsLoopback) return true;
         foreach (InterfaceAddress a in _addresses.AsSpan())
-            if (a.Address == address) return true;
+            if (a.Address == address) return !_link.IsUnusable(address);
         return false;
     }
 
@@ -203,6 +256,7 @@ internal sealed partial class IpLayer
     private bool AcceptsDestination(NetAddress destination)
     {
         if (IsLocalAddress(destination)) return true;
+        if (destination.IsMulticast) return _link.IsMember(destination);
         if (destination.IsV6) return false;
         if (destination.IsBroadcast) return true;
         foreach (InterfaceAddress a in _addresses.AsSpan())
@@ -231,9 +285,10 @@ internal sealed partial class IpLayer
         bool found = false;
         foreach (InterfaceAddress a in _addresses.AsSpan())
         {
-            if (a.Address.IsV6 != destination.IsV6) continue;
+            if (a.Address.IsV6 != destination.IsV6 || _link.IsUnusable(a.Address)) continue;
             if (a.Address.IsInPrefix(destination, a.PrefixLength)) { source = a.Address; return true; }
-            if (!found) { source = a.Address; found = true; }
+            // RFC 6724 §5 rule 2 (scope), in short: a link-local source only for a destination that is link-local too.
+            if (!found || RouteTable.IsLinkLocal(source) && !RouteTable.IsLinkLocal(a.Address)) { source = a.Address; found = true; }
         }
         return found;
     }
@@ -296,6 +351,40 @@ internal sealed partial class IpLayer
 
     private bool SendToDevice(ReadOnlySpan<byte> packet)
     {
+        if (_medium == LinkMedium.Ethernet && _device is not null) return _link.Send(packet); // next hop, neighbour, header
+        return SendFrame(packet);
+    }
+
+    /// <summary>
+    /// The writable frame that starts <paramref name="front"/> bytes before <paramref name="packet"/> when the packet is in one
+    /// of the layer's buffers with that much room in front (the link layer writes its header there); empty otherwise.
+    /// </summary>
+    public Span<byte> FrameAround(ReadOnlySpan<byte> packet, int front)
+    {
+        if (((ReadOnlySpan<byte>)_tx.Array).Overlaps(packet, out int offset) && offset >= front)
+            return _tx.Array.AsSpan(offset - front, front + packet.Length);
+        if (((ReadOnlySpan<byte>)_fragmentBuffer).Overlaps(packet, out offset) && offset >= front)
+            return _fragmentBuffer.AsSpan(offset - front, front + packet.Length);
+        return [];
+    }
+
+    /// <summary>Hands a frame the link layer built in its own array to the device (borrowed for the call).</summary>
+    public bool SendFrame(byte[] array, int offset, int length)
+    {
+        IPacketDevice? device = _device;
+        if (device is null)
+        {
+            _counters.Drop(DropReason.NoDevice);
+            return false;
+        }
+        _counters.FramesOut++;
+        _counters.BytesOut += length;
+        return Transmit(device, array.AsMemory(offset, length));
+    }
+
+    /// <summary>Hands a frame to the device: an IP packet, or on Ethernet a whole frame in the layer's buffers.</summary>
+    public bool SendFrame(ReadOnlySpan<byte> packet)
+    {
         IPacketDevice? device = _device;
         if (device is null)
         {
@@ -348,7 +437,7 @@ internal sealed partial class IpLayer
         {
             int length = Math.Min(chunk, payloadLength - offset);
             bool more = offset + length < payloadLength;
-            Span<byte> fragment = _fragmentBuffer.AsSpan(0, headerLength + length);
+            Span<byte> fragment = _fragmentBuffer.AsSpan(LinkHeaderRoom, headerLength + length);
             payload.Slice(offset, length).CopyTo(fragment[headerLength..]);
             Ipv4Header.Emit(fragment, header with { MoreFragments = more, FragmentOffset = offset }, length);
             _counters.FragmentsOut++;
@@ -368,7 +457,7 @@ internal sealed partial class IpLayer
         {
             int length = Math.Min(chunk, payloadLength - offset);
             bool more = offset + length < payloadLength;
-            Span<byte> fragment = _fragmentBuffer.AsSpan(0, headerLength + length);
+            Span<byte> fragment = _fragmentBuffer.AsSpan(LinkHeaderRoom, headerLength + length);
             payload.Slice(offset, length).CopyTo(fragment[headerLength..]);
             var header = new Ipv6Header(source, destination, protocol, _options.DefaultTimeToLive,
                 HasFragmentHeader: true, FragmentOffset: offset, MoreFragments: more, FragmentIdentification: id);

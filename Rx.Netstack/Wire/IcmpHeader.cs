@@ -32,6 +32,18 @@ public enum IcmpV6Type : byte
     EchoRequest = 128,
     /// <summary>Echo reply.</summary>
     EchoReply = 129,
+    /// <summary>Router solicitation (RFC 4861 §4.1).</summary>
+    RouterSolicitation = 133,
+    /// <summary>Router advertisement (RFC 4861 §4.2).</summary>
+    RouterAdvertisement = 134,
+    /// <summary>Neighbor solicitation (RFC 4861 §4.3).</summary>
+    NeighborSolicitation = 135,
+    /// <summary>Neighbor advertisement (RFC 4861 §4.4).</summary>
+    NeighborAdvertisement = 136,
+    /// <summary>Redirect (RFC 4861 §4.5).</summary>
+    Redirect = 137,
+    /// <summary>Version 2 multicast listener report (RFC 3810 §5.2).</summary>
+    MulticastListenerReportV2 = 143,
 }
 
 /// <summary>

@@ -1,0 +1,84 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Security.Cryptography;
+using Rx.Netstack.Devices;
+using Rx.Netstack.Tests.Devices;
+
+namespace Rx.Netstack.Tests.Interop;
+
+/// <summary>
+/// `rx-netstack tap` as a host of its own on a Linux bridge: the CLI's TAP interface and a veth are ports of a bridge in one
+/// namespace; the veth's other end is a kernel host in a second namespace (10.77.9.1, fd77:9::1). The kernel host pings,
+/// curls and echoes 10 MB through the bridge, and its neighbour tables show the stack's own MAC address.
+/// </summary>
+[Collection(InteropCollection.Name)]
+public sealed class TapCommandProcessTests
+{
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(30);
+    private const string StackMac = "02:00:00:77:09:02";
+    private static readonly IPAddress HostV4 = IPAddress.Parse("10.77.9.1"), StackV4 = IPAddress.Parse("10.77.9.2");
+    private static readonly IPAddress HostV6 = IPAddress.Parse("fd77:9::1"), StackV6 = IPAddress.Parse("fd77:9::2");
+
+    [NamespaceFact("ping", "curl", "bash")]
+    public async Task Tap_command_is_a_host_on_a_linux_bridge()
+    {
+        using var lan = NetworkNamespace.Create("rxlan");
+        using var host = NetworkNamespace.Create("rxhost");
+        lan.Exec("ip", "link", "add", "br0", "type", "bridge", "mcast_snooping", "0");
+        lan.Exec("ip", "link", "add", "veth0", "type", "veth", "peer", "name", "veth1");
+        lan.Exec("ip", "link", "set", "veth1", "netns", host.Name);
+        lan.Exec("ip", "link", "set", "veth0", "master", "br0");
+        lan.Exec("ip", "link", "set", "veth0", "up");
+        lan.Exec("ip", "link", "set", "br0", "up");
+        host.Exec("ip", "addr", "add", $"{HostV4}/24", "dev", "veth1");
+        host.Exec("ip", "-6", "addr", "add", $"{HostV6}/64", "dev", "veth1", "nodad");
+        host.Exec("ip", "link", "set", "veth1", "up");
+
+        using var cli = CliProcess.Start(lan, "tap", "--device", "rxtap0", "--address", $"{StackV4}/24", "--address", $"{StackV6}/64", "--mac", StackMac);
+        try
+        {
+            await cli.WaitForLineAsync(line => line.Contains("Ctrl-C or SIGTERM stops."), Patience);
+            lan.Exec("ip", "link", "set", "rxtap0", "master", "br0");
+            lan.Exec("ip", "link", "set", "rxtap0", "up");
+
+            // -w: keep asking until three replies or the deadline (the stack's IPv6 address is tentative for its first second).
+            Assert.Contains("3 received", host.Exec("ping", "-c", "3", "-i", "0.2", "-w", "20", StackV4.ToString()));
+            Assert.Contains("3 received", host.Exec("ping", "-c", "3", "-i", "0.2", "-w", "20", "-s", "3000", StackV4.ToString()));
+            Assert.Contains("3 received", host.Exec("ping", "-c", "3", "-i", "0.2", "-w", "20", StackV6.ToString()));
+            Assert.Contains("<h1>rx-netstack</h1>", host.Exec("curl", "-sS", "--max-time", "10", $"http://{StackV4}/"));
+            Assert.Contains("<h1>rx-netstack</h1>", host.Exec("curl", "-sS", "--max-time", "10", $"http://[{StackV6}]/"));
+
+            // 10 MB through the echo service and back, intact.
+            byte[] data = RandomNumberGenerator.GetBytes(10_000_000);
+            using var socket = host.Run(() => new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp));
+            using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+            await socket.ConnectAsync(new IPEndPoint(StackV4, 7), deadline.Token);
+            Task send = Task.Run(async () =>
+            {
+                for (int at = 0; at < data.Length; at += 65536)
+                    await socket.SendAsync(data.AsMemory(at, Math.Min(65536, data.Length - at)), SocketFlags.None, deadline.Token);
+                socket.Shutdown(SocketShutdown.Send);
+            });
+            var received = new MemoryStream(data.Length);
+            var buffer = new byte[65536];
+            int n;
+            while ((n = await socket.ReceiveAsync(buffer, SocketFlags.None, deadline.Token)) > 0) received.Write(buffer, 0, n);
+            await send;
+            Assert.Equal(data.Length, received.Length);
+            Assert.Equal(SHA256.HashData(data), SHA256.HashData(received.ToArray()));
+
+            // The kernel host learned the stack's own MAC for both addresses (ARP and NDP).
+            string neighbours = host.Exec("ip", "neigh", "show", "dev", "veth1");
+            Assert.Contains($"{StackV4} lladdr {StackMac}", neighbours);
+            Assert.Contains($"{StackV6} lladdr {StackMac}", neighbours);
+
+            cli.Signal(15 /* SIGTERM */);
+            Assert.Equal(0, await cli.WaitForExitAsync(Patience));
+            Assert.Contains(cli.Lines, line => line.StartsWith("frames in/out", StringComparison.Ordinal) && line.Contains("ARP in/out", StringComparison.Ordinal));
+        }
+        catch (Exception e)
+        {
+            throw new Xunit.Sdk.XunitException($"{e.Message}\n--- rx-netstack output ---\n{string.Join('\n', cli.Lines)}");
+        }
+    }
+}

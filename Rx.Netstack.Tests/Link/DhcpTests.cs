@@ -1,0 +1,118 @@
+using Rx.Netstack.Link;
+using Rx.Netstack.Wire;
+
+namespace Rx.Netstack.Tests.Link;
+
+/// <summary>The DHCPv4 client (RFC 2131) against a server the test plays, in virtual time: discover, offer, request, ack,
+/// renewal at T1, rebinding at T2, expiry.</summary>
+public sealed class DhcpTests
+{
+    private static readonly NetAddress Server = NetAddress.Parse("10.0.0.1"), Leased = NetAddress.Parse("10.0.0.50");
+    private static readonly NetAddress Broadcast = NetAddress.Parse("255.255.255.255");
+    private static readonly MacAddress ServerMac = MacAddress.Parse("02:00:00:00:00:53");
+
+    private static EthernetRig DhcpRig() =>
+        new(o => o with { Addresses = [], Ethernet = o.Ethernet with { Dhcp = true } });
+
+    /// <summary>The DHCP messages among the frames sent since the last call, with their IP and UDP headers.</summary>
+    private static List<(Ipv4Header Ip, MacAddress To, DhcpMessage Dhcp)> TakeDhcp(EthernetRig rig) =>
+        [.. rig.TakeSent().Where(f => f.Header.EtherType == EtherType.Ipv4).Select(f =>
+        {
+            Assert.Equal(WireError.None, Ipv4Header.TryParse(f.Payload, out Ipv4Header ip, out _, out ReadOnlySpan<byte> udp));
+            Assert.Equal(WireError.None, UdpHeader.TryParse(udp, ip.Source, ip.Destination, out UdpHeader ports, out ReadOnlySpan<byte> payload));
+            Assert.Equal(new UdpHeader(68, 67), ports);
+            Assert.Equal(WireError.None, DhcpMessage.TryParse(payload, out DhcpMessage dhcp));
+            return (ip, f.Header.Destination, dhcp);
+        })];
+
+    private static void Reply(EthernetRig rig, DhcpMessage message)
+    {
+        byte[] packet = new byte[Ipv4Header.HeaderLength + UdpHeader.HeaderLength + message.Length];
+        int length = DhcpMessage.Emit(packet.AsSpan(Ipv4Header.HeaderLength + UdpHeader.HeaderLength), message);
+        int udp = UdpHeader.Emit(packet.AsSpan(Ipv4Header.HeaderLength), new UdpHeader(67, 68), length, Server, Broadcast);
+        Ipv4Header.Emit(packet, new Ipv4Header(Server, Broadcast, IpProtocol.Udp), udp);
+        rig.Inject(new EthernetHeader(MacAddress.Broadcast, ServerMac, EtherType.Ipv4), packet);
+    }
+
+    private static DhcpMessage Ack(uint xid, uint lease = 100) => new(DhcpMessageType.Ack, xid, EthernetRig.OurMac, Reply: true,
+        YourAddress: Leased, ServerIdentifier: Server, SubnetMaskLength: 24, Router: Server, DnsServers: [NetAddress.Parse("10.0.0.53")], LeaseTime: lease);
+
+    [Fact]
+    public void The_client_discovers_requests_binds_renews_rebinds_and_loses_the_lease_on_the_clock()
+    {
+        using var rig = DhcpRig();
+        var events = new List<DhcpLeaseEvent>();
+        using var subscription = rig.Stack.DhcpLeases.Subscribe(events.Add);
+
+        // DISCOVER at once, broadcast from 0.0.0.0, retransmitted after 4 s then 8 s (RFC 2131 §4.1).
+        var discover = Assert.Single(TakeDhcp(rig));
+        Assert.Equal((NetAddress.AnyV4, Broadcast, MacAddress.Broadcast), (discover.Ip.Source, discover.Ip.Destination, discover.To));
+        Assert.Equal(DhcpMessageType.Discover, discover.Dhcp.Type);
+        Assert.True(discover.Dhcp.Broadcast);
+        uint xid = discover.Dhcp.TransactionId;
+        rig.At(3999);
+        Assert.Empty(TakeDhcp(rig));
+        rig.At(4001);
+        Assert.Equal(DhcpMessageType.Discover, Assert.Single(TakeDhcp(rig)).Dhcp.Type);
+        rig.At(12_001);
+        Assert.Single(TakeDhcp(rig));
+
+        // An offer for another exchange is ignored; ours is requested by broadcast with the server's identifier.
+        Reply(rig, new DhcpMessage(DhcpMessageType.Offer, xid + 1, EthernetRig.OurMac, Reply: true, YourAddress: Leased, ServerIdentifier: Server));
+        Assert.Empty(TakeDhcp(rig));
+        Reply(rig, new DhcpMessage(DhcpMessageType.Offer, xid, EthernetRig.OurMac, Reply: true, YourAddress: Leased, ServerIdentifier: Server));
+        var request = Assert.Single(TakeDhcp(rig)).Dhcp;
+        Assert.Equal((DhcpMessageType.Request, Leased, Server), (request.Type, request.RequestedAddress, request.ServerIdentifier));
+
+        // ACK: the address, prefix and default route are applied and published.
+        Reply(rig, Ack(xid));
+        double bound = rig.NowMs;
+        Assert.Contains(new InterfaceAddress(Leased, 24), rig.Stack.Addresses);
+        Assert.Equal(Route.Default(Server), Assert.Single(rig.Stack.GetRoutes()));
+        var first = Assert.Single(events);
+        Assert.Equal(DhcpLeaseChange.Bound, first.Change);
+        Assert.Equal([NetAddress.Parse("10.0.0.53")], first.Lease.DnsServers);
+        Assert.Equal(TimeSpan.FromSeconds(100), first.Lease.LeaseTime);
+        rig.TakeSent(); // the gratuitous ARP announcing the new address
+
+        // T1 = 50 s: a unicast REQUEST to the server (after resolving it), ciaddr set, no server identifier (§4.3.2).
+        rig.At(bound + 50_000 - 1);
+        Assert.Empty(rig.TakeSent());
+        rig.At(bound + 50_000 + 1);
+        Assert.Equal(Server, rig.TakeArp().Arp.TargetProtocol);
+        rig.ReplyArp(Server, ServerMac);
+        var renew = Assert.Single(TakeDhcp(rig));
+        Assert.Equal((Leased, Server, ServerMac), (renew.Ip.Source, renew.Ip.Destination, renew.To));
+        Assert.Equal((Leased, NetAddress.AnyV4), (renew.Dhcp.ClientAddress, renew.Dhcp.ServerIdentifier));
+        Reply(rig, Ack(renew.Dhcp.TransactionId));
+        double renewed = rig.NowMs;
+        Assert.Equal(DhcpLeaseChange.Renewed, events[^1].Change);
+
+        // Nobody answers any more: renewing at T1, rebinding by broadcast at T2 = 87.5 s, lost at 100 s, then discovering again.
+        rig.At(renewed + 50_000 + 1);
+        Assert.All(TakeDhcp(rig), m => Assert.Equal(Server, m.Ip.Destination));
+        rig.At(renewed + 87_500 + 1);
+        var rebind = Assert.Single(TakeDhcp(rig));
+        Assert.Equal((Leased, Broadcast), (rebind.Ip.Source, rebind.Ip.Destination));
+        Assert.Contains(new InterfaceAddress(Leased, 24), rig.Stack.Addresses);
+        rig.At(renewed + 100_000 + 1);
+        Assert.Equal(DhcpLeaseChange.Lost, events[^1].Change);
+        Assert.DoesNotContain(new InterfaceAddress(Leased, 24), rig.Stack.Addresses);
+        Assert.Empty(rig.Stack.GetRoutes());
+        Assert.Contains(TakeDhcp(rig), m => m.Dhcp.Type == DhcpMessageType.Discover);
+        Assert.Null(rig.Stack.DhcpLease);
+    }
+
+    [Fact]
+    public void A_nak_while_requesting_starts_over_with_a_discover()
+    {
+        using var rig = DhcpRig();
+        uint xid = Assert.Single(TakeDhcp(rig)).Dhcp.TransactionId;
+        Reply(rig, new DhcpMessage(DhcpMessageType.Offer, xid, EthernetRig.OurMac, Reply: true, YourAddress: Leased, ServerIdentifier: Server));
+        TakeDhcp(rig);
+        Reply(rig, new DhcpMessage(DhcpMessageType.Nak, xid, EthernetRig.OurMac, Reply: true, ServerIdentifier: Server));
+        rig.Scheduler.AdvanceBy(TimeSpan.FromMilliseconds(1).Ticks);
+        Assert.Equal(DhcpMessageType.Discover, Assert.Single(TakeDhcp(rig)).Dhcp.Type);
+        Assert.Empty(rig.Stack.Addresses);
+    }
+}

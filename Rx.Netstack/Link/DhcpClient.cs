@@ -1,0 +1,199 @@
+using Rx.Netstack.Diagnostics;
+using Rx.Netstack.Engine;
+using Rx.Netstack.Wire;
+
+namespace Rx.Netstack.Link;
+
+/// <summary>
+/// A DHCPv4 client (RFC 2131 §4.4): INIT → SELECTING (discover) → REQUESTING (request the first offer) → BOUND, then at T1
+/// RENEWING (unicast to the server), at T2 REBINDING (broadcast), and at the end of the lease back to INIT without the
+/// address. A timer owner; sending and applying go through the link layer.
+/// </summary>
+internal sealed class DhcpClient(EthernetLayer link, NetstackCounters counters, int seed) : TimerOwner
+{
+    private enum State { Init, Selecting, Requesting, Bound, Renewing, Rebinding }
+
+    /// <summary>The first retransmission delay, doubled up to <see cref="MaxRetransmit"/> (RFC 2131 §4.1: 4 s, 8 s … 64 s).</summary>
+    private static readonly TimeSpan FirstRetransmit = TimeSpan.FromSeconds(4);
+    private static readonly TimeSpan MaxRetransmit = TimeSpan.FromSeconds(64);
+
+    /// <summary>The shortest wait between requests while renewing or rebinding (RFC 2131 §4.4.5: 60 s; shorter for short leases).</summary>
+    private static readonly TimeSpan MinRenewRetransmit = TimeSpan.FromSeconds(60);
+
+    // ---------------------------------------------------------------- state
+
+    /// <summary>Where the client is.</summary>
+    private State _state;
+
+    /// <summary>Pairs replies with the current exchange (a new one per DISCOVER and per renewal).</summary>
+    private uint _xid;
+
+    /// <summary>The source of transaction ids (seeded per stack: repeatable under a RandomSeed).</summary>
+    private readonly Random _random = new(seed);
+
+    /// <summary>When the current exchange began (for the secs field).</summary>
+    private Instant _exchangeStart;
+
+    /// <summary>The next retransmission or state timer (Never: none).</summary>
+    private Instant _next = Instant.Never;
+
+    /// <summary>The current retransmission delay while selecting or requesting.</summary>
+    private TimeSpan _retransmit;
+
+    /// <summary>The offer being requested: its address and server.</summary>
+    private NetAddress _offered, _offerServer;
+
+    /// <summary>The lease in force (null: none).</summary>
+    private DhcpLease? _lease;
+
+    /// <summary>T1, T2 and the lease's end, while bound.</summary>
+    private Instant _renewAt, _rebindAt, _expiresAt;
+
+    public override Instant PollAt => _next;
+
+    /// <summary>The lease in force, if any.</summary>
+    public DhcpLease? Lease => _lease;
+
+    /// <summary>Starts (or restarts) with a DISCOVER now.</summary>
+    public void Start(Instant now)
+    {
+        _state = State.Init;
+        _next = now;
+    }
+
+    /// <summary>Stops without a release (the device is gone); a lease in force is dropped by the caller.</summary>
+    public void Stop()
+    {
+        _state = State.Init;
+        _next = Instant.Never;
+        _lease = null;
+    }
+
+    public override void OnTimer(Instant now)
+    {
+        switch (_state)
+        {
+            case State.Init:
+                _xid = (uint)_random.Next();
+                _exchangeStart = now;
+                _retransmit = FirstRetransmit;
+                _state = State.Selecting;
+                SendDiscover(now);
+                break;
+            case State.Selecting:
+                SendDiscover(now);
+                break;
+            case State.Requesting:
+                if (_retransmit > MaxRetransmit) { Start(now); break; } // no answer: start over (RFC 2131 §4.4.1)
+                SendRequest(now, _offered, _offerServer, ciaddr: default, broadcast: true);
+                Backoff(now);
+                break;
+            case State.Bound when now >= _renewAt:
+                _state = State.Renewing;
+                _xid = (uint)_random.Next();
+                _exchangeStart = now;
+                goto case State.Renewing;
+            case State.Renewing when now >= _rebindAt:
+                _state = State.Rebinding;
+                goto case State.Rebinding;
+            case State.Renewing:
+                link.SendDhcp(Request(now, default, default, _lease!.Address.Address, broadcast: false), _lease.Server, now);
+                _next = Instant.Min(_rebindAt, now + RenewRetransmit(_rebindAt - now));
+                break;
+            case State.Rebinding when now >= _expiresAt:
+                Lost(now);
+                break;
+            case State.Rebinding:
+                link.SendDhcp(Request(now, default, default, _lease!.Address.Address, broadcast: true), NetAddress.V4(0xFFFF_FFFF), now);
+                _next = Instant.Min(_expiresAt, now + RenewRetransmit(_expiresAt - now));
+                break;
+        }
+    }
+
+    /// <summary>RFC 2131 §4.4.5: half the time left, but not under a minimum (60 s, or a quarter of what is left for a short lease).</summary>
+    private static TimeSpan RenewRetransmit(TimeSpan left) =>
+        TimeSpan.FromTicks(Math.Max(left.Ticks / 2, Math.Min(MinRenewRetransmit.Ticks, left.Ticks / 4 + 1)));
+
+    private void Backoff(Instant now)
+    {
+        _next = now + _retransmit;
+        _retransmit += _retransmit;
+    }
+
+    private void SendDiscover(Instant now)
+    {
+        var discover = new DhcpMessage(DhcpMessageType.Discover, _xid, link.Mac, Broadcast: true, Seconds: Seconds(now));
+        link.SendDhcp(discover, NetAddress.V4(0xFFFF_FFFF), now);
+        _next = now + _retransmit;
+        if (_retransmit < MaxRetransmit) _retransmit += _retransmit;
+    }
+
+    private void SendRequest(Instant now, NetAddress requested, NetAddress server, NetAddress ciaddr, bool broadcast) =>
+        link.SendDhcp(Request(now, requested, server, ciaddr, broadcast), NetAddress.V4(0xFFFF_FFFF), now);
+
+    private DhcpMessage Request(Instant now, NetAddress requested, NetAddress server, NetAddress ciaddr, bool broadcast) =>
+        new(DhcpMessageType.Request, _xid, link.Mac, Broadcast: broadcast, Seconds: Seconds(now), ClientAddress: ciaddr,
+            RequestedAddress: requested, ServerIdentifier: server);
+
+    private ushort Seconds(Instant now) => (ushort)Math.Min(ushort.MaxValue, (now - _exchangeStart).TotalSeconds);
+
+    /// <summary>A server's message for us (UDP 67 → 68, checked by the link layer).</summary>
+    public void Receive(in DhcpMessage message, Instant now)
+    {
+        if (!message.Reply || message.TransactionId != _xid || message.ClientMac != link.Mac)
+        {
+            counters.Drop(DropReason.DhcpIgnored);
+            return;
+        }
+        switch (message.Type)
+        {
+            case DhcpMessageType.Offer when _state == State.Selecting && !message.YourAddress.IsUnspecified && !message.ServerIdentifier.IsUnspecified:
+                // RFC 2131 §4.4.1: the first acceptable offer; request it from its server, by broadcast (others learn it was declined).
+                _offered = message.YourAddress;
+                _offerServer = message.ServerIdentifier;
+                _state = State.Requesting;
+                _retransmit = FirstRetransmit;
+                SendRequest(now, _offered, _offerServer, default, broadcast: true);
+                Backoff(now);
+                break;
+            case DhcpMessageType.Ack when _state is State.Requesting or State.Renewing or State.Rebinding && message.LeaseTime > 0:
+                Bind(message, now);
+                break;
+            case DhcpMessageType.Nak when _state is State.Requesting or State.Renewing or State.Rebinding:
+                if (_lease is not null) Lost(now);
+                else Start(now);
+                break;
+            default:
+                counters.Drop(DropReason.DhcpIgnored);
+                break;
+        }
+    }
+
+    /// <summary>BOUND: T1 and T2 from the server or RFC 2131 §4.4.5's defaults (half and seven eighths of the lease).</summary>
+    private void Bind(in DhcpMessage ack, Instant now)
+    {
+        NetAddress address = ack.YourAddress.IsUnspecified ? _lease?.Address.Address ?? _offered : ack.YourAddress;
+        NetAddress server = ack.ServerIdentifier.IsUnspecified ? _lease?.Server ?? _offerServer : ack.ServerIdentifier;
+        var leaseTime = TimeSpan.FromSeconds(ack.LeaseTime);
+        bool renewed = _lease is not null && _lease.Address.Address == address;
+        var lease = new DhcpLease(new InterfaceAddress(address, ack.SubnetMaskLength is >= 0 and <= 32 ? ack.SubnetMaskLength : 24),
+            ack.Router.IsUnspecified ? (NetAddress?)null : ack.Router, ack.DnsServers ?? [], server, leaseTime, now.ToDateTimeOffset());
+        DhcpLease? previous = _lease;
+        _lease = lease;
+        _state = State.Bound;
+        _expiresAt = ack.LeaseTime == uint.MaxValue ? Instant.Never : now + leaseTime;
+        _renewAt = now + (ack.RenewalTime != 0 ? TimeSpan.FromSeconds(ack.RenewalTime) : leaseTime / 2);
+        _rebindAt = now + (ack.RebindingTime != 0 ? TimeSpan.FromSeconds(ack.RebindingTime) : leaseTime * 7 / 8);
+        if (_rebindAt < _renewAt) _rebindAt = _renewAt;
+        _next = _expiresAt.IsNever ? Instant.Never : _renewAt;
+        link.ApplyLease(previous, lease, _expiresAt, renewed ? DhcpLeaseChange.Renewed : DhcpLeaseChange.Bound);
+    }
+
+    private void Lost(Instant now)
+    {
+        DhcpLease? lost = _lease;
+        _lease = null;
+        if (lost is not null) link.RemoveLease(lost);
+        Start(now);
+    }
+}
