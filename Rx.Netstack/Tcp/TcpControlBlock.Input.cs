@@ -72,6 +72,9 @@ internal sealed partial class TcpControlBlock
         if (!IsAcceptable(h.Sequence, segLen))
         {
             _ctx.Counters.UnacceptableSegments++;
+            // Data wholly below RCV.NXT arrived again: the ACK answering it reports it (RFC 2883 §4 case 1).
+            if (!payload.IsEmpty && !h.Has(TcpFlags.Rst) && h.Sequence + payload.Length <= _rcv.Nxt && h.Sequence + payload.Length > _rcv.Nxt - _rcv.Buffer.Capacity)
+                NoteDuplicate(h.Sequence, h.Sequence + payload.Length);
             // An unacceptable bare ACK is answered at most every 500 ms, so two ends that each find the other's ACKs
             // out of window cannot ping-pong for ever (as Linux's tcp_invalid_ratelimit does).
             bool pureAck = segLen == 0;
@@ -219,6 +222,7 @@ internal sealed partial class TcpControlBlock
             _rcv.WindowScale = 0;
         }
         _opt.Sack = _settings.EnableSack && syn.SackPermitted;
+        ChooseLossRecovery();
         _opt.Timestamps = _settings.EnableTimestamps && syn.HasTimestamps;
         if (_opt.Timestamps)
         {
@@ -351,11 +355,21 @@ internal sealed partial class TcpControlBlock
         }
 
         bool sackNews = false;
-        if (_opt.Sack && h.SackBlockCount > 0 && _snd.Max > _snd.Una)
+        if (_opt.Sack && h.SackBlockCount > 0)
         {
-            SeqNumber floor = SeqNumber.Max(ack, _snd.Una);
-            for (int i = 0; i < h.SackBlockCount && i < 4; i++)
-                sackNews |= _recovery.OnSackBlock(h.SackBlocks[i], floor, _snd.Max);
+            int first = 0;
+            if (IsDuplicateSack(h))
+            {
+                first = 1; // RFC 2883 §4: a D-SACK reports a duplicate, never data held above the ACK
+                _ctx.Counters.DuplicateSacksReceived++;
+                Apply(_recovery.OnDuplicateSack(h.SackBlocks[0], SenderView));
+            }
+            if (_snd.Max > _snd.Una)
+            {
+                SeqNumber floor = SeqNumber.Max(ack, _snd.Una);
+                for (int i = first; i < h.SackBlockCount && i < 4; i++)
+                    sackNews |= _recovery.OnSackBlock(h.SackBlocks[i], floor, _snd.Max);
+            }
         }
 
         if (ack >= _snd.Una)
@@ -427,7 +441,8 @@ internal sealed partial class TcpControlBlock
         if (_snd.Max < ack) _snd.Max = ack;
         if (_snd.ProbeHigh < ack) _snd.ProbeHigh = ack;
         _snd.Retries = 0;
-        bool keepTimer = Apply(_recovery.OnNewAck(now, SenderView, acked, flightBefore, _rtt.SmoothedRtt));
+        uint? tsEcho = _opt.Timestamps && h.HasTimestamps ? h.TimestampEcho : null;
+        bool keepTimer = Apply(_recovery.OnNewAck(now, SenderView, acked, flightBefore, _rtt.SmoothedRtt, tsEcho));
 
         if (!keepTimer || _snd.Max == _snd.Una) _timers.Retransmit = _snd.Max > _snd.Una ? now + _rtt.Rto : Instant.Never;
         ArmTailLossProbe(now); // RFC 8985 §7.2: restart the PTO on an ACK of new data
@@ -454,6 +469,7 @@ internal sealed partial class TcpControlBlock
         if (seq < _rcv.Nxt)
         {
             int skip = _rcv.Nxt - seq;
+            NoteDuplicate(seq, seq + Math.Min(skip, data.Length)); // the part already received (RFC 2883 §4)
             data = skip >= data.Length ? default : data[skip..];
             seq = _rcv.Nxt;
         }
@@ -516,6 +532,7 @@ internal sealed partial class TcpControlBlock
         }
         else
         {
+            NoteOutOfOrderDuplicate(seq, seq + data.Length);
             _rcv.OutOfOrder.Add(seq, seq + data.Length);
             NoteSackAnchor(seq);
             _ctx.Counters.OutOfOrderSegments++;
@@ -571,6 +588,33 @@ internal sealed partial class TcpControlBlock
         _snd.Buffer.Clear();
         _recovery.OnSendBufferDiscarded();
         ReleaseIdleBuffers();
+    }
+
+    /// <summary>
+    /// Data [<paramref name="left"/>, <paramref name="right"/>) arrived twice: with SACK, the next ACK reports it in a D-SACK
+    /// block (RFC 2883 §4), the first duplicate since the last ACK; an ACK goes out at once.
+    /// </summary>
+    private void NoteDuplicate(SeqNumber left, SeqNumber right)
+    {
+        if (!_opt.Sack || right <= left) return;
+        _pending |= TcpPendingOutput.Ack;
+        if (_rcv.HasDuplicateSack) return;
+        _rcv.HasDuplicateSack = true;
+        _rcv.DuplicateSack = new SackBlock(left, right);
+    }
+
+    /// <summary>Out-of-order data overlapping what is already held above RCV.NXT: the overlap is a duplicate (RFC 2883 §4 case 2).</summary>
+    private void NoteOutOfOrderDuplicate(SeqNumber left, SeqNumber right)
+    {
+        if (!_opt.Sack) return;
+        for (int i = 0; i < _rcv.OutOfOrder.Count; i++)
+        {
+            SackBlock r = _rcv.OutOfOrder[i];
+            if (r.Right <= left) continue;
+            if (r.Left >= right) return;
+            NoteDuplicate(SeqNumber.Max(left, r.Left), SeqNumber.Min(right, r.Right));
+            return;
+        }
     }
 
     /// <summary>Remembers which out-of-order segment arrived last, so its block is reported first (RFC 2018 §4).</summary>

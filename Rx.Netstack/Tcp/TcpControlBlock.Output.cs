@@ -196,6 +196,9 @@ internal sealed partial class TcpControlBlock
     {
         if (!_recovery.TryNextRepair(SenderView, maxPayload, out SeqNumber start, out int length))
             return Nothing(out header, out payloadLength);
+        // A hole may reach the FIN's sequence number: the data stops before it, and EmitData adds the FIN back.
+        length = Math.Min(length, Math.Max(0, _snd.DataEnd - start));
+        if (length == 0 && !(_snd.FinQueued && start == _snd.FinSequence)) return Nothing(out header, out payloadLength);
         return EmitData(now, out header, start, length, out payloadLength);
     }
 
@@ -288,8 +291,9 @@ internal sealed partial class TcpControlBlock
             _snd.SegmentsRetransmitted++;
             _ctx.Counters.SegmentsRetransmitted++;
             if (_snd.RttTiming && seq < _snd.RttTimedEnd) _snd.RttTiming = false; // Karn's rule
-            _recovery.OnRetransmitted(end);
+            _recovery.OnRetransmitted(seq, SeqNumber.Min(end, _snd.Max), now, header.HasTimestamps ? header.TimestampValue : null);
         }
+        if (newData) _recovery.OnSent(SeqNumber.Max(seq, _snd.Max), end, now);
         if (end > _snd.Max)
         {
             int fresh = Math.Min(length, end - _snd.Max);
@@ -318,7 +322,7 @@ internal sealed partial class TcpControlBlock
         var next = new TcpHeader(Local.Port, Remote.Port, TcpFlags.Ack)
         {
             HasTimestamps = _opt.Timestamps,
-            SackBlockCount = (byte)(_opt.Sack ? Math.Min(_rcv.OutOfOrder.Count, 4) : 0),
+            SackBlockCount = (byte)(_opt.Sack ? Math.Min(_rcv.OutOfOrder.Count + (_rcv.HasDuplicateSack ? 1 : 0), 4) : 0),
         };
         return next.Length;
     }
@@ -338,7 +342,7 @@ internal sealed partial class TcpControlBlock
             h.TimestampValue = _opt.TsNow(now);
             h.TimestampEcho = _opt.TsRecent;
         }
-        if (_opt.Sack && _rcv.OutOfOrder.Count > 0) AddSackBlocks(ref h);
+        if (_opt.Sack && (_rcv.OutOfOrder.Count > 0 || _rcv.HasDuplicateSack)) AddSackBlocks(ref h);
         _rcv.LastAckSent = _rcv.Nxt;
         _pending &= ~TcpPendingOutput.Ack;
         _timers.DelayedAck = Instant.Never;
@@ -392,10 +396,28 @@ internal sealed partial class TcpControlBlock
         return known < 2 * _rcv.MssEstimate + _opt.Mss;
     }
 
-    /// <summary>SACK blocks (RFC 2018 §4): the block holding the latest out-of-order segment first, then the others.</summary>
+    /// <summary>
+    /// SACK blocks (RFC 2018 §4): a D-SACK first if data arrived twice (RFC 2883 §4: reported once, followed by the block
+    /// holding it when it lies above RCV.NXT), then the block holding the latest out-of-order segment, then the others.
+    /// </summary>
     private void AddSackBlocks(ref TcpHeader h)
     {
         int max = TcpOptions.SackBlockRoom(h); // beside the header's other options (4, or 3 with timestamps)
+        if (_rcv.HasDuplicateSack)
+        {
+            _rcv.HasDuplicateSack = false;
+            h.AddSackBlock(_rcv.DuplicateSack);
+            _ctx.Counters.DuplicateSacksSent++;
+            for (int i = 0; i < _rcv.OutOfOrder.Count; i++)
+            {
+                SackBlock block = _rcv.OutOfOrder[i];
+                if (_rcv.DuplicateSack.Left >= block.Left && _rcv.DuplicateSack.Right <= block.Right)
+                {
+                    h.AddSackBlock(block); // RFC 2883 §4 (2): the block that contains the duplicate follows it
+                    break;
+                }
+            }
+        }
         for (int a = 0; a < _rcv.SackAnchorCount && h.SackBlockCount < max; a++)
         {
             SeqNumber anchor = _rcv.SackAnchors![a]; // non-null once _rcv.SackAnchorCount > 0

@@ -60,7 +60,7 @@ internal sealed partial class TcpControlBlock
     private TcpTimers _timers = new();        // the deadlines, PollAt their earliest
     private TcpPendingOutput _pending;        // what the next segments owe the peer besides data
     private PendingReset _reset;              // the RST's numbers while TcpPendingOutput.Reset is pending
-    private readonly ILossRecovery _recovery; // loss detection and recovery: fast retransmit, SACK repair, tail loss probes
+    private ILossRecovery _recovery;          // loss detection and recovery (RACK-TLP with SACK, duplicate ACKs without), chosen at the handshake
     private readonly ICongestionControl _cc;  // cwnd and ssthresh (NewReno or CUBIC), told of events by _recovery
     private RttEstimator _rtt;                // SRTT, RTTVAR and RTO (RFC 6298); replaced once after a retried SYN (§5.7)
 
@@ -84,7 +84,7 @@ internal sealed partial class TcpControlBlock
         _rcv.MssEstimate = _opt.Mss;
         _rtt = new RttEstimator(settings.InitialRto, settings.MinRto, settings.MaxRto, ClockGranularity);
         _cc = CongestionControl.Create(settings.CongestionControl, _opt.Mss);
-        _recovery = LossRecovery.Create(_cc, settings, isn);
+        _recovery = LossRecovery.Create(_cc, settings, isn, settings.EnableSack);
         if (settings.EnableWindowScale)
             while (_rcv.WindowScale < 14 && (settings.ReceiveBufferSize >> _rcv.WindowScale) > ushort.MaxValue) _rcv.WindowScale++;
     }
@@ -152,6 +152,7 @@ internal sealed partial class TcpControlBlock
         tcb._rcv.AdvertisedEdge = tcb._rcv.WindowEdge = tcb._rcv.Nxt + Math.Min(settings.ReceiveBufferSize, ushort.MaxValue);
         tcb._opt.PeerMss = Math.Max(MinimumMss, mss);
         tcb.UpdateMss();
+        tcb.ChooseLossRecovery(); // a cookie agrees no SACK
         tcb._snd.Una = tcb._snd.Nxt = tcb._snd.Max = tcb._snd.ProbeHigh = finalAck.Acknowledgment;
         tcb._snd.Window = tcb._snd.MaxWindow = finalAck.Window;
         tcb._snd.Wl1 = finalAck.Sequence;
