@@ -49,7 +49,8 @@ internal sealed partial class IpLayer
             return;
         }
         _counters.Ipv4In++;
-        DeliverTransport(new IpInfo(header.Source, header.Destination, header.Protocol, false, arrival.ChecksumTrusted, arrival.Buffer), packet, payload, now);
+        DeliverTransport(new IpInfo(header.Source, header.Destination, header.Protocol, false, arrival.ChecksumTrusted, arrival.Buffer,
+            Ecn: (byte)(header.TypeOfService & 3)), packet, payload, now);
     }
 
     private void ProcessIpv6(ReadOnlySpan<byte> packet, Arrival arrival, Instant now)
@@ -104,7 +105,8 @@ internal sealed partial class IpLayer
             return;
         }
         _counters.Ipv6In++;
-        DeliverTransport(new IpInfo(header.Source, header.Destination, header.Protocol, true, arrival.ChecksumTrusted, arrival.Buffer, pointer), packet, payload, now);
+        DeliverTransport(new IpInfo(header.Source, header.Destination, header.Protocol, true, arrival.ChecksumTrusted, arrival.Buffer, pointer,
+            (byte)(header.TrafficClass & 3)), packet, payload, now);
     }
 
     /// <summary>How a frame came in, carried to what it holds (a reassembled packet inherits its last fragment's).</summary>

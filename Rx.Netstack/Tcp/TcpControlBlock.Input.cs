@@ -18,13 +18,16 @@ internal sealed partial class TcpControlBlock
     /// <param name="payload">Its payload.</param>
     /// <param name="frame">The handed-over transmit buffer <paramref name="payload"/> lies in (another stack's, over an
     /// in-memory pipe), if any: an in-order payload may then be held there instead of copied (<c>.HeldReceive</c>).</param>
-    public void Process(Instant now, in TcpHeader header, ReadOnlySpan<byte> payload, TransmitBuffer? frame = null)
+    /// <param name="congestionExperienced">The IP header's ECN field was CE (RFC 3168 §5): a router on the way was congested.</param>
+    public void Process(Instant now, in TcpHeader header, ReadOnlySpan<byte> payload, TransmitBuffer? frame = null,
+        bool congestionExperienced = false)
     {
-        ProcessSegment(now, header, payload, frame);
+        if (congestionExperienced) _ctx.Counters.CongestionMarksReceived++;
+        ProcessSegment(now, header, payload, frame, congestionExperienced);
         AssertInvariants();
     }
 
-    private void ProcessSegment(Instant now, in TcpHeader header, ReadOnlySpan<byte> payload, TransmitBuffer? frame)
+    private void ProcessSegment(Instant now, in TcpHeader header, ReadOnlySpan<byte> payload, TransmitBuffer? frame, bool congestionExperienced)
     {
         _ctx.Counters.SegmentsReceived++;
         switch (State)
@@ -105,6 +108,7 @@ internal sealed partial class TcpControlBlock
 
         _rcv.LastReceivedAt = now;
         ArmKeepalive(now);
+        if (_ecn.Agreed) OnEcnInput(h, congestionExperienced);
 
         // Fourth: SYN in a synchronized state (or SYN-RECEIVED) → challenge ACK (RFC 5961 §4.2).
         if (h.Has(TcpFlags.Syn))
@@ -186,6 +190,8 @@ internal sealed partial class TcpControlBlock
         AcceptPeerSyn(h, now);
         if (hasAck)
         {
+            // RFC 3168 §6.1.1: an ECN-setup SYN-ACK has ECE and not CWR (both would be a peer that reflects flags blindly).
+            _ecn.Agreed = _settings.EnableEcn && h.Has(TcpFlags.Ece) && !h.Has(TcpFlags.Cwr);
             // Data carried on a SYN-ACK is not taken: we ACK just the SYN and the peer sends it again.
             OnSynAcked(now, h);
             State = TcpState.Established;
@@ -223,6 +229,8 @@ internal sealed partial class TcpControlBlock
         }
         _opt.Sack = _settings.EnableSack && syn.SackPermitted;
         ChooseLossRecovery();
+        // RFC 3168 §6.1.1: an ECN-setup SYN has both ECE and CWR; a listener that wants ECN answers with ECE.
+        if (!syn.Has(TcpFlags.Ack)) _ecn.Agreed = _settings.EnableEcn && syn.Has(TcpFlags.Ece) && syn.Has(TcpFlags.Cwr);
         _opt.Timestamps = _settings.EnableTimestamps && syn.HasTimestamps;
         if (_opt.Timestamps)
         {
@@ -404,6 +412,8 @@ internal sealed partial class TcpControlBlock
             }
             _snd.PersistProbes = 0; // the peer answers: keep probing a closed window indefinitely (RFC 1122 §4.2.2.17)
         }
+
+        if (_ecn.Agreed && h.Has(TcpFlags.Ece)) OnCongestionEcho(now);
 
         if (_snd.FinQueued && _snd.Una == _snd.FinSequence + 1)
         {
@@ -588,6 +598,33 @@ internal sealed partial class TcpControlBlock
         _snd.Buffer.Clear();
         _recovery.OnSendBufferDiscarded();
         ReleaseIdleBuffers();
+    }
+
+    /// <summary>
+    /// RFC 3168 §6.1.3: a CWR ends the echo (the sender reduced its window); a CE mark starts it — after the CWR, so a
+    /// segment carrying both keeps the echo on. A marked segment is ACKed at once, so the sender hears of it a round trip
+    /// sooner (Linux does the same).
+    /// </summary>
+    private void OnEcnInput(in TcpHeader h, bool congestionExperienced)
+    {
+        if (h.Has(TcpFlags.Cwr)) _ecn.EchoCongestion = false;
+        if (!congestionExperienced) return;
+        _ecn.EchoCongestion = true;
+        _pending |= TcpPendingOutput.Ack;
+    }
+
+    /// <summary>
+    /// The peer echoed a congestion mark (RFC 3168 §6.1.2): reduce the window as for a loss, but at most once per window of
+    /// data — until SND.UNA passes what was in flight at the last response — and mark the next new segment with CWR.
+    /// </summary>
+    private void OnCongestionEcho(Instant now)
+    {
+        if (_ecn.Responded && _snd.Una < _ecn.RespondedUntil) return;
+        _ecn.Responded = true;
+        _ecn.RespondedUntil = _snd.Max;
+        _ecn.CwrPending = true;
+        _recovery.OnCongestionEcho(now, SenderView);
+        _ctx.Counters.CongestionEchoResponses++;
     }
 
     /// <summary>

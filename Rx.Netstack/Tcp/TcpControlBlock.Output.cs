@@ -16,6 +16,7 @@ internal sealed partial class TcpControlBlock
     {
         payloadLength = 0;
         _snd.LastPayloadLength = 0;
+        _ecn.LastSegmentCapable = false;
         if (TakePending(TcpPendingOutput.Reset))
         {
             header = new TcpHeader(Local.Port, Remote.Port, _reset.Flags) { Sequence = _reset.Sequence, Acknowledgment = _reset.Acknowledgment };
@@ -91,7 +92,9 @@ internal sealed partial class TcpControlBlock
                 header.HasTimestamps = true;
                 header.TimestampValue = _opt.TsNow(now);
             }
+            if (_settings.EnableEcn) header.Flags |= TcpFlags.Ece | TcpFlags.Cwr; // an ECN-setup SYN (RFC 3168 §6.1.1)
         }
+        if (synAck && _ecn.Agreed) header.Flags |= TcpFlags.Ece; // an ECN-setup SYN-ACK: ECE without CWR (RFC 3168 §6.1.1)
         if (_snd.Max == _snd.Iss)
         {
             _snd.Nxt = _snd.Max = _snd.ProbeHigh = _snd.Iss + 1;
@@ -293,7 +296,19 @@ internal sealed partial class TcpControlBlock
             if (_snd.RttTiming && seq < _snd.RttTimedEnd) _snd.RttTiming = false; // Karn's rule
             _recovery.OnRetransmitted(seq, SeqNumber.Min(end, _snd.Max), now, header.HasTimestamps ? header.TimestampValue : null);
         }
-        if (newData) _recovery.OnSent(SeqNumber.Max(seq, _snd.Max), end, now);
+        if (newData)
+        {
+            _recovery.OnSent(SeqNumber.Max(seq, _snd.Max), end, now);
+            if (_ecn.Agreed && length > 0 && seq >= _snd.Max)
+            {
+                _ecn.LastSegmentCapable = true; // new data only (RFC 3168 §6.1.5: a retransmission is not ECN-capable)
+                if (_ecn.CwrPending)
+                {
+                    header.Flags |= TcpFlags.Cwr; // the first new data after a reduction (RFC 3168 §6.1.2)
+                    _ecn.CwrPending = false;
+                }
+            }
+        }
         if (end > _snd.Max)
         {
             int fresh = Math.Min(length, end - _snd.Max);
@@ -343,6 +358,7 @@ internal sealed partial class TcpControlBlock
             h.TimestampEcho = _opt.TsRecent;
         }
         if (_opt.Sack && (_rcv.OutOfOrder.Count > 0 || _rcv.HasDuplicateSack)) AddSackBlocks(ref h);
+        if (_ecn.EchoCongestion) h.Flags |= TcpFlags.Ece; // until the peer's CWR (RFC 3168 §6.1.3)
         _rcv.LastAckSent = _rcv.Nxt;
         _pending &= ~TcpPendingOutput.Ack;
         _timers.DelayedAck = Instant.Never;

@@ -60,6 +60,7 @@ internal sealed partial class TcpControlBlock
     private TcpTimers _timers = new();        // the deadlines, PollAt their earliest
     private TcpPendingOutput _pending;        // what the next segments owe the peer besides data
     private PendingReset _reset;              // the RST's numbers while TcpPendingOutput.Reset is pending
+    private TcpEcn _ecn;                      // ECN (RFC 3168): agreed?, CE to echo, the once-per-window response
     private ILossRecovery _recovery;          // loss detection and recovery (RACK-TLP with SACK, duplicate ACKs without), chosen at the handshake
     private readonly ICongestionControl _cc;  // cwnd and ssthresh (NewReno or CUBIC), told of events by _recovery
     private RttEstimator _rtt;                // SRTT, RTTVAR and RTO (RFC 6298); replaced once after a retried SYN (§5.7)
@@ -251,6 +252,10 @@ internal sealed partial class TcpControlBlock
 
     /// <summary>True while an array is rented for the send or receive ring or received frames are held (idle connections hold none).</summary>
     public bool HoldsBuffers => _snd.Buffer.IsAllocated || _rcv.Buffer.IsAllocated || _rcv.Held.IsAllocated;
+
+    /// <summary>The segment <see cref="TryGetSegment"/> last returned is to go out ECN-capable, ECT(0) in its IP header
+    /// (RFC 3168 §6.1.1: new data of a connection that agreed ECN).</summary>
+    public bool SendEcnCapable => _ecn.LastSegmentCapable;
 
     /// <summary>The earliest deadline (<see cref="TcpTimers.Earliest"/>): when the engine must next call <see cref="OnTimer"/>.</summary>
     public Instant PollAt => _timers.Earliest;
