@@ -42,6 +42,15 @@ internal static class BenchCommand
                 title = $"bench tun: linux ⇄ rx-netstack over TUN in a namespace, MTU {BenchTun.Mtu}, {options.Write / 1024.0:0.#} KiB writes, {options.Seconds:0.#} s each";
                 results = await BenchTun.RunAsync(options, buffers, console);
                 break;
+            case "loss":
+                if (NetworkNamespace.WhyUnsupported() is { } whyNot)
+                {
+                    Console.Error.WriteLine($"rx-netstack bench loss: cannot run: {whyNot}");
+                    return ExitCodes.Unsupported;
+                }
+                title = $"bench loss: linux ⇄ rx-netstack over one impaired link (TUN, MTU {BenchTun.Mtu}, 10 ms RTT), {options.Buffer / 1024} KiB buffers, {options.Seconds:0.#} s each";
+                results = await BenchLoss.RunAsync(options, console);
+                break;
             default:
                 throw new ArgumentOutOfRangeException(nameof(which), which, "not a benchmark");
         }

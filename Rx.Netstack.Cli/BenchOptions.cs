@@ -45,6 +45,9 @@ internal sealed record BenchOptions
             Knob.Buffer | Knob.Write | Knob.Offloads, run,
             bufferHelp: "TCP socket buffers in bytes, both sides (1024..67108864); default: both 65536 and 1048576, one after the other.",
             offloadsHelp: "TUN offloads: on lets the kernel hand over TCP super-packets of up to 64 KiB (virtio-net headers); off: one packet per MTU."));
+        bench.Subcommands.Add(Benchmark("loss", "Goodput under loss and reordering: the Linux kernel and the stack, each sending to the other over the same impaired link (TUN in a namespace it creates and deletes, root): 1, 3, 5 % loss, reordering.",
+            Knob.Buffer | Knob.Write, run,
+            bufferHelp: "TCP socket buffers in bytes, both sides (1024..67108864); default 262144."));
         return bench;
     }
 
