@@ -10,8 +10,9 @@ namespace Rx.Netstack.Cli;
 /// <c>bench loss</c>: goodput under loss and reordering, the Linux kernel against our stack over one impaired link. A TUN
 /// device (offloads off, MTU 1500) in a namespace this command creates and deletes; between it and our stack an
 /// <see cref="ImpairedLink"/> that drops, holds back and delays frames the same way in both directions — so our sender to
-/// Linux and Linux's sender to us cross the very same link, case by case, in one run. Linux runs its defaults (CUBIC, SACK,
-/// RACK); our stack runs its own (CUBIC, SACK, RACK-TLP). Each line is one bulk transfer; retransmissions are the sender's.
+/// Linux and Linux's sender to us cross the very same link, case by case, in one run. Linux runs CUBIC (TCP_CONGESTION on its socket:
+/// a host default of BBR, which does not take loss for congestion, would compare another algorithm), SACK and
+/// RACK; our stack its defaults (CUBIC, SACK, RACK-TLP). Each line is one bulk transfer; retransmissions are the sender's.
 /// </summary>
 internal static class BenchLoss
 {
@@ -89,6 +90,7 @@ internal static class BenchLoss
         await using var pair = kernelSends
             ? await BenchTun.KernelToStackAsync(ns, stack, settings, o.Buffer, port)
             : await BenchTun.StackToKernelAsync(ns, stack, settings, o.Buffer, port);
+        string linuxCc = UseCubic(pair.KernelSocket);
         var (sent, received, elapsed) = await BenchTun.BulkAsync(pair, o.Write, o.Duration, (long)(1e9 * o.Seconds));
         if (received != sent) throw new InvalidOperationException($"sent {sent} bytes but {received} arrived");
         long retransmitted = kernelSends ? KernelRetransmissions(ns) - kernelRetransBefore : stack.GetStats().TcpRetransmissions - ourRetransBefore;
@@ -98,8 +100,19 @@ internal static class BenchLoss
         [
             ("link", name), ("mb_per_s", received / 1e6 / elapsed.TotalSeconds), ("bytes", received), ("seconds", elapsed.TotalSeconds),
             ("sender_retransmits", retransmitted), ("data_dir_frames", dataOffered), ("data_dir_lost", dataLost),
-            ("buffer", BenchTun.Label(o.Buffer)), ("rtt_ms", 2 * OneWayDelay.TotalMilliseconds),
+            ("buffer", BenchTun.Label(o.Buffer)), ("rtt_ms", 2 * OneWayDelay.TotalMilliseconds), ("linux_cc", linuxCc),
         ]);
+    }
+
+    private const int IPPROTO_TCP = 6, TCP_CONGESTION = 13;
+
+    /// <summary>Puts the kernel's socket on CUBIC, as ours, and returns what it runs (TCP_CONGESTION, tcp(7)).</summary>
+    private static string UseCubic(System.Net.Sockets.Socket socket)
+    {
+        socket.SetRawSocketOption(IPPROTO_TCP, TCP_CONGESTION, "cubic"u8);
+        byte[] name = new byte[16];
+        int length = socket.GetRawSocketOption(IPPROTO_TCP, TCP_CONGESTION, name);
+        return System.Text.Encoding.ASCII.GetString(name, 0, length).TrimEnd('\0');
     }
 
     /// <summary>The namespace's TCP RetransSegs (its own MIB: only the kernel's sockets inside it count).</summary>
