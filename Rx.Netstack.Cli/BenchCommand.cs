@@ -51,6 +51,15 @@ internal static class BenchCommand
                 title = $"bench loss: linux ⇄ rx-netstack over one impaired link (TUN, MTU {BenchTun.Mtu}, 10 ms RTT), {options.Buffer / 1024} KiB buffers, {options.Seconds:0.#} s each";
                 results = await BenchLoss.RunAsync(options, console);
                 break;
+            case "engines":
+                if (NetworkNamespace.WhyUnsupported() is { } whyNotEngines)
+                {
+                    Console.Error.WriteLine($"rx-netstack bench engines: cannot run: {whyNotEngines}");
+                    return ExitCodes.Unsupported;
+                }
+                title = $"bench engines: linux ⇄ rx-netstack with {options.Engines} engine(s) over a {options.Engines}-queue TUN, MTU {BenchEngines.Mtu}, {options.Seconds:0.#} s each";
+                results = await BenchEngines.RunAsync(options, console);
+                break;
             default:
                 throw new ArgumentOutOfRangeException(nameof(which), which, "not a benchmark");
         }

@@ -12,6 +12,8 @@ internal sealed record BenchOptions
     public int IdleConnections { get; init; }
     public int DatagramSize { get; init; } = 1024;
     public int Parallel { get; init; } = 8;
+    /// <summary>bench engines: the stack's engines (NetstackOptions.Engines), one TUN queue each.</summary>
+    public int Engines { get; init; } = 1;
     public bool Json { get; init; }
     /// <summary>Whether the stacks' pipe offloads TCP/UDP checksums, as the kernel's loopback does (the default).</summary>
     public ChecksumOffload Checksums { get; init; } = ChecksumOffload.Both;
@@ -48,6 +50,9 @@ internal sealed record BenchOptions
         bench.Subcommands.Add(Benchmark("loss", "Goodput under loss and reordering: the Linux kernel and the stack, each sending to the other over the same impaired link (TUN in a namespace it creates and deletes, root): 1, 3, 5 % loss, reordering.",
             Knob.Buffer | Knob.Write, run,
             bufferHelp: "TCP socket buffers in bytes, both sides (1024..67108864); default 262144."));
+        bench.Subcommands.Add(Benchmark("engines", "A stack of N engines against the Linux kernel over a multi-queue TUN device in a namespace it creates and deletes (root): bulk TCP over --parallel connections each way, then connections per second, with the CPU taken.",
+            Knob.Buffer | Knob.Write | Knob.Offloads | Knob.Parallel | Knob.Engines, run,
+            offloadsHelp: "TUN offloads: on lets the kernel hand over TCP super-packets of up to 64 KiB (virtio-net headers); off: one packet per MTU."));
         return bench;
     }
 
@@ -62,6 +67,7 @@ internal sealed record BenchOptions
         Parallel = 32,
         Checksums = 64,
         Offloads = 128,
+        Engines = 256,
     }
 
     private static Command Benchmark(string name, string description, Knob knobs, Func<string, BenchOptions, Task<int>> run,
@@ -117,7 +123,8 @@ internal sealed record BenchOptions
         var write = Number(Knob.Write, "--write", "W", "Bytes per write", 1, 16 << 20, Defaults.Write);
         var idle = Number(Knob.IdleConnections, "--idle-connections", "K", "Idle established connections held open during the transfer", 0, 60000, Defaults.IdleConnections);
         var size = Number(Knob.Size, "--size", "S", "Datagram payload bytes", 1, 65507, Defaults.DatagramSize);
-        var parallel = Number(Knob.Parallel, "--parallel", "P", "Concurrent connect/close loops", 1, 256, Defaults.Parallel);
+        var parallel = Number(Knob.Parallel, "--parallel", "P", "Concurrent connect/close loops (bench engines: also the bulk connections)", 1, 256, Defaults.Parallel);
+        var engines = Number(Knob.Engines, "--engines", "N", "The stack's engines, one TUN queue each", 1, 16, Defaults.Engines);
         var checksums = Choice(Knob.Checksums, "--checksums",
             "offload: the pipe's TCP/UDP checksums are neither computed nor verified, as on the kernel's loopback; compute: they are.",
             "offload", "compute");
@@ -134,6 +141,7 @@ internal sealed record BenchOptions
             if (idle is not null) o = o with { IdleConnections = result.GetValue(idle) };
             if (size is not null) o = o with { DatagramSize = result.GetValue(size) };
             if (parallel is not null) o = o with { Parallel = result.GetValue(parallel) };
+            if (engines is not null) o = o with { Engines = result.GetValue(engines) };
             if (checksums is not null) o = o with { Checksums = result.GetValue(checksums) == "compute" ? ChecksumOffload.None : ChecksumOffload.Both };
             if (offloads is not null) o = o with { Offloads = result.GetValue(offloads) != "off" };
             return run(name, o);

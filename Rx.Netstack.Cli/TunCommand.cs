@@ -19,9 +19,12 @@ internal static class TunCommand
         using var stop = new StopSignal();
 
         TunDevice tun;
+        MultiQueueTunDevice? queues = null;
         try
         {
-            tun = TunDevice.Open(options.Device, createIfMissing: true);
+            // More than one engine: one queue each (the first queue's device names the interface in the banner).
+            if (options.Engines > 1) queues = MultiQueueTunDevice.Open(options.Device, options.Engines, createIfMissing: true, offloads: options.Offloads);
+            tun = queues?.Devices[0] ?? TunDevice.Open(options.Device, createIfMissing: true, offloads: options.Offloads);
         }
         catch (TunDeviceException e)
         {
@@ -29,12 +32,13 @@ internal static class TunCommand
             return ExitCodes.Failure;
         }
 
+        using (queues)
         using (tun)
         {
-            var stack = new Netstack(new NetstackOptions { Addresses = options.Addresses, Tcp = ServiceHost.DefaultTcpSettings });
+            var stack = new Netstack(new NetstackOptions { Addresses = options.Addresses, Tcp = ServiceHost.DefaultTcpSettings, Engines = options.Engines });
             PcapWriter? writer = options.PcapPath is null ? null : new PcapWriter(File.Create(options.PcapPath), stack.Scheduler);
             CaptureDevice? capture = writer is null ? null : new CaptureDevice(tun, stack.Scheduler, writer);
-            IDisposable attachment = stack.Attach((IPacketDevice?)capture ?? tun);
+            IDisposable attachment = queues is not null ? stack.AttachQueues(queues) : stack.Attach((IPacketDevice?)capture ?? tun);
             // Flush the capture now and then so tshark/Wireshark can follow the file while we run.
             using var flushing = writer is null ? null : new Timer(_ => writer.Flush(), null, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(1));
             try
@@ -73,7 +77,7 @@ internal static class TunCommand
 
     private static void PrintBanner(TunDevice tun, TunOptions options, ServiceHost host)
     {
-        Console.WriteLine($"rx-netstack on {tun.Name} (MTU {tun.Mtu}, offloads {(tun.Offloads ? "on" : $"off: {tun.OffloadsOffReason}")}), addresses {string.Join(", ", options.Addresses)}");
+        Console.WriteLine($"rx-netstack on {tun.Name} (MTU {tun.Mtu}, offloads {(tun.Offloads ? "on" : $"off: {tun.OffloadsOffReason}")}{(options.Engines > 1 ? $", {options.Engines} engines on as many queues" : "")}), addresses {string.Join(", ", options.Addresses)}");
         foreach (string line in host.Describe()) Console.WriteLine($"  {line}");
         var v4 = options.Addresses.FirstOrDefault(a => !a.Address.IsV6);
         if (v4 != default)

@@ -9,7 +9,7 @@ namespace Rx.Netstack.Cli;
 /// <param name="PcapPath">Where to write a capture of every packet, or null.</param>
 /// <param name="Quiet">No line per request or connection (benchmarks: the console would be measured too).</param>
 /// <param name="Dashboard">Serve the live dashboard at /dashboard on the stack's HTTP port.</param>
-internal sealed record TunOptions(string Device, IReadOnlyList<InterfaceAddress> Addresses, string? PcapPath, bool Quiet = false, bool Dashboard = false)
+internal sealed record TunOptions(string Device, IReadOnlyList<InterfaceAddress> Addresses, string? PcapPath, bool Quiet = false, bool Dashboard = false, int Engines = 1, bool Offloads = true)
 {
     /// <summary>Linux's limit on an interface name: IFNAMSIZ (16) less the terminating zero.</summary>
     public const int MaxInterfaceNameBytes = 15;
@@ -49,16 +49,40 @@ internal sealed record TunOptions(string Device, IReadOnlyList<InterfaceAddress>
         var quiet = new Option<bool>("--quiet", "-q") { Description = "Print no line per request or connection (for benchmarks)." };
         var dashboard = new Option<bool>("--dashboard") { Description = "Serve a live dashboard of the stack at http://ADDRESS/dashboard (Kestrel on the stack itself)." };
 
+        var engines = new Option<int>("--engines")
+        {
+            Description = "Protocol engines, each on its own queue of a multi-queue TUN (IFF_MULTI_QUEUE) and its own core (1..16; not with --pcap).",
+            HelpName = "N",
+            DefaultValueFactory = _ => 1,
+            CustomParser = OptionParsers.WholeNumber("--engines", 1, 16),
+        };
+
+        var offloads = new Option<string>("--offloads")
+        {
+            Description = "TUN offloads: on lets the kernel hand over TCP super-packets of up to 64 KiB (virtio-net headers); off: one packet per MTU per read, in-order runs merged by the device (GRO).",
+            HelpName = "on|off",
+            DefaultValueFactory = _ => "on",
+            CustomParser = OptionParsers.OneOf("--offloads", "on", "off"),
+        };
+
         var command = new Command("tun", "Serve ICMP echo, TCP echo (7), discard (9), chargen (19), UDP echo (7) and HTTP (80) on a Linux TUN device (root or CAP_NET_ADMIN) until Ctrl-C or SIGTERM.")
         {
-            device, addresses, pcap, quiet, dashboard,
+            device, addresses, pcap, quiet, dashboard, engines, offloads,
         };
+        command.Validators.Add(result =>
+        {
+            // By the token, not the value: a wrong --engines has its own error, and its value cannot be read.
+            if (result.GetResult(pcap) is not null && result.GetResult(engines) is { Tokens: [var token] } && token.Value != "1")
+                result.AddError("--pcap captures one queue: use it with --engines 1.");
+        });
         command.SetAction(result => run(new TunOptions(
             result.GetRequiredValue(device),
             result.GetRequiredValue(addresses),
             result.GetValue(pcap),
             result.GetValue(quiet),
-            result.GetValue(dashboard))));
+            result.GetValue(dashboard),
+            result.GetValue(engines),
+            result.GetValue(offloads) != "off")));
         return command;
     }
 

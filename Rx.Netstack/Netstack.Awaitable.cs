@@ -23,7 +23,7 @@ public sealed partial class Netstack
         var completion = new ReplyCompletion(inline || Options.RunContinuationsInline);
         var request = new PendingRequest(NextRequestId(), command, completion);
         if (cancellationToken.CanBeCanceled) completion.CancelWith(_passes, request, cancellationToken);
-        _passes.Submit(request);
+        Route(request);
         return completion.Task;
     }
 

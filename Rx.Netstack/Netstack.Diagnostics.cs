@@ -64,8 +64,13 @@ public sealed partial class Netstack
     /// for every socket that exists, then a batch at the end of every engine pass in which sockets were added, removed or changed
     /// TCP state. Batches are delivered on the engine's scheduler (use <c>ObserveOn</c> for a UI thread). While nobody subscribes
     /// it costs nothing; while someone does, a pass costs only the sockets it touched. Completes when the stack is disposed.
+    /// With several engines the first batch holds every engine's sockets and later batches come from each engine as they
+    /// happen (docs/sharding.md).
     /// </summary>
-    public IObservable<IReadOnlyList<SocketTableChange>> SocketTable => Observable.Create<IReadOnlyList<SocketTableChange>>(observer =>
+    public IObservable<IReadOnlyList<SocketTableChange>> SocketTable => _shards?.SocketTable ?? EngineSocketTable;
+
+    /// <summary>This engine's socket table (of a sharded stack, <see cref="SocketTable"/> merges every engine's).</summary>
+    internal IObservable<IReadOnlyList<SocketTableChange>> EngineSocketTable => Observable.Create<IReadOnlyList<SocketTableChange>>(observer =>
     {
         var subscription = new SingleAssignmentDisposable();
         subscription.Disposable = Scheduler.Schedule((this, observer), static (_, state) =>

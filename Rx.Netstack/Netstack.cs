@@ -57,6 +57,10 @@ public sealed partial class Netstack : IDisposable, IAsyncDisposable
     /// <summary>The resolver over <see cref="NetstackOptions.DnsServers"/>, made on first use (see <see cref="NameResolver"/>).</summary>
     private INameResolver? _nameResolver;
 
+    /// <summary>With <see cref="NetstackOptions.Engines"/> &gt; 1, the other engines and the routing over them (this stack is
+    /// engine 0); null with one engine. See docs/sharding.md.</summary>
+    private readonly ShardSet? _shards;
+
     /// <summary>Creates a stack.</summary>
     /// <param name="options">Settings (defaults: <see cref="NetstackOptions"/>).</param>
     /// <param name="scheduler">Where all engine work runs and where time comes from. Default: an <see cref="EventLoopScheduler"/>
@@ -77,7 +81,8 @@ public sealed partial class Netstack : IDisposable, IAsyncDisposable
         _raw = new RawDemux(_ip, _passes, _sockets, Options, _counters);
         _tcp = new TcpDemux(_ip, _passes, _sockets, Options, _counters, seed);
         _meter = CreateMeter();
-        Commands = System.Reactive.Observer.Create<CommandRequest>(r => _passes.Submit(new PendingRequest(r.Id, r.Command, r.ReplyTo)));
+        Commands = System.Reactive.Observer.Create<CommandRequest>(r => Route(new PendingRequest(r.Id, r.Command, r.ReplyTo)));
+        if (Options.Engines > 1) _shards = new ShardSet(this, Options, scheduler);
     }
 
     /// <summary>The settings the stack was built with.</summary>
@@ -105,6 +110,8 @@ public sealed partial class Netstack : IDisposable, IAsyncDisposable
         ObjectDisposedException.ThrowIf(_passes.IsDisposed, this);
         if (device.Mtu < 576 && device.Mtu != 0)
             throw new ArgumentException($"Device MTU {device.Mtu} is below the IPv4 minimum of 576.", nameof(device));
+        if (_shards is not null)
+            throw new ArgumentException($"The stack has {Options.Engines} engines: attach a device with a queue for each (AttachQueues).", nameof(device));
         return _ip.Attach(device);
     }
 
@@ -137,17 +144,17 @@ public sealed partial class Netstack : IDisposable, IAsyncDisposable
         return Observable.Create<Reply>(observer =>
         {
             var request = new PendingRequest(NextRequestId(), command, observer);
-            _passes.Submit(request);
+            Route(request);
             return Disposable.Create((_passes, request), static state => state._passes.Cancel(state.request));
         });
     }
 
-    /// <summary>A snapshot of the counters.</summary>
-    public NetstackStats GetStats() => SnapshotStats();
+    /// <summary>A snapshot of the counters (of a stack with several engines, every engine's summed; docs/sharding.md).</summary>
+    public NetstackStats GetStats() => _shards?.GetStats() ?? SnapshotStats();
 
     /// <summary>Snapshots of the counters every <paramref name="period"/>, on the engine's scheduler.</summary>
     public IObservable<NetstackStats> Stats(TimeSpan period) =>
-        Observable.Interval(period, Scheduler).Select(_ => SnapshotStats()).StartWith(Scheduler, SnapshotStats());
+        Observable.Interval(period, Scheduler).Select(_ => GetStats()).StartWith(Scheduler, GetStats());
 
     /// <summary>
     /// Completes every pending request with <see cref="NetstackErrorKind.StackDisposed"/>, resets connections, detaches the
@@ -158,6 +165,7 @@ public sealed partial class Netstack : IDisposable, IAsyncDisposable
     {
         if (_passes.IsDisposed) return;
         _meter.Dispose(); // its instruments disappear from listeners with the stack
+        _shards?.DisposeOthers();
         _passes.Dispose();
     }
 
@@ -170,6 +178,7 @@ public sealed partial class Netstack : IDisposable, IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         Dispose();
+        if (_shards is { } shards) await shards.DisposeOthersAsync().ConfigureAwait(false);
         await _passes.TornDown.ConfigureAwait(false);
         if (_passes.EngineThread is { } thread && thread != Thread.CurrentThread)
         {
@@ -183,7 +192,7 @@ public sealed partial class Netstack : IDisposable, IAsyncDisposable
     /// thread this stack owns. Blocking calls of the library (the <c>Stream</c>'s synchronous <c>Read</c>/<c>Write</c>)
     /// check it and throw instead of deadlocking.
     /// </summary>
-    internal bool IsOnEngineThread => _passes.IsOnEngineThread;
+    internal bool IsOnEngineThread => _passes.IsOnEngineThread || (_shards?.IsOnEngineThread ?? false);
 
     /// <summary>Throws <see cref="InvalidOperationException"/> when <see cref="IsOnEngineThread"/>: <paramref name="operation"/>
     /// would wait for the engine that waits for it.</summary>

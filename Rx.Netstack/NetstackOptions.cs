@@ -130,6 +130,14 @@ public sealed record NetstackOptions
     /// <summary>The TTL / hop limit of packets the stack sends.</summary>
     public byte DefaultTimeToLive { get; init; } = 64;
 
+    /// <summary>
+    /// Protocol engines behind the one <see cref="Netstack"/>, each with its own thread, state and device queue: TCP flows are
+    /// placed on an engine by a hash of their addresses and ports, listeners listen on every engine, and stats and the socket
+    /// table merge (docs/sharding.md). More than one needs a device with as many queues (<see cref="IMultiQueuePacketDevice"/>).
+    /// Default 1. Limits such as <see cref="MaxSockets"/> and the queues hold per engine.
+    /// </summary>
+    public int Engines { get; init; } = 1;
+
     /// <summary>Checks the values and throws <see cref="ArgumentException"/> naming the first that is wrong.</summary>
     public void Validate()
     {
@@ -153,6 +161,7 @@ public sealed record NetstackOptions
         Require(ReassemblyMemoryLimit >= 0, "ReassemblyMemoryLimit must not be negative");
         Require(IcmpErrorRatePerSecond >= 0, "IcmpErrorRatePerSecond must not be negative");
         Require(DefaultTimeToLive > 0, "DefaultTimeToLive must be positive");
+        Require(Engines is >= 1 and <= 64, $"Engines {Engines} must be within 1..64");
         Require(Tcp is not null, "Tcp is null");
         Tcp!.Validate();
     }

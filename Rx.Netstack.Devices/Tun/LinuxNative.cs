@@ -25,6 +25,8 @@ internal static unsafe partial class LinuxNative
     public const short IFF_NO_PI = 0x1000;
     /// <summary>Each packet read or written is preceded by a <c>struct virtio_net_hdr</c> (see <see cref="VirtioNetHeader"/>).</summary>
     public const short IFF_VNET_HDR = 0x4000;
+    /// <summary>One descriptor per queue: each open of the same name adds a queue (linux/if_tun.h).</summary>
+    public const short IFF_MULTI_QUEUE = 0x0100;
 
     /// <summary>TUNSETOFFLOAD: we can take packets whose checksum is partial.</summary>
     public const uint TUN_F_CSUM = 0x01;

@@ -28,6 +28,9 @@ namespace Rx.Netstack.Devices;
 /// <see cref="ChecksumOffload.Transmit"/>, and a TCP/UDP packet the stack left without checksum asks the kernel to finish it
 /// (<c>NEEDS_CSUM</c>, which locally delivered it need not). A device put between this one and the stack must forward
 /// <see cref="ChecksumOffload"/> and <see cref="TcpSegmentationOffload"/> (CaptureDevice and ImpairedLink do), or the stack would check partial checksums and drop.</para>
+/// <para>Without offloads (plain mode) every packet is at most the MTU, so the reader coalesces as GRO does: the packets of one
+/// read burst are held, and a run of in-order TCP segments of one flow is delivered as one segment, checksums verified and
+/// made right (<see cref="ReceiveCoalescer"/>, <see cref="SegmentsCoalesced"/>).</para>
 /// </remarks>
 public sealed unsafe class TunDevice : IPacketDevice, IDisposable
 {
@@ -54,6 +57,8 @@ public sealed unsafe class TunDevice : IPacketDevice, IDisposable
     private long _gsoPacketsReceived;
     private long _gsoPacketsSent;
     private long _receiveDropped;
+    /// <summary>Plain mode: the reads of a burst, their in-order TCP segments merged before the stack sees them (null with offloads).</summary>
+    private readonly ReceiveCoalescer? _coalescer;
 
     private TunDevice(int fd, string name, int mtu, int wakeRead, int wakeWrite, string? offloadsOffReason)
     {
@@ -65,6 +70,7 @@ public sealed unsafe class TunDevice : IPacketDevice, IDisposable
         _wakeRead = wakeRead;
         _wakeWrite = wakeWrite;
         _transmit = new TransmitObserver(this);
+        _coalescer = Offloads ? null : new ReceiveCoalescer();
         _reader = new Thread(ReadLoop) { IsBackground = true, Name = $"tun {name} reader" };
     }
 
@@ -78,7 +84,12 @@ public sealed unsafe class TunDevice : IPacketDevice, IDisposable
     /// kernel refuses, the device opens in plain mode and <see cref="OffloadsOffReason"/> says why.</param>
     /// <exception cref="TunDeviceException">Not Linux, not permitted (needs root or CAP_NET_ADMIN and /dev/net/tun),
     /// or no such interface while <paramref name="createIfMissing"/> is false.</exception>
-    public static TunDevice Open(string name, bool createIfMissing = true, bool offloads = true)
+    public static TunDevice Open(string name, bool createIfMissing = true, bool offloads = true) =>
+        OpenWithFlags(name, createIfMissing, offloads, flags: 0);
+
+    /// <summary>Opens a descriptor of <paramref name="name"/> with <paramref name="flags"/> besides the usual ones
+    /// (<c>IFF_MULTI_QUEUE</c> for one queue of a <see cref="MultiQueueTunDevice"/>).</summary>
+    internal static TunDevice OpenWithFlags(string name, bool createIfMissing, bool offloads, short flags)
     {
         ArgumentException.ThrowIfNullOrEmpty(name);
         if (!OperatingSystem.IsLinux())
@@ -94,9 +105,9 @@ public sealed unsafe class TunDevice : IPacketDevice, IDisposable
         if (offloads)
         {
             if (!BitConverter.IsLittleEndian) offloadsOffReason = "virtio-net headers are read as little-endian; this host is big-endian";
-            else (fd, offloadsOffReason) = TryOpenWithOffloads(name, out actualName);
+            else (fd, offloadsOffReason) = TryOpenWithOffloads(name, flags, out actualName);
         }
-        if (fd < 0) fd = OpenPlain(name, out actualName);
+        if (fd < 0) fd = OpenPlain(name, flags, out actualName);
         int* pipe = stackalloc int[2] { -1, -1 };
         try
         {
@@ -118,11 +129,11 @@ public sealed unsafe class TunDevice : IPacketDevice, IDisposable
     }
 
     /// <summary>A descriptor bound to the interface without virtio-net headers (<c>IFF_TUN | IFF_NO_PI</c>); throws on failure.</summary>
-    private static int OpenPlain(string name, out string actualName)
+    private static int OpenPlain(string name, short flags, out string actualName)
     {
         int fd = OpenDescriptor(name);
         var request = NewRequest(name);
-        request.Flags = LinuxNative.IFF_TUN | LinuxNative.IFF_NO_PI;
+        request.Flags = (short)(LinuxNative.IFF_TUN | LinuxNative.IFF_NO_PI | flags);
         if (LinuxNative.Ioctl(fd, LinuxNative.TUNSETIFF, &request) < 0)
         {
             int errno = Marshal.GetLastPInvokeError();
@@ -138,12 +149,12 @@ public sealed unsafe class TunDevice : IPacketDevice, IDisposable
     /// descriptor is then closed (an interface it created goes with it) and the caller opens in plain mode, which reports
     /// any failure that is not about offloads (permissions, a missing interface).
     /// </summary>
-    private static (int Fd, string? WhyNot) TryOpenWithOffloads(string name, out string actualName)
+    private static (int Fd, string? WhyNot) TryOpenWithOffloads(string name, short flags, out string actualName)
     {
         actualName = name;
         int fd = OpenDescriptor(name);
         var request = NewRequest(name);
-        request.Flags = LinuxNative.IFF_TUN | LinuxNative.IFF_NO_PI | LinuxNative.IFF_VNET_HDR;
+        request.Flags = (short)(LinuxNative.IFF_TUN | LinuxNative.IFF_NO_PI | LinuxNative.IFF_VNET_HDR | flags);
         if (LinuxNative.Ioctl(fd, LinuxNative.TUNSETIFF, &request) < 0)
         {
             string why = $"ioctl TUNSETIFF with IFF_VNET_HDR failed: {LinuxNative.Describe(Marshal.GetLastPInvokeError())}";
@@ -201,6 +212,10 @@ public sealed unsafe class TunDevice : IPacketDevice, IDisposable
 
     /// <summary>TCP super-segments written (offloads on): each longer than the MTU, cut by the kernel.</summary>
     public long GsoPacketsSent => Interlocked.Read(ref _gsoPacketsSent);
+
+    /// <summary>Plain mode: received TCP segments that reached the stack merged with their neighbours (receive coalescing, as
+    /// GRO: a run of in-order segments of one flow in one read burst becomes one segment; see the remarks).</summary>
+    public long SegmentsCoalesced => _coalescer is null ? 0 : Interlocked.Read(ref _coalescer.SegmentsCoalesced);
 
     /// <summary>Reads dropped instead of delivered: a virtio-net header that is short or malformed (offloads on).</summary>
     public long ReceiveDropped => Interlocked.Read(ref _receiveDropped);
@@ -284,6 +299,12 @@ public sealed unsafe class TunDevice : IPacketDevice, IDisposable
     /// </summary>
     private TunDeviceException? ReadBurst(byte[] buffer)
     {
+        if (_coalescer is { } coalescer)
+        {
+            // Plain mode: hold the burst, then deliver it with its in-order TCP segments merged (see ReceiveCoalescer).
+            try { return ReadBurstInto(coalescer); }
+            finally { coalescer.Flush(_received); }
+        }
         for (int i = 0; i < MaxReadsPerPoll && !_stopping; i++)
         {
             nint n;
@@ -301,6 +322,34 @@ public sealed unsafe class TunDevice : IPacketDevice, IDisposable
                 : TunDeviceException.ForFailedCall("read", Name, errno);
         }
         return null; // bounded: poll() again, which also sees the wake pipe
+    }
+
+    /// <summary>Reads a burst into <paramref name="coalescer"/> (plain mode), as <see cref="ReadBurst"/> does.</summary>
+    private TunDeviceException? ReadBurstInto(ReceiveCoalescer coalescer)
+    {
+        for (int i = 0; i < MaxReadsPerPoll && !_stopping; i++)
+        {
+            Span<byte> room = coalescer.NextReadBuffer;
+            if (room.IsEmpty)
+            {
+                coalescer.Flush(_received);
+                room = coalescer.NextReadBuffer;
+            }
+            nint n;
+            fixed (byte* p = room) n = LinuxNative.Read(_fd, p, (nuint)room.Length);
+            if (n > 0)
+            {
+                coalescer.Commit((int)n);
+                continue;
+            }
+            int errno = Marshal.GetLastPInvokeError();
+            if (n < 0 && errno == LinuxNative.EAGAIN) return null;
+            if (n < 0 && errno == LinuxNative.EINTR) continue;
+            return n == 0
+                ? new TunDeviceException($"TUN device '{Name}': the interface went away.")
+                : TunDeviceException.ForFailedCall("read", Name, errno);
+        }
+        return null;
     }
 
     /// <summary>Hands one read to the subscribers: as it is in plain mode, without its virtio-net header with offloads on

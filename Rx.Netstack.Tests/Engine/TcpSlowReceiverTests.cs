@@ -1,5 +1,3 @@
-using System.Diagnostics;
-using System.Reactive.Concurrency;
 using System.Security.Cryptography;
 using Rx.Netstack.Commands;
 using Rx.Netstack.Sockets;
@@ -9,11 +7,12 @@ using Rx.Netstack.Tests.Support;
 namespace Rx.Netstack.Tests.Engine;
 
 /// <summary>
-/// A slow <see cref="TcpConnection.Received"/> subscriber on two stacks in virtual time: its <c>OnNext</c> holds each chunk
-/// until the test opens a gate, once per virtual 100 ms. The sender must stall on a zero window, memory must stay within the
-/// connection's buffers, and every byte must arrive.
+/// A slow <see cref="TcpConnection.Received"/> subscriber on two stacks in virtual time: its notifications are delivered on a
+/// scheduler of their own (a second <see cref="Microsoft.Reactive.Testing.TestScheduler"/>, as a UI thread would be) that the
+/// test lets run once per virtual 100 ms, so each chunk is held until then — exactly what a slow <c>OnNext</c> does, and the
+/// next chunk is asked for only after it returns. The sender must stall on a zero window, memory must stay within the
+/// connection's buffers, and every byte must arrive. No thread pool, no real time.
 /// </summary>
-[Collection(SerialCollection.Name)] // it lets real time pass for thread-pool delivery: run it alone
 public sealed class TcpSlowReceiverTests
 {
     private const int Buffer = 64 * 1024;
@@ -36,29 +35,26 @@ public sealed class TcpSlowReceiverTests
         byte[] data = new byte[4 << 20];
         new Random(11).NextBytes(data);
 
-        // The slow subscriber: OnNext runs off the engine and waits for the gate (a bounded wait on an event, no sleeping).
-        using var gate = new SemaphoreSlim(0);
+        // The slow subscriber: delivered on a consumer scheduler the test runs only once per chunk period.
+        var consumer = new Microsoft.Reactive.Testing.TestScheduler();
         using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         long consumed = 0;
         int inOnNext = 0, maxInOnNext = 0, largestChunk = 0, chunks = 0;
-        bool gateTimedOut = false, completed = false;
+        bool completed = false;
         Exception? failed = null;
-        // On the thread pool, as Received delivers on a stack without RunContinuationsInline (these stacks have it).
-        using var subscription = server.ReceivedOn(TaskPoolScheduler.Default).Subscribe(chunk =>
+        using var subscription = server.ReceivedOn(consumer).Subscribe(chunk =>
         {
-            int now = Interlocked.Increment(ref inOnNext);
-            maxInOnNext = Math.Max(maxInOnNext, now);
+            maxInOnNext = Math.Max(maxInOnNext, ++inOnNext);
             largestChunk = Math.Max(largestChunk, chunk.Length);
             chunks++;
             hash.AppendData(chunk.Span);
-            if (!gate.Wait(TimeSpan.FromSeconds(20))) gateTimedOut = true;
-            Interlocked.Add(ref consumed, chunk.Length);
-            Interlocked.Decrement(ref inOnNext);
+            consumed += chunk.Length;
+            inOnNext--;
         }, e => failed = e, () => completed = true);
 
         // The sender pushes 4 MB in one SendAsync, then closes.
         Task send = client.SendAsync(data);
-        Task closed = send.ContinueWith(_ => client.CloseAsync(), TaskScheduler.Default).Unwrap();
+        Task? closed = null; // the close follows the send (started by the loop below, on this thread)
 
         // Sample both ends every 10 ms on the engine (replies arrive while the scheduler runs).
         int minReceiveWindow = int.MaxValue, maxReceiveQueued = 0, maxSendQueued = 0;
@@ -89,28 +85,23 @@ public sealed class TcpSlowReceiverTests
             {
                 s.AdvanceBy(TimeSpan.FromMilliseconds(1).Ticks);
                 if (ms % 10 == 0) Sample();
-                // Thread-pool continuations (the sender's loop, the subscriber asking for its next chunk) get a moment.
-                var spin = Stopwatch.StartNew();
-                while (spin.Elapsed < TimeSpan.FromMilliseconds(0.05)) Thread.SpinWait(10);
-                if (send.IsCompleted && consumedWhenSendCompleted < 0) consumedWhenSendCompleted = Interlocked.Read(ref consumed);
+                if (send.IsCompleted && consumedWhenSendCompleted < 0)
+                {
+                    consumedWhenSendCompleted = consumed;
+                    closed = client.CloseAsync();
+                }
             }
             if (s.Clock - start >= TimeSpan.FromSeconds(1).Ticks && s.Clock - start < TimeSpan.FromSeconds(1.1).Ticks)
                 sendDoneAtOneSecond = send.IsCompleted;
-            // One chunk per period: open the gate for the subscriber waiting in OnNext, and let it ask for the next chunk.
-            if (Volatile.Read(ref inOnNext) == 1)
-            {
-                long before = Interlocked.Read(ref consumed);
-                gate.Release();
-                SpinWait.SpinUntil(() => Interlocked.Read(ref consumed) != before, TimeSpan.FromSeconds(5));
-            }
+            // One chunk per period: the consumer takes what was delivered to it (its next request reaches the engine then).
+            consumer.AdvanceBy(1);
         }
 
         Assert.Null(failed);
-        Assert.False(gateTimedOut);
         Assert.True(completed, $"not complete after {limit}: consumed {consumed} of {data.Length}");
         Assert.Equal(SHA256.HashData(data), hash.GetHashAndReset());
         Assert.Equal(data.Length, consumed);
-        Assert.True(closed.IsCompletedSuccessfully);
+        Assert.True(closed is { IsCompletedSuccessfully: true });
 
         // The reader set the pace: at most one chunk per 100 ms, each at most the receive buffer.
         Assert.Equal(1, maxInOnNext);

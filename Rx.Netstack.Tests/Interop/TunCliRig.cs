@@ -45,7 +45,8 @@ internal sealed class TunCliRig : IAsyncDisposable
         CliProcess? cli = null;
         try
         {
-            ns.Exec("ip", "tuntap", "add", "dev", Interface, "mode", "tun");
+            // Several engines open one queue each: the interface must be a multi-queue one.
+            ns.Exec(["ip", "tuntap", "add", "dev", Interface, "mode", "tun", .. (extraArgs.Contains("--engines") ? ["multi_queue"] : Array.Empty<string>())]);
             ns.Exec("ip", "addr", "add", $"{KernelV4}/24", "dev", Interface);
             ns.Exec("ip", "-6", "addr", "add", $"{KernelV6}/64", "dev", Interface, "nodad");
             ns.Exec("ip", "link", "set", Interface, "up");

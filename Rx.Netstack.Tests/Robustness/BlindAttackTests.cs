@@ -52,11 +52,14 @@ public sealed class BlindAttackTests : IDisposable
     }
 
     /// <summary>B's RCV.NXT and SND.NXT, read off the last segment A sent on the connection.</summary>
-    private (SeqNumber RcvNxt, SeqNumber SndNxt, TcpHeader Last) Numbers()
+    private (SeqNumber RcvNxt, SeqNumber SndNxt, TcpHeader Last) Numbers() => Numbers(_client.Local.Port);
+
+    /// <summary>B's RCV.NXT and SND.NXT on the connection from A's <paramref name="clientPort"/>.</summary>
+    private (SeqNumber RcvNxt, SeqNumber SndNxt, TcpHeader Last) Numbers(ushort clientPort)
     {
         for (int i = _toB.Count - 1; i >= 0; i--)
         {
-            if (!Forge.TryReadTcp(_toB[i], out _, out _, out TcpHeader h, out int length) || h.SourcePort != _client.Local.Port) continue;
+            if (!Forge.TryReadTcp(_toB[i], out _, out _, out TcpHeader h, out int length) || h.SourcePort != clientPort) continue;
             return (h.Sequence + length + (h.Has(TcpFlags.Fin) ? 1 : 0), h.Acknowledgment, h);
         }
         throw new InvalidOperationException("no segment from A seen");
@@ -70,11 +73,14 @@ public sealed class BlindAttackTests : IDisposable
     }
 
     /// <summary>Segments B sent after <paramref name="mark"/> on the connection.</summary>
-    private List<TcpHeader> SentByBSince(int mark)
+    private List<TcpHeader> SentByBSince(int mark) => SentByBSince(mark, _client.Local.Port);
+
+    /// <summary>Segments B sent after <paramref name="mark"/> to A's <paramref name="clientPort"/>.</summary>
+    private List<TcpHeader> SentByBSince(int mark, ushort clientPort)
     {
         var list = new List<TcpHeader>();
         for (int i = mark; i < _fromB.Count; i++)
-            if (Forge.TryReadTcp(_fromB[i], out _, out _, out TcpHeader h, out _) && h.DestinationPort == _client.Local.Port) list.Add(h);
+            if (Forge.TryReadTcp(_fromB[i], out _, out _, out TcpHeader h, out _) && h.DestinationPort == clientPort) list.Add(h);
         return list;
     }
 
@@ -175,10 +181,76 @@ public sealed class BlindAttackTests : IDisposable
         }
         _pair.Scheduler.AdvanceBy(TimeSpan.FromMilliseconds(1).Ticks);
         long sent = _pair.B.TcpCounters.ChallengeAcksSent - sentBefore;
-        Assert.InRange(sent, 1, 1000); // RFC 5961 §7: the default limit is 1000 a second
+        Assert.InRange(sent, 500, 1499); // RFC 5961 §7: 1,000 a second on average, each second's budget drawn at random
         Assert.True(_pair.B.TcpCounters.ChallengeAcksSuppressed >= 5000 - sent);
         Assert.Equal(TcpState.Established, ServerState());
         Exchange("still alive");
+    }
+
+    /// <summary>
+    /// Several connections forged at in turn, pass after pass over three seconds: the limit is one budget for the whole
+    /// stack per one-second window, drawn from [500, 1,500) (CVE-2016-5696), shared by every connection under attack, and
+    /// every connection lives on.
+    /// </summary>
+    [Fact]
+    public void Challenge_acks_share_one_randomized_budget_per_second_across_connections_and_passes()
+    {
+        var s = _pair.Scheduler;
+        var listener = s.Await(TcpConnectionListener.ListenAsync(_pair.B, new NetEndpoint(NetAddress.AnyV4, 81)));
+        var clients = new List<(TcpConnection Client, TcpConnection Server)> { (_client, _server) };
+        for (int i = 0; i < 2; i++)
+        {
+            var accept = listener.AcceptAsync();
+            var client = s.Await(TcpConnection.ConnectAsync(_pair.A, new NetEndpoint(StackPair.B4, 81)));
+            clients.Add((client, s.Await(accept)));
+        }
+        foreach (var (client, server) in clients) RoundTrip(client, server, "ready");
+        s.AdvanceBy(TimeSpan.FromMilliseconds(500).Ticks);
+
+        const int PerConnectionPerPass = 150, PassesPerWindow = 10, Windows = 3;
+        var numbers = clients.Select(c => (Port: c.Client.Local.Port, ServerPort: c.Client.Remote.Port, RcvNxt: Numbers(c.Client.Local.Port).RcvNxt)).ToList();
+        long sentBefore = _pair.B.TcpCounters.ChallengeAcksSent, suppressedBefore = _pair.B.TcpCounters.ChallengeAcksSuppressed;
+        var perWindow = new List<long>();
+        var perConnection = new long[clients.Count];
+        for (int window = 0; window < Windows; window++)
+        {
+            long windowStart = _pair.B.TcpCounters.ChallengeAcksSent;
+            for (int pass = 0; pass < PassesPerWindow; pass++)
+            {
+                int mark = _fromB.Count;
+                for (int i = 0; i < PerConnectionPerPass; i++)
+                    foreach (var (port, serverPort, rcvNxt) in numbers) // in turn, so every connection meets the shared budget
+                    {
+                        var h = new TcpHeader(port, serverPort, TcpFlags.Rst) { Sequence = rcvNxt + 1 + i };
+                        _pair.DeviceA.Transmit.OnNext(Forge.Tcp(StackPair.A4, StackPair.B4, h));
+                    }
+                s.AdvanceBy(TimeSpan.FromMilliseconds(100).Ticks); // passes 100 ms apart: ten to a window
+                for (int c = 0; c < clients.Count; c++) perConnection[c] += SentByBSince(mark, numbers[c].Port).Count;
+            }
+            perWindow.Add(_pair.B.TcpCounters.ChallengeAcksSent - windowStart);
+        }
+
+        long sent = _pair.B.TcpCounters.ChallengeAcksSent - sentBefore;
+        long forged = (long)Windows * PassesPerWindow * PerConnectionPerPass * clients.Count;
+        Assert.All(perWindow, n => Assert.InRange(n, 500, 1499)); // 4,500 forgeries a window: the budget is what limits
+        Assert.Equal(forged, sent + _pair.B.TcpCounters.ChallengeAcksSuppressed - suppressedBefore);
+        Assert.Equal(sent, perConnection.Sum()); // every challenge ACK went out, to the connection it answers
+        Assert.All(perConnection, n => Assert.True(n > 0, "a connection under attack got no challenge ACK"));
+        foreach (var (client, server) in clients)
+        {
+            Assert.Equal(TcpState.Established, s.Await(server.GetInfoAsync()).State);
+            RoundTrip(client, server, "still alive");
+        }
+    }
+
+    private void RoundTrip(TcpConnection client, TcpConnection server, string text)
+    {
+        var s = _pair.Scheduler;
+        var buffer = new byte[100];
+        s.Await(client.SendAsync(System.Text.Encoding.ASCII.GetBytes(text)));
+        Assert.Equal(text, System.Text.Encoding.ASCII.GetString(buffer, 0, s.Await(server.ReadAsync(buffer).AsTask())));
+        s.Await(server.SendAsync(System.Text.Encoding.ASCII.GetBytes(text)));
+        Assert.Equal(text, System.Text.Encoding.ASCII.GetString(buffer, 0, s.Await(client.ReadAsync(buffer).AsTask())));
     }
 
     [Fact]

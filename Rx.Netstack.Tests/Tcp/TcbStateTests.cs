@@ -20,6 +20,7 @@ public class TcbStateTests
         Assert.Contains("Sender.Nxt: expected 1001, actual 1011", failure.Message, StringComparison.Ordinal);
         Assert.Contains("Timers.Retransmit: expected never, actual @220 ms", failure.Message, StringComparison.Ordinal);
         Assert.DoesNotContain("Receiver.", failure.Message, StringComparison.Ordinal);
+        c.Expect(20, Check.Seq(1001), Check.PayloadLength(10));
     }
 
     [Fact]

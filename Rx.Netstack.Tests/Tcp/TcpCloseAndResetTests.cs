@@ -307,9 +307,13 @@ public class TcpCloseAndResetTests
     {
         var c = EstablishedClient();
         c.Do(20, t => t.Close());
+        c.Expect(20, Check.Flags(TcpFlags.Fin | TcpFlags.Ack), Check.Seq(1001));
         c.Send(30, Seg(TcpFlags.Ack, 3001, 1002));
+        Assert.Equal(TcpState.FinWait2, c.Tcb.State);
+        c.ExpectNothing(60_029); // the peer never sends its FIN: nothing to retransmit or answer meanwhile
         Assert.Equal(TcpState.FinWait2, c.Tcb.State);
         c.AdvanceTo(At(60_030));
         Assert.Equal(TcpState.Closed, c.Tcb.State);
+        c.ExpectNothing(120_000); // closed quietly: no RST
     }
 }

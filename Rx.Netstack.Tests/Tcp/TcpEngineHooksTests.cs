@@ -89,5 +89,7 @@ public class TcpEngineHooksTests
         Assert.Equal(1460, info.MaxSegmentSize);
         Assert.True(info.CongestionWindow >= 2 * 1460);
         Assert.Equal(TimeSpan.FromMilliseconds(200), info.Rto);
+        c.Expect(20, Check.Seq(1001), Check.PayloadLength(1460));
+        c.Expect(20, Check.Seq(2461), Check.PayloadLength(1460));
     }
 }

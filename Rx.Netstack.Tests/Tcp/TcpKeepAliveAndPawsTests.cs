@@ -74,10 +74,12 @@ public class TcpKeepAliveAndPawsTests
     {
         var c = TimestampClient();
         c.Send(20, Seg(TcpFlags.Ack, 3001, 1001) with { HasTimestamps = true, TimestampValue = 600 }, [1, 2]);
+        c.Expect(60, Check.Ack(3003)); // delayed ACK
         double later = TimeSpan.FromDays(25).TotalMilliseconds;
         c.Send(later, Seg(TcpFlags.Ack, 3003, 1001) with { HasTimestamps = true, TimestampValue = 10 }, [3, 4]);
         Assert.Equal(4, c.Tcb.ReceiveAvailable);
         Assert.Equal(0, c.Context.Counters.PawsDrops);
+        c.Expect(later + 40, Check.Ack(3005), Check.TsEcho(10)); // accepted, and its timestamp is the one echoed now
     }
 
     [Fact]

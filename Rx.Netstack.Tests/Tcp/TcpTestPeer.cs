@@ -52,7 +52,11 @@ internal sealed class TcpTestPeer
     {
         Tcb = tcb;
         Context = context;
+        StrictTranscriptsAttribute.Track(this);
     }
+
+    /// <summary>Segments emitted and not yet taken by an <c>Expect</c>, <c>TakeAll</c> or <c>ExpectNothing</c>.</summary>
+    public IReadOnlyCollection<Emitted> Unconsumed => _output;
 
     public TcpControlBlock Tcb { get; }
     public TcpStackContext Context { get; }
@@ -82,10 +86,10 @@ internal sealed class TcpTestPeer
     }
 
     /// <summary>A passive opener that got <paramref name="syn"/> at 0 ms and chose ISN <paramref name="isn"/>.</summary>
-    public static TcpTestPeer Server(TcpHeader syn, uint isn = 5000, TcpSettings? settings = null, TcpStackContext? context = null)
+    public static TcpTestPeer Server(TcpHeader syn, uint isn = 5000, TcpSettings? settings = null, TcpStackContext? context = null, byte[]? synData = null)
     {
         context ??= new TcpStackContext();
-        var tcb = TcpControlBlock.AcceptSyn(context, LocalEndpoint, RemoteEndpoint, syn, settings ?? PlainSettings, Mss, new SeqNumber(isn), At(0));
+        var tcb = TcpControlBlock.AcceptSyn(context, LocalEndpoint, RemoteEndpoint, syn, settings ?? PlainSettings, Mss, new SeqNumber(isn), At(0), synData);
         var peer = new TcpTestPeer(tcb, context);
         peer.Drain();
         return peer;

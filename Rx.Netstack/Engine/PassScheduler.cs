@@ -180,6 +180,7 @@ internal sealed class PassScheduler : IDisposable
             return;
         }
         if (depth > _options.CommandQueueCapacity) Interlocked.Increment(ref _counters.CommandsWaited);
+        request.TakenBy = this;
         _commandQueue.Enqueue(request);
         SchedulePass();
     }
@@ -201,6 +202,8 @@ internal sealed class PassScheduler : IDisposable
     /// <summary>Withdraws a request; false when the engine claimed it first (its reply is coming and must not be replaced).</summary>
     public bool Cancel(PendingRequest request)
     {
+        // Of a sharded stack, the engine that took it removes it from its wait queue (the facade cancels through engine 0).
+        if (request.TakenBy is { } owner && owner != this) return owner.Cancel(request);
         if (!request.TryClaim()) return false; // already answered, or being answered
         _cancelQueue.Enqueue(request);
         SchedulePass();

@@ -27,6 +27,10 @@ internal sealed class PendingRequest : IReadBufferClaim
     internal PendingRequest? Previous, Next;
     internal WaitQueue? Queue;
 
+    /// <summary>The engine that took the request (of a sharded stack, the one its socket lives on): where a cancel goes.
+    /// Volatile: written by the submitting thread, read by whichever thread cancels.</summary>
+    internal volatile PassScheduler? TakenBy;
+
     /// <summary>True once the request found nothing to do and was left waiting on its socket.</summary>
     internal bool Waited;
 

@@ -211,7 +211,10 @@ internal sealed partial class TcpDemux
         if (local.Port == 0)
         {
             ushort port = _ports.Allocate((this, source, remote), static (st, p) =>
-                !st.Item1._connections.ContainsKey(new FourTuple(new NetEndpoint(st.source, p), st.remote)) && !st.Item1.PortTaken(st.source, p));
+                !st.Item1._connections.ContainsKey(new FourTuple(new NetEndpoint(st.source, p), st.remote)) && !st.Item1.PortTaken(st.source, p)
+                // Sharded: only a port whose flow hashes to this engine, so the peer's segments come back to it (Linux's
+                // RSS-aware port selection); 1 port in Engines is one.
+                && st.Item1.Sharding.Owns(st.remote, p));
             if (port == 0)
             {
                 Passes.Fail(request, NetstackError.Bad(BadRequestReason.NoFreePort, "No ephemeral TCP port is free."));

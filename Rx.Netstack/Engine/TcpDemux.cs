@@ -29,7 +29,7 @@ internal sealed partial class TcpDemux : TransportDemux
     private readonly Dictionary<NetEndpoint, TcpListenerSocketState> _listeners = [];
 
     /// <summary>What all connections share: counters, the challenge-ACK limit, the ring pool, the segmentation offload.</summary>
-    private readonly TcpStackContext _context = new();
+    private readonly TcpStackContext _context;
 
     /// <summary>Initial sequence numbers (RFC 6528): a random secret, or one from <see cref="NetstackOptions.RandomSeed"/>.</summary>
     private readonly InitialSequenceNumbers _isn;
@@ -40,6 +40,10 @@ internal sealed partial class TcpDemux : TransportDemux
     /// <summary>Hands out ephemeral ports (seeded per stack, so two stacks in one process pick different ones).</summary>
     private readonly PortAllocator _ports;
 
+    /// <summary>This engine's place among the engines of a sharded stack: ephemeral ports of connects are picked so the
+    /// flow hashes to this engine (docs/sharding.md). Unsharded by default.</summary>
+    public FlowSharding Sharding { get; set; } = new(1, 0, 0);
+
     /// <summary>Connections counted in TIME-WAIT, held under <see cref="NetstackOptions.MaxTimeWaitConnections"/>.</summary>
     private int _timeWaitCount;
 
@@ -48,6 +52,8 @@ internal sealed partial class TcpDemux : TransportDemux
     {
         _ports = new PortAllocator(seed * 104729);
         (_isn, _cookies) = CreateSecrets(options.RandomSeed);
+        // A randomized challenge-ACK budget (CVE-2016-5696), repeatable with a RandomSeed.
+        _context = new TcpStackContext(challengeAckJitter: options.RandomSeed is { } s ? new Random(s ^ 0x5961) : new Random());
     }
 
     /// <summary>Random secrets, or (with <see cref="NetstackOptions.RandomSeed"/>, for reproducible tests) secrets from the seed.</summary>
@@ -157,7 +163,7 @@ internal sealed partial class TcpDemux : TransportDemux
             return;
         }
         SeqNumber isn = _isn.Next(local, remote, now);
-        TcpControlBlock tcb = TcpControlBlock.AcceptSyn(_context, local, remote, header, listener.Settings, mss, isn, now);
+        TcpControlBlock tcb = TcpControlBlock.AcceptSyn(_context, local, remote, header, listener.Settings, mss, isn, now, payload);
         if (AddConnection(tcb, listener, request: null) is not { } connection)
         {
             Counters.Drop(DropReason.SocketLimit);

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Rx.Netstack.Engine;
 using Rx.Netstack.Wire;
 
@@ -192,7 +193,6 @@ internal sealed partial class TcpControlBlock
         {
             // RFC 3168 §6.1.1: an ECN-setup SYN-ACK has ECE and not CWR (both would be a peer that reflects flags blindly).
             _ecn.Agreed = _settings.EnableEcn && h.Has(TcpFlags.Ece) && !h.Has(TcpFlags.Cwr);
-            // Data carried on a SYN-ACK is not taken: we ACK just the SYN and the peer sends it again.
             OnSynAcked(now, h);
             State = TcpState.Established;
             HasEstablished = true;
@@ -205,7 +205,21 @@ internal sealed partial class TcpControlBlock
             State = TcpState.SynReceived;
             _pending |= TcpPendingOutput.Syn;
         }
-        _ = payload;
+        // RFC 9293 §3.10.7.3: text on the SYN is processed as at the sixth step — taken in order and acknowledged by the ACK
+        // (or SYN-ACK) that goes out now; a FIN on it is not, so the peer sends that again.
+        TakeSynData(now, h, payload);
+    }
+
+    /// <summary>
+    /// Data that came on a SYN or SYN-ACK (RFC 9293 §3.10.7.2 and §3.10.7.3: "queued for processing later"): it follows the
+    /// SYN in sequence space and waits in the receive buffer until the handshake completes and the application reads.
+    /// </summary>
+    private void TakeSynData(Instant now, in TcpHeader syn, ReadOnlySpan<byte> payload)
+    {
+        if (payload.IsEmpty) return;
+        Debug.Assert(_rcv.Nxt == syn.Sequence + 1);
+        ReceiveData(now, syn.Sequence + 1, payload, frame: null);
+        _pending |= TcpPendingOutput.Ack; // acknowledged at once: the peer's first flight should not wait for a delayed ACK
     }
 
     /// <summary>Takes the peer's ISN and options from its SYN (RFC 9293 §3.7.1, RFC 7323 §2.2 and §3.2, RFC 2018 §2).</summary>

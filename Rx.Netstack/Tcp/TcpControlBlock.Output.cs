@@ -71,6 +71,11 @@ internal sealed partial class TcpControlBlock
         };
         if (synAck)
         {
+            // It acknowledges RCV.NXT (data that came on the SYN too): no ACK is owed after it.
+            _rcv.LastAckSent = _rcv.Nxt;
+            _pending &= ~TcpPendingOutput.Ack;
+            _timers.DelayedAck = Instant.Never;
+            _rcv.UnackedBytes = 0;
             // Answer only what the peer offered (RFC 7323 §2.2, §3.2; RFC 2018 §2).
             if (_opt.WindowScaling) header.WindowScale = (sbyte)_rcv.WindowScale;
             header.SackPermitted = _opt.Sack;

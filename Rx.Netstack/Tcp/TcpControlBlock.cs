@@ -113,9 +113,10 @@ internal sealed partial class TcpControlBlock
     /// <summary>
     /// Passive open from a listener (RFC 9293 §3.10.7.2): a block in SYN-RECEIVED for <paramref name="syn"/> with the
     /// SYN-ACK ready to send. Options are agreed here: each one is used only if the SYN offered it and the settings allow it.
+    /// Data on the SYN (<paramref name="synData"/>) is kept and acknowledged by the SYN-ACK.
     /// </summary>
     public static TcpControlBlock AcceptSyn(TcpStackContext ctx, NetEndpoint local, NetEndpoint remote, in TcpHeader syn,
-        TcpSettings settings, int maxSegmentSize, SeqNumber isn, Instant now)
+        TcpSettings settings, int maxSegmentSize, SeqNumber isn, Instant now, ReadOnlySpan<byte> synData = default)
     {
         var tcb = new TcpControlBlock(ctx, local, remote, settings, maxSegmentSize, isn, now, passive: true)
         {
@@ -123,6 +124,7 @@ internal sealed partial class TcpControlBlock
             _pending = TcpPendingOutput.Syn,
         };
         tcb.AcceptPeerSyn(syn, now, weOfferedEverything: true);
+        tcb.TakeSynData(now, syn, synData); // acknowledged by the SYN-ACK, read once the connection is accepted
         tcb._snd.SynGiveUpAt = SynGiveUpTime(settings, now);
         return tcb;
     }

@@ -12,9 +12,11 @@ internal sealed class TcpStackContext
     /// <summary>Creates a context.</summary>
     /// <param name="challengeAcksPerSecond">The RFC 5961 §7 limit (default 1000 a second).</param>
     /// <param name="bufferPool">The pool for ring buffers (default <see cref="ArrayPool{T}.Shared"/>).</param>
-    public TcpStackContext(int challengeAcksPerSecond = 1000, ArrayPool<byte>? bufferPool = null)
+    /// <param name="challengeAckJitter">Draws each second's challenge-ACK budget (see <see cref="ChallengeAckLimiter"/>), or
+    /// null for a fixed budget.</param>
+    public TcpStackContext(int challengeAcksPerSecond = 1000, ArrayPool<byte>? bufferPool = null, Random? challengeAckJitter = null)
     {
-        ChallengeAcks = new ChallengeAckLimiter(challengeAcksPerSecond);
+        ChallengeAcks = new ChallengeAckLimiter(challengeAcksPerSecond, challengeAckJitter);
         BufferPool = bufferPool ?? ArrayPool<byte>.Shared;
     }
 
