@@ -51,11 +51,13 @@ public sealed class TcpRackTests
         var plain = Client(1000, PlainSettings);
         plain.Expect(0, Check.Flags(TcpFlags.Syn));
         plain.Send(10, Seg(TcpFlags.Syn | TcpFlags.Ack, 3000, 1001) with { MaxSegmentSize = Mss });
+        plain.Expect(10, Check.Flags(TcpFlags.Ack));
         Assert.Equal("DupAckRecovery", TypeOfRecovery(plain));
         // A peer that does not offer SACK gets duplicate-ACK recovery even when we offered it.
         var noSackPeer = Client(1000, PlainSettings with { EnableSack = true });
         noSackPeer.Expect(0, Check.Flags(TcpFlags.Syn), Check.SackPermitted(true));
         noSackPeer.Send(10, Seg(TcpFlags.Syn | TcpFlags.Ack, 3000, 1001) with { MaxSegmentSize = Mss });
+        noSackPeer.Expect(10, Check.Flags(TcpFlags.Ack));
         Assert.Equal("DupAckRecovery", TypeOfRecovery(noSackPeer));
     }
 
