@@ -56,6 +56,9 @@ public sealed partial class Netstack
     /// <summary>The TCP counters (retransmissions, challenge ACKs, cookies …) for diagnostics and tests.</summary>
     internal TcpCounters TcpCounters => _tcp.TcpCounters;
 
+    /// <summary>Destinations with a learned path MTU (for tests).</summary>
+    internal int PathMtuEntries => _ip.PathMtuEntries;
+
     /// <summary>The TCP demultiplexer, for tests and benchmarks that reach a connection's control block.</summary>
     internal TcpDemux Tcp => _tcp;
 

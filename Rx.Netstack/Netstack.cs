@@ -253,9 +253,11 @@ public sealed partial class Netstack : IDisposable, IAsyncDisposable
     /// <summary>The IP layer's TCP delivery.</summary>
     internal void DeliverTcp(in IpInfo ip, ReadOnlySpan<byte> segment, Instant now) => _tcp.Receive(ip, segment, now);
 
-    /// <summary>An ICMP error quoting a TCP segment we sent (from <paramref name="local"/> to <paramref name="remote"/>).</summary>
-    internal void DeliverTcpIcmpError(NetEndpoint local, NetEndpoint remote, bool v6, in Wire.IcmpHeader header, ReadOnlySpan<byte> transport, Instant now) =>
-        _tcp.ReceiveIcmpError(local, remote, v6, header, transport, now);
+    /// <summary>An ICMP error quoting a TCP segment we sent (<paramref name="segment"/>: the quoted TCP header, 8 bytes or more).</summary>
+    internal void DeliverTcpIcmpError(in IcmpError error, ReadOnlySpan<byte> segment, Instant now) => _tcp.ReceiveIcmpError(error, segment, now);
+
+    /// <summary>An ICMP error quoting a UDP datagram we sent.</summary>
+    internal void DeliverUdpIcmpError(in IcmpError error, Instant now) => _udp.ReceiveIcmpError(error, now);
 
     /// <summary>The device's TCP segmentation offload changed: connections may send super-segments up to <paramref name="mtu"/> (0: none).</summary>
     internal void OnSegmentationOffloadChanged(int mtu) => _tcp.SetSegmentationOffload(mtu);

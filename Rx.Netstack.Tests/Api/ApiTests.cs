@@ -164,10 +164,17 @@ public sealed class ApiTests
         Assert.Equal([NetAddress.Parse("10.0.0.2"), NetAddress.Parse("fd00::2")], addresses);
         Assert.InRange(queries, 3, 4); // A twice (first lost), then AAAA (a 4th only if a busy machine let a retry fire first)
 
+        var mute = network.Run(b.BindUdpAsync(5353)); // bound, never answers
         var silent = new DnsNameResolver(a, NetEndpoint.Parse("10.0.0.2:5353"), TimeSpan.FromSeconds(1), attempts: 2);
         long start = s.Clock;
         Assert.Throws<TimeoutException>(() => network.Run(silent.ResolveAsync("server.test").AsTask()));
         Assert.InRange(TimeSpan.FromTicks(s.Clock - start).TotalSeconds, 2, 3); // two 1 s attempts of virtual time
+
+        // A port nobody is bound to answers with ICMP port unreachable: each attempt fails at once instead of waiting.
+        var refused = new DnsNameResolver(a, NetEndpoint.Parse("10.0.0.2:5354"), TimeSpan.FromSeconds(1), attempts: 2);
+        start = s.Clock;
+        Assert.Throws<TimeoutException>(() => network.Run(refused.ResolveAsync("server.test").AsTask()));
+        Assert.InRange(TimeSpan.FromTicks(s.Clock - start).TotalSeconds, 0, 0.5);
     }
 
     /// <summary>A tiny DNS server's answer (RFC 1035 §4.1): the question echoed, one record pointing at it by compression.</summary>

@@ -148,9 +148,10 @@ public sealed class TcpSegmentationOffloadTests
         Assert.Equal(14600, Assert.Single(first).PayloadLength);
         uint iss = first[0].Sequence - 1;
 
-        // No ACK: the retransmission timer (initial RTO 1 s, RFC 6298) fires and go-back-N resends from SND.UNA.
+        // No ACK: the retransmission timer (RFC 6298; 200 ms after the handshake's sample, then 400 ms) fires and go-back-N
+        // resends from SND.UNA. A third timeout would suspect a path MTU black hole (RFC 4821) and resend smaller.
         device.Sent.Clear();
-        s.AdvanceBy(TimeSpan.FromSeconds(1.5).Ticks);
+        s.AdvanceBy(TimeSpan.FromSeconds(1.2).Ticks);
         List<Sent> resent = [.. device.Sent.Select(Parse).Where(x => x.PayloadLength > 0)];
         Assert.NotEmpty(resent);
         Assert.Equal(iss + 1, resent[0].Sequence);

@@ -30,6 +30,7 @@ internal sealed class TcbState
         [typeof(ILossRecovery)] = "Recovery",
         [typeof(ICongestionControl)] = "Congestion",
         [typeof(RttEstimator)] = "Rtt",
+        [typeof(TcpPathMtu)] = "PathMtu",
     };
 
     /// <summary>Shared with every connection of the stack or fixed by the user: not the connection's state.</summary>

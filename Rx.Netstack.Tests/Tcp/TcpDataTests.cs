@@ -116,7 +116,7 @@ public class TcpDataTests
         var c = EstablishedClient(settings: PlainSettings with { MaxRetries = 1 });
         c.Do(20, t => t.Send([1]));
         c.Expect(20, Check.Seq(1001), Check.PayloadLength(1));
-        c.Do(21, t => t.OnIcmpError(isHard: false, TcpError.HostUnreachable));
+        c.Do(21, t => t.OnIcmpError(TcpError.HostUnreachable));
         Assert.Equal(TcpState.Established, c.Tcb.State);
         c.Expect(220, Check.Seq(1001), Check.PayloadLength(1)); // the one retransmission MaxRetries allows
         c.ExpectNothing(10_000);
@@ -124,11 +124,11 @@ public class TcpDataTests
     }
 
     [Fact]
-    public void Hard_ICMP_error_aborts_a_connection_in_SYN_SENT()
+    public void An_ICMP_unreachable_fails_a_connection_in_SYN_SENT_at_once_as_Linux_does()
     {
         var c = Client();
         c.Expect(0, Check.Flags(TcpFlags.Syn));
-        c.Do(5, t => t.OnIcmpError(isHard: true, TcpError.NetworkUnreachable));
+        c.Do(5, t => t.OnIcmpError(TcpError.NetworkUnreachable));
         Assert.Equal(TcpState.Closed, c.Tcb.State);
         Assert.Equal(TcpError.NetworkUnreachable, c.Tcb.Error);
         c.ExpectNothing(10_000); // no SYN retransmission after the abort
@@ -320,7 +320,7 @@ public class TcpDataTests
         var c = EstablishedClient();
         c.Do(20, t => t.Send(Bytes(1460)));
         c.Expect(20, Check.PayloadLength(1460));
-        c.Do(25, t => t.OnPacketTooBig(1280));
+        c.Do(25, t => Assert.True(t.OnPacketTooBig(1280, noDontFragment: false, c.Now)));
         c.Expect(25, Check.Seq(1001), Check.PayloadLength(1240));
         c.Expect(25, Check.Seq(2241), Check.PayloadLength(220));
         Assert.Equal(1240, c.Tcb.GetInfo(c.Now).MaxSegmentSize);

@@ -68,6 +68,12 @@ public enum BadRequestReason
 /// <param name="Message">A sentence for people.</param>
 public sealed record NetstackError(NetstackErrorKind Kind, BadRequestReason Reason, string Message)
 {
+    /// <summary>
+    /// For an error an ICMP message reported (a UDP datagram's port unreachable, a host or network unreachable), the remote
+    /// endpoint of the datagram it was about; otherwise null.
+    /// </summary>
+    public NetEndpoint? Remote { get; init; }
+
     /// <summary>A bad request with its reason.</summary>
     public static NetstackError Bad(BadRequestReason reason, string message) => new(NetstackErrorKind.BadRequest, reason, message);
 

@@ -51,4 +51,11 @@ public enum DropReason
     TooBigToSend,
     /// <summary>An IPv6 packet whose next header is "no next header" (59): nothing follows to deliver (RFC 8200 §4.7).</summary>
     Ipv6NoNextHeader,
+    /// <summary>An ICMP error quoting a packet of no connection or socket of ours.</summary>
+    IcmpNoSocket,
+    /// <summary>An ICMP error about a TCP connection whose quoted sequence number is not in flight (RFC 5927 §4.1: forged or stale).</summary>
+    IcmpOutOfWindow,
+    /// <summary>A fragmentation-needed or packet-too-big whose MTU is not believed: not below the path MTU in use, or an IPv6
+    /// one below 1280 (RFC 5927 §7, RFC 8201 §4).</summary>
+    IcmpBadMtu,
 }

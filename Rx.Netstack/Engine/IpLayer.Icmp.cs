@@ -47,40 +47,80 @@ internal sealed partial class IpLayer
         _counters.Drop(DropReason.IcmpIgnored);
     }
 
-    /// <summary>Hands an ICMP error to the transport that sent the quoted packet (RFC 1122 §3.2.2, §4.2.3.9).</summary>
+    /// <summary>
+    /// Hands an ICMP error to the transport that sent the quoted packet (RFC 1122 §3.2.2, §4.2.3.9; RFC 4443 §2.4): the quote
+    /// must start with an IP header of ours (a packet from one of our addresses) followed by at least 8 bytes of its
+    /// transport header, which give the 4-tuple. The transport checks the rest (RFC 5927) and counts what it rejects.
+    /// </summary>
     private void DeliverIcmpError(in IpInfo ip, in IcmpHeader header, ReadOnlySpan<byte> quote, Instant now)
     {
-        // The quote starts with our own IP header; parse leniently: it is usually cut short.
-        if (quote.Length < (ip.IsV6 ? Ipv6Header.HeaderLength : Ipv4Header.HeaderLength) + 8 || (quote[0] >> 4) != (ip.IsV6 ? 6 : 4))
+        if (!TryParseQuote(ip.IsV6, quote, out NetAddress source, out NetAddress destination, out IpProtocol protocol,
+                out int totalLength, out ReadOnlySpan<byte> transport))
         {
             _counters.Drop(DropReason.IcmpMalformed);
             return;
         }
-        NetAddress source, destination;
-        IpProtocol protocol;
-        int headerLength;
-        if (ip.IsV6)
+        if (!IsLocalAddress(source))
+        {
+            _counters.Drop(DropReason.IcmpNoSocket); // it quotes a packet we did not send
+            return;
+        }
+        var local = new NetEndpoint(source, (ushort)(transport[0] << 8 | transport[1]));
+        var remote = new NetEndpoint(destination, (ushort)(transport[2] << 8 | transport[3]));
+        var error = new IcmpError(IcmpError.Classify(ip.IsV6, header.Type, header.Code), local, remote, protocol, (int)header.Mtu, totalLength);
+        switch (protocol)
+        {
+            case IpProtocol.Tcp: _stack.DeliverTcpIcmpError(error, transport, now); break;
+            case IpProtocol.Udp: _stack.DeliverUdpIcmpError(error, now); break;
+            default: _counters.Drop(DropReason.IcmpIgnored); break; // ICMP about ICMP or a raw protocol: nobody to tell
+        }
+    }
+
+    /// <summary>
+    /// Reads the invoking packet an ICMP error quotes, leniently (a quote is usually cut short): its addresses, transport
+    /// protocol (after any IPv6 extension headers) and at least 8 bytes of the transport header. False when the quote is too
+    /// short, of the wrong version, or a non-first fragment (no transport header to match).
+    /// </summary>
+    private static bool TryParseQuote(bool v6, ReadOnlySpan<byte> quote, out NetAddress source, out NetAddress destination,
+        out IpProtocol protocol, out int totalLength, out ReadOnlySpan<byte> transport)
+    {
+        source = destination = default;
+        protocol = default;
+        totalLength = 0;
+        transport = default;
+        int minimum = v6 ? Ipv6Header.HeaderLength : Ipv4Header.HeaderLength;
+        if (quote.Length < minimum + 8 || (quote[0] >> 4) != (v6 ? 6 : 4)) return false;
+        int offset;
+        if (v6)
         {
             source = NetAddress.ReadV6(quote[8..]);
             destination = NetAddress.ReadV6(quote[24..]);
-            protocol = (IpProtocol)quote[6];
-            headerLength = Ipv6Header.HeaderLength;
+            byte next = quote[6];
+            offset = Ipv6Header.HeaderLength;
+            // RFC 8200 §4: hop-by-hop, routing and destination options are (1 + length) × 8 bytes; a fragment header is 8.
+            while (next is 0 or 43 or 60 or 44)
+            {
+                if (quote.Length < offset + 8) return false;
+                if (next == 44 && ((quote[offset + 2] << 8 | quote[offset + 3]) & 0xFFF8) != 0) return false; // not the first fragment
+                int length = next == 44 ? 8 : (quote[offset + 1] + 1) * 8;
+                next = quote[offset];
+                offset += length;
+            }
+            protocol = (IpProtocol)next;
         }
         else
         {
-            headerLength = (quote[0] & 0xF) * 4;
-            if (headerLength < Ipv4Header.HeaderLength || quote.Length < headerLength + 8) { _counters.Drop(DropReason.IcmpMalformed); return; }
+            offset = (quote[0] & 0xF) * 4;
+            if (offset < Ipv4Header.HeaderLength) return false;
+            if (((quote[6] & 0x1F) << 8 | quote[7]) != 0) return false; // a non-first fragment carries no transport header
             source = NetAddress.ReadV4(quote[12..]);
             destination = NetAddress.ReadV4(quote[16..]);
             protocol = (IpProtocol)quote[9];
+            totalLength = quote[2] << 8 | quote[3];
         }
-        ReadOnlySpan<byte> transport = quote[headerLength..];
-        ushort sourcePort = (ushort)(transport[0] << 8 | transport[1]);
-        ushort destinationPort = (ushort)(transport[2] << 8 | transport[3]);
-        var local = new NetEndpoint(source, sourcePort);
-        var remote = new NetEndpoint(destination, destinationPort);
-        if (protocol == IpProtocol.Tcp) _stack.DeliverTcpIcmpError(local, remote, ip.IsV6, header, transport, now);
-        else _counters.Drop(DropReason.IcmpIgnored); // UDP has no error channel in this API; counted
+        if (quote.Length < offset + 8) return false;
+        transport = quote[offset..];
+        return true;
     }
 
     /// <summary>

@@ -52,6 +52,9 @@ internal sealed partial class IpLayer
     /// <summary>The rate limit of ICMP errors sent (RFC 1812 §4.3.2.8, RFC 4443 §2.4(f)).</summary>
     private readonly TokenBucket _icmpErrorLimiter;
 
+    /// <summary>Path MTUs learned per destination from validated ICMP errors (RFC 1191, RFC 8201); see <c>IpLayer.PathMtu.cs</c>.</summary>
+    private readonly PathMtuCache _pathMtu = new();
+
     /// <summary>Echo requests in flight (made with the first ping; a timer owner).</summary>
     private Pinger? _pinger;
 
@@ -266,14 +269,16 @@ internal sealed partial class IpLayer
             _passes.EnqueueFrame(packet, fromLoopback: true, checksumTrusted: _txChecksumOffload);
             return true;
         }
-        if (packet.Length <= Mtu) return SendToDevice(packet);
+        // IPv6 is fragmented only at the source, to the path MTU (RFC 8201 §5.4, RFC 8200 §5); TCP sizes its own segments.
+        int mtu = v6 && protocol != IpProtocol.Tcp ? PathMtuTo(destination, _passes.Now) : Mtu;
+        if (packet.Length <= mtu) return SendToDevice(packet);
         if (protocol == IpProtocol.Tcp && _txSegmentationOffload) return SendToDevice(packet); // a super-segment: the device cuts it
         if (dontFragment || v6 && protocol == IpProtocol.Tcp)
         {
             _counters.Drop(DropReason.TooBigToSend);
             return false;
         }
-        return v6 ? SendFragmentsV6(source, destination, protocol, payloadLength) : SendFragmentsV4(packet, payloadLength);
+        return v6 ? SendFragmentsV6(source, destination, protocol, payloadLength, mtu) : SendFragmentsV4(packet, payloadLength);
     }
 
     /// <summary>Sends a whole IP packet that is already built (raw sockets).</summary>
@@ -356,11 +361,11 @@ internal sealed partial class IpLayer
     }
 
     /// <summary>IPv6 fragmentation at the source (RFC 8200 §4.5), with a fragment header in every fragment.</summary>
-    private bool SendFragmentsV6(NetAddress source, NetAddress destination, IpProtocol protocol, int payloadLength)
+    private bool SendFragmentsV6(NetAddress source, NetAddress destination, IpProtocol protocol, int payloadLength, int mtu)
     {
         ReadOnlySpan<byte> payload = _tx.Array.AsSpan(HeaderRoom, payloadLength);
         int headerLength = Ipv6Header.HeaderLength + Ipv6Header.FragmentHeaderLength;
-        int chunk = (Mtu - headerLength) & ~7;
+        int chunk = (mtu - headerLength) & ~7;
         uint id = ++_nextIpv6FragmentId;
         for (int offset = 0; offset < payloadLength; offset += chunk)
         {

@@ -207,6 +207,7 @@ internal sealed partial class TcpDemux : TransportDemux
     {
         var connection = new TcpStreamSocketState(this, Passes, tcb, listener);
         if (!TryAdd(connection, SocketKind.TcpStream, request)) return null;
+        StartPathMtu(tcb);
         _connections.Add(new FourTuple(tcb.Local, tcb.Remote), connection);
         connection.InTable = true;
         TallyState(connection);
@@ -236,11 +237,20 @@ internal sealed partial class TcpDemux : TransportDemux
         Debug.Assert(_connectionsByState[(int)old] >= 0, "per-state tally went negative");
     }
 
-    /// <summary>MSS for a peer: the MTU of the way to it less the IP and TCP headers (RFC 9293 §3.7.1).</summary>
-    private int MaxSegmentSizeFor(NetAddress remote)
+    /// <summary>MSS for a peer: the path MTU to it (the link's, or what path MTU discovery learned) less the IP and TCP
+    /// headers (RFC 9293 §3.7.1).</summary>
+    private int MaxSegmentSizeFor(NetAddress remote) => MssOf(remote, Ip.PathMtuTo(remote, Passes.Now));
+
+    private static int MssOf(NetAddress remote, int mtu) =>
+        mtu - (remote.IsV6 ? Ipv6Header.HeaderLength : Ipv4Header.HeaderLength) - TcpHeader.MinHeaderLength;
+
+    /// <summary>Tells a new connection what the IP layer knows of its path: the link's MSS, DF, and when a learned path MTU expires.</summary>
+    private void StartPathMtu(TcpControlBlock tcb)
     {
-        int mtu = Ip.IsLocalAddress(remote) ? 65535 : Ip.Mtu;
-        return mtu - (remote.IsV6 ? Ipv6Header.HeaderLength : Ipv4Header.HeaderLength) - TcpHeader.MinHeaderLength;
+        Instant now = Passes.Now;
+        NetAddress remote = tcb.Remote.Address;
+        int link = Ip.IsLocalAddress(remote) ? 65535 : Ip.Mtu;
+        tcb.StartPathMtu(MssOf(remote, link), Ip.DontFragmentTo(remote, now), now + PathMtuCache.Lifetime);
     }
 
     private void SendResetFor(NetEndpoint local, NetEndpoint remote, in TcpHeader header, int payloadLength)
@@ -262,30 +272,50 @@ internal sealed partial class TcpDemux : TransportDemux
         Ip.Transmit(local.Address, remote.Address, IpProtocol.Tcp, length);
     }
 
-    /// <summary>An ICMP error quoting a segment we sent (RFC 1122 §4.2.3.9, RFC 5927).</summary>
-    public void ReceiveIcmpError(NetEndpoint local, NetEndpoint remote, bool v6, in IcmpHeader header, ReadOnlySpan<byte> transport, Instant now)
+    /// <summary>
+    /// An ICMP error quoting a segment we sent (RFC 1122 §4.2.3.9, RFC 5927). It must name a connection by its 4-tuple and
+    /// quote a sequence number in flight (SND.UNA ≤ SEG.SEQ &lt; SND.MAX, RFC 5927 §4.1: a blind attacker cannot guess one);
+    /// a packet too big must also report an MTU below the connection's and not below the protocol's minimum (RFC 5927 §7,
+    /// RFC 8201 §4). What passes lowers the path MTU (for this connection and, through the cache, later ones to the same
+    /// destination) or is a soft error (<see cref="TcpControlBlock.OnIcmpError"/>); what does not is a counted drop.
+    /// </summary>
+    public void ReceiveIcmpError(in IcmpError error, ReadOnlySpan<byte> segment, Instant now)
     {
-        if (!_connections.TryGetValue(new FourTuple(local, remote), out TcpStreamSocketState? connection))
+        if (!_connections.TryGetValue(new FourTuple(error.Local, error.Remote), out TcpStreamSocketState? connection))
         {
-            Counters.Drop(DropReason.IcmpIgnored);
+            Counters.Drop(DropReason.IcmpNoSocket);
             return;
         }
-        if (!TcpHeader.TryReadQuoted(transport, out _, out _, out SeqNumber quoted) || !connection.Tcb.IsQuotedSequenceInFlight(quoted))
+        TcpControlBlock tcb = connection.Tcb;
+        if (!TcpHeader.TryReadQuoted(segment, out _, out _, out SeqNumber quoted) || !tcb.IsQuotedSequenceInFlight(quoted))
         {
-            Counters.Drop(DropReason.IcmpIgnored); // RFC 5927 §4.1: a blind attacker's error
+            Counters.Drop(DropReason.IcmpOutOfWindow);
             return;
         }
-        bool packetTooBig = v6 ? header.Type == (byte)IcmpV6Type.PacketTooBig
-                               : header.Type == (byte)IcmpV4Type.DestinationUnreachable && header.Code == 4;
-        if (packetTooBig) connection.Tcb.OnPacketTooBig((int)header.Mtu);
-        else if (header.Type == (v6 ? (byte)IcmpV6Type.DestinationUnreachable : (byte)IcmpV4Type.DestinationUnreachable))
+        switch (error.Kind)
         {
-            // RFC 1122 §4.2.3.9: protocol and port unreachable are hard errors; the rest are soft.
-            bool hard = v6 ? header.Code == 4 : header.Code is 2 or 3;
-            TcpError error = hard ? TcpError.ConnectionRefused : header.Code == 0 ? TcpError.NetworkUnreachable : TcpError.HostUnreachable;
-            connection.Tcb.OnIcmpError(hard, error);
+            case IcmpErrorKind.PacketTooBig:
+                int mtu = PathMtuCache.Plausible(error.IsV6, error.Mtu, error.QuotedTotalLength, tcb.PathMtu, out bool noDontFragment);
+                if (mtu < 0 || !tcb.OnPacketTooBig(mtu, noDontFragment, now))
+                {
+                    Counters.Drop(DropReason.IcmpBadMtu);
+                    return;
+                }
+                Ip.LearnPathMtu(error.Remote.Address, mtu, noDontFragment, now);
+                break;
+            case IcmpErrorKind.NetUnreachable:
+                tcb.OnIcmpError(TcpError.NetworkUnreachable);
+                break;
+            case IcmpErrorKind.HostUnreachable or IcmpErrorKind.AdministrativelyProhibited:
+                tcb.OnIcmpError(TcpError.HostUnreachable);
+                break;
+            case IcmpErrorKind.PortUnreachable or IcmpErrorKind.ProtocolUnreachable:
+                tcb.OnIcmpError(TcpError.ConnectionRefused);
+                break;
+            default:
+                Counters.Drop(DropReason.IcmpIgnored); // time exceeded, parameter problem: nothing for TCP to do (RFC 5461)
+                return;
         }
-        else return;
         _context.Counters.IcmpErrorsAccepted++;
         Passes.MarkDirty(connection);
     }
@@ -396,7 +426,8 @@ internal sealed partial class TcpDemux : TransportDemux
             tcb.CopyPayload(segment.Slice(headerLength, payloadLength));
             int length = TcpHeader.Emit(segment, header, payloadLength, tcb.Local.Address, tcb.Remote.Address, computeChecksum: !Ip.TransmitChecksumOffload);
             Counters.TcpOut++;
-            Ip.Transmit(tcb.Local.Address, tcb.Remote.Address, IpProtocol.Tcp, length, ecn: tcb.SendEcnCapable ? TcpEcn.Ect0 : TcpEcn.NotEct);
+            Ip.Transmit(tcb.Local.Address, tcb.Remote.Address, IpProtocol.Tcp, length, tcb.DontFragment,
+                ecn: tcb.SendEcnCapable ? TcpEcn.Ect0 : TcpEcn.NotEct);
         }
     }
 

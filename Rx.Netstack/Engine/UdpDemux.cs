@@ -55,6 +55,58 @@ internal sealed class UdpDemux : TransportDemux
         else if (!socket.Receivers.IsEmpty) Passes.MarkDirty(socket); // a batch receive waits: the flush answers it with the pass's burst
     }
 
+    /// <summary>
+    /// An ICMP error quoting a datagram one of our sockets sent (RFC 1122 §4.1.3.3): a destination unreachable becomes the
+    /// socket's pending error — <see cref="NetstackErrorKind.ConnectionRefused"/> for port unreachable (Linux's ECONNREFUSED),
+    /// <see cref="NetstackErrorKind.Unreachable"/> for the rest — reported to its next receive or send to that remote. A
+    /// packet too big with a plausible MTU (RFC 8201 §4) lowers the path MTU to the remote, so later IPv6 datagrams are
+    /// fragmented to fit. UDP quotes no sequence number to check (RFC 5927 §7 applies to TCP), so what is believed is bounded
+    /// by the floors. No socket, no effect: a counted drop.
+    /// </summary>
+    public void ReceiveIcmpError(in IcmpError error, Instant now)
+    {
+        if (!_bindings.TryGetValue(error.Local, out UdpSocketState? socket) &&
+            !_bindings.TryGetValue(new NetEndpoint(error.IsV6 ? NetAddress.AnyV6 : NetAddress.AnyV4, error.Local.Port), out socket))
+        {
+            Counters.Drop(DropReason.IcmpNoSocket);
+            return;
+        }
+        NetstackErrorKind kind = NetstackErrorKind.Unreachable;
+        string message;
+        switch (error.Kind)
+        {
+            case IcmpErrorKind.PacketTooBig:
+                int mtu = PathMtuCache.Plausible(error.IsV6, error.Mtu, error.QuotedTotalLength, Ip.PathMtuTo(error.Remote.Address, now), out bool noDontFragment);
+                if (mtu < 0)
+                {
+                    Counters.Drop(DropReason.IcmpBadMtu);
+                    return;
+                }
+                Ip.LearnPathMtu(error.Remote.Address, mtu, noDontFragment, now);
+                return;
+            case IcmpErrorKind.PortUnreachable:
+                kind = NetstackErrorKind.ConnectionRefused;
+                message = $"{error.Remote} refused a UDP datagram from {error.Local} (ICMP port unreachable).";
+                break;
+            case IcmpErrorKind.Other:
+                Counters.Drop(DropReason.IcmpIgnored); // time exceeded, parameter problem: not reported to UDP
+                return;
+            default:
+                string what = error.Kind switch
+                {
+                    IcmpErrorKind.NetUnreachable => "network unreachable",
+                    IcmpErrorKind.AdministrativelyProhibited => "administratively prohibited",
+                    IcmpErrorKind.ProtocolUnreachable => "protocol unreachable",
+                    _ => "host unreachable",
+                };
+                message = $"A UDP datagram from {error.Local} to {error.Remote} could not be delivered (ICMP {what}).";
+                break;
+        }
+        NetstackError reported = new(kind, BadRequestReason.None, message) { Remote = error.Remote };
+        socket.PendingError = reported;
+        Passes.MarkDirty(socket); // a waiting receive hears of it in this pass's flush
+    }
+
     /// <summary>Runs a <see cref="Command.Udp"/> command.</summary>
     public void Execute(PendingRequest request, Command.Udp command)
     {
@@ -123,6 +175,13 @@ internal sealed class UdpDemux : TransportDemux
     private void Send(PendingRequest request, UdpSocketState socket, Command.Udp.Send send)
     {
         NetEndpoint destination = send.Destination;
+        if (socket.PendingError is { } pending && pending.Remote == destination)
+        {
+            // As a connected socket's send on Linux: the error about the last datagram to this remote, once.
+            socket.PendingError = null;
+            Passes.Fail(request, pending);
+            return;
+        }
         if (destination.Address.IsV6 != socket.Local.Address.IsV6)
         {
             Passes.Fail(request, NetstackError.Bad(BadRequestReason.WrongIpVersion,

@@ -14,6 +14,12 @@ internal sealed class UdpSocketState : PacketSocketState<UdpSocketState.Meta>
     /// <summary>The endpoint the socket is bound to.</summary>
     public NetEndpoint Local { get; }
 
+    /// <summary>
+    /// The last ICMP error about a datagram this socket sent, not yet reported (Linux's sk_err on a connected socket): the next
+    /// receive that finds no datagram queued, or the next send to the same remote endpoint, fails with it, once.
+    /// </summary>
+    public NetstackError? PendingError { get; set; }
+
     /// <summary>Answers waiting receives with queued datagrams, oldest first.</summary>
     public override void Flush(Instant now)
     {
@@ -26,6 +32,12 @@ internal sealed class UdpSocketState : PacketSocketState<UdpSocketState.Meta>
             }
             Passes.Deliver(request, MakeReply(request, meta, data));
             Received.Dequeue();
+        }
+        // As Linux's recvmsg: queued datagrams first, then the error (RFC 1122 §4.1.3.3: UDP passes ICMP errors up).
+        if (PendingError is { } error && Received.Count == 0 && Receivers.DequeueClaimed() is { } failed)
+        {
+            PendingError = null;
+            Passes.Deliver(failed, new Reply.Error(error));
         }
     }
 

@@ -112,5 +112,9 @@ public sealed class DnsNameResolver : INameResolver
         {
             return false; // this server did not answer in time
         }
+        catch (Commands.NetstackException e) when (e.Error.Remote == server)
+        {
+            return false; // ICMP said the server is not there (port or host unreachable): ask the next one now, as glibc does
+        }
     }
 }

@@ -13,11 +13,11 @@ internal static class RepeatedRequest
     /// <c>OnNext</c> returned, so a slow observer slows the loop instead of queueing replies. <paramref name="isEnd"/> replies
     /// complete the stream (by default: the socket was closed); a transient refusal (<see cref="NetstackErrorKind.CommandQueueFull"/>)
     /// is asked again after a short pause; any other error fails it with <see cref="NetstackException"/>.
-    /// Disposing withdraws the pending request. With a <paramref name="scheduler"/>, notifications are delivered there
+    /// <paramref name="isSkipped"/> replies are passed over and the command sent again. Disposing withdraws the pending request. With a <paramref name="scheduler"/>, notifications are delivered there
     /// instead of on the thread that completed the request.
     /// </summary>
     public static IObservable<T> Loop<TReply, T>(Netstack stack, Command command, Func<TReply, T> select,
-        IScheduler? scheduler = null, Func<Reply, bool>? isEnd = null) where TReply : Reply =>
+        IScheduler? scheduler = null, Func<Reply, bool>? isEnd = null, Func<Reply, bool>? isSkipped = null) where TReply : Reply =>
         Observable.Create<T>(observer =>
         {
             isEnd ??= static reply => reply is Reply.Error { Detail.Kind: NetstackErrorKind.SocketClosed or NetstackErrorKind.StaleHandle };
@@ -45,6 +45,7 @@ internal static class RepeatedRequest
                         Next(); // only now: the value was handled, ask for the next one
                     }
                     else if (isEnd(reply)) observer.OnCompleted();
+                    else if (isSkipped?.Invoke(reply) == true) Next();
                     else if (NetstackRequests.IsTransient(reply))
                     {
                         // Refused for now (a runaway producer filled the command queue): ask again a little later on the

@@ -39,20 +39,29 @@ public sealed class UdpSocket : IAsyncDisposable, IDisposable
     /// <summary>
     /// Every datagram that arrives while someone is subscribed (shared by all subscribers; the receive loop runs while there is
     /// at least one). Completes when the socket closes; errors with <see cref="NetstackException"/> if the stack goes away.
-    /// Delivered on the stack's scheduler: use <c>ObserveOn</c> for slow work.
+    /// Delivered on the stack's scheduler: use <c>ObserveOn</c> for slow work. An ICMP error about a datagram the socket sent
+    /// (see <see cref="ReceiveAsync"/>) does not end it: one unreachable peer must not stop a server.
     /// </summary>
     public IObservable<Datagram> Received { get; }
 
     /// <summary>One receive per datagram (not batches): a subscriber that leaves takes nothing it was not given — what is
     /// still queued stays in the socket for the next receive.</summary>
     private IObservable<Datagram> ReceiveLoop() =>
-        RepeatedRequest.Loop<Reply.DatagramReceived, Datagram>(_stack, new Command.Udp.Receive(Handle), static r => r.Datagram);
+        RepeatedRequest.Loop<Reply.DatagramReceived, Datagram>(_stack, new Command.Udp.Receive(Handle), static r => r.Datagram,
+            isSkipped: static r => r is Reply.Error { Detail.Remote: not null });
 
-    /// <summary>Sends one datagram.</summary>
+    /// <summary>Sends one datagram. If an ICMP error about the last datagram to <paramref name="destination"/> is still
+    /// unreported, it throws that instead, once (see <see cref="ReceiveAsync"/>).</summary>
     public async Task SendAsync(ReadOnlyMemory<byte> data, NetEndpoint destination, CancellationToken cancellationToken = default) =>
         await _stack.RequestAsync<Reply.Sent>(new Command.Udp.Send(Handle, destination, data), cancellationToken).ConfigureAwait(false);
 
-    /// <summary>Receives one datagram (at most <paramref name="maxLength"/> bytes of it; the rest is cut and flagged).</summary>
+    /// <summary>
+    /// Receives one datagram (at most <paramref name="maxLength"/> bytes of it; the rest is cut and flagged). When an ICMP error
+    /// came back about a datagram this socket sent and no datagram is queued, it throws instead, once, as a connected socket's
+    /// receive on Linux does: <see cref="NetstackErrorKind.ConnectionRefused"/> for port unreachable,
+    /// <see cref="NetstackErrorKind.Unreachable"/> for host or network unreachable, with <see cref="NetstackError.Remote"/> set.
+    /// </summary>
+    /// <exception cref="NetstackException">The socket is closed, or an ICMP error is reported.</exception>
     public async Task<Datagram> ReceiveAsync(int? maxLength = null, CancellationToken cancellationToken = default) =>
         (await _stack.RequestAsync<Reply.DatagramReceived>(new Command.Udp.Receive(Handle, maxLength), cancellationToken).ConfigureAwait(false)).Datagram;
 

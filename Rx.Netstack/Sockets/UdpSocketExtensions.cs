@@ -10,7 +10,8 @@ public static class UdpSocketExtensions
     /// <summary>
     /// Datagrams as an async stream, pulled in batches (one request takes every datagram queued, up to 64): a slow consumer
     /// holds at most one batch, and the socket's queue fills and drops beyond that, as UDP does. Ends when the socket
-    /// closes. System.Interactive.Async operators (<c>Where</c>, <c>Select</c>, <c>Take</c> …) apply.
+    /// closes. System.Interactive.Async operators (<c>Where</c>, <c>Select</c>, <c>Take</c> …) apply. ICMP errors about
+    /// datagrams the socket sent (see <see cref="UdpSocket.ReceiveAsync"/>) are passed over, as by <see cref="UdpSocket.Received"/>.
     /// </summary>
     public static async IAsyncEnumerable<Datagram> ReceiveAllAsync(this UdpSocket socket, int? maxLength = null,
         [EnumeratorCancellation] CancellationToken cancellationToken = default)
@@ -26,6 +27,10 @@ public static class UdpSocketExtensions
             catch (NetstackException e) when (e.Kind is NetstackErrorKind.SocketClosed or NetstackErrorKind.StaleHandle)
             {
                 yield break;
+            }
+            catch (NetstackException e) when (e.Error.Remote is not null)
+            {
+                continue; // an ICMP error about one datagram sent: the stream goes on
             }
             foreach (Datagram datagram in batch) yield return datagram;
         }

@@ -465,6 +465,7 @@ internal sealed partial class TcpControlBlock
         if (_snd.Max < ack) _snd.Max = ack;
         if (_snd.ProbeHigh < ack) _snd.ProbeHigh = ack;
         _snd.Retries = 0;
+        if (acked >= _opt.Smss) _path.Proven = true; // a full segment got through at this size: not a black hole (PathMtu.cs)
         uint? tsEcho = _opt.Timestamps && h.HasTimestamps ? h.TimestampEcho : null;
         bool keepTimer = Apply(_recovery.OnNewAck(now, SenderView, acked, flightBefore, _rtt.SmoothedRtt, tsEcho));
 

@@ -26,6 +26,7 @@ internal sealed partial class TcpControlBlock
             return true;
         }
 
+        if (IsSynchronized) RaisePathMtuIfDue(now);
         bool sent = State switch
         {
             TcpState.Closed or TcpState.Listen => Nothing(out header),

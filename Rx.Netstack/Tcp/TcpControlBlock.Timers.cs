@@ -82,6 +82,7 @@ internal sealed partial class TcpControlBlock
         _snd.Nxt = _snd.Una;
         _snd.RttTiming = false;
         _timers.Retransmit = now + _rtt.Rto;
+        DetectBlackHole(now);
     }
 
     /// <summary>

@@ -64,6 +64,7 @@ internal sealed partial class TcpControlBlock
     private ILossRecovery _recovery;          // loss detection and recovery (RACK-TLP with SACK, duplicate ACKs without), chosen at the handshake
     private readonly ICongestionControl _cc;  // cwnd and ssthresh (NewReno or CUBIC), told of events by _recovery
     private RttEstimator _rtt;                // SRTT, RTTVAR and RTO (RFC 6298); replaced once after a retried SYN (§5.7)
+    private TcpPathMtu _path;                 // path MTU discovery: the link's MSS, DF, when a lowered estimate is raised, black holes
 
     private TcpControlBlock(TcpStackContext ctx, NetEndpoint local, NetEndpoint remote, TcpSettings settings, int maxSegmentSize,
         SeqNumber isn, Instant now, bool passive)
@@ -83,6 +84,7 @@ internal sealed partial class TcpControlBlock
         // TSvals of a new incarnation are newer than the old one's and a SYN can take over a TIME-WAIT (RFC 6191).
         _opt = new TcpAgreedOptions(Math.Min(maxSegmentSize, ushort.MaxValue), remote.Address.IsV6 ? DefaultMssV6 : DefaultMssV4, isn.Value);
         _rcv.MssEstimate = _opt.Mss;
+        _path = new TcpPathMtu { LinkMss = _opt.OurMss, DontFragment = !remote.Address.IsV6, RaiseAt = Instant.Never };
         _rtt = new RttEstimator(settings.InitialRto, settings.MinRto, settings.MaxRto, ClockGranularity);
         _cc = CongestionControl.Create(settings.CongestionControl, _opt.Mss);
         _recovery = LossRecovery.Create(_cc, settings, isn, settings.EnableSack);
@@ -360,14 +362,17 @@ internal sealed partial class TcpControlBlock
     }
 
     /// <summary>
-    /// An ICMP error for this connection (RFC 1122 §4.2.3.9, RFC 5461): soft errors are remembered and reported if the
-    /// connection later times out; a hard error aborts only a connection still in SYN-SENT.
+    /// An ICMP destination unreachable for this connection (the engine checked its quoted sequence number, RFC 5927 §4.1).
+    /// RFC 1122 §4.2.3.9 makes host, network and (RFC 5461 §4) port and protocol unreachable soft errors for a synchronized
+    /// connection: remembered, and reported if it later times out. A connection still in SYN-SENT fails at once with the
+    /// reason, as Linux's tcp_v4_err and tcp_v6_err do: the peer was never reached, and an application (curl's "no route to
+    /// host") expects to hear so now rather than after two minutes of SYN retries.
     /// </summary>
-    public void OnIcmpError(bool isHard, TcpError error)
+    public void OnIcmpError(TcpError error)
     {
         if (error == TcpError.None) return;
         _softError = error;
-        if (isHard && State == TcpState.SynSent) Terminate(error);
+        if (State == TcpState.SynSent) Terminate(error);
     }
 
     /// <summary>Ends the connection at once with <paramref name="error"/> and without a RST (there is no way to send one).</summary>
@@ -378,29 +383,6 @@ internal sealed partial class TcpControlBlock
     /// acknowledged (SND.UNA ≤ SEG.SEQ &lt; SND.MAX); anything else is forged or stale and must not touch the connection.
     /// </summary>
     public bool IsQuotedSequenceInFlight(SeqNumber quoted) => quoted >= _snd.Una && quoted < _snd.Max;
-
-    /// <summary>
-    /// Path MTU discovery (RFC 1191 §6.3, RFC 8201 §5.4): the path takes at most <paramref name="mtu"/> bytes, so lower the
-    /// MSS and resend what no longer fits (without treating it as congestion).
-    /// </summary>
-    public void OnPacketTooBig(int mtu)
-    {
-        int ipHeader = Remote.Address.IsV6 ? 40 : 20;
-        if (mtu < (Remote.Address.IsV6 ? 1280 : 68)) return; // RFC 8201 §4 / RFC 1191 §3: bogus values
-        int mss = Math.Max(MinimumMss, mtu - ipHeader - TcpHeader.MinHeaderLength);
-        if (mss >= _opt.OurMss) return;
-        _opt.OurMss = mss;
-        UpdateMss();
-        if (IsSynchronized && _snd.Max > _snd.Una)
-        {
-            _snd.Nxt = _snd.Una; // resend in smaller segments
-            _snd.RttTiming = false;
-        }
-        else if (State is TcpState.SynSent or TcpState.SynReceived)
-        {
-            _pending |= TcpPendingOutput.Syn;
-        }
-    }
 
     /// <summary>A snapshot for dashboards.</summary>
     public TcpConnectionInfo GetInfo(Instant now) => new(

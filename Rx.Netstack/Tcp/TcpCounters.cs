@@ -60,4 +60,10 @@ internal sealed class TcpCounters
 
     /// <summary>ICMP errors about a connection that passed RFC 5927's checks (its quoted sequence number in flight) and were acted on.</summary>
     public long IcmpErrorsAccepted;
+    /// <summary>Times a connection lowered its MSS for the path (a validated packet too big, or a black hole).</summary>
+    public long PathMtuReductions;
+    /// <summary>Black holes suspected: full-sized segments timed out repeatedly and the MSS fell back (RFC 4821, RFC 8899).</summary>
+    public long PathMtuBlackHoles;
+    /// <summary>Lowered path MTU estimates raised to the link's again after their time (RFC 1191 §6.3).</summary>
+    public long PathMtuRaises;
 }

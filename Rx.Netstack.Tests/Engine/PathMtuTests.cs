@@ -1,0 +1,162 @@
+using Rx.Netstack.Commands;
+using Rx.Netstack.Diagnostics;
+using Rx.Netstack.Sockets;
+using Rx.Netstack.Tcp;
+using Rx.Netstack.Tests.Support;
+
+namespace Rx.Netstack.Tests.Engine;
+
+/// <summary>
+/// Path MTU discovery end to end in virtual time (RFC 1191, RFC 8201, RFC 4821/8899): two stacks with 1500-byte links and a
+/// router whose hop between them is smaller, which answers big packets with ICMP or — behind a filter — drops them silently.
+/// </summary>
+public sealed class PathMtuTests
+{
+    private const int Bytes = 300_000;
+
+    private static int IpHeader(bool v6) => v6 ? 40 : 20;
+
+    /// <summary>The payload of a full segment at <paramref name="mtu"/> with timestamps on (what GetInfo reports as the MSS).</summary>
+    private static int SmssAt(int mtu, bool v6) => mtu - IpHeader(v6) - 20 - 12;
+
+    [Theory]
+    [InlineData(false, 1000)]
+    [InlineData(true, 1280)]
+    public void Bulk_both_ways_through_a_smaller_hop_learns_the_path_mtu_from_icmp_and_arrives_byte_exact(bool v6, int hop)
+    {
+        using var pair = new RoutedPair(hop);
+        var (client, server) = pair.ConnectTcp(80, v6);
+        pair.BulkBothWays(client, server, Bytes, seed: 7);
+
+        Assert.True(pair.Router.TooBig > 0 && pair.Router.IcmpSent > 0, "nothing was too big for the hop");
+        Assert.InRange(pair.Router.LargestFromA, hop - 100, hop);
+        Assert.InRange(pair.Router.LargestFromB, hop - 100, hop);
+        Assert.Equal(SmssAt(hop, v6), pair.Scheduler.Await(client.GetInfoAsync()).MaxSegmentSize);
+        Assert.Equal(SmssAt(hop, v6), pair.Scheduler.Await(server.GetInfoAsync()).MaxSegmentSize);
+        foreach (Netstack stack in new[] { pair.A, pair.B })
+        {
+            Assert.True(stack.TcpCounters.PathMtuReductions >= 1);
+            Assert.True(stack.TcpCounters.IcmpErrorsAccepted >= 1);
+            // Resent at the new size straight away: the packet too big, not a timeout, repaired the loss.
+            Assert.Equal(0, stack.TcpCounters.Timeouts);
+            Assert.Equal(0, stack.TcpCounters.PathMtuBlackHoles);
+        }
+        if (!v6)
+        {
+            // RFC 1191 §3: every IPv4 TCP packet carries DF, so the router never fragmented one.
+            Assert.True(pair.Router.WithDontFragment > 0);
+            Assert.Equal(0, pair.Router.WithoutDontFragment);
+            Assert.Equal(0, pair.Router.Fragmented);
+        }
+    }
+
+    [Theory]
+    [InlineData(false, 1000)]
+    [InlineData(true, 1280)]
+    public void A_new_connection_to_the_same_destination_starts_at_the_cached_path_mtu_until_it_expires(bool v6, int hop)
+    {
+        using var pair = new RoutedPair(hop);
+        var (client, server) = pair.ConnectTcp(80, v6);
+        pair.BulkBothWays(client, server, 50_000, seed: 1);
+        int tooBig = pair.Router.TooBig;
+        Assert.True(tooBig > 0);
+
+        // The cache (RFC 1191 §5, RFC 8201 §5.2) is per destination: A's next connection to B sends at the learned size at once.
+        var (client2, server2) = pair.ConnectTcp(81, v6);
+        Assert.Equal(SmssAt(hop, v6), pair.Scheduler.Await(client2.GetInfoAsync()).MaxSegmentSize);
+        byte[] data = RoutedPair.Pattern(50_000, 3);
+        Task sent = client2.SendAsync(data);
+        Assert.Equal(data, pair.ReadExactly(server2, data.Length));
+        Assert.True(sent.IsCompletedSuccessfully);
+        Assert.Equal(tooBig, pair.Router.TooBig);
+
+        // After 10 minutes the entry is forgotten (RFC 1191 §6.3): a new connection tries the link's MTU and learns again.
+        pair.Scheduler.AdvanceBy(TimeSpan.FromMinutes(11).Ticks);
+        var (client3, server3) = pair.ConnectTcp(82, v6);
+        Assert.Equal(SmssAt(1500, v6), pair.Scheduler.Await(client3.GetInfoAsync()).MaxSegmentSize);
+        sent = client3.SendAsync(data);
+        Assert.Equal(data, pair.ReadExactly(server3, data.Length));
+        Assert.True(pair.Router.TooBig > tooBig);
+        Assert.Equal(SmssAt(hop, v6), pair.Scheduler.Await(client3.GetInfoAsync()).MaxSegmentSize);
+    }
+
+    [Theory]
+    [InlineData(false, 1100)]
+    [InlineData(true, 1280)]
+    public void With_icmp_filtered_black_hole_detection_falls_back_then_probes_up_later(bool v6, int hop)
+    {
+        using var pair = new RoutedPair(hop, sendsIcmp: false);
+        var (client, server) = pair.ConnectTcp(80, v6);
+        pair.BulkBothWays(client, server, Bytes, seed: 11);
+
+        Assert.Equal(0, pair.Router.IcmpSent);
+        Assert.True(pair.Router.TooBig > 0);
+        foreach (Netstack stack in new[] { pair.A, pair.B })
+        {
+            Assert.Equal(1, stack.TcpCounters.PathMtuBlackHoles);
+            Assert.True(stack.TcpCounters.Timeouts >= TcpControlBlock.BlackHoleTimeouts);
+        }
+        int fallback = v6 ? TcpControlBlock.MinimumPathMssV6 : TcpControlBlock.BaseMssV4;
+        Assert.Equal(fallback - 12, pair.Scheduler.Await(client.GetInfoAsync()).MaxSegmentSize);
+
+        // RFC 8899 §5.1.1 / RFC 1191 §6.3: ten minutes later the link's size is tried again; the hole is still there, so
+        // detection falls back once more and the data still arrives intact.
+        pair.Scheduler.AdvanceBy(TimeSpan.FromMinutes(11).Ticks);
+        pair.BulkBothWays(client, server, 100_000, seed: 12);
+        foreach (Netstack stack in new[] { pair.A, pair.B })
+        {
+            Assert.Equal(1, stack.TcpCounters.PathMtuRaises);
+            Assert.Equal(2, stack.TcpCounters.PathMtuBlackHoles);
+        }
+    }
+
+    [Fact]
+    public void A_full_sized_segment_that_got_through_proves_the_path_so_later_timeouts_are_losses()
+    {
+        using var pair = new RoutedPair(hopMtu: 1500, sendsIcmp: false);
+        var (client, server) = pair.ConnectTcp(80, v6: false);
+        pair.BulkBothWays(client, server, 50_000, seed: 2);
+
+        // The link then loses everything from A for a while: timeouts, but the size was proven, so no fallback.
+        pair.Router.DropIf = p => p.Length > 100 && pair.Scheduler.Clock < TimeSpan.FromSeconds(30).Ticks;
+        pair.BulkBothWays(client, server, 50_000, seed: 3);
+        Assert.True(pair.A.TcpCounters.Timeouts >= TcpControlBlock.BlackHoleTimeouts);
+        Assert.Equal(0, pair.A.TcpCounters.PathMtuBlackHoles);
+        Assert.Equal(SmssAt(1500, false), pair.Scheduler.Await(client.GetInfoAsync()).MaxSegmentSize);
+    }
+
+    [Fact]
+    public void A_path_below_576_is_held_at_576_without_DF_and_the_router_fragments()
+    {
+        // RFC 1191 §3 / RFC 791: 576 always passes; a smaller hop is believed only as far as 576, and DF goes so it may
+        // fragment (Linux does the same below its min_pmtu).
+        using var pair = new RoutedPair(hopMtu: 500);
+        var (client, server) = pair.ConnectTcp(80, v6: false);
+        pair.BulkBothWays(client, server, 100_000, seed: 5);
+        Assert.True(pair.Router.IcmpSent > 0);
+        Assert.True(pair.Router.Fragmented > 0);
+        Assert.True(pair.Router.WithoutDontFragment > 0);
+        Assert.Equal(SmssAt(576, false), pair.Scheduler.Await(client.GetInfoAsync()).MaxSegmentSize);
+    }
+
+    [Fact]
+    public void An_ipv6_udp_datagram_is_fragmented_at_the_source_to_the_learned_path_mtu()
+    {
+        using var pair = new RoutedPair(hopMtu: 1280);
+        UdpSocket receiver = pair.Scheduler.Await(UdpSocket.BindAsync(pair.B, new NetEndpoint(StackPair.B6, 5000)));
+        UdpSocket sender = pair.Scheduler.Await(UdpSocket.BindAsync(pair.A, new NetEndpoint(NetAddress.AnyV6, 0)));
+        byte[] data = RoutedPair.Pattern(1400, 9);
+        var destination = new NetEndpoint(StackPair.B6, 5000);
+
+        pair.Wait(sender.SendAsync(data, destination));
+        pair.Scheduler.AdvanceBy(TimeSpan.FromMilliseconds(5).Ticks);
+        Assert.Equal(1, pair.Router.TooBig); // the first one was too big for the hop: packet too big came back
+        Assert.Equal(1, pair.A.PathMtuEntries);
+
+        Task<Datagram> received = receiver.ReceiveAsync();
+        pair.Wait(sender.SendAsync(data, destination));
+        Assert.Equal(data, pair.Scheduler.Await(received).Data.ToArray());
+        Assert.Equal(1, pair.Router.TooBig);
+        Assert.InRange(pair.Router.LargestFromA, 1200, 1280);
+    }
+}

@@ -1,0 +1,28 @@
+namespace Rx.Netstack.Engine;
+
+internal sealed partial class IpLayer
+{
+    /// <summary>
+    /// The path MTU to <paramref name="destination"/> at <paramref name="now"/>: what path MTU discovery learned (RFC 1191,
+    /// RFC 8201), else the link's MTU; for the stack's own addresses the largest packet.
+    /// </summary>
+    public int PathMtuTo(NetAddress destination, Instant now)
+    {
+        if (IsLocalAddress(destination)) return 65535;
+        return _pathMtu.TryGet(destination, now, out PathMtuCache.Entry entry) ? Math.Min(entry.Mtu, Mtu) : Mtu;
+    }
+
+    /// <summary>
+    /// Whether IPv4 packets to <paramref name="destination"/> that run path MTU discovery carry DF (RFC 1191 §3): yes, unless
+    /// the path was found below the IPv4 minimum (then a small hop fragments them). Never for IPv6, which has no DF.
+    /// </summary>
+    public bool DontFragmentTo(NetAddress destination, Instant now) =>
+        !destination.IsV6 && !(_pathMtu.TryGet(destination, now, out PathMtuCache.Entry entry) && entry.NoDontFragment);
+
+    /// <summary>Remembers a validated path MTU for <paramref name="destination"/> (see <see cref="PathMtuCache.Plausible"/>).</summary>
+    public void LearnPathMtu(NetAddress destination, int mtu, bool noDontFragment, Instant now) =>
+        _pathMtu.Learn(destination, mtu, noDontFragment, now);
+
+    /// <summary>Destinations with a learned path MTU (diagnostics and tests).</summary>
+    public int PathMtuEntries => _pathMtu.Count;
+}
