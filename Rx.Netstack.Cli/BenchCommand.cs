@@ -51,10 +51,19 @@ internal static class BenchCommand
                 title = $"bench proxy: client ⇄ server namespaces through rx-netstack proxy and through kernel forwarding, {options.Write / 1024.0:0.#} KiB writes, {options.Seconds:0.#} s each";
                 results = await BenchProxy.RunAsync(options, console);
                 break;
-            case "engines":
+            case "loss":
                 if (NetworkNamespace.WhyUnsupported() is { } whyNot)
                 {
-                    Console.Error.WriteLine($"rx-netstack bench engines: cannot run: {whyNot}");
+                    Console.Error.WriteLine($"rx-netstack bench loss: cannot run: {whyNot}");
+                    return ExitCodes.Unsupported;
+                }
+                title = $"bench loss: linux ⇄ rx-netstack over one impaired link (TUN, MTU {BenchTun.Mtu}, 10 ms RTT), {options.Buffer / 1024} KiB buffers, {options.Seconds:0.#} s each";
+                results = await BenchLoss.RunAsync(options, console);
+                break;
+            case "engines":
+                if (NetworkNamespace.WhyUnsupported() is { } whyNotEngines)
+                {
+                    Console.Error.WriteLine($"rx-netstack bench engines: cannot run: {whyNotEngines}");
                     return ExitCodes.Unsupported;
                 }
                 title = $"bench engines: linux ⇄ rx-netstack with {options.Engines} engine(s) over a {options.Engines}-queue TUN, MTU {BenchEngines.Mtu}, {options.Seconds:0.#} s each";

@@ -18,8 +18,8 @@ internal static class BenchTun
 {
     public const string Interface = "rxbt0";
     public const int Mtu = 1500;
-    private static readonly IPAddress KernelAddress = IPAddress.Parse("10.78.0.1");
-    private static readonly NetAddress StackAddress = NetAddress.Parse("10.78.0.2");
+    internal static readonly IPAddress KernelAddress = IPAddress.Parse("10.78.0.1");
+    internal static readonly NetAddress StackAddress = NetAddress.Parse("10.78.0.2");
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(10);
 
     /// <summary>The sizes measured without --buffer, and issue 6's targets in MB/s for each (kernel → stack, stack → kernel).</summary>
@@ -101,10 +101,10 @@ internal static class BenchTun
         ]);
     }
 
-    private static string Label(int buffer) => buffer % (1024 * 1024) == 0 ? $"{buffer / (1024 * 1024)} MiB" : $"{buffer / 1024.0:0.#} KiB";
+    internal static string Label(int buffer) => buffer % (1024 * 1024) == 0 ? $"{buffer / (1024 * 1024)} MiB" : $"{buffer / 1024.0:0.#} KiB";
 
     /// <summary>A kernel TCP socket inside the namespace with both buffers forced to <paramref name="buffer"/> (root may exceed rmem_max/wmem_max).</summary>
-    private static Socket KernelSocket(NetworkNamespace ns, int buffer) => ns.Run(() =>
+    internal static Socket KernelSocket(NetworkNamespace ns, int buffer) => ns.Run(() =>
     {
         var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
         socket.SetRawSocketOption(SOL_SOCKET, SO_SNDBUFFORCE, BitConverter.GetBytes(buffer));
@@ -112,7 +112,7 @@ internal static class BenchTun
         return socket;
     });
 
-    private static async Task<TunStreamPair> KernelToStackAsync(NetworkNamespace ns, Netstack stack, TcpSettings settings, int buffer, ushort port)
+    internal static async Task<TunStreamPair> KernelToStackAsync(NetworkNamespace ns, Netstack stack, TcpSettings settings, int buffer, ushort port)
     {
         TcpConnectionListener listener = await stack.ListenTcpAsync(port, settings: settings);
         Socket kernel = KernelSocket(ns, buffer);
@@ -131,7 +131,7 @@ internal static class BenchTun
         }
     }
 
-    private static async Task<TunStreamPair> StackToKernelAsync(NetworkNamespace ns, Netstack stack, TcpSettings settings, int buffer, ushort port)
+    internal static async Task<TunStreamPair> StackToKernelAsync(NetworkNamespace ns, Netstack stack, TcpSettings settings, int buffer, ushort port)
     {
         // Buffers set on the listener before listen(): the accepted socket inherits them and its window scale follows.
         Socket listener = KernelSocket(ns, buffer);
@@ -156,7 +156,7 @@ internal static class BenchTun
     /// The sender writes <paramref name="writeSize"/> bytes at a time until <paramref name="duration"/> has passed or
     /// <paramref name="maxBytes"/> went, then shuts down; the figure is what the receiver read until end of stream.
     /// </summary>
-    private static async Task<(long Sent, long Received, TimeSpan Elapsed)> BulkAsync(TunStreamPair pair, int writeSize, TimeSpan duration, long maxBytes)
+    internal static async Task<(long Sent, long Received, TimeSpan Elapsed)> BulkAsync(TunStreamPair pair, int writeSize, TimeSpan duration, long maxBytes)
     {
         byte[] data = new byte[writeSize];
         new Random(6).NextBytes(data);
@@ -188,7 +188,7 @@ internal static class BenchTun
     }
 
     /// <summary>One kernel socket and one connection of our stack, joined over the TUN device; one of them sends.</summary>
-    private sealed class TunStreamPair(Socket kernel, TcpConnection connection, bool kernelSends, TcpConnectionListener? stackListener, Socket? kernelListener)
+    internal sealed class TunStreamPair(Socket kernel, TcpConnection connection, bool kernelSends, TcpConnectionListener? stackListener, Socket? kernelListener)
         : IAsyncDisposable
     {
         public Socket KernelSocket => kernel;

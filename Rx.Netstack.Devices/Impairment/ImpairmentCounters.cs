@@ -5,6 +5,7 @@ public sealed class ImpairmentCounters
 {
     internal long OfferedCount;
     internal long LostCount;
+    internal long MarkedCount;
     internal long CorruptedCount;
     internal long DuplicatedCount;
     internal long ReorderedCount;
@@ -16,6 +17,9 @@ public sealed class ImpairmentCounters
 
     /// <summary>Frames dropped by <see cref="ImpairmentOptions.Loss"/>.</summary>
     public long Lost => Interlocked.Read(ref LostCount);
+
+    /// <summary>ECN-capable packets marked CE instead of dropped (<see cref="ImpairmentOptions.CongestionMarking"/>).</summary>
+    public long Marked => Interlocked.Read(ref MarkedCount);
 
     /// <summary>Frames with a flipped bit.</summary>
     public long Corrupted => Interlocked.Read(ref CorruptedCount);
@@ -34,5 +38,5 @@ public sealed class ImpairmentCounters
 
     /// <inheritdoc />
     public override string ToString() =>
-        $"offered {Offered}, delivered {Delivered}, lost {Lost}, corrupted {Corrupted}, duplicated {Duplicated}, reordered {Reordered}, discarded {Discarded}";
+        $"offered {Offered}, delivered {Delivered}, lost {Lost}, marked {Marked}, corrupted {Corrupted}, duplicated {Duplicated}, reordered {Reordered}, discarded {Discarded}";
 }

@@ -19,6 +19,13 @@ public sealed record ImpairmentOptions
     /// <summary>Probability that a frame is dropped.</summary>
     public double Loss { get; init; }
 
+    /// <summary>
+    /// An ECN-capable IP packet that <see cref="Loss"/> would drop is delivered with its ECN field set to CE instead
+    /// (RFC 3168 §5), as a router with active queue management marks rather than drops; the IPv4 header checksum is
+    /// recomputed. A packet that is not ECN-capable (Not-ECT, or not IP) is still dropped. Default false.
+    /// </summary>
+    public bool CongestionMarking { get; init; }
+
     /// <summary>Fixed propagation delay added to every frame.</summary>
     public TimeSpan Delay { get; init; }
 

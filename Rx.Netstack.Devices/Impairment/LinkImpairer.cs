@@ -45,6 +45,7 @@ internal sealed class LinkImpairer
         ImpairmentOptions o = _options;
         int copies;
         bool corrupt;
+        bool mark = false;
         byte[]? copy = null;
         lock (_gate)
         {
@@ -52,8 +53,13 @@ internal sealed class LinkImpairer
             Counters.OfferedCount++;
             if (o.Loss > 0 && _random.NextDouble() < o.Loss)
             {
-                Counters.LostCount++;
-                return;
+                if (!o.CongestionMarking || !EcnMarking.IsEcnCapable(frame.Span))
+                {
+                    Counters.LostCount++;
+                    return;
+                }
+                mark = true; // an AQM router marks CE instead of dropping (RFC 3168 §5)
+                Counters.MarkedCount++;
             }
             corrupt = o.Corruption > 0 && frame.Length > 0 && _random.NextDouble() < o.Corruption;
             copies = o.Duplication > 0 && _random.NextDouble() < o.Duplication ? 2 : 1;
@@ -78,13 +84,13 @@ internal sealed class LinkImpairer
             {
                 for (int i = 0; i < copies; i++)
                 {
-                    byte[] buffer = CopyOf(frame.Span, flipBit);
+                    byte[] buffer = CopyOf(frame.Span, flipBit, mark);
                     _inFlight.Enqueue((buffer, frame.Length), (due, _order++));
                 }
                 if (due < _armedAt) Arm(due);
                 return;
             }
-            if (corrupt) copy = CopyOf(frame.Span, flipBit);
+            if (corrupt || mark) copy = CopyOf(frame.Span, flipBit, mark);
         }
 
         // Nothing to wait for: hand on at once, from the caller's buffer when unchanged.
@@ -134,10 +140,11 @@ internal sealed class LinkImpairer
         }
     }
 
-    private static byte[] CopyOf(ReadOnlySpan<byte> frame, int flipBit)
+    private static byte[] CopyOf(ReadOnlySpan<byte> frame, int flipBit, bool mark)
     {
         byte[] buffer = ArrayPool<byte>.Shared.Rent(frame.Length);
         frame.CopyTo(buffer);
+        if (mark) EcnMarking.MarkCongestion(buffer.AsSpan(0, frame.Length));
         if (flipBit >= 0) buffer[flipBit >> 3] ^= (byte)(1 << (flipBit & 7));
         return buffer;
     }

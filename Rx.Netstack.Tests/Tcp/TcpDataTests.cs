@@ -81,7 +81,13 @@ public class TcpDataTests
             // RFC 5681 §3.1: ssthresh = max(FlightSize / 2, 2·SMSS), cwnd = the loss window, one segment.
             Congestion = new { CongestionWindow = 1460, SlowStartThreshold = 2 * 1460 },
             // RFC 6582 §3.2 step 1: no fast recovery for losses from before the timeout.
-            Recovery = new { RecoverPoint = 1101u, HighRxt = 1001u },
+            // The timeout also begins an episode that D-SACK or timestamps may later find needless (RFC 3708, RFC 3522).
+            Recovery = new
+            {
+                RecoverPoint = 1101u,
+                HighRxt = 1001u,
+                Undo = new { Active = true, Marker = 1001u, End = 1101u, Retransmissions = 1, SawRetransmission = true, EifelPending = true },
+            },
         });
         c.Sanity(firstTimeout);
         c.ExpectNothing(619);
@@ -90,6 +96,7 @@ public class TcpDataTests
         {
             Sender = new { Retries = 2, SegmentsRetransmitted = 2L },
             Timers = new { Retransmit = At(620 + 800) },
+            Recovery = new { Undo = new { Retransmissions = 2 } },
             Rtt = new { BackoffCount = 2, Rto = Ms(800) }, // the same segment timed out again: ssthresh stays (RFC 5681 §3.1)
         }));
         c.ExpectNothing(1419);

@@ -13,7 +13,7 @@ namespace Rx.Netstack.Tests.Tcp;
 /// </summary>
 internal sealed class TcpPair
 {
-    private readonly record struct Packet(bool ToB, TcpHeader Header, byte[] Payload);
+    private readonly record struct Packet(bool ToB, TcpHeader Header, byte[] Payload, bool CongestionExperienced = false);
 
     private static readonly NetEndpoint EndpointA = new(NetAddress.V4(10, 0, 0, 1), 40000);
     private static readonly NetEndpoint EndpointB = new(NetAddress.V4(10, 0, 0, 2), 80);
@@ -69,6 +69,12 @@ internal sealed class TcpPair
     /// <summary>Payload bytes A (index 0) and B (index 1) sent below their highest sequence number sent so far.</summary>
     public long[] RetransmittedBytes { get; } = new long[2];
 
+    /// <summary>Packets the link dropped per direction (random loss, not <see cref="DropFilter"/>).</summary>
+    public long[] LinkLosses { get; } = new long[2];
+
+    /// <summary>Packets the link marked CE instead of dropping per direction (<see cref="ImpairmentOptions.CongestionMarking"/>).</summary>
+    public long[] CongestionMarks { get; } = new long[2];
+
     /// <summary>Packets put on the link per direction.</summary>
     public long[] PacketsSent { get; } = new long[2];
 
@@ -100,7 +106,7 @@ internal sealed class TcpPair
         {
             if (B is null)
             {
-                if (p.Header.Flags != TcpFlags.Syn) return;
+                if ((p.Header.Flags & ~(TcpFlags.Ece | TcpFlags.Cwr)) != TcpFlags.Syn) return; // an ECN-setup SYN too
                 B = TcpControlBlock.AcceptSyn(ContextB, EndpointB, EndpointA, p.Header, _settingsB, _mss, new SeqNumber(_isnB), Now);
                 return;
             }
@@ -120,7 +126,7 @@ internal sealed class TcpPair
             if (TcpControlBlock.TryMakeResetFor(p.Header, p.Payload.Length, out var rst)) Enqueue(!toB, rst, []);
             return;
         }
-        tcb.Process(Now, p.Header, p.Payload);
+        tcb.Process(Now, p.Header, p.Payload, congestionExperienced: p.CongestionExperienced);
     }
 
     private void Pump()
@@ -139,7 +145,7 @@ internal sealed class TcpPair
             CountRetransmission(toB, h, len);
             Trace?.Invoke(Now, toB, h, len);
             if (DropFilter?.Invoke(toB, h, len) == true) continue;
-            Enqueue(toB, h, payload);
+            Enqueue(toB, h, payload, tcb.SendEcnCapable);
         }
         throw new InvalidOperationException("A connection kept emitting segments.");
     }
@@ -165,12 +171,22 @@ internal sealed class TcpPair
     /// delivered when the link is free, plus its serialisation time at the bandwidth (an IPv4 packet: 20 bytes of IP header,
     /// the TCP header the wire layer would write, the payload), plus the delay, a jitter and the reorder delay if held back.
     /// </summary>
-    private void Enqueue(bool toB, TcpHeader h, byte[] payload)
+    private void Enqueue(bool toB, TcpHeader h, byte[] payload, bool ecnCapable = false)
     {
         int dir = toB ? 0 : 1;
         PacketsSent[dir]++;
         ImpairmentOptions o = _impairment;
-        if (o.Loss > 0 && _random.NextDouble() < o.Loss) return;
+        bool marked = false;
+        if (o.Loss > 0 && _random.NextDouble() < o.Loss)
+        {
+            if (!o.CongestionMarking || !ecnCapable)
+            {
+                LinkLosses[dir]++;
+                return;
+            }
+            marked = true; // CE instead of a drop (RFC 3168 §5), as ImpairedLink does
+            CongestionMarks[dir]++;
+        }
         int copies = o.Duplication > 0 && _random.NextDouble() < o.Duplication ? 2 : 1;
         bool holdBack = o.Reordering > 0 && _random.NextDouble() < o.Reordering;
         Instant start = _linkFreeAt[dir] > Now ? _linkFreeAt[dir] : Now;
@@ -184,7 +200,7 @@ internal sealed class TcpPair
         if (o.Jitter > TimeSpan.Zero) at += TimeSpan.FromTicks((long)(_random.NextDouble() * (o.Jitter.Ticks + 1)));
         if (holdBack) at += o.ReorderDelay;
         for (int i = 0; i < copies; i++)
-            _inFlight.Enqueue(new Packet(toB, h, payload), (at.Ticks, _order++));
+            _inFlight.Enqueue(new Packet(toB, h, payload, marked), (at.Ticks, _order++));
     }
 }
 

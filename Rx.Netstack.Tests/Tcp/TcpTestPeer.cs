@@ -4,7 +4,7 @@ using Rx.Netstack.Wire;
 namespace Rx.Netstack.Tests.Tcp;
 
 /// <summary>A segment the connection under test emitted, with when.</summary>
-internal sealed record Emitted(Instant At, TcpHeader Header, byte[] Payload)
+internal sealed record Emitted(Instant At, TcpHeader Header, byte[] Payload, bool EcnCapable = false)
 {
     public double AtMs => At.Ticks / (double)TimeSpan.TicksPerMillisecond;
 
@@ -22,6 +22,7 @@ internal sealed record Check(string Description, Func<Emitted, bool> Predicate)
     public static Check Ack(uint ack) => new($"ack == {ack}", e => e.Header.Has(TcpFlags.Ack) && e.Header.Acknowledgment.Value == ack);
     public static Check Window(int window) => new($"window == {window}", e => e.Header.Window == window);
     public static Check PayloadLength(int length) => new($"payload length == {length}", e => e.Payload.Length == length);
+    public static Check EcnCapable(bool on) => new($"ECT(0) == {on}", e => e.EcnCapable == on);
     public static Check Payload(byte[] bytes) => new($"payload == [{bytes.Length} bytes]", e => e.Payload.AsSpan().SequenceEqual(bytes));
     public static Check Mss(int mss) => new($"mss == {mss}", e => e.Header.MaxSegmentSize == mss);
     public static Check WindowScale(int shift) => new($"window scale == {shift}", e => e.Header.WindowScale == shift);
@@ -104,10 +105,10 @@ internal sealed class TcpTestPeer
         };
 
     /// <summary>Advances to <paramref name="ms"/> (running timers on the way) and gives the connection a segment.</summary>
-    public void Send(double ms, TcpHeader segment, byte[]? payload = null)
+    public void Send(double ms, TcpHeader segment, byte[]? payload = null, bool congestionExperienced = false)
     {
         AdvanceTo(At(ms));
-        Tcb.Process(Now, segment, payload ?? []);
+        Tcb.Process(Now, segment, payload ?? [], congestionExperienced: congestionExperienced);
         Drain();
     }
 
@@ -180,7 +181,7 @@ internal sealed class TcpTestPeer
             if (!Tcb.TryGetSegment(Now, out TcpHeader h, out int len)) return;
             var payload = new byte[len];
             Tcb.CopyPayload(payload);
-            _output.Enqueue(new Emitted(Now, h, payload));
+            _output.Enqueue(new Emitted(Now, h, payload, Tcb.SendEcnCapable));
         }
         Assert.Fail("The connection kept emitting segments.");
     }

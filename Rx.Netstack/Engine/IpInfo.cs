@@ -14,5 +14,6 @@ namespace Rx.Netstack.Engine;
 /// <param name="NextHeaderPointer">For IPv6, the offset of the next-header field that named the protocol (for a parameter
 /// problem when nothing handles it).</param>
 /// <param name="Intercepted">The destination is not the stack's: the packet came in only because an interceptor answers for it.</param>
+/// <param name="Ecn">The ECN field of the IPv4 TOS or IPv6 traffic class (RFC 3168 §5): 3 is CE, a congestion mark.</param>
 internal readonly record struct IpInfo(NetAddress Source, NetAddress Destination, IpProtocol Protocol, bool IsV6,
-    bool ChecksumTrusted = false, TransmitBuffer? Buffer = null, int NextHeaderPointer = 9, bool Intercepted = false);
+    bool ChecksumTrusted = false, TransmitBuffer? Buffer = null, int NextHeaderPointer = 9, bool Intercepted = false, byte Ecn = 0);

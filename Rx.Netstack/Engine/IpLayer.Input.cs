@@ -55,7 +55,7 @@ internal sealed partial class IpLayer
         }
         _counters.Ipv4In++;
         DeliverTransport(new IpInfo(header.Source, header.Destination, header.Protocol, false, arrival.ChecksumTrusted, arrival.Buffer,
-            Intercepted: intercepted), packet, payload, now);
+            Intercepted: intercepted, Ecn: (byte)(header.TypeOfService & 3)), packet, payload, now);
     }
 
     private void ProcessIpv6(ReadOnlySpan<byte> packet, Arrival arrival, Instant now)
@@ -116,7 +116,7 @@ internal sealed partial class IpLayer
         }
         _counters.Ipv6In++;
         DeliverTransport(new IpInfo(header.Source, header.Destination, header.Protocol, true, arrival.ChecksumTrusted, arrival.Buffer, pointer,
-            intercepted), packet, payload, now);
+            intercepted, (byte)(header.TrafficClass & 3)), packet, payload, now);
     }
 
     /// <summary>How a frame came in, carried to what it holds (a reassembled packet inherits its last fragment's).</summary>

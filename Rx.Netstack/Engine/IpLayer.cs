@@ -301,9 +301,11 @@ internal sealed partial class IpLayer
     /// <summary>
     /// Sends the upper-layer packet of <paramref name="payloadLength"/> bytes already written at <see cref="TransmitPayload"/>:
     /// adds the IP header, fragments it if it is larger than the MTU (unless <paramref name="dontFragment"/>), and hands it to
-    /// the device, or back to the inbox when the destination is the stack itself.
+    /// the device, or back to the inbox when the destination is the stack itself. <paramref name="ecn"/> goes in the IP
+    /// header's ECN field (RFC 3168 §5: ECT(0) for a TCP segment that may be marked instead of dropped).
     /// </summary>
-    public bool Transmit(NetAddress source, NetAddress destination, IpProtocol protocol, int payloadLength, bool dontFragment = false)
+    public bool Transmit(NetAddress source, NetAddress destination, IpProtocol protocol, int payloadLength, bool dontFragment = false,
+        byte ecn = 0)
     {
         bool v6 = destination.IsV6;
         int headerLength = v6 ? Ipv6Header.HeaderLength : Ipv4Header.HeaderLength;
@@ -311,9 +313,10 @@ internal sealed partial class IpLayer
         Span<byte> packet = _tx.Array.AsSpan(start, headerLength + payloadLength);
         _counters.CountBytesOut(protocol, payloadLength);
         if (v6)
-            Ipv6Header.Emit(packet, new Ipv6Header(source, destination, protocol, _options.DefaultTimeToLive), payloadLength);
+            Ipv6Header.Emit(packet, new Ipv6Header(source, destination, protocol, _options.DefaultTimeToLive, TrafficClass: ecn), payloadLength);
         else
-            Ipv4Header.Emit(packet, new Ipv4Header(source, destination, protocol, _options.DefaultTimeToLive, _nextIpv4Id++, DontFragment: dontFragment), payloadLength);
+            Ipv4Header.Emit(packet, new Ipv4Header(source, destination, protocol, _options.DefaultTimeToLive, _nextIpv4Id++, DontFragment: dontFragment,
+                TypeOfService: ecn), payloadLength);
 
         if (IsLocalAddress(destination))
         {

@@ -113,7 +113,7 @@ internal sealed partial class TcpDemux : TransportDemux
         if (connection is not null)
         {
             // ip.Buffer: a connection may hold an in-order payload in the frame it came in (TcpControlBlock.TryHold).
-            connection.Tcb.Process(now, header, payload, ip.Buffer);
+            connection.Tcb.Process(now, header, payload, ip.Buffer, ip.Ecn == TcpEcn.CongestionExperienced);
             // Emit what this segment calls for (an ACK every second full segment, RFC 5681 §4.2) now rather than once per
             // batch: one ACK per batch of frames would starve the sender's slow start of ACKs.
             EmitSegments(connection, now);
@@ -440,7 +440,8 @@ internal sealed partial class TcpDemux : TransportDemux
             tcb.CopyPayload(segment.Slice(headerLength, payloadLength));
             int length = TcpHeader.Emit(segment, header, payloadLength, tcb.Local.Address, tcb.Remote.Address, computeChecksum: !Ip.TransmitChecksumOffload);
             Counters.TcpOut++;
-            Ip.Transmit(tcb.Local.Address, tcb.Remote.Address, IpProtocol.Tcp, length, tcb.DontFragment);
+            Ip.Transmit(tcb.Local.Address, tcb.Remote.Address, IpProtocol.Tcp, length, tcb.DontFragment,
+                ecn: tcb.SendEcnCapable ? TcpEcn.Ect0 : TcpEcn.NotEct);
         }
     }
 

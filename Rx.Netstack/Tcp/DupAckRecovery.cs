@@ -32,6 +32,7 @@ internal sealed class DupAckRecovery : ILossRecovery
     private bool _partialAckSeen;                // a partial ACK arrived in this recovery (RFC 6582 §3.2 step 5: timer reset once)
     private bool _probeOutstanding;              // a tail loss probe went out and its episode is not over (one at a time, RFC 8985 §7.3)
     private SeqNumber _probeEnd;                 // TLP.end_seq: SND.MAX when the probe went out
+    private readonly RetransmissionUndo _undo;   // finds needless retransmissions (timestamps; D-SACK when SACK is on) and undoes
 
     /// <summary>Recovery for a connection whose initial sequence number is <paramref name="iss"/>.</summary>
     /// <param name="cc">The connection's congestion controller.</param>
@@ -42,6 +43,7 @@ internal sealed class DupAckRecovery : ILossRecovery
         _cc = cc;
         _tailLossProbes = tailLossProbes;
         _recoverPoint = _highRxt = iss;
+        _undo = new RetransmissionUndo(cc);
     }
 
     /// <inheritdoc />
@@ -58,7 +60,7 @@ internal sealed class DupAckRecovery : ILossRecovery
     /// segment lost, starts fast retransmit and recovery, unless the loss is from before the last recovery or timeout
     /// (RFC 6582 §3.2 step 2: SND.UNA must be past "recover").
     /// </summary>
-    public LossRecoveryActions OnDuplicateAck(Instant now, in SenderView snd)
+    public LossRecoveryActions OnDuplicateAck(Instant now, in SenderView snd, TimeSpan? smoothedRtt)
     {
         _dupAcks++;
         if (_inRecovery)
@@ -74,6 +76,7 @@ internal sealed class DupAckRecovery : ILossRecovery
         _partialAckSeen = false;
         _recoverPoint = snd.Max;
         _highRxt = snd.Una;
+        _undo.Begin(snd);
         // The controller sets cwnd = ssthresh + 3·SMSS (RFC 6582 §3.2 step 3); RFC 6675 SACK recovery ignores that
         // inflation and uses ssthresh against the pipe instead.
         _cc.OnEnterRecovery(now, snd.InFlight);
@@ -81,12 +84,20 @@ internal sealed class DupAckRecovery : ILossRecovery
     }
 
     /// <inheritdoc />
-    public LossRecoveryActions OnNewAck(Instant now, in SenderView snd, int acked, int flightBefore, TimeSpan? smoothedRtt)
+    public LossRecoveryActions OnNewAck(Instant now, in SenderView snd, int acked, int flightBefore, TimeSpan? smoothedRtt, uint? tsEcho)
     {
         SeqNumber ack = snd.Una;
         _scoreboard.AckedTo(ack);
         LossRecoveryActions actions = LossRecoveryActions.None;
-        if (!_inRecovery)
+        if (_undo.OnAck(ack, tsEcho))
+        {
+            // Eifel (RFC 3522): the original arrived; the controller is back where it was, recovery is over.
+            _inRecovery = false;
+            _dupAcks = 0;
+            actions = LossRecoveryActions.Undone | LossRecoveryActions.LeftRecovery;
+            _cc.OnAck(now, acked, flightBefore, smoothedRtt);
+        }
+        else if (!_inRecovery)
         {
             _dupAcks = 0;
             _cc.OnAck(now, acked, flightBefore, smoothedRtt);
@@ -137,6 +148,7 @@ internal sealed class DupAckRecovery : ILossRecovery
     public void OnRetransmissionTimeout(Instant now, in SenderView snd)
     {
         _probeOutstanding = false;
+        _undo.Begin(snd);
         _cc.OnRetransmissionTimeout(now, snd.InFlight);
         _recoverPoint = snd.Max;
         _inRecovery = false;
@@ -175,10 +187,38 @@ internal sealed class DupAckRecovery : ILossRecovery
     }
 
     /// <inheritdoc />
-    public void OnRetransmitted(SeqNumber end)
+    public void OnSent(SeqNumber start, SeqNumber end, Instant now) { }
+
+    /// <inheritdoc />
+    public void OnRetransmitted(SeqNumber start, SeqNumber end, Instant now, uint? tsVal)
     {
         if (_inRecovery && end > _highRxt) _highRxt = end;
+        _undo.OnRetransmitted(start, tsVal);
     }
+
+    /// <inheritdoc />
+    public LossRecoveryActions OnDuplicateSack(SackBlock block, in SenderView snd)
+    {
+        if (!_undo.OnDuplicateSack(block, snd.Smss)) return LossRecoveryActions.None;
+        _inRecovery = false; // RFC 3708: every retransmission was needless; the controller is restored
+        _dupAcks = 0;
+        return LossRecoveryActions.Undone | LossRecoveryActions.LeftRecovery;
+    }
+
+    /// <inheritdoc />
+    public void OnCongestionEcho(Instant now, in SenderView snd)
+    {
+        _undo.Forget();
+        if (_inRecovery) return; // the loss response already reduced the window for this one
+        _cc.OnEnterRecovery(now, snd.InFlight);
+        _cc.OnExitRecovery(now);
+    }
+
+    /// <inheritdoc />
+    public Instant ReorderTimeout => Instant.Never;
+
+    /// <inheritdoc />
+    public LossRecoveryActions OnReorderTimeout(Instant now, in SenderView snd, TimeSpan? smoothedRtt) => LossRecoveryActions.None;
 
     /// <summary>
     /// The probe timeout (RFC 8985 §7.2), after new data went out or an ACK acknowledged new data: PTO = 2·SRTT (at least
@@ -188,8 +228,17 @@ internal sealed class DupAckRecovery : ILossRecovery
     /// </summary>
     public Instant ProbeTimeout(Instant now, in SenderView snd, TimeSpan? smoothedRtt, Instant retransmitAt)
     {
-        if (!_tailLossProbes || !snd.Sack || smoothedRtt is not { } srtt) return Instant.Never;
-        if (snd.InFlight == 0 || _inRecovery || _probeOutstanding || !_scoreboard.IsEmpty) return Instant.Never;
+        if (!_tailLossProbes || _inRecovery || _probeOutstanding || !_scoreboard.IsEmpty) return Instant.Never;
+        return ProbeDeadline(now, snd, smoothedRtt, retransmitAt);
+    }
+
+    /// <summary>
+    /// RFC 8985 §7.2: PTO = 2·SRTT (at least <see cref="MinProbeTimeout"/>), plus the worst-case delayed ACK when one segment is
+    /// in flight, never later than the retransmission timer; none without SACK, an RTT sample or data in flight.
+    /// </summary>
+    internal static Instant ProbeDeadline(Instant now, in SenderView snd, TimeSpan? smoothedRtt, Instant retransmitAt)
+    {
+        if (!snd.Sack || smoothedRtt is not { } srtt || snd.InFlight == 0) return Instant.Never;
         TimeSpan pto = srtt + srtt < MinProbeTimeout ? MinProbeTimeout : srtt + srtt;
         if (snd.InFlight <= snd.Smss) pto += WorstCaseDelayedAck;
         Instant at = now + pto;
@@ -197,7 +246,7 @@ internal sealed class DupAckRecovery : ILossRecovery
     }
 
     /// <inheritdoc />
-    public void OnProbeSent(SeqNumber end)
+    public void OnProbeSent(SeqNumber end, bool retransmission)
     {
         _probeOutstanding = true;
         _probeEnd = end;

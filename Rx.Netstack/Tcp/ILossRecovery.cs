@@ -7,7 +7,8 @@ namespace Rx.Netstack.Tcp;
 /// Loss detection and recovery for one connection, behind an interface as congestion control is (gVisor's
 /// <c>lossRecovery</c>): it decides from the ACKs which data is lost, what to resend next and when to probe, and it alone
 /// tells the congestion controller of ACKs, losses and timeouts. <see cref="DupAckRecovery"/> detects loss by duplicate
-/// ACKs and the SACK scoreboard; RACK (RFC 8985 §6, by time) would be a second implementation.
+/// ACKs and the SACK scoreboard (used without SACK); <see cref="RackRecovery"/> detects it by time (RFC 8985, RACK-TLP),
+/// used when SACK is agreed.
 /// </summary>
 /// <remarks>
 /// It reads the sender through a <see cref="SenderView"/> copied at each call and never changes the sender: what the
@@ -28,14 +29,33 @@ internal interface ILossRecovery
     /// </summary>
     bool OnSackBlock(SackBlock block, SeqNumber floor, SeqNumber highData);
 
-    /// <summary>A duplicate ACK (RFC 5681 §2; RFC 6675 §2 with SACK).</summary>
-    LossRecoveryActions OnDuplicateAck(Instant now, in SenderView snd);
+    /// <summary>
+    /// The first SACK block of an ACK reports data the peer received twice (D-SACK, RFC 2883 §4): below the cumulative ACK,
+    /// or inside the second block. It tells of a needless retransmission (RFC 3708) or of reordering (RFC 8985 §6.2).
+    /// </summary>
+    LossRecoveryActions OnDuplicateSack(SackBlock block, in SenderView snd);
+
+    /// <summary>
+    /// A duplicate ACK (RFC 5681 §2; RFC 6675 §2 with SACK), or with RACK any ACK that brought new SACK information.
+    /// </summary>
+    LossRecoveryActions OnDuplicateAck(Instant now, in SenderView snd, TimeSpan? smoothedRtt);
 
     /// <summary>
     /// An ACK of new data: <paramref name="snd"/> already shows SND.UNA at it. <paramref name="acked"/> bytes were newly
-    /// acknowledged, <paramref name="flightBefore"/> were in flight before the ACK.
+    /// acknowledged, <paramref name="flightBefore"/> were in flight before the ACK; <paramref name="tsEcho"/> is its TSecr
+    /// when timestamps are in use (Eifel detection, RFC 3522).
     /// </summary>
-    LossRecoveryActions OnNewAck(Instant now, in SenderView snd, int acked, int flightBefore, TimeSpan? smoothedRtt);
+    LossRecoveryActions OnNewAck(Instant now, in SenderView snd, int acked, int flightBefore, TimeSpan? smoothedRtt, uint? tsEcho);
+
+    /// <summary>The peer echoed congestion (ECE, RFC 3168 §6.1.2): reduce the window as for a loss, at most once a window
+    /// (the block decides that); the reduction is never undone.</summary>
+    void OnCongestionEcho(Instant now, in SenderView snd);
+
+    /// <summary>When RACK's reordering timer fires (RFC 8985 §6.2 step 5), or <see cref="Instant.Never"/>.</summary>
+    Instant ReorderTimeout { get; }
+
+    /// <summary>The reordering timer fired: segments whose reordering window passed are lost.</summary>
+    LossRecoveryActions OnReorderTimeout(Instant now, in SenderView snd, TimeSpan? smoothedRtt);
 
     /// <summary>The retransmission timer expired with data in flight (RFC 6298 §5.4–5.6): everything not acknowledged is
     /// resent from SND.UNA, go-back-N.</summary>
@@ -54,15 +74,20 @@ internal interface ILossRecovery
     /// <summary>In SACK recovery, the next hole to repair (RFC 6675 §4 NextSeg rule 1); false when there is none.</summary>
     bool TryNextRepair(in SenderView snd, int maxLength, out SeqNumber start, out int length);
 
-    /// <summary>Data up to <paramref name="end"/> was sent again.</summary>
-    void OnRetransmitted(SeqNumber end);
+    /// <summary>New data [<paramref name="start"/>, <paramref name="end"/>) went out for the first time at <paramref name="now"/>.</summary>
+    void OnSent(SeqNumber start, SeqNumber end, Instant now);
+
+    /// <summary>Data [<paramref name="start"/>, <paramref name="end"/>) was sent again at <paramref name="now"/>;
+    /// <paramref name="tsVal"/> is the TSval it carried, when timestamps are in use.</summary>
+    void OnRetransmitted(SeqNumber start, SeqNumber end, Instant now, uint? tsVal);
 
     /// <summary>When a tail loss probe should go out if no ACK comes first (RFC 8985 §7.2), or <see cref="Instant.Never"/>;
     /// never later than <paramref name="retransmitAt"/>.</summary>
     Instant ProbeTimeout(Instant now, in SenderView snd, TimeSpan? smoothedRtt, Instant retransmitAt);
 
-    /// <summary>A tail loss probe went out; its episode lasts until everything below <paramref name="end"/> is acknowledged.</summary>
-    void OnProbeSent(SeqNumber end);
+    /// <summary>A tail loss probe went out; its episode lasts until everything below <paramref name="end"/> is acknowledged.
+    /// <paramref name="retransmission"/>: it resent the last segment rather than new data (RFC 8985 §7.4).</summary>
+    void OnProbeSent(SeqNumber end, bool retransmission);
 
     /// <summary>Debug builds: the recovery's own state is consistent with the sender's (SACKed data within [SND.UNA, SND.MAX]).</summary>
     void AssertValid(in SenderView snd);
@@ -72,9 +97,12 @@ internal interface ILossRecovery
 internal static class LossRecovery
 {
     /// <summary>The recovery a connection with <paramref name="settings"/> and ISS <paramref name="iss"/> uses, driving
-    /// <paramref name="cc"/>.</summary>
-    public static ILossRecovery Create(ICongestionControl cc, TcpSettings settings, SeqNumber iss) =>
-        new DupAckRecovery(cc, settings.EnableTailLossProbe, iss);
+    /// <paramref name="cc"/>: RACK-TLP when SACK is agreed (<paramref name="sack"/>) and RACK is on, duplicate ACKs otherwise
+    /// (RFC 8985 §1: RACK needs SACK to see which segments arrived).</summary>
+    public static ILossRecovery Create(ICongestionControl cc, TcpSettings settings, SeqNumber iss, bool sack) =>
+        sack && settings.EnableRack
+            ? new RackRecovery(cc, settings.EnableTailLossProbe, iss)
+            : new DupAckRecovery(cc, settings.EnableTailLossProbe, iss);
 }
 
 /// <summary>What loss recovery sees of the sender at a call: a copy, so it can never change the sender.</summary>
@@ -108,4 +136,8 @@ internal enum LossRecoveryActions : byte
 
     /// <summary>Leave the retransmission timer running rather than restart it for this ACK (RFC 6582 §4, "impatient").</summary>
     KeepRetransmitTimer = 1 << 3,
+
+    /// <summary>The retransmissions of the last episode were needless (D-SACK, RFC 3708; timestamps, RFC 3522): the
+    /// congestion state was restored. After a timeout the sender goes on with new data (RFC 4015 §2, Eifel response).</summary>
+    Undone = 1 << 4,
 }

@@ -43,6 +43,9 @@ internal sealed class SackScoreboard
     public bool LiesWithin(SeqNumber low, SeqNumber high) =>
         _sacked.Count == 0 || (_sacked[0].Left >= low && _sacked[_sacked.Count - 1].Right <= high);
 
+    /// <summary>True when every byte of [<paramref name="left"/>, <paramref name="right"/>) is SACKed.</summary>
+    public bool Covers(SeqNumber left, SeqNumber right) => _sacked.Contains(left, right);
+
     /// <summary>True when <paramref name="seq"/> is SACKed.</summary>
     public bool IsSacked(SeqNumber seq) => _sacked.Contains(seq, seq + 1);
 

@@ -19,13 +19,16 @@ internal sealed partial class TcpControlBlock
     /// <param name="payload">Its payload.</param>
     /// <param name="frame">The handed-over transmit buffer <paramref name="payload"/> lies in (another stack's, over an
     /// in-memory pipe), if any: an in-order payload may then be held there instead of copied (<c>.HeldReceive</c>).</param>
-    public void Process(Instant now, in TcpHeader header, ReadOnlySpan<byte> payload, TransmitBuffer? frame = null)
+    /// <param name="congestionExperienced">The IP header's ECN field was CE (RFC 3168 §5): a router on the way was congested.</param>
+    public void Process(Instant now, in TcpHeader header, ReadOnlySpan<byte> payload, TransmitBuffer? frame = null,
+        bool congestionExperienced = false)
     {
-        ProcessSegment(now, header, payload, frame);
+        if (congestionExperienced) _ctx.Counters.CongestionMarksReceived++;
+        ProcessSegment(now, header, payload, frame, congestionExperienced);
         AssertInvariants();
     }
 
-    private void ProcessSegment(Instant now, in TcpHeader header, ReadOnlySpan<byte> payload, TransmitBuffer? frame)
+    private void ProcessSegment(Instant now, in TcpHeader header, ReadOnlySpan<byte> payload, TransmitBuffer? frame, bool congestionExperienced)
     {
         _ctx.Counters.SegmentsReceived++;
         switch (State)
@@ -73,6 +76,9 @@ internal sealed partial class TcpControlBlock
         if (!IsAcceptable(h.Sequence, segLen))
         {
             _ctx.Counters.UnacceptableSegments++;
+            // Data wholly below RCV.NXT arrived again: the ACK answering it reports it (RFC 2883 §4 case 1).
+            if (!payload.IsEmpty && !h.Has(TcpFlags.Rst) && h.Sequence + payload.Length <= _rcv.Nxt && h.Sequence + payload.Length > _rcv.Nxt - _rcv.Buffer.Capacity)
+                NoteDuplicate(h.Sequence, h.Sequence + payload.Length);
             // An unacceptable bare ACK is answered at most every 500 ms, so two ends that each find the other's ACKs
             // out of window cannot ping-pong for ever (as Linux's tcp_invalid_ratelimit does).
             bool pureAck = segLen == 0;
@@ -103,6 +109,7 @@ internal sealed partial class TcpControlBlock
 
         _rcv.LastReceivedAt = now;
         ArmKeepalive(now);
+        if (_ecn.Agreed) OnEcnInput(h, congestionExperienced);
 
         // Fourth: SYN in a synchronized state (or SYN-RECEIVED) → challenge ACK (RFC 5961 §4.2).
         if (h.Has(TcpFlags.Syn))
@@ -184,6 +191,8 @@ internal sealed partial class TcpControlBlock
         AcceptPeerSyn(h, now);
         if (hasAck)
         {
+            // RFC 3168 §6.1.1: an ECN-setup SYN-ACK has ECE and not CWR (both would be a peer that reflects flags blindly).
+            _ecn.Agreed = _settings.EnableEcn && h.Has(TcpFlags.Ece) && !h.Has(TcpFlags.Cwr);
             OnSynAcked(now, h);
             State = TcpState.Established;
             HasEstablished = true;
@@ -233,6 +242,9 @@ internal sealed partial class TcpControlBlock
             _rcv.WindowScale = 0;
         }
         _opt.Sack = _settings.EnableSack && syn.SackPermitted;
+        ChooseLossRecovery();
+        // RFC 3168 §6.1.1: an ECN-setup SYN has both ECE and CWR; a listener that wants ECN answers with ECE.
+        if (!syn.Has(TcpFlags.Ack)) _ecn.Agreed = _settings.EnableEcn && syn.Has(TcpFlags.Ece) && syn.Has(TcpFlags.Cwr);
         _opt.Timestamps = _settings.EnableTimestamps && syn.HasTimestamps;
         if (_opt.Timestamps)
         {
@@ -365,11 +377,21 @@ internal sealed partial class TcpControlBlock
         }
 
         bool sackNews = false;
-        if (_opt.Sack && h.SackBlockCount > 0 && _snd.Max > _snd.Una)
+        if (_opt.Sack && h.SackBlockCount > 0)
         {
-            SeqNumber floor = SeqNumber.Max(ack, _snd.Una);
-            for (int i = 0; i < h.SackBlockCount && i < 4; i++)
-                sackNews |= _recovery.OnSackBlock(h.SackBlocks[i], floor, _snd.Max);
+            int first = 0;
+            if (IsDuplicateSack(h))
+            {
+                first = 1; // RFC 2883 §4: a D-SACK reports a duplicate, never data held above the ACK
+                _ctx.Counters.DuplicateSacksReceived++;
+                Apply(_recovery.OnDuplicateSack(h.SackBlocks[0], SenderView));
+            }
+            if (_snd.Max > _snd.Una)
+            {
+                SeqNumber floor = SeqNumber.Max(ack, _snd.Una);
+                for (int i = first; i < h.SackBlockCount && i < 4; i++)
+                    sackNews |= _recovery.OnSackBlock(h.SackBlocks[i], floor, _snd.Max);
+            }
         }
 
         if (ack >= _snd.Una)
@@ -404,6 +426,8 @@ internal sealed partial class TcpControlBlock
             }
             _snd.PersistProbes = 0; // the peer answers: keep probing a closed window indefinitely (RFC 1122 §4.2.2.17)
         }
+
+        if (_ecn.Agreed && h.Has(TcpFlags.Ece)) OnCongestionEcho(now);
 
         if (_snd.FinQueued && _snd.Una == _snd.FinSequence + 1)
         {
@@ -442,7 +466,8 @@ internal sealed partial class TcpControlBlock
         if (_snd.ProbeHigh < ack) _snd.ProbeHigh = ack;
         _snd.Retries = 0;
         if (acked >= _opt.Smss) _path.Proven = true; // a full segment got through at this size: not a black hole (PathMtu.cs)
-        bool keepTimer = Apply(_recovery.OnNewAck(now, SenderView, acked, flightBefore, _rtt.SmoothedRtt));
+        uint? tsEcho = _opt.Timestamps && h.HasTimestamps ? h.TimestampEcho : null;
+        bool keepTimer = Apply(_recovery.OnNewAck(now, SenderView, acked, flightBefore, _rtt.SmoothedRtt, tsEcho));
 
         if (!keepTimer || _snd.Max == _snd.Una) _timers.Retransmit = _snd.Max > _snd.Una ? now + _rtt.Rto : Instant.Never;
         ArmTailLossProbe(now); // RFC 8985 §7.2: restart the PTO on an ACK of new data
@@ -469,6 +494,7 @@ internal sealed partial class TcpControlBlock
         if (seq < _rcv.Nxt)
         {
             int skip = _rcv.Nxt - seq;
+            NoteDuplicate(seq, seq + Math.Min(skip, data.Length)); // the part already received (RFC 2883 §4)
             data = skip >= data.Length ? default : data[skip..];
             seq = _rcv.Nxt;
         }
@@ -531,6 +557,7 @@ internal sealed partial class TcpControlBlock
         }
         else
         {
+            NoteOutOfOrderDuplicate(seq, seq + data.Length);
             _rcv.OutOfOrder.Add(seq, seq + data.Length);
             NoteSackAnchor(seq);
             _ctx.Counters.OutOfOrderSegments++;
@@ -586,6 +613,60 @@ internal sealed partial class TcpControlBlock
         _snd.Buffer.Clear();
         _recovery.OnSendBufferDiscarded();
         ReleaseIdleBuffers();
+    }
+
+    /// <summary>
+    /// RFC 3168 §6.1.3: a CWR ends the echo (the sender reduced its window); a CE mark starts it — after the CWR, so a
+    /// segment carrying both keeps the echo on. A marked segment is ACKed at once, so the sender hears of it a round trip
+    /// sooner (Linux does the same).
+    /// </summary>
+    private void OnEcnInput(in TcpHeader h, bool congestionExperienced)
+    {
+        if (h.Has(TcpFlags.Cwr)) _ecn.EchoCongestion = false;
+        if (!congestionExperienced) return;
+        _ecn.EchoCongestion = true;
+        _pending |= TcpPendingOutput.Ack;
+    }
+
+    /// <summary>
+    /// The peer echoed a congestion mark (RFC 3168 §6.1.2): reduce the window as for a loss, but at most once per window of
+    /// data — until SND.UNA passes what was in flight at the last response — and mark the next new segment with CWR.
+    /// </summary>
+    private void OnCongestionEcho(Instant now)
+    {
+        if (_ecn.Responded && _snd.Una < _ecn.RespondedUntil) return;
+        _ecn.Responded = true;
+        _ecn.RespondedUntil = _snd.Max;
+        _ecn.CwrPending = true;
+        _recovery.OnCongestionEcho(now, SenderView);
+        _ctx.Counters.CongestionEchoResponses++;
+    }
+
+    /// <summary>
+    /// Data [<paramref name="left"/>, <paramref name="right"/>) arrived twice: with SACK, the next ACK reports it in a D-SACK
+    /// block (RFC 2883 §4), the first duplicate since the last ACK; an ACK goes out at once.
+    /// </summary>
+    private void NoteDuplicate(SeqNumber left, SeqNumber right)
+    {
+        if (!_opt.Sack || right <= left) return;
+        _pending |= TcpPendingOutput.Ack;
+        if (_rcv.HasDuplicateSack) return;
+        _rcv.HasDuplicateSack = true;
+        _rcv.DuplicateSack = new SackBlock(left, right);
+    }
+
+    /// <summary>Out-of-order data overlapping what is already held above RCV.NXT: the overlap is a duplicate (RFC 2883 §4 case 2).</summary>
+    private void NoteOutOfOrderDuplicate(SeqNumber left, SeqNumber right)
+    {
+        if (!_opt.Sack) return;
+        for (int i = 0; i < _rcv.OutOfOrder.Count; i++)
+        {
+            SackBlock r = _rcv.OutOfOrder[i];
+            if (r.Right <= left) continue;
+            if (r.Left >= right) return;
+            NoteDuplicate(SeqNumber.Max(left, r.Left), SeqNumber.Min(right, r.Right));
+            return;
+        }
     }
 
     /// <summary>Remembers which out-of-order segment arrived last, so its block is reported first (RFC 2018 §4).</summary>

@@ -16,6 +16,7 @@ internal sealed partial class TcpControlBlock
     {
         payloadLength = 0;
         _snd.LastPayloadLength = 0;
+        _ecn.LastSegmentCapable = false;
         if (TakePending(TcpPendingOutput.Reset))
         {
             header = new TcpHeader(Local.Port, Remote.Port, _reset.Flags) { Sequence = _reset.Sequence, Acknowledgment = _reset.Acknowledgment };
@@ -97,7 +98,9 @@ internal sealed partial class TcpControlBlock
                 header.HasTimestamps = true;
                 header.TimestampValue = _opt.TsNow(now);
             }
+            if (_settings.EnableEcn) header.Flags |= TcpFlags.Ece | TcpFlags.Cwr; // an ECN-setup SYN (RFC 3168 §6.1.1)
         }
+        if (synAck && _ecn.Agreed) header.Flags |= TcpFlags.Ece; // an ECN-setup SYN-ACK: ECE without CWR (RFC 3168 §6.1.1)
         if (_snd.Max == _snd.Iss)
         {
             _snd.Nxt = _snd.Max = _snd.ProbeHigh = _snd.Iss + 1;
@@ -202,6 +205,9 @@ internal sealed partial class TcpControlBlock
     {
         if (!_recovery.TryNextRepair(SenderView, maxPayload, out SeqNumber start, out int length))
             return Nothing(out header, out payloadLength);
+        // A hole may reach the FIN's sequence number: the data stops before it, and EmitData adds the FIN back.
+        length = Math.Min(length, Math.Max(0, _snd.DataEnd - start));
+        if (length == 0 && !(_snd.FinQueued && start == _snd.FinSequence)) return Nothing(out header, out payloadLength);
         return EmitData(now, out header, start, length, out payloadLength);
     }
 
@@ -294,7 +300,20 @@ internal sealed partial class TcpControlBlock
             _snd.SegmentsRetransmitted++;
             _ctx.Counters.SegmentsRetransmitted++;
             if (_snd.RttTiming && seq < _snd.RttTimedEnd) _snd.RttTiming = false; // Karn's rule
-            _recovery.OnRetransmitted(end);
+            _recovery.OnRetransmitted(seq, SeqNumber.Min(end, _snd.Max), now, header.HasTimestamps ? header.TimestampValue : null);
+        }
+        if (newData)
+        {
+            _recovery.OnSent(SeqNumber.Max(seq, _snd.Max), end, now);
+            if (_ecn.Agreed && length > 0 && seq >= _snd.Max)
+            {
+                _ecn.LastSegmentCapable = true; // new data only (RFC 3168 §6.1.5: a retransmission is not ECN-capable)
+                if (_ecn.CwrPending)
+                {
+                    header.Flags |= TcpFlags.Cwr; // the first new data after a reduction (RFC 3168 §6.1.2)
+                    _ecn.CwrPending = false;
+                }
+            }
         }
         if (end > _snd.Max)
         {
@@ -324,7 +343,7 @@ internal sealed partial class TcpControlBlock
         var next = new TcpHeader(Local.Port, Remote.Port, TcpFlags.Ack)
         {
             HasTimestamps = _opt.Timestamps,
-            SackBlockCount = (byte)(_opt.Sack ? Math.Min(_rcv.OutOfOrder.Count, 4) : 0),
+            SackBlockCount = (byte)(_opt.Sack ? Math.Min(_rcv.OutOfOrder.Count + (_rcv.HasDuplicateSack ? 1 : 0), 4) : 0),
         };
         return next.Length;
     }
@@ -344,7 +363,8 @@ internal sealed partial class TcpControlBlock
             h.TimestampValue = _opt.TsNow(now);
             h.TimestampEcho = _opt.TsRecent;
         }
-        if (_opt.Sack && _rcv.OutOfOrder.Count > 0) AddSackBlocks(ref h);
+        if (_opt.Sack && (_rcv.OutOfOrder.Count > 0 || _rcv.HasDuplicateSack)) AddSackBlocks(ref h);
+        if (_ecn.EchoCongestion) h.Flags |= TcpFlags.Ece; // until the peer's CWR (RFC 3168 §6.1.3)
         _rcv.LastAckSent = _rcv.Nxt;
         _pending &= ~TcpPendingOutput.Ack;
         _timers.DelayedAck = Instant.Never;
@@ -398,10 +418,28 @@ internal sealed partial class TcpControlBlock
         return known < 2 * _rcv.MssEstimate + _opt.Mss;
     }
 
-    /// <summary>SACK blocks (RFC 2018 §4): the block holding the latest out-of-order segment first, then the others.</summary>
+    /// <summary>
+    /// SACK blocks (RFC 2018 §4): a D-SACK first if data arrived twice (RFC 2883 §4: reported once, followed by the block
+    /// holding it when it lies above RCV.NXT), then the block holding the latest out-of-order segment, then the others.
+    /// </summary>
     private void AddSackBlocks(ref TcpHeader h)
     {
         int max = TcpOptions.SackBlockRoom(h); // beside the header's other options (4, or 3 with timestamps)
+        if (_rcv.HasDuplicateSack)
+        {
+            _rcv.HasDuplicateSack = false;
+            h.AddSackBlock(_rcv.DuplicateSack);
+            _ctx.Counters.DuplicateSacksSent++;
+            for (int i = 0; i < _rcv.OutOfOrder.Count; i++)
+            {
+                SackBlock block = _rcv.OutOfOrder[i];
+                if (_rcv.DuplicateSack.Left >= block.Left && _rcv.DuplicateSack.Right <= block.Right)
+                {
+                    h.AddSackBlock(block); // RFC 2883 §4 (2): the block that contains the duplicate follows it
+                    break;
+                }
+            }
+        }
         for (int a = 0; a < _rcv.SackAnchorCount && h.SackBlockCount < max; a++)
         {
             SeqNumber anchor = _rcv.SackAnchors![a]; // non-null once _rcv.SackAnchorCount > 0

@@ -30,6 +30,7 @@ internal sealed partial class TcpControlBlock
         int unsent = Math.Max(0, dataEnd - _snd.Max);
         long windowRoom = (long)_snd.Window - (_snd.Max - _snd.Una);
         bool sent;
+        bool retransmission = false;
         if (unsent > 0 && windowRoom >= Math.Min(unsent, maxPayload) && _snd.Nxt == _snd.Max)
         {
             int length = Math.Min(unsent, maxPayload);
@@ -48,8 +49,9 @@ internal sealed partial class TcpControlBlock
                 return false;
             }
             sent = EmitData(now, out header, seq, length, out payloadLength, fin: _snd.FinQueued && _snd.Max == _snd.FinSequence + 1 && length == 0);
+            retransmission = true;
         }
-        _recovery.OnProbeSent(_snd.Max);
+        _recovery.OnProbeSent(_snd.Max, retransmission);
         _timers.TailLossProbe = Instant.Never; // after a probe only the retransmission timer runs (RFC 8985 §7.3)
         _timers.Retransmit = now + _rtt.Rto;
         _ctx.Counters.TailLossProbes++;

@@ -30,6 +30,7 @@ internal sealed partial class TcpControlBlock
             OnTailLossProbeTimeout();
             if (IsPending(TcpPendingOutput.TailLossProbe) && now >= _timers.Retransmit) _timers.Retransmit = now + _rtt.Rto; // a PTO clamped to the RTO fires instead of it (RFC 8985 §7.2)
         }
+        if (now >= _timers.Reorder) OnReorderTimeout(now);
         if (now >= _timers.Retransmit) OnRetransmissionTimeout(now);
         if (State == TcpState.Closed) return;
         if (now >= _timers.DelayedAck)
@@ -74,7 +75,7 @@ internal sealed partial class TcpControlBlock
             return;
         }
         _snd.Retries++;
-        _timers.TailLossProbe = Instant.Never;
+        _timers.TailLossProbe = _timers.Reorder = Instant.Never;
         _pending &= ~(TcpPendingOutput.TailLossProbe | TcpPendingOutput.FastRetransmit);
         _recovery.OnRetransmissionTimeout(now, SenderView); // RFC 5681 §3.1, RFC 6582 §3.2 step 1, RFC 2018 §8
         _rtt.BackOff();

@@ -60,7 +60,8 @@ internal sealed partial class TcpControlBlock
     private TcpTimers _timers = new();        // the deadlines, PollAt their earliest
     private TcpPendingOutput _pending;        // what the next segments owe the peer besides data
     private PendingReset _reset;              // the RST's numbers while TcpPendingOutput.Reset is pending
-    private readonly ILossRecovery _recovery; // loss detection and recovery: fast retransmit, SACK repair, tail loss probes
+    private TcpEcn _ecn;                      // ECN (RFC 3168): agreed?, CE to echo, the once-per-window response
+    private ILossRecovery _recovery;          // loss detection and recovery (RACK-TLP with SACK, duplicate ACKs without), chosen at the handshake
     private readonly ICongestionControl _cc;  // cwnd and ssthresh (NewReno or CUBIC), told of events by _recovery
     private RttEstimator _rtt;                // SRTT, RTTVAR and RTO (RFC 6298); replaced once after a retried SYN (§5.7)
     private TcpPathMtu _path;                 // path MTU discovery: the link's MSS, DF, when a lowered estimate is raised, black holes
@@ -86,7 +87,7 @@ internal sealed partial class TcpControlBlock
         _path = new TcpPathMtu { LinkMss = _opt.OurMss, DontFragment = !remote.Address.IsV6, RaiseAt = Instant.Never };
         _rtt = new RttEstimator(settings.InitialRto, settings.MinRto, settings.MaxRto, ClockGranularity);
         _cc = CongestionControl.Create(settings.CongestionControl, _opt.Mss);
-        _recovery = LossRecovery.Create(_cc, settings, isn);
+        _recovery = LossRecovery.Create(_cc, settings, isn, settings.EnableSack);
         if (settings.EnableWindowScale)
             while (_rcv.WindowScale < 14 && (settings.ReceiveBufferSize >> _rcv.WindowScale) > ushort.MaxValue) _rcv.WindowScale++;
     }
@@ -156,6 +157,7 @@ internal sealed partial class TcpControlBlock
         tcb._rcv.AdvertisedEdge = tcb._rcv.WindowEdge = tcb._rcv.Nxt + Math.Min(settings.ReceiveBufferSize, ushort.MaxValue);
         tcb._opt.PeerMss = Math.Max(MinimumMss, mss);
         tcb.UpdateMss();
+        tcb.ChooseLossRecovery(); // a cookie agrees no SACK
         tcb._snd.Una = tcb._snd.Nxt = tcb._snd.Max = tcb._snd.ProbeHigh = finalAck.Acknowledgment;
         tcb._snd.Window = tcb._snd.MaxWindow = finalAck.Window;
         tcb._snd.Wl1 = finalAck.Sequence;
@@ -254,6 +256,10 @@ internal sealed partial class TcpControlBlock
 
     /// <summary>True while an array is rented for the send or receive ring or received frames are held (idle connections hold none).</summary>
     public bool HoldsBuffers => _snd.Buffer.IsAllocated || _rcv.Buffer.IsAllocated || _rcv.Held.IsAllocated;
+
+    /// <summary>The segment <see cref="TryGetSegment"/> last returned is to go out ECN-capable, ECT(0) in its IP header
+    /// (RFC 3168 §6.1.1: new data of a connection that agreed ECN).</summary>
+    public bool SendEcnCapable => _ecn.LastSegmentCapable;
 
     /// <summary>The earliest deadline (<see cref="TcpTimers.Earliest"/>): when the engine must next call <see cref="OnTimer"/>.</summary>
     public Instant PollAt => _timers.Earliest;

@@ -45,6 +45,19 @@ internal sealed class TcpCounters
     /// <summary>Window updates sent because the application read data.</summary>
     public long WindowUpdates;
 
+    /// <summary>D-SACK blocks received: the peer got data twice (RFC 2883).</summary>
+    public long DuplicateSacksReceived;
+    /// <summary>D-SACK blocks sent for data received twice (RFC 2883).</summary>
+    public long DuplicateSacksSent;
+    /// <summary>Loss episodes found needless (D-SACK, RFC 3708, or timestamps, RFC 3522) and their window reductions undone.</summary>
+    public long SpuriousRetransmissionsUndone;
+    /// <summary>Times RACK's reordering timer fired (RFC 8985 §6.2).</summary>
+    public long ReorderTimeouts;
+    /// <summary>Segments received with a congestion mark, CE (RFC 3168 §5).</summary>
+    public long CongestionMarksReceived;
+    /// <summary>Window reductions for an echoed congestion mark, ECE (RFC 3168 §6.1.2).</summary>
+    public long CongestionEchoResponses;
+
     /// <summary>ICMP errors about a connection that passed RFC 5927's checks (its quoted sequence number in flight) and were acted on.</summary>
     public long IcmpErrorsAccepted;
     /// <summary>Times a connection lowered its MSS for the path (a validated packet too big, or a black hole).</summary>

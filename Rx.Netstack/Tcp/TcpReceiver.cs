@@ -73,6 +73,13 @@ internal struct TcpReceiver
     /// <summary>How many of <see cref="SackAnchors"/> are meaningful.</summary>
     public int SackAnchorCount;
 
+    /// <summary>Data received twice waits to be reported: the next ACK carries <see cref="DuplicateSack"/> as its first SACK
+    /// block, once (D-SACK, RFC 2883 §4).</summary>
+    public bool HasDuplicateSack;
+
+    /// <summary>The duplicate range to report (the first one since the last ACK, RFC 2883 §4 "first duplicate").</summary>
+    public SackBlock DuplicateSack;
+
     /// <summary>A reader waiting with its own buffer, which in-order data may go straight into (<c>.DirectRead</c>).</summary>
     public IReadBufferClaim? DirectReader;
 

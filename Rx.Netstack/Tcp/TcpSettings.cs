@@ -66,6 +66,21 @@ public sealed record TcpSettings
     /// </summary>
     public bool EnableTailLossProbe { get; init; } = true;
 
+    /// <summary>
+    /// RACK-TLP loss detection (RFC 8985) when SACK is agreed: a segment is lost when one sent after it arrived and a
+    /// reordering window passed, rather than after three duplicate ACKs; needless retransmissions found by D-SACK or timestamps
+    /// are undone. Without SACK, or with this off, losses are found by duplicate ACKs (RFC 5681, RFC 6582, RFC 6675). Default true.
+    /// </summary>
+    public bool EnableRack { get; init; } = true;
+
+    /// <summary>
+    /// Explicit Congestion Notification (RFC 3168): a connection we open asks for it in its SYN, one we accept agrees when the
+    /// peer asked. Then new data goes out ECN-capable (ECT(0)), a router's congestion mark (CE) is echoed to the sender, and
+    /// the sender slows down once per window as for a loss, without one. Default false (Linux's tcp_ecn=1 is the same, 2
+    /// accepts only).
+    /// </summary>
+    public bool EnableEcn { get; init; }
+
     /// <summary>Offer and use timestamps (RFC 7323 §3–§5: RTT measurement and PAWS). Default true.</summary>
     public bool EnableTimestamps { get; init; } = true;
 

@@ -24,6 +24,9 @@ internal struct TcpTimers
     /// <see cref="Retransmit"/>.</summary>
     public Instant TailLossProbe;
 
+    /// <summary>RACK's reordering timer (RFC 8985 §6.2 step 5): segments not yet deemed lost become lost when it fires.</summary>
+    public Instant Reorder;
+
     /// <summary>The latest time an ACK for received data may be held back (RFC 1122 §4.2.3.2, RFC 5681 §4.2).</summary>
     public Instant DelayedAck;
 
@@ -40,8 +43,8 @@ internal struct TcpTimers
 
     /// <summary>The earliest deadline: when the engine must next call <c>OnTimer</c>; <see cref="Instant.Never"/> when all are off.</summary>
     public readonly Instant Earliest =>
-        Instant.Min(Instant.Min(Instant.Min(Retransmit, TailLossProbe), Instant.Min(DelayedAck, Persist)), Instant.Min(KeepAlive, TimeWait));
+        Instant.Min(Instant.Min(Instant.Min(Retransmit, TailLossProbe), Instant.Min(DelayedAck, Persist)), Instant.Min(Instant.Min(KeepAlive, TimeWait), Reorder));
 
     /// <summary>Turns every deadline off (the connection closed).</summary>
-    public void CancelAll() => Retransmit = TailLossProbe = DelayedAck = Persist = KeepAlive = TimeWait = Instant.Never;
+    public void CancelAll() => Retransmit = TailLossProbe = Reorder = DelayedAck = Persist = KeepAlive = TimeWait = Instant.Never;
 }

@@ -48,6 +48,14 @@ internal sealed class Cubic : ICongestionControl
     private double _wMax;
     private double _cwndPrior;
 
+    // The state before the last loss episode (SaveForUndo), which Undo restores.
+    private double _undoCwnd;
+    private double _undoSsthresh;
+    private double _undoWMax;
+    private double _undoCwndPrior;
+    private bool _undoHadCongestionEvent;
+    private bool _undoLastEventWasTimeout;
+
     /// <summary>Creates a controller with the initial window of RFC 6928 for <paramref name="mss"/>.</summary>
     public Cubic(int mss)
     {
@@ -191,6 +199,33 @@ internal sealed class Cubic : ICongestionControl
         _cwnd = 1;
         _slowStartAfterTimeout = true;
         _timedOutWithoutProgress = true;
+        InRecovery = false;
+    }
+
+    /// <inheritdoc />
+    public void SaveForUndo()
+    {
+        _undoCwnd = _cwnd;
+        _undoSsthresh = _ssthresh;
+        _undoWMax = _wMax;
+        _undoCwndPrior = _cwndPrior;
+        _undoHadCongestionEvent = _hadCongestionEvent;
+        _undoLastEventWasTimeout = _lastEventWasTimeout;
+    }
+
+    /// <inheritdoc />
+    public void Undo()
+    {
+        // RFC 9438 §4.9: a spurious congestion event restores the state from before it (W_max, cwnd_prior, ssthresh).
+        _cwnd = Math.Max(_cwnd, _undoCwnd);
+        _ssthresh = Math.Max(_ssthresh, _undoSsthresh);
+        _wMax = _undoWMax;
+        _cwndPrior = _undoCwndPrior;
+        _hadCongestionEvent = _undoHadCongestionEvent;
+        _lastEventWasTimeout = _undoLastEventWasTimeout;
+        _epochStarted = false;
+        _slowStartAfterTimeout = false;
+        _timedOutWithoutProgress = false;
         InRecovery = false;
     }
 

@@ -57,6 +57,18 @@ internal interface ICongestionControl
     /// <summary>The sender's MSS changed (path MTU); windows are expressed in bytes of this size.</summary>
     void SetMaxSegmentSize(int mss);
 
+    /// <summary>
+    /// A loss episode begins (before its reduction): remember the state an <see cref="Undo"/> restores (RFC 4015 §2, Linux's
+    /// prior_cwnd and prior_ssthresh).
+    /// </summary>
+    void SaveForUndo();
+
+    /// <summary>
+    /// The episode's retransmissions were needless (RFC 3708, RFC 3522): leave recovery and slow start after a timeout, and
+    /// bring cwnd and ssthresh back to at least what they were before it (RFC 4015 §2).
+    /// </summary>
+    void Undo();
+
     /// <summary>True between <see cref="OnEnterRecovery"/> and <see cref="OnExitRecovery"/> (a timeout also ends it).</summary>
     bool InRecovery => false;
 

@@ -20,6 +20,8 @@ internal sealed class NewReno : ICongestionControl
     private bool _slowStartAfterTimeout;
     private bool _timedOutWithoutProgress;
     private bool _pristine = true;
+    private long _undoCwnd;             // cwnd before the last loss episode (SaveForUndo)
+    private long _undoSsthresh;         // ssthresh before it
 
     /// <summary>Creates a controller with the initial window of RFC 6928 for <paramref name="mss"/>.</summary>
     public NewReno(int mss)
@@ -116,6 +118,24 @@ internal sealed class NewReno : ICongestionControl
         _bytesAckedInAvoidance = 0;
         _slowStartAfterTimeout = true;
         _timedOutWithoutProgress = true;
+        InRecovery = false;
+    }
+
+    /// <inheritdoc />
+    public void SaveForUndo()
+    {
+        _undoCwnd = _cwnd;
+        _undoSsthresh = _ssthresh;
+    }
+
+    /// <inheritdoc />
+    public void Undo()
+    {
+        _cwnd = Math.Max(_cwnd, _undoCwnd);
+        _ssthresh = Math.Max(_ssthresh, _undoSsthresh);
+        _bytesAckedInAvoidance = 0;
+        _slowStartAfterTimeout = false;
+        _timedOutWithoutProgress = false;
         InRecovery = false;
     }
 

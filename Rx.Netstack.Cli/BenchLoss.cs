@@ -1,0 +1,132 @@
+using System.Globalization;
+using System.Reactive.Concurrency;
+using System.Runtime.InteropServices;
+using Rx.Netstack.Devices;
+using Rx.Netstack.Tcp;
+
+namespace Rx.Netstack.Cli;
+
+/// <summary>
+/// <c>bench loss</c>: goodput under loss and reordering, the Linux kernel against our stack over one impaired link. A TUN
+/// device (offloads off, MTU 1500) in a namespace this command creates and deletes; between it and our stack an
+/// <see cref="ImpairedLink"/> that drops, holds back and delays frames the same way in both directions — so our sender to
+/// Linux and Linux's sender to us cross the very same link, case by case, in one run. Linux runs CUBIC (TCP_CONGESTION on its socket:
+/// a host default of BBR, which does not take loss for congestion, would compare another algorithm), SACK and
+/// RACK; our stack its defaults (CUBIC, SACK, RACK-TLP). Each line is one bulk transfer; retransmissions are the sender's.
+/// </summary>
+internal static class BenchLoss
+{
+    /// <summary>One-way delay of the link: an RTT of 10 ms, so loss recovery has round trips to lose.</summary>
+    private static readonly TimeSpan OneWayDelay = TimeSpan.FromMilliseconds(5);
+
+    /// <summary>The cases: loss in each direction, reordering (a frame held back 5 ms lets the next ones pass).</summary>
+    private static readonly (string Name, double Loss, double Reordering)[] Cases =
+    [
+        ("1 % loss", 0.01, 0),
+        ("3 % loss", 0.03, 0),
+        ("5 % loss", 0.05, 0),
+        ("5 % reordered", 0, 0.05),
+        ("1 % loss + 5 % reordered", 0.01, 0.05),
+    ];
+
+    public static async Task<IReadOnlyList<BenchResult>> RunAsync(BenchOptions o, DemoConsole console)
+    {
+        using var ns = NetworkNamespace.Create($"rxloss-{Environment.ProcessId}");
+        using var onInterrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, _ => ns.Dispose());
+        using var onTerminate = PosixSignalRegistration.Create(PosixSignal.SIGTERM, _ => ns.Dispose());
+        using var clock = new EventLoopScheduler(); // the link's delays, on the wall clock
+        TunDevice? tun = null;
+        try
+        {
+            tun = ns.Run(() => TunDevice.Open(BenchTun.Interface, offloads: false));
+            ns.Exec("ip", "link", "set", BenchTun.Interface, "mtu", BenchTun.Mtu.ToString(CultureInfo.InvariantCulture));
+            ns.Exec("ip", "addr", "add", $"{BenchTun.KernelAddress}/24", "dev", BenchTun.Interface);
+            ns.Exec("ip", "link", "set", BenchTun.Interface, "up");
+            var results = new List<BenchResult>();
+            ushort port = 5301;
+            bool warmedUp = false;
+            int seed = 1;
+            foreach (var (name, loss, reordering) in Cases)
+            {
+                var impairment = new ImpairmentOptions
+                {
+                    Delay = OneWayDelay,
+                    Loss = loss,
+                    Reordering = reordering,
+                    ReorderDelay = TimeSpan.FromMilliseconds(5),
+                };
+                using var link = new ImpairedLink(tun, clock, impairment, impairment, seed++);
+                using var stack = new Netstack(new NetstackOptions { Addresses = [new InterfaceAddress(BenchTun.StackAddress, 24)] });
+                using var attachment = stack.Attach(link);
+                if (!warmedUp)
+                {
+                    // Not measured: the JIT's tiers would otherwise still be compiling the hot path.
+                    if (!o.Json) console.Line("warm-up (not measured) …");
+                    var warmUp = o with { Seconds = Math.Min(0.5, o.Seconds) };
+                    await MeasureAsync(ns, stack, link, warmUp, "warm-up", port++, kernelSends: true);
+                    await MeasureAsync(ns, stack, link, warmUp, "warm-up", port++, kernelSends: false);
+                    warmedUp = true;
+                }
+                if (!o.Json) console.Line($"{name}: linux → rx-netstack …");
+                results.Add(await MeasureAsync(ns, stack, link, o, name, port++, kernelSends: true));
+                if (!o.Json) console.Line($"{name}: rx-netstack → linux …");
+                results.Add(await MeasureAsync(ns, stack, link, o, name, port++, kernelSends: false));
+            }
+            return results;
+        }
+        finally
+        {
+            tun?.Dispose();
+        }
+    }
+
+    private static async Task<BenchResult> MeasureAsync(NetworkNamespace ns, Netstack stack, ImpairedLink link, BenchOptions o, string name,
+        ushort port, bool kernelSends)
+    {
+        var settings = new TcpSettings { SendBufferSize = o.Buffer, ReceiveBufferSize = o.Buffer };
+        long kernelRetransBefore = KernelRetransmissions(ns), ourRetransBefore = stack.GetStats().TcpRetransmissions;
+        long toStackLostBefore = link.InboundCounters.Lost, toKernelLostBefore = link.OutboundCounters.Lost;
+        long toStackOfferedBefore = link.InboundCounters.Offered, toKernelOfferedBefore = link.OutboundCounters.Offered;
+        await using var pair = kernelSends
+            ? await BenchTun.KernelToStackAsync(ns, stack, settings, o.Buffer, port)
+            : await BenchTun.StackToKernelAsync(ns, stack, settings, o.Buffer, port);
+        string linuxCc = UseCubic(pair.KernelSocket);
+        var (sent, received, elapsed) = await BenchTun.BulkAsync(pair, o.Write, o.Duration, (long)(1e9 * o.Seconds));
+        if (received != sent) throw new InvalidOperationException($"sent {sent} bytes but {received} arrived");
+        long retransmitted = kernelSends ? KernelRetransmissions(ns) - kernelRetransBefore : stack.GetStats().TcpRetransmissions - ourRetransBefore;
+        long dataOffered = kernelSends ? link.InboundCounters.Offered - toStackOfferedBefore : link.OutboundCounters.Offered - toKernelOfferedBefore;
+        long dataLost = kernelSends ? link.InboundCounters.Lost - toStackLostBefore : link.OutboundCounters.Lost - toKernelLostBefore;
+        return new BenchResult("loss", kernelSends ? "linux → rx-netstack" : "rx-netstack → linux",
+        [
+            ("link", name), ("mb_per_s", received / 1e6 / elapsed.TotalSeconds), ("bytes", received), ("seconds", elapsed.TotalSeconds),
+            ("sender_retransmits", retransmitted), ("data_dir_frames", dataOffered), ("data_dir_lost", dataLost),
+            ("buffer", BenchTun.Label(o.Buffer)), ("rtt_ms", 2 * OneWayDelay.TotalMilliseconds), ("linux_cc", linuxCc),
+        ]);
+    }
+
+    private const int IPPROTO_TCP = 6, TCP_CONGESTION = 13;
+
+    /// <summary>Puts the kernel's socket on CUBIC, as ours, and returns what it runs (TCP_CONGESTION, tcp(7)).</summary>
+    private static string UseCubic(System.Net.Sockets.Socket socket)
+    {
+        socket.SetRawSocketOption(IPPROTO_TCP, TCP_CONGESTION, "cubic"u8);
+        byte[] name = new byte[16];
+        int length = socket.GetRawSocketOption(IPPROTO_TCP, TCP_CONGESTION, name);
+        return System.Text.Encoding.ASCII.GetString(name, 0, length).TrimEnd('\0');
+    }
+
+    /// <summary>The namespace's TCP RetransSegs (its own MIB: only the kernel's sockets inside it count).</summary>
+    private static long KernelRetransmissions(NetworkNamespace ns)
+    {
+        string[] lines = ns.Exec("cat", "/proc/net/snmp").Split('\n');
+        for (int i = 0; i + 1 < lines.Length; i++)
+        {
+            if (!lines[i].StartsWith("Tcp:", StringComparison.Ordinal) || !lines[i + 1].StartsWith("Tcp:", StringComparison.Ordinal)) continue;
+            string[] names = lines[i].Split(' ', StringSplitOptions.RemoveEmptyEntries);
+            string[] values = lines[i + 1].Split(' ', StringSplitOptions.RemoveEmptyEntries);
+            int at = Array.IndexOf(names, "RetransSegs");
+            return at > 0 && at < values.Length ? long.Parse(values[at], CultureInfo.InvariantCulture) : -1;
+        }
+        return -1;
+    }
+}

@@ -1,0 +1,449 @@
+using System.Diagnostics;
+using Rx.Netstack.Tcp.Congestion;
+using Rx.Netstack.Wire;
+
+namespace Rx.Netstack.Tcp;
+
+/// <summary>
+/// RACK-TLP (RFC 8985), for connections with SACK: a segment is lost when a segment sent after it was delivered and more than
+/// the reordering window has passed since it was sent (§6), not when three duplicate ACKs arrived. The reordering window is
+/// zero until reordering is seen, then a quarter of the minimum RTT, grown on each round that brings a D-SACK and shrunk
+/// again after sixteen recoveries without one (§6.2 step 4). Losses are repaired from the marks, paced by a pipe estimate
+/// against ssthresh (as RFC 6675's recovery, with RACK's loss marks in place of IsLost); tail loss probes (§7) turn a lost
+/// tail into something RACK sees. Needless retransmissions found by D-SACK or timestamps are undone
+/// (<see cref="RetransmissionUndo"/>).
+/// </summary>
+internal sealed class RackRecovery : ILossRecovery
+{
+    /// <summary>RFC 8985 §6.2 step 4: recoveries a grown reordering window lasts without a D-SACK (RACK.reo_wnd_persist).</summary>
+    private const int ReorderWindowPersist = 16;
+
+    /// <summary>A cap on RACK.reo_wnd_mult; the window is bounded by SRTT anyway.</summary>
+    private const int MaxReorderWindowMultiplier = 64;
+
+    private readonly ICongestionControl _cc;       // told of every ACK, loss and timeout
+    private readonly bool _tailLossProbes;         // TcpSettings.EnableTailLossProbe
+    private readonly SackScoreboard _scoreboard = new(); // which bytes above SND.UNA the peer SACKed
+    private readonly SentSegmentLog _log = new();  // each segment in flight: when sent, SACKed, lost, retransmitted
+    private readonly RetransmissionUndo _undo;     // needless retransmissions (D-SACK, timestamps) and the undo
+    private bool _sackChanged;                     // SACK blocks since the log was last brought up to date
+
+    private bool _inRecovery;                      // in fast recovery (RACK found a loss)
+    private bool _afterTimeout;                    // in the go-back-N after a timeout, until its recovery point is acknowledged
+    private SeqNumber _recoverPoint;               // SND.MAX when recovery or the last timeout began
+
+    private Instant _rackSentAt;                   // RACK.xmit_ts: latest send time of a delivered segment
+    private SeqNumber _rackEnd;                    // RACK.end_seq: that segment's end
+    private TimeSpan _rackRtt;                     // RACK.rtt: the RTT of that delivery
+    private bool _rackAdvanced;                    // RACK.xmit_ts moved since losses were last looked for
+    private SeqNumber _fack;                       // RACK.fack: the highest end of a delivered segment
+    private TimeSpan? _minRtt;                     // RACK.min_RTT: the least RTT of a delivery of an original transmission
+    private bool _reorderingSeen;                  // RACK.reordering_seen: a segment was delivered below RACK.fack
+    private int _reorderWindowMultiplier = 1;      // RACK.reo_wnd_mult: grown per round with a D-SACK
+    private int _reorderWindowPersist;             // RACK.reo_wnd_persist: recoveries left before the multiplier resets
+    private bool _dsackRoundActive;                // RACK.dsack_round is set: one growth per round trip
+    private SeqNumber _dsackRound;                 // RACK.dsack_round: SND.MAX when the window last grew
+    private Instant _reorderTimeout = Instant.Never; // the reordering timer (RFC 8985 §6.2 step 5)
+
+    private int _smss = 1;                         // the SMSS at the last ACK, for the DupThresh rule of the reordering window
+    private long _pipe;                            // cached pipe estimate (bytes in the network)
+    private bool _pipeStale;                       // _pipe must be counted again
+
+    private bool _probeOutstanding;                // a tail loss probe's episode is not over (RFC 8985 §7.3)
+    private SeqNumber _probeEnd;                   // TLP.end_seq: SND.MAX when the probe went out
+    private bool _probeRetransmission;             // TLP.is_retrans: the probe resent the last segment
+    private bool _probeDuplicated;                 // a D-SACK reported the probe's data twice: nothing was lost (§7.4.2)
+
+    /// <summary>Recovery for a connection whose initial sequence number is <paramref name="iss"/>.</summary>
+    public RackRecovery(ICongestionControl cc, bool tailLossProbes, SeqNumber iss)
+    {
+        _cc = cc;
+        _tailLossProbes = tailLossProbes;
+        _recoverPoint = _fack = _rackEnd = iss;
+        _undo = new RetransmissionUndo(cc);
+    }
+
+    /// <inheritdoc />
+    public bool InRecovery => _inRecovery;
+
+    /// <inheritdoc />
+    public bool MayProbe => !_inRecovery && !_probeOutstanding;
+
+    /// <inheritdoc />
+    public Instant ReorderTimeout => _reorderTimeout;
+
+    /// <summary>The reordering window in use now (RFC 8985 §6.2 step 4), for tests and diagnostics.</summary>
+    internal TimeSpan ReorderWindow(TimeSpan? smoothedRtt) => ComputeReorderWindow(smoothedRtt, default);
+
+    /// <summary>RACK.reo_wnd_mult.</summary>
+    internal int ReorderWindowMultiplier => _reorderWindowMultiplier;
+
+    /// <summary>RACK.reordering_seen.</summary>
+    internal bool ReorderingSeen => _reorderingSeen;
+
+    /// <inheritdoc />
+    public bool OnSackBlock(SackBlock block, SeqNumber floor, SeqNumber highData)
+    {
+        bool news = _scoreboard.Add(block, floor, highData);
+        _sackChanged |= news;
+        return news;
+    }
+
+    /// <summary>
+    /// A D-SACK (RFC 2883): the data arrived twice, so a retransmission was needless — reordering, or a delay longer than
+    /// the reordering window. Grow the window once per round trip (RFC 8985 §6.2 step 4), note a duplicated probe (§7.4.2),
+    /// and undo the episode once all its retransmissions were duplicates (RFC 3708).
+    /// </summary>
+    public LossRecoveryActions OnDuplicateSack(SackBlock block, in SenderView snd)
+    {
+        if (_dsackRoundActive && snd.Una >= _dsackRound) _dsackRoundActive = false;
+        if (!_dsackRoundActive)
+        {
+            _dsackRoundActive = true;
+            _dsackRound = snd.Max;
+            _reorderWindowMultiplier = Math.Min(_reorderWindowMultiplier + 1, MaxReorderWindowMultiplier);
+            _reorderWindowPersist = ReorderWindowPersist;
+        }
+        _reorderingSeen = true; // the retransmission was needless: what looked lost was reordered or delayed
+        if (_probeOutstanding && block.Left < _probeEnd && block.Right >= _probeEnd) _probeDuplicated = true;
+        if (!_undo.OnDuplicateSack(block, snd.Smss)) return LossRecoveryActions.None;
+        return EndEpisodeUndone();
+    }
+
+    /// <inheritdoc />
+    public LossRecoveryActions OnDuplicateAck(Instant now, in SenderView snd, TimeSpan? smoothedRtt)
+    {
+        UpdateDelivered(now, snd.Una);
+        return DetectAndRecover(now, snd, smoothedRtt);
+    }
+
+    /// <inheritdoc />
+    public LossRecoveryActions OnNewAck(Instant now, in SenderView snd, int acked, int flightBefore, TimeSpan? smoothedRtt, uint? tsEcho)
+    {
+        SeqNumber ack = snd.Una;
+        UpdateDelivered(now, ack);
+        LossRecoveryActions actions = LossRecoveryActions.None;
+        if (_undo.OnAck(ack, tsEcho)) actions |= EndEpisodeUndone();
+        if (_dsackRoundActive && ack >= _dsackRound) _dsackRoundActive = false;
+
+        if (_inRecovery && ack >= _recoverPoint)
+        {
+            _inRecovery = false;
+            _cc.OnExitRecovery(now);
+            OnRecoveryEnded();
+            actions |= LossRecoveryActions.LeftRecovery;
+        }
+        else if (!_inRecovery)
+        {
+            _cc.OnAck(now, acked, flightBefore, smoothedRtt);
+        }
+        if (_afterTimeout && ack >= _recoverPoint)
+        {
+            _afterTimeout = false;
+            OnRecoveryEnded();
+        }
+
+        if (_probeOutstanding && ack >= _probeEnd)
+        {
+            // RFC 8985 §7.4.2: a probe that resent data and was not reported twice repaired a real loss: respond to it.
+            _probeOutstanding = false;
+            if (_probeRetransmission && !_probeDuplicated && !_inRecovery)
+            {
+                _undo.Begin(snd);
+                _cc.OnEnterRecovery(now, flightBefore);
+                _cc.OnExitRecovery(now);
+            }
+        }
+        return actions | DetectAndRecover(now, snd, smoothedRtt);
+    }
+
+    /// <inheritdoc />
+    public LossRecoveryActions OnReorderTimeout(Instant now, in SenderView snd, TimeSpan? smoothedRtt)
+    {
+        _reorderTimeout = Instant.Never;
+        _rackAdvanced = true; // look again: time alone may have made segments lost
+        return DetectAndRecover(now, snd, smoothedRtt);
+    }
+
+    /// <summary>
+    /// The retransmission timer expired (RFC 6298 §5.4–5.6, RFC 8985 §6.3): congestion control learns of it, recovery ends,
+    /// the scoreboard is cleared (RFC 2018 §8) and the sender resends from SND.UNA; the log forgets its marks, each entry's
+    /// time moves as it is resent.
+    /// </summary>
+    public void OnRetransmissionTimeout(Instant now, in SenderView snd)
+    {
+        _probeOutstanding = false;
+        _undo.Begin(snd);
+        _cc.OnRetransmissionTimeout(now, snd.InFlight);
+        _recoverPoint = snd.Max;
+        _inRecovery = false;
+        _afterTimeout = true;
+        _scoreboard.Clear();
+        for (int i = 0; i < _log.Count; i++)
+        {
+            ref SentSegmentLog.Entry e = ref _log[i];
+            e.Sacked = false;
+            e.Lost = false;
+            e.RepairedTo = e.Start;
+        }
+        _reorderTimeout = Instant.Never;
+        _pipeStale = true;
+    }
+
+    /// <inheritdoc />
+    public void OnCongestionEcho(Instant now, in SenderView snd)
+    {
+        _undo.Forget();
+        if (_inRecovery) return; // the loss response already reduced the window in this round trip
+        _cc.OnEnterRecovery(now, snd.InFlight);
+        _cc.OnExitRecovery(now);
+    }
+
+    /// <inheritdoc />
+    public void OnSendBufferDiscarded()
+    {
+        _scoreboard.Clear();
+        _log.Clear();
+        _reorderTimeout = Instant.Never;
+        _pipeStale = true;
+    }
+
+    /// <summary>
+    /// How many bytes may go out now: the window (ssthresh in recovery, as RFC 6675 §5 step C, cwnd otherwise) less the pipe,
+    /// the bytes still in the network — sent, not SACKed, not marked lost without being resent. During the go-back-N after a
+    /// timeout everything between SND.UNA and SND.NXT counts.
+    /// </summary>
+    public long CongestionRoom(in SenderView snd)
+    {
+        long window = _inRecovery ? _cc.SlowStartThreshold : _cc.CongestionWindow;
+        if (snd.Nxt < snd.Max) return window - (snd.Nxt - snd.Una);
+        return window - Pipe();
+    }
+
+    /// <inheritdoc />
+    public int RetransmitLength(SeqNumber seq, int maxLength) => _scoreboard.UnsackedRun(seq, maxLength);
+
+    /// <summary>The first hole of the oldest segment RACK marked lost that is not yet resent (RFC 8985 §6.2, repair).</summary>
+    public bool TryNextRepair(in SenderView snd, int maxLength, out SeqNumber start, out int length)
+    {
+        for (int i = 0; i < _log.Count; i++)
+        {
+            ref SentSegmentLog.Entry e = ref _log[i];
+            if (!e.Lost) continue;
+            SeqNumber from = SeqNumber.Max(SeqNumber.Max(e.RepairedTo, e.Start), snd.Una);
+            if (_scoreboard.TryNextLostHole(from, e.End, maxLength, out start, out length)) return true;
+            e.Lost = false; // the rest of it was SACKed: nothing left to repair
+            _pipeStale = true;
+        }
+        start = snd.Una;
+        length = 0;
+        return false;
+    }
+
+    /// <inheritdoc />
+    public void OnSent(SeqNumber start, SeqNumber end, Instant now)
+    {
+        _log.Append(start, end, now);
+        if (!_pipeStale) _pipe += end - start;
+    }
+
+    /// <summary>
+    /// Data was sent again: each segment it covers takes the new send time (RACK judges a retransmission by it, §6.2) and
+    /// counts as retransmitted; a lost one's repair moves on.
+    /// </summary>
+    public void OnRetransmitted(SeqNumber start, SeqNumber end, Instant now, uint? tsVal)
+    {
+        _undo.OnRetransmitted(start, tsVal);
+        int i = _log.IndexOf(start);
+        if (i < 0) return;
+        for (; i < _log.Count; i++)
+        {
+            ref SentSegmentLog.Entry e = ref _log[i];
+            if (e.Start >= end) break;
+            e.Retransmitted = true;
+            e.SentAt = now;
+            if (e.Lost)
+            {
+                SeqNumber repaired = SeqNumber.Min(end, e.End);
+                if (repaired > e.RepairedTo) e.RepairedTo = repaired;
+                if (e.RepairedTo >= e.End) e.Lost = false;
+            }
+        }
+        _pipeStale = true;
+    }
+
+    /// <summary>
+    /// The probe timeout (RFC 8985 §7.2), as <see cref="DupAckRecovery"/> arms it, but never while the reordering timer runs
+    /// or anything is SACKed: RACK already has what it needs to find the loss then.
+    /// </summary>
+    public Instant ProbeTimeout(Instant now, in SenderView snd, TimeSpan? smoothedRtt, Instant retransmitAt)
+    {
+        if (!_tailLossProbes || _inRecovery || _probeOutstanding || !_scoreboard.IsEmpty || !_reorderTimeout.IsNever)
+            return Instant.Never;
+        return DupAckRecovery.ProbeDeadline(now, snd, smoothedRtt, retransmitAt);
+    }
+
+    /// <inheritdoc />
+    public void OnProbeSent(SeqNumber end, bool retransmission)
+    {
+        _probeOutstanding = true;
+        _probeEnd = end;
+        _probeRetransmission = retransmission;
+        _probeDuplicated = false;
+    }
+
+    /// <inheritdoc />
+    public void AssertValid(in SenderView snd)
+    {
+        Debug.Assert(_scoreboard.LiesWithin(snd.Una, snd.Max), $"the SACK scoreboard lies within [SND.UNA {snd.Una}, SND.MAX {snd.Max}]");
+        Debug.Assert(_log.LiesWithin(snd.Una, snd.Max), $"the sent-segment log lies within [SND.UNA {snd.Una}, SND.MAX {snd.Max}], in order");
+        Debug.Assert(!_inRecovery || (snd.Una <= _recoverPoint && _recoverPoint <= snd.Max),
+            $"in recovery SND.UNA {snd.Una} ≤ recover {_recoverPoint} ≤ SND.MAX {snd.Max}");
+    }
+
+    /// <summary>
+    /// RFC 8985 §6.2 steps 2–3 for what this ACK delivered: segments wholly below the cumulative ACK or wholly SACKed
+    /// advance RACK.xmit_ts (and RACK.rtt), raise RACK.fack, and show reordering when an original transmission arrives below
+    /// it. Then the log forgets what is acknowledged.
+    /// </summary>
+    private void UpdateDelivered(Instant now, SeqNumber ack)
+    {
+        for (int i = 0; i < _log.Count; i++)
+        {
+            ref SentSegmentLog.Entry e = ref _log[i];
+            if (e.End <= ack)
+            {
+                if (!e.Sacked) Deliver(ref e, now);
+                continue;
+            }
+            if (!_sackChanged) break;
+            if (!e.Sacked && _scoreboard.Covers(e.Start, e.End))
+            {
+                e.Sacked = true;
+                e.Lost = false;
+                Deliver(ref e, now);
+            }
+        }
+        _sackChanged = false;
+        _log.AckedTo(ack);
+        _scoreboard.AckedTo(ack);
+        _pipeStale = true;
+    }
+
+    private void Deliver(ref SentSegmentLog.Entry e, Instant now)
+    {
+        TimeSpan rtt = now - e.SentAt;
+        if (e.Retransmitted)
+        {
+            // §6.2 step 2: a delivery sooner than the least RTT after the resend was the original's; it says nothing of RACK.rtt.
+            if (_minRtt is { } min && rtt < min) return;
+        }
+        else if (_minRtt is not { } least || rtt < least)
+        {
+            _minRtt = rtt;
+        }
+        // §6.2 step 3: an original transmission delivered below the highest delivered end was reordered.
+        if (e.End > _fack) _fack = e.End;
+        else if (e.End < _fack && !e.Retransmitted) _reorderingSeen = true;
+        if (SentAfter(e.SentAt, e.End, _rackSentAt, _rackEnd))
+        {
+            _rackSentAt = e.SentAt;
+            _rackEnd = e.End;
+            _rackRtt = rtt;
+            _rackAdvanced = true;
+        }
+    }
+
+    /// <summary>RFC 8985 §6.2: RACK_sent_after — later in time, or at the same time higher in sequence.</summary>
+    private static bool SentAfter(Instant t1, SeqNumber end1, Instant t2, SeqNumber end2) => t1 > t2 || (t1 == t2 && end1 > end2);
+
+    /// <summary>
+    /// RFC 8985 §6.2 step 4: zero while no reordering was seen and recovery runs or DupThresh segments' worth are SACKed (the
+    /// classic rule, quick where there is no reordering); otherwise min_RTT/4 per multiplier, at most SRTT.
+    /// </summary>
+    private TimeSpan ComputeReorderWindow(TimeSpan? smoothedRtt, SeqNumber una)
+    {
+        if (!_reorderingSeen)
+        {
+            if (_inRecovery || _afterTimeout) return TimeSpan.Zero;
+            if (_scoreboard.SackedBytes(una) >= (long)SackScoreboard.DupThresh * _smss) return TimeSpan.Zero;
+        }
+        TimeSpan basis = _minRtt ?? smoothedRtt ?? TimeSpan.Zero;
+        TimeSpan window = TimeSpan.FromTicks(basis.Ticks / 4 * _reorderWindowMultiplier);
+        return smoothedRtt is { } srtt && window > srtt ? srtt : window;
+    }
+
+    /// <summary>
+    /// RFC 8985 §6.2 step 5 (RACK_detect_loss_and_arm_timer): every segment not delivered and sent before RACK.xmit_ts is lost
+    /// once RACK.rtt + reo_wnd passed since it was sent; the others wait for the reordering timer. A first loss starts fast
+    /// recovery (unless it is from before the last recovery or timeout, RFC 6582 §3.2 step 2).
+    /// </summary>
+    private LossRecoveryActions DetectAndRecover(Instant now, in SenderView snd, TimeSpan? smoothedRtt)
+    {
+        _smss = snd.Smss;
+        if (!_rackAdvanced) return LossRecoveryActions.None;
+        _rackAdvanced = false;
+        TimeSpan reorderWindow = ComputeReorderWindow(smoothedRtt, snd.Una);
+        bool lost = false;
+        TimeSpan wait = TimeSpan.Zero;
+        for (int i = 0; i < _log.Count; i++)
+        {
+            ref SentSegmentLog.Entry e = ref _log[i];
+            if (e.Sacked || (e.Lost && e.RepairedTo == e.Start)) continue;
+            if (!SentAfter(_rackSentAt, _rackEnd, e.SentAt, e.End)) continue;
+            TimeSpan remaining = e.SentAt + _rackRtt + reorderWindow - now;
+            if (remaining <= TimeSpan.Zero)
+            {
+                e.Lost = true;
+                e.RepairedTo = e.Start;
+                lost = true;
+            }
+            else if (remaining > wait)
+            {
+                wait = remaining;
+            }
+        }
+        _reorderTimeout = wait > TimeSpan.Zero ? now + wait : Instant.Never;
+        if (!lost) return LossRecoveryActions.None;
+        _pipeStale = true;
+        if (_inRecovery || snd.Una < _recoverPoint) return LossRecoveryActions.None;
+
+        _undo.Begin(snd);
+        _inRecovery = true;
+        _recoverPoint = snd.Max;
+        _cc.OnEnterRecovery(now, snd.InFlight);
+        LossRecoveryActions actions = LossRecoveryActions.EnteredRecovery;
+        if (_log.Count > 0 && _log[0].Lost && _log[0].RepairedTo == _log[0].Start) actions |= LossRecoveryActions.RetransmitFirst;
+        return actions;
+    }
+
+    /// <summary>RFC 8985 §6.2 step 4: after sixteen recoveries without a D-SACK the reordering window shrinks back.</summary>
+    private void OnRecoveryEnded()
+    {
+        if (_reorderWindowPersist > 0 && --_reorderWindowPersist == 0) _reorderWindowMultiplier = 1;
+    }
+
+    private LossRecoveryActions EndEpisodeUndone()
+    {
+        LossRecoveryActions actions = LossRecoveryActions.Undone;
+        if (_inRecovery) actions |= LossRecoveryActions.LeftRecovery;
+        _inRecovery = false;
+        _afterTimeout = false;
+        return actions;
+    }
+
+    private long Pipe()
+    {
+        if (!_pipeStale) return _pipe;
+        long pipe = 0;
+        for (int i = 0; i < _log.Count; i++)
+        {
+            ref SentSegmentLog.Entry e = ref _log[i];
+            if (e.Sacked) continue;
+            pipe += e.Lost ? e.RepairedTo - e.Start : e.End - e.Start;
+        }
+        _pipe = pipe;
+        _pipeStale = false;
+        return pipe;
+    }
+}
