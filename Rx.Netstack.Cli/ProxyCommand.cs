@@ -1,6 +1,8 @@
 using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Sockets;
+using Rx.Netstack.Cli.Dashboard;
+using Rx.Netstack.Cli.Services;
 using Rx.Netstack.Commands;
 using Rx.Netstack.Devices;
 using Rx.Netstack.Sockets;
@@ -87,15 +89,26 @@ internal sealed class ProxyCommand
         UdpInterceptor udp = await UdpInterceptor.StartAsync(stack, _options.Intercept, maxFlows: 4096).ConfigureAwait(false);
         using IDisposable offers = tcp.Offers.Subscribe(offer => Track(Task.Run(() => RelayTcpAsync(offer))));
         using IDisposable flows = udp.Flows.Subscribe(flow => Track(Task.Run(() => RelayUdpAsync(flow))));
+        // The dashboard rides on the stack's own HTTP service (its own addresses are never intercepted); its socket table is
+        // the live list of relays, each intercepted connection under its original destination.
+        using DashboardHub? dashboard = _options.Dashboard ? new DashboardHub([new DashboardSource(tun.Name, stack)]) : null;
+        ServiceHost? services = dashboard is null ? null : await ServiceHost.StartAsync(stack, null, null, dashboard).ConfigureAwait(false);
 
         Console.WriteLine($"rx-netstack proxy on {tun.Name} (MTU {tun.Mtu}), addresses {string.Join(", ", _options.Addresses)}");
         Console.WriteLine($"  intercepting {string.Join(", ", _options.Intercept)}; upstream {(_options.Socks5 is { } s ? $"SOCKS5 {s}" : "this host's sockets")}");
         Console.WriteLine($"(route those prefixes into {tun.Name}; the device may be moved to the clients' namespace: ip link set {tun.Name} netns NAME)");
+        if (dashboard is not null)
+        {
+            InterfaceAddress first = _options.Addresses.FirstOrDefault(a => !a.Address.IsV6) is { } v4 && v4 != default ? v4 : _options.Addresses[0];
+            Console.WriteLine($"dashboard: http://{(first.Address.IsV6 ? $"[{first.Address}]" : first.Address.ToString())}/dashboard");
+        }
         Console.WriteLine("Ctrl-C or SIGTERM stops.");
         try { await Task.Delay(Timeout.Infinite, _stop).ConfigureAwait(false); }
         catch (OperationCanceledException) { }
 
         Console.WriteLine($"stopping: resetting {_relays.Count} open relays …");
+        dashboard?.Dispose(); // ends the open event streams, so Kestrel stops at once
+        if (services is not null) await services.DisposeAsync().ConfigureAwait(false);
         await tcp.DisposeAsync().ConfigureAwait(false);
         await udp.DisposeAsync().ConfigureAwait(false);
         try { await Task.WhenAll(_relays.Keys).WaitAsync(StopPatience).ConfigureAwait(false); }

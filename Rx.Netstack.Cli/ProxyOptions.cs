@@ -5,15 +5,16 @@ namespace Rx.Netstack.Cli;
 
 /// <summary>
 /// The `proxy` command line: <c>--device NAME --address A [--address A6] [--intercept PREFIX …] [--socks5 HOST:PORT]
-/// [--quiet]</c>.
+/// [--quiet] [--dashboard]</c>.
 /// </summary>
 /// <param name="Device">The TUN interface name.</param>
 /// <param name="Addresses">The stack's own addresses.</param>
 /// <param name="Intercept">The destinations to intercept (default: 0.0.0.0/0 and ::/0).</param>
 /// <param name="Socks5">A SOCKS5 server that opens the upstream TCP connections, or null to open them here.</param>
 /// <param name="Quiet">No line per connection or flow.</param>
+/// <param name="Dashboard">Serve the live dashboard (counters, every relayed connection) at /dashboard on the stack's own address.</param>
 internal sealed record ProxyOptions(string Device, IReadOnlyList<InterfaceAddress> Addresses, IReadOnlyList<NetPrefix> Intercept,
-    IPEndPoint? Socks5 = null, bool Quiet = false)
+    IPEndPoint? Socks5 = null, bool Quiet = false, bool Dashboard = false)
 {
     /// <summary>The `proxy` command; its action binds the options and hands them to <paramref name="run"/>.</summary>
     public static Command CreateCommand(Func<ProxyOptions, Task<int>> run)
@@ -77,17 +78,22 @@ internal sealed record ProxyOptions(string Device, IReadOnlyList<InterfaceAddres
             },
         };
         var quiet = new Option<bool>("--quiet", "-q") { Description = "Print no line per connection or flow (for benchmarks)." };
+        var dashboard = new Option<bool>("--dashboard")
+        {
+            Description = "Serve a live dashboard at http://ADDRESS/dashboard on the stack's own address: counters and every relayed connection, intercepted ones by their original destination.",
+        };
 
         var command = new Command("proxy", "Terminate the TCP and UDP that arrive on a Linux TUN device for other hosts and carry it on with the host's sockets (a transparent proxy, the heart of a userspace VPN) until Ctrl-C or SIGTERM.")
         {
-            device, addresses, intercept, socks5, quiet,
+            device, addresses, intercept, socks5, quiet, dashboard,
         };
         command.SetAction(result => run(new ProxyOptions(
             result.GetRequiredValue(device),
             result.GetRequiredValue(addresses),
             result.GetValue(intercept) is { Count: > 0 } prefixes ? prefixes : [NetPrefix.AllV4, NetPrefix.AllV6],
             result.GetValue(socks5),
-            result.GetValue(quiet))));
+            result.GetValue(quiet),
+            result.GetValue(dashboard))));
         return command;
     }
 }

@@ -116,6 +116,27 @@ public sealed class ProxyCommandTests
         }
     }
 
+    /// <summary>
+    /// <c>--dashboard</c>: the page on the proxy's own address, and its event stream's socket table lists a relayed connection
+    /// by its original destination (the server behind the proxy) while it streams.
+    /// </summary>
+    [NamespaceFact("curl", "python3")]
+    public async Task The_dashboard_lists_a_relayed_connection_by_its_original_destination()
+    {
+        await using var rig = await ProxyRig.StartAsync(null, "--dashboard");
+        Assert.Contains(rig.Proxy.Lines, line => line == "dashboard: http://10.78.0.2/dashboard");
+        var page = await rig.RunClientAsync(Patience, "curl", "-sS", "--max-time", "20", "http://10.78.0.2/dashboard");
+        Assert.True(page.ExitCode == 0 && page.Stdout.Contains("<html", StringComparison.OrdinalIgnoreCase), $"{page.Output}\n{rig.Log}");
+
+        PeerProcess stream = rig.StartClient("stream", ProxyRig.ServerV4, $"{ProxyRig.EchoPort}");
+        await stream.WaitForLineAsync("streaming", Patience);
+        await rig.Proxy.WaitForLineAsync(line => line.EndsWith(": relaying", StringComparison.Ordinal), Patience);
+        // Two seconds of the event stream (curl ends it with exit code 28, a timeout, having printed what came).
+        var events = await rig.RunClientAsync(Patience, "curl", "-sS", "-N", "--max-time", "2", $"http://10.78.0.2/dashboard/events?stack={ProxyRig.Interface}");
+        Assert.True(events.Stdout.Contains($"{ProxyRig.ServerV4}:{ProxyRig.EchoPort}", StringComparison.Ordinal),
+            $"no row for the relayed connection in:\n{events.Stdout[..Math.Min(events.Stdout.Length, 3000)]}\n{rig.Log}");
+    }
+
     [NamespaceFact("curl", "python3")]
     public async Task A_socks5_upstream_carries_the_connections_and_its_refusals()
     {
