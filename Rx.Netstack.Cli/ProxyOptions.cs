@@ -19,34 +19,8 @@ internal sealed record ProxyOptions(string Device, IReadOnlyList<InterfaceAddres
     /// <summary>The `proxy` command; its action binds the options and hands them to <paramref name="run"/>.</summary>
     public static Command CreateCommand(Func<ProxyOptions, Task<int>> run)
     {
-        var device = new Option<string>("--device", "-d")
-        {
-            Description = "The TUN interface to read (created if missing), e.g. tun0; at most 15 bytes. It may be moved to another namespace once open.",
-            HelpName = "NAME",
-            Required = true,
-            CustomParser = result =>
-            {
-                string name = OptionParsers.Text(result);
-                if (TunOptions.WhyNotAnInterfaceName(name) is { } why) result.AddError($"--device: {why}");
-                return name;
-            },
-        };
-        var addresses = new Option<List<InterfaceAddress>>("--address", "-a")
-        {
-            Description = "An address of the stack itself, like 10.0.0.2/24 or fd00::2/64; repeat for more.",
-            HelpName = "ADDRESS",
-            Required = true,
-            CustomParser = result =>
-            {
-                var parsed = new List<InterfaceAddress>();
-                foreach (var token in result.Tokens)
-                {
-                    if (TunOptions.TryParseAddress(token.Value, out var address, out string? error)) parsed.Add(address);
-                    else result.AddError($"--address: {error}");
-                }
-                return parsed;
-            },
-        };
+        var device = TunOptions.DeviceOption("The TUN interface to read (created if missing), e.g. tun0; at most 15 bytes. It may be moved to another namespace once open.");
+        var addresses = TunOptions.AddressesOption("An address of the stack itself, like 10.0.0.2/24 or fd00::2/64; repeat for more.", required: true);
         var intercept = new Option<List<NetPrefix>>("--intercept", "-i")
         {
             Description = "Intercept TCP and UDP to destinations in PREFIX (e.g. 10.1.0.0/16, ::/0); repeat for more. Default: 0.0.0.0/0 and ::/0.",

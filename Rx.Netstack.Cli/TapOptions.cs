@@ -17,33 +17,8 @@ internal sealed record TapOptions(string Device, IReadOnlyList<InterfaceAddress>
     /// <summary>The `tap` command; its action binds the options and hands them to <paramref name="run"/>.</summary>
     public static Command CreateCommand(Func<TapOptions, Task<int>> run)
     {
-        var device = new Option<string>("--device", "-d")
-        {
-            Description = "The TAP interface to serve (created if missing), e.g. tap0; put it in a bridge to reach a LAN.",
-            HelpName = "NAME",
-            Required = true,
-            CustomParser = result =>
-            {
-                string name = OptionParsers.Text(result);
-                if (TunOptions.WhyNotAnInterfaceName(name) is { } why) result.AddError($"--device: {why}");
-                return name;
-            },
-        };
-        var addresses = new Option<List<InterfaceAddress>>("--address", "-a")
-        {
-            Description = "An address of the stack, like 10.0.0.2/24 or fd00::2/64; repeat for more. Without one the stack has its IPv6 link-local address (and SLAAC ones a router offers).",
-            HelpName = "ADDRESS",
-            CustomParser = result =>
-            {
-                var parsed = new List<InterfaceAddress>();
-                foreach (var token in result.Tokens)
-                {
-                    if (TunOptions.TryParseAddress(token.Value, out var address, out string? error)) parsed.Add(address);
-                    else result.AddError($"--address: {error}");
-                }
-                return parsed;
-            },
-        };
+        var device = TunOptions.DeviceOption("The TAP interface to serve (created if missing), e.g. tap0; put it in a bridge to reach a LAN.");
+        var addresses = TunOptions.AddressesOption("An address of the stack, like 10.0.0.2/24 or fd00::2/64; repeat for more. Without one the stack has its IPv6 link-local address (and SLAAC ones a router offers).", required: false);
         var mac = new Option<MacAddress?>("--mac", "-m")
         {
             Description = "The stack's MAC address, like 02:00:00:00:00:02 (default: a random locally administered one).",

@@ -17,34 +17,8 @@ internal sealed record TunOptions(string Device, IReadOnlyList<InterfaceAddress>
     /// <summary>The `tun` command; its action binds the options and hands them to <paramref name="run"/>.</summary>
     public static Command CreateCommand(Func<TunOptions, Task<int>> run)
     {
-        var device = new Option<string>("--device", "-d")
-        {
-            Description = "The TUN interface to serve (created if missing), e.g. tun0; at most 15 bytes.",
-            HelpName = "NAME",
-            Required = true,
-            CustomParser = result =>
-            {
-                string name = OptionParsers.Text(result);
-                if (WhyNotAnInterfaceName(name) is { } why) result.AddError($"--device: {why}");
-                return name;
-            },
-        };
-        var addresses = new Option<List<InterfaceAddress>>("--address", "-a")
-        {
-            Description = "An address of the stack, like 10.0.0.2/24 or fd00::2/64 (bare 10.0.0.2 means /32); repeat for more.",
-            HelpName = "ADDRESS",
-            Required = true,
-            CustomParser = result =>
-            {
-                var parsed = new List<InterfaceAddress>();
-                foreach (var token in result.Tokens)
-                {
-                    if (TryParseAddress(token.Value, out var address, out string? error)) parsed.Add(address);
-                    else result.AddError($"--address: {error}");
-                }
-                return parsed;
-            },
-        };
+        var device = DeviceOption("The TUN interface to serve (created if missing), e.g. tun0; at most 15 bytes.");
+        var addresses = AddressesOption("An address of the stack, like 10.0.0.2/24 or fd00::2/64 (bare 10.0.0.2 means /32); repeat for more.", required: true);
         var pcap = OptionParsers.OutputFile("--pcap", "Write every packet the stack sends and receives to FILE (pcap; Wireshark, tshark -r).");
         var quiet = new Option<bool>("--quiet", "-q") { Description = "Print no line per request or connection (for benchmarks)." };
         var dashboard = new Option<bool>("--dashboard") { Description = "Serve a live dashboard of the stack at http://ADDRESS/dashboard (Kestrel on the stack itself)." };
@@ -85,6 +59,38 @@ internal sealed record TunOptions(string Device, IReadOnlyList<InterfaceAddress>
             result.GetValue(offloads) != "off")));
         return command;
     }
+
+    /// <summary>The `--device NAME` option of the device commands (tun, tap, proxy): a valid interface name, required.</summary>
+    internal static Option<string> DeviceOption(string description) => new("--device", "-d")
+    {
+        Description = description,
+        HelpName = "NAME",
+        Required = true,
+        CustomParser = result =>
+        {
+            string name = OptionParsers.Text(result);
+            if (WhyNotAnInterfaceName(name) is { } why) result.AddError($"--device: {why}");
+            return name;
+        },
+    };
+
+    /// <summary>The repeatable `--address ADDRESS` option of the device commands, each parsed by <see cref="TryParseAddress"/>.</summary>
+    internal static Option<List<InterfaceAddress>> AddressesOption(string description, bool required) => new("--address", "-a")
+    {
+        Description = description,
+        HelpName = "ADDRESS",
+        Required = required,
+        CustomParser = result =>
+        {
+            var parsed = new List<InterfaceAddress>();
+            foreach (var token in result.Tokens)
+            {
+                if (TryParseAddress(token.Value, out var address, out string? error)) parsed.Add(address);
+                else result.AddError($"--address: {error}");
+            }
+            return parsed;
+        },
+    };
 
     /// <summary>Parses "10.0.0.2/24", "fd00::2/64" or a bare address; otherwise says what was expected.</summary>
     public static bool TryParseAddress(string text, out InterfaceAddress address, out string? error)
