@@ -188,8 +188,9 @@ public sealed class ShardingTests : IDisposable
         Task<TcpConnection> accept = listener.AcceptAsync();
         _s.AdvanceBy(2);
         Assert.Equal(2, _sharded.GetStats().SocketsByKind["TcpListener"]);
-        _s.Await(listener.DisposeAsync().AsTask());
-        _s.RunUntil(() => accept.IsCompleted);
+        // Closed without xunit's SynchronizationContext, so the failed accept's continuations run inline (not on the pool).
+        _s.Await(_s.StartInVirtualTime(() => listener.DisposeAsync().AsTask()));
+        Assert.True(accept.IsCompleted);
         var error = Assert.Throws<NetstackException>(() => accept.GetAwaiter().GetResult());
         Assert.Equal(NetstackErrorKind.SocketClosed, error.Kind);
         Assert.False(_sharded.GetStats().SocketsByKind.ContainsKey("TcpListener"));
@@ -204,9 +205,14 @@ public sealed class ShardingTests : IDisposable
         using var cancel = new CancellationTokenSource();
         Task<TcpConnection> first = listener.AcceptAsync(cancel.Token);
         _s.AdvanceBy(2);
-        cancel.Cancel();
-        _s.RunUntil(() => first.IsCompleted);
-        Assert.True(first.IsCanceled);
+        // Cancelled on a thread with xunit's SynchronizationContext, the task's continuations would be queued to the pool and
+        // race virtual time; without it they run inline, here.
+        _s.StartInVirtualTime(() =>
+        {
+            cancel.Cancel();
+            return Task.CompletedTask;
+        });
+        Assert.True(first.IsCanceled, $"{first.Status} {first.Exception}");
         TcpConnection client = _s.Await(_peer.ConnectTcpAsync(new NetEndpoint(Us, 80)));
         TcpConnection server = _s.Await(listener.AcceptAsync());
         Assert.Equal(client.Local, server.Remote);
