@@ -43,6 +43,7 @@ public sealed partial class Netstack
             InterceptionsWithdrawn = c.InterceptionsWithdrawn, InterceptionsExpired = c.InterceptionsExpired,
             UdpFlowsOpened = c.UdpFlowsOpened, UdpFlowsExpired = c.UdpFlowsExpired,
             ArpIn = c.ArpIn, ArpOut = c.ArpOut, NdpIn = c.NdpIn, NdpOut = c.NdpOut, AddressConflicts = c.AddressConflicts,
+            MembershipIn = c.MembershipIn, MembershipOut = c.MembershipOut,
         };
     }
 

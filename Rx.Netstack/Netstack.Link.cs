@@ -42,4 +42,10 @@ public sealed partial class Netstack
             lock (_passes.EngineLock) return _link.Lease;
         }
     }
+
+    /// <summary>The multicast groups UDP sockets of this stack joined now (each once, however many sockets joined it).</summary>
+    public IReadOnlyList<NetAddress> GetMulticastGroups()
+    {
+        lock (_passes.EngineLock) return _ip.Multicast.Snapshot();
+    }
 }

@@ -82,6 +82,7 @@ public sealed partial class Netstack : IDisposable, IAsyncDisposable
         int seed = Options.RandomSeed ?? Id;
         _link = new Link.EthernetLayer(_ip, _passes, Options, _counters, seed);
         _ip.Link = _link;
+        _ip.Multicast = new Link.MulticastMembership(_ip, _link, _passes, _counters, seed);
         _udp = new UdpDemux(_ip, _passes, _sockets, Options, _counters, seed);
         _raw = new RawDemux(_ip, _passes, _sockets, Options, _counters);
         _tcp = new TcpDemux(_ip, _passes, _sockets, Options, _counters, seed);

@@ -44,6 +44,20 @@ public abstract record Command
 
         /// <summary>Closes the socket; waiting receives complete with <see cref="NetstackErrorKind.SocketClosed"/>. Replies <see cref="Reply.Ok"/>.</summary>
         public sealed record Close(SocketHandle Socket) : Udp;
+
+        /// <summary>Joins the multicast <paramref name="Group"/> (of the socket's IP version): datagrams to it reach the socket
+        /// if it is bound to its port (and to the group or any address), and the stack reports its membership with IGMP or MLD.
+        /// Replies <see cref="Reply.Ok"/>; <see cref="BadRequestReason.NotMulticast"/>, <see cref="BadRequestReason.WrongIpVersion"/>,
+        /// <see cref="BadRequestReason.AlreadyJoined"/> otherwise.</summary>
+        public sealed record JoinGroup(SocketHandle Socket, NetAddress Group) : Udp;
+
+        /// <summary>Leaves a multicast group the socket joined (closing the socket leaves them all). Replies <see cref="Reply.Ok"/>;
+        /// <see cref="BadRequestReason.NotJoined"/> when it had not joined it.</summary>
+        public sealed record LeaveGroup(SocketHandle Socket, NetAddress Group) : Udp;
+
+        /// <summary>Sets the TTL / hop limit of the datagrams the socket sends to multicast groups (1–255; 1 by default, as
+        /// Linux's IP_MULTICAST_TTL: they stay on the link). Replies <see cref="Reply.Ok"/>.</summary>
+        public sealed record SetMulticastHopLimit(SocketHandle Socket, int HopLimit) : Udp;
     }
 
     /// <summary>TCP listener commands.</summary>

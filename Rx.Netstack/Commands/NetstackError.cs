@@ -60,6 +60,12 @@ public enum BadRequestReason
     MalformedPacket,
     /// <summary>A value is out of its allowed range.</summary>
     InvalidArgument,
+    /// <summary>A group to join or leave is not a multicast address.</summary>
+    NotMulticast,
+    /// <summary>The socket has joined this multicast group already.</summary>
+    AlreadyJoined,
+    /// <summary>The socket has not joined this multicast group.</summary>
+    NotJoined,
 }
 
 /// <summary>A typed error with a readable message.</summary>

@@ -84,4 +84,11 @@ public enum DropReason
     NeighborCacheFull,
     /// <summary>A DHCP message that is malformed, not a server's, or not for the client's current exchange.</summary>
     DhcpIgnored,
+    /// <summary>A packet to a multicast group the stack is not a member of, or a datagram to a joined group for a socket that did
+    /// not join it (see docs/ethernet.md, "Multicast").</summary>
+    MulticastNotJoined,
+    /// <summary>An IGMP message that is truncated, fails its checksum, or is a query sent to the wrong address.</summary>
+    IgmpMalformed,
+    /// <summary>An MLD query that is malformed, not from a link-local source, not with hop limit 1, or sent to the wrong address.</summary>
+    MldMalformed,
 }

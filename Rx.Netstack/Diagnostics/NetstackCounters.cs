@@ -16,6 +16,7 @@ internal sealed class NetstackCounters
     public long InterceptedSyns, InterceptedSynRetransmits, InterceptionsAccepted, InterceptionsRefused, InterceptionsWithdrawn, InterceptionsExpired;
     public long UdpFlowsOpened, UdpFlowsExpired;
     public long ArpIn, ArpOut, NdpIn, NdpOut, AddressConflicts;
+    public long MembershipIn, MembershipOut;
     public readonly long[] Drops = new long[Enum.GetValues<DropReason>().Length];
 
     public void Drop(DropReason reason) => Drops[(int)reason]++;

@@ -109,6 +109,10 @@ public sealed record NetstackStats
     public long NdpOut { get; init; }
     /// <summary>Times another node was heard using one of the stack's addresses (ARP, or IPv6 duplicate address detection).</summary>
     public long AddressConflicts { get; init; }
+    /// <summary>IGMP and MLD messages received and read (queries, other hosts' reports); malformed ones are drops.</summary>
+    public long MembershipIn { get; init; }
+    /// <summary>IGMP and MLD reports, leaves and dones sent for the multicast groups sockets joined.</summary>
+    public long MembershipOut { get; init; }
 
     /// <summary>All drops together.</summary>
     public long TotalDrops => Drops.Values.Sum();

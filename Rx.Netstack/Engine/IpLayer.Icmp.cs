@@ -45,6 +45,11 @@ internal sealed partial class IpLayer
             _link.ReceiveNdp(ip, packet, message, now);
             return;
         }
+        if (ip.IsV6 && header.Type is (byte)MldType.Query or (byte)MldType.V1Report or (byte)MldType.V1Done or (byte)MldType.V2Report)
+        {
+            _multicast.ReceiveMld(ip, packet, message, now);
+            return;
+        }
         if (header.IsError(ip.IsV6))
         {
             DeliverIcmpError(ip, header, body, now);

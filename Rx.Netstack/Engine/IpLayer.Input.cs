@@ -34,7 +34,7 @@ internal sealed partial class IpLayer
         {
             if (!_stack.Intercepts(header.Destination))
             {
-                _counters.Drop(DropReason.NotForUs);
+                _counters.Drop(header.Destination.IsMulticast ? DropReason.MulticastNotJoined : DropReason.NotForUs);
                 return;
             }
             intercepted = true;
@@ -85,7 +85,7 @@ internal sealed partial class IpLayer
         {
             if (!_stack.Intercepts(header.Destination))
             {
-                _counters.Drop(DropReason.NotForUs);
+                _counters.Drop(header.Destination.IsMulticast ? DropReason.MulticastNotJoined : DropReason.NotForUs);
                 return;
             }
             intercepted = true;
@@ -135,6 +135,9 @@ internal sealed partial class IpLayer
                 break;
             case IpProtocol.Tcp:
                 _stack.DeliverTcp(ip, payload, now);
+                break;
+            case IpProtocol.Igmp when !ip.IsV6:
+                _multicast.ReceiveIgmp(ip, payload, now);
                 break;
             case IpProtocol.Icmp when !ip.IsV6:
             case IpProtocol.IcmpV6 when ip.IsV6:

@@ -57,6 +57,9 @@ internal sealed partial class IpLayer
     /// <summary>What the attached device carries.</summary>
     private LinkMedium _medium;
 
+    /// <summary>Multicast groups joined by sockets, and IGMP/MLD (set once, by the stack, after construction).</summary>
+    private MulticastMembership _multicast = null!;
+
     /// <summary>Where packets are built; a stack on the other end of an in-memory pipe may take it (then we rent another).</summary>
     private TransmitBuffer _tx = TransmitBuffer.Rent();
 
@@ -122,6 +125,13 @@ internal sealed partial class IpLayer
         set => _link = value;
     }
 
+    /// <summary>Multicast group membership and IGMP/MLD; set once by the stack.</summary>
+    public MulticastMembership Multicast
+    {
+        get => _multicast;
+        set => _multicast = value;
+    }
+
     /// <summary>What the attached device carries (<see cref="LinkMedium.Ip"/> without a device).</summary>
     public LinkMedium Medium => _medium;
 
@@ -152,6 +162,7 @@ internal sealed partial class IpLayer
             _stack.OnSegmentationOffloadChanged(_txSegmentationOffload ? _deviceMtu : 0);
             _deviceSubscription = device.Received.Subscribe(new DeviceObserver(this, device));
             if (_medium == LinkMedium.Ethernet) _link.OnAttached();
+            _multicast.OnAttached(_passes.Now);
         }
         return Disposable.Create(() =>
         {
@@ -256,7 +267,7 @@ internal sealed partial class IpLayer
     private bool AcceptsDestination(NetAddress destination)
     {
         if (IsLocalAddress(destination)) return true;
-        if (destination.IsMulticast) return _link.IsMember(destination);
+        if (destination.IsMulticast) return _link.IsMember(destination) || _multicast.Accepts(destination);
         if (destination.IsV6) return false;
         if (destination.IsBroadcast) return true;
         foreach (InterfaceAddress a in _addresses.AsSpan())
@@ -305,17 +316,18 @@ internal sealed partial class IpLayer
     /// header's ECN field (RFC 3168 §5: ECT(0) for a TCP segment that may be marked instead of dropped).
     /// </summary>
     public bool Transmit(NetAddress source, NetAddress destination, IpProtocol protocol, int payloadLength, bool dontFragment = false,
-        byte ecn = 0)
+        byte ecn = 0, byte hopLimit = 0)
     {
+        if (hopLimit == 0) hopLimit = _options.DefaultTimeToLive; // 0: the stack's default (a multicast send passes its own)
         bool v6 = destination.IsV6;
         int headerLength = v6 ? Ipv6Header.HeaderLength : Ipv4Header.HeaderLength;
         int start = HeaderRoom - headerLength;
         Span<byte> packet = _tx.Array.AsSpan(start, headerLength + payloadLength);
         _counters.CountBytesOut(protocol, payloadLength);
         if (v6)
-            Ipv6Header.Emit(packet, new Ipv6Header(source, destination, protocol, _options.DefaultTimeToLive, TrafficClass: ecn), payloadLength);
+            Ipv6Header.Emit(packet, new Ipv6Header(source, destination, protocol, hopLimit, TrafficClass: ecn), payloadLength);
         else
-            Ipv4Header.Emit(packet, new Ipv4Header(source, destination, protocol, _options.DefaultTimeToLive, _nextIpv4Id++, DontFragment: dontFragment,
+            Ipv4Header.Emit(packet, new Ipv4Header(source, destination, protocol, hopLimit, _nextIpv4Id++, DontFragment: dontFragment,
                 TypeOfService: ecn), payloadLength);
 
         if (IsLocalAddress(destination))

@@ -52,6 +52,7 @@ internal sealed partial class UdpDemux : TransportDemux
                     ip.IsV6 ? (byte)4 : (byte)3, 0, now);
             return;
         }
+        if (ip.Destination.IsMulticast && !AcceptsMulticast(socket, ip.Destination)) return;
         Deliver(socket, new UdpSocketState.Meta(new NetEndpoint(ip.Source, header.SourcePort), destination), payload);
     }
 
@@ -150,15 +151,24 @@ internal sealed partial class UdpDemux : TransportDemux
                 if (!Lookup(request, close.Socket, out s)) break;
                 if (s!.Flow is not null) RemoveFlow(s);
                 else _bindings.Remove(s.Local);
+                LeaveAll(s);
                 CloseSocket(s, NetstackError.Of(NetstackErrorKind.SocketClosed, "The UDP socket was closed."));
                 Passes.Complete(request, Reply.Ok.Instance);
+                break;
+            case Command.Udp.JoinGroup or Command.Udp.LeaveGroup or Command.Udp.SetMulticastHopLimit:
+                if (Lookup(request, command switch
+                {
+                    Command.Udp.JoinGroup c => c.Socket,
+                    Command.Udp.LeaveGroup c => c.Socket,
+                    _ => ((Command.Udp.SetMulticastHopLimit)command).Socket,
+                }, out s)) ExecuteMulticast(request, s!, command);
                 break;
         }
     }
 
     private void Bind(PendingRequest request, NetEndpoint local)
     {
-        if (!IsBindable(request, local.Address)) return;
+        if (!local.Address.IsMulticast && !IsBindable(request, local.Address)) return; // a group: only its datagrams (Linux's bind)
         if (local.Port == 0)
         {
             ushort port = _ports.Allocate((this, local.Address), static (st, p) => !st.Item1.PortTaken(st.Address, p));
@@ -230,7 +240,9 @@ internal sealed partial class UdpDemux : TransportDemux
                 : $"A {send.Data.Length}-byte datagram is larger than the socket's {Options.UdpSendBufferSize}-byte send buffer (NetstackOptions.UdpSendBufferSize)."));
             return;
         }
-        if (!Ip.TrySelectSource(socket.Local.Address, destination.Address, out NetAddress source))
+        NetAddress bound = socket.Local.Address; // bound to a group: any source of ours
+        if (bound.IsMulticast) bound = bound.IsV6 ? NetAddress.AnyV6 : NetAddress.AnyV4;
+        if (!Ip.TrySelectSource(bound, destination.Address, out NetAddress source))
         {
             Passes.Fail(request, NetstackError.Bad(BadRequestReason.Unaddressable, $"The stack has no IPv{destination.Address.Version} address to send from."));
             return;
@@ -245,7 +257,7 @@ internal sealed partial class UdpDemux : TransportDemux
         int length = UdpHeader.Emit(datagram, new UdpHeader(socket.Local.Port, destination.Port), send.Data.Length, source, destination.Address,
             computeChecksum: !Ip.TransmitChecksumOffload || fragmented);
         Counters.UdpOut++;
-        Ip.Transmit(source, destination.Address, IpProtocol.Udp, length);
+        Ip.Transmit(source, destination.Address, IpProtocol.Udp, length, hopLimit: destination.Address.IsMulticast ? socket.MulticastHopLimit : (byte)0);
         Passes.Complete(request, new Reply.Sent(send.Data.Length));
     }
 }

@@ -23,6 +23,13 @@ internal sealed class UdpSocketState : PacketSocketState<UdpSocketState.Meta>
     /// receive that finds no datagram queued, or the next send to the same remote endpoint, fails with it, once.
     /// </summary>
     public NetstackError? PendingError { get; set; }
+
+    /// <summary>The multicast groups the socket joined (null until it joins one); left when it closes.</summary>
+    public List<NetAddress>? Groups { get; set; }
+
+    /// <summary>The TTL / hop limit of datagrams to multicast groups (IP_MULTICAST_TTL; 1 keeps them on the link).</summary>
+    public byte MulticastHopLimit { get; set; } = 1;
+
     /// <summary>For an intercepted flow: its client, interceptor and idle deadline; null for a bound socket.</summary>
     public InterceptedFlow? Flow { get; }
 

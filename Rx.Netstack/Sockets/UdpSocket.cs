@@ -74,6 +74,24 @@ public sealed class UdpSocket : IAsyncDisposable, IDisposable
         (await _stack.RequestAsync<Reply.DatagramsReceived>(new Command.Udp.ReceiveBatch(Handle, maxDatagrams, maxLength), cancellationToken)
             .ConfigureAwait(false)).Datagrams;
 
+    /// <summary>
+    /// Joins the multicast <paramref name="group"/> (of the socket's IP version): datagrams sent to it reach this socket while it
+    /// is bound to their port, and the stack tells routers and snooping bridges with IGMP or MLD. Closing the socket leaves.
+    /// </summary>
+    /// <exception cref="NetstackException">Not a multicast address (<see cref="BadRequestReason.NotMulticast"/>), another IP
+    /// version (<see cref="BadRequestReason.WrongIpVersion"/>), or joined already (<see cref="BadRequestReason.AlreadyJoined"/>).</exception>
+    public async Task JoinGroupAsync(NetAddress group, CancellationToken cancellationToken = default) =>
+        await _stack.RequestAsync<Reply.Ok>(new Command.Udp.JoinGroup(Handle, group), cancellationToken).ConfigureAwait(false);
+
+    /// <summary>Leaves a multicast group the socket joined.</summary>
+    /// <exception cref="NetstackException">The socket has not joined it (<see cref="BadRequestReason.NotJoined"/>).</exception>
+    public async Task LeaveGroupAsync(NetAddress group, CancellationToken cancellationToken = default) =>
+        await _stack.RequestAsync<Reply.Ok>(new Command.Udp.LeaveGroup(Handle, group), cancellationToken).ConfigureAwait(false);
+
+    /// <summary>Sets the TTL / hop limit of datagrams this socket sends to multicast groups (1–255; 1 by default: the link only).</summary>
+    public async Task SetMulticastHopLimitAsync(int hopLimit, CancellationToken cancellationToken = default) =>
+        await _stack.RequestAsync<Reply.Ok>(new Command.Udp.SetMulticastHopLimit(Handle, hopLimit), cancellationToken).ConfigureAwait(false);
+
     /// <summary>Closes the socket and frees its endpoint.</summary>
     public async ValueTask DisposeAsync()
     {

@@ -7,6 +7,8 @@ public enum IpProtocol : byte
     HopByHop = 0,
     /// <summary>ICMP for IPv4 (RFC 792).</summary>
     Icmp = 1,
+    /// <summary>IGMP (RFC 2236, RFC 3376).</summary>
+    Igmp = 2,
     /// <summary>TCP (RFC 9293).</summary>
     Tcp = 6,
     /// <summary>UDP (RFC 768).</summary>
