@@ -68,8 +68,8 @@ internal static class TapCommand
             }
             finally
             {
+                stack.Dispose(); // first: a DHCP lease is released through the device
                 attachment.Dispose();
-                stack.Dispose();
                 capture?.Dispose();
                 writer?.Dispose();
             }

@@ -312,6 +312,7 @@ public sealed partial class Netstack : IDisposable, IAsyncDisposable
             if (socket is TcpStreamSocketState connection) connection.Tcb.Fail(TcpError.Aborted);
             _sockets.Remove(socket);
         }
+        _link.ReleaseLease(); // while the device is still attached
         _ip.TearDown(error);
         _link.Dispose();
     }

@@ -7,7 +7,7 @@ namespace Rx.Netstack.Tests.Interop;
 /// <summary>
 /// `rx-netstack tap --dhcp` against dnsmasq: the CLI's TAP interface and a veth on a bridge; dnsmasq serves DHCP on the
 /// veth's other end in a second namespace (10.77.10.1, range .50–.60, a 2-minute lease with T1 at 4 s). The stack is
-/// bound, renews on the clock, and answers ping at its leased address.
+/// bound, renews on the clock, answers ping at its leased address, and releases the lease when stopped.
 /// </summary>
 [Collection(InteropCollection.Name)]
 public sealed class TapDhcpProcessTests
@@ -50,6 +50,12 @@ public sealed class TapDhcpProcessTests
             await cli.WaitForLineAsync(line => line.StartsWith($"dhcp renewed: {address}/", StringComparison.Ordinal), Patience);
             cli.Signal(15 /* SIGTERM */);
             Assert.Equal(0, await cli.WaitForExitAsync(Patience));
+            // Stopping released the lease (RFC 2131 §4.4.6): dnsmasq took it back and dropped it from its lease file.
+            Assert.Contains(cli.Lines, line => line.StartsWith($"dhcp released: {address}/", StringComparison.Ordinal));
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            while (File.ReadAllText(leases).Contains("02:00:00:77:10:02", StringComparison.Ordinal) && clock.Elapsed < Patience)
+                await Task.Delay(100);
+            Assert.DoesNotContain("02:00:00:77:10:02", File.ReadAllText(leases));
         }
         catch (Exception e)
         {

@@ -115,4 +115,51 @@ public sealed class DhcpTests
         Assert.Equal(DhcpMessageType.Discover, Assert.Single(TakeDhcp(rig)).Dhcp.Type);
         Assert.Empty(rig.Stack.Addresses);
     }
+
+    /// <summary>Offer and ACK for the first DISCOVER: the stack is bound to <see cref="Leased"/>.</summary>
+    private static void Bind(EthernetRig rig)
+    {
+        uint xid = Assert.Single(TakeDhcp(rig)).Dhcp.TransactionId;
+        Reply(rig, new DhcpMessage(DhcpMessageType.Offer, xid, EthernetRig.OurMac, Reply: true, YourAddress: Leased, ServerIdentifier: Server));
+        Reply(rig, Ack(xid));
+        Assert.Contains(new InterfaceAddress(Leased, 24), rig.Stack.Addresses);
+        rig.TakeSent();
+    }
+
+    [Fact]
+    public void Disposing_the_stack_releases_the_lease_to_its_server()
+    {
+        using var rig = DhcpRig();
+        var events = new List<DhcpLeaseEvent>();
+        using var subscription = rig.Stack.DhcpLeases.Subscribe(events.Add);
+        Bind(rig);
+        rig.Stack.Dispose();
+        // RFC 2131 §4.4.6: DHCPRELEASE, unicast to the server from the leased address, ciaddr and server identifier set.
+        var release = Assert.Single(TakeDhcp(rig));
+        Assert.Equal(DhcpMessageType.Release, release.Dhcp.Type);
+        Assert.Equal((Leased, Server), (release.Ip.Source, release.Ip.Destination));
+        Assert.Equal((Leased, Server, NetAddress.AnyV4), (release.Dhcp.ClientAddress, release.Dhcp.ServerIdentifier, release.Dhcp.RequestedAddress));
+        Assert.Equal(MacAddress.Broadcast, release.To); // the server's MAC was never resolved, and there is no later to resolve it
+        Assert.Equal([DhcpLeaseChange.Bound, DhcpLeaseChange.Released], events.Select(e => e.Change));
+    }
+
+    [Fact]
+    public void A_release_goes_to_the_servers_mac_when_it_is_known_and_nothing_is_released_without_a_lease()
+    {
+        using (var rig = DhcpRig())
+        {
+            Bind(rig);
+            rig.InjectArp(new ArpPacket(ArpOperation.Request, ServerMac, Server, default, Leased)); // the server asks for us: learned
+            rig.TakeSent();
+            rig.Stack.Dispose();
+            var release = Assert.Single(TakeDhcp(rig));
+            Assert.Equal((DhcpMessageType.Release, ServerMac), (release.Dhcp.Type, release.To));
+        }
+        using (var rig = DhcpRig())
+        {
+            rig.TakeSent(); // the DISCOVER
+            rig.Stack.Dispose();
+            Assert.Empty(TakeDhcp(rig));
+        }
+    }
 }

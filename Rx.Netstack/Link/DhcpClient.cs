@@ -61,6 +61,21 @@ internal sealed class DhcpClient(EthernetLayer link, NetstackCounters counters, 
         _next = now;
     }
 
+    /// <summary>
+    /// Gives the lease up (the stack is disposed): a DHCPRELEASE to its server from the leased address, with the server
+    /// identifier (RFC 2131 §4.4.6, §4.4.1 table 5); the lease is returned for the caller to remove. Null without a lease.
+    /// </summary>
+    public DhcpLease? Release(Instant now)
+    {
+        if (_lease is not { } lease) return null;
+        _xid = (uint)_random.Next();
+        _exchangeStart = now;
+        link.SendDhcp(new DhcpMessage(DhcpMessageType.Release, _xid, link.Mac, ClientAddress: lease.Address.Address,
+            ServerIdentifier: lease.Server), lease.Server, now, unresolvedToBroadcast: true);
+        Stop();
+        return lease;
+    }
+
     /// <summary>Stops without a release (the device is gone); a lease in force is dropped by the caller.</summary>
     public void Stop()
     {

@@ -19,6 +19,8 @@ public enum DhcpLeaseChange
     Renewed,
     /// <summary>The lease ran out or the server refused it: its address and route were removed; the client starts over.</summary>
     Lost,
+    /// <summary>The stack gave the lease back to its server (DHCPRELEASE, RFC 2131 §4.4.6) as it was disposed.</summary>
+    Released,
 }
 
 /// <summary>One change of the stack's DHCP lease (<see cref="Netstack.DhcpLeases"/>).</summary>

@@ -24,8 +24,10 @@ internal sealed partial class EthernetLayer
     }
 
     /// <summary>Sends a client message from port 68 to a server's port 67: broadcast from 0.0.0.0 (or our leased address
-    /// while rebinding), or unicast to the server while renewing (RFC 2131 §4.1, §4.4.5).</summary>
-    internal void SendDhcp(in DhcpMessage message, NetAddress destination, Instant now)
+    /// while rebinding), or unicast to the server while renewing (RFC 2131 §4.1, §4.4.5). <paramref name="unresolvedToBroadcast"/>:
+    /// a server whose MAC is not known gets the frame at the broadcast MAC instead of waiting for ARP (a release at teardown,
+    /// when there is no later).</summary>
+    internal void SendDhcp(in DhcpMessage message, NetAddress destination, Instant now, bool unresolvedToBroadcast = false)
     {
         NetAddress source = message.ClientAddress;
         Span<byte> packet = _control.AsSpan(FrameRoom);
@@ -37,6 +39,12 @@ internal sealed partial class EthernetLayer
         if (destination.IsBroadcast)
         {
             SendControl(MacAddress.Broadcast, EtherType.Ipv4, length);
+            return;
+        }
+        if (unresolvedToBroadcast)
+        {
+            SendControl(_routes.TryNextHop(destination, _ip.AddressSpan, out NetAddress next) && _neighbors.Find(next) is { State: not NeighborState.Incomplete } known
+                ? known.Mac : MacAddress.Broadcast, EtherType.Ipv4, length);
             return;
         }
         if (!_routes.TryNextHop(destination, _ip.AddressSpan, out NetAddress hop))
@@ -68,6 +76,15 @@ internal sealed partial class EthernetLayer
         _ip.SetAutomaticAddresses(_automatic.Keys);
         _routes.RemoveRouters(v6: false);
         Publish(new DhcpLeaseEvent(DhcpLeaseChange.Lost, lease));
+    }
+
+    /// <summary>The stack's teardown, while the device is still attached: a lease in force is released (RFC 2131 §4.4.6) and
+    /// that is published.</summary>
+    internal void ReleaseLease()
+    {
+        if (!_active || _dhcp?.Release(_passes.Now) is not { } released) return;
+        _automatic.Remove(released.Address);
+        Publish(new DhcpLeaseEvent(DhcpLeaseChange.Released, released));
     }
 
     private void Publish(DhcpLeaseEvent change)
