@@ -60,6 +60,9 @@ public sealed partial class Netstack : IDisposable, IAsyncDisposable
     /// <summary>The resolver over <see cref="NetstackOptions.DnsServers"/>, made on first use (see <see cref="NameResolver"/>).</summary>
     private INameResolver? _nameResolver;
 
+    /// <summary>Without <see cref="NetstackOptions.DnsServers"/>: the resolver over the DHCP lease's DNS servers (see <see cref="NameResolver"/>).</summary>
+    private LeaseResolver? _leaseResolver;
+
     /// <summary>With <see cref="NetstackOptions.Engines"/> &gt; 1, the other engines and the routing over them (this stack is
     /// engine 0); null with one engine. See docs/sharding.md.</summary>
     private readonly ShardSet? _shards;

@@ -162,4 +162,19 @@ public sealed class DhcpTests
             Assert.Empty(TakeDhcp(rig));
         }
     }
+
+    [Fact]
+    public void Without_configured_dns_servers_the_name_resolver_asks_those_of_the_lease()
+    {
+        using var rig = DhcpRig();
+        Assert.Null(rig.Stack.NameResolver);
+        Bind(rig);
+        var resolver = Assert.IsType<Rx.Netstack.Sockets.DnsNameResolver>(rig.Stack.NameResolver);
+        Assert.Equal([new NetEndpoint(NetAddress.Parse("10.0.0.53"), 53)], resolver.Servers);
+        Assert.Same(resolver, rig.Stack.NameResolver);
+        _ = resolver.ResolveAsync("printer.lan").AsTask();
+        rig.At(rig.NowMs + 1);
+        var arp = rig.TakeArp(); // the query goes to the lease's server (on the link: resolved first)
+        Assert.Equal(NetAddress.Parse("10.0.0.53"), arp.Arp.TargetProtocol);
+    }
 }

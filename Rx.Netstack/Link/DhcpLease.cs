@@ -3,7 +3,8 @@ namespace Rx.Netstack.Link;
 /// <summary>A DHCPv4 lease (RFC 2131) as the stack applied it.</summary>
 /// <param name="Address">The leased address with the prefix length of the subnet mask option (/24 when the server sent none).</param>
 /// <param name="Router">The default gateway of the router option, if any (added as a default route while the lease lasts).</param>
-/// <param name="DnsServers">The DNS servers of the lease (for the application: <see cref="NetstackOptions.DnsServers"/> is fixed).</param>
+/// <param name="DnsServers">The DNS servers of the lease: <see cref="Netstack.NameResolver"/> asks them when
+/// <see cref="NetstackOptions.DnsServers"/> is empty.</param>
 /// <param name="Server">The server that granted it.</param>
 /// <param name="LeaseTime">How long it lasts from <paramref name="AcquiredAt"/>.</param>
 /// <param name="AcquiredAt">When the server's acknowledgement came (the stack's clock).</param>
