@@ -177,4 +177,46 @@ public sealed class DhcpTests
         var arp = rig.TakeArp(); // the query goes to the lease's server (on the link: resolved first)
         Assert.Equal(NetAddress.Parse("10.0.0.53"), arp.Arp.TargetProtocol);
     }
+
+    [Fact]
+    public void After_the_device_comes_back_the_client_asks_for_its_previous_address_first()
+    {
+        using var rig = DhcpRig();
+        Bind(rig);
+        rig.Attach(); // the device is replaced: the lease goes with the old one, the address is remembered
+        Assert.DoesNotContain(new InterfaceAddress(Leased, 24), rig.Stack.Addresses);
+        // INIT-REBOOT (RFC 2131 §4.4.2): a broadcast REQUEST for the previous address, no server identifier, no ciaddr.
+        var request = Assert.Single(TakeDhcp(rig));
+        Assert.Equal((DhcpMessageType.Request, Leased, NetAddress.AnyV4, NetAddress.AnyV4, Broadcast),
+            (request.Dhcp.Type, request.Dhcp.RequestedAddress, request.Dhcp.ServerIdentifier, request.Dhcp.ClientAddress, request.Ip.Destination));
+        Reply(rig, Ack(request.Dhcp.TransactionId));
+        Assert.Contains(new InterfaceAddress(Leased, 24), rig.Stack.Addresses);
+        Assert.Equal(Leased, rig.Stack.DhcpLease?.Address.Address);
+    }
+
+    [Fact]
+    public void A_previous_address_from_the_settings_is_asked_for_and_a_nak_or_silence_leads_to_discovery()
+    {
+        NetAddress previous = NetAddress.Parse("10.0.0.77");
+        EthernetRig Rebooting() => new(o => o with { Addresses = [], Ethernet = o.Ethernet with { Dhcp = true, DhcpPreviousAddress = previous } });
+        using (var rig = Rebooting())
+        {
+            var request = Assert.Single(TakeDhcp(rig)).Dhcp;
+            Assert.Equal((DhcpMessageType.Request, previous), (request.Type, request.RequestedAddress));
+            Reply(rig, new DhcpMessage(DhcpMessageType.Nak, request.TransactionId, EthernetRig.OurMac, Reply: true, ServerIdentifier: Server));
+            Assert.Equal(DhcpMessageType.Discover, Assert.Single(TakeDhcp(rig)).Dhcp.Type);
+        }
+        using (var rig = Rebooting())
+        {
+            Assert.Equal(DhcpMessageType.Request, Assert.Single(TakeDhcp(rig)).Dhcp.Type);
+            rig.At(4001);
+            Assert.Equal(DhcpMessageType.Request, Assert.Single(TakeDhcp(rig)).Dhcp.Type); // retransmitted after 4 s
+            rig.At(12_001);
+            Assert.Equal(DhcpMessageType.Discover, Assert.Single(TakeDhcp(rig)).Dhcp.Type); // unanswered twice: discover
+        }
+        Assert.Throws<ArgumentException>(() => new Netstack(new NetstackOptions
+        {
+            Ethernet = new EthernetSettings { Dhcp = true, DhcpPreviousAddress = NetAddress.Parse("fd00::1") },
+        }));
+    }
 }

@@ -7,11 +7,16 @@ namespace Rx.Netstack.Link;
 /// <summary>
 /// A DHCPv4 client (RFC 2131 §4.4): INIT → SELECTING (discover) → REQUESTING (request the first offer) → BOUND, then at T1
 /// RENEWING (unicast to the server), at T2 REBINDING (broadcast), and at the end of the lease back to INIT without the
-/// address. A timer owner; sending and applying go through the link layer.
+/// address. With a previous address (a lease lost with the device, or <see cref="EthernetSettings.DhcpPreviousAddress"/>) it
+/// starts in INIT-REBOOT: REBOOTING asks for that address again (§4.4.2), and discovers if refused or unanswered.
+/// A timer owner; sending and applying go through the link layer.
 /// </summary>
-internal sealed class DhcpClient(EthernetLayer link, NetstackCounters counters, int seed) : TimerOwner
+internal sealed class DhcpClient(EthernetLayer link, NetstackCounters counters, int seed, NetAddress previous) : TimerOwner
 {
-    private enum State { Init, Selecting, Requesting, Bound, Renewing, Rebinding }
+    private enum State { Init, Selecting, Requesting, Bound, Renewing, Rebinding, InitReboot, Rebooting }
+
+    /// <summary>Requests in REBOOTING before discovering instead (RFC 2131 §3.2 leaves the count to the client).</summary>
+    private const int RebootRequests = 2;
 
     /// <summary>The first retransmission delay, doubled up to <see cref="MaxRetransmit"/> (RFC 2131 §4.1: 4 s, 8 s … 64 s).</summary>
     private static readonly TimeSpan FirstRetransmit = TimeSpan.FromSeconds(4);
@@ -49,6 +54,12 @@ internal sealed class DhcpClient(EthernetLayer link, NetstackCounters counters, 
     /// <summary>T1, T2 and the lease's end, while bound.</summary>
     private Instant _renewAt, _rebindAt, _expiresAt;
 
+    /// <summary>The address to ask for again in INIT-REBOOT (unspecified: none known).</summary>
+    private NetAddress _previous = previous;
+
+    /// <summary>Requests sent in the current REBOOTING.</summary>
+    private int _rebootRequests;
+
     public override Instant PollAt => _next;
 
     /// <summary>The lease in force, if any.</summary>
@@ -57,7 +68,7 @@ internal sealed class DhcpClient(EthernetLayer link, NetstackCounters counters, 
     /// <summary>Starts (or restarts) with a DISCOVER now.</summary>
     public void Start(Instant now)
     {
-        _state = State.Init;
+        _state = _previous.IsUnspecified ? State.Init : State.InitReboot;
         _next = now;
     }
 
@@ -73,12 +84,14 @@ internal sealed class DhcpClient(EthernetLayer link, NetstackCounters counters, 
         link.SendDhcp(new DhcpMessage(DhcpMessageType.Release, _xid, link.Mac, ClientAddress: lease.Address.Address,
             ServerIdentifier: lease.Server), lease.Server, now, unresolvedToBroadcast: true);
         Stop();
+        _previous = default; // given back: not ours to ask for again
         return lease;
     }
 
     /// <summary>Stops without a release (the device is gone); a lease in force is dropped by the caller.</summary>
     public void Stop()
     {
+        if (_lease is { } lease) _previous = lease.Address.Address; // asked for again when a device comes back (INIT-REBOOT)
         _state = State.Init;
         _next = Instant.Never;
         _lease = null;
@@ -97,6 +110,26 @@ internal sealed class DhcpClient(EthernetLayer link, NetstackCounters counters, 
                 break;
             case State.Selecting:
                 SendDiscover(now);
+                break;
+            case State.InitReboot:
+                // RFC 2131 §4.4.2, table 5: broadcast, the previous address as requested address, no server identifier, no ciaddr.
+                _xid = (uint)_random.Next();
+                _exchangeStart = now;
+                _retransmit = FirstRetransmit;
+                _rebootRequests = 0;
+                _offered = _previous;
+                _offerServer = default;
+                _state = State.Rebooting;
+                goto case State.Rebooting;
+            case State.Rebooting:
+                if (_rebootRequests++ == RebootRequests)
+                {
+                    _previous = default; // no answer: discover (RFC 2131 §3.2 step 4 lets the client give up)
+                    Start(now);
+                    goto case State.Init;
+                }
+                SendRequest(now, _previous, default, ciaddr: default, broadcast: true);
+                Backoff(now);
                 break;
             case State.Requesting:
                 if (_retransmit > MaxRetransmit) { Start(now); break; } // no answer: start over (RFC 2131 §4.4.1)
@@ -171,10 +204,11 @@ internal sealed class DhcpClient(EthernetLayer link, NetstackCounters counters, 
                 SendRequest(now, _offered, _offerServer, default, broadcast: true);
                 Backoff(now);
                 break;
-            case DhcpMessageType.Ack when _state is State.Requesting or State.Renewing or State.Rebinding && message.LeaseTime > 0:
+            case DhcpMessageType.Ack when _state is State.Requesting or State.Renewing or State.Rebinding or State.Rebooting && message.LeaseTime > 0:
                 Bind(message, now);
                 break;
-            case DhcpMessageType.Nak when _state is State.Requesting or State.Renewing or State.Rebinding:
+            case DhcpMessageType.Nak when _state is State.Requesting or State.Renewing or State.Rebinding or State.Rebooting:
+                _previous = default; // refused (RFC 2131 §3.2 step 3: the client restarts the configuration process)
                 if (_lease is not null) Lost(now);
                 else Start(now);
                 break;
@@ -206,6 +240,7 @@ internal sealed class DhcpClient(EthernetLayer link, NetstackCounters counters, 
 
     private void Lost(Instant now)
     {
+        _previous = default;
         DhcpLease? lost = _lease;
         _lease = null;
         if (lost is not null) link.RemoveLease(lost);

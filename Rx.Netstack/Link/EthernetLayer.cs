@@ -97,7 +97,8 @@ internal sealed partial class EthernetLayer : TimerOwner, IDisposable
         _neighbors = new NeighborCache(this, _settings, counters);
         _routes = new RouteTable(options.Routes);
         _mac = _settings.MacAddress ?? MacAddress.LocallyAdministered((uint)(options.RandomSeed is null ? Random.Shared.Next() : seed));
-        if (_settings.Dhcp) _dhcp = new DhcpClient(this, counters, options.RandomSeed is null ? Random.Shared.Next() : seed);
+        if (_settings.Dhcp)
+            _dhcp = new DhcpClient(this, counters, options.RandomSeed is null ? Random.Shared.Next() : seed, _settings.DhcpPreviousAddress ?? default);
     }
 
     /// <summary>Lease changes of the DHCP client.</summary>

@@ -60,6 +60,10 @@ public sealed record EthernetSettings
     /// <summary>Time between router solicitations (RFC 4861 §10 RTR_SOLICITATION_INTERVAL: 4 s).</summary>
     public TimeSpan RouterSolicitationInterval { get; init; } = TimeSpan.FromSeconds(4);
 
+    /// <summary>An IPv4 address a previous run leased (from <see cref="DhcpLease"/>): the DHCP client asks for it again first
+    /// (INIT-REBOOT, RFC 2131 §4.4.2) and discovers only if the server refuses or does not answer. Default none.</summary>
+    public NetAddress? DhcpPreviousAddress { get; init; }
+
     /// <summary>Checks the values and throws <see cref="ArgumentException"/> naming the first that is wrong.</summary>
     public void Validate()
     {
@@ -74,6 +78,8 @@ public sealed record EthernetSettings
         Require(ReachableTime > TimeSpan.Zero && RetransmitTime > TimeSpan.Zero && DelayFirstProbeTime > TimeSpan.Zero, "the neighbour timers must be positive");
         Require(MaxMulticastSolicit > 0 && MaxUnicastSolicit > 0, "the solicitation counts must be positive");
         Require(DupAddrDetectTransmits >= 0, "DupAddrDetectTransmits must not be negative");
+        Require(DhcpPreviousAddress is null or { IsV6: false, IsUnspecified: false, IsMulticast: false, IsBroadcast: false },
+            "DhcpPreviousAddress must be a unicast IPv4 address");
         Require(MaxRouterSolicitations >= 0 && RouterSolicitationInterval > TimeSpan.Zero, "router solicitation settings out of range");
     }
 }
