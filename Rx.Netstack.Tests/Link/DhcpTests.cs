@@ -64,8 +64,14 @@ public sealed class DhcpTests
         var request = Assert.Single(TakeDhcp(rig)).Dhcp;
         Assert.Equal((DhcpMessageType.Request, Leased, Server), (request.Type, request.RequestedAddress, request.ServerIdentifier));
 
-        // ACK: the address, prefix and default route are applied and published.
+        // ACK: the address is probed (RFC 5227 §2.1.1: from 0.0.0.0), then, unclaimed after 1 s, the address, prefix and
+        // default route are applied and published.
         Reply(rig, Ack(xid));
+        var probe = rig.TakeArp().Arp;
+        Assert.Equal((NetAddress.AnyV4, Leased), (probe.SenderProtocol, probe.TargetProtocol));
+        Assert.Empty(events);
+        Assert.DoesNotContain(new InterfaceAddress(Leased, 24), rig.Stack.Addresses);
+        rig.At(rig.NowMs + 1000);
         double bound = rig.NowMs;
         Assert.Contains(new InterfaceAddress(Leased, 24), rig.Stack.Addresses);
         Assert.Equal(Route.Default(Server), Assert.Single(rig.Stack.GetRoutes()));
@@ -122,6 +128,7 @@ public sealed class DhcpTests
         uint xid = Assert.Single(TakeDhcp(rig)).Dhcp.TransactionId;
         Reply(rig, new DhcpMessage(DhcpMessageType.Offer, xid, EthernetRig.OurMac, Reply: true, YourAddress: Leased, ServerIdentifier: Server));
         Reply(rig, Ack(xid));
+        rig.At(rig.NowMs + 1000); // past the ARP probe of the address
         Assert.Contains(new InterfaceAddress(Leased, 24), rig.Stack.Addresses);
         rig.TakeSent();
     }
@@ -218,5 +225,34 @@ public sealed class DhcpTests
         {
             Ethernet = new EthernetSettings { Dhcp = true, DhcpPreviousAddress = NetAddress.Parse("fd00::1") },
         }));
+    }
+
+    [Theory]
+    [InlineData(false)] // another host uses the address: it answers our probe
+    [InlineData(true)]  // another host probes for the same address at the same time (RFC 5227 §2.1.1)
+    public void An_acknowledged_address_in_use_is_declined_and_discovery_starts_again_after_ten_seconds(bool otherProbe)
+    {
+        using var rig = DhcpRig();
+        var events = new List<DhcpLeaseEvent>();
+        using var subscription = rig.Stack.DhcpLeases.Subscribe(events.Add);
+        uint xid = Assert.Single(TakeDhcp(rig)).Dhcp.TransactionId;
+        Reply(rig, new DhcpMessage(DhcpMessageType.Offer, xid, EthernetRig.OurMac, Reply: true, YourAddress: Leased, ServerIdentifier: Server));
+        Assert.Equal(DhcpMessageType.Request, Assert.Single(TakeDhcp(rig)).Dhcp.Type);
+        Reply(rig, Ack(xid));
+        Assert.Equal(Leased, rig.TakeArp().Arp.TargetProtocol);
+        var squatter = MacAddress.Parse("02:00:00:00:00:99");
+        rig.InjectArp(otherProbe
+            ? new ArpPacket(ArpOperation.Request, squatter, NetAddress.AnyV4, default, Leased)
+            : new ArpPacket(ArpOperation.Reply, squatter, Leased, EthernetRig.OurMac, NetAddress.AnyV4), otherProbe ? null : EthernetRig.OurMac);
+        var decline = Assert.Single(TakeDhcp(rig));
+        Assert.Equal((DhcpMessageType.Decline, Leased, Server, Broadcast), (decline.Dhcp.Type, decline.Dhcp.RequestedAddress, decline.Dhcp.ServerIdentifier, decline.Ip.Destination));
+        Assert.Equal(1, rig.Stack.GetStats().AddressConflicts);
+        double declined = rig.NowMs;
+        rig.At(declined + 9_999);
+        Assert.Empty(TakeDhcp(rig));
+        Assert.DoesNotContain(new InterfaceAddress(Leased, 24), rig.Stack.Addresses);
+        rig.At(declined + 10_001);
+        Assert.Equal(DhcpMessageType.Discover, Assert.Single(TakeDhcp(rig)).Dhcp.Type);
+        Assert.Empty(events);
     }
 }

@@ -13,7 +13,14 @@ namespace Rx.Netstack.Link;
 /// </summary>
 internal sealed class DhcpClient(EthernetLayer link, NetstackCounters counters, int seed, NetAddress previous) : TimerOwner
 {
-    private enum State { Init, Selecting, Requesting, Bound, Renewing, Rebinding, InitReboot, Rebooting }
+    private enum State { Init, Selecting, Requesting, Checking, Bound, Renewing, Rebinding, InitReboot, Rebooting }
+
+    /// <summary>How long an acknowledged new address is probed with ARP before use (RFC 2131 §4.4.1 asks for a check; RFC 5227
+    /// §2.1.1's three probes and 2 s ANNOUNCE_WAIT are shortened to one probe and PROBE_MIN, 1 s).</summary>
+    private static readonly TimeSpan ProbeWait = TimeSpan.FromSeconds(1);
+
+    /// <summary>The wait after a DECLINE before discovering again (RFC 2131 §3.1.5: at least ten seconds).</summary>
+    private static readonly TimeSpan DeclineBackoff = TimeSpan.FromSeconds(10);
 
     /// <summary>Requests in REBOOTING before discovering instead (RFC 2131 §3.2 leaves the count to the client).</summary>
     private const int RebootRequests = 2;
@@ -59,6 +66,9 @@ internal sealed class DhcpClient(EthernetLayer link, NetstackCounters counters, 
 
     /// <summary>Requests sent in the current REBOOTING.</summary>
     private int _rebootRequests;
+
+    /// <summary>The ACK of the address being probed (CHECKING), applied when no one answers for it.</summary>
+    private DhcpMessage _pendingAck;
 
     public override Instant PollAt => _next;
 
@@ -136,6 +146,9 @@ internal sealed class DhcpClient(EthernetLayer link, NetstackCounters counters, 
                 SendRequest(now, _offered, _offerServer, ciaddr: default, broadcast: true);
                 Backoff(now);
                 break;
+            case State.Checking:
+                Bind(_pendingAck, now); // nobody claimed the address
+                break;
             case State.Bound when now >= _renewAt:
                 _state = State.Renewing;
                 _xid = (uint)_random.Next();
@@ -204,7 +217,14 @@ internal sealed class DhcpClient(EthernetLayer link, NetstackCounters counters, 
                 SendRequest(now, _offered, _offerServer, default, broadcast: true);
                 Backoff(now);
                 break;
-            case DhcpMessageType.Ack when _state is State.Requesting or State.Renewing or State.Rebinding or State.Rebooting && message.LeaseTime > 0:
+            case DhcpMessageType.Ack when _state == State.Requesting && message.LeaseTime > 0:
+                // RFC 2131 §4.4.1 / RFC 5227 §2.1: probe a new address before using it.
+                _pendingAck = message;
+                _state = State.Checking;
+                link.SendArpProbe(message.YourAddress.IsUnspecified ? _offered : message.YourAddress);
+                _next = now + ProbeWait;
+                break;
+            case DhcpMessageType.Ack when _state is State.Renewing or State.Rebinding or State.Rebooting && message.LeaseTime > 0:
                 Bind(message, now);
                 break;
             case DhcpMessageType.Nak when _state is State.Requesting or State.Renewing or State.Rebinding or State.Rebooting:
@@ -236,6 +256,25 @@ internal sealed class DhcpClient(EthernetLayer link, NetstackCounters counters, 
         if (_rebindAt < _renewAt) _rebindAt = _renewAt;
         _next = _expiresAt.IsNever ? Instant.Never : _renewAt;
         link.ApplyLease(previous, lease, _expiresAt, renewed ? DhcpLeaseChange.Renewed : DhcpLeaseChange.Bound);
+    }
+
+    /// <summary>
+    /// An ARP packet, seen while an acknowledged address is probed: another host using it (as sender) or probing for it too
+    /// (RFC 5227 §2.1.1) makes the client decline it — a broadcast DHCPDECLINE naming the address and the server (RFC 2131
+    /// §4.4.1) — and discover again after <see cref="DeclineBackoff"/>. True when it was such a conflict.
+    /// </summary>
+    public bool ReceiveArp(in ArpPacket arp, Instant now)
+    {
+        if (_state != State.Checking) return false;
+        NetAddress address = _pendingAck.YourAddress.IsUnspecified ? _offered : _pendingAck.YourAddress;
+        if (arp.SenderProtocol != address && !(arp.SenderProtocol.IsUnspecified && arp.TargetProtocol == address)) return false;
+        counters.AddressConflicts++;
+        link.SendDhcp(new DhcpMessage(DhcpMessageType.Decline, _xid, link.Mac, RequestedAddress: address,
+            ServerIdentifier: _pendingAck.ServerIdentifier.IsUnspecified ? _offerServer : _pendingAck.ServerIdentifier), NetAddress.V4(0xFFFF_FFFF), now);
+        _previous = default;
+        _state = State.Init;
+        _next = now + DeclineBackoff;
+        return true;
     }
 
     private void Lost(Instant now)

@@ -21,6 +21,11 @@ internal sealed partial class EthernetLayer
             return;
         }
         _counters.ArpIn++;
+        if (_dhcp is not null && _dhcp.ReceiveArp(arp, now))
+        {
+            _passes.UpdateTimer(_dhcp);
+            return;
+        }
         bool forUs = IsOwn(arp.TargetProtocol);
         if (IsOwn(arp.SenderProtocol))
         {
@@ -50,6 +55,10 @@ internal sealed partial class EthernetLayer
     /// sender and target, so neighbours update their caches.</summary>
     private void SendGratuitousArp(NetAddress address) =>
         SendArp(new ArpPacket(ArpOperation.Request, _mac, address, default, address), MacAddress.Broadcast);
+
+    /// <summary>An ARP probe for <paramref name="target"/> (RFC 5227 §2.1.1): a broadcast request from 0.0.0.0.</summary>
+    internal void SendArpProbe(NetAddress target) =>
+        SendArp(new ArpPacket(ArpOperation.Request, _mac, NetAddress.AnyV4, default, target), MacAddress.Broadcast);
 
     private void SendArp(in ArpPacket arp, MacAddress destination)
     {
