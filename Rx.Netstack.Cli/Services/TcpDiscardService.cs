@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Reactive.Subjects;
 using System.Security.Cryptography;
 using Rx.Netstack.Sockets;
@@ -25,13 +26,22 @@ public sealed class TcpDiscardService(ushort port = 9, TextWriter? log = null) :
     protected override async Task HandleAsync(TcpConnection connection, CancellationToken cancellationToken)
     {
         using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        var buffer = new byte[64 * 1024];
+        // Reads as large as the reference stacks' discard services make (fewer commands), from the pool: no large-object
+        // allocation per connection.
+        byte[] buffer = ArrayPool<byte>.Shared.Rent(256 * 1024);
         long total = 0;
-        int read;
-        while ((read = await connection.ReadAsync(buffer, cancellationToken).ConfigureAwait(false)) > 0)
+        try
         {
-            hash.AppendData(buffer, 0, read);
-            total += read;
+            int read;
+            while ((read = await connection.ReadAsync(buffer, cancellationToken).ConfigureAwait(false)) > 0)
+            {
+                hash.AppendData(buffer, 0, read);
+                total += read;
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
         }
         var report = new DiscardReport(connection.Remote, total, Convert.ToHexStringLower(hash.GetHashAndReset()));
         Write($"{connection.Remote}: {report.Bytes} bytes, SHA-256 {report.Sha256}");
