@@ -132,7 +132,7 @@ internal sealed class MulticastMembership : TimerOwner
     /// <summary>The groups sockets joined now, for diagnostics.</summary>
     public List<NetAddress> Snapshot() => [.. _groups.Where(g => g.Value.References > 0).Select(g => g.Key).Order()];
 
-    /// <summary>True for a group nobody is told about: all-hosts (RFC 2236 §6), all-nodes and interface-local scope (RFC 3810 §6).</summary>
+    /// <summary>False for a group nobody is told about: all-hosts (RFC 2236 §6), all-nodes and interface-local scope (RFC 3810 §6).</summary>
     private static bool IsReported(NetAddress group)
     {
         if (!group.IsV6) return group != AllHosts;
