@@ -9,11 +9,13 @@ internal sealed partial class TcpControlBlock
     // controller that sets no pacing rate and takes no samples (_rate is null then, the rate 0).
 
     /// <summary>
-    /// How far behind the pacing clock may fall and be made up at once: a wake-up that came late sends up to this much of the
-    /// rate in a burst (Linux lets a late transmit take back part of its delay in the same way). The virtual clock of tests is
-    /// exact, so there the segments leave on the pacing schedule.
+    /// How far behind the pacing clock may fall and be made up at once, at least: a wake-up that came late sends what it
+    /// should have sent meanwhile, up to the larger of this and a quarter of SRTT (<see cref="PacingLag"/>). A loaded machine
+    /// wakes late by milliseconds; without the catch-up every late wake-up would lower the rate below the pacing rate, which
+    /// the model would then measure as the path's. The virtual clock of tests is exact, so there the segments leave on the
+    /// pacing schedule.
     /// </summary>
-    private static readonly TimeSpan PacingSlack = TimeSpan.FromMilliseconds(1);
+    private static readonly TimeSpan MinPacingLag = TimeSpan.FromMilliseconds(1);
 
     /// <summary>The largest burst pacing lets a segmentation-offload super-segment carry: about this long at the rate
     /// (Linux's sk_pacing_shift of 10, ~1 ms), two segments at least.</summary>
@@ -44,10 +46,14 @@ internal sealed partial class TcpControlBlock
     {
         double rate = _cc.PacingRate;
         if (rate <= 0 || length <= 0) return;
-        var earliest = new Instant(now.Ticks - PacingSlack.Ticks);
+        var earliest = new Instant(now.Ticks - PacingLag().Ticks);
         Instant from = _pacing.NextSendAt > earliest ? _pacing.NextSendAt : earliest;
         _pacing.NextSendAt = from + TimeSpan.FromTicks((long)(length * (double)TimeSpan.TicksPerSecond / rate));
     }
+
+    /// <summary>The most the pacing clock may lag behind the engine's: a quarter of SRTT, 1 ms at least.</summary>
+    private TimeSpan PacingLag() =>
+        _rtt.SmoothedRtt is { } srtt && srtt.Ticks / 4 > MinPacingLag.Ticks ? TimeSpan.FromTicks(srtt.Ticks / 4) : MinPacingLag;
 
     /// <summary>The most new data one paced super-segment may carry: ~1 ms at the pacing rate in whole segments, two at least.</summary>
     private int PacedSegmentLimit(int perSegment, int segmentLimit)
