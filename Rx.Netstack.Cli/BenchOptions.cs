@@ -55,6 +55,9 @@ internal sealed record BenchOptions
         bench.Subcommands.Add(Benchmark("engines", "A stack of N engines against the Linux kernel over a multi-queue TUN device in a namespace it creates and deletes (root): bulk TCP over --parallel connections each way, then connections per second, with the CPU taken.",
             Knob.Buffer | Knob.Write | Knob.Offloads | Knob.Parallel | Knob.Engines, run,
             offloadsHelp: "TUN offloads: on lets the kernel hand over TCP super-packets of up to 64 KiB (virtio-net headers); off: one packet per MTU."));
+        bench.Subcommands.Add(Benchmark("reflect", "A stack of N engines against a reflector that answers each TCP segment in place (an in-memory N-queue link, no root): bulk from the stack over --parallel connections, then connections per second accepted by the stack, with the CPU taken. The stack is the bottleneck.",
+            Knob.Buffer | Knob.Write | Knob.Offloads | Knob.Parallel | Knob.Engines, run,
+            offloadsHelp: "TCP segmentation offload on the link: on passes 64 KiB super-segments whole (the reflector acknowledges each); off: every segment at most the MTU 1500."));
         return bench;
     }
 
