@@ -59,7 +59,7 @@ public sealed unsafe class TunDevice : IPacketDevice, IDisposable
     private long _gsoPacketsSent;
     private long _receiveDropped;
     /// <summary>Plain mode: the reads of a burst, their in-order TCP segments merged before the stack sees them (null with offloads).</summary>
-    private readonly ReceiveCoalescer? _coalescer;
+    private ReceiveCoalescer? _coalescer;
 
     private TunDevice(int fd, string name, int mtu, int wakeRead, int wakeWrite, string? offloadsOffReason)
     {
@@ -322,6 +322,13 @@ public sealed unsafe class TunDevice : IPacketDevice, IDisposable
         }
         return null; // bounded: poll() again, which also sees the wake pipe
     }
+
+    /// <summary>
+    /// Plain mode, before anything is received: deliver every packet as it was read, unmerged. <c>bench loss</c> puts an
+    /// impairment behind the device, which must drop the kernel's segments one by one as it drops the stack's, not merged
+    /// runs of them.
+    /// </summary>
+    internal void DisableReceiveCoalescing() => Volatile.Write(ref _coalescer, null);
 
     /// <summary>Reads a burst into <paramref name="coalescer"/> (plain mode), as <see cref="ReadBurst"/> does.</summary>
     private TunDeviceException? ReadBurstInto(ReceiveCoalescer coalescer)
