@@ -19,6 +19,12 @@ internal sealed class RackRecovery : ILossRecovery
     /// <summary>RFC 8985 §6.2 step 4: recoveries a grown reordering window lasts without a D-SACK (RACK.reo_wnd_persist).</summary>
     private const int ReorderWindowPersist = 16;
 
+    /// <summary>
+    /// How long an RTT sample stays RACK.min_RTT (RFC 8985 §6.2 step 4 suggests a windowed minimum; Linux keeps 5 minutes, its
+    /// tcp_min_rtt_wlen): after a route change to a longer path the reordering window follows the new RTT.
+    /// </summary>
+    internal static readonly TimeSpan MinRttWindow = TimeSpan.FromMinutes(5);
+
     /// <summary>A cap on RACK.reo_wnd_mult; the window is bounded by SRTT anyway.</summary>
     private const int MaxReorderWindowMultiplier = 64;
 
@@ -42,7 +48,7 @@ internal sealed class RackRecovery : ILossRecovery
     private TimeSpan _rackRtt;                     // RACK.rtt: the RTT of that delivery
     private bool _rackAdvanced;                    // RACK.xmit_ts moved since losses were last looked for
     private SeqNumber _fack;                       // RACK.fack: the highest end of a delivered segment
-    private TimeSpan? _minRtt;                     // RACK.min_RTT: the least RTT of a delivery of an original transmission
+    private WindowedMinimum _minRtt;               // RACK.min_RTT: the least RTT of a delivery of an original transmission, in the last MinRttWindow
     private bool _reorderingSeen;                  // RACK.reordering_seen: a segment was delivered below RACK.fack
     private int _reorderWindowMultiplier = 1;      // RACK.reo_wnd_mult: grown per round with a D-SACK
     private int _reorderWindowPersist;             // RACK.reo_wnd_persist: recoveries left before the multiplier resets
@@ -373,11 +379,11 @@ internal sealed class RackRecovery : ILossRecovery
         if (e.Retransmitted)
         {
             // §6.2 step 2: a delivery sooner than the least RTT after the resend was the original's; it says nothing of RACK.rtt.
-            if (_minRtt is { } min && rtt < min) return;
+            if (_minRtt.Value is { } min && rtt < min) return;
         }
-        else if (_minRtt is not { } least || rtt < least)
+        else
         {
-            _minRtt = rtt;
+            _minRtt.Update(now, rtt, MinRttWindow);
         }
         // §6.2 step 3: an original transmission delivered below the highest delivered end was reordered.
         if (e.End > _fack) _fack = e.End;
@@ -405,7 +411,7 @@ internal sealed class RackRecovery : ILossRecovery
             if (_inRecovery || _afterTimeout) return TimeSpan.Zero;
             if (_scoreboard.SackedBytes(una) >= (long)SackScoreboard.DupThresh * _smss) return TimeSpan.Zero;
         }
-        TimeSpan basis = _minRtt ?? smoothedRtt ?? TimeSpan.Zero;
+        TimeSpan basis = _minRtt.Value ?? smoothedRtt ?? TimeSpan.Zero;
         TimeSpan window = TimeSpan.FromTicks(basis.Ticks / 4 * _reorderWindowMultiplier);
         return smoothedRtt is { } srtt && window > srtt ? srtt : window;
     }
