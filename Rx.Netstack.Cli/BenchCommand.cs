@@ -69,6 +69,10 @@ internal static class BenchCommand
                 title = $"bench engines: linux ⇄ rx-netstack with {options.Engines} engine(s) over a {options.Engines}-queue TUN, MTU {BenchEngines.Mtu}, {options.Seconds:0.#} s each";
                 results = await BenchEngines.RunAsync(options, console);
                 break;
+            case "reflect":
+                title = $"bench reflect: rx-netstack with {options.Engines} engine(s) against a reflector on each of {options.Engines} queue(s), MTU 1500, {options.Seconds:0.#} s each";
+                results = await BenchReflect.RunAsync(options, console);
+                break;
             default:
                 throw new ArgumentOutOfRangeException(nameof(which), which, "not a benchmark");
         }

@@ -3,6 +3,7 @@ using System.Reactive.Concurrency;
 using System.Runtime.InteropServices;
 using Rx.Netstack.Devices;
 using Rx.Netstack.Tcp;
+using Rx.Netstack.Tcp.Congestion;
 
 namespace Rx.Netstack.Cli;
 
@@ -10,9 +11,10 @@ namespace Rx.Netstack.Cli;
 /// <c>bench loss</c>: goodput under loss and reordering, the Linux kernel against our stack over one impaired link. A TUN
 /// device (offloads off, MTU 1500) in a namespace this command creates and deletes; between it and our stack an
 /// <see cref="ImpairedLink"/> that drops, holds back and delays frames the same way in both directions — so our sender to
-/// Linux and Linux's sender to us cross the very same link, case by case, in one run. Linux runs CUBIC (TCP_CONGESTION on its socket:
-/// a host default of BBR, which does not take loss for congestion, would compare another algorithm), SACK and
-/// RACK; our stack its defaults (CUBIC, SACK, RACK-TLP). Each line is one bulk transfer; retransmissions are the sender's.
+/// Linux and Linux's sender to us cross the very same link, case by case, in one run. Each case runs twice per direction: both
+/// senders on CUBIC, then both on BBR (TCP_CONGESTION on the kernel's socket, <see cref="TcpSettings.CongestionControl"/> on
+/// ours), so a loss-based and a model-based pair are each compared like with like; SACK and RACK on both sides. Each line is
+/// one bulk transfer; retransmissions are the sender's.
 /// </summary>
 internal static class BenchLoss
 {
@@ -20,6 +22,13 @@ internal static class BenchLoss
     private static readonly TimeSpan OneWayDelay = TimeSpan.FromMilliseconds(5);
 
     /// <summary>The cases: loss in each direction, reordering (a frame held back 5 ms lets the next ones pass).</summary>
+    /// <summary>The congestion control pairs: ours and the kernel's socket on the same algorithm.</summary>
+    private static readonly (CongestionControlAlgorithm Ours, string Linux)[] Algorithms =
+    [
+        (CongestionControlAlgorithm.Cubic, "cubic"),
+        (CongestionControlAlgorithm.Bbr, "bbr"),
+    ];
+
     private static readonly (string Name, double Loss, double Reordering)[] Cases =
     [
         ("1 % loss", 0.01, 0),
@@ -39,6 +48,10 @@ internal static class BenchLoss
         try
         {
             tun = ns.Run(() => TunDevice.Open(BenchTun.Interface, offloads: false));
+            // Each of the kernel's segments meets the impairment on its own, as each of ours does: merged first (the device's
+            // receive coalescing), a run of ten or more would be lost or kept as one and the kernel would see a tenth of the
+            // loss events.
+            tun.DisableReceiveCoalescing();
             ns.Exec("ip", "link", "set", BenchTun.Interface, "mtu", BenchTun.Mtu.ToString(CultureInfo.InvariantCulture));
             ns.Exec("ip", "addr", "add", $"{BenchTun.KernelAddress}/24", "dev", BenchTun.Interface);
             ns.Exec("ip", "link", "set", BenchTun.Interface, "up");
@@ -63,14 +76,20 @@ internal static class BenchLoss
                     // Not measured: the JIT's tiers would otherwise still be compiling the hot path.
                     if (!o.Json) console.Line("warm-up (not measured) …");
                     var warmUp = o with { Seconds = Math.Min(0.5, o.Seconds) };
-                    await MeasureAsync(ns, stack, link, warmUp, "warm-up", port++, kernelSends: true);
-                    await MeasureAsync(ns, stack, link, warmUp, "warm-up", port++, kernelSends: false);
+                    foreach (var (ours, linux) in Algorithms)
+                    {
+                        await MeasureAsync(ns, stack, link, warmUp, "warm-up", port++, kernelSends: true, ours, linux);
+                        await MeasureAsync(ns, stack, link, warmUp, "warm-up", port++, kernelSends: false, ours, linux);
+                    }
                     warmedUp = true;
                 }
-                if (!o.Json) console.Line($"{name}: linux → rx-netstack …");
-                results.Add(await MeasureAsync(ns, stack, link, o, name, port++, kernelSends: true));
-                if (!o.Json) console.Line($"{name}: rx-netstack → linux …");
-                results.Add(await MeasureAsync(ns, stack, link, o, name, port++, kernelSends: false));
+                foreach (var (ours, linux) in Algorithms)
+                {
+                    if (!o.Json) console.Line($"{name}, {linux}: linux → rx-netstack …");
+                    results.Add(await MeasureAsync(ns, stack, link, o, name, port++, kernelSends: true, ours, linux));
+                    if (!o.Json) console.Line($"{name}, {linux}: rx-netstack → linux …");
+                    results.Add(await MeasureAsync(ns, stack, link, o, name, port++, kernelSends: false, ours, linux));
+                }
             }
             return results;
         }
@@ -81,16 +100,16 @@ internal static class BenchLoss
     }
 
     private static async Task<BenchResult> MeasureAsync(NetworkNamespace ns, Netstack stack, ImpairedLink link, BenchOptions o, string name,
-        ushort port, bool kernelSends)
+        ushort port, bool kernelSends, CongestionControlAlgorithm ours, string linux)
     {
-        var settings = new TcpSettings { SendBufferSize = o.Buffer, ReceiveBufferSize = o.Buffer };
+        var settings = new TcpSettings { SendBufferSize = o.Buffer, ReceiveBufferSize = o.Buffer, CongestionControl = ours };
         long kernelRetransBefore = KernelRetransmissions(ns), ourRetransBefore = stack.GetStats().TcpRetransmissions;
         long toStackLostBefore = link.InboundCounters.Lost, toKernelLostBefore = link.OutboundCounters.Lost;
         long toStackOfferedBefore = link.InboundCounters.Offered, toKernelOfferedBefore = link.OutboundCounters.Offered;
         await using var pair = kernelSends
             ? await BenchTun.KernelToStackAsync(ns, stack, settings, o.Buffer, port)
             : await BenchTun.StackToKernelAsync(ns, stack, settings, o.Buffer, port);
-        string linuxCc = UseCubic(pair.KernelSocket);
+        string linuxCc = UseCongestionControl(pair.KernelSocket, linux);
         var (sent, received, elapsed) = await BenchTun.BulkAsync(pair, o.Write, o.Duration, (long)(1e9 * o.Seconds));
         if (received != sent) throw new InvalidOperationException($"sent {sent} bytes but {received} arrived");
         long retransmitted = kernelSends ? KernelRetransmissions(ns) - kernelRetransBefore : stack.GetStats().TcpRetransmissions - ourRetransBefore;
@@ -100,16 +119,16 @@ internal static class BenchLoss
         [
             ("link", name), ("mb_per_s", received / 1e6 / elapsed.TotalSeconds), ("bytes", received), ("seconds", elapsed.TotalSeconds),
             ("sender_retransmits", retransmitted), ("data_dir_frames", dataOffered), ("data_dir_lost", dataLost),
-            ("buffer", BenchTun.Label(o.Buffer)), ("rtt_ms", 2 * OneWayDelay.TotalMilliseconds), ("linux_cc", linuxCc),
+            ("buffer", BenchTun.Label(o.Buffer)), ("rtt_ms", 2 * OneWayDelay.TotalMilliseconds), ("linux_cc", linuxCc), ("ours_cc", ours.ToString().ToLowerInvariant()),
         ]);
     }
 
     private const int IPPROTO_TCP = 6, TCP_CONGESTION = 13;
 
-    /// <summary>Puts the kernel's socket on CUBIC, as ours, and returns what it runs (TCP_CONGESTION, tcp(7)).</summary>
-    private static string UseCubic(System.Net.Sockets.Socket socket)
+    /// <summary>Puts the kernel's socket on <paramref name="algorithm"/>, as ours, and returns what it runs (TCP_CONGESTION, tcp(7)).</summary>
+    private static string UseCongestionControl(System.Net.Sockets.Socket socket, string algorithm)
     {
-        socket.SetRawSocketOption(IPPROTO_TCP, TCP_CONGESTION, "cubic"u8);
+        socket.SetRawSocketOption(IPPROTO_TCP, TCP_CONGESTION, System.Text.Encoding.ASCII.GetBytes(algorithm));
         byte[] name = new byte[16];
         int length = socket.GetRawSocketOption(IPPROTO_TCP, TCP_CONGESTION, name);
         return System.Text.Encoding.ASCII.GetString(name, 0, length).TrimEnd('\0');

@@ -49,12 +49,15 @@ internal sealed record BenchOptions
             offloadsHelp: "TUN offloads: on lets the kernel hand over TCP super-packets of up to 64 KiB (virtio-net headers); off: one packet per MTU."));
         bench.Subcommands.Add(Benchmark("proxy", "Bulk TCP between two namespaces through `rx-netstack proxy` (TUN, the stack, host sockets) and through the kernel's own forwarding, in one run (root).",
             Knob.Write, run));
-        bench.Subcommands.Add(Benchmark("loss", "Goodput under loss and reordering: the Linux kernel and the stack, each sending to the other over the same impaired link (TUN in a namespace it creates and deletes, root): 1, 3, 5 % loss, reordering.",
+        bench.Subcommands.Add(Benchmark("loss", "Goodput under loss and reordering: the Linux kernel and the stack, each sending to the other over the same impaired link (TUN in a namespace it creates and deletes, root): 1, 3, 5 % loss, reordering; both on CUBIC, then both on BBR.",
             Knob.Buffer | Knob.Write, run,
             bufferHelp: "TCP socket buffers in bytes, both sides (1024..67108864); default 262144."));
         bench.Subcommands.Add(Benchmark("engines", "A stack of N engines against the Linux kernel over a multi-queue TUN device in a namespace it creates and deletes (root): bulk TCP over --parallel connections each way, then connections per second, with the CPU taken.",
             Knob.Buffer | Knob.Write | Knob.Offloads | Knob.Parallel | Knob.Engines, run,
             offloadsHelp: "TUN offloads: on lets the kernel hand over TCP super-packets of up to 64 KiB (virtio-net headers); off: one packet per MTU."));
+        bench.Subcommands.Add(Benchmark("reflect", "A stack of N engines against a reflector that answers each TCP segment in place (an in-memory N-queue link, no root): bulk from the stack over --parallel connections, then connections per second accepted by the stack, with the CPU taken. The stack is the bottleneck.",
+            Knob.Buffer | Knob.Write | Knob.Offloads | Knob.Parallel | Knob.Engines, run,
+            offloadsHelp: "TCP segmentation offload on the link: on passes 64 KiB super-segments whole (the reflector acknowledges each); off: every segment at most the MTU 1500."));
         return bench;
     }
 

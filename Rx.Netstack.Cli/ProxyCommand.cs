@@ -92,7 +92,7 @@ internal sealed class ProxyCommand
         // The dashboard rides on the stack's own HTTP service (its own addresses are never intercepted); its socket table is
         // the live list of relays, each intercepted connection under its original destination.
         using DashboardHub? dashboard = _options.Dashboard ? new DashboardHub([new DashboardSource(tun.Name, stack)]) : null;
-        ServiceHost? services = dashboard is null ? null : await ServiceHost.StartAsync(stack, null, null, dashboard).ConfigureAwait(false);
+        ServiceHost? services = dashboard is null ? null : await ServiceHost.StartAsync(stack, null, null, dashboard, discardSha256: false).ConfigureAwait(false);
 
         Console.WriteLine($"rx-netstack proxy on {tun.Name} (MTU {tun.Mtu}), addresses {string.Join(", ", _options.Addresses)}");
         Console.WriteLine($"  intercepting {string.Join(", ", _options.Intercept)}; upstream {(_options.Socks5 is { } s ? $"SOCKS5 {s}" : "this host's sockets")}");

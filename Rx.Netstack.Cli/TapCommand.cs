@@ -47,7 +47,7 @@ internal static class TapCommand
             try
             {
                 using DashboardHub? dashboard = options.Dashboard ? new DashboardHub([new DashboardSource(tap.Name, stack)]) : null;
-                await using (var host = await ServiceHost.StartAsync(stack, options.Quiet ? null : Console.Out, null, dashboard).ConfigureAwait(false))
+                await using (var host = await ServiceHost.StartAsync(stack, options.Quiet ? null : Console.Out, null, dashboard, options.DiscardSha256).ConfigureAwait(false))
                 {
                     Console.WriteLine($"rx-netstack on {tap.Name} (Ethernet, MTU {tap.Mtu}), MAC {stack.MacAddress}, addresses {string.Join(", ", stack.Addresses)}");
                     foreach (Route route in options.Routes) Console.WriteLine($"  route {route}");

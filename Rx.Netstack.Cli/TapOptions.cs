@@ -11,8 +11,9 @@ namespace Rx.Netstack.Cli;
 /// <param name="Quiet">No line per request or connection.</param>
 /// <param name="Dashboard">Serve the live dashboard at /dashboard on the stack's HTTP port.</param>
 /// <param name="Dhcp">Get an IPv4 address, prefix and gateway from a DHCP server and keep the lease.</param>
+/// <param name="DiscardSha256">The discard service hashes what each connection sent.</param>
 internal sealed record TapOptions(string Device, IReadOnlyList<InterfaceAddress> Addresses, MacAddress? Mac, IReadOnlyList<Route> Routes,
-    string? PcapPath, bool Quiet = false, bool Dashboard = false, bool Dhcp = false)
+    string? PcapPath, bool Quiet = false, bool Dashboard = false, bool Dhcp = false, bool DiscardSha256 = false)
 {
     /// <summary>The `tap` command; its action binds the options and hands them to <paramref name="run"/>.</summary>
     public static Command CreateCommand(Func<TapOptions, Task<int>> run)
@@ -51,9 +52,11 @@ internal sealed record TapOptions(string Device, IReadOnlyList<InterfaceAddress>
         var dashboard = new Option<bool>("--dashboard") { Description = "Serve a live dashboard of the stack at http://ADDRESS/dashboard." };
         var dhcp = new Option<bool>("--dhcp") { Description = "Get an IPv4 address, prefix and default gateway from a DHCP server on the link (RFC 2131); each lease change is printed." };
 
+        var discardSha256 = TunOptions.DiscardSha256Option();
+
         var command = new Command("tap", "Join an Ethernet link through a Linux TAP device (root or CAP_NET_ADMIN) as a host of its own — ARP, neighbour discovery, its own MAC — and serve what `tun` serves until Ctrl-C or SIGTERM.")
         {
-            device, addresses, mac, routes, pcap, quiet, dashboard, dhcp,
+            device, addresses, mac, routes, pcap, quiet, dashboard, dhcp, discardSha256,
         };
         command.SetAction(result => run(new TapOptions(
             result.GetRequiredValue(device),
@@ -63,7 +66,8 @@ internal sealed record TapOptions(string Device, IReadOnlyList<InterfaceAddress>
             result.GetValue(pcap),
             result.GetValue(quiet),
             result.GetValue(dashboard),
-            result.GetValue(dhcp))));
+            result.GetValue(dhcp),
+            result.GetValue(discardSha256))));
         return command;
     }
 }

@@ -44,7 +44,7 @@ internal static class TunCommand
             try
             {
                 using DashboardHub? dashboard = options.Dashboard ? new DashboardHub([new DashboardSource(tun.Name, stack)]) : null;
-                await using (var host = await ServiceHost.StartAsync(stack, options.Quiet ? null : Console.Out, null, dashboard).ConfigureAwait(false))
+                await using (var host = await ServiceHost.StartAsync(stack, options.Quiet ? null : Console.Out, null, dashboard, options.DiscardSha256).ConfigureAwait(false))
                 {
                     PrintBanner(tun, options, host);
                     try { await Task.Delay(Timeout.Infinite, stop.Token).ConfigureAwait(false); }

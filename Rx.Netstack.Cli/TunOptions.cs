@@ -9,7 +9,10 @@ namespace Rx.Netstack.Cli;
 /// <param name="PcapPath">Where to write a capture of every packet, or null.</param>
 /// <param name="Quiet">No line per request or connection (benchmarks: the console would be measured too).</param>
 /// <param name="Dashboard">Serve the live dashboard at /dashboard on the stack's HTTP port.</param>
-internal sealed record TunOptions(string Device, IReadOnlyList<InterfaceAddress> Addresses, string? PcapPath, bool Quiet = false, bool Dashboard = false, int Engines = 1, bool Offloads = true)
+/// <param name="Engines">Protocol engines, one per queue of a multi-queue TUN.</param>
+/// <param name="Offloads">Open the TUN device with virtio-net headers (GSO, checksum offload).</param>
+/// <param name="DiscardSha256">The discard service hashes what each connection sent (off: it only counts, as a discard server does).</param>
+internal sealed record TunOptions(string Device, IReadOnlyList<InterfaceAddress> Addresses, string? PcapPath, bool Quiet = false, bool Dashboard = false, int Engines = 1, bool Offloads = true, bool DiscardSha256 = false)
 {
     /// <summary>Linux's limit on an interface name: IFNAMSIZ (16) less the terminating zero.</summary>
     public const int MaxInterfaceNameBytes = 15;
@@ -39,9 +42,11 @@ internal sealed record TunOptions(string Device, IReadOnlyList<InterfaceAddress>
             CustomParser = OptionParsers.OneOf("--offloads", "on", "off"),
         };
 
+        var discardSha256 = DiscardSha256Option();
+
         var command = new Command("tun", "Serve ICMP echo, TCP echo (7), discard (9), chargen (19), UDP echo (7) and HTTP (80) on a Linux TUN device (root or CAP_NET_ADMIN) until Ctrl-C or SIGTERM.")
         {
-            device, addresses, pcap, quiet, dashboard, engines, offloads,
+            device, addresses, pcap, quiet, dashboard, engines, offloads, discardSha256,
         };
         command.Validators.Add(result =>
         {
@@ -56,9 +61,16 @@ internal sealed record TunOptions(string Device, IReadOnlyList<InterfaceAddress>
             result.GetValue(quiet),
             result.GetValue(dashboard),
             result.GetValue(engines),
-            result.GetValue(offloads) != "off")));
+            result.GetValue(offloads) != "off",
+            result.GetValue(discardSha256))));
         return command;
     }
+
+    /// <summary><c>--discard-sha256</c>, shared by the commands that serve the services (<c>tun</c>, <c>tap</c>).</summary>
+    internal static Option<bool> DiscardSha256Option() => new("--discard-sha256")
+    {
+        Description = "The discard service (port 9) prints the SHA-256 of what each connection sent, not only its byte count (costs about a third of a core at 600 MB/s).",
+    };
 
     /// <summary>The `--device NAME` option of the device commands (tun, tap, proxy): a valid interface name, required.</summary>
     internal static Option<string> DeviceOption(string description) => new("--device", "-d")

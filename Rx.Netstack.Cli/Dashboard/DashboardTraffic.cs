@@ -189,7 +189,7 @@ internal sealed class DashboardTraffic : IAsyncDisposable
         DiscardReport received = await report.ConfigureAwait(false);
         string ours = Convert.ToHexStringLower(hash.GetHashAndReset());
         if (received.Bytes != _bulkBytes || received.Sha256 != ours)
-            throw new InvalidOperationException($"sent {_bulkBytes} bytes with SHA-256 {ours[..16]}…, B received {received.Bytes} with {received.Sha256[..16]}…");
+            throw new InvalidOperationException($"sent {_bulkBytes} bytes with SHA-256 {ours[..16]}…, B received {received.Bytes} with {received.Sha256?[..16]}…");
         Interlocked.Increment(ref _bulkTransfers);
         await Task.Delay(1000, stop).ConfigureAwait(false);
     }

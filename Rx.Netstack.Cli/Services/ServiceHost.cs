@@ -12,12 +12,12 @@ public sealed class ServiceHost : IAsyncDisposable
     /// <summary>TCP buffers of the served connections: large enough to fill a LAN path (window scaling does the rest).</summary>
     public static TcpSettings DefaultTcpSettings { get; } = new() { SendBufferSize = 512 * 1024, ReceiveBufferSize = 512 * 1024 };
 
-    private ServiceHost(Netstack stack, TextWriter? log, DashboardHub? dashboard)
+    private ServiceHost(Netstack stack, TextWriter? log, DashboardHub? dashboard, bool discardSha256)
     {
         _dashboard = dashboard;
         Stack = stack;
         Echo = new TcpEchoService(7, log);
-        Discard = new TcpDiscardService(9, log);
+        Discard = new TcpDiscardService(9, log, discardSha256);
         Chargen = new TcpChargenService(19, log);
         UdpEcho = new UdpEchoService(7, log);
         _log = log;
@@ -44,16 +44,18 @@ public sealed class ServiceHost : IAsyncDisposable
     /// <summary>HTTP/1.1 on port 80 (Kestrel on the stack).</summary>
     public HttpService Http { get; private set; } = null!;
 
-    /// <summary>Starts every service on <paramref name="stack"/>; <paramref name="log"/> gets one line per event.</summary>
+    /// <summary>Starts every service on <paramref name="stack"/>; <paramref name="log"/> gets one line per event. The discard
+    /// service hashes what it receives (tests check their transfers by it).</summary>
     public static Task<ServiceHost> StartAsync(Netstack stack, TextWriter? log = null, TcpSettings? tcpSettings = null, CancellationToken cancellationToken = default) =>
-        StartAsync(stack, log, tcpSettings, null, cancellationToken);
+        StartAsync(stack, log, tcpSettings, null, discardSha256: true, cancellationToken);
 
-    /// <summary>Starts every service on <paramref name="stack"/>, and the live dashboard on the HTTP service when given (<c>tun --dashboard</c>).</summary>
-    internal static async Task<ServiceHost> StartAsync(Netstack stack, TextWriter? log, TcpSettings? tcpSettings, DashboardHub? dashboard, CancellationToken cancellationToken = default)
+    /// <summary>Starts every service on <paramref name="stack"/>, and the live dashboard on the HTTP service when given (<c>tun --dashboard</c>);
+    /// the discard service hashes with <paramref name="discardSha256"/> (<c>--discard-sha256</c>).</summary>
+    internal static async Task<ServiceHost> StartAsync(Netstack stack, TextWriter? log, TcpSettings? tcpSettings, DashboardHub? dashboard, bool discardSha256, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(stack);
         tcpSettings ??= DefaultTcpSettings;
-        var host = new ServiceHost(stack, log, dashboard);
+        var host = new ServiceHost(stack, log, dashboard, discardSha256);
         try
         {
             foreach (var service in host.TcpServices)
@@ -76,7 +78,7 @@ public sealed class ServiceHost : IAsyncDisposable
     [
         "ICMP echo (ping)",
         $"TCP echo on {Echo.Port}",
-        $"TCP discard on {Discard.Port} (prints bytes and SHA-256 of each connection)",
+        Discard.HashesData ? $"TCP discard on {Discard.Port} (prints bytes and SHA-256 of each connection)" : $"TCP discard on {Discard.Port} (prints the bytes of each connection; --discard-sha256 adds their SHA-256)",
         $"TCP chargen/source on {Chargen.Port} (sends until you close)",
         $"UDP echo on {UdpEcho.Port}",
         _dashboard is null ? "HTTP/1.1 on 80 (Kestrel; GET / for the live counters)" : "HTTP/1.1 on 80 (Kestrel; GET / for the live counters, /dashboard for the live dashboard)",

@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Diagnostics;
 using System.Reactive.Subjects;
 using System.Runtime.InteropServices;
 using System.Text;
@@ -58,7 +59,7 @@ public sealed unsafe class TunDevice : IPacketDevice, IDisposable
     private long _gsoPacketsSent;
     private long _receiveDropped;
     /// <summary>Plain mode: the reads of a burst, their in-order TCP segments merged before the stack sees them (null with offloads).</summary>
-    private readonly ReceiveCoalescer? _coalescer;
+    private ReceiveCoalescer? _coalescer;
 
     private TunDevice(int fd, string name, int mtu, int wakeRead, int wakeWrite, string? offloadsOffReason)
     {
@@ -247,7 +248,9 @@ public sealed unsafe class TunDevice : IPacketDevice, IDisposable
 
     private void ReadLoop()
     {
-        byte[] buffer = ArrayPool<byte>.Shared.Rent(ReadBufferSize);
+        // Super-packets of 8 KiB or more are handed to the stack in their buffer, not copied (DeviceReadBuffer).
+        var buffer = new DeviceReadBuffer();
+        Debug.Assert(DeviceReadBuffer.Size >= ReadBufferSize, "a read buffer holds the largest read");
         Exception? failure = null;
         try
         {
@@ -282,10 +285,6 @@ public sealed unsafe class TunDevice : IPacketDevice, IDisposable
         {
             failure = e; // a subscriber threw: the device cannot go on delivering
         }
-        finally
-        {
-            ArrayPool<byte>.Shared.Return(buffer);
-        }
 
         // Stopping: close here too, in case Dispose was called by a subscriber on this very thread (it cannot join).
         if (_stopping) CloseDescriptors();
@@ -297,7 +296,7 @@ public sealed unsafe class TunDevice : IPacketDevice, IDisposable
     /// Reads what the kernel has queued, up to <see cref="MaxReadsPerPoll"/> packets, until the descriptor (non-blocking)
     /// says EAGAIN: under load one poll() serves a burst of packets instead of one each. Null, or why reading must stop.
     /// </summary>
-    private TunDeviceException? ReadBurst(byte[] buffer)
+    private TunDeviceException? ReadBurst(DeviceReadBuffer buffer)
     {
         if (_coalescer is { } coalescer)
         {
@@ -308,7 +307,7 @@ public sealed unsafe class TunDevice : IPacketDevice, IDisposable
         for (int i = 0; i < MaxReadsPerPoll && !_stopping; i++)
         {
             nint n;
-            fixed (byte* p = buffer) n = LinuxNative.Read(_fd, p, (nuint)buffer.Length);
+            fixed (byte* p = buffer.Span) n = LinuxNative.Read(_fd, p, (nuint)ReadBufferSize);
             if (n > 0)
             {
                 Deliver(buffer, (int)n);
@@ -323,6 +322,13 @@ public sealed unsafe class TunDevice : IPacketDevice, IDisposable
         }
         return null; // bounded: poll() again, which also sees the wake pipe
     }
+
+    /// <summary>
+    /// Plain mode, before anything is received: deliver every packet as it was read, unmerged. <c>bench loss</c> puts an
+    /// impairment behind the device, which must drop the kernel's segments one by one as it drops the stack's, not merged
+    /// runs of them.
+    /// </summary>
+    internal void DisableReceiveCoalescing() => Volatile.Write(ref _coalescer, null);
 
     /// <summary>Reads a burst into <paramref name="coalescer"/> (plain mode), as <see cref="ReadBurst"/> does.</summary>
     private TunDeviceException? ReadBurstInto(ReceiveCoalescer coalescer)
@@ -354,20 +360,27 @@ public sealed unsafe class TunDevice : IPacketDevice, IDisposable
 
     /// <summary>Hands one read to the subscribers: as it is in plain mode, without its virtio-net header with offloads on
     /// (a read whose header is short or malformed is counted in <see cref="ReceiveDropped"/>). Internal: tests feed reads in.</summary>
-    internal void Deliver(byte[] buffer, int length)
+    internal void Deliver(byte[] read, int length)
+    {
+        var buffer = new DeviceReadBuffer();
+        read.AsSpan(0, length).CopyTo(buffer.Span);
+        Deliver(buffer, length);
+    }
+
+    private void Deliver(DeviceReadBuffer buffer, int length)
     {
         if (!Offloads)
         {
-            _received.OnNext(new ReadOnlyMemory<byte>(buffer, 0, length));
+            buffer.Deliver(_received, 0, length);
             return;
         }
-        if (!VirtioNetHeader.TryRead(buffer.AsSpan(0, length), out VirtioNetHeader header))
+        if (!VirtioNetHeader.TryRead(buffer.Span[..length], out VirtioNetHeader header))
         {
             Interlocked.Increment(ref _receiveDropped);
             return;
         }
         if (header.IsGso) Interlocked.Increment(ref _gsoPacketsReceived);
-        _received.OnNext(new ReadOnlyMemory<byte>(buffer, VirtioNetHeader.Size, length - VirtioNetHeader.Size));
+        buffer.Deliver(_received, VirtioNetHeader.Size, length - VirtioNetHeader.Size);
     }
 
     private void CloseDescriptors()

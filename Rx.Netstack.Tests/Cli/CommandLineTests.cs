@@ -123,6 +123,9 @@ public sealed partial class CommandLineTests
         Assert.Equal([InterfaceAddress.Parse("10.99.0.2/24"), InterfaceAddress.Parse("fd00:99::2/128")], o.Addresses);
         Assert.Equal("/tmp/x.pcap", o.PcapPath);
         Assert.False(o.Quiet);
+        Assert.False(o.DiscardSha256);
+        Assert.True((await InvokeAsync("tun", "-d", "t0", "-a", "10.0.0.2", "--discard-sha256")).Ran<TunOptions>("tun").DiscardSha256);
+        Assert.True((await InvokeAsync("tap", "-d", "t0", "--discard-sha256")).Ran<TapOptions>("tap").DiscardSha256);
 
         // bench/http-compare.sh
         o = (await InvokeAsync("tun", "--device", "rxhc0", "--address", "10.77.0.2/24", "--quiet")).Ran<TunOptions>("tun");

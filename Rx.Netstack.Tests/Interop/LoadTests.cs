@@ -98,9 +98,9 @@ public sealed partial class LoadTests(ITestOutputHelper output)
 
     private async Task AssertBaselineAsync(TunCliRig rig)
     {
-        var (atBaseline, last, polls) = await rig.WaitForBaselineAsync(DrainPatience);
+        var (atBaseline, last, events) = await rig.WaitForBaselineAsync(DrainPatience);
         string connections = last.Connections is { } c ? string.Join(", ", c.Select(kv => $"{kv.Key} {kv.Value}")) : "unknown";
-        output.WriteLine($"socket table after the load: {connections} ({polls} polls)");
+        output.WriteLine($"socket table after the load: {connections} ({events} stats events)");
         if (!atBaseline)
             Assert.Fail(await rig.ReportAsync(
                 $"the socket table did not return to baseline (TIME-WAIT only, plus the stats request) within {DrainPatience.TotalSeconds} s: {connections}", stats: last));

@@ -50,7 +50,8 @@ internal sealed class TunCliRig : IAsyncDisposable
             ns.Exec("ip", "addr", "add", $"{KernelV4}/24", "dev", Interface);
             ns.Exec("ip", "-6", "addr", "add", $"{KernelV6}/64", "dev", Interface, "nodad");
             ns.Exec("ip", "link", "set", Interface, "up");
-            cli = CliProcess.Start(ns, ["tun", "--device", Interface, "--address", $"{StackV4}/24", "--address", $"{StackV6}/64", .. extraArgs]);
+            // --dashboard: its event stream tells WaitForBaselineAsync when the socket table drained (no polling).
+            cli = CliProcess.Start(ns, ["tun", "--device", Interface, "--address", $"{StackV4}/24", "--address", $"{StackV6}/64", "--dashboard", .. extraArgs]);
             await cli.WaitForLineAsync(line => line.Contains("Ctrl-C or SIGTERM stops.", StringComparison.Ordinal), StartPatience);
             return new TunCliRig(ns, cli);
         }
@@ -98,24 +99,47 @@ internal sealed class TunCliRig : IAsyncDisposable
     }
 
     /// <summary>
-    /// Polls <c>/stats.txt</c> until the socket table is back at baseline — no connection in any state but TIME-WAIT, except
-    /// the one Established connection of the stats request itself — or <paramref name="timeout"/> passes. Returns the last
-    /// stats and whether the baseline was reached. A bounded poll against a real process: there is no event to wait on.
+    /// Waits until the socket table is back at baseline — no connection in any state but TIME-WAIT, except the one Established
+    /// connection of the event stream itself — or <paramref name="timeout"/> passes: reads the dashboard's event stream
+    /// (<c>/dashboard/events</c>, curl inside the namespace), whose <c>stats</c> events carry the connections by state, and
+    /// stops at the first one at baseline. Returns the last stats and how many <c>stats</c> events were read.
     /// </summary>
-    public async Task<(bool AtBaseline, StackStats Last, int Polls)> WaitForBaselineAsync(TimeSpan timeout)
+    public async Task<(bool AtBaseline, StackStats Last, int Events)> WaitForBaselineAsync(TimeSpan timeout)
     {
-        var deadline = Stopwatch.StartNew();
-        StackStats last;
-        int polls = 0;
-        do
+        var info = new ProcessStartInfo("ip") { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true };
+        string seconds = ((int)Math.Ceiling(timeout.TotalSeconds)).ToString(CultureInfo.InvariantCulture);
+        foreach (string arg in (string[])["netns", "exec", Namespace.Name, "curl", "-N", "-sS", "--max-time", seconds, Url(false, "/dashboard/events")])
+            info.ArgumentList.Add(arg);
+        using var curl = Process.Start(info) ?? throw new InvalidOperationException("could not start curl");
+        curl.StandardInput.Close();
+        Task<string> errors = curl.StandardError.ReadToEndAsync();
+        using var deadline = new CancellationTokenSource(timeout);
+        var last = new StackStats("", null, "no stats event came");
+        int events = 0;
+        bool statsNext = false;
+        try
         {
-            polls++;
-            last = await GetStatsAsync();
-            if (last.AtBaseline) return (true, last, polls);
-            await Task.Delay(250);
+            while (await curl.StandardOutput.ReadLineAsync(deadline.Token) is { } line)
+            {
+                if (line.StartsWith("event: ", StringComparison.Ordinal)) statsNext = line == "event: stats";
+                else if (statsNext && line.StartsWith("data: ", StringComparison.Ordinal))
+                {
+                    events++;
+                    last = StackStats.FromEvent(line["data: ".Length..]);
+                    if (last.AtBaseline) return (true, last, events);
+                }
+            }
+            last = last with { Error = $"the event stream ended: {await errors}" };
         }
-        while (deadline.Elapsed < timeout);
-        return (false, last, polls);
+        catch (OperationCanceledException) when (deadline.IsCancellationRequested)
+        {
+            // The deadline: the last stats say where the table stood.
+        }
+        finally
+        {
+            if (!curl.HasExited) curl.Kill(entireProcessTree: true);
+        }
+        return (false, last, events);
     }
 
     /// <summary>
@@ -180,6 +204,16 @@ internal sealed record StackStats(string Text, IReadOnlyDictionary<string, int>?
         "Established" => kv.Value <= 1,
         _ => kv.Value == 0,
     });
+
+    /// <summary>A dashboard <c>stats</c> event's JSON: its <c>connections</c> object is the state → count table.</summary>
+    public static StackStats FromEvent(string json)
+    {
+        using var document = System.Text.Json.JsonDocument.Parse(json);
+        if (!document.RootElement.TryGetProperty("connections", out var connections)) return new StackStats(json, null, "no 'connections' in the stats event");
+        var byState = new Dictionary<string, int>();
+        foreach (var property in connections.EnumerateObject()) byState[property.Name] = property.Value.GetInt32();
+        return new StackStats(json, byState);
+    }
 
     public static StackStats Parse(string text)
     {

@@ -22,7 +22,7 @@ public sealed class TunCommandProcessTests
         ns.Exec("ip", "link", "set", InteropRig.Interface, "up");
         string pcap = Path.Combine(Path.GetTempPath(), $"rx-cli-{Guid.NewGuid():N}.pcap");
 
-        using var cli = CliProcess.Start(ns, "tun", "--device", InteropRig.Interface, "--address", $"{InteropRig.StackV4}/24", "--address", $"{InteropRig.StackV6}", "--pcap", pcap);
+        using var cli = CliProcess.Start(ns, "tun", "--device", InteropRig.Interface, "--address", $"{InteropRig.StackV4}/24", "--address", $"{InteropRig.StackV6}", "--pcap", pcap, "--discard-sha256");
         try
         {
             await cli.WaitForLineAsync(line => line.Contains("Ctrl-C or SIGTERM stops."), Patience);

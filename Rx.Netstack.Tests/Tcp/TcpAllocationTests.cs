@@ -9,6 +9,7 @@ public class TcpAllocationTests
     [Theory]
     [InlineData(CongestionControlAlgorithm.NewReno)]
     [InlineData(CongestionControlAlgorithm.Cubic)]
+    [InlineData(CongestionControlAlgorithm.Bbr)]
     public void Steady_state_transfer_allocates_nothing_per_segment(CongestionControlAlgorithm cc)
     {
         var settings = new TcpSettings { CongestionControl = cc };

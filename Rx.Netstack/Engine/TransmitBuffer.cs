@@ -10,7 +10,8 @@ namespace Rx.Netstack.Engine;
 /// borrowed (see <see cref="IPacketDevice"/>); but when the device hands it synchronously to another <see cref="Netstack"/>
 /// in the same process (an in-memory pipe), that stack may <see cref="TryDetach"/> the buffer during the call: it keeps the
 /// frame as its inbox entry and gives the buffer back to the pool once processed, while the sender goes on with another
-/// pooled buffer. One copy of every large frame less between two stacks, and no allocation in steady state.
+/// pooled buffer. One copy of every large frame less between two stacks, and no allocation in steady state. A device's
+/// read loop uses the same buffers through <see cref="DeviceReadBuffer"/>, so a TUN super-packet reaches the stack uncopied.
 /// </summary>
 /// <remarks>A buffer keeps its array for life, so memory handed out before a detach still reads the same bytes (other
 /// observers of the same frame see it intact until the receiver's pass, which runs after the sender's).</remarks>
@@ -23,8 +24,9 @@ internal sealed class TransmitBuffer : MemoryManager<byte>
     public const int Size = IpLayer.HeaderRoom + 65535;
 
     /// <summary>Free buffers kept for reuse (beyond this, returned buffers are left to the GC): enough for the frames of a few
-    /// 256 KiB windows in flight between two stacks.</summary>
-    private const int PoolLimit = 16;
+    /// 256 KiB windows in flight between two stacks, or a burst of TUN super-packets read into <see cref="DeviceReadBuffer"/>s
+    /// (up to 64 a poll) waiting in the inbox: 4 MiB at most.</summary>
+    private const int PoolLimit = 64;
 
     private static readonly ConcurrentQueue<TransmitBuffer> Pool = new();
     private static int s_pooled;

@@ -64,6 +64,10 @@ internal interface ILossRecovery
     /// <summary>Nothing sent is outstanding any more: the send buffer was dropped (closed, or TIME-WAIT).</summary>
     void OnSendBufferDiscarded();
 
+    /// <summary>The bytes in the network: sent, not acknowledged or SACKed, not marked lost (a rate-based controller's
+    /// inflight). Without a scoreboard of losses, the flight.</summary>
+    long BytesInNetwork(in SenderView snd) => snd.InFlight;
+
     /// <summary>How many bytes congestion control lets the sender put in flight now (negative: none).</summary>
     long CongestionRoom(in SenderView snd);
 

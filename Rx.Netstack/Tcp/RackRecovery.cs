@@ -262,6 +262,9 @@ internal sealed class RackRecovery : ILossRecovery
     }
 
     /// <inheritdoc />
+    public long BytesInNetwork(in SenderView snd) => snd.Nxt < snd.Max ? snd.Nxt - snd.Una : Pipe();
+
+    /// <inheritdoc />
     public int RetransmitLength(SeqNumber seq, int maxLength) => _scoreboard.UnsackedRun(seq, maxLength);
 
     /// <summary>The first hole of the oldest segment RACK marked lost that is not yet resent (RFC 8985 §6.2, repair).</summary>

@@ -376,6 +376,7 @@ internal sealed partial class TcpControlBlock
             return false;
         }
 
+        long priorInFlight = BeginRateSample();
         bool sackNews = false;
         if (_opt.Sack && h.SackBlockCount > 0)
         {
@@ -390,7 +391,10 @@ internal sealed partial class TcpControlBlock
             {
                 SeqNumber floor = SeqNumber.Max(ack, _snd.Una);
                 for (int i = first; i < h.SackBlockCount && i < 4; i++)
+                {
                     sackNews |= _recovery.OnSackBlock(h.SackBlocks[i], floor, _snd.Max);
+                    _rate?.OnSackBlock(h.SackBlocks[i], now);
+                }
             }
         }
 
@@ -425,6 +429,7 @@ internal sealed partial class TcpControlBlock
                 }
             }
             _snd.PersistProbes = 0; // the peer answers: keep probing a closed window indefinitely (RFC 1122 §4.2.2.17)
+            EndRateSample(now, priorInFlight);
         }
 
         if (_ecn.Agreed && h.Has(TcpFlags.Ece)) OnCongestionEcho(now);
@@ -461,6 +466,7 @@ internal sealed partial class TcpControlBlock
 
         _snd.DiscardAcknowledged(ack);
         _snd.Una = ack;
+        _rate?.OnCumulativeAck(ack, now);
         if (_snd.Nxt < ack) _snd.Nxt = ack;
         if (_snd.Max < ack) _snd.Max = ack;
         if (_snd.ProbeHigh < ack) _snd.ProbeHigh = ack;
@@ -609,9 +615,10 @@ internal sealed partial class TcpControlBlock
     {
         State = TcpState.TimeWait;
         _timers.TimeWait = now + _settings.TimeWaitDuration;
-        _timers.Retransmit = _timers.Persist = _timers.KeepAlive = _timers.TailLossProbe = Instant.Never;
+        _timers.Retransmit = _timers.Persist = _timers.KeepAlive = _timers.TailLossProbe = _timers.Pace = Instant.Never;
         _snd.Buffer.Clear();
         _recovery.OnSendBufferDiscarded();
+        _rate?.Clear();
         ReleaseIdleBuffers();
     }
 

@@ -34,7 +34,11 @@ internal sealed partial class TcpControlBlock
             _ => TryBuildSynchronized(now, out header, out payloadLength),
         };
         if (sent) _ctx.Counters.SegmentsSent++;
-        else ArmIdleTimers(now);
+        else
+        {
+            ArmIdleTimers(now);
+            CheckApplicationLimited();
+        }
         AssertInvariants();
         return sent;
     }
@@ -175,7 +179,9 @@ internal sealed partial class TcpControlBlock
         // 2. Probe: a tail loss probe needs none either.
         if (TakePending(TcpPendingOutput.TailLossProbe)) return TryBuildTailLossProbe(now, maxPayload, out header, out payloadLength);
 
-        // 3. What may be sent from here on: the congestion room, then (step 4) the peer's window, Nagle and SWS avoidance.
+        // 3. What may be sent from here on: the pacing rate, the congestion room, then (step 4) the peer's window, Nagle and
+        // SWS avoidance.
+        if (PacingDefers(now)) return Nothing(out header, out payloadLength);
         long congestionRoom = _recovery.CongestionRoom(SenderView);
         if (_recovery.InRecovery && _opt.Sack)
         {
@@ -239,7 +245,7 @@ internal sealed partial class TcpControlBlock
     private int AllowedLength(SeqNumber seq, int unsent, int maxPayload, int headerLength, bool resend, long congestionRoom)
     {
         long windowRoom = (long)_snd.Window - (seq - _snd.Una);
-        int segmentLimit = resend ? maxPayload : SegmentLimit(maxPayload, headerLength);
+        int segmentLimit = resend ? maxPayload : PacedSegmentLimit(maxPayload, SegmentLimit(maxPayload, headerLength));
         int length = (int)Math.Min(Math.Min(unsent, segmentLimit), Math.Min(Math.Max(0, windowRoom), Math.Max(0, congestionRoom)));
         if (length > maxPayload) length -= length % maxPayload;
         return length;
@@ -295,6 +301,7 @@ internal sealed partial class TcpControlBlock
 
         SeqNumber end = seq + length + (fin ? 1 : 0);
         bool newData = end > _snd.Max;
+        OnSentForRate(now, seq, end, length, _snd.Max - _snd.Una);
         if (seq < _snd.Max)
         {
             _snd.SegmentsRetransmitted++;

@@ -38,6 +38,7 @@ internal sealed partial class TcpControlBlock
             _timers.DelayedAck = Instant.Never;
             _pending |= TcpPendingOutput.Ack;
         }
+        if (now >= _timers.Pace) _timers.Pace = Instant.Never; // the paced data goes out as the engine flushes
         if (now >= _timers.Persist) OnPersistTimeout(now);
         if (State == TcpState.Closed) return;
         if (now >= _timers.KeepAlive) OnKeepaliveTimeout(now);
@@ -75,6 +76,7 @@ internal sealed partial class TcpControlBlock
             return;
         }
         _snd.Retries++;
+        OnTimeoutForRate();
         _timers.TailLossProbe = _timers.Reorder = Instant.Never;
         _pending &= ~(TcpPendingOutput.TailLossProbe | TcpPendingOutput.FastRetransmit);
         _recovery.OnRetransmissionTimeout(now, SenderView); // RFC 5681 §3.1, RFC 6582 §3.2 step 1, RFC 2018 §8

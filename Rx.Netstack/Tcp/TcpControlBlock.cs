@@ -65,6 +65,8 @@ internal sealed partial class TcpControlBlock
     private readonly ICongestionControl _cc;  // cwnd and ssthresh (NewReno or CUBIC), told of events by _recovery
     private RttEstimator _rtt;                // SRTT, RTTVAR and RTO (RFC 6298); replaced once after a retried SYN (§5.7)
     private TcpPathMtu _path;                 // path MTU discovery: the link's MSS, DF, when a lowered estimate is raised, black holes
+    private readonly DeliveryRateSampler? _rate; // delivery rate samples, only for a controller that takes them (BBR)
+    private TcpPacing _pacing;                // the next paced send time, and a timeout's loss state for a rate-based controller
 
     private TcpControlBlock(TcpStackContext ctx, NetEndpoint local, NetEndpoint remote, TcpSettings settings, int maxSegmentSize,
         SeqNumber isn, Instant now, bool passive)
@@ -86,7 +88,8 @@ internal sealed partial class TcpControlBlock
         _rcv.MssEstimate = _opt.Mss;
         _path = new TcpPathMtu { LinkMss = _opt.OurMss, DontFragment = !remote.Address.IsV6, RaiseAt = Instant.Never };
         _rtt = new RttEstimator(settings.InitialRto, settings.MinRto, settings.MaxRto, ClockGranularity);
-        _cc = CongestionControl.Create(settings.CongestionControl, _opt.Mss);
+        _cc = CongestionControl.Create(settings.CongestionControl, _opt.Mss, unchecked((int)isn.Value));
+        _rate = _cc.UsesRateSamples ? new DeliveryRateSampler() : null;
         _recovery = LossRecovery.Create(_cc, settings, isn, settings.EnableSack);
         if (settings.EnableWindowScale)
             while (_rcv.WindowScale < 14 && (settings.ReceiveBufferSize >> _rcv.WindowScale) > ushort.MaxValue) _rcv.WindowScale++;
@@ -436,6 +439,7 @@ internal sealed partial class TcpControlBlock
         _pending &= TcpPendingOutput.Reset; // the RST of an abort still goes out
         _snd.Buffer.Clear();
         _recovery.OnSendBufferDiscarded();
+        _rate?.Clear();
         if (error != TcpError.None)
         {
             _rcv.Buffer.Clear();
@@ -463,6 +467,7 @@ internal sealed partial class TcpControlBlock
         _snd.AssertValid(closed);
         _rcv.AssertValid();
         _recovery.AssertValid(SenderView);
+        Debug.Assert(_rate is null || closed || _rate.LiesWithin(_snd.Una, _snd.Max), "the rate sampler's records lie within [SND.UNA, SND.MAX]");
         Debug.Assert(!closed || _timers.Earliest.IsNever, $"a closed connection has no deadline ({_timers.Earliest})");
         Debug.Assert(!closed || (_pending & ~TcpPendingOutput.Reset) == 0, $"a closed connection owes nothing but a RST ({_pending})");
     }

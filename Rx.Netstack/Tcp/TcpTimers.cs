@@ -34,6 +34,10 @@ internal struct TcpTimers
     /// timeout of sender SWS avoidance (RFC 9293 §3.8.6.2.1).</summary>
     public Instant Persist;
 
+    /// <summary>The pacing timer: data held back by the pacing rate may go (<c>TcpControlBlock.Pacing.cs</c>). Set only while
+    /// data waits for it.</summary>
+    public Instant Pace;
+
     /// <summary>The next keep-alive probe (RFC 1122 §4.2.3.6).</summary>
     public Instant KeepAlive;
 
@@ -43,8 +47,8 @@ internal struct TcpTimers
 
     /// <summary>The earliest deadline: when the engine must next call <c>OnTimer</c>; <see cref="Instant.Never"/> when all are off.</summary>
     public readonly Instant Earliest =>
-        Instant.Min(Instant.Min(Instant.Min(Retransmit, TailLossProbe), Instant.Min(DelayedAck, Persist)), Instant.Min(Instant.Min(KeepAlive, TimeWait), Reorder));
+        Instant.Min(Instant.Min(Instant.Min(Retransmit, TailLossProbe), Instant.Min(DelayedAck, Persist)), Instant.Min(Instant.Min(KeepAlive, TimeWait), Instant.Min(Reorder, Pace)));
 
     /// <summary>Turns every deadline off (the connection closed).</summary>
-    public void CancelAll() => Retransmit = TailLossProbe = Reorder = DelayedAck = Persist = KeepAlive = TimeWait = Instant.Never;
+    public void CancelAll() => Retransmit = TailLossProbe = Reorder = DelayedAck = Persist = KeepAlive = TimeWait = Pace = Instant.Never;
 }

@@ -7,6 +7,11 @@ public enum CongestionControlAlgorithm
     Cubic,
     /// <summary>NewReno (RFC 5681, RFC 6582).</summary>
     NewReno,
+    /// <summary>
+    /// BBR version 1 (draft-cardwell-iccrg-bbr-congestion-control-00): model-based, paced at the measured bottleneck
+    /// bandwidth; random loss does not shrink its window.
+    /// </summary>
+    Bbr,
 }
 
 /// <summary>
@@ -84,16 +89,30 @@ internal interface ICongestionControl
     /// acknowledged and add back one SMSS if at least one SMSS was acknowledged (RFC 6582 §3.2 step 5).
     /// </summary>
     void OnPartialAck(int bytesAcked) { }
+
+    /// <summary>True when the controller wants a delivery rate sample per ACK (<see cref="OnRateSample"/>): the sender then
+    /// runs a <see cref="DeliveryRateSampler"/>.</summary>
+    bool UsesRateSamples => false;
+
+    /// <summary>The rate the sender paces at, in bytes per second; 0: not paced.</summary>
+    double PacingRate => 0;
+
+    /// <summary>An ACK was processed (after loss recovery saw it): its delivery rate sample and the sender's state.</summary>
+    void OnRateSample(Instant now, in RateSample rs, in AckSignals ack) { }
 }
 
 /// <summary>Creates congestion controllers.</summary>
 internal static class CongestionControl
 {
     /// <summary>A controller of the chosen kind with the initial window of RFC 5681 §3.1 / RFC 6928 for <paramref name="mss"/>.</summary>
-    public static ICongestionControl Create(CongestionControlAlgorithm algorithm, int mss) => algorithm switch
+    /// <param name="algorithm">Which one.</param>
+    /// <param name="mss">The sender's MSS.</param>
+    /// <param name="seed">Seeds what an algorithm randomises (BBR's first PROBE_BW phase).</param>
+    public static ICongestionControl Create(CongestionControlAlgorithm algorithm, int mss, int seed = 0) => algorithm switch
     {
         CongestionControlAlgorithm.Cubic => new Cubic(mss),
         CongestionControlAlgorithm.NewReno => new NewReno(mss),
+        CongestionControlAlgorithm.Bbr => new Bbr(mss, seed),
         _ => throw new ArgumentOutOfRangeException(nameof(algorithm), algorithm, "Unknown congestion control algorithm."),
     };
 
