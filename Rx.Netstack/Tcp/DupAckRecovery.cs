@@ -48,7 +48,8 @@ internal sealed class DupAckRecovery : ILossRecovery
     public DupAckRecovery(ICongestionControl cc, bool tailLossProbes, SeqNumber iss, bool proportionalRateReduction = true)
     {
         _cc = cc;
-        if (proportionalRateReduction) _prr = new ProportionalRateReduction();
+        // A model-based controller (BBR) sets its own window in recovery, as Linux skips PRR for one with cong_control.
+        if (proportionalRateReduction && !cc.UsesRateSamples) _prr = new ProportionalRateReduction();
         _tailLossProbes = tailLossProbes;
         _recoverPoint = _highRxt = iss;
         _undo = new RetransmissionUndo(cc);

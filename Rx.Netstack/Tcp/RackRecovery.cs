@@ -69,7 +69,8 @@ internal sealed class RackRecovery : ILossRecovery
     public RackRecovery(ICongestionControl cc, bool tailLossProbes, SeqNumber iss, bool proportionalRateReduction = true)
     {
         _cc = cc;
-        if (proportionalRateReduction) _prr = new ProportionalRateReduction();
+        // A model-based controller (BBR) sets its own window in recovery, as Linux skips PRR for one with cong_control.
+        if (proportionalRateReduction && !cc.UsesRateSamples) _prr = new ProportionalRateReduction();
         _tailLossProbes = tailLossProbes;
         _recoverPoint = _fack = _rackEnd = iss;
         _undo = new RetransmissionUndo(cc);

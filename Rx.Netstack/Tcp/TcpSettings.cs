@@ -77,7 +77,8 @@ public sealed record TcpSettings
     /// Proportional Rate Reduction (RFC 9937) in fast recovery: each ACK lets out a share of what it delivered, so the data in
     /// flight falls smoothly to the new slow-start threshold by the end of recovery (and after heavy loss grows back towards it
     /// as in slow start). With this off, recovery sends as RFC 6675 (SACK: nothing until the pipe fell below ssthresh, then
-    /// one segment per ACK) and RFC 6582 (without SACK: cwnd inflated per duplicate ACK) describe. Default true.
+    /// one segment per ACK) and RFC 6582 (without SACK: cwnd inflated per duplicate ACK) describe. BBR sets its own window in
+    /// recovery and does without PRR either way (as in Linux). Default true.
     /// </summary>
     public bool EnableProportionalRateReduction { get; init; } = true;
 
