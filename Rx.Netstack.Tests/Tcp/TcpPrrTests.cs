@@ -177,4 +177,18 @@ public sealed class TcpPrrTests
         Assert.Equal(22483, info2.CongestionWindow);
         Assert.Equal(15, c.TakeAll(60).Count);
     }
+
+    [Theory]
+    [InlineData(CongestionControlAlgorithm.Cubic, true)]
+    [InlineData(CongestionControlAlgorithm.NewReno, true)]
+    [InlineData(CongestionControlAlgorithm.Bbr, false)]
+    public void PRR_paces_loss_based_controllers_and_stands_aside_for_BBR(CongestionControlAlgorithm cc, bool prr)
+    {
+        var c = Client(1000, Settings() with { CongestionControl = cc });
+        c.Expect(0, Check.Flags(TcpFlags.Syn));
+        c.Send(10, Seg(TcpFlags.Syn | TcpFlags.Ack, 3000, 1001) with { SackPermitted = true, MaxSegmentSize = Mss });
+        c.Expect(10, Check.Flags(TcpFlags.Ack));
+        // BBR sets its own window in recovery (Linux skips PRR for a controller with cong_control).
+        Assert.Equal(prr, c.Snapshot().Names.Any(n => n.StartsWith("Recovery.Prr.", StringComparison.Ordinal)));
+    }
 }
