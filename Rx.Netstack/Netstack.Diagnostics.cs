@@ -13,6 +13,7 @@ public sealed partial class Netstack
     private NetstackStats SnapshotStats()
     {
         NetstackCounters c = _counters;
+        TcpCounters t = _tcp.TcpCounters;
         var drops = new Dictionary<DropReason, long>();
         for (int i = 0; i < c.Drops.Length; i++)
             if (c.Drops[i] != 0) drops[(DropReason)i] = c.Drops[i];
@@ -44,6 +45,11 @@ public sealed partial class Netstack
             UdpFlowsOpened = c.UdpFlowsOpened, UdpFlowsExpired = c.UdpFlowsExpired,
             ArpIn = c.ArpIn, ArpOut = c.ArpOut, NdpIn = c.NdpIn, NdpOut = c.NdpOut, AddressConflicts = c.AddressConflicts,
             MembershipIn = c.MembershipIn, MembershipOut = c.MembershipOut,
+            TcpFastRetransmits = t.FastRetransmits, TcpRecoveryEpisodes = t.RecoveryEpisodes, TcpTimeouts = t.Timeouts,
+            TcpTailLossProbes = t.TailLossProbes, TcpReorderTimeouts = t.ReorderTimeouts, TcpDuplicateSacksReceived = t.DuplicateSacksReceived,
+            TcpDuplicateSacksSent = t.DuplicateSacksSent, TcpSpuriousRetransmissionsUndone = t.SpuriousRetransmissionsUndone, TcpCongestionMarksReceived = t.CongestionMarksReceived,
+            TcpCongestionEchoResponses = t.CongestionEchoResponses, TcpIcmpErrorsAccepted = t.IcmpErrorsAccepted, TcpPathMtuReductions = t.PathMtuReductions,
+            TcpPathMtuBlackHoles = t.PathMtuBlackHoles, TcpPathMtuRaises = t.PathMtuRaises,
         };
     }
 

@@ -35,6 +35,8 @@ public sealed partial class Netstack
         meter.CreateObservableCounter("rx_netstack.drops", DropsByReason, "{packet}", "Packets dropped, by reason (rx_netstack.drop.reason).");
         meter.CreateObservableCounter("rx_netstack.tcp.segments", () => InOut(c.TcpIn, c.TcpOut), "{segment}", "TCP segments accepted and sent.");
         meter.CreateObservableCounter("rx_netstack.tcp.retransmissions", () => new Measurement<long>(_tcp.TcpCounters.SegmentsRetransmitted, stack), "{segment}", "TCP segments retransmitted.");
+        meter.CreateObservableCounter("rx_netstack.tcp.events", TcpEvents, "{event}",
+            "TCP loss recovery, ECN and path MTU events, by kind (rx_netstack.tcp.event): the TCP counters of NetstackStats.");
         meter.CreateObservableCounter("rx_netstack.udp.datagrams", () => InOut(c.UdpIn, c.UdpOut), "{datagram}", "UDP datagrams delivered to sockets and sent.");
         meter.CreateObservableCounter("rx_netstack.icmp.messages", () => InOut(c.IcmpIn, c.IcmpOut), "{message}", "ICMP messages accepted and sent.");
         meter.CreateObservableUpDownCounter("rx_netstack.sockets", SocketsByKind, "{socket}", "Open sockets by kind (rx_netstack.socket.kind).");
@@ -73,6 +75,27 @@ public sealed partial class Netstack
             for (int i = 0; i < c.Drops.Length; i++)
                 yield return new Measurement<long>(c.Drops[i], stack, new("rx_netstack.drop.reason", ((DropReason)i).ToString()));
         }
+
+        IEnumerable<Measurement<long>> TcpEvents()
+        {
+            TcpCounters t = _tcp.TcpCounters;
+            yield return Event("fast_retransmit", t.FastRetransmits);
+            yield return Event("recovery", t.RecoveryEpisodes);
+            yield return Event("timeout", t.Timeouts);
+            yield return Event("tail_loss_probe", t.TailLossProbes);
+            yield return Event("reorder_timeout", t.ReorderTimeouts);
+            yield return Event("dsack_received", t.DuplicateSacksReceived);
+            yield return Event("dsack_sent", t.DuplicateSacksSent);
+            yield return Event("undo", t.SpuriousRetransmissionsUndone);
+            yield return Event("ecn_ce_received", t.CongestionMarksReceived);
+            yield return Event("ecn_reduction", t.CongestionEchoResponses);
+            yield return Event("icmp_error_accepted", t.IcmpErrorsAccepted);
+            yield return Event("pmtu_reduction", t.PathMtuReductions);
+            yield return Event("pmtu_black_hole", t.PathMtuBlackHoles);
+            yield return Event("pmtu_raise", t.PathMtuRaises);
+        }
+
+        Measurement<long> Event(string kind, long value) => new(value, stack, new("rx_netstack.tcp.event", kind));
 
         IEnumerable<Measurement<int>> SocketsByKind()
         {

@@ -21,6 +21,10 @@ internal static class DashboardJson
         ("udpIn", s => s.UdpIn), ("udpOut", s => s.UdpOut),
         ("icmpIn", s => s.IcmpIn), ("icmpOut", s => s.IcmpOut),
         ("drops", s => s.TotalDrops), ("commands", s => s.CommandsProcessed), ("passes", s => s.Passes),
+        ("tcpFastRetransmits", s => s.TcpFastRetransmits), ("tcpTimeouts", s => s.TcpTimeouts),
+        ("tcpTailLossProbes", s => s.TcpTailLossProbes), ("tcpDsacksReceived", s => s.TcpDuplicateSacksReceived),
+        ("tcpUndos", s => s.TcpSpuriousRetransmissionsUndone), ("tcpEcnReductions", s => s.TcpCongestionEchoResponses),
+        ("tcpPathMtuReductions", s => s.TcpPathMtuReductions),
     ];
 
     /// <summary>The first event of a stream: which stack it is, the others, and the period of the updates.</summary>

@@ -19,6 +19,10 @@ public static class CountersPage
         yield return ("IPv4 / IPv6 packets in", $"{F(s.Ipv4In)} / {F(s.Ipv6In)}");
         yield return ("TCP segments in / out", $"{F(s.TcpIn)} / {F(s.TcpOut)}");
         yield return ("TCP retransmissions", F(s.TcpRetransmissions));
+        yield return ("TCP fast retransmits / timeouts / tail loss probes", $"{F(s.TcpFastRetransmits)} / {F(s.TcpTimeouts)} / {F(s.TcpTailLossProbes)}");
+        yield return ("TCP D-SACKs in / out, undone", $"{F(s.TcpDuplicateSacksReceived)} / {F(s.TcpDuplicateSacksSent)}, {F(s.TcpSpuriousRetransmissionsUndone)}");
+        yield return ("ECN CE received / reductions", $"{F(s.TcpCongestionMarksReceived)} / {F(s.TcpCongestionEchoResponses)}");
+        yield return ("path MTU reductions / black holes / raises", $"{F(s.TcpPathMtuReductions)} / {F(s.TcpPathMtuBlackHoles)} / {F(s.TcpPathMtuRaises)}");
         yield return ("UDP datagrams in / out", $"{F(s.UdpIn)} / {F(s.UdpOut)}");
         yield return ("ICMP messages in / out", $"{F(s.IcmpIn)} / {F(s.IcmpOut)}");
         yield return ("fragments in / out", $"{F(s.FragmentsIn)} / {F(s.FragmentsOut)}");

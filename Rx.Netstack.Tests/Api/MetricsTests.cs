@@ -104,4 +104,56 @@ public sealed class MetricsTests
         stack.Dispose();
         Assert.Equal(published, ended.Count(i => i.Meter.Name == Netstack.MeterName));
     }
+
+    [Fact]
+    public void A_lossy_reordering_transfer_moves_the_TCP_recovery_counters_in_stats_and_metrics()
+    {
+        var scheduler = new Microsoft.Reactive.Testing.TestScheduler();
+        using var network = new Rx.Netstack.Testing.VirtualNetwork(scheduler);
+        var options = new NetstackOptions();
+        var impairment = new Rx.Netstack.Devices.ImpairmentOptions
+        {
+            Delay = TimeSpan.FromMilliseconds(5), Loss = 0.03, Reordering = 0.05, ReorderDelay = TimeSpan.FromMilliseconds(3),
+        };
+        Netstack a = network.AddStack("a", options with { Addresses = [InterfaceAddress.Parse("10.0.0.1/24")] }, impairment, seed: 7);
+        Netstack b = network.AddStack("b", options with { Addresses = [InterfaceAddress.Parse("10.0.0.2/24")] });
+        using var recorder = new Recorder(a.Id);
+        var listener = network.Run(b.ListenTcpAsync(9));
+        byte[] data = new byte[400_000];
+        new Random(7).NextBytes(data);
+        network.Run(async () =>
+        {
+            await using var client = await a.ConnectTcpAsync(NetEndpoint.Parse("10.0.0.2:9"));
+            await using var server = await listener.AcceptAsync();
+            Task send = client.SendAsync(data);
+            var received = new MemoryStream();
+            var buffer = new byte[16384];
+            while (received.Length < data.Length)
+            {
+                int n = await server.ReadAsync(buffer);
+                Assert.True(n > 0);
+                received.Write(buffer, 0, n);
+            }
+            await send;
+            Assert.Equal(data, received.ToArray());
+        }, TimeSpan.FromMinutes(2));
+
+        var stats = a.GetStats();
+        Assert.True(network.LinkOf("a")!.InboundCounters.Lost > 0, "the link dropped data");
+        Assert.True(stats.TcpRetransmissions > 0);
+        Assert.True(stats.TcpFastRetransmits > 0, $"{stats}");
+        Assert.True(stats.TcpRecoveryEpisodes > 0, $"{stats}");
+        Assert.True(stats.TcpReorderTimeouts + stats.TcpTailLossProbes > 0, $"{stats}");
+        Assert.True(b.GetStats().TcpDuplicateSacksSent > 0, $"{b.GetStats()}");
+        Assert.Equal(b.GetStats().TcpDuplicateSacksSent, stats.TcpDuplicateSacksReceived);
+        Assert.Equal(0, stats.TcpPathMtuReductions);
+
+        recorder.Collect();
+        var v = recorder.Values;
+        Assert.Equal(stats.TcpFastRetransmits, v["rx_netstack.tcp.events rx_netstack.tcp.event=fast_retransmit"]);
+        Assert.Equal(stats.TcpRecoveryEpisodes, v["rx_netstack.tcp.events rx_netstack.tcp.event=recovery"]);
+        Assert.Equal(stats.TcpDuplicateSacksReceived, v["rx_netstack.tcp.events rx_netstack.tcp.event=dsack_received"]);
+        Assert.Equal(stats.TcpSpuriousRetransmissionsUndone, v["rx_netstack.tcp.events rx_netstack.tcp.event=undo"]);
+        Assert.Equal(stats.TcpTimeouts, v["rx_netstack.tcp.events rx_netstack.tcp.event=timeout"]);
+    }
 }

@@ -318,4 +318,42 @@ public sealed class TcpRackTests
         Assert.True(pair.ContextA.Counters.DuplicateSacksReceived > 0, "the sender reads them");
         Assert.True(pair.ContextA.Counters.FastRetransmits > 0, "losses were repaired by RACK");
     }
+
+    [Fact]
+    public void The_minimum_RTT_is_windowed_so_the_reordering_window_follows_a_route_to_a_longer_path()
+    {
+        var c = Client(1000, PlainSettings with { EnableSack = true, EnableTailLossProbe = false });
+        c.Expect(0, Check.Flags(TcpFlags.Syn));
+        c.Send(10, Seg(TcpFlags.Syn | TcpFlags.Ack, 3000, 1001) with { SackPermitted = true, MaxSegmentSize = Mss });
+        c.Expect(10, Check.Flags(TcpFlags.Ack));
+        c.Do(20, t => t.Send(new byte[4 * Mss]));
+        Assert.Equal(4, c.TakeAll(20).Count);
+        // 10 ms round trips; S1 arrives after S2 (reordering seen): the window is min_RTT/4 = 2.5 ms.
+        c.Send(30, AckWith(S(1), Block(2, 3)));
+        c.Send(31, Seg(TcpFlags.Ack, 3001, S(4)));
+        Assert.Equal(true, c.Snapshot()["Recovery.ReorderingSeen"]);
+        Assert.Equal(Ms(2.5), ReorderWindow(c));
+
+        // The route changes to a 40 ms path: one segment every 10 s, each acknowledged 40 ms later.
+        uint next = S(4);
+        for (int i = 1; i <= 31; i++)
+        {
+            double t = 1000.0 * 10 * i;
+            c.Do(t, tcb => tcb.Send(new byte[Mss]));
+            c.Expect(t, Check.Seq(next));
+            next += Mss;
+            c.Send(t + 40, Seg(TcpFlags.Ack, 3001, next));
+            // Within five minutes of the 10 ms sample (taken at 30 ms) the old minimum stands; after them the window follows
+            // the new path, 40 / 4 ms.
+            TimeSpan expected = t + 40 <= 30 + 5 * 60 * 1000 ? Ms(2.5) : Ms(10);
+            Assert.True(expected == ReorderWindow(c), $"at {t} ms: {ReorderWindow(c)}\n{c.Snapshot()}");
+        }
+    }
+
+    private static TimeSpan ReorderWindow(TcpTestPeer c)
+    {
+        var rack = (RackRecovery)typeof(TcpControlBlock)
+            .GetField("_recovery", System.Reflection.BindingFlags.Instance | System.Reflection.BindingFlags.NonPublic)!.GetValue(c.Tcb)!;
+        return rack.ReorderWindow(c.Tcb.GetInfo(c.Now).SmoothedRtt);
+    }
 }

@@ -114,6 +114,36 @@ public sealed record NetstackStats
     /// <summary>IGMP and MLD reports, leaves and dones sent for the multicast groups sockets joined.</summary>
     public long MembershipOut { get; init; }
 
+    // Loss recovery, ECN and path MTU (the stack's TCP counters; docs/architecture.md, docs/pmtu.md).
+    /// <summary>TCP fast retransmits: loss found by duplicate ACKs, SACK or RACK's time rule (RFC 5681 §3.2, RFC 6675, RFC 8985).</summary>
+    public long TcpFastRetransmits { get; init; }
+    /// <summary>TCP fast recovery episodes entered.</summary>
+    public long TcpRecoveryEpisodes { get; init; }
+    /// <summary>TCP retransmission timeouts, SYN retries included (RFC 6298).</summary>
+    public long TcpTimeouts { get; init; }
+    /// <summary>TCP tail loss probes sent (RFC 8985 §7).</summary>
+    public long TcpTailLossProbes { get; init; }
+    /// <summary>Times RACK's reordering timer fired (RFC 8985 §6.2).</summary>
+    public long TcpReorderTimeouts { get; init; }
+    /// <summary>D-SACK blocks received: a peer got data twice (RFC 2883).</summary>
+    public long TcpDuplicateSacksReceived { get; init; }
+    /// <summary>D-SACK blocks sent for data received twice (RFC 2883).</summary>
+    public long TcpDuplicateSacksSent { get; init; }
+    /// <summary>TCP loss episodes found needless (D-SACK, RFC 3708; timestamps, RFC 3522) and their window reductions undone.</summary>
+    public long TcpSpuriousRetransmissionsUndone { get; init; }
+    /// <summary>TCP segments received with an ECN congestion mark, CE (RFC 3168 §5).</summary>
+    public long TcpCongestionMarksReceived { get; init; }
+    /// <summary>TCP window reductions for an echoed congestion mark, ECE (RFC 3168 §6.1.2).</summary>
+    public long TcpCongestionEchoResponses { get; init; }
+    /// <summary>ICMP errors about a TCP connection that passed RFC 5927's checks and were acted on.</summary>
+    public long TcpIcmpErrorsAccepted { get; init; }
+    /// <summary>Times a TCP connection lowered its MSS for the path (a validated packet too big, or a black hole).</summary>
+    public long TcpPathMtuReductions { get; init; }
+    /// <summary>Path MTU black holes suspected: full-sized segments timed out repeatedly and the MSS fell back (RFC 4821, RFC 8899).</summary>
+    public long TcpPathMtuBlackHoles { get; init; }
+    /// <summary>Lowered path MTU estimates raised to the link's again after their time (RFC 1191 §6.3).</summary>
+    public long TcpPathMtuRaises { get; init; }
+
     /// <summary>All drops together.</summary>
     public long TotalDrops => Drops.Values.Sum();
 }

@@ -274,6 +274,22 @@ internal sealed class ShardSet
         CommandsRefused = a.CommandsRefused + b.CommandsRefused,
         EngineFaults = a.EngineFaults + b.EngineFaults,
         CommandQueueDepth = a.CommandQueueDepth + b.CommandQueueDepth,
+        MembershipIn = a.MembershipIn + b.MembershipIn,
+        MembershipOut = a.MembershipOut + b.MembershipOut,
+        TcpFastRetransmits = a.TcpFastRetransmits + b.TcpFastRetransmits,
+        TcpRecoveryEpisodes = a.TcpRecoveryEpisodes + b.TcpRecoveryEpisodes,
+        TcpTimeouts = a.TcpTimeouts + b.TcpTimeouts,
+        TcpTailLossProbes = a.TcpTailLossProbes + b.TcpTailLossProbes,
+        TcpReorderTimeouts = a.TcpReorderTimeouts + b.TcpReorderTimeouts,
+        TcpDuplicateSacksReceived = a.TcpDuplicateSacksReceived + b.TcpDuplicateSacksReceived,
+        TcpDuplicateSacksSent = a.TcpDuplicateSacksSent + b.TcpDuplicateSacksSent,
+        TcpSpuriousRetransmissionsUndone = a.TcpSpuriousRetransmissionsUndone + b.TcpSpuriousRetransmissionsUndone,
+        TcpCongestionMarksReceived = a.TcpCongestionMarksReceived + b.TcpCongestionMarksReceived,
+        TcpCongestionEchoResponses = a.TcpCongestionEchoResponses + b.TcpCongestionEchoResponses,
+        TcpIcmpErrorsAccepted = a.TcpIcmpErrorsAccepted + b.TcpIcmpErrorsAccepted,
+        TcpPathMtuReductions = a.TcpPathMtuReductions + b.TcpPathMtuReductions,
+        TcpPathMtuBlackHoles = a.TcpPathMtuBlackHoles + b.TcpPathMtuBlackHoles,
+        TcpPathMtuRaises = a.TcpPathMtuRaises + b.TcpPathMtuRaises,
     };
 
     private static Dictionary<TKey, TValue> Sum<TKey, TValue>(IReadOnlyDictionary<TKey, TValue> a, IReadOnlyDictionary<TKey, TValue> b)

@@ -7,8 +7,10 @@ namespace Rx.Netstack.Tcp;
 /// <summary>
 /// Loss recovery driven by duplicate ACKs: the third one (RFC 5681 §3.2), or the SACK scoreboard showing the first segment
 /// lost (RFC 6675 §4 IsLost), starts fast retransmit and recovery. Without SACK, NewReno repairs one hole per partial ACK
-/// (RFC 6582); with SACK, the scoreboard picks the holes and the pipe estimate paces them (RFC 6675). Tail loss probes
-/// (RFC 8985 §7) turn a lost tail into a loss these rules see, instead of a timeout.
+/// (RFC 6582); with SACK, the scoreboard picks the holes (RFC 6675). What recovery sends per ACK is Proportional Rate
+/// Reduction's budget (RFC 9937, <see cref="ProportionalRateReduction"/>); with it off, RFC 6675's ssthresh − pipe with SACK
+/// and RFC 6582's inflated cwnd without. Tail loss probes (RFC 8985 §7) turn a lost tail into a loss these rules see, instead
+/// of a timeout.
 /// </summary>
 internal sealed class DupAckRecovery : ILossRecovery
 {
@@ -33,14 +35,21 @@ internal sealed class DupAckRecovery : ILossRecovery
     private bool _probeOutstanding;              // a tail loss probe went out and its episode is not over (one at a time, RFC 8985 §7.3)
     private SeqNumber _probeEnd;                 // TLP.end_seq: SND.MAX when the probe went out
     private readonly RetransmissionUndo _undo;   // finds needless retransmissions (timestamps; D-SACK when SACK is on) and undoes
+    private readonly ProportionalRateReduction? _prr; // the send budget in recovery (RFC 9937); null: RFC 6675 / RFC 6582 rules
+    private long _sackedBytes;                   // SACKed bytes above SND.UNA after the last ACK; without SACK, duplicate ACKs × SMSS
+    private SeqNumber _lostBoundary;             // RFC 6675 IsLost boundary after the last ACK in recovery (a new loss moves it)
+    private bool _headLost;                      // without SACK, in recovery: the segment at SND.UNA is lost and not yet resent
 
     /// <summary>Recovery for a connection whose initial sequence number is <paramref name="iss"/>.</summary>
     /// <param name="cc">The connection's congestion controller.</param>
     /// <param name="tailLossProbes">Whether tail loss probes are sent (they also need SACK).</param>
     /// <param name="iss">ISS: no loss before it can start a recovery.</param>
-    public DupAckRecovery(ICongestionControl cc, bool tailLossProbes, SeqNumber iss)
+    /// <param name="proportionalRateReduction">Whether PRR (RFC 9937) paces recovery.</param>
+    public DupAckRecovery(ICongestionControl cc, bool tailLossProbes, SeqNumber iss, bool proportionalRateReduction = true)
     {
         _cc = cc;
+        // A model-based controller (BBR) sets its own window in recovery, as Linux skips PRR for one with cong_control.
+        if (proportionalRateReduction && !cc.UsesRateSamples) _prr = new ProportionalRateReduction();
         _tailLossProbes = tailLossProbes;
         _recoverPoint = _highRxt = iss;
         _undo = new RetransmissionUndo(cc);
@@ -63,9 +72,12 @@ internal sealed class DupAckRecovery : ILossRecovery
     public LossRecoveryActions OnDuplicateAck(Instant now, in SenderView snd, TimeSpan? smoothedRtt)
     {
         _dupAcks++;
+        long delivered = CountDelivered(snd, 0, newAck: false);
         if (_inRecovery)
         {
-            if (!snd.Sack) _cc.OnDuplicateAck(); // RFC 6582 §3.2 step 4: each further duplicate inflates cwnd by 1 SMSS
+            // RFC 6582 §3.2 step 4: without PRR each further duplicate inflates cwnd by 1 SMSS.
+            if (_prr is null && !snd.Sack) _cc.OnDuplicateAck();
+            StepProportionalRateReduction(snd, delivered, safe: false);
             return LossRecoveryActions.None;
         }
         bool lossDetected = _dupAcks >= SackScoreboard.DupThresh
@@ -76,11 +88,46 @@ internal sealed class DupAckRecovery : ILossRecovery
         _partialAckSeen = false;
         _recoverPoint = snd.Max;
         _highRxt = snd.Una;
+        _headLost = true;
         _undo.Begin(snd);
         // The controller sets cwnd = ssthresh + 3·SMSS (RFC 6582 §3.2 step 3); RFC 6675 SACK recovery ignores that
-        // inflation and uses ssthresh against the pipe instead.
+        // inflation and uses ssthresh against the pipe instead, PRR its own budget.
         _cc.OnEnterRecovery(now, snd.InFlight);
+        // RFC 9937 §6.1: RecoverFS is what may be delivered from here: in flight, lost, and what this ACK delivered.
+        _prr?.Begin(snd.InFlight - _sackedBytes + delivered, Pipe(snd));
+        _lostBoundary = snd.Sack ? _scoreboard.LostBoundary(snd.Una, snd.Smss) : snd.Una;
+        StepProportionalRateReduction(snd, delivered, safe: false);
         return LossRecoveryActions.EnteredRecovery | LossRecoveryActions.RetransmitFirst;
+    }
+
+    /// <summary>
+    /// DeliveredData (RFC 9937 §6.2): the advance of SND.UNA plus the change in SACKed bytes. Without SACK each duplicate ACK
+    /// stands for one SMSS that arrived, and the cumulative ACK that follows (<paramref name="newAck"/>) is credited less what
+    /// they already counted.
+    /// </summary>
+    private long CountDelivered(in SenderView snd, int acked, bool newAck)
+    {
+        long sacked = snd.Sack ? _scoreboard.SackedBytes(snd.Una)
+            : newAck ? 0
+            : Math.Min((long)_dupAcks * snd.Smss, Math.Max(0, snd.InFlight - snd.Smss));
+        long delivered = Math.Max(0, acked + sacked - _sackedBytes);
+        _sackedBytes = sacked;
+        return delivered;
+    }
+
+    /// <summary>
+    /// The pipe (RFC 6675 §4 SetPipe) with SACK; without it, the flight less the segments duplicate ACKs reported delivered
+    /// and less the lost segment at SND.UNA until it is resent (as Linux counts them for Reno).
+    /// </summary>
+    private long Pipe(in SenderView snd) =>
+        snd.Sack ? _scoreboard.Pipe(snd.Una, snd.Max, _highRxt, snd.Smss)
+            : Math.Max(0, snd.InFlight - _sackedBytes - (_headLost ? Math.Min(snd.Smss, snd.InFlight) : 0));
+
+    /// <summary>The PRR step for an ACK in recovery (RFC 9937 §6.2), after loss detection.</summary>
+    private void StepProportionalRateReduction(in SenderView snd, long delivered, bool safe)
+    {
+        if (_prr is null || !_inRecovery) return;
+        _prr.OnAck(delivered, Pipe(snd), _cc.SlowStartThreshold, safe, snd.Smss);
     }
 
     /// <inheritdoc />
@@ -88,6 +135,7 @@ internal sealed class DupAckRecovery : ILossRecovery
     {
         SeqNumber ack = snd.Una;
         _scoreboard.AckedTo(ack);
+        long delivered = CountDelivered(snd, acked, newAck: true);
         LossRecoveryActions actions = LossRecoveryActions.None;
         if (_undo.OnAck(ack, tsEcho))
         {
@@ -118,6 +166,16 @@ internal sealed class DupAckRecovery : ILossRecovery
             if (!snd.Sack && _partialAckSeen) actions = LossRecoveryActions.KeepRetransmitTimer;
             _partialAckSeen = true;
             actions |= OnPartialAck(snd, acked);
+            // Safe (PRR-SSRB) when no new loss shows: with SACK the IsLost boundary did not move past the old one; without
+            // SACK a partial ACK always shows the next hole lost (RFC 6582 §3.2 step 5).
+            bool safe = false;
+            if (snd.Sack)
+            {
+                SeqNumber boundary = _scoreboard.LostBoundary(ack, snd.Smss);
+                safe = boundary <= SeqNumber.Max(_lostBoundary, ack);
+                _lostBoundary = boundary;
+            }
+            StepProportionalRateReduction(snd, delivered, safe);
         }
         // RFC 8985 §7.4: a probe's episode ends once everything up to TLP.end_seq is acknowledged.
         if (_probeOutstanding && ack >= _probeEnd) _probeOutstanding = false;
@@ -134,7 +192,8 @@ internal sealed class DupAckRecovery : ILossRecovery
         _dupAcks = 0;
         if (!snd.Sack)
         {
-            _cc.OnPartialAck(acked);
+            _headLost = true; // RFC 6582 §3.2 step 5: the partial ACK shows the next segment lost
+            if (_prr is null) _cc.OnPartialAck(acked);
             return LossRecoveryActions.RetransmitFirst;
         }
         return snd.Una >= _highRxt && !_scoreboard.IsSacked(snd.Una) ? LossRecoveryActions.RetransmitFirst : LossRecoveryActions.None;
@@ -154,19 +213,25 @@ internal sealed class DupAckRecovery : ILossRecovery
         _inRecovery = false;
         _dupAcks = 0;
         _scoreboard.Clear();
+        _sackedBytes = 0;
         _highRxt = snd.Una;
     }
 
     /// <inheritdoc />
-    public void OnSendBufferDiscarded() => _scoreboard.Clear();
+    public void OnSendBufferDiscarded()
+    {
+        _scoreboard.Clear();
+        _sackedBytes = 0;
+    }
 
     /// <summary>
-    /// How many bytes cwnd lets us send now. In SACK recovery it is ssthresh − pipe (RFC 6675 §5 step C: cwnd is ssthresh
+    /// How many bytes cwnd lets us send now. In recovery with PRR it is PRR's window less the pipe; without, in SACK recovery it is ssthresh − pipe (RFC 6675 §5 step C: cwnd is ssthresh
     /// there); otherwise cwnd (inflated by the controller during NewReno recovery, extended by Limited Transmit) minus the bytes
     /// between SND.UNA and SND.NXT.
     /// </summary>
     public long CongestionRoom(in SenderView snd)
     {
+        if (_inRecovery && _prr is not null) return _prr.Window - Pipe(snd); // RFC 9937
         if (_inRecovery && snd.Sack)
             return _cc.SlowStartThreshold - _scoreboard.Pipe(snd.Una, snd.Max, _highRxt, snd.Smss);
         // RFC 3042 §2 (Limited Transmit): on each of the first two duplicate ACKs one new segment may go past cwnd, so a
@@ -187,12 +252,17 @@ internal sealed class DupAckRecovery : ILossRecovery
     }
 
     /// <inheritdoc />
-    public void OnSent(SeqNumber start, SeqNumber end, Instant now) { }
+    public void OnSent(SeqNumber start, SeqNumber end, Instant now)
+    {
+        if (_inRecovery) _prr?.OnSent(end - start);
+    }
 
     /// <inheritdoc />
     public void OnRetransmitted(SeqNumber start, SeqNumber end, Instant now, uint? tsVal)
     {
         if (_inRecovery && end > _highRxt) _highRxt = end;
+        _headLost = false;
+        if (_inRecovery) _prr?.OnSent(end - start);
         _undo.OnRetransmitted(start, tsVal);
     }
 

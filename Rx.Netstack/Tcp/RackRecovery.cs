@@ -8,15 +8,22 @@ namespace Rx.Netstack.Tcp;
 /// RACK-TLP (RFC 8985), for connections with SACK: a segment is lost when a segment sent after it was delivered and more than
 /// the reordering window has passed since it was sent (§6), not when three duplicate ACKs arrived. The reordering window is
 /// zero until reordering is seen, then a quarter of the minimum RTT, grown on each round that brings a D-SACK and shrunk
-/// again after sixteen recoveries without one (§6.2 step 4). Losses are repaired from the marks, paced by a pipe estimate
-/// against ssthresh (as RFC 6675's recovery, with RACK's loss marks in place of IsLost); tail loss probes (§7) turn a lost
-/// tail into something RACK sees. Needless retransmissions found by D-SACK or timestamps are undone
+/// again after sixteen recoveries without one (§6.2 step 4). Losses are repaired from the marks (as RFC 6675's recovery, with
+/// RACK's loss marks in place of IsLost), as many per ACK as Proportional Rate Reduction allows (RFC 9937,
+/// <see cref="ProportionalRateReduction"/>; without it the pipe is held against ssthresh, RFC 6675 §5); tail loss probes
+/// (§7) turn a lost tail into something RACK sees. Needless retransmissions found by D-SACK or timestamps are undone
 /// (<see cref="RetransmissionUndo"/>).
 /// </summary>
 internal sealed class RackRecovery : ILossRecovery
 {
     /// <summary>RFC 8985 §6.2 step 4: recoveries a grown reordering window lasts without a D-SACK (RACK.reo_wnd_persist).</summary>
     private const int ReorderWindowPersist = 16;
+
+    /// <summary>
+    /// How long an RTT sample stays RACK.min_RTT (RFC 8985 §6.2 step 4 suggests a windowed minimum; Linux keeps 5 minutes, its
+    /// tcp_min_rtt_wlen): after a route change to a longer path the reordering window follows the new RTT.
+    /// </summary>
+    internal static readonly TimeSpan MinRttWindow = TimeSpan.FromMinutes(5);
 
     /// <summary>A cap on RACK.reo_wnd_mult; the window is bounded by SRTT anyway.</summary>
     private const int MaxReorderWindowMultiplier = 64;
@@ -27,6 +34,10 @@ internal sealed class RackRecovery : ILossRecovery
     private readonly SentSegmentLog _log = new();  // each segment in flight: when sent, SACKed, lost, retransmitted
     private readonly RetransmissionUndo _undo;     // needless retransmissions (D-SACK, timestamps) and the undo
     private bool _sackChanged;                     // SACK blocks since the log was last brought up to date
+    private readonly ProportionalRateReduction? _prr; // the send budget in recovery (RFC 9937); null: RFC 6675's ssthresh − pipe
+    private long _sackedBytes;                     // bytes SACKed above SND.UNA after the last ACK (for DeliveredData)
+    private long _delivered;                       // DeliveredData of the ACK being handled (RFC 9937 §6.2)
+    private bool _newLoss;                         // loss detection marked a segment lost on the event being handled
 
     private bool _inRecovery;                      // in fast recovery (RACK found a loss)
     private bool _afterTimeout;                    // in the go-back-N after a timeout, until its recovery point is acknowledged
@@ -37,7 +48,7 @@ internal sealed class RackRecovery : ILossRecovery
     private TimeSpan _rackRtt;                     // RACK.rtt: the RTT of that delivery
     private bool _rackAdvanced;                    // RACK.xmit_ts moved since losses were last looked for
     private SeqNumber _fack;                       // RACK.fack: the highest end of a delivered segment
-    private TimeSpan? _minRtt;                     // RACK.min_RTT: the least RTT of a delivery of an original transmission
+    private WindowedMinimum _minRtt;               // RACK.min_RTT: the least RTT of a delivery of an original transmission, in the last MinRttWindow
     private bool _reorderingSeen;                  // RACK.reordering_seen: a segment was delivered below RACK.fack
     private int _reorderWindowMultiplier = 1;      // RACK.reo_wnd_mult: grown per round with a D-SACK
     private int _reorderWindowPersist;             // RACK.reo_wnd_persist: recoveries left before the multiplier resets
@@ -55,9 +66,11 @@ internal sealed class RackRecovery : ILossRecovery
     private bool _probeDuplicated;                 // a D-SACK reported the probe's data twice: nothing was lost (§7.4.2)
 
     /// <summary>Recovery for a connection whose initial sequence number is <paramref name="iss"/>.</summary>
-    public RackRecovery(ICongestionControl cc, bool tailLossProbes, SeqNumber iss)
+    public RackRecovery(ICongestionControl cc, bool tailLossProbes, SeqNumber iss, bool proportionalRateReduction = true)
     {
         _cc = cc;
+        // A model-based controller (BBR) sets its own window in recovery, as Linux skips PRR for one with cong_control.
+        if (proportionalRateReduction && !cc.UsesRateSamples) _prr = new ProportionalRateReduction();
         _tailLossProbes = tailLossProbes;
         _recoverPoint = _fack = _rackEnd = iss;
         _undo = new RetransmissionUndo(cc);
@@ -114,7 +127,10 @@ internal sealed class RackRecovery : ILossRecovery
     public LossRecoveryActions OnDuplicateAck(Instant now, in SenderView snd, TimeSpan? smoothedRtt)
     {
         UpdateDelivered(now, snd.Una);
-        return DetectAndRecover(now, snd, smoothedRtt);
+        CountDelivered(snd.Una, 0);
+        LossRecoveryActions actions = DetectAndRecover(now, snd, smoothedRtt);
+        StepProportionalRateReduction(snd, unaAdvanced: false);
+        return actions;
     }
 
     /// <inheritdoc />
@@ -122,6 +138,7 @@ internal sealed class RackRecovery : ILossRecovery
     {
         SeqNumber ack = snd.Una;
         UpdateDelivered(now, ack);
+        CountDelivered(ack, acked);
         LossRecoveryActions actions = LossRecoveryActions.None;
         if (_undo.OnAck(ack, tsEcho)) actions |= EndEpisodeUndone();
         if (_dsackRoundActive && ack >= _dsackRound) _dsackRoundActive = false;
@@ -154,7 +171,9 @@ internal sealed class RackRecovery : ILossRecovery
                 _cc.OnExitRecovery(now);
             }
         }
-        return actions | DetectAndRecover(now, snd, smoothedRtt);
+        actions |= DetectAndRecover(now, snd, smoothedRtt);
+        StepProportionalRateReduction(snd, unaAdvanced: true);
+        return actions;
     }
 
     /// <inheritdoc />
@@ -162,7 +181,28 @@ internal sealed class RackRecovery : ILossRecovery
     {
         _reorderTimeout = Instant.Never;
         _rackAdvanced = true; // look again: time alone may have made segments lost
-        return DetectAndRecover(now, snd, smoothedRtt);
+        _delivered = 0;
+        LossRecoveryActions actions = DetectAndRecover(now, snd, smoothedRtt);
+        StepProportionalRateReduction(snd, unaAdvanced: false); // delivers nothing: only a recovery it began may send (its first repair)
+        return actions;
+    }
+
+    /// <summary>DeliveredData (RFC 9937 §6.2): the advance of SND.UNA plus the change in SACKed bytes above it.</summary>
+    private void CountDelivered(SeqNumber una, int acked)
+    {
+        long sacked = _scoreboard.SackedBytes(una);
+        _delivered = Math.Max(0, acked + sacked - _sackedBytes);
+        _sackedBytes = sacked;
+    }
+
+    /// <summary>
+    /// The PRR step for the event just handled, after loss detection (RFC 9937 §6.2): in recovery, the ACK's delivered data
+    /// sets the window the sender holds against the pipe. Safe (PRR-SSRB) when it advanced SND.UNA and found no new loss.
+    /// </summary>
+    private void StepProportionalRateReduction(in SenderView snd, bool unaAdvanced)
+    {
+        if (_prr is null || !_inRecovery) return;
+        _prr.OnAck(_delivered, Pipe(), _cc.SlowStartThreshold, unaAdvanced && !_newLoss, snd.Smss);
     }
 
     /// <summary>
@@ -179,6 +219,7 @@ internal sealed class RackRecovery : ILossRecovery
         _inRecovery = false;
         _afterTimeout = true;
         _scoreboard.Clear();
+        _sackedBytes = 0;
         for (int i = 0; i < _log.Count; i++)
         {
             ref SentSegmentLog.Entry e = ref _log[i];
@@ -203,19 +244,20 @@ internal sealed class RackRecovery : ILossRecovery
     public void OnSendBufferDiscarded()
     {
         _scoreboard.Clear();
+        _sackedBytes = 0;
         _log.Clear();
         _reorderTimeout = Instant.Never;
         _pipeStale = true;
     }
 
     /// <summary>
-    /// How many bytes may go out now: the window (ssthresh in recovery, as RFC 6675 §5 step C, cwnd otherwise) less the pipe,
-    /// the bytes still in the network — sent, not SACKed, not marked lost without being resent. During the go-back-N after a
-    /// timeout everything between SND.UNA and SND.NXT counts.
+    /// How many bytes may go out now: the window less the pipe, the bytes still in the network — sent, not SACKed, not marked
+    /// lost without being resent. In recovery the window is PRR's (RFC 9937), or ssthresh without it (RFC 6675 §5 step C);
+    /// cwnd otherwise. During the go-back-N after a timeout everything between SND.UNA and SND.NXT counts.
     /// </summary>
     public long CongestionRoom(in SenderView snd)
     {
-        long window = _inRecovery ? _cc.SlowStartThreshold : _cc.CongestionWindow;
+        long window = !_inRecovery ? _cc.CongestionWindow : _prr?.Window ?? _cc.SlowStartThreshold;
         if (snd.Nxt < snd.Max) return window - (snd.Nxt - snd.Una);
         return window - Pipe();
     }
@@ -246,6 +288,7 @@ internal sealed class RackRecovery : ILossRecovery
     /// <inheritdoc />
     public void OnSent(SeqNumber start, SeqNumber end, Instant now)
     {
+        if (_inRecovery) _prr?.OnSent(end - start);
         _log.Append(start, end, now);
         if (!_pipeStale) _pipe += end - start;
     }
@@ -257,6 +300,7 @@ internal sealed class RackRecovery : ILossRecovery
     public void OnRetransmitted(SeqNumber start, SeqNumber end, Instant now, uint? tsVal)
     {
         _undo.OnRetransmitted(start, tsVal);
+        if (_inRecovery) _prr?.OnSent(end - start);
         int i = _log.IndexOf(start);
         if (i < 0) return;
         for (; i < _log.Count; i++)
@@ -339,11 +383,11 @@ internal sealed class RackRecovery : ILossRecovery
         if (e.Retransmitted)
         {
             // §6.2 step 2: a delivery sooner than the least RTT after the resend was the original's; it says nothing of RACK.rtt.
-            if (_minRtt is { } min && rtt < min) return;
+            if (_minRtt.Value is { } min && rtt < min) return;
         }
-        else if (_minRtt is not { } least || rtt < least)
+        else
         {
-            _minRtt = rtt;
+            _minRtt.Update(now, rtt, MinRttWindow);
         }
         // §6.2 step 3: an original transmission delivered below the highest delivered end was reordered.
         if (e.End > _fack) _fack = e.End;
@@ -371,7 +415,7 @@ internal sealed class RackRecovery : ILossRecovery
             if (_inRecovery || _afterTimeout) return TimeSpan.Zero;
             if (_scoreboard.SackedBytes(una) >= (long)SackScoreboard.DupThresh * _smss) return TimeSpan.Zero;
         }
-        TimeSpan basis = _minRtt ?? smoothedRtt ?? TimeSpan.Zero;
+        TimeSpan basis = _minRtt.Value ?? smoothedRtt ?? TimeSpan.Zero;
         TimeSpan window = TimeSpan.FromTicks(basis.Ticks / 4 * _reorderWindowMultiplier);
         return smoothedRtt is { } srtt && window > srtt ? srtt : window;
     }
@@ -384,6 +428,7 @@ internal sealed class RackRecovery : ILossRecovery
     private LossRecoveryActions DetectAndRecover(Instant now, in SenderView snd, TimeSpan? smoothedRtt)
     {
         _smss = snd.Smss;
+        _newLoss = false;
         if (!_rackAdvanced) return LossRecoveryActions.None;
         _rackAdvanced = false;
         TimeSpan reorderWindow = ComputeReorderWindow(smoothedRtt, snd.Una);
@@ -408,6 +453,7 @@ internal sealed class RackRecovery : ILossRecovery
         }
         _reorderTimeout = wait > TimeSpan.Zero ? now + wait : Instant.Never;
         if (!lost) return LossRecoveryActions.None;
+        _newLoss = true;
         _pipeStale = true;
         if (_inRecovery || snd.Una < _recoverPoint) return LossRecoveryActions.None;
 
@@ -415,6 +461,8 @@ internal sealed class RackRecovery : ILossRecovery
         _inRecovery = true;
         _recoverPoint = snd.Max;
         _cc.OnEnterRecovery(now, snd.InFlight);
+        // RFC 9937 §6.1: RecoverFS is what may be delivered from here: in flight, lost, and what this ACK delivered.
+        _prr?.Begin(snd.InFlight - _sackedBytes + _delivered, Pipe());
         LossRecoveryActions actions = LossRecoveryActions.EnteredRecovery;
         if (_log.Count > 0 && _log[0].Lost && _log[0].RepairedTo == _log[0].Start) actions |= LossRecoveryActions.RetransmitFirst;
         return actions;

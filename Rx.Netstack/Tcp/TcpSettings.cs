@@ -74,6 +74,15 @@ public sealed record TcpSettings
     public bool EnableRack { get; init; } = true;
 
     /// <summary>
+    /// Proportional Rate Reduction (RFC 9937) in fast recovery: each ACK lets out a share of what it delivered, so the data in
+    /// flight falls smoothly to the new slow-start threshold by the end of recovery (and after heavy loss grows back towards it
+    /// as in slow start). With this off, recovery sends as RFC 6675 (SACK: nothing until the pipe fell below ssthresh, then
+    /// one segment per ACK) and RFC 6582 (without SACK: cwnd inflated per duplicate ACK) describe. BBR sets its own window in
+    /// recovery and does without PRR either way (as in Linux). Default true.
+    /// </summary>
+    public bool EnableProportionalRateReduction { get; init; } = true;
+
+    /// <summary>
     /// Explicit Congestion Notification (RFC 3168): a connection we open asks for it in its SYN, one we accept agrees when the
     /// peer asked. Then new data goes out ECN-capable (ECT(0)), a router's congestion mark (CE) is echoed to the sender, and
     /// the sender slows down once per window as for a loss, without one. Default false (Linux's tcp_ecn=1 is the same, 2

@@ -33,7 +33,8 @@ public enum CongestionControlAlgorithm
 /// again before any new data is acknowledged leaves ssthresh alone (RFC 5681 §3.1: the same segment timed out again).</item>
 /// </list>
 /// A sender that does RFC 6675 pipe-based SACK recovery instead uses <see cref="SlowStartThreshold"/> as its recovery window and
-/// skips <see cref="OnDuplicateAck"/> / <see cref="OnPartialAck"/>.
+/// skips <see cref="OnDuplicateAck"/> / <see cref="OnPartialAck"/>; one that does Proportional Rate Reduction (RFC 9937, the
+/// default) sizes its sends in recovery from <see cref="SlowStartThreshold"/> and the data delivered, and skips them too.
 /// </remarks>
 internal interface ICongestionControl
 {
