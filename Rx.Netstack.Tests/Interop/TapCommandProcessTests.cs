@@ -44,7 +44,7 @@ public sealed class TapCommandProcessTests
             // -w: keep asking until three replies or the deadline (the stack's IPv6 address is tentative for its first second).
             Assert.Contains("3 received", host.Exec("ping", "-c", "3", "-i", "0.2", "-w", "20", StackV4.ToString()));
             Assert.Contains("3 received", host.Exec("ping", "-c", "3", "-i", "0.2", "-w", "20", "-s", "3000", StackV4.ToString()));
-            Assert.Contains("3 received", PingV6UntilAnswered(host));
+            Assert.Contains("3 received", KernelPing.UntilAnswered(host, StackV6.ToString()));
             Assert.Contains("<h1>rx-netstack</h1>", host.Exec("curl", "-sS", "--max-time", "10", $"http://{StackV4}/"));
             Assert.Contains("<h1>rx-netstack</h1>", host.Exec("curl", "-sS", "--max-time", "10", $"http://[{StackV6}]/"));
 
@@ -80,22 +80,5 @@ public sealed class TapCommandProcessTests
         {
             throw new Xunit.Sdk.XunitException($"{e.Message}\n--- rx-netstack output ---\n{string.Join('\n', cli.Lines)}");
         }
-    }
-
-    /// <summary>
-    /// Pings the stack's IPv6 address, again if a round fails (at most five rounds of at most 5 s). The address is tentative
-    /// for its first second (RFC 4862 duplicate address detection): a neighbour solicitation the host sends then goes
-    /// unanswered, the host reports "address unreachable", and iputils' ping counts that error towards -c and stops early.
-    /// </summary>
-    private static string PingV6UntilAnswered(NetworkNamespace host)
-    {
-        string last = "";
-        for (int round = 0; round < 5; round++)
-        {
-            try { last = host.Exec("ping", "-c", "3", "-i", "0.2", "-w", "5", StackV6.ToString()); }
-            catch (InvalidOperationException e) { last = e.Message; }
-            if (last.Contains("3 received", StringComparison.Ordinal)) break;
-        }
-        return last;
     }
 }
