@@ -65,7 +65,7 @@ internal sealed class ProxyCommand
         }
         using (tun)
         {
-            var settings = new TcpSettings { SendBufferSize = 512 * 1024, ReceiveBufferSize = 512 * 1024 };
+            var settings = new TcpSettings { SendBufferSize = 512 * 1024, ReceiveBufferSize = 512 * 1024, CongestionControl = options.Congestion };
             var stack = new Netstack(new NetstackOptions { Addresses = options.Addresses, Tcp = settings });
             IDisposable attachment = stack.Attach(tun);
             try

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Net;
+using Rx.Netstack.Tcp.Congestion;
 
 namespace Rx.Netstack.Cli;
 
@@ -13,8 +14,9 @@ namespace Rx.Netstack.Cli;
 /// <param name="Socks5">A SOCKS5 server that opens the upstream TCP connections, or null to open them here.</param>
 /// <param name="Quiet">No line per connection or flow.</param>
 /// <param name="Dashboard">Serve the live dashboard (counters, every relayed connection) at /dashboard on the stack's own address.</param>
+/// <param name="Congestion">The TCP congestion control of the connections the stack terminates.</param>
 internal sealed record ProxyOptions(string Device, IReadOnlyList<InterfaceAddress> Addresses, IReadOnlyList<NetPrefix> Intercept,
-    IPEndPoint? Socks5 = null, bool Quiet = false, bool Dashboard = false)
+    IPEndPoint? Socks5 = null, bool Quiet = false, bool Dashboard = false, CongestionControlAlgorithm Congestion = CongestionControlAlgorithm.Cubic)
 {
     /// <summary>The `proxy` command; its action binds the options and hands them to <paramref name="run"/>.</summary>
     public static Command CreateCommand(Func<ProxyOptions, Task<int>> run)
@@ -57,9 +59,11 @@ internal sealed record ProxyOptions(string Device, IReadOnlyList<InterfaceAddres
             Description = "Serve a live dashboard at http://ADDRESS/dashboard on the stack's own address: counters and every relayed connection, intercepted ones by their original destination.",
         };
 
+        var congestion = TunOptions.CongestionOption();
+
         var command = new Command("proxy", "Terminate the TCP and UDP that arrive on a Linux TUN device for other hosts and carry it on with the host's sockets (a transparent proxy, the heart of a userspace VPN) until Ctrl-C or SIGTERM.")
         {
-            device, addresses, intercept, socks5, quiet, dashboard,
+            device, addresses, intercept, socks5, quiet, dashboard, congestion,
         };
         command.SetAction(result => run(new ProxyOptions(
             result.GetRequiredValue(device),
@@ -67,7 +71,8 @@ internal sealed record ProxyOptions(string Device, IReadOnlyList<InterfaceAddres
             result.GetValue(intercept) is { Count: > 0 } prefixes ? prefixes : [NetPrefix.AllV4, NetPrefix.AllV6],
             result.GetValue(socks5),
             result.GetValue(quiet),
-            result.GetValue(dashboard))));
+            result.GetValue(dashboard),
+            result.GetValue(congestion))));
         return command;
     }
 }

@@ -35,7 +35,7 @@ internal static class TapCommand
                 Addresses = options.Addresses,
                 Routes = options.Routes,
                 Ethernet = new EthernetSettings { MacAddress = options.Mac, Dhcp = options.Dhcp },
-                Tcp = ServiceHost.DefaultTcpSettings,
+                Tcp = ServiceHost.DefaultTcpSettings with { CongestionControl = options.Congestion },
             });
             PcapWriter? writer = options.PcapPath is null ? null : new PcapWriter(File.Create(options.PcapPath), stack.Scheduler, medium: LinkMedium.Ethernet);
             CaptureDevice? capture = writer is null ? null : new CaptureDevice(tap, stack.Scheduler, writer);
@@ -47,7 +47,7 @@ internal static class TapCommand
             try
             {
                 using DashboardHub? dashboard = options.Dashboard ? new DashboardHub([new DashboardSource(tap.Name, stack)]) : null;
-                await using (var host = await ServiceHost.StartAsync(stack, options.Quiet ? null : Console.Out, null, dashboard, options.DiscardSha256).ConfigureAwait(false))
+                await using (var host = await ServiceHost.StartAsync(stack, options.Quiet ? null : Console.Out, stack.Options.Tcp, dashboard, options.DiscardSha256).ConfigureAwait(false))
                 {
                     Console.WriteLine($"rx-netstack on {tap.Name} (Ethernet, MTU {tap.Mtu}), MAC {stack.MacAddress}, addresses {string.Join(", ", stack.Addresses)}");
                     foreach (Route route in options.Routes) Console.WriteLine($"  route {route}");

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Rx.Netstack.Tcp.Congestion;
 
 namespace Rx.Netstack.Cli;
 
@@ -12,8 +13,10 @@ namespace Rx.Netstack.Cli;
 /// <param name="Dashboard">Serve the live dashboard at /dashboard on the stack's HTTP port.</param>
 /// <param name="Dhcp">Get an IPv4 address, prefix and gateway from a DHCP server and keep the lease.</param>
 /// <param name="DiscardSha256">The discard service hashes what each connection sent.</param>
+/// <param name="Congestion">The TCP congestion control of every connection.</param>
 internal sealed record TapOptions(string Device, IReadOnlyList<InterfaceAddress> Addresses, MacAddress? Mac, IReadOnlyList<Route> Routes,
-    string? PcapPath, bool Quiet = false, bool Dashboard = false, bool Dhcp = false, bool DiscardSha256 = false)
+    string? PcapPath, bool Quiet = false, bool Dashboard = false, bool Dhcp = false, bool DiscardSha256 = false,
+    CongestionControlAlgorithm Congestion = CongestionControlAlgorithm.Cubic)
 {
     /// <summary>The `tap` command; its action binds the options and hands them to <paramref name="run"/>.</summary>
     public static Command CreateCommand(Func<TapOptions, Task<int>> run)
@@ -53,10 +56,11 @@ internal sealed record TapOptions(string Device, IReadOnlyList<InterfaceAddress>
         var dhcp = new Option<bool>("--dhcp") { Description = "Get an IPv4 address, prefix and default gateway from a DHCP server on the link (RFC 2131); each lease change is printed." };
 
         var discardSha256 = TunOptions.DiscardSha256Option();
+        var congestion = TunOptions.CongestionOption();
 
         var command = new Command("tap", "Join an Ethernet link through a Linux TAP device (root or CAP_NET_ADMIN) as a host of its own — ARP, neighbour discovery, its own MAC — and serve what `tun` serves until Ctrl-C or SIGTERM.")
         {
-            device, addresses, mac, routes, pcap, quiet, dashboard, dhcp, discardSha256,
+            device, addresses, mac, routes, pcap, quiet, dashboard, dhcp, discardSha256, congestion,
         };
         command.SetAction(result => run(new TapOptions(
             result.GetRequiredValue(device),
@@ -67,7 +71,8 @@ internal sealed record TapOptions(string Device, IReadOnlyList<InterfaceAddress>
             result.GetValue(quiet),
             result.GetValue(dashboard),
             result.GetValue(dhcp),
-            result.GetValue(discardSha256))));
+            result.GetValue(discardSha256),
+            result.GetValue(congestion))));
         return command;
     }
 }

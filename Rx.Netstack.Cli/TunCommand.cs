@@ -35,7 +35,8 @@ internal static class TunCommand
         using (queues)
         using (tun)
         {
-            var stack = new Netstack(new NetstackOptions { Addresses = options.Addresses, Tcp = ServiceHost.DefaultTcpSettings, Engines = options.Engines });
+            TcpSettings tcp = ServiceHost.DefaultTcpSettings with { CongestionControl = options.Congestion };
+            var stack = new Netstack(new NetstackOptions { Addresses = options.Addresses, Tcp = tcp, Engines = options.Engines });
             PcapWriter? writer = options.PcapPath is null ? null : new PcapWriter(File.Create(options.PcapPath), stack.Scheduler);
             CaptureDevice? capture = writer is null ? null : new CaptureDevice(tun, stack.Scheduler, writer);
             IDisposable attachment = queues is not null ? stack.AttachQueues(queues) : stack.Attach((IPacketDevice?)capture ?? tun);
@@ -44,7 +45,7 @@ internal static class TunCommand
             try
             {
                 using DashboardHub? dashboard = options.Dashboard ? new DashboardHub([new DashboardSource(tun.Name, stack)]) : null;
-                await using (var host = await ServiceHost.StartAsync(stack, options.Quiet ? null : Console.Out, null, dashboard, options.DiscardSha256).ConfigureAwait(false))
+                await using (var host = await ServiceHost.StartAsync(stack, options.Quiet ? null : Console.Out, tcp, dashboard, options.DiscardSha256).ConfigureAwait(false))
                 {
                     PrintBanner(tun, options, host);
                     try { await Task.Delay(Timeout.Infinite, stop.Token).ConfigureAwait(false); }

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Text;
+using Rx.Netstack.Tcp.Congestion;
 
 namespace Rx.Netstack.Cli;
 
@@ -12,7 +13,9 @@ namespace Rx.Netstack.Cli;
 /// <param name="Engines">Protocol engines, one per queue of a multi-queue TUN.</param>
 /// <param name="Offloads">Open the TUN device with virtio-net headers (GSO, checksum offload).</param>
 /// <param name="DiscardSha256">The discard service hashes what each connection sent (off: it only counts, as a discard server does).</param>
-internal sealed record TunOptions(string Device, IReadOnlyList<InterfaceAddress> Addresses, string? PcapPath, bool Quiet = false, bool Dashboard = false, int Engines = 1, bool Offloads = true, bool DiscardSha256 = false)
+/// <param name="Congestion">The TCP congestion control of every connection.</param>
+internal sealed record TunOptions(string Device, IReadOnlyList<InterfaceAddress> Addresses, string? PcapPath, bool Quiet = false, bool Dashboard = false, int Engines = 1, bool Offloads = true, bool DiscardSha256 = false,
+    CongestionControlAlgorithm Congestion = CongestionControlAlgorithm.Cubic)
 {
     /// <summary>Linux's limit on an interface name: IFNAMSIZ (16) less the terminating zero.</summary>
     public const int MaxInterfaceNameBytes = 15;
@@ -43,10 +46,11 @@ internal sealed record TunOptions(string Device, IReadOnlyList<InterfaceAddress>
         };
 
         var discardSha256 = DiscardSha256Option();
+        var congestion = CongestionOption();
 
         var command = new Command("tun", "Serve ICMP echo, TCP echo (7), discard (9), chargen (19), UDP echo (7) and HTTP (80) on a Linux TUN device (root or CAP_NET_ADMIN) until Ctrl-C or SIGTERM.")
         {
-            device, addresses, pcap, quiet, dashboard, engines, offloads, discardSha256,
+            device, addresses, pcap, quiet, dashboard, engines, offloads, discardSha256, congestion,
         };
         command.Validators.Add(result =>
         {
@@ -62,9 +66,24 @@ internal sealed record TunOptions(string Device, IReadOnlyList<InterfaceAddress>
             result.GetValue(dashboard),
             result.GetValue(engines),
             result.GetValue(offloads) != "off",
-            result.GetValue(discardSha256))));
+            result.GetValue(discardSha256),
+            result.GetValue(congestion))));
         return command;
     }
+
+    /// <summary><c>--congestion cubic|newreno|bbr</c>, shared by the commands that run TCP connections (<c>tun</c>, <c>tap</c>, <c>proxy</c>).</summary>
+    internal static Option<CongestionControlAlgorithm> CongestionOption() => new("--congestion")
+    {
+        Description = "TCP congestion control of every connection: cubic (RFC 9438, loss-based), newreno (RFC 6582) or bbr (model-based: keeps its rate under random loss, paces its sends).",
+        HelpName = "cubic|newreno|bbr",
+        DefaultValueFactory = _ => CongestionControlAlgorithm.Cubic,
+        CustomParser = result => OptionParsers.OneOf("--congestion", "cubic", "newreno", "bbr")(result) switch
+        {
+            "newreno" => CongestionControlAlgorithm.NewReno,
+            "bbr" => CongestionControlAlgorithm.Bbr,
+            _ => CongestionControlAlgorithm.Cubic,
+        },
+    };
 
     /// <summary><c>--discard-sha256</c>, shared by the commands that serve the services (<c>tun</c>, <c>tap</c>).</summary>
     internal static Option<bool> DiscardSha256Option() => new("--discard-sha256")

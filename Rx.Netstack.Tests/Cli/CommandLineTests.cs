@@ -126,6 +126,13 @@ public sealed partial class CommandLineTests
         Assert.False(o.DiscardSha256);
         Assert.True((await InvokeAsync("tun", "-d", "t0", "-a", "10.0.0.2", "--discard-sha256")).Ran<TunOptions>("tun").DiscardSha256);
         Assert.True((await InvokeAsync("tap", "-d", "t0", "--discard-sha256")).Ran<TapOptions>("tap").DiscardSha256);
+        Assert.Equal(Rx.Netstack.Tcp.Congestion.CongestionControlAlgorithm.Cubic, o.Congestion);
+        Assert.Equal(Rx.Netstack.Tcp.Congestion.CongestionControlAlgorithm.Bbr,
+            (await InvokeAsync("tun", "-d", "t0", "-a", "10.0.0.2", "--congestion", "bbr")).Ran<TunOptions>("tun").Congestion);
+        Assert.Equal(Rx.Netstack.Tcp.Congestion.CongestionControlAlgorithm.NewReno,
+            (await InvokeAsync("tap", "-d", "t0", "--congestion", "newreno")).Ran<TapOptions>("tap").Congestion);
+        Assert.Equal(Rx.Netstack.Tcp.Congestion.CongestionControlAlgorithm.Bbr,
+            (await InvokeAsync("proxy", "-d", "t0", "-a", "10.0.0.2", "--congestion", "bbr")).Ran<ProxyOptions>("proxy").Congestion);
 
         // bench/http-compare.sh
         o = (await InvokeAsync("tun", "--device", "rxhc0", "--address", "10.77.0.2/24", "--quiet")).Ran<TunOptions>("tun");
