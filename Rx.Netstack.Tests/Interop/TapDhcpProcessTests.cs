@@ -52,9 +52,7 @@ public sealed class TapDhcpProcessTests
             Assert.Equal(0, await cli.WaitForExitAsync(Patience));
             // Stopping released the lease (RFC 2131 §4.4.6): dnsmasq took it back and dropped it from its lease file.
             Assert.Contains(cli.Lines, line => line.StartsWith($"dhcp released: {address}/", StringComparison.Ordinal));
-            var clock = System.Diagnostics.Stopwatch.StartNew();
-            while (File.ReadAllText(leases).Contains("02:00:00:77:10:02", StringComparison.Ordinal) && clock.Elapsed < Patience)
-                await Task.Delay(100);
+            await WaitForFileAsync(leases, text => !text.Contains("02:00:00:77:10:02", StringComparison.Ordinal), Patience);
             Assert.DoesNotContain("02:00:00:77:10:02", File.ReadAllText(leases));
         }
         catch (Exception e)
@@ -67,6 +65,25 @@ public sealed class TapDhcpProcessTests
                 try { System.Diagnostics.Process.GetProcessById(pid).Kill(); } catch (ArgumentException) { } // gone already
             File.Delete(leases);
             File.Delete(pidFile);
+        }
+    }
+
+    /// <summary>Waits until <paramref name="done"/> holds for the file's text, looking again on each change the file system
+    /// reports (watched first, so no change between is missed), or until <paramref name="patience"/> runs out.</summary>
+    private static async Task WaitForFileAsync(string path, Func<string, bool> done, TimeSpan patience)
+    {
+        using var watcher = new FileSystemWatcher(Path.GetDirectoryName(path)!, Path.GetFileName(path));
+        using var changed = new SemaphoreSlim(0);
+        FileSystemEventHandler signal = (_, _) => changed.Release();
+        watcher.Changed += signal;
+        watcher.Created += signal;
+        watcher.Renamed += (_, _) => changed.Release(); // dnsmasq may write a new file and rename it over the old
+        watcher.EnableRaisingEvents = true;
+        using var deadline = new CancellationTokenSource(patience);
+        while (!done(File.ReadAllText(path)))
+        {
+            try { await changed.WaitAsync(deadline.Token); }
+            catch (OperationCanceledException) { return; }
         }
     }
 }
