@@ -131,35 +131,10 @@ public sealed unsafe class TapDevice : IPacketDevice, IDisposable
     private void ReadLoop()
     {
         byte[] buffer = ArrayPool<byte>.Shared.Rent(65536);
-        Exception? failure = null;
+        Exception? failure;
         try
         {
-            var fds = stackalloc LinuxNative.PollFd[2];
-            while (!_stopping)
-            {
-                fds[0] = new LinuxNative.PollFd { Fd = _fd, Events = LinuxNative.POLLIN };
-                fds[1] = new LinuxNative.PollFd { Fd = _wakeRead, Events = LinuxNative.POLLIN };
-                if (LinuxNative.Poll(fds, 2, -1) < 0)
-                {
-                    int errno = Marshal.GetLastPInvokeError();
-                    if (errno == LinuxNative.EINTR) continue;
-                    failure = TunDeviceException.ForFailedCall("poll", Name, errno);
-                    break;
-                }
-                if (fds[1].Revents != 0 || _stopping) break;
-                short revents = fds[0].Revents;
-                if ((revents & LinuxNative.POLLIN) != 0)
-                {
-                    failure = ReadBurst(buffer);
-                    if (failure is not null) break;
-                    continue;
-                }
-                if ((revents & (LinuxNative.POLLERR | LinuxNative.POLLHUP | LinuxNative.POLLNVAL)) != 0)
-                {
-                    failure = new TunDeviceException($"TAP device '{Name}': the descriptor reported an error (poll events 0x{revents:x}).");
-                    break;
-                }
-            }
+            failure = DescriptorReader.Run("TAP", Name, _fd, _wakeRead, () => _stopping, () => ReadBurst(buffer));
         }
         catch (Exception e)
         {
@@ -179,19 +154,9 @@ public sealed unsafe class TapDevice : IPacketDevice, IDisposable
     {
         for (int i = 0; i < MaxReadsPerPoll && !_stopping; i++)
         {
-            nint n;
-            fixed (byte* p = buffer) n = LinuxNative.Read(_fd, p, (nuint)buffer.Length);
-            if (n > 0)
-            {
-                _received.OnNext(new ReadOnlyMemory<byte>(buffer, 0, (int)n));
-                continue;
-            }
-            int errno = Marshal.GetLastPInvokeError();
-            if (n < 0 && errno == LinuxNative.EAGAIN) return null;
-            if (n < 0 && errno == LinuxNative.EINTR) continue;
-            return n == 0
-                ? new TunDeviceException($"TAP device '{Name}': the interface went away.")
-                : TunDeviceException.ForFailedCall("read", Name, errno);
+            int n = DescriptorReader.ReadOne("TAP", Name, _fd, buffer, out TunDeviceException? failure);
+            if (n > 0) _received.OnNext(new ReadOnlyMemory<byte>(buffer, 0, n));
+            else if (n < 0) return failure;
         }
         return null;
     }

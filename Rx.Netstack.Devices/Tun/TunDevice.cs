@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Diagnostics;
 using System.Reactive.Subjects;
 using System.Runtime.InteropServices;
@@ -251,35 +250,10 @@ public sealed unsafe class TunDevice : IPacketDevice, IDisposable
         // Super-packets of 8 KiB or more are handed to the stack in their buffer, not copied (DeviceReadBuffer).
         var buffer = new DeviceReadBuffer();
         Debug.Assert(DeviceReadBuffer.Size >= ReadBufferSize, "a read buffer holds the largest read");
-        Exception? failure = null;
+        Exception? failure;
         try
         {
-            var fds = stackalloc LinuxNative.PollFd[2];
-            while (!_stopping)
-            {
-                fds[0] = new LinuxNative.PollFd { Fd = _fd, Events = LinuxNative.POLLIN };
-                fds[1] = new LinuxNative.PollFd { Fd = _wakeRead, Events = LinuxNative.POLLIN };
-                if (LinuxNative.Poll(fds, 2, -1) < 0)
-                {
-                    int errno = Marshal.GetLastPInvokeError();
-                    if (errno == LinuxNative.EINTR) continue;
-                    failure = TunDeviceException.ForFailedCall("poll", Name, errno);
-                    break;
-                }
-                if (fds[1].Revents != 0 || _stopping) break;
-                short revents = fds[0].Revents;
-                if ((revents & LinuxNative.POLLIN) != 0)
-                {
-                    failure = ReadBurst(buffer);
-                    if (failure is not null) break;
-                    continue;
-                }
-                if ((revents & (LinuxNative.POLLERR | LinuxNative.POLLHUP | LinuxNative.POLLNVAL)) != 0)
-                {
-                    failure = new TunDeviceException($"TUN device '{Name}': the descriptor reported an error (poll events 0x{revents:x}).");
-                    break;
-                }
-            }
+            failure = DescriptorReader.Run("TUN", Name, _fd, _wakeRead, () => _stopping, () => ReadBurst(buffer));
         }
         catch (Exception e)
         {
@@ -306,19 +280,9 @@ public sealed unsafe class TunDevice : IPacketDevice, IDisposable
         }
         for (int i = 0; i < MaxReadsPerPoll && !_stopping; i++)
         {
-            nint n;
-            fixed (byte* p = buffer.Span) n = LinuxNative.Read(_fd, p, (nuint)ReadBufferSize);
-            if (n > 0)
-            {
-                Deliver(buffer, (int)n);
-                continue;
-            }
-            int errno = Marshal.GetLastPInvokeError();
-            if (n < 0 && errno == LinuxNative.EAGAIN) return null; // drained: back to poll()
-            if (n < 0 && errno == LinuxNative.EINTR) continue;
-            return n == 0
-                ? new TunDeviceException($"TUN device '{Name}': the interface went away.")
-                : TunDeviceException.ForFailedCall("read", Name, errno);
+            int n = DescriptorReader.ReadOne("TUN", Name, _fd, buffer.Span[..ReadBufferSize], out TunDeviceException? failure);
+            if (n > 0) Deliver(buffer, n);
+            else if (n < 0) return failure; // null: drained, back to poll()
         }
         return null; // bounded: poll() again, which also sees the wake pipe
     }
@@ -341,19 +305,9 @@ public sealed unsafe class TunDevice : IPacketDevice, IDisposable
                 coalescer.Flush(_received);
                 room = coalescer.NextReadBuffer;
             }
-            nint n;
-            fixed (byte* p = room) n = LinuxNative.Read(_fd, p, (nuint)room.Length);
-            if (n > 0)
-            {
-                coalescer.Commit((int)n);
-                continue;
-            }
-            int errno = Marshal.GetLastPInvokeError();
-            if (n < 0 && errno == LinuxNative.EAGAIN) return null;
-            if (n < 0 && errno == LinuxNative.EINTR) continue;
-            return n == 0
-                ? new TunDeviceException($"TUN device '{Name}': the interface went away.")
-                : TunDeviceException.ForFailedCall("read", Name, errno);
+            int n = DescriptorReader.ReadOne("TUN", Name, _fd, room, out TunDeviceException? failure);
+            if (n > 0) coalescer.Commit(n);
+            else if (n < 0) return failure;
         }
         return null;
     }
