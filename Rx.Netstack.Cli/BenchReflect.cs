@@ -16,11 +16,11 @@ namespace Rx.Netstack.Cli;
 /// </summary>
 internal static class BenchReflect
 {
-    private static readonly NetAddress StackAddress = NetAddress.Parse("10.81.0.2");
-    private static readonly NetAddress PeerAddress = NetAddress.Parse("10.81.0.1");
+    internal static readonly NetAddress StackAddress = NetAddress.Parse("10.81.0.2");
+    internal static readonly NetAddress PeerAddress = NetAddress.Parse("10.81.0.1");
 
     /// <summary>The reflector's discard port (bulk) and the stack's listening port (connections).</summary>
-    private const ushort SinkPort = 9, ListenPort = 80;
+    internal const ushort SinkPort = 9, ListenPort = 80;
 
     /// <summary>A safety bound on bytes per second besides the time.</summary>
     private const double MaxBytesPerSecond = 20e9;
@@ -35,20 +35,24 @@ internal static class BenchReflect
         return results;
     }
 
-    /// <summary>N queues of an in-memory link, their peer ends answered by reflectors; the stack on the queues.</summary>
-    private sealed class Rig : IMultiQueuePacketDevice, IDisposable
+    /// <summary>N queues of an in-memory link, their peer ends answered by reflectors; the stack on the queues (on
+    /// <paramref name="scheduler"/> if given, with inline continuations: tests drive it in virtual time).</summary>
+    internal sealed class Rig : IMultiQueuePacketDevice, IDisposable
     {
         private readonly (PipeDevice A, PipeDevice B)[] _pairs;
         private readonly IDisposable[] _subscriptions;
 
-        public Rig(BenchOptions o, bool clientMode)
+        public Rig(BenchOptions o, bool clientMode, System.Reactive.Concurrency.IScheduler? scheduler = null)
         {
             int mtu = 1500;
             _pairs = [.. Enumerable.Range(0, o.Engines).Select(_ => PipeDevice.CreatePair(mtu, checksumOffload: ChecksumOffload.Both, tcpSegmentationOffload: o.Offloads))];
             Reflectors = [.. _pairs.Select((p, i) => new Reflector(p.B, clientMode, laneBase: i * 3000))];
             _subscriptions = [.. _pairs.Select((p, i) => p.B.Received.Subscribe(Reflectors[i]))];
             var settings = new TcpSettings { SendBufferSize = o.Buffer, ReceiveBufferSize = o.Buffer };
-            Stack = new Netstack(new NetstackOptions { Addresses = [new InterfaceAddress(StackAddress, 24)], Engines = o.Engines, Tcp = settings });
+            Stack = new Netstack(new NetstackOptions
+            {
+                Addresses = [new InterfaceAddress(StackAddress, 24)], Engines = o.Engines, Tcp = settings, RunContinuationsInline = scheduler is not null,
+            }, scheduler);
             Attachment = o.Engines > 1 ? Stack.AttachQueues(this) : Stack.Attach(_pairs[0].A);
         }
 
