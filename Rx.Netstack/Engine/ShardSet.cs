@@ -164,8 +164,8 @@ internal sealed class ShardSet
     };
 
     /// <summary>Submits a command of the facade's own to engine <paramref name="engine"/>; <paramref name="onReply"/> runs on that engine.</summary>
-    public void SubmitInternal(int engine, Command command, Action<Reply> onReply) =>
-        _engines[engine].Passes.Submit(new PendingRequest(_engines[0].NextRequestId(), command, new ReplyObserver(onReply)));
+    public void SubmitInternal(int engine, Command command, Action<Reply> onReply, IAcceptSink? acceptSink = null) =>
+        _engines[engine].Passes.Submit(new PendingRequest(_engines[0].NextRequestId(), command, new ReplyObserver(onReply)) { AcceptSink = acceptSink });
 
     /// <summary>Answers an application's request the facade handled itself; false when it was cancelled or answered already.</summary>
     public bool Answer(PendingRequest request, Reply reply)
