@@ -54,20 +54,24 @@ internal sealed class ProxyCommand
     {
         using var stop = new StopSignal();
         TunDevice tun;
+        MultiQueueTunDevice? queues = null;
         try
         {
-            tun = TunDevice.Open(options.Device, createIfMissing: true);
+            // More than one engine: one queue each (the first queue's device names the interface in the banner).
+            if (options.Engines > 1) queues = MultiQueueTunDevice.Open(options.Device, options.Engines, createIfMissing: true);
+            tun = queues?.Devices[0] ?? TunDevice.Open(options.Device, createIfMissing: true);
         }
         catch (TunDeviceException e)
         {
             Console.Error.WriteLine($"rx-netstack proxy: {e.Message}");
             return ExitCodes.Failure;
         }
+        using (queues)
         using (tun)
         {
             var settings = new TcpSettings { SendBufferSize = 512 * 1024, ReceiveBufferSize = 512 * 1024, CongestionControl = options.Congestion };
-            var stack = new Netstack(new NetstackOptions { Addresses = options.Addresses, Tcp = settings });
-            IDisposable attachment = stack.Attach(tun);
+            var stack = new Netstack(new NetstackOptions { Addresses = options.Addresses, Tcp = settings, Engines = options.Engines });
+            IDisposable attachment = queues is not null ? stack.AttachQueues(queues) : stack.Attach(tun);
             try
             {
                 await new ProxyCommand(options, stop.Token).ServeAsync(stack, tun).ConfigureAwait(false);
@@ -84,7 +88,8 @@ internal sealed class ProxyCommand
 
     private async Task ServeAsync(Netstack stack, TunDevice tun)
     {
-        // Up to 4,096 SYNs may wait for their upstream connect at once; more are dropped and retransmitted by their clients.
+        // Up to 4,096 SYNs may wait for their upstream connect at once (split between the engines); more are dropped and
+        // retransmitted by their clients.
         TcpInterceptor tcp = await TcpInterceptor.StartAsync(stack, _options.Intercept, backlog: 4096).ConfigureAwait(false);
         UdpInterceptor udp = await UdpInterceptor.StartAsync(stack, _options.Intercept, maxFlows: 4096).ConfigureAwait(false);
         using IDisposable offers = tcp.Offers.Subscribe(offer => Track(Task.Run(() => RelayTcpAsync(offer))));
@@ -94,7 +99,7 @@ internal sealed class ProxyCommand
         using DashboardHub? dashboard = _options.Dashboard ? new DashboardHub([new DashboardSource(tun.Name, stack)]) : null;
         ServiceHost? services = dashboard is null ? null : await ServiceHost.StartAsync(stack, null, null, dashboard, discardSha256: false).ConfigureAwait(false);
 
-        Console.WriteLine($"rx-netstack proxy on {tun.Name} (MTU {tun.Mtu}), addresses {string.Join(", ", _options.Addresses)}");
+        Console.WriteLine($"rx-netstack proxy on {tun.Name} (MTU {tun.Mtu}{(_options.Engines > 1 ? $", {_options.Engines} engines on as many queues" : "")}), addresses {string.Join(", ", _options.Addresses)}");
         Console.WriteLine($"  intercepting {string.Join(", ", _options.Intercept)}; upstream {(_options.Socks5 is { } s ? $"SOCKS5 {s}" : "this host's sockets")}");
         Console.WriteLine($"(route those prefixes into {tun.Name}; the device may be moved to the clients' namespace: ip link set {tun.Name} netns NAME)");
         if (dashboard is not null)

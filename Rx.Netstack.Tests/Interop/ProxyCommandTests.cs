@@ -87,6 +87,33 @@ public sealed class ProxyCommandTests
         Assert.Equal(1000, result.RootElement.GetProperty("ok").GetInt32());
     }
 
+    /// <summary>
+    /// <c>--engines 2</c>: the proxy's stack has two engines on a two-queue TUN; intercepted TCP lands on both by flow, UDP on
+    /// the first. curl and UDP over both families, then 1,000 concurrent connections, all exact.
+    /// </summary>
+    [NamespaceFact("curl", "python3")]
+    public async Task Two_engines_carry_curl_udp_and_a_thousand_concurrent_connections()
+    {
+        await using var rig = await ProxyRig.StartAsync(null, "--engines", "2", "--quiet");
+        Assert.Contains(rig.Proxy.Lines, line => line.Contains("2 engines on as many queues", StringComparison.Ordinal));
+        foreach (string url in (string[])[$"http://{ProxyRig.ServerV4}:{ProxyRig.HttpPort}/v4", $"http://[{ProxyRig.ServerV6}]:{ProxyRig.HttpPort}/v6"])
+        {
+            var curl = await rig.RunClientAsync(Patience, "curl", "-sS", "--max-time", "20", url);
+            Assert.True(curl.ExitCode == 0 && curl.Stdout.Contains("<h1>behind the proxy</h1>", StringComparison.Ordinal), $"{curl.Output}\n{rig.Log}");
+        }
+        foreach (string host in (string[])[ProxyRig.ServerV4, ProxyRig.ServerV6])
+        {
+            var udp = await rig.RunPeerAsync(Patience, "udp", host, $"{ProxyRig.EchoPort}", "5");
+            Assert.True(udp.ExitCode == 0 && udp.Stdout.Contains("answered 5 of 5", StringComparison.Ordinal), $"{udp.Output}\n{rig.Log}");
+        }
+        string loadClient = Path.Combine(AppContext.BaseDirectory, "Interop", "load_client.py");
+        var run = await rig.RunClientAsync(TimeSpan.FromMinutes(3), "python3", loadClient, "echo", ProxyRig.ServerV4, $"{ProxyRig.EchoPort}",
+            "--connections", "1000", "--size", "10000", "--deadline", "120");
+        Assert.True(run.ExitCode == 0, $"{run.Output}\n{rig.Log}");
+        using var result = JsonDocument.Parse(run.Stdout);
+        Assert.Equal(1000, result.RootElement.GetProperty("ok").GetInt32());
+    }
+
     [NamespaceFact("python3")]
     public async Task Sigterm_mid_transfer_resets_the_client_and_leaves_nothing_behind()
     {
