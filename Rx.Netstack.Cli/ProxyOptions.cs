@@ -11,7 +11,7 @@ namespace Rx.Netstack.Cli;
 /// <param name="Device">The TUN interface name.</param>
 /// <param name="Addresses">The stack's own addresses.</param>
 /// <param name="Intercept">The destinations to intercept (default: 0.0.0.0/0 and ::/0).</param>
-/// <param name="Socks5">A SOCKS5 server that opens the upstream TCP connections, or null to open them here.</param>
+/// <param name="Socks5">A SOCKS5 server that carries the upstream TCP connections (CONNECT) and UDP flows (UDP ASSOCIATE), or null to open them here.</param>
 /// <param name="Quiet">No line per connection or flow.</param>
 /// <param name="Dashboard">Serve the live dashboard (counters, every relayed connection) at /dashboard on the stack's own address.</param>
 /// <param name="Congestion">The TCP congestion control of the connections the stack terminates.</param>
@@ -45,7 +45,7 @@ internal sealed record ProxyOptions(string Device, IReadOnlyList<InterfaceAddres
         };
         var socks5 = new Option<IPEndPoint?>("--socks5")
         {
-            Description = "Open the upstream TCP connections through this SOCKS5 server (no authentication), e.g. 127.0.0.1:1080. UDP is relayed directly.",
+            Description = "Carry the upstream traffic through this SOCKS5 server (no authentication), e.g. 127.0.0.1:1080: TCP with CONNECT, each UDP flow with a UDP ASSOCIATE of its own.",
             HelpName = "HOST:PORT",
             CustomParser = result =>
             {
