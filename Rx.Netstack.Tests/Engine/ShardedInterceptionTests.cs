@@ -193,6 +193,27 @@ public sealed class ShardedInterceptionTests : IDisposable
     }
 
     [Fact]
+    public void Offers_expire_on_their_engine_taken_or_not_and_the_expiries_are_summed()
+    {
+        TcpInterceptor interceptor = _s.Await(TcpInterceptor.StartAsync(_sharded, Prefixes, decisionTimeout: TimeSpan.FromSeconds(5)));
+        Task<TcpConnection> to0 = ConnectFrom(PortsOn(0).First()), to1 = ConnectFrom(PortsOn(1).First());
+        _s.AdvanceBy(TimeSpan.FromMilliseconds(10).Ticks);
+        TcpInterception taken = _s.Await(interceptor.NextAsync()); // one taken by the application, one left in its engine
+        _s.AdvanceBy(TimeSpan.FromSeconds(6).Ticks);
+
+        Assert.Equal(2, _sharded.GetStats().InterceptionsExpired);
+        Assert.All(Engines, e => Assert.Equal(1, e.EngineStats().InterceptionsExpired));
+        Assert.Equal(NetstackErrorKind.ConnectionRefused, Assert.Throws<NetstackException>(() => _s.Await(to0)).Kind);
+        Assert.Equal(NetstackErrorKind.ConnectionRefused, Assert.Throws<NetstackException>(() => _s.Await(to1)).Kind);
+        Assert.Equal(NetstackErrorKind.ConnectionReset, Assert.Throws<NetstackException>(() => _s.Await(taken.AcceptAsync())).Kind);
+        Assert.All(Engines, e => Assert.Empty(e.Tcp.Interceptors.Single().Undecided));
+        // The expired offer nobody took is not handed out afterwards.
+        Task<TcpInterception> next = interceptor.NextAsync();
+        _s.AdvanceBy(TimeSpan.FromMilliseconds(10).Ticks);
+        Assert.False(next.IsCompleted);
+    }
+
+    [Fact]
     public void A_cancelled_next_leaves_the_offer_for_the_next_request()
     {
         TcpInterceptor interceptor = _s.Await(TcpInterceptor.StartAsync(_sharded, Prefixes));

@@ -187,7 +187,12 @@ internal sealed class ShardSet
 
     /// <summary>Submits a command of the facade's own to engine <paramref name="engine"/>; <paramref name="onReply"/> runs on that engine.</summary>
     public void SubmitInternal(int engine, Command command, Action<Reply> onReply) =>
-        _engines[engine].Passes.Submit(new PendingRequest(_engines[0].NextRequestId(), command, new ReplyObserver(onReply)));
+        _engines[engine].Passes.Submit(InternalRequest(command, onReply));
+
+    /// <summary>A request of the facade's own, not yet submitted (for one the facade may cancel: submit it to its engine's
+    /// <see cref="PassScheduler"/>, cancel it there); <paramref name="onReply"/> runs on the engine that answers it.</summary>
+    public PendingRequest InternalRequest(Command command, Action<Reply> onReply) =>
+        new(_engines[0].NextRequestId(), command, new ReplyObserver(onReply));
 
     /// <summary>Answers an application's request the facade handled itself; false when it was cancelled or answered already.</summary>
     public bool Answer(PendingRequest request, Reply reply)

@@ -8,10 +8,12 @@ namespace Rx.Netstack.Engine;
 /// <summary>
 /// One TCP interceptor of a sharded stack: an interceptor on every engine (a client's SYN becomes an offer on the engine its
 /// flow hashes to) and one stream of offers for the application. The backlog is split between the engines, so the whole
-/// interceptor holds at most its backlog of undecided offers (at least one per engine). Offers are fetched on demand: an
-/// engine has one <c>Next</c> of the facade's own outstanding (a <em>pump</em>) only while more application requests wait
-/// than offers are ready, so offers nobody asked for stay in their engine, where the decision timeout handles them. An offer's
-/// id for the application names its engine (<see cref="FacadeId"/>); accept and refuse go to that engine.
+/// interceptor holds at most its backlog of undecided offers (at least one per engine). Offers are fetched on demand: each
+/// engine has one <c>Next</c> of the facade's own outstanding (a <em>pump</em>) while more application requests wait than
+/// offers are ready, and once the demand is met the other pumps are cancelled — so offers nobody asked for stay in their
+/// engine, where the decision timeout handles them (only a pump answered in the instant of its cancel leaves one in
+/// <see cref="_ready"/>). An offer's id for the application names its engine (<see cref="FacadeId"/>); accept and refuse go
+/// to that engine.
 /// </summary>
 internal sealed class ShardedInterceptor
 {
@@ -31,8 +33,8 @@ internal sealed class ShardedInterceptor
     /// <summary>Application <c>Next</c> requests waiting for an offer (oldest first; cancelled ones are skipped).</summary>
     private readonly Queue<PendingRequest> _waiting = new();
 
-    /// <summary>Which engines have a pump outstanding.</summary>
-    private readonly bool[] _pumping;
+    /// <summary>Each engine's outstanding pump (null: none).</summary>
+    private readonly PendingRequest?[] _pumps;
 
     /// <summary>Why the interceptor is gone (closed, the stack disposed), once it is: later requests get it.</summary>
     private Reply? _closed;
@@ -41,7 +43,7 @@ internal sealed class ShardedInterceptor
     {
         _set = set;
         _handles = handles;
-        _pumping = new bool[handles.Length];
+        _pumps = new PendingRequest?[handles.Length];
     }
 
     /// <summary>Engine <paramref name="engine"/>'s share of <paramref name="backlog"/>: an even split, the remainder to the first
@@ -75,7 +77,11 @@ internal sealed class ShardedInterceptor
                 _waiting.Enqueue(request);
             }
         }
-        if (answer is Reply.TcpOffered) _set.Deliver(request, answer);
+        if (answer is Reply.TcpOffered)
+        {
+            _set.Deliver(request, answer);
+            CancelIdlePumps();
+        }
         else if (answer is not null) _set.Answer(request, answer);
         else PumpAll();
     }
@@ -127,16 +133,43 @@ internal sealed class ShardedInterceptor
         for (int i = 0; i < _handles.Length; i++) Pump(i);
     }
 
+    /// <summary>True while more application requests wait than offers are ready (under <see cref="_gate"/>).</summary>
+    private bool HasDemand => _closed is null && _ready.Count < _waiting.Count(w => !w.IsFinished);
+
     /// <summary>Asks engine <paramref name="engine"/> for an offer unless it is asked already, the interceptor is closed, or
     /// the ready offers cover the waiting requests.</summary>
     private void Pump(int engine)
     {
+        PendingRequest pump;
         lock (_gate)
         {
-            if (_pumping[engine] || _closed is not null || _ready.Count >= _waiting.Count(w => !w.IsFinished)) return;
-            _pumping[engine] = true;
+            if (_pumps[engine] is not null || !HasDemand) return;
+            pump = _set.InternalRequest(new Command.Intercept.Next(_handles[engine]), reply => OnOffered(engine, reply));
+            _pumps[engine] = pump;
         }
-        _set.SubmitInternal(engine, new Command.Intercept.Next(_handles[engine]), reply => OnOffered(engine, reply));
+        _set.Engines[engine].Passes.Submit(pump);
+    }
+
+    /// <summary>Once the demand is met, withdraws the pumps still out, so their engines keep their offers. A pump its engine
+    /// answered meanwhile cannot be withdrawn: its offer arrives and waits in <see cref="_ready"/>.</summary>
+    private void CancelIdlePumps()
+    {
+        List<(int Engine, PendingRequest Pump)>? idle = null;
+        lock (_gate)
+        {
+            if (HasDemand) return;
+            for (int i = 0; i < _pumps.Length; i++)
+                if (_pumps[i] is { } pump) (idle ??= []).Add((i, pump));
+        }
+        if (idle is null) return;
+        foreach ((int engine, PendingRequest pump) in idle)
+        {
+            if (!_set.Engines[engine].Passes.Cancel(pump)) continue; // answered already: OnOffered clears it
+            lock (_gate)
+            {
+                if (_pumps[engine] == pump) _pumps[engine] = null;
+            }
+        }
     }
 
     /// <summary>An engine's offer (on that engine): to the oldest waiting request, or into <see cref="_ready"/>.</summary>
@@ -147,7 +180,7 @@ internal sealed class ShardedInterceptor
         List<PendingRequest>? failed = null;
         lock (_gate)
         {
-            _pumping[engine] = false;
+            _pumps[engine] = null;
             if (reply is Reply.TcpOffered offered)
             {
                 // Closed meanwhile: the engine's close resets the offer with the rest, so it is simply not handed out.
@@ -194,5 +227,6 @@ internal sealed class ShardedInterceptor
         }
         Debug.Assert(reply is Reply.TcpOffered || _closed is not null, "a pump ends with an offer or the interceptor's end");
         Pump(engine);
+        CancelIdlePumps();
     }
 }
