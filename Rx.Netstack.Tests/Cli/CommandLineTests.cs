@@ -82,6 +82,9 @@ public sealed partial class CommandLineTests
         Assert.Equal([NetPrefix.AllV4, NetPrefix.AllV6], o.Intercept);
         Assert.Null(o.Socks5);
         Assert.True(o.Quiet);
+        Assert.Equal(1, o.Engines);
+        Assert.Equal(2, (await InvokeAsync("proxy", "-d", "tun9", "-a", "10.0.0.2/24", "--engines", "2")).Ran<ProxyOptions>("proxy").Engines);
+        (await InvokeAsync("proxy", "-d", "tun9", "-a", "10.0.0.2/24", "--engines", "0")).Refused("--engines");
 
         (await InvokeAsync("proxy", "-d", "tun9", "-a", "10.0.0.2/24", "--intercept", "10.0.0.0/33")).Refused("--intercept: '10.0.0.0/33' is not a prefix");
         (await InvokeAsync("proxy", "-d", "tun9", "-a", "10.0.0.2/24", "--socks5", "localhost")).Refused("--socks5: 'localhost' is not an address and port");
