@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Reactive.Subjects;
 using System.Runtime.InteropServices;
 using System.Text;
+using Rx.Netstack.Wire;
 
 namespace Rx.Netstack.Devices;
 
@@ -22,6 +23,8 @@ namespace Rx.Netstack.Devices;
 /// describes the whole, delivered as one frame (<see cref="GsoPacketsReceived"/>) that the stack takes as the train of segments
 /// it stands for. The device reports <see cref="ChecksumOffload.Both"/>: partial checksums from the kernel are not checked, and
 /// the TCP/UDP checksums the stack leaves zero are finished by the kernel (<c>NEEDS_CSUM</c>). It reports
+/// A frame the kernel neither made partial nor checked (<c>DATA_VALID</c>) — one bridged from a NIC that checks nothing — has its
+/// TCP/UDP checksum checked here, and a wrong one is counted in <see cref="ReceiveDropped"/>. It reports
 /// <see cref="TcpSegmentationOffload"/>: after neighbour resolution the stack may write one Ethernet header and a TCP
 /// super-segment of up to 64 KiB that the kernel cuts into MTU-sized frames, each with a copy of the Ethernet, IP and TCP
 /// headers (<see cref="GsoPacketsSent"/>). Frames that carry no IP packet (ARP) or one the kernel cannot finish (ICMP,
@@ -200,7 +203,8 @@ public sealed unsafe class TapDevice : IPacketDevice, IDisposable
     /// <summary>TCP super-segments written (offloads on): each an untagged frame longer than the MTU, cut by the kernel.</summary>
     public long GsoPacketsSent => Interlocked.Read(ref _gsoPacketsSent);
 
-    /// <summary>Reads dropped instead of delivered: a virtio-net header that is short or malformed (offloads on).</summary>
+    /// <summary>Reads dropped instead of delivered (offloads on): a virtio-net header that is short or malformed, or a TCP/UDP
+    /// checksum that the kernel neither checked nor left partial and that is wrong.</summary>
     public long ReceiveDropped => Interlocked.Read(ref _receiveDropped);
 
     /// <summary>Frames the kernel did not take (queue full, rejected) or longer than the MTU and a tagged header (and not an
@@ -271,8 +275,61 @@ public sealed unsafe class TapDevice : IPacketDevice, IDisposable
             buffer.Deliver(_received, 0, length);
             return;
         }
-        if (!VirtioNetWriter.TryAccept(buffer.Span[..length], ref _receiveDropped, ref _gsoPacketsReceived, out _)) return;
+        if (!VirtioNetWriter.TryAccept(buffer.Span[..length], ref _receiveDropped, ref _gsoPacketsReceived, out VirtioNetHeader header)) return;
+        // The device reports receive checksum offload, so the stack checks no TCP/UDP checksum. The kernel's own frames come
+        // partial (NEEDS_CSUM) or checked (DATA_VALID); one it neither made nor checked (bridged from a NIC that checks
+        // nothing) is checked here, and a wrong one dropped as a checksum error would be.
+        if ((header.Flags & (VirtioNetHeader.FlagNeedsChecksum | VirtioNetHeader.FlagDataValid)) == 0
+            && !TransportChecksumHolds(buffer.Span[VirtioNetHeader.Size..length]))
+        {
+            Interlocked.Increment(ref _receiveDropped);
+            return;
+        }
         buffer.Deliver(_received, VirtioNetHeader.Size, length - VirtioNetHeader.Size);
+    }
+
+    /// <summary>
+    /// False only for an unfragmented TCP or UDP packet over IPv4, or IPv6 without extension headers, whose checksum is wrong
+    /// (RFC 9293 §3.1, RFC 768, RFC 8200 §8.1: an IPv6 UDP checksum of zero is wrong too); true for anything else, which the
+    /// stack parses and counts itself.
+    /// </summary>
+    internal static bool TransportChecksumHolds(ReadOnlySpan<byte> frame)
+    {
+        const byte tcp = 6, udp = 17;
+        int ipStart = IpStart(frame);
+        if (ipStart < 0) return true;
+        ReadOnlySpan<byte> packet = frame[ipStart..];
+        if (packet.Length < 20) return true;
+        NetAddress source, destination;
+        byte protocol;
+        ReadOnlySpan<byte> transport;
+        bool v4 = packet[0] >> 4 == 4;
+        if (v4)
+        {
+            int headerLength = (packet[0] & 0x0f) * 4, total = BinaryPrimitives.ReadUInt16BigEndian(packet[2..]);
+            if (headerLength < 20 || total < headerLength || total > packet.Length) return true;
+            if ((BinaryPrimitives.ReadUInt16BigEndian(packet[6..]) & 0x3fff) != 0) return true; // a fragment
+            protocol = packet[9];
+            source = NetAddress.ReadV4(packet[12..]);
+            destination = NetAddress.ReadV4(packet[16..]);
+            transport = packet[headerLength..total];
+        }
+        else if (packet[0] >> 4 == 6 && packet.Length >= 40)
+        {
+            int payloadLength = BinaryPrimitives.ReadUInt16BigEndian(packet[4..]);
+            if (40 + payloadLength > packet.Length) return true;
+            protocol = packet[6];
+            source = NetAddress.ReadV6(packet[8..]);
+            destination = NetAddress.ReadV6(packet[24..]);
+            transport = packet[40..(40 + payloadLength)];
+        }
+        else
+        {
+            return true;
+        }
+        if (protocol is not (tcp or udp) || transport.Length < (protocol == tcp ? 20 : 8)) return true;
+        if (protocol == udp && v4 && BinaryPrimitives.ReadUInt16BigEndian(transport[6..]) == 0) return true; // no checksum (RFC 768)
+        return Checksum.Verify(transport, Checksum.PseudoHeader(source, destination, (IpProtocol)protocol, transport.Length));
     }
 
     private void CloseDescriptors()
