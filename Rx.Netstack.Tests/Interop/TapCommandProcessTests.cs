@@ -28,7 +28,15 @@ public sealed class TapCommandProcessTests
     [NamespaceFact("ping", "curl", "bash")]
     public Task Tap_command_without_offloads_is_a_host_on_a_linux_bridge() => HostOnBridge(offloads: false);
 
-    private static async Task HostOnBridge(bool offloads)
+    /// <summary>
+    /// The bridge port towards the kernel host takes neither checksums nor segmentation (its transmit checksumming off, so
+    /// TSO goes too), and the host's end checks every checksum (its receive checksumming off): the kernel cuts the stack's
+    /// super-frames and finishes their checksums from the seeds in software, and the host's TCP counts any wrong one.
+    /// </summary>
+    [NamespaceFact("ping", "curl", "bash")]
+    public Task Tap_command_super_frames_are_cut_and_finished_right_by_the_kernel() => HostOnBridge(offloads: true, softwarePort: true);
+
+    private static async Task HostOnBridge(bool offloads, bool softwarePort = false)
     {
         using var lan = NetworkNamespace.Create("rxlan");
         using var host = NetworkNamespace.Create("rxhost");
@@ -41,6 +49,11 @@ public sealed class TapCommandProcessTests
         host.Exec("ip", "addr", "add", $"{HostV4}/24", "dev", "veth1");
         host.Exec("ip", "-6", "addr", "add", $"{HostV6}/64", "dev", "veth1", "nodad");
         host.Exec("ip", "link", "set", "veth1", "up");
+        if (softwarePort)
+        {
+            SetChecksumOffload(lan, "veth0", transmit: true, on: false);
+            SetChecksumOffload(host, "veth1", transmit: false, on: false);
+        }
 
         using var cli = CliProcess.Start(lan, "tap", "--device", "rxtap0", "--address", $"{StackV4}/24", "--address", $"{StackV6}/64", "--mac", StackMac,
             "--offloads", offloads ? "on" : "off");
@@ -86,11 +99,51 @@ public sealed class TapCommandProcessTests
                 Assert.Equal((0, 0), (superIn, superOut));
             }
             Assert.Equal("0", match.Groups[3].Value); // no malformed virtio-net header
+            if (softwarePort) Assert.Equal(0, TcpChecksumErrors(host)); // every piece the kernel cut had the right checksum
         }
         catch (Exception e)
         {
             throw new Xunit.Sdk.XunitException($"{e.Message}\n--- rx-netstack output ---\n{string.Join('\n', cli.Lines)}");
         }
+    }
+
+    /// <summary>Turns a device's transmit or receive checksum offload on or off (the legacy ethtool ioctls ETHTOOL_STXCSUM and
+    /// ETHTOOL_SRXCSUM, what <c>ethtool -K DEV tx|rx off</c> does), and checks it took.</summary>
+    private static unsafe void SetChecksumOffload(NetworkNamespace ns, string device, bool transmit, bool on) => ns.Run(() =>
+    {
+        const uint setTx = 0x17, getTx = 0x16, setRx = 0x15, getRx = 0x14;
+        const nuint SIOCETHTOOL = 0x8946;
+        int socket = LinuxNative.Socket(LinuxNative.AF_INET, LinuxNative.SOCK_DGRAM | LinuxNative.SOCK_CLOEXEC, 0);
+        Assert.True(socket >= 0);
+        try
+        {
+            uint Call(uint command, uint value)
+            {
+                uint* ethtoolValue = stackalloc uint[2] { command, value }; // struct ethtool_value
+                byte* request = stackalloc byte[40];                          // struct ifreq: the name, then ifr_data
+                new Span<byte>(request, 40).Clear();
+                System.Text.Encoding.ASCII.GetBytes(device, new Span<byte>(request, 15));
+                *(nint*)(request + 16) = (nint)ethtoolValue;
+                Assert.True(LinuxNative.Ioctl(socket, SIOCETHTOOL, request) == 0, $"ethtool ioctl 0x{command:x} on {device}: errno {System.Runtime.InteropServices.Marshal.GetLastPInvokeError()}");
+                return ethtoolValue[1];
+            }
+            Call(transmit ? setTx : setRx, on ? 1u : 0u);
+            Assert.Equal(on ? 1u : 0u, Call(transmit ? getTx : getRx, 0));
+        }
+        finally
+        {
+            LinuxNative.Close(socket);
+        }
+        return 0;
+    });
+
+    /// <summary>The namespace's TCP InCsumErrors (/proc/net/snmp: a header line of names, then one of values).</summary>
+    private static long TcpChecksumErrors(NetworkNamespace ns)
+    {
+        string[] tcp = [.. ns.Exec("cat", "/proc/net/snmp").Split('\n').Where(line => line.StartsWith("Tcp:", StringComparison.Ordinal))];
+        Assert.Equal(2, tcp.Length);
+        string[] names = tcp[0].Split(' ', StringSplitOptions.RemoveEmptyEntries), values = tcp[1].Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        return long.Parse(values[Array.IndexOf(names, "InCsumErrors")], CultureInfo.InvariantCulture);
     }
 
     /// <summary>10 MB from the kernel host through the stack's echo service and back, byte for byte, both directions at once.</summary>
