@@ -22,7 +22,7 @@ namespace Rx.Netstack.Devices;
 /// bridge (a veth's host) hands us Ethernet super-frames of up to 64 KiB: one Ethernet header and an IP packet whose header
 /// describes the whole, delivered as one frame (<see cref="GsoPacketsReceived"/>) that the stack takes as the train of segments
 /// it stands for. The device reports <see cref="ChecksumOffload.Both"/>: partial checksums from the kernel are not checked, and
-/// the TCP/UDP checksums the stack leaves zero are finished by the kernel (<c>NEEDS_CSUM</c>). It reports
+/// the TCP/UDP checksums the stack leaves zero are finished by the kernel (<c>NEEDS_CSUM</c>).
 /// A frame the kernel neither made partial nor checked (<c>DATA_VALID</c>) — one bridged from a NIC that checks nothing — has its
 /// TCP/UDP checksum checked here, and a wrong one is counted in <see cref="ReceiveDropped"/>. It reports
 /// <see cref="TcpSegmentationOffload"/>: after neighbour resolution the stack may write one Ethernet header and a TCP
@@ -58,8 +58,11 @@ public sealed unsafe class TapDevice : IPacketDevice, IDisposable
     private int _disposeStarted;
     private bool _closed;
     private long _transmitDropped;
+    /// <summary>Reads with a malformed virtio-net header or a wrong unchecked checksum (<see cref="ReceiveDropped"/>).</summary>
     private long _receiveDropped;
+    /// <summary>GSO super-frames read (<see cref="GsoPacketsReceived"/>).</summary>
     private long _gsoPacketsReceived;
+    /// <summary>TCP super-segments the kernel took to cut (<see cref="GsoPacketsSent"/>).</summary>
     private long _gsoPacketsSent;
 
     private TapDevice(int fd, string name, int mtu, int wakeRead, int wakeWrite, string? offloadsOffReason)
