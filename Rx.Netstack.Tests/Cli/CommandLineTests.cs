@@ -106,6 +106,8 @@ public sealed partial class CommandLineTests
         Assert.True(o.Dhcp);
         Assert.Empty(o.Addresses);
         Assert.Null(o.Mac);
+        Assert.True(o.Offloads); // on by default, as for tun
+        Assert.False((await InvokeAsync("tap", "-d", "t0", "--offloads", "off")).Ran<TapOptions>("tap").Offloads);
 
         var bad = await InvokeAsync("tap", "-d", "t0", "--mac", "01:00:5e:00:00:01");
         Assert.Equal(2, bad.ExitCode);
@@ -113,6 +115,9 @@ public sealed partial class CommandLineTests
         bad = await InvokeAsync("tap", "-d", "t0", "--route", "10.0.0.0/8 via fd00::1");
         Assert.Equal(2, bad.ExitCode);
         Assert.Contains("--route:", bad.Error);
+        bad = await InvokeAsync("tap", "-d", "t0", "--offloads", "maybe");
+        Assert.Equal(2, bad.ExitCode);
+        Assert.Contains("--offloads", bad.Error);
     }
 
     // ---- tun ----
