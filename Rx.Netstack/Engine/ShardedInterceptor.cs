@@ -31,7 +31,7 @@ internal sealed class ShardedInterceptor
     private readonly Queue<Reply.TcpOffered> _ready = new();
 
     /// <summary>Application <c>Next</c> requests waiting for an offer (oldest first; cancelled ones are skipped).</summary>
-    private readonly Queue<PendingRequest> _waiting = new();
+    private readonly WaitingRequests _waiting = new();
 
     /// <summary>Each engine's outstanding pump (null: none).</summary>
     private readonly PendingRequest?[] _pumps;
@@ -68,12 +68,6 @@ internal sealed class ShardedInterceptor
             }
             else
             {
-                if (_waiting.Count >= 64 && _waiting.Any(w => w.IsFinished))
-                {
-                    var live = _waiting.Where(w => !w.IsFinished).ToList();
-                    _waiting.Clear();
-                    foreach (PendingRequest w in live) _waiting.Enqueue(w);
-                }
                 _waiting.Enqueue(request);
             }
         }
@@ -111,8 +105,7 @@ internal sealed class ShardedInterceptor
         lock (_gate)
         {
             _closed ??= new Reply.Error(NetstackError.Of(NetstackErrorKind.SocketClosed, "The interceptor was closed."));
-            waiting = [.. _waiting];
-            _waiting.Clear();
+            waiting = _waiting.TakeAll();
             _ready.Clear();
         }
         foreach (PendingRequest w in waiting) _set.Answer(w, _closed);
@@ -134,7 +127,7 @@ internal sealed class ShardedInterceptor
     }
 
     /// <summary>True while more application requests wait than offers are ready (under <see cref="_gate"/>).</summary>
-    private bool HasDemand => _closed is null && _ready.Count < _waiting.Count(w => !w.IsFinished);
+    private bool HasDemand => _closed is null && _ready.Count < _waiting.LiveCount;
 
     /// <summary>Asks engine <paramref name="engine"/> for an offer unless it is asked already, the interceptor is closed, or
     /// the ready offers cover the waiting requests.</summary>
@@ -187,14 +180,7 @@ internal sealed class ShardedInterceptor
                 if (_closed is null)
                 {
                     delivered = offered with { Offer = FacadeId(offered.Offer, engine) };
-                    while (_waiting.TryDequeue(out PendingRequest? w))
-                    {
-                        if (w.TryClaim())
-                        {
-                            taker = w;
-                            break;
-                        }
-                    }
+                    if (_waiting.TryClaimOldest(out PendingRequest claimed)) taker = claimed;
                     if (taker is null) _ready.Enqueue((Reply.TcpOffered)delivered);
                 }
             }
@@ -206,8 +192,7 @@ internal sealed class ShardedInterceptor
             {
                 // The engine's interceptor is gone (the stack is being disposed): every request now fails with its reason.
                 _closed = reply;
-                failed = [.. _waiting];
-                _waiting.Clear();
+                failed = _waiting.TakeAll();
             }
         }
         if (taker is not null) _set.Deliver(taker, delivered!);

@@ -33,7 +33,7 @@ internal sealed class ShardedListener
     private readonly Queue<Reply.Accepted> _ready = new();
 
     /// <summary>Application accepts waiting for a connection (oldest first; cancelled ones are skipped).</summary>
-    private readonly Queue<PendingRequest> _waiting = new();
+    private readonly WaitingRequests _waiting = new();
 
     /// <summary>Which engines have a pump accept outstanding.</summary>
     private readonly bool[] _pumping;
@@ -77,14 +77,6 @@ internal sealed class ShardedListener
             }
             else
             {
-                // Cancelled accepts stay in the queue until a connection skips them; drop them here so a loop of cancelled
-                // accepts cannot grow it.
-                if (_waiting.Count >= 64 && _waiting.Any(w => w.IsFinished))
-                {
-                    var live = _waiting.Where(w => !w.IsFinished).ToList();
-                    _waiting.Clear();
-                    foreach (PendingRequest w in live) _waiting.Enqueue(w);
-                }
                 _waiting.Enqueue(request);
             }
         }
@@ -104,9 +96,8 @@ internal sealed class ShardedListener
         lock (_gate)
         {
             _closed ??= new Reply.Error(NetstackError.Of(NetstackErrorKind.SocketClosed, "The listener was closed."));
-            waiting = [.. _waiting];
+            waiting = _waiting.TakeAll();
             ready = [.. _ready];
-            _waiting.Clear();
             _ready.Clear();
         }
         foreach (PendingRequest w in waiting) _set.Answer(w, _closed);
@@ -160,14 +151,7 @@ internal sealed class ShardedListener
         lock (_gate)
         {
             if (_closed is not null) return false; // the engine's listener is closing: it resets what it still holds
-            while (_waiting.TryDequeue(out PendingRequest? w))
-            {
-                if (w.TryClaim())
-                {
-                    taker = w;
-                    break;
-                }
-            }
+            if (_waiting.TryClaimOldest(out PendingRequest claimed)) taker = claimed;
             if (taker is null)
             {
                 if (_ready.Count >= _backlog)
@@ -202,14 +186,7 @@ internal sealed class ShardedListener
                 if (_closed is not null) abort = true; // closed while this accept was under way
                 else
                 {
-                    while (_waiting.TryDequeue(out PendingRequest? w))
-                    {
-                        if (w.TryClaim())
-                        {
-                            taker = w;
-                            break;
-                        }
-                    }
+                    if (_waiting.TryClaimOldest(out PendingRequest claimed)) taker = claimed;
                     if (taker is null) _ready.Enqueue(accepted);
                 }
             }
@@ -221,8 +198,7 @@ internal sealed class ShardedListener
             {
                 // The engine's listener is gone (the stack is being disposed): every accept now fails with its reason.
                 _closed = reply;
-                failed = [.. _waiting];
-                _waiting.Clear();
+                failed = _waiting.TakeAll();
             }
         }
         if (abort)
