@@ -204,7 +204,7 @@ internal sealed class DupAckRecovery : ILossRecovery
     /// and no fast recovery starts for losses from before the timeout (RFC 6582 §3.2 step 1, RFC 6675 §5.1); the scoreboard
     /// is cleared (RFC 2018 §8) and a probe's episode is over.
     /// </summary>
-    public void OnRetransmissionTimeout(Instant now, in SenderView snd)
+    public bool OnRetransmissionTimeout(Instant now, in SenderView snd, TimeSpan? smoothedRtt)
     {
         _probeOutstanding = false;
         _undo.Begin(snd);
@@ -215,6 +215,7 @@ internal sealed class DupAckRecovery : ILossRecovery
         _scoreboard.Clear();
         _sackedBytes = 0;
         _highRxt = snd.Una;
+        return true;
     }
 
     /// <inheritdoc />

@@ -57,9 +57,14 @@ internal interface ILossRecovery
     /// <summary>The reordering timer fired: segments whose reordering window passed are lost.</summary>
     LossRecoveryActions OnReorderTimeout(Instant now, in SenderView snd, TimeSpan? smoothedRtt);
 
-    /// <summary>The retransmission timer expired with data in flight (RFC 6298 §5.4–5.6): everything not acknowledged is
-    /// resent from SND.UNA, go-back-N.</summary>
-    void OnRetransmissionTimeout(Instant now, in SenderView snd);
+    /// <summary>The retransmission timer expired with data in flight (RFC 6298 §5.4–5.6). True: everything not acknowledged is
+    /// resent from SND.UNA, go-back-N. False: the segment at SND.UNA is resent at once and the rest as the loss marks and cwnd
+    /// allow (<see cref="Repairing"/>, RFC 8985 §6.3).</summary>
+    bool OnRetransmissionTimeout(Instant now, in SenderView snd, TimeSpan? smoothedRtt);
+
+    /// <summary>True while the sender repairs marked losses (<see cref="TryNextRepair"/>) before new data: in fast recovery,
+    /// and for RACK also after a timeout until its recovery point is acknowledged.</summary>
+    bool Repairing => InRecovery;
 
     /// <summary>Nothing sent is outstanding any more: the send buffer was dropped (closed, or TIME-WAIT).</summary>
     void OnSendBufferDiscarded();

@@ -80,6 +80,9 @@ internal sealed class RackRecovery : ILossRecovery
     public bool InRecovery => _inRecovery;
 
     /// <inheritdoc />
+    public bool Repairing => _inRecovery || _afterTimeout;
+
+    /// <inheritdoc />
     public bool MayProbe => !_inRecovery && !_probeOutstanding;
 
     /// <inheritdoc />
@@ -90,6 +93,14 @@ internal sealed class RackRecovery : ILossRecovery
 
     /// <summary>RACK.reo_wnd_mult.</summary>
     internal int ReorderWindowMultiplier => _reorderWindowMultiplier;
+
+    /// <summary>True when the segment holding <paramref name="seq"/> is marked lost and <paramref name="seq"/> not resent since
+    /// (tests).</summary>
+    internal bool IsMarkedLost(SeqNumber seq)
+    {
+        int i = _log.IndexOf(seq);
+        return i >= 0 && _log[i].Lost && seq >= _log[i].RepairedTo;
+    }
 
     /// <summary>RACK.reordering_seen.</summary>
     internal bool ReorderingSeen => _reorderingSeen;
@@ -206,11 +217,16 @@ internal sealed class RackRecovery : ILossRecovery
     }
 
     /// <summary>
-    /// The retransmission timer expired (RFC 6298 §5.4–5.6, RFC 8985 §6.3): congestion control learns of it, recovery ends,
-    /// the scoreboard is cleared (RFC 2018 §8) and the sender resends from SND.UNA; the log forgets its marks, each entry's
-    /// time moves as it is resent.
+    /// The retransmission timer expired (RFC 6298 §5.4–5.6): congestion control learns of it, recovery ends, and no new
+    /// recovery starts for losses from before it (RFC 6675 §5.1). Then RFC 8985 §6.3 (RACK_mark_losses_on_RTO): the segment
+    /// at SND.UNA is lost (it was sent an RTO ago), and of the others only those sent more than RACK.rtt + reo_wnd ago; a
+    /// segment sent since may still be on its way. SACK information is kept (RFC 6675 §5.1 allows it where reneging is
+    /// detected, and says to use it in the recovery after a timeout) unless the peer reneged: the segment at SND.UNA is
+    /// SACKed, so the cumulative ACK stopped below data the peer had reported holding. Then the scoreboard is cleared (RFC
+    /// 2018 §8) and everything is lost. No go-back-N: the sender resends the first segment now and the marked ones as cwnd
+    /// allows (<see cref="Repairing"/>), never what the peer holds.
     /// </summary>
-    public void OnRetransmissionTimeout(Instant now, in SenderView snd)
+    public bool OnRetransmissionTimeout(Instant now, in SenderView snd, TimeSpan? smoothedRtt)
     {
         _probeOutstanding = false;
         _undo.Begin(snd);
@@ -218,17 +234,27 @@ internal sealed class RackRecovery : ILossRecovery
         _recoverPoint = snd.Max;
         _inRecovery = false;
         _afterTimeout = true;
-        _scoreboard.Clear();
-        _sackedBytes = 0;
+        bool reneged = _log.Count > 0 && _log[0].Sacked;
+        if (reneged)
+        {
+            _scoreboard.Clear();
+            _sackedBytes = 0;
+        }
+        TimeSpan reorderWindow = ComputeReorderWindow(smoothedRtt, snd.Una); // zero unless reordering was seen (after a timeout)
         for (int i = 0; i < _log.Count; i++)
         {
             ref SentSegmentLog.Entry e = ref _log[i];
-            e.Sacked = false;
-            e.Lost = false;
-            e.RepairedTo = e.Start;
+            if (reneged) e.Sacked = false;
+            if (e.Sacked) continue;
+            if (i == 0 || e.SentAt + _rackRtt + reorderWindow <= now)
+            {
+                e.Lost = true;
+                e.RepairedTo = e.Start;
+            }
         }
         _reorderTimeout = Instant.Never;
         _pipeStale = true;
+        return false;
     }
 
     /// <inheritdoc />
@@ -480,6 +506,9 @@ internal sealed class RackRecovery : ILossRecovery
         if (_inRecovery) actions |= LossRecoveryActions.LeftRecovery;
         _inRecovery = false;
         _afterTimeout = false;
+        // Nothing of the episode was lost: forget its marks (RACK finds a real loss again once later data is delivered).
+        for (int i = 0; i < _log.Count; i++) _log[i].Lost = false;
+        _pipeStale = true;
         return actions;
     }
 

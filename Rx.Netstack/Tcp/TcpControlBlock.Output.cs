@@ -183,7 +183,7 @@ internal sealed partial class TcpControlBlock
         // SWS avoidance.
         if (PacingDefers(now)) return Nothing(out header, out payloadLength);
         long congestionRoom = _recovery.CongestionRoom(SenderView);
-        if (_recovery.InRecovery && _opt.Sack)
+        if (_recovery.Repairing && _opt.Sack && _snd.Nxt >= _snd.Max) // not while a smaller path MTU resends everything
         {
             if (congestionRoom < _opt.Smss) return false; // RFC 6675 §5 (C): send only while cwnd − pipe ≥ 1 SMSS
             if (TrySackRepair(now, maxPayload, out header, out payloadLength)) return true;
@@ -201,7 +201,8 @@ internal sealed partial class TcpControlBlock
     {
         if (!TakePending(TcpPendingOutput.FastRetransmit) || _snd.Una >= _snd.Max || _snd.Una >= _snd.SendLimit)
             return Nothing(out header, out payloadLength);
-        int length = Math.Min(maxPayload, Math.Max(0, _snd.DataEnd - _snd.Una));
+        // Only what was sent: data beyond SND.MAX is new and waits for the peer's window and cwnd.
+        int length = Math.Min(Math.Min(maxPayload, _snd.Max - _snd.Una), Math.Max(0, _snd.DataEnd - _snd.Una));
         if (_opt.Sack) length = _recovery.RetransmitLength(_snd.Una, length);
         return EmitData(now, out header, _snd.Una, length, out payloadLength);
     }
