@@ -98,6 +98,14 @@ internal interface ILossRecovery
     /// <paramref name="retransmission"/>: it resent the last segment rather than new data (RFC 8985 §7.4).</summary>
     void OnProbeSent(SeqNumber end, bool retransmission);
 
+    /// <summary>
+    /// A path MTU probe is in flight at [<paramref name="start"/>, <paramref name="end"/>) (empty: none). If loss detection
+    /// finds it lost, that is no congestion signal (RFC 4821 §7.6.2): it reports <see cref="LossRecoveryActions.PathProbeLost"/>
+    /// once instead of starting recovery for it, and never marks the range lost while it is set (the sender resends it at
+    /// once; a lost resend is left to the retransmission timer).
+    /// </summary>
+    void SetPathProbe(SeqNumber start, SeqNumber end);
+
     /// <summary>Debug builds: the recovery's own state is consistent with the sender's (SACKed data within [SND.UNA, SND.MAX]).</summary>
     void AssertValid(in SenderView snd);
 }
@@ -149,4 +157,8 @@ internal enum LossRecoveryActions : byte
     /// <summary>The retransmissions of the last episode were needless (D-SACK, RFC 3708; timestamps, RFC 3522): the
     /// congestion state was restored. After a timeout the sender goes on with new data (RFC 4015 §2, Eifel response).</summary>
     Undone = 1 << 4,
+
+    /// <summary>The path MTU probe was lost (<see cref="ILossRecovery.SetPathProbe"/>): the sender resends its bytes at the
+    /// MSS; congestion control was not told.</summary>
+    PathProbeLost = 1 << 5,
 }

@@ -38,6 +38,8 @@ internal sealed class RackRecovery : ILossRecovery
     private long _sackedBytes;                     // bytes SACKed above SND.UNA after the last ACK (for DeliveredData)
     private long _delivered;                       // DeliveredData of the ACK being handled (RFC 9937 §6.2)
     private bool _newLoss;                         // loss detection marked a segment lost on the event being handled
+    private SeqNumber _pathProbeStart, _pathProbeEnd; // a path MTU probe in flight (empty: none): its loss is no congestion
+    private bool _pathProbeReported;               // its loss was reported (PathProbeLost) once
 
     private bool _inRecovery;                      // in fast recovery (RACK found a loss)
     private bool _afterTimeout;                    // in the go-back-N after a timeout, until its recovery point is acknowledged
@@ -267,6 +269,14 @@ internal sealed class RackRecovery : ILossRecovery
     }
 
     /// <inheritdoc />
+    public void SetPathProbe(SeqNumber start, SeqNumber end)
+    {
+        _pathProbeStart = start;
+        _pathProbeEnd = end;
+        _pathProbeReported = false;
+    }
+
+    /// <inheritdoc />
     public void OnSendBufferDiscarded()
     {
         _scoreboard.Clear();
@@ -458,7 +468,7 @@ internal sealed class RackRecovery : ILossRecovery
         if (!_rackAdvanced) return LossRecoveryActions.None;
         _rackAdvanced = false;
         TimeSpan reorderWindow = ComputeReorderWindow(smoothedRtt, snd.Una);
-        bool lost = false;
+        bool lost = false, probeLost = false;
         TimeSpan wait = TimeSpan.Zero;
         for (int i = 0; i < _log.Count; i++)
         {
@@ -466,7 +476,14 @@ internal sealed class RackRecovery : ILossRecovery
             if (e.Sacked || (e.Lost && e.RepairedTo == e.Start)) continue;
             if (!SentAfter(_rackSentAt, _rackEnd, e.SentAt, e.End)) continue;
             TimeSpan remaining = e.SentAt + _rackRtt + reorderWindow - now;
-            if (remaining <= TimeSpan.Zero)
+            if (_pathProbeEnd > _pathProbeStart && e.Start >= _pathProbeStart && e.End <= _pathProbeEnd)
+            {
+                // RFC 4821 §7.6.2: the path MTU probe was too big, no congestion; the sender resends it at the MSS. Not marked
+                // lost: its resend goes out in the same instant as new data sent before it, which RACK's tie-break would take
+                // for later and so the resend for lost.
+                probeLost |= remaining <= TimeSpan.Zero && !_pathProbeReported;
+            }
+            else if (remaining <= TimeSpan.Zero)
             {
                 e.Lost = true;
                 e.RepairedTo = e.Start;
@@ -478,10 +495,16 @@ internal sealed class RackRecovery : ILossRecovery
             }
         }
         _reorderTimeout = wait > TimeSpan.Zero ? now + wait : Instant.Never;
-        if (!lost) return LossRecoveryActions.None;
+        LossRecoveryActions probe = LossRecoveryActions.None;
+        if (probeLost)
+        {
+            _pathProbeReported = true;
+            probe = LossRecoveryActions.PathProbeLost;
+        }
+        if (!lost) return probe;
         _newLoss = true;
         _pipeStale = true;
-        if (_inRecovery || snd.Una < _recoverPoint) return LossRecoveryActions.None;
+        if (_inRecovery || snd.Una < _recoverPoint) return probe;
 
         _undo.Begin(snd);
         _inRecovery = true;
@@ -489,7 +512,7 @@ internal sealed class RackRecovery : ILossRecovery
         _cc.OnEnterRecovery(now, snd.InFlight);
         // RFC 9937 §6.1: RecoverFS is what may be delivered from here: in flight, lost, and what this ACK delivered.
         _prr?.Begin(snd.InFlight - _sackedBytes + _delivered, Pipe());
-        LossRecoveryActions actions = LossRecoveryActions.EnteredRecovery;
+        LossRecoveryActions actions = LossRecoveryActions.EnteredRecovery | probe;
         if (_log.Count > 0 && _log[0].Lost && _log[0].RepairedTo == _log[0].Start) actions |= LossRecoveryActions.RetransmitFirst;
         return actions;
     }

@@ -176,6 +176,9 @@ internal sealed partial class TcpControlBlock
         // 1. Retransmission: fast retransmit needs no room in cwnd.
         if (TryFastRetransmit(now, maxPayload, out header, out payloadLength)) return true;
 
+        // 1b. A lost path MTU probe's bytes, at the MSS (no room in cwnd needed either: they were in flight).
+        if (_path.ResendTo > _path.ResendFrom && TryResendPathProbe(now, maxPayload, out header, out payloadLength)) return true;
+
         // 2. Probe: a tail loss probe needs none either.
         if (TakePending(TcpPendingOutput.TailLossProbe)) return TryBuildTailLossProbe(now, maxPayload, out header, out payloadLength);
 
@@ -229,6 +232,12 @@ internal sealed partial class TcpControlBlock
         if (seq >= _snd.SendLimit) return Nothing(out header, out payloadLength);
         bool resend = seq < _snd.Max;
         int unsent = Math.Max(0, _snd.DataEnd - seq);
+        int probe = PathProbeLength(seq, maxPayload, unsent, congestionRoom);
+        if (probe > 0)
+        {
+            OnPathProbeSent(seq, probe);
+            return EmitData(now, out header, seq, probe, out payloadLength);
+        }
         int length = AllowedLength(seq, unsent, maxPayload, headerLength, resend, congestionRoom);
         bool fin = _snd.FinQueued && length == unsent;
         if (length == 0 && !(fin && BareFinAllowed(resend, congestionRoom))) return Nothing(out header, out payloadLength);
@@ -308,6 +317,7 @@ internal sealed partial class TcpControlBlock
             _snd.SegmentsRetransmitted++;
             _ctx.Counters.SegmentsRetransmitted++;
             if (_snd.RttTiming && seq < _snd.RttTimedEnd) _snd.RttTiming = false; // Karn's rule
+            if (seq < _path.ProbeEnd && end > _path.ProbeStart && !_path.ProbeLost) OnPathProbeResent(now);
             _recovery.OnRetransmitted(seq, SeqNumber.Min(end, _snd.Max), now, header.HasTimestamps ? header.TimestampValue : null);
         }
         if (newData)

@@ -71,12 +71,16 @@ internal sealed partial class TcpControlBlock
         }
         if (!IsSynchronized || _snd.Max == _snd.Una) return;
         _ctx.Counters.Timeouts++;
-        if (_snd.Retries >= _settings.MaxRetries)
+        // A peer that closed its window and still answers is slow, not gone: the resends act as zero-window probes and do
+        // not count toward giving up while it answered within the longest RTO (as Linux's tcp_retransmit_timer).
+        bool closedButAnswering = _snd.Window == 0 && now - _rcv.LastReceivedAt <= _settings.MaxRto;
+        if (_snd.Retries >= _settings.MaxRetries && !closedButAnswering)
         {
             GiveUp();
             return;
         }
-        _snd.Retries++;
+        if (!closedButAnswering) _snd.Retries++;
+        OnPathProbeResent(now);
         OnTimeoutForRate();
         _timers.TailLossProbe = _timers.Reorder = Instant.Never;
         _pending &= ~(TcpPendingOutput.TailLossProbe | TcpPendingOutput.FastRetransmit);
