@@ -36,6 +36,9 @@ public sealed class UdpTunnelDevice : IPacketDevice, IDisposable
     private long _transmitDropped;
     private long _receiveDropped;
 
+    /// <summary>Raised on the receive loop after each datagram counted in <see cref="ReceiveDropped"/> (tests wait on it).</summary>
+    internal event Action? ReceiveDropping;
+
     /// <summary>Binds a UDP socket at <paramref name="localEndPoint"/> (port 0 picks a free port) and starts receiving.</summary>
     /// <param name="localEndPoint">Where to listen.</param>
     /// <param name="remoteEndPoint">The other end of the tunnel; may be set later through <see cref="RemoteEndPoint"/>.</param>
@@ -124,6 +127,7 @@ public sealed class UdpTunnelDevice : IPacketDevice, IDisposable
                 if (remote is null || !from.Equals(remote.Address) || length > Mtu)
                 {
                     Interlocked.Increment(ref _receiveDropped);
+                    ReceiveDropping?.Invoke();
                     continue;
                 }
                 Volatile.Write(ref _deliveringThread, Environment.CurrentManagedThreadId);

@@ -30,6 +30,9 @@ public sealed partial class Netstack
     /// <summary>This engine's pass scheduler (the sharded facade submits to each engine's).</summary>
     internal PassScheduler Passes => _passes;
 
+    /// <summary>Makes this engine the home of a sharded stack: TCP it reassembled is moved on to the flow's engine.</summary>
+    internal void JoinShards(IpLayer.PacketMover mover) => _ip.JoinShards(mover);
+
     /// <summary>Attaches one engine's port (no checks: the facade made them).</summary>
     internal IDisposable AttachEngine(IPacketDevice port) => _ip.Attach(port);
 

@@ -219,6 +219,29 @@ public sealed class ShardingTests : IDisposable
     }
 
     [Fact]
+    public void AnApplicationThatAcceptsLate_GetsEveryConnection_FromEngineQueuesHeldWhileTheFacadeWasFull()
+    {
+        // Backlog 2: the facade holds two accepted connections, each engine's listener two more; the rest of the clients'
+        // SYNs wait (retransmitted) until accepts make room. Engines refused by the full facade must be asked again.
+        TcpConnectionListener listener = _s.Await(_sharded.ListenTcpAsync(80, backlog: 2));
+        const int count = 10;
+        var connects = new List<Task<TcpConnection>>();
+        for (int i = 0; i < count; i++) connects.Add(_peer.ConnectTcpAsync(new NetEndpoint(Us, 80)));
+        _s.AdvanceBy(TimeSpan.FromSeconds(2).Ticks); // nobody accepts yet
+        var servers = new List<TcpConnection>();
+        for (int i = 0; i < count; i++) servers.Add(_s.Await(listener.AcceptAsync(), TimeSpan.FromMinutes(2)));
+        TcpConnection[] clients = [.. connects.Select(c => _s.Await(c))];
+        Assert.Equal(clients.Select(c => c.Local.Port).Order(), servers.Select(c => c.Remote.Port).Order());
+        Assert.Equal([0, 1], servers.Select(c => EngineOf(c.Handle)).Distinct().Order());
+        for (int i = 0; i < count; i++)
+        {
+            byte[] up = Pattern(100, i);
+            _ = clients.Single(c => c.Local == servers[i].Remote).SendAsync(up);
+            Assert.Equal(up, ReadExactly(servers[i], up.Length));
+        }
+    }
+
+    [Fact]
     public void UdpLivesOnTheHomeEngine()
     {
         UdpSocket socket = _s.Await(_sharded.BindUdpAsync(5353));

@@ -1,3 +1,4 @@
+using System.Buffers.Binary;
 using Rx.Netstack.Diagnostics;
 using Rx.Netstack.Wire;
 
@@ -48,11 +49,12 @@ internal sealed partial class IpLayer
             _passes.UpdateTimer(_reassembler);
             if (complete)
             {
-                ProcessIpv4(whole, arrival, now);
+                ProcessIpv4(whole, arrival with { Reassembled = true }, now);
                 _reassembler.ReleaseCompleted();
             }
             return;
         }
+        if (arrival.Reassembled && header.Protocol == IpProtocol.Tcp && MovedToOwner(packet, header.Source, payload, arrival)) return;
         _counters.Ipv4In++;
         DeliverTransport(new IpInfo(header.Source, header.Destination, header.Protocol, false, arrival.ChecksumTrusted, arrival.Buffer,
             Intercepted: intercepted, Ecn: (byte)(header.TypeOfService & 3)), packet, payload, now);
@@ -109,18 +111,36 @@ internal sealed partial class IpLayer
             _passes.UpdateTimer(_reassembler);
             if (complete)
             {
-                ProcessIpv6(whole, arrival, now);
+                ProcessIpv6(whole, arrival with { Reassembled = true }, now);
                 _reassembler.ReleaseCompleted();
             }
             return;
         }
+        if ((arrival.Reassembled || payloadOffset != Ipv6Header.HeaderLength) && header.Protocol == IpProtocol.Tcp
+            && MovedToOwner(packet, header.Source, payload, arrival)) return;
         _counters.Ipv6In++;
         DeliverTransport(new IpInfo(header.Source, header.Destination, header.Protocol, true, arrival.ChecksumTrusted, arrival.Buffer, pointer,
             intercepted, (byte)(header.TrafficClass & 3)), packet, payload, now);
     }
 
-    /// <summary>How a frame came in, carried to what it holds (a reassembled packet inherits its last fragment's).</summary>
-    private readonly record struct Arrival(bool ChecksumTrusted, TransmitBuffer? Buffer);
+    /// <summary>How a frame came in, carried to what it holds (a reassembled packet inherits its last fragment's, and says so).</summary>
+    private readonly record struct Arrival(bool ChecksumTrusted, TransmitBuffer? Buffer, bool Reassembled = false);
+
+    /// <summary>
+    /// Of a sharded stack, a TCP packet the link's steering sent to the home engine by rule (it was in fragments, or its TCP
+    /// header sat behind IPv6 extension headers, where fixed offsets cannot find the ports): true when its flow is another
+    /// engine's and it was moved there whole, to be processed as if it had arrived there (docs/sharding.md).
+    /// </summary>
+    private bool MovedToOwner(ReadOnlySpan<byte> packet, NetAddress source, ReadOnlySpan<byte> segment, Arrival arrival)
+    {
+        if (_moveToEngine is not { } move || segment.Length < 4) return false;
+        FlowSharding sharding = _stack.Tcp.Sharding;
+        var remote = new NetEndpoint(source, BinaryPrimitives.ReadUInt16BigEndian(segment));
+        int owner = sharding.ShardOf(remote, BinaryPrimitives.ReadUInt16BigEndian(segment[2..]));
+        if (owner == sharding.Index) return false;
+        move(owner, packet, arrival.ChecksumTrusted);
+        return true;
+    }
 
     /// <summary>Next-header dispatch: raw sockets see every packet, then its protocol's demultiplexer (via the stack) or ICMP.</summary>
     private void DeliverTransport(in IpInfo ip, ReadOnlySpan<byte> packet, ReadOnlySpan<byte> payload, Instant now)

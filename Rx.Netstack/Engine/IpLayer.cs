@@ -100,6 +100,11 @@ internal sealed partial class IpLayer
     /// <summary>The identification of the last IPv6 packet sent in fragments.</summary>
     private uint _nextIpv6FragmentId;
 
+    /// <summary>Of a sharded stack, hands a whole IP packet to another engine's inbox (set once by the shard set; null with one
+    /// engine): the link's steering reads fixed header offsets, so a TCP segment that came in fragments or behind IPv6
+    /// extension headers lands on the home engine, and goes on from here to the engine its flow belongs to.</summary>
+    private PacketMover? _moveToEngine;
+
     /// <summary>Creates the IP layer of <paramref name="stack"/>, with the addresses of its options.</summary>
     public IpLayer(Netstack stack, PassScheduler passes, NetstackOptions options, NetstackCounters counters)
     {
@@ -111,6 +116,12 @@ internal sealed partial class IpLayer
         _reassembler = new Reassembler(options.ReassemblyTimeout, options.ReassemblyMemoryLimit, counters, OnReassemblyTimeout);
         _icmpErrorLimiter = new TokenBucket(options.IcmpErrorRatePerSecond, Math.Max(1, options.IcmpErrorRatePerSecond / 10));
     }
+
+    /// <summary>Moves a whole IP packet to engine <paramref name="engine"/> of the same sharded stack.</summary>
+    public delegate void PacketMover(int engine, ReadOnlySpan<byte> packet, bool checksumTrusted);
+
+    /// <summary>Makes this engine one of a sharded stack's: TCP packets the link's steering could not place are moved on.</summary>
+    public void JoinShards(PacketMover mover) => _moveToEngine = mover;
 
     /// <summary>The stack's interface addresses now.</summary>
     public IReadOnlyList<InterfaceAddress> Addresses => _addresses;

@@ -37,6 +37,10 @@ internal sealed class PendingRequest : IReadBufferClaim
     /// <summary>For requests with a deadline (ping): when they time out.</summary>
     internal Instant Deadline = Instant.Never;
 
+    /// <summary>Of a sharded listener's accept on one engine: where that engine's listener hands later connections directly
+    /// (<see cref="TcpListenerSocketState.Sink"/>); null for every other request.</summary>
+    internal IAcceptSink? AcceptSink;
+
     /// <summary>True once a reply was sent or the request was cancelled.</summary>
     public bool IsFinished => Volatile.Read(ref _finished) != 0;
 

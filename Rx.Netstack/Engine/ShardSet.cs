@@ -34,6 +34,9 @@ internal sealed class ShardSet
     /// <summary>Frames moved between engines by the attached link's steering, per queue (null: no multi-queue link attached).</summary>
     private ShardPort.Steering[]? _steering;
 
+    /// <summary>TCP packets the home engine moved to their flow's engine after reassembly or an IPv6 extension header walk.</summary>
+    private long _movedAfterReassembly;
+
     /// <summary>Makes engines 1..N-1 beside <paramref name="home"/> (same options, one engine each, same scheduler if given).</summary>
     public ShardSet(Netstack home, NetstackOptions options, System.Reactive.Concurrency.IScheduler? scheduler)
     {
@@ -45,6 +48,12 @@ internal sealed class ShardSet
         NetstackOptions single = options with { Engines = 1 };
         for (int i = 1; i < count; i++) _engines[i] = new Netstack(single, scheduler);
         for (int i = 0; i < count; i++) _engines[i].Tcp.Sharding = new FlowSharding(count, i, key);
+        // Reassembled TCP (and TCP behind IPv6 extension headers) is steered home by rule; the home engine moves it on.
+        _engines[0].JoinShards((engine, packet, checksumTrusted) =>
+        {
+            Interlocked.Increment(ref _movedAfterReassembly);
+            _engines[engine].Passes.EnqueueFrame(packet, fromLoopback: false, checksumTrusted);
+        });
     }
 
     /// <summary>The engines, home first.</summary>
@@ -55,6 +64,9 @@ internal sealed class ShardSet
 
     /// <summary>Frames the link handed to one engine's queue that belonged to another (moved by <see cref="ShardPort"/>).</summary>
     public long FramesMoved => _steering?.Sum(s => Interlocked.Read(ref s.Moved)) ?? 0;
+
+    /// <summary>TCP packets the home engine moved on to their flow's engine (after reassembly or an IPv6 extension header walk).</summary>
+    public long PacketsMovedOn => Interlocked.Read(ref _movedAfterReassembly);
 
     /// <summary>True on any engine's thread or inside any engine's pass.</summary>
     public bool IsOnEngineThread => _engines.Any(e => e.Passes.IsOnEngineThread);
@@ -152,8 +164,8 @@ internal sealed class ShardSet
     };
 
     /// <summary>Submits a command of the facade's own to engine <paramref name="engine"/>; <paramref name="onReply"/> runs on that engine.</summary>
-    public void SubmitInternal(int engine, Command command, Action<Reply> onReply) =>
-        _engines[engine].Passes.Submit(new PendingRequest(_engines[0].NextRequestId(), command, new ReplyObserver(onReply)));
+    public void SubmitInternal(int engine, Command command, Action<Reply> onReply, IAcceptSink? acceptSink = null) =>
+        _engines[engine].Passes.Submit(new PendingRequest(_engines[0].NextRequestId(), command, new ReplyObserver(onReply)) { AcceptSink = acceptSink });
 
     /// <summary>Answers an application's request the facade handled itself; false when it was cancelled or answered already.</summary>
     public bool Answer(PendingRequest request, Reply reply)

@@ -7,10 +7,12 @@ namespace Rx.Netstack.Engine;
 
 /// <summary>
 /// One listener of a sharded stack: a listener on every engine (a SYN is taken by the engine its flow hashes to) and one accept
-/// queue for the application. Each engine keeps one accept of the facade's own outstanding (a <em>pump</em>); an accepted
-/// connection goes to the oldest waiting application accept, or waits in <see cref="_ready"/>. Pumps stop while
-/// <see cref="_ready"/> holds a backlog's worth, so an application that does not accept leaves connections in the engines'
-/// accept queues, where their backlogs bound them as on one engine. The connection stays on its engine: its handle routes there.
+/// queue for the application. Each engine's listener hands its established connections to this one directly, inside its pass
+/// (<see cref="IAcceptSink"/>, registered by the facade's first accept on that engine): a connection goes to the oldest waiting
+/// application accept, or waits in <see cref="_ready"/>. While <see cref="_ready"/> holds a backlog's worth the engines keep
+/// their connections in their own accept queues, where their backlogs bound them as on one engine; once the application
+/// makes room, an accept command (a <em>pump</em>) to each engine that was refused gets them moving again. The connection
+/// stays on its engine: its handle routes there.
 /// </summary>
 internal sealed class ShardedListener
 {
@@ -36,6 +38,12 @@ internal sealed class ShardedListener
     /// <summary>Which engines have a pump accept outstanding.</summary>
     private readonly bool[] _pumping;
 
+    /// <summary>Which engines were refused a connection because <see cref="_ready"/> was full (they need a pump when it is not).</summary>
+    private readonly bool[] _stalled;
+
+    /// <summary>What each engine's listener hands its connections to (this listener, with the engine's index).</summary>
+    private readonly EngineSink[] _sinks;
+
     /// <summary>Why the listener is gone (closed, the stack disposed), once it is: later accepts get it.</summary>
     private Reply? _closed;
 
@@ -45,9 +53,11 @@ internal sealed class ShardedListener
         _handles = handles;
         _backlog = backlog;
         _pumping = new bool[handles.Length];
+        _stalled = new bool[handles.Length];
+        _sinks = [.. Enumerable.Range(0, handles.Length).Select(i => new EngineSink(this, i))];
     }
 
-    /// <summary>Starts a pump on every engine.</summary>
+    /// <summary>Starts a pump on every engine: it registers the engine's sink and takes what is queued already.</summary>
     public void Start()
     {
         for (int i = 0; i < _handles.Length; i++) Pump(i);
@@ -130,13 +140,52 @@ internal sealed class ShardedListener
         {
             if (_pumping[engine] || _closed is not null || _ready.Count >= _backlog) return;
             _pumping[engine] = true;
+            _stalled[engine] = false;
         }
-        _set.SubmitInternal(engine, new Command.TcpListen.Accept(_handles[engine]), reply => OnAccepted(engine, reply));
+        _set.SubmitInternal(engine, new Command.TcpListen.Accept(_handles[engine]), reply => OnAccepted(engine, reply), _sinks[engine]);
     }
 
+    /// <summary>Pumps every engine that was refused a connection while <see cref="_ready"/> was full.</summary>
     private void RestartPumps()
     {
-        for (int i = 0; i < _handles.Length; i++) Pump(i);
+        for (int i = 0; i < _handles.Length; i++)
+            if (Volatile.Read(ref _stalled[i])) Pump(i);
+    }
+
+    /// <summary>An engine's listener hands over a connection (inside that engine's pass): to a waiting accept, into
+    /// <see cref="_ready"/>, or refused while that is full (the engine keeps it; <see cref="RestartPumps"/> asks again).</summary>
+    private bool TryTake(int engine, Reply.Accepted accepted)
+    {
+        PendingRequest? taker = null;
+        lock (_gate)
+        {
+            if (_closed is not null) return false; // the engine's listener is closing: it resets what it still holds
+            while (_waiting.TryDequeue(out PendingRequest? w))
+            {
+                if (w.TryClaim())
+                {
+                    taker = w;
+                    break;
+                }
+            }
+            if (taker is null)
+            {
+                if (_ready.Count >= _backlog)
+                {
+                    _stalled[engine] = true;
+                    return false;
+                }
+                _ready.Enqueue(accepted);
+            }
+        }
+        if (taker is not null) _set.Deliver(taker, accepted);
+        return true;
+    }
+
+    /// <summary>One engine's view of this listener.</summary>
+    private sealed class EngineSink(ShardedListener listener, int engine) : IAcceptSink
+    {
+        public bool TryTake(Reply.Accepted accepted) => listener.TryTake(engine, accepted);
     }
 
     /// <summary>An engine's accept answered (on that engine): to a waiting accept, or into <see cref="_ready"/>.</summary>
@@ -198,6 +247,6 @@ internal sealed class ShardedListener
             return;
         }
         Debug.Assert(reply is Reply.Accepted || _closed is not null, "a pump ends with a connection or the listener's end");
-        Pump(engine);
+        // No new pump: the engine's sink takes its next connections, and a refusal marks it stalled for RestartPumps.
     }
 }

@@ -16,6 +16,7 @@ internal sealed partial class TcpDemux
                 break;
             case Command.TcpListen.Accept accept:
                 if (!Lookup(request, accept.Listener, out TcpListenerSocketState? listener)) break;
+                if (request.AcceptSink is { } sink) listener!.Sink = sink;
                 listener!.Acceptors.Enqueue(request);
                 Passes.MarkDirty(listener);
                 break;

@@ -30,14 +30,25 @@ internal sealed class TcpListenerSocketState : SocketState
     /// <summary>Accept requests waiting for a connection.</summary>
     public WaitQueue Acceptors { get; } = new();
 
+    /// <summary>
+    /// Of a sharded stack, the facade's listener (<see cref="ShardedListener"/>), which takes established connections straight
+    /// from this queue once no accept request waits — no accept command per connection. Set by the facade's first accept on
+    /// this engine (<see cref="PendingRequest.AcceptSink"/>); null on an unsharded stack.
+    /// </summary>
+    public IAcceptSink? Sink { get; set; }
+
     public override void Flush(Instant now)
     {
-        while (!Acceptors.IsEmpty && AcceptQueue.Count > 0)
+        while (AcceptQueue.Count > 0)
         {
             TcpStreamSocketState connection = AcceptQueue.Peek();
-            PendingRequest request = Acceptors.Dequeue()!;
-            if (!Passes.Complete(request, new Reply.Accepted(connection.Handle, connection.Tcb.Local, connection.Tcb.Remote)))
-                continue; // that accept was cancelled: the connection waits for the next one
+            var accepted = new Reply.Accepted(connection.Handle, connection.Tcb.Local, connection.Tcb.Remote);
+            if (!Acceptors.IsEmpty)
+            {
+                PendingRequest request = Acceptors.Dequeue()!;
+                if (!Passes.Complete(request, accepted)) continue; // that accept was cancelled: the connection waits for the next one
+            }
+            else if (Sink is null || !Sink.TryTake(accepted)) break; // the facade is full: it asks again when it has room
             AcceptQueue.Dequeue();
             connection.InAcceptQueue = false;
             connection.Listener = null;
