@@ -109,4 +109,21 @@ public sealed class TcpRackTimeoutTests
         sent.AddRange(c.TakeAll(3000));
         Assert.Contains(sent, e => e.Header.Sequence.Value == S(3)); // RFC 2018 §8: the scoreboard was cleared
     }
+
+    [Fact]
+    public void A_peer_that_reneged_on_SACKed_data_gets_it_again_at_the_timeout()
+    {
+        var c = Connected();
+        c.Do(20, t => t.Send(new byte[3 * Mss]));
+        Assert.Equal(3, c.TakeAll(20).Count);
+        c.Send(30, AckWith(S(1), Block(2, 3))); // S2 SACKed: S1 is lost once the reordering window (2.5 ms) passed
+        c.Expect(32.5, Check.Seq(S(1)));
+        // The resend of S1 arrives, but the peer dropped S2 it had SACKed (RFC 2018 §8 allows it): the ACK stops at S2.
+        c.Send(40, AckWith(S(2)));
+        c.ExpectNothing(239);
+        // The timeout finds the segment at SND.UNA SACKed — the peer reneged — so the SACK information goes and S2 is resent.
+        c.Expect(240, Check.Seq(S(2)), Check.PayloadLength(Mss));
+        c.Send(250, AckWith(S(3)));
+        c.ExpectNothing(2000);
+    }
 }
