@@ -42,6 +42,16 @@ internal static class BenchCommand
                 title = $"bench tun: linux ⇄ rx-netstack over TUN in a namespace, MTU {BenchTun.Mtu}, {options.Write / 1024.0:0.#} KiB writes, {options.Seconds:0.#} s each";
                 results = await BenchTun.RunAsync(options, buffers, console);
                 break;
+            case "tap":
+                if (NetworkNamespace.WhyUnsupported() is { } whyNotTap)
+                {
+                    Console.Error.WriteLine($"rx-netstack bench tap: cannot run: {whyNotTap}");
+                    return ExitCodes.Unsupported;
+                }
+                int[] tapBuffers = options.BufferGiven ? [options.Buffer] : [64 * 1024, 1024 * 1024];
+                title = $"bench tap: linux ⇄ rx-netstack over a bridge and TAP in a namespace, MTU {BenchTun.Mtu}, {options.Write / 1024.0:0.#} KiB writes, {options.Seconds:0.#} s each";
+                results = await BenchTap.RunAsync(options, tapBuffers, console);
+                break;
             case "proxy":
                 if (NetworkNamespace.WhyUnsupported() is { } whyNotProxy)
                 {

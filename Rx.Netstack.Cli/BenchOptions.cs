@@ -47,6 +47,10 @@ internal sealed record BenchOptions
             Knob.Buffer | Knob.Write | Knob.Offloads, run,
             bufferHelp: "TCP socket buffers in bytes, both sides (1024..67108864); default: both 65536 and 1048576, one after the other.",
             offloadsHelp: "TUN offloads: on lets the kernel hand over TCP super-packets of up to 64 KiB (virtio-net headers); off: one packet per MTU."));
+        bench.Subcommands.Add(Benchmark("tap", "The Linux kernel against the stack over a Linux bridge at MTU 1500, the stack on a TAP port, in a network namespace it creates and deletes (root): bulk TCP each way.",
+            Knob.Buffer | Knob.Write | Knob.Offloads, run,
+            bufferHelp: "TCP socket buffers in bytes, both sides (1024..67108864); default: both 65536 and 1048576, one after the other.",
+            offloadsHelp: "TAP offloads: on lets the kernel hand over and cut Ethernet super-frames of up to 64 KiB (virtio-net headers); off: one frame per MTU."));
         bench.Subcommands.Add(Benchmark("proxy", "Bulk TCP between two namespaces through `rx-netstack proxy` (TUN, the stack, host sockets) and through the kernel's own forwarding, in one run (root).",
             Knob.Write, run));
         bench.Subcommands.Add(Benchmark("loss", "Goodput under loss and reordering: the Linux kernel and the stack, each sending to the other over the same impaired link (TUN in a namespace it creates and deletes, root): 1, 3, 5 % loss, reordering; both on CUBIC, then both on BBR.",

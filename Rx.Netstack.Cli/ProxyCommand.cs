@@ -12,7 +12,8 @@ namespace Rx.Netstack.Cli;
 
 /// <summary>
 /// The `proxy` command: a stack on a TUN device intercepts TCP and UDP to other hosts (<see cref="TcpInterceptor"/>,
-/// <see cref="UdpInterceptor"/>) and carries each connection on with the host's own sockets (or a SOCKS5 server) — what
+/// <see cref="UdpInterceptor"/>) and carries each connection on with the host's own sockets (or a SOCKS5 server: CONNECT
+/// for TCP, a UDP ASSOCIATE per UDP flow) — what
 /// tun2socks or a userspace VPN's exit node does. A connection is accepted only once its upstream connected, so the client
 /// sees the upstream's answer: connected, reset (refused) or ICMP unreachable. Bytes are copied both ways through one
 /// buffer per direction, each read waiting for the previous write, so a slow side closes the other's window instead of
@@ -44,6 +45,10 @@ internal sealed class ProxyCommand
     /// <summary>Counters printed at the end (Interlocked).</summary>
     private long _connections, _refused, _flows, _bytesUp, _bytesDown;
 
+    /// <summary>Datagrams from a SOCKS5 UDP relay dropped: fragments (FRAG ≠ 0, not reassembled, RFC 1928 §7), and headers that
+    /// could not be read or named a source other than the flow's destination (Interlocked).</summary>
+    private long _socksFragmentsDropped, _socksDatagramsDropped;
+
     private ProxyCommand(ProxyOptions options, CancellationToken stop)
     {
         _options = options;
@@ -54,20 +59,24 @@ internal sealed class ProxyCommand
     {
         using var stop = new StopSignal();
         TunDevice tun;
+        MultiQueueTunDevice? queues = null;
         try
         {
-            tun = TunDevice.Open(options.Device, createIfMissing: true);
+            // More than one engine: one queue each (the first queue's device names the interface in the banner).
+            if (options.Engines > 1) queues = MultiQueueTunDevice.Open(options.Device, options.Engines, createIfMissing: true);
+            tun = queues?.Devices[0] ?? TunDevice.Open(options.Device, createIfMissing: true);
         }
         catch (TunDeviceException e)
         {
             Console.Error.WriteLine($"rx-netstack proxy: {e.Message}");
             return ExitCodes.Failure;
         }
+        using (queues)
         using (tun)
         {
             var settings = new TcpSettings { SendBufferSize = 512 * 1024, ReceiveBufferSize = 512 * 1024, CongestionControl = options.Congestion };
-            var stack = new Netstack(new NetstackOptions { Addresses = options.Addresses, Tcp = settings });
-            IDisposable attachment = stack.Attach(tun);
+            var stack = new Netstack(new NetstackOptions { Addresses = options.Addresses, Tcp = settings, Engines = options.Engines });
+            IDisposable attachment = queues is not null ? stack.AttachQueues(queues) : stack.Attach(tun);
             try
             {
                 await new ProxyCommand(options, stop.Token).ServeAsync(stack, tun).ConfigureAwait(false);
@@ -84,7 +93,8 @@ internal sealed class ProxyCommand
 
     private async Task ServeAsync(Netstack stack, TunDevice tun)
     {
-        // Up to 4,096 SYNs may wait for their upstream connect at once; more are dropped and retransmitted by their clients.
+        // Up to 4,096 SYNs may wait for their upstream connect at once (split between the engines); more are dropped and
+        // retransmitted by their clients.
         TcpInterceptor tcp = await TcpInterceptor.StartAsync(stack, _options.Intercept, backlog: 4096).ConfigureAwait(false);
         UdpInterceptor udp = await UdpInterceptor.StartAsync(stack, _options.Intercept, maxFlows: 4096).ConfigureAwait(false);
         using IDisposable offers = tcp.Offers.Subscribe(offer => Track(Task.Run(() => RelayTcpAsync(offer))));
@@ -94,7 +104,7 @@ internal sealed class ProxyCommand
         using DashboardHub? dashboard = _options.Dashboard ? new DashboardHub([new DashboardSource(tun.Name, stack)]) : null;
         ServiceHost? services = dashboard is null ? null : await ServiceHost.StartAsync(stack, null, null, dashboard, discardSha256: false).ConfigureAwait(false);
 
-        Console.WriteLine($"rx-netstack proxy on {tun.Name} (MTU {tun.Mtu}), addresses {string.Join(", ", _options.Addresses)}");
+        Console.WriteLine($"rx-netstack proxy on {tun.Name} (MTU {tun.Mtu}{(_options.Engines > 1 ? $", {_options.Engines} engines on as many queues" : "")}), addresses {string.Join(", ", _options.Addresses)}");
         Console.WriteLine($"  intercepting {string.Join(", ", _options.Intercept)}; upstream {(_options.Socks5 is { } s ? $"SOCKS5 {s}" : "this host's sockets")}");
         Console.WriteLine($"(route those prefixes into {tun.Name}; the device may be moved to the clients' namespace: ip link set {tun.Name} netns NAME)");
         if (dashboard is not null)
@@ -257,6 +267,11 @@ internal sealed class ProxyCommand
 
     private async Task RelayUdpAsync(UdpFlow flow)
     {
+        if (_options.Socks5 is { } server)
+        {
+            await RelayUdpThroughSocks5Async(flow, server).ConfigureAwait(false);
+            return;
+        }
         IPEndPoint destination = flow.Local.ToIPEndPoint();
         Interlocked.Increment(ref _flows);
         Log($"udp {flow.Remote} → {flow.Local}: relaying");
@@ -304,11 +319,120 @@ internal sealed class ProxyCommand
         Log($"udp {flow.Remote} → {flow.Local}: ended");
     }
 
+    /// <summary>
+    /// One flow through a SOCKS5 server's UDP relay (RFC 1928 §7): one association per flow, so the relay's port stands for
+    /// the flow's 4-tuple as a connected socket's would on the direct path (one association for every flow could not tell
+    /// apart the answers to two clients of the same destination). The TCP control connection stays open for the flow's life;
+    /// either ending ends the other. Each datagram up carries the original destination in its header; each one down is
+    /// unwrapped and answered from the original destination — a fragment or a datagram from another source is dropped and
+    /// counted. The relay cannot pass an ICMP port unreachable on, so such a flow just goes unanswered until its idle timeout.
+    /// </summary>
+    private async Task RelayUdpThroughSocks5Async(UdpFlow flow, IPEndPoint server)
+    {
+        IPEndPoint destination = flow.Local.ToIPEndPoint();
+        Interlocked.Increment(ref _flows);
+        Log($"udp {flow.Remote} → {flow.Local}: relaying through SOCKS5");
+        using var control = new Socket(server.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        using var upstream = new Socket(server.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
+        using var relay = CancellationTokenSource.CreateLinkedTokenSource(_stop);
+        try
+        {
+            using (var setup = CancellationTokenSource.CreateLinkedTokenSource(_stop))
+            {
+                setup.CancelAfter(ConnectTimeout);
+                await control.ConnectAsync(server, setup.Token).ConfigureAwait(false);
+                // The association names the address and port our datagrams will come from: the control connection's address.
+                upstream.Bind(new IPEndPoint(((IPEndPoint)control.LocalEndPoint!).Address, 0));
+                IPEndPoint relayEndpoint = await Socks5Client.AssociateUdpAsync(control, (IPEndPoint)upstream.LocalEndPoint!, setup.Token).ConfigureAwait(false);
+                upstream.Connect(relayEndpoint); // it receives only from the relay
+            }
+        }
+        catch (Exception e) when (e is SocketException or OperationCanceledException or ObjectDisposedException)
+        {
+            if (_stop.IsCancellationRequested)
+            {
+                await flow.DisposeAsync().ConfigureAwait(false);
+                return;
+            }
+            InterceptRefusal how = RefusalFor(e);
+            Log($"udp {flow.Remote} → {flow.Local}: SOCKS5 UDP ASSOCIATE failed ({e switch { SocketException s => s.SocketErrorCode.ToString(), _ => "timed out" }}); refused ({how})");
+            await flow.RefuseAsync(how).ConfigureAwait(false);
+            return;
+        }
+
+        Task watching = WatchControlAsync(control, relay);
+        byte[] up = new byte[Socks5Client.MaxUdpHeaderLength + 65536];
+        int upHeader = Socks5Client.WriteUdpHeader(up, destination); // one destination per flow: the header is written once
+        try
+        {
+            using IDisposable toUpstream = flow.Received.Subscribe(
+                d =>
+                {
+                    // Rx delivers one datagram at a time, so the one buffer is enough.
+                    try
+                    {
+                        d.Data.Span.CopyTo(up.AsSpan(upHeader));
+                        upstream.Send(up.AsSpan(0, upHeader + d.Data.Length));
+                        Interlocked.Add(ref _bytesUp, d.Data.Length);
+                    }
+                    catch (Exception e) when (e is SocketException or ObjectDisposedException or ArgumentException) { relay.Cancel(); }
+                },
+                _ => relay.Cancel(),
+                relay.Cancel); // the flow ended (idle timeout)
+            byte[] buffer = new byte[Socks5Client.MaxUdpHeaderLength + 65536];
+            while (true)
+            {
+                int n = await upstream.ReceiveAsync(buffer, SocketFlags.None, relay.Token).ConfigureAwait(false);
+                switch (Socks5Client.ReadUdpHeader(buffer.AsSpan(0, n), out IPEndPoint? source, out int header))
+                {
+                    case UdpHeaderResult.Fragment:
+                        Interlocked.Increment(ref _socksFragmentsDropped);
+                        continue;
+                    case UdpHeaderResult.Malformed:
+                        Interlocked.Increment(ref _socksDatagramsDropped);
+                        continue;
+                }
+                if (!source!.Equals(destination))
+                {
+                    Interlocked.Increment(ref _socksDatagramsDropped); // the direct path's connected socket would not take it either
+                    continue;
+                }
+                await flow.SendAsync(buffer.AsMemory(header, n - header), relay.Token).ConfigureAwait(false);
+                Interlocked.Add(ref _bytesDown, n - header);
+            }
+        }
+        catch (Exception e) when (e is SocketException or NetstackException or OperationCanceledException or ObjectDisposedException)
+        {
+        }
+        await relay.CancelAsync().ConfigureAwait(false);
+        await watching.ConfigureAwait(false);
+        await flow.DisposeAsync().ConfigureAwait(false);
+        Log($"udp {flow.Remote} → {flow.Local}: ended");
+    }
+
+    /// <summary>Waits for the SOCKS5 control connection to end (the association with it, §7), then ends the relay.</summary>
+    private static async Task WatchControlAsync(Socket control, CancellationTokenSource relay)
+    {
+        byte[] ignored = new byte[64];
+        try
+        {
+            while (await control.ReceiveAsync(ignored, SocketFlags.None, relay.Token).ConfigureAwait(false) > 0)
+            {
+                // Nothing is expected on it after the reply; whatever comes is ignored.
+            }
+        }
+        catch (Exception e) when (e is SocketException or OperationCanceledException or ObjectDisposedException)
+        {
+        }
+        await relay.CancelAsync().ConfigureAwait(false);
+    }
+
     private void NetstackStatsLine(Netstack stack)
     {
         var s = stack.GetStats();
         Console.WriteLine($"relayed {Interlocked.Read(ref _connections)} TCP connections ({Interlocked.Read(ref _refused)} refused) and " +
             $"{Interlocked.Read(ref _flows)} UDP flows; {Interlocked.Read(ref _bytesUp)} bytes up, {Interlocked.Read(ref _bytesDown)} down; " +
-            $"frames in/out {s.FramesIn}/{s.FramesOut}, drops {s.TotalDrops}");
+            $"frames in/out {s.FramesIn}/{s.FramesOut}, drops {s.TotalDrops}" +
+            (_options.Socks5 is null ? "" : $"; SOCKS5 UDP dropped {Interlocked.Read(ref _socksFragmentsDropped)} fragments, {Interlocked.Read(ref _socksDatagramsDropped)} others"));
     }
 }

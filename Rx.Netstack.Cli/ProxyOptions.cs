@@ -6,17 +6,19 @@ namespace Rx.Netstack.Cli;
 
 /// <summary>
 /// The `proxy` command line: <c>--device NAME --address A [--address A6] [--intercept PREFIX …] [--socks5 HOST:PORT]
-/// [--quiet] [--dashboard]</c>.
+/// [--quiet] [--dashboard] [--congestion ALG] [--engines N]</c>.
 /// </summary>
 /// <param name="Device">The TUN interface name.</param>
 /// <param name="Addresses">The stack's own addresses.</param>
 /// <param name="Intercept">The destinations to intercept (default: 0.0.0.0/0 and ::/0).</param>
-/// <param name="Socks5">A SOCKS5 server that opens the upstream TCP connections, or null to open them here.</param>
+/// <param name="Socks5">A SOCKS5 server that carries the upstream TCP connections (CONNECT) and UDP flows (UDP ASSOCIATE), or null to open them here.</param>
 /// <param name="Quiet">No line per connection or flow.</param>
 /// <param name="Dashboard">Serve the live dashboard (counters, every relayed connection) at /dashboard on the stack's own address.</param>
 /// <param name="Congestion">The TCP congestion control of the connections the stack terminates.</param>
+/// <param name="Engines">Protocol engines, one per queue of a multi-queue TUN.</param>
 internal sealed record ProxyOptions(string Device, IReadOnlyList<InterfaceAddress> Addresses, IReadOnlyList<NetPrefix> Intercept,
-    IPEndPoint? Socks5 = null, bool Quiet = false, bool Dashboard = false, CongestionControlAlgorithm Congestion = CongestionControlAlgorithm.Cubic)
+    IPEndPoint? Socks5 = null, bool Quiet = false, bool Dashboard = false, CongestionControlAlgorithm Congestion = CongestionControlAlgorithm.Cubic,
+    int Engines = 1)
 {
     /// <summary>The `proxy` command; its action binds the options and hands them to <paramref name="run"/>.</summary>
     public static Command CreateCommand(Func<ProxyOptions, Task<int>> run)
@@ -43,7 +45,7 @@ internal sealed record ProxyOptions(string Device, IReadOnlyList<InterfaceAddres
         };
         var socks5 = new Option<IPEndPoint?>("--socks5")
         {
-            Description = "Open the upstream TCP connections through this SOCKS5 server (no authentication), e.g. 127.0.0.1:1080. UDP is relayed directly.",
+            Description = "Carry the upstream traffic through this SOCKS5 server (no authentication), e.g. 127.0.0.1:1080: TCP with CONNECT, each UDP flow with a UDP ASSOCIATE of its own.",
             HelpName = "HOST:PORT",
             CustomParser = result =>
             {
@@ -60,10 +62,17 @@ internal sealed record ProxyOptions(string Device, IReadOnlyList<InterfaceAddres
         };
 
         var congestion = TunOptions.CongestionOption();
+        var engines = new Option<int>("--engines")
+        {
+            Description = "Protocol engines, each on its own queue of a multi-queue TUN (IFF_MULTI_QUEUE) and its own core (1..16); intercepted TCP is spread over them by flow, UDP stays on the first.",
+            HelpName = "N",
+            DefaultValueFactory = _ => 1,
+            CustomParser = OptionParsers.WholeNumber("--engines", 1, 16),
+        };
 
         var command = new Command("proxy", "Terminate the TCP and UDP that arrive on a Linux TUN device for other hosts and carry it on with the host's sockets (a transparent proxy, the heart of a userspace VPN) until Ctrl-C or SIGTERM.")
         {
-            device, addresses, intercept, socks5, quiet, dashboard, congestion,
+            device, addresses, intercept, socks5, quiet, dashboard, congestion, engines,
         };
         command.SetAction(result => run(new ProxyOptions(
             result.GetRequiredValue(device),
@@ -72,7 +81,8 @@ internal sealed record ProxyOptions(string Device, IReadOnlyList<InterfaceAddres
             result.GetValue(socks5),
             result.GetValue(quiet),
             result.GetValue(dashboard),
-            result.GetValue(congestion))));
+            result.GetValue(congestion),
+            result.GetValue(engines))));
         return command;
     }
 }

@@ -20,7 +20,7 @@ internal static class TapCommand
         TapDevice tap;
         try
         {
-            tap = TapDevice.Open(options.Device, createIfMissing: true);
+            tap = TapDevice.Open(options.Device, createIfMissing: true, offloads: options.Offloads);
         }
         catch (TunDeviceException e)
         {
@@ -49,7 +49,7 @@ internal static class TapCommand
                 using DashboardHub? dashboard = options.Dashboard ? new DashboardHub([new DashboardSource(tap.Name, stack)]) : null;
                 await using (var host = await ServiceHost.StartAsync(stack, options.Quiet ? null : Console.Out, stack.Options.Tcp, dashboard, options.DiscardSha256).ConfigureAwait(false))
                 {
-                    Console.WriteLine($"rx-netstack on {tap.Name} (Ethernet, MTU {tap.Mtu}), MAC {stack.MacAddress}, addresses {string.Join(", ", stack.Addresses)}");
+                    Console.WriteLine($"rx-netstack on {tap.Name} (Ethernet, MTU {tap.Mtu}, offloads {(tap.Offloads ? "on" : $"off: {tap.OffloadsOffReason}")}), MAC {stack.MacAddress}, addresses {string.Join(", ", stack.Addresses)}");
                     foreach (Route route in options.Routes) Console.WriteLine($"  route {route}");
                     foreach (string line in host.Describe()) Console.WriteLine($"  {line}");
                     Console.WriteLine($"(put {tap.Name} in a bridge and bring it up: ip link set {tap.Name} master br0; ip link set {tap.Name} up)");
@@ -65,6 +65,7 @@ internal static class TapCommand
                 var s = stack.GetStats();
                 Console.WriteLine($"frames in/out {s.FramesIn}/{s.FramesOut}, ARP in/out {s.ArpIn}/{s.ArpOut}, NDP in/out {s.NdpIn}/{s.NdpOut}, " +
                                   $"TCP in/out {s.TcpIn}/{s.TcpOut}, UDP in/out {s.UdpIn}/{s.UdpOut}, ICMP in/out {s.IcmpIn}/{s.IcmpOut}, drops {s.TotalDrops}");
+                Console.WriteLine($"super-frames in/out {tap.GsoPacketsReceived}/{tap.GsoPacketsSent}, device drops in/out {tap.ReceiveDropped}/{tap.TransmitDropped}");
             }
             finally
             {

@@ -3,7 +3,7 @@ using Rx.Netstack.Tcp.Congestion;
 
 namespace Rx.Netstack.Cli;
 
-/// <summary>The `tap` command line: <c>--device NAME [--address A … | --dhcp] [--mac M] [--route R …] [--pcap FILE] [--quiet] [--dashboard]</c>.</summary>
+/// <summary>The `tap` command line: <c>--device NAME [--address A … | --dhcp] [--mac M] [--route R …] [--pcap FILE] [--quiet] [--dashboard] [--offloads on|off]</c>.</summary>
 /// <param name="Device">The TAP interface name.</param>
 /// <param name="Addresses">The stack's addresses (none: only its IPv6 link-local and SLAAC addresses).</param>
 /// <param name="Mac">The stack's MAC address, or null for a locally administered random one.</param>
@@ -14,9 +14,10 @@ namespace Rx.Netstack.Cli;
 /// <param name="Dhcp">Get an IPv4 address, prefix and gateway from a DHCP server and keep the lease.</param>
 /// <param name="DiscardSha256">The discard service hashes what each connection sent.</param>
 /// <param name="Congestion">The TCP congestion control of every connection.</param>
+/// <param name="Offloads">Open the TAP device with virtio-net headers (GSO super-frames, checksum offload).</param>
 internal sealed record TapOptions(string Device, IReadOnlyList<InterfaceAddress> Addresses, MacAddress? Mac, IReadOnlyList<Route> Routes,
     string? PcapPath, bool Quiet = false, bool Dashboard = false, bool Dhcp = false, bool DiscardSha256 = false,
-    CongestionControlAlgorithm Congestion = CongestionControlAlgorithm.Cubic)
+    CongestionControlAlgorithm Congestion = CongestionControlAlgorithm.Cubic, bool Offloads = true)
 {
     /// <summary>The `tap` command; its action binds the options and hands them to <paramref name="run"/>.</summary>
     public static Command CreateCommand(Func<TapOptions, Task<int>> run)
@@ -57,10 +58,17 @@ internal sealed record TapOptions(string Device, IReadOnlyList<InterfaceAddress>
 
         var discardSha256 = TunOptions.DiscardSha256Option();
         var congestion = TunOptions.CongestionOption();
+        var offloads = new Option<string>("--offloads")
+        {
+            Description = "TAP offloads: on lets the kernel hand over Ethernet super-frames of up to 64 KiB and cut the stack's (virtio-net headers, TSO, checksum offload); off: one frame per MTU.",
+            HelpName = "on|off",
+            DefaultValueFactory = _ => "on",
+            CustomParser = OptionParsers.OneOf("--offloads", "on", "off"),
+        };
 
         var command = new Command("tap", "Join an Ethernet link through a Linux TAP device (root or CAP_NET_ADMIN) as a host of its own — ARP, neighbour discovery, its own MAC — and serve what `tun` serves until Ctrl-C or SIGTERM.")
         {
-            device, addresses, mac, routes, pcap, quiet, dashboard, dhcp, discardSha256, congestion,
+            device, addresses, mac, routes, pcap, quiet, dashboard, dhcp, discardSha256, congestion, offloads,
         };
         command.SetAction(result => run(new TapOptions(
             result.GetRequiredValue(device),
@@ -72,7 +80,8 @@ internal sealed record TapOptions(string Device, IReadOnlyList<InterfaceAddress>
             result.GetValue(dashboard),
             result.GetValue(dhcp),
             result.GetValue(discardSha256),
-            result.GetValue(congestion))));
+            result.GetValue(congestion),
+            result.GetValue(offloads) != "off")));
         return command;
     }
 }

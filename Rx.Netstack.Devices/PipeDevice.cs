@@ -54,18 +54,16 @@ public sealed class PipeDevice : IPacketDevice, IDisposable
     /// <param name="checksumOffload"><see cref="ChecksumOffload.Both"/> lets both stacks skip TCP and UDP checksums, as
     /// Linux's loopback does: a frame on this link cannot be corrupted. Both ends get the same setting; none by default.</param>
     /// <param name="tcpSegmentationOffload">True lets TCP super-segments of up to 64 KiB cross the link whole, as Linux's veth
-    /// pairs and virtio links pass GSO packets (see <see cref="TcpSegmentationOffload"/>); needs
+    /// pairs and virtio links pass GSO packets (see <see cref="TcpSegmentationOffload"/>; on Ethernet in untagged frames); needs
     /// <see cref="ChecksumOffload.Both"/>. False by default: every frame is at most <paramref name="mtu"/> bytes.</param>
     /// <param name="medium"><see cref="LinkMedium.Ethernet"/> makes the pipe a crossover cable: both stacks then speak
     /// Ethernet (ARP, neighbour discovery) and the <paramref name="mtu"/> is the largest IP packet, each frame up to 18 bytes
     /// longer. IP by default.</param>
     /// <exception cref="ArgumentException">A scheduler was given without a capacity, or segmentation offload without
-    /// checksum offload or on Ethernet.</exception>
+    /// checksum offload.</exception>
     public static (PipeDevice A, PipeDevice B) CreatePair(int mtu = 1500, int? capacity = null, IScheduler? scheduler = null,
         ChecksumOffload checksumOffload = ChecksumOffload.None, bool tcpSegmentationOffload = false, LinkMedium medium = LinkMedium.Ip)
     {
-        if (tcpSegmentationOffload && medium == LinkMedium.Ethernet)
-            throw new ArgumentException("Segmentation offload is for IP pipes only.", nameof(tcpSegmentationOffload));
         ArgumentOutOfRangeException.ThrowIfLessThan(mtu, 1);
         if (capacity is { } c) ArgumentOutOfRangeException.ThrowIfLessThan(c, 1, nameof(capacity));
         else if (scheduler is not null)
@@ -81,7 +79,7 @@ public sealed class PipeDevice : IPacketDevice, IDisposable
         if (capacity is { } cap)
         {
             var on = scheduler ?? TaskPoolScheduler.Default;
-            int longest = tcpSegmentationOffload ? Math.Max(mtu, MaxSuperSegment) : a._longestFrame;
+            int longest = tcpSegmentationOffload ? Math.Max(a._longestFrame, MaxSuperSegment + EthernetFrameOverhead) : a._longestFrame;
             a._toPeer = new FrameQueue(b._received, on, cap, longest);
             b._toPeer = new FrameQueue(a._received, on, cap, longest);
         }
@@ -142,10 +140,17 @@ public sealed class PipeDevice : IPacketDevice, IDisposable
         else if (!_toPeer.TryEnqueue(frame.Span)) Interlocked.Increment(ref _droppedQueueFull);
     }
 
-    /// <summary>True for an IPv4 or IPv6 packet (no extension headers) carrying TCP and no longer than a super-segment may be.</summary>
-    private static bool IsTcpSuperSegment(ReadOnlySpan<byte> frame)
+    /// <summary>True for an IPv4 or IPv6 packet (no extension headers) carrying TCP and no longer than a super-segment may be;
+    /// on an Ethernet pipe, in an untagged frame (as TAP devices cut them).</summary>
+    private bool IsTcpSuperSegment(ReadOnlySpan<byte> frame)
     {
         const byte tcp = 6;
+        if (Medium == LinkMedium.Ethernet)
+        {
+            const int header = 14;
+            if (frame.Length < header || !(frame[12] == 0x08 && frame[13] == 0x00 || frame[12] == 0x86 && frame[13] == 0xDD)) return false;
+            frame = frame[header..];
+        }
         if (frame.Length > MaxSuperSegment || frame.IsEmpty) return false;
         return (frame[0] >> 4) switch
         {

@@ -256,13 +256,6 @@ public sealed partial class Netstack : IDisposable, IAsyncDisposable
     /// <summary>An interception command goes to the demultiplexer of its protocol (by the handle's kind where it names one).</summary>
     private void DispatchIntercept(PendingRequest request, Command.Intercept command, Instant now)
     {
-        if (Options.Engines > 1 && command is Command.Intercept.StartTcp or Command.Intercept.StartUdp)
-        {
-            // Flows are spread over the engines by 4-tuple, and an interceptor lives on one: it would see only its share.
-            _passes.Fail(request, NetstackError.Bad(BadRequestReason.InvalidArgument,
-                $"Interception needs a stack of one engine (NetstackOptions.Engines is {Options.Engines}); it is not sharded yet."));
-            return;
-        }
         bool udp = command switch
         {
             Command.Intercept.StartUdp or Command.Intercept.RefuseFlow => true,

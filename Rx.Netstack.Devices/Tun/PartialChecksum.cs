@@ -1,9 +1,10 @@
 using System.Buffers.Binary;
+using System.Diagnostics;
 
 namespace Rx.Netstack.Devices;
 
 /// <summary>
-/// Transmit checksum offload over a TUN descriptor with virtio-net headers: for an outgoing TCP or UDP packet whose checksum
+/// Transmit checksum offload over a TUN or TAP descriptor with virtio-net headers: for an outgoing TCP or UDP packet whose checksum
 /// the stack left zero (<see cref="ChecksumOffload.Transmit"/>), the header that asks the kernel to finish it
 /// (<c>VIRTIO_NET_HDR_F_NEEDS_CSUM</c>) and the pseudo-header sum the checksum field must then hold. The kernel marks such a
 /// packet <c>CHECKSUM_PARTIAL</c>: delivered locally it is not checked (nothing can have corrupted it), forwarded it is
@@ -11,8 +12,9 @@ namespace Rx.Netstack.Devices;
 /// </summary>
 internal static class PartialChecksum
 {
-    /// <summary>Bytes of an outgoing packet copied (to patch the seed in) at most: a 60-byte IPv4 header and a TCP header up to its checksum.</summary>
-    public const int MaxPrefixLength = 60 + 18;
+    /// <summary>Bytes of an outgoing frame copied (to patch the seed in) at most: an Ethernet header with an 802.1Q tag (TAP), a
+    /// 60-byte IPv4 header and a TCP header up to its checksum.</summary>
+    public const int MaxPrefixLength = 18 + 60 + 18;
 
     private const byte Tcp = 6, Udp = 17;
 
@@ -22,8 +24,18 @@ internal static class PartialChecksum
     /// bytes from the start reach the end of the checksum field and <paramref name="seed"/> is the value to write there.
     /// False for anything else (ICMP, fragments, a packet that already has its checksum): it goes out as it is.
     /// </summary>
-    public static bool TryPlan(ReadOnlySpan<byte> packet, out VirtioNetHeader header, out int prefixLength, out ushort seed)
+    public static bool TryPlan(ReadOnlySpan<byte> packet, out VirtioNetHeader header, out int prefixLength, out ushort seed) =>
+        TryPlan(packet, 0, out header, out prefixLength, out seed);
+
+    /// <summary>
+    /// The same for the IP packet that starts <paramref name="ipStart"/> bytes into <paramref name="frame"/> (after a TAP frame's
+    /// Ethernet header): <c>csum_start</c> and <paramref name="prefixLength"/> count from the start of the frame, as the kernel
+    /// counts them on a TAP descriptor.
+    /// </summary>
+    public static bool TryPlan(ReadOnlySpan<byte> frame, int ipStart, out VirtioNetHeader header, out int prefixLength, out ushort seed)
     {
+        Debug.Assert(ipStart is >= 0 and <= 18, "no link header, or an Ethernet one with at most one tag");
+        ReadOnlySpan<byte> packet = frame[Math.Min(ipStart, frame.Length)..];
         header = default;
         prefixLength = 0;
         seed = 0;
@@ -61,8 +73,8 @@ internal static class PartialChecksum
         sum += protocol + (uint)transportLength;
         while (sum > 0xffff) sum = (sum & 0xffff) + (sum >> 16);
         seed = (ushort)sum; // not complemented: the kernel adds the data's sum to it and complements the total
-        prefixLength = transportStart + checksumOffset + 2;
-        header = new VirtioNetHeader(VirtioNetHeader.FlagNeedsChecksum, VirtioNetHeader.GsoNone, 0, 0, (ushort)transportStart, (ushort)checksumOffset);
+        prefixLength = ipStart + transportStart + checksumOffset + 2;
+        header = new VirtioNetHeader(VirtioNetHeader.FlagNeedsChecksum, VirtioNetHeader.GsoNone, 0, 0, (ushort)(ipStart + transportStart), (ushort)checksumOffset);
         return true;
     }
 

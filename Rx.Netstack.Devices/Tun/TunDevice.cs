@@ -37,8 +37,9 @@ public sealed unsafe class TunDevice : IPacketDevice, IDisposable
     /// <summary>The largest IP packet (a GSO super-packet included) and its virtio-net header.</summary>
     private const int ReadBufferSize = 65536 + VirtioNetHeader.Size;
 
-    /// <summary>What we tell the kernel we take with offloads on: partial checksums, TCP super-packets over IPv4 and IPv6.</summary>
-    private const uint OffloadFlags = LinuxNative.TUN_F_CSUM | LinuxNative.TUN_F_TSO4 | LinuxNative.TUN_F_TSO6;
+    /// <summary>What we tell the kernel we take with offloads on: partial checksums, TCP super-packets over IPv4 and IPv6 (the
+    /// same for <see cref="TapDevice"/>).</summary>
+    internal const uint OffloadFlags = LinuxNative.TUN_F_CSUM | LinuxNative.TUN_F_TSO4 | LinuxNative.TUN_F_TSO6;
 
     /// <summary>Packets read per wake-up of poll() at most, so a flood cannot keep the reader from seeing Dispose's wake pipe.</summary>
     private const int MaxReadsPerPoll = 64;
@@ -328,12 +329,7 @@ public sealed unsafe class TunDevice : IPacketDevice, IDisposable
             buffer.Deliver(_received, 0, length);
             return;
         }
-        if (!VirtioNetHeader.TryRead(buffer.Span[..length], out VirtioNetHeader header))
-        {
-            Interlocked.Increment(ref _receiveDropped);
-            return;
-        }
-        if (header.IsGso) Interlocked.Increment(ref _gsoPacketsReceived);
+        if (!VirtioNetWriter.TryAccept(buffer.Span[..length], ref _receiveDropped, ref _gsoPacketsReceived, out _)) return;
         buffer.Deliver(_received, VirtioNetHeader.Size, length - VirtioNetHeader.Size);
     }
 
@@ -360,56 +356,19 @@ public sealed unsafe class TunDevice : IPacketDevice, IDisposable
         lock (_descriptorGate) // so a concurrent Dispose cannot close (and the fd number be reused) mid-write
         {
             if (_closed || _stopping) return;
-            nint written, expected = frame.Length;
-            fixed (byte* p = frame.Span)
+            if (Offloads)
             {
-                if (Offloads)
+                // Only a TCP super-segment may be longer than the MTU: the kernel cuts it (TcpSegmentation).
+                switch (VirtioNetWriter.Write(_fd, frame.Span, ipStart: 0, Mtu, oversize: frame.Length > Mtu, allowSegmentation: true))
                 {
-                    // Gathered by writev, the frame itself not copied: the virtio-net header, then either the frame as it is
-                    // (no GSO, checksum complete) or, for a TCP/UDP packet whose checksum we left to the kernel, a copy of its
-                    // headers with the pseudo-header sum in the checksum field and then the rest of the frame.
-                    byte* header = stackalloc byte[VirtioNetHeader.Size];
-                    byte* prefix = stackalloc byte[PartialChecksum.MaxPrefixLength];
-                    var vectors = stackalloc LinuxNative.IoVector[3];
-                    int count;
-                    bool planned = PartialChecksum.TryPlan(frame.Span, out VirtioNetHeader partial, out int prefixLength, out ushort seed);
-                    if (frame.Length > Mtu)
-                    {
-                        // Only a TCP super-segment may be longer than the MTU: the kernel cuts it (TcpSegmentation).
-                        if (!planned || !TcpSegmentation.TryPlan(frame.Span, Mtu, partial, out VirtioNetHeader segmented))
-                        {
-                            Interlocked.Increment(ref _transmitDropped);
-                            return;
-                        }
-                        partial = segmented;
-                        Interlocked.Increment(ref _gsoPacketsSent);
-                    }
-                    if (planned)
-                    {
-                        partial.WriteTo(new Span<byte>(header, VirtioNetHeader.Size));
-                        var copy = new Span<byte>(prefix, prefixLength);
-                        frame.Span[..prefixLength].CopyTo(copy);
-                        System.Buffers.Binary.BinaryPrimitives.WriteUInt16BigEndian(copy[(prefixLength - 2)..], seed);
-                        vectors[1] = new LinuxNative.IoVector { Base = prefix, Length = (nuint)prefixLength };
-                        vectors[2] = new LinuxNative.IoVector { Base = p + prefixLength, Length = (nuint)(frame.Length - prefixLength) };
-                        count = 3;
-                    }
-                    else
-                    {
-                        VirtioNetHeader.Plain.WriteTo(new Span<byte>(header, VirtioNetHeader.Size));
-                        vectors[1] = new LinuxNative.IoVector { Base = p, Length = (nuint)frame.Length };
-                        count = 2;
-                    }
-                    vectors[0] = new LinuxNative.IoVector { Base = header, Length = VirtioNetHeader.Size };
-                    expected += VirtioNetHeader.Size;
-                    written = LinuxNative.WriteVector(_fd, vectors, count);
+                    case VirtioWriteResult.WrittenSegmented: Interlocked.Increment(ref _gsoPacketsSent); break;
+                    case VirtioWriteResult.TooLong or VirtioWriteResult.NotTaken: Interlocked.Increment(ref _transmitDropped); break;
                 }
-                else
-                {
-                    written = LinuxNative.Write(_fd, p, (nuint)frame.Length);
-                }
+                return;
             }
-            if (written != expected) Interlocked.Increment(ref _transmitDropped);
+            nint written;
+            fixed (byte* p = frame.Span) written = LinuxNative.Write(_fd, p, (nuint)frame.Length);
+            if (written != frame.Length) Interlocked.Increment(ref _transmitDropped);
         }
     }
 

@@ -82,6 +82,9 @@ public sealed partial class CommandLineTests
         Assert.Equal([NetPrefix.AllV4, NetPrefix.AllV6], o.Intercept);
         Assert.Null(o.Socks5);
         Assert.True(o.Quiet);
+        Assert.Equal(1, o.Engines);
+        Assert.Equal(2, (await InvokeAsync("proxy", "-d", "tun9", "-a", "10.0.0.2/24", "--engines", "2")).Ran<ProxyOptions>("proxy").Engines);
+        (await InvokeAsync("proxy", "-d", "tun9", "-a", "10.0.0.2/24", "--engines", "0")).Refused("--engines");
 
         (await InvokeAsync("proxy", "-d", "tun9", "-a", "10.0.0.2/24", "--intercept", "10.0.0.0/33")).Refused("--intercept: '10.0.0.0/33' is not a prefix");
         (await InvokeAsync("proxy", "-d", "tun9", "-a", "10.0.0.2/24", "--socks5", "localhost")).Refused("--socks5: 'localhost' is not an address and port");
@@ -103,6 +106,8 @@ public sealed partial class CommandLineTests
         Assert.True(o.Dhcp);
         Assert.Empty(o.Addresses);
         Assert.Null(o.Mac);
+        Assert.True(o.Offloads); // on by default, as for tun
+        Assert.False((await InvokeAsync("tap", "-d", "t0", "--offloads", "off")).Ran<TapOptions>("tap").Offloads);
 
         var bad = await InvokeAsync("tap", "-d", "t0", "--mac", "01:00:5e:00:00:01");
         Assert.Equal(2, bad.ExitCode);
@@ -110,6 +115,9 @@ public sealed partial class CommandLineTests
         bad = await InvokeAsync("tap", "-d", "t0", "--route", "10.0.0.0/8 via fd00::1");
         Assert.Equal(2, bad.ExitCode);
         Assert.Contains("--route:", bad.Error);
+        bad = await InvokeAsync("tap", "-d", "t0", "--offloads", "maybe");
+        Assert.Equal(2, bad.ExitCode);
+        Assert.Contains("--offloads", bad.Error);
     }
 
     // ---- tun ----

@@ -60,6 +60,46 @@ public sealed class PartialChecksumTests
         Assert.Equal(computed, finished);
     }
 
+    [Theory]
+    [InlineData(false, IpProtocol.Tcp, null)]
+    [InlineData(true, IpProtocol.Tcp, null)]
+    [InlineData(false, IpProtocol.Udp, 100)] // an 802.1Q tag: four bytes more before the IP packet
+    [InlineData(true, IpProtocol.Udp, 100)]
+    public void In_a_tap_frame_csum_start_counts_from_the_ethernet_header_and_the_kernel_finishes_the_same_checksum(bool v6, IpProtocol protocol, int? vlan)
+    {
+        byte[] packet = Packet(v6, protocol, 999);
+        var ethernet = new EthernetHeader(MacAddress.Parse("02:00:00:00:00:02"), MacAddress.Parse("02:00:00:00:00:01"), v6 ? EtherType.Ipv6 : EtherType.Ipv4, vlan);
+        byte[] frame = new byte[ethernet.Length + packet.Length];
+        EthernetHeader.Emit(frame, ethernet);
+        packet.CopyTo(frame, ethernet.Length);
+        int ipStart = TapDevice.IpStart(frame);
+        Assert.Equal(vlan is null ? 14 : 18, ipStart);
+        int at = ipStart + ChecksumAt(v6, protocol);
+        ushort computed = BinaryPrimitives.ReadUInt16BigEndian(frame.AsSpan(at));
+        frame[at] = frame[at + 1] = 0;
+
+        Assert.True(PartialChecksum.TryPlan(frame, ipStart, out VirtioNetHeader header, out int prefixLength, out ushort seed));
+        Assert.Equal(ipStart + (v6 ? 40 : 20), header.ChecksumStart);
+        Assert.Equal(at + 2, prefixLength);
+        Assert.True(prefixLength <= PartialChecksum.MaxPrefixLength);
+        BinaryPrimitives.WriteUInt16BigEndian(frame.AsSpan(at), seed);
+        ushort finished = TestPackets.InternetChecksum(frame.AsSpan(header.ChecksumStart));
+        if (protocol == IpProtocol.Udp && finished == 0) finished = 0xffff;
+        Assert.Equal(computed, finished);
+    }
+
+    [Fact]
+    public void A_frame_without_an_ip_packet_has_no_ip_start()
+    {
+        byte[] arp = new byte[42];
+        arp[12] = 0x08; arp[13] = 0x06;
+        Assert.Equal(-1, TapDevice.IpStart(arp));
+        Assert.Equal(-1, TapDevice.IpStart(new byte[13]));
+        byte[] tagged = new byte[17];
+        tagged[12] = 0x81; tagged[13] = 0x00;
+        Assert.Equal(-1, TapDevice.IpStart(tagged)); // a tag and no room for the inner type
+    }
+
     [Fact]
     public void A_packet_that_already_has_its_checksum_goes_out_as_it_is()
     {

@@ -60,6 +60,36 @@ public sealed class TcpSegmentationTests
         Assert.Equal(header, read);
     }
 
+    [Theory]
+    [InlineData(false, 1448, 66)] // 14 + 20 + 32
+    [InlineData(true, 1428, 86)]  // 14 + 40 + 32
+    public void In_a_tap_frame_hdr_len_counts_the_ethernet_header_and_gso_size_only_the_ip_packets_room(bool v6, int segment, int headers)
+    {
+        byte[] packet = TcpPacket(v6, 5 * segment, timestamps: true);
+        var ethernet = new EthernetHeader(MacAddress.Parse("02:00:00:00:00:02"), MacAddress.Parse("02:00:00:00:00:01"), v6 ? EtherType.Ipv6 : EtherType.Ipv4);
+        byte[] frame = new byte[14 + packet.Length];
+        EthernetHeader.Emit(frame, ethernet);
+        packet.CopyTo(frame, 14);
+        Assert.True(PartialChecksum.TryPlan(frame, 14, out VirtioNetHeader partial, out _, out _));
+
+        Assert.True(TcpSegmentation.TryPlan(frame, 14, 1500, partial, out VirtioNetHeader header));
+        Assert.Equal(v6 ? VirtioNetHeader.GsoTcpV6 : VirtioNetHeader.GsoTcpV4, header.GsoType);
+        Assert.Equal(segment, header.GsoSize);
+        Assert.Equal(headers, header.HeaderLength);
+        Assert.Equal(14 + (v6 ? 40 : 20), header.ChecksumStart);
+        // Each piece: the Ethernet header and a full-sized (MTU) IP packet.
+        Assert.Equal(14 + 1500, header.HeaderLength + header.GsoSize);
+
+        var written = new byte[VirtioNetHeader.Size + frame.Length];
+        header.WriteTo(written);
+        frame.CopyTo(written, VirtioNetHeader.Size);
+        Assert.True(VirtioNetHeader.TryRead(written, out VirtioNetHeader read));
+        Assert.Equal(header, read);
+
+        // The same packet in a frame that fits the MTU gets no GSO.
+        Assert.False(TcpSegmentation.TryPlan(frame.AsSpan(0, 14 + 1500), 14, 1500, partial, out _));
+    }
+
     [Fact]
     public void A_segment_carrying_cwr_is_marked_ecn_as_linux_marks_it()
     {

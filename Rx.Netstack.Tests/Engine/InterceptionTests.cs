@@ -341,17 +341,6 @@ public sealed class InterceptionTests
         Assert.Equal(0, pair.B.SocketCount);
     }
 
-    [Fact]
-    public void A_stack_of_several_engines_refuses_to_intercept_rather_than_see_a_share_of_the_flows()
-    {
-        var scheduler = new Microsoft.Reactive.Testing.TestScheduler();
-        using var stack = new Netstack(new NetstackOptions { Addresses = [InterfaceAddress.Parse("10.0.0.2/24")], Engines = 2 }, scheduler);
-        var error = Assert.IsType<Reply.Error>(scheduler.Await(stack.Execute(new Command.Intercept.StartTcp(Prefixes)))).Detail;
-        Assert.Equal(BadRequestReason.InvalidArgument, error.Reason);
-        error = Assert.IsType<Reply.Error>(scheduler.Await(stack.Execute(new Command.Intercept.StartUdp(Prefixes)))).Detail;
-        Assert.Equal(BadRequestReason.InvalidArgument, error.Reason);
-    }
-
     // ---------------------------------------------------------------- UDP
 
     [Theory]

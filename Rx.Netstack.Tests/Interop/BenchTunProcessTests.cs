@@ -35,6 +35,29 @@ public sealed class BenchTunProcessTests
         Assert.Empty(BenchNamespacesOf(processId));
     }
 
+    [NamespaceFact]
+    public async Task Bench_tap_moves_bytes_both_ways_in_super_frames_over_a_bridge_and_deletes_its_namespace()
+    {
+        var (exitCode, stdout, stderr, processId) = await RunCliAsync(TimeSpan.FromSeconds(60), "bench", "tap", "--seconds", "0.5", "--buffer", "1048576", "--json");
+        Assert.True(exitCode == 0, $"exit {exitCode}\n{stdout}\n{stderr}");
+
+        var lines = stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+            .Select(line => JsonDocument.Parse(line).RootElement).ToList();
+        Assert.Equal(2, lines.Count);
+        JsonElement toStack = Assert.Single(lines, l => l.GetProperty("target").GetString() == "linux → rx-netstack");
+        JsonElement toKernel = Assert.Single(lines, l => l.GetProperty("target").GetString() == "rx-netstack → linux");
+        Assert.All(lines, r =>
+        {
+            Assert.Equal("tap", r.GetProperty("bench").GetString());
+            Assert.Equal("on", r.GetProperty("offloads").GetString());
+            Assert.True(r.GetProperty("bytes").GetInt64() > 0, "no bytes moved");
+        });
+        // Offloads on by default: the kernel's bulk came in GSO super-frames, ours went out as TSO super-segments.
+        Assert.True(toStack.GetProperty("tap_gso_rx").GetInt64() > 0, "no super-frame received");
+        Assert.True(toKernel.GetProperty("tap_gso_tx").GetInt64() > 0, "no super-segment sent");
+        Assert.Empty(BenchNamespacesOf(processId));
+    }
+
     private static string[] BenchNamespacesOf(int processId) =>
         Directory.Exists("/var/run/netns") ? Directory.GetFiles("/var/run/netns", $"rxbench-{processId}-*") : [];
 

@@ -34,6 +34,9 @@ public sealed class ProxyCommandTests
             Assert.True(udp.ExitCode == 0, $"{udp.Output}\n{rig.Log}");
             Assert.Contains("answered 5 of 5", udp.Stdout, StringComparison.Ordinal);
         }
+        // Without --socks5 a flow goes direct, through a connected socket of the proxy's own.
+        Assert.Contains(rig.Proxy.Lines, line => line.StartsWith("udp ", StringComparison.Ordinal) && line.EndsWith(": relaying", StringComparison.Ordinal));
+        Assert.DoesNotContain(rig.Proxy.Lines, line => line.Contains("SOCKS5 UDP", StringComparison.Ordinal) || line.Contains("through SOCKS5", StringComparison.Ordinal));
     }
 
     [NamespaceFact("python3")]
@@ -79,6 +82,33 @@ public sealed class ProxyCommandTests
     public async Task A_thousand_concurrent_connections_echo_through_the_proxy()
     {
         await using var rig = await ProxyRig.StartAsync(null, "--quiet");
+        string loadClient = Path.Combine(AppContext.BaseDirectory, "Interop", "load_client.py");
+        var run = await rig.RunClientAsync(TimeSpan.FromMinutes(3), "python3", loadClient, "echo", ProxyRig.ServerV4, $"{ProxyRig.EchoPort}",
+            "--connections", "1000", "--size", "10000", "--deadline", "120");
+        Assert.True(run.ExitCode == 0, $"{run.Output}\n{rig.Log}");
+        using var result = JsonDocument.Parse(run.Stdout);
+        Assert.Equal(1000, result.RootElement.GetProperty("ok").GetInt32());
+    }
+
+    /// <summary>
+    /// <c>--engines 2</c>: the proxy's stack has two engines on a two-queue TUN; intercepted TCP lands on both by flow, UDP on
+    /// the first. curl and UDP over both families, then 1,000 concurrent connections, all exact.
+    /// </summary>
+    [NamespaceFact("curl", "python3")]
+    public async Task Two_engines_carry_curl_udp_and_a_thousand_concurrent_connections()
+    {
+        await using var rig = await ProxyRig.StartAsync(null, "--engines", "2", "--quiet");
+        Assert.Contains(rig.Proxy.Lines, line => line.Contains("2 engines on as many queues", StringComparison.Ordinal));
+        foreach (string url in (string[])[$"http://{ProxyRig.ServerV4}:{ProxyRig.HttpPort}/v4", $"http://[{ProxyRig.ServerV6}]:{ProxyRig.HttpPort}/v6"])
+        {
+            var curl = await rig.RunClientAsync(Patience, "curl", "-sS", "--max-time", "20", url);
+            Assert.True(curl.ExitCode == 0 && curl.Stdout.Contains("<h1>behind the proxy</h1>", StringComparison.Ordinal), $"{curl.Output}\n{rig.Log}");
+        }
+        foreach (string host in (string[])[ProxyRig.ServerV4, ProxyRig.ServerV6])
+        {
+            var udp = await rig.RunPeerAsync(Patience, "udp", host, $"{ProxyRig.EchoPort}", "5");
+            Assert.True(udp.ExitCode == 0 && udp.Stdout.Contains("answered 5 of 5", StringComparison.Ordinal), $"{udp.Output}\n{rig.Log}");
+        }
         string loadClient = Path.Combine(AppContext.BaseDirectory, "Interop", "load_client.py");
         var run = await rig.RunClientAsync(TimeSpan.FromMinutes(3), "python3", loadClient, "echo", ProxyRig.ServerV4, $"{ProxyRig.EchoPort}",
             "--connections", "1000", "--size", "10000", "--deadline", "120");
@@ -149,5 +179,36 @@ public sealed class ProxyCommandTests
         var refused = await rig.RunPeerAsync(Patience, "connect", ProxyRig.ServerV4, "9");
         Assert.True(refused.Stdout.StartsWith("refused", StringComparison.Ordinal), $"{refused.Output}\n{rig.Log}");
         Assert.Contains(rig.Proxy.Lines, line => line.Contains("upstream SOCKS5 127.0.0.1:1080", StringComparison.Ordinal));
+    }
+
+    /// <summary>
+    /// <c>--socks5</c> and UDP: each flow gets a UDP ASSOCIATE of its own on the SOCKS5 server (RFC 1928 §7), its datagrams
+    /// cross the server's relay wrapped with the original destination, and the answers come back unwrapped from that
+    /// destination — over IPv4 and IPv6. The server's own log shows every datagram it relayed.
+    /// </summary>
+    [NamespaceFact("python3")]
+    public async Task Udp_flows_cross_the_socks5_servers_udp_relay_over_ipv4_and_ipv6()
+    {
+        await using var rig = await ProxyRig.StartAsync(["socks5", "1080"], "--socks5", "127.0.0.1:1080");
+        foreach (string host in (string[])[ProxyRig.ServerV4, ProxyRig.ServerV6])
+        {
+            var udp = await rig.RunPeerAsync(Patience, "udp", host, $"{ProxyRig.EchoPort}", "5");
+            Assert.True(udp.ExitCode == 0 && udp.Stdout.Contains("answered 5 of 5", StringComparison.Ordinal), $"{udp.Output}\n{rig.Log}");
+        }
+        PeerProcess socks = rig.BeforeProxy!;
+        // The server logs a datagram after relaying it: wait for the last one of each flow (10 bytes × 5) before reading the log.
+        await socks.WaitForLineAsync($"socks5 udp #1 {ProxyRig.ServerV4} {ProxyRig.EchoPort} 50", Patience);
+        await socks.WaitForLineAsync($"socks5 udp #2 {ProxyRig.ServerV6} {ProxyRig.EchoPort} 50", Patience);
+        string serverLog = string.Join('\n', socks.Lines);
+        Assert.True(socks.Lines.Count(l => l.StartsWith("socks5 udp associate", StringComparison.Ordinal)) == 2, $"{serverLog}\n{rig.Log}");
+        // "socks5 udp #N HOST PORT LENGTH": the udp peer's datagrams are "datagram i" repeated i + 1 times.
+        foreach (string host in (string[])[ProxyRig.ServerV4, ProxyRig.ServerV6])
+        {
+            int[] lengths = [.. socks.Lines.Where(l => l.StartsWith("socks5 udp #", StringComparison.Ordinal) && l.Contains($" {host} {ProxyRig.EchoPort} ", StringComparison.Ordinal))
+                .Select(l => int.Parse(l[(l.LastIndexOf(' ') + 1)..], System.Globalization.CultureInfo.InvariantCulture))];
+            Assert.True(lengths.SequenceEqual(Enumerable.Range(0, 5).Select(i => $"datagram {i}".Length * (i + 1))), $"{host}: {serverLog}\n{rig.Log}");
+        }
+        Assert.Contains(rig.Proxy.Lines, line => line.EndsWith("relaying through SOCKS5", StringComparison.Ordinal));
+        Assert.DoesNotContain(socks.Lines, l => l.Contains("malformed", StringComparison.Ordinal));
     }
 }

@@ -35,6 +35,9 @@ internal sealed class ProxyRig : IAsyncDisposable
     public NetworkNamespace Servers { get; }
     public CliProcess Proxy { get; private set; } = null!;
 
+    /// <summary>The peer started before the proxy (the SOCKS5 server), if any.</summary>
+    public PeerProcess? BeforeProxy { get; private set; }
+
     /// <summary>The peers script next to the tests.</summary>
     public static string Peers => Path.Combine(AppContext.BaseDirectory, "Interop", "proxy_peers.py");
 
@@ -55,7 +58,7 @@ internal sealed class ProxyRig : IAsyncDisposable
             s.Exec("ip", "-6", "addr", "add", $"{ServerV6}/64", "dev", "rxps0", "nodad");
             s.Exec("ip", "link", "set", "rxps0", "up");
             await rig.StartPeerAsync(s, "serve", $"{EchoPort}", $"{HttpPort}");
-            if (beforeProxy is not null) await rig.StartPeerAsync(u, beforeProxy);
+            if (beforeProxy is not null) rig.BeforeProxy = await rig.StartPeerAsync(u, beforeProxy);
 
             rig.Proxy = CliProcess.Start(u, ["proxy", "--device", Interface, "--address", "10.78.0.2/24", "--address", "fd78::2/64",
                 "--intercept", "10.79.0.0/24", "--intercept", "fd79::/64", .. extraArgs]);
@@ -77,11 +80,12 @@ internal sealed class ProxyRig : IAsyncDisposable
         }
     }
 
-    private async Task StartPeerAsync(NetworkNamespace ns, params string[] args)
+    private async Task<PeerProcess> StartPeerAsync(NetworkNamespace ns, params string[] args)
     {
         var peer = PeerProcess.Start(ns, args);
         _peers.Add(peer);
         await peer.WaitForLineAsync("ready", StartPatience);
+        return peer;
     }
 
     /// <summary>Starts a peer in the clients' namespace and returns it (for one that streams while the test acts).</summary>

@@ -8,7 +8,8 @@
   proxy_peers.py udp HOST PORT COUNT       COUNT datagrams, each answered (echo) within 5 s; or "refused" if ICMP said so.
   proxy_peers.py connect HOST PORT         one TCP connect (20 s at most): prints "connected", "refused" or the errno's name.
   proxy_peers.py stream HOST PORT          sends to the echo server until the connection fails; prints how it ended.
-  proxy_peers.py socks5 PORT               a SOCKS5 server (RFC 1928, no authentication, CONNECT only) on 127.0.0.1:PORT.
+  proxy_peers.py socks5 PORT               a SOCKS5 server (RFC 1928, no authentication, CONNECT and UDP ASSOCIATE) on
+                                           127.0.0.1:PORT; prints a line per connect, association and relayed datagram.
 """
 import asyncio
 import hashlib
@@ -186,8 +187,53 @@ def stream(host, port):
         return 1
 
 
+class UdpRelay(asyncio.DatagramProtocol):
+    """One UDP association's relay (RFC 1928 section 7) on a dual-stack socket: datagrams from the client (its control
+    connection's address; the port it announced, or else the first one seen) are unwrapped and sent to their DST.ADDR:DST.PORT;
+    datagrams from anyone else are wrapped with their source and sent to the client. Fragments are not reassembled: dropped."""
+
+    def __init__(self, client_ip, client_port, number):
+        self.client_ip = client_ip
+        self.client_port = client_port
+        self.number = number
+
+    def connection_made(self, transport):
+        self.transport = transport
+
+    def datagram_received(self, data, addr):
+        host, port = addr[0], addr[1]
+        if host == self.client_ip and self.client_port in (0, port):
+            self.client_port = port
+            if len(data) < 4 or data[0:2] != b"\0\0":
+                print(f"socks5 udp #{self.number} malformed", flush=True)
+                return
+            if data[2] != 0:
+                print(f"socks5 udp #{self.number} fragment dropped", flush=True)
+                return
+            if data[3] == 1 and len(data) >= 10:
+                destination, offset = socket.inet_ntop(socket.AF_INET, data[4:8]), 8
+                target = "::ffff:" + destination
+            elif data[3] == 4 and len(data) >= 22:
+                destination, offset = socket.inet_ntop(socket.AF_INET6, data[4:20]), 20
+                target = destination
+            else:
+                print(f"socks5 udp #{self.number} malformed", flush=True)
+                return
+            destination_port = struct.unpack("!H", data[offset:offset + 2])[0]
+            payload = data[offset + 2:]
+            self.transport.sendto(payload, (target, destination_port))
+            print(f"socks5 udp #{self.number} {destination} {destination_port} {len(payload)}", flush=True)
+        elif self.client_port:
+            if host.startswith("::ffff:"):
+                header = b"\0\0\0\x01" + socket.inet_pton(socket.AF_INET, host[7:])
+            else:
+                header = b"\0\0\0\x04" + socket.inet_pton(socket.AF_INET6, host)
+            self.transport.sendto(header + struct.pack("!H", port) + data, (self.client_ip, self.client_port))
+
+
 async def socks5(port):
     connections = 0
+    associations = 0
 
     async def pipe(reader, writer):
         try:
@@ -201,6 +247,29 @@ async def socks5(port):
         except (ConnectionError, OSError):
             writer.close()
 
+    async def associate(reader, writer, address, port_):
+        """UDP ASSOCIATE: a relay socket for the association, which lasts until the control connection closes."""
+        nonlocal associations
+        associations += 1
+        number = associations
+        peer = writer.get_extra_info("peername")[0]
+        relay_socket = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+        relay_socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        relay_socket.bind(("::", 0))
+        client_ip = peer if ":" in peer else "::ffff:" + peer
+        transport, _ = await asyncio.get_running_loop().create_datagram_endpoint(
+            lambda: UdpRelay(client_ip, port_, number), sock=relay_socket)
+        relay_port = relay_socket.getsockname()[1]
+        print(f"socks5 udp associate #{number} for {address} {port_} on {relay_port}", flush=True)
+        writer.write(b"\x05\x00\x00\x01" + socket.inet_pton(socket.AF_INET, "127.0.0.1") + struct.pack("!H", relay_port))
+        await writer.drain()
+        try:
+            while await reader.read(4096):
+                pass
+        finally:
+            transport.close()
+            print(f"socks5 udp #{number} ended", flush=True)
+
     async def handle(reader, writer):
         nonlocal connections
         try:
@@ -210,6 +279,12 @@ async def socks5(port):
             _, command, _, atyp = await reader.readexactly(4)
             address = socket.inet_ntop(socket.AF_INET if atyp == 1 else socket.AF_INET6, await reader.readexactly(4 if atyp == 1 else 16))
             port_ = struct.unpack("!H", await reader.readexactly(2))[0]
+            if command == 3:
+                await associate(reader, writer, address, port_)
+                return
+            if command != 1:
+                writer.write(b"\x05\x07\x00\x01" + bytes(6))  # command not supported
+                return
             try:
                 up_reader, up_writer = await asyncio.wait_for(asyncio.open_connection(address, port_), 10)
             except ConnectionRefusedError:

@@ -167,9 +167,10 @@ internal sealed partial class IpLayer
             _deviceMtu = Math.Min(device.Mtu, 65535);
             _txChecksumOffload = device.ChecksumOffload.HasFlag(ChecksumOffload.Transmit);
             _medium = device.Medium;
-            // The device finishes each segment's checksum after cutting, so TSO is used only with transmit checksum offload
-            // (and not yet on Ethernet, where a super-segment would need its frame header copied into each piece).
-            _txSegmentationOffload = _txChecksumOffload && device.TcpSegmentationOffload && _medium == LinkMedium.Ip;
+            // The device finishes each segment's checksum after cutting, so TSO is used only with transmit checksum offload. On
+            // Ethernet the device copies the frame header into each piece; super-segments go in untagged frames only.
+            _txSegmentationOffload = _txChecksumOffload && device.TcpSegmentationOffload
+                && (_medium == LinkMedium.Ip || _options.Ethernet.VlanId is null);
             _stack.OnSegmentationOffloadChanged(_txSegmentationOffload ? _deviceMtu : 0);
             _deviceSubscription = device.Received.Subscribe(new DeviceObserver(this, device));
             if (_medium == LinkMedium.Ethernet) _link.OnAttached();

@@ -20,7 +20,7 @@ internal sealed class PendingRequest : IReadBufferClaim
     }
 
     public long Id { get; }
-    public Command Command { get; }
+    public Command Command { get; private set; }
     public IObserver<Reply> ReplyTo { get; }
 
     /// <summary>Intrusive links of the wait queue this request is in (null when in none).</summary>
@@ -43,6 +43,10 @@ internal sealed class PendingRequest : IReadBufferClaim
 
     /// <summary>True once a reply was sent or the request was cancelled.</summary>
     public bool IsFinished => Volatile.Read(ref _finished) != 0;
+
+    /// <summary>Of a sharded stack, before the request goes to its engine: the same request in that engine's terms (an
+    /// interception offer's facade-wide id and handle rewritten as the engine's), so its reply and a cancel work as for any.</summary>
+    public void Retarget(Command command) => Command = command;
 
     /// <summary>Claims the right to finish the request; only the first caller gets true.</summary>
     public bool TryClaim() => Interlocked.Exchange(ref _finished, 1) == 0;

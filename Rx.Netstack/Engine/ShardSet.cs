@@ -28,6 +28,9 @@ internal sealed class ShardSet
     /// <summary>Listeners on every engine, by the handle the application holds (engine 0's).</summary>
     private readonly ConcurrentDictionary<SocketHandle, ShardedListener> _listeners = new();
 
+    /// <summary>TCP interceptors on every engine, by the handle the application holds (engine 0's).</summary>
+    private readonly ConcurrentDictionary<SocketHandle, ShardedInterceptor> _interceptors = new();
+
     /// <summary>The engine the last connect without a local port went to (round robin).</summary>
     private int _lastConnectEngine = -1;
 
@@ -116,6 +119,21 @@ internal sealed class ShardSet
             case Command.TcpListen.Close close when _listeners.TryRemove(close.Listener, out ShardedListener? listener):
                 listener.Close(request);
                 break;
+            case Command.Intercept.StartTcp start:
+                StartIntercepting(request, start);
+                break;
+            case Command.Intercept.Next next when _interceptors.TryGetValue(next.Interceptor, out ShardedInterceptor? interceptor):
+                interceptor.Next(request);
+                break;
+            case Command.Intercept.Accept accept when _interceptors.TryGetValue(accept.Interceptor, out ShardedInterceptor? interceptor):
+                interceptor.Decide(request, accept.Offer);
+                break;
+            case Command.Intercept.Refuse refuse when _interceptors.TryGetValue(refuse.Interceptor, out ShardedInterceptor? interceptor):
+                interceptor.Decide(request, refuse.Offer);
+                break;
+            case Command.Intercept.Close close when _interceptors.TryRemove(close.Interceptor, out ShardedInterceptor? interceptor):
+                interceptor.Close(request);
+                break;
             case Command.TcpStream.Connect connect:
                 // An explicit local port fixes the flow and with it the engine; otherwise round robin, and that engine picks a
                 // port that hashes to it (TcpDemux.Sharding).
@@ -125,7 +143,8 @@ internal sealed class ShardSet
                 _engines[engine].Passes.Submit(request);
                 break;
             default:
-                // A socket's command goes to the engine that issued its handle; UDP, raw and ping live on the home engine.
+                // A socket's command goes to the engine that issued its handle; UDP (intercepted flows too), raw and ping live on
+                // the home engine.
                 EngineOf(HandleOf(request.Command)).Passes.Submit(request);
                 break;
         }
@@ -160,12 +179,24 @@ internal sealed class ShardSet
         Command.Raw.Send c => c.Socket,
         Command.Raw.Receive c => c.Socket,
         Command.Raw.Close c => c.Socket,
+        Command.Intercept.Next c => c.Interceptor,
+        Command.Intercept.Close c => c.Interceptor,
+        Command.Intercept.RefuseFlow c => c.Flow,
         _ => default,
     };
 
     /// <summary>Submits a command of the facade's own to engine <paramref name="engine"/>; <paramref name="onReply"/> runs on that engine.</summary>
-    public void SubmitInternal(int engine, Command command, Action<Reply> onReply, IAcceptSink? acceptSink = null) =>
-        _engines[engine].Passes.Submit(new PendingRequest(_engines[0].NextRequestId(), command, new ReplyObserver(onReply)) { AcceptSink = acceptSink });
+    public void SubmitInternal(int engine, Command command, Action<Reply> onReply, IAcceptSink? acceptSink = null)
+    {
+        PendingRequest request = InternalRequest(command, onReply);
+        request.AcceptSink = acceptSink;
+        _engines[engine].Passes.Submit(request);
+    }
+
+    /// <summary>A request of the facade's own, not yet submitted (for one the facade may cancel: submit it to its engine's
+    /// <see cref="PassScheduler"/>, cancel it there); <paramref name="onReply"/> runs on the engine that answers it.</summary>
+    public PendingRequest InternalRequest(Command command, Action<Reply> onReply) =>
+        new(_engines[0].NextRequestId(), command, new ReplyObserver(onReply));
 
     /// <summary>Answers an application's request the facade handled itself; false when it was cancelled or answered already.</summary>
     public bool Answer(PendingRequest request, Reply reply)
@@ -236,6 +267,39 @@ internal sealed class ShardSet
         });
     }
 
+    /// <summary>
+    /// Starts a TCP interceptor on every engine, each with its share of the backlog (<see cref="ShardedInterceptor.BacklogShare"/>);
+    /// the application holds engine 0's handle. A failure closes what was opened and is the answer.
+    /// </summary>
+    private void StartIntercepting(PendingRequest request, Command.Intercept.StartTcp start)
+    {
+        var handles = new SocketHandle[_engines.Length];
+        var replies = new Reply[_engines.Length];
+        int left = _engines.Length;
+        for (int i = 0; i < _engines.Length; i++)
+        {
+            int engine = i;
+            SubmitInternal(engine, start with { Backlog = ShardedInterceptor.BacklogShare(start.Backlog, engine, _engines.Length) }, reply =>
+            {
+                replies[engine] = reply;
+                if (Interlocked.Decrement(ref left) != 0) return;
+                // The last engine answered (on its thread); the others' replies are visible after the interlocked decrement.
+                if (replies.FirstOrDefault(r => r is not Reply.Intercepting) is { } failure)
+                {
+                    for (int k = 0; k < replies.Length; k++)
+                        if (replies[k] is Reply.Intercepting opened) SubmitInternal(k, new Command.Intercept.Close(opened.Interceptor), static _ => { });
+                    Answer(request, failure);
+                    return;
+                }
+                for (int k = 0; k < replies.Length; k++) handles[k] = ((Reply.Intercepting)replies[k]).Interceptor;
+                var interceptor = new ShardedInterceptor(this, handles);
+                _interceptors[handles[0]] = interceptor;
+                if (!Answer(request, new Reply.Intercepting(handles[0])) && _interceptors.TryRemove(handles[0], out _))
+                    interceptor.Close(null); // cancelled meanwhile: nobody holds the handle, so nobody else can close it
+            });
+        }
+    }
+
     // ---------------------------------------------------------------- diagnostics
 
     /// <summary>Every engine's counters, summed (the timestamp is the home engine's).</summary>
@@ -302,6 +366,14 @@ internal sealed class ShardSet
         TcpPathMtuReductions = a.TcpPathMtuReductions + b.TcpPathMtuReductions,
         TcpPathMtuBlackHoles = a.TcpPathMtuBlackHoles + b.TcpPathMtuBlackHoles,
         TcpPathMtuRaises = a.TcpPathMtuRaises + b.TcpPathMtuRaises,
+        InterceptedSyns = a.InterceptedSyns + b.InterceptedSyns,
+        InterceptedSynRetransmits = a.InterceptedSynRetransmits + b.InterceptedSynRetransmits,
+        InterceptionsAccepted = a.InterceptionsAccepted + b.InterceptionsAccepted,
+        InterceptionsRefused = a.InterceptionsRefused + b.InterceptionsRefused,
+        InterceptionsWithdrawn = a.InterceptionsWithdrawn + b.InterceptionsWithdrawn,
+        InterceptionsExpired = a.InterceptionsExpired + b.InterceptionsExpired,
+        UdpFlowsOpened = a.UdpFlowsOpened + b.UdpFlowsOpened,
+        UdpFlowsExpired = a.UdpFlowsExpired + b.UdpFlowsExpired,
     };
 
     private static Dictionary<TKey, TValue> Sum<TKey, TValue>(IReadOnlyDictionary<TKey, TValue> a, IReadOnlyDictionary<TKey, TValue> b)

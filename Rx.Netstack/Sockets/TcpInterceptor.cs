@@ -27,7 +27,8 @@ public sealed class TcpInterceptor : IAsyncDisposable
     /// <summary>Starts intercepting TCP to <paramref name="prefixes"/> (see <see cref="Command.Intercept.StartTcp"/>).</summary>
     /// <param name="stack">The stack.</param>
     /// <param name="prefixes">The destinations, e.g. 0.0.0.0/0 and ::/0 for all.</param>
-    /// <param name="backlog">Offers that may wait undecided at once; a SYN beyond is dropped (counted) and retransmitted by its client.</param>
+    /// <param name="backlog">Offers that may wait undecided at once; a SYN beyond is dropped (counted) and retransmitted by its client.
+    /// On a stack of several engines each engine holds its share (docs/forwarding.md, "Several engines").</param>
     /// <param name="settings">Settings of the accepted connections (default: the stack's).</param>
     /// <param name="decisionTimeout">How long an offer may wait for a decision before it is refused with a reset (default 30 s).</param>
     /// <param name="cancellationToken">Withdraws the request.</param>
@@ -44,7 +45,7 @@ public sealed class TcpInterceptor : IAsyncDisposable
     /// <summary>The stack it intercepts on.</summary>
     public Netstack Stack { get; }
 
-    /// <summary>The engine's handle of the interceptor.</summary>
+    /// <summary>The engine's handle of the interceptor (of a stack of several engines, the home engine's, which stands for all).</summary>
     public SocketHandle Handle { get; }
 
     /// <summary>The destinations it answers for.</summary>
