@@ -82,7 +82,7 @@ public sealed class PathMtuTests
 
     [Theory]
     [InlineData(false, 1100)]
-    [InlineData(true, 1280)]
+    [InlineData(true, 1350)]
     public void With_icmp_filtered_black_hole_detection_falls_back_then_probes_up_later(bool v6, int hop)
     {
         using var pair = new RoutedPair(hop, sendsIcmp: false);
@@ -99,15 +99,73 @@ public sealed class PathMtuTests
         int fallback = v6 ? TcpControlBlock.MinimumPathMssV6 : TcpControlBlock.BaseMssV4;
         Assert.Equal(fallback - 12, pair.Scheduler.Await(client.GetInfoAsync()).MaxSegmentSize);
 
-        // RFC 8899 §5.1.1 / RFC 1191 §6.3: ten minutes later the link's size is tried again; the hole is still there, so
-        // detection falls back once more and the data still arrives intact.
+        // RFC 8899 §5.1.1 / RFC 4821 §7: ten minutes later probes search up from the fallback: the link's size and those
+        // above the hop are lost (no timeout, no second fallback), those below get through and become the estimate.
+        // One way, read as it comes (both ways at once, each side's reader waits for the other's data and the windows close).
         pair.Scheduler.AdvanceBy(TimeSpan.FromMinutes(11).Ticks);
-        pair.BulkBothWays(client, server, 100_000, seed: 12);
+        long timeouts = pair.A.TcpCounters.Timeouts;
+        byte[] data = RoutedPair.Pattern(3_000_000, 12); // enough for the search's dozen or so probes
+        Task sent = client.SendAsync(data);
+        Assert.Equal(data, pair.ReadExactly(server, data.Length));
+        pair.Wait(sent);
+        TcpCounters a = pair.A.TcpCounters;
+        Assert.True(a.PathMtuRaises >= 1, $"{a.PathMtuRaises} raises, {a.PathMtuProbes} probes, {a.PathMtuProbesLost} lost");
+        Assert.True(a.PathMtuProbesLost >= TcpControlBlock.MaxProbes, $"{a.PathMtuProbesLost} probes lost");
+        Assert.Equal(1, a.PathMtuBlackHoles);
+        Assert.Equal(timeouts, a.Timeouts);
+        Assert.InRange(pair.Scheduler.Await(client.GetInfoAsync()).MaxSegmentSize, SmssAt(hop, v6) - TcpControlBlock.ProbeThreshold, SmssAt(hop, v6));
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void After_the_hop_grows_a_probe_raises_the_estimate_back_to_the_link_size(bool v6)
+    {
+        int hop = v6 ? 1280 : 1000;
+        using var pair = new RoutedPair(hop);
+        var (client, server) = pair.ConnectTcp(80, v6);
+        pair.BulkBothWays(client, server, 50_000, seed: 21);
+        Assert.Equal(SmssAt(hop, v6), pair.Scheduler.Await(client.GetInfoAsync()).MaxSegmentSize);
+
+        // The route changes to one that carries the links' 1500 bytes. Ten minutes on, the first probe (the link's size)
+        // gets through and the estimate is the link's again, on both sides.
+        pair.Router.HopMtu = 1500;
+        pair.Scheduler.AdvanceBy(TimeSpan.FromMinutes(11).Ticks);
+        pair.BulkBothWays(client, server, 100_000, seed: 22);
+        Assert.Equal(SmssAt(1500, v6), pair.Scheduler.Await(client.GetInfoAsync()).MaxSegmentSize);
+        Assert.Equal(SmssAt(1500, v6), pair.Scheduler.Await(server.GetInfoAsync()).MaxSegmentSize);
+        Assert.InRange(pair.Router.LargestFromA, 1400, 1500);
         foreach (Netstack stack in new[] { pair.A, pair.B })
         {
+            Assert.Equal(1, stack.TcpCounters.PathMtuProbes);
+            Assert.Equal(0, stack.TcpCounters.PathMtuProbesLost);
             Assert.Equal(1, stack.TcpCounters.PathMtuRaises);
-            Assert.Equal(2, stack.TcpCounters.PathMtuBlackHoles);
         }
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void A_lost_probe_is_resent_at_the_estimate_without_a_congestion_response(bool v6)
+    {
+        int hop = v6 ? 1280 : 1000;
+        using var pair = new RoutedPair(hop);
+        var (client, server) = pair.ConnectTcp(80, v6);
+        pair.BulkBothWays(client, server, 50_000, seed: 31);
+        long recoveries = pair.A.TcpCounters.RecoveryEpisodes, timeouts = pair.A.TcpCounters.Timeouts;
+        int ssthresh = pair.Scheduler.Await(client.GetInfoAsync()).SlowStartThreshold;
+
+        // The hop stays small and now filters ICMP: every probe is lost silently. Each is resent at the estimate at once;
+        // no recovery, no timeout, ssthresh untouched (RFC 4821 §7.6.2), and the data arrives intact.
+        pair.Router.SendsIcmp = false;
+        pair.Scheduler.AdvanceBy(TimeSpan.FromMinutes(11).Ticks);
+        pair.BulkBothWays(client, server, Bytes, seed: 32);
+        Assert.True(pair.A.TcpCounters.PathMtuProbesLost >= TcpControlBlock.MaxProbes, $"{pair.A.TcpCounters.PathMtuProbesLost} lost");
+        Assert.Equal(0, pair.A.TcpCounters.PathMtuRaises);
+        Assert.Equal(recoveries, pair.A.TcpCounters.RecoveryEpisodes);
+        Assert.Equal(timeouts, pair.A.TcpCounters.Timeouts);
+        Assert.Equal(ssthresh, pair.Scheduler.Await(client.GetInfoAsync()).SlowStartThreshold);
+        Assert.Equal(SmssAt(hop, v6), pair.Scheduler.Await(client.GetInfoAsync()).MaxSegmentSize);
     }
 
     [Fact]
@@ -159,4 +217,5 @@ public sealed class PathMtuTests
         Assert.Equal(1, pair.Router.TooBig);
         Assert.InRange(pair.Router.LargestFromA, 1200, 1280);
     }
+
 }

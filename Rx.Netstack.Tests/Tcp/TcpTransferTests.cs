@@ -135,6 +135,35 @@ public class TcpTransferTests
             }, iter: 60);
     }
 
+    /// <summary>
+    /// A found case (seed 1433051959, CUBIC, SACK, 2 % loss, a 22-byte receive buffer): RACK resends the first segment at a
+    /// timeout at once (RFC 8985 §6.3). When that resend took a full MSS from SND.UNA — more than was ever sent — it pushed
+    /// new data past the peer's 22-byte window and SND.MAX with it; the peer dropped what lay beyond its window, and each
+    /// backed-off timeout then moved only a window's worth: the transfer did not finish in hours.
+    /// </summary>
+    [Theory]
+    [InlineData(1, 1)]
+    [InlineData(100, 7)]
+    [InlineData(1000, 100)]
+    [InlineData(5000, 3000)]
+    [InlineData(8000, 1)]
+    [InlineData(8000, 3000)]
+    public void A_tiny_window_with_loss_and_SACK_finishes_when_timeouts_resend_only_what_was_sent(int sendBuffer, int readChunk)
+    {
+        const int seed = 1433051959, bytes = 24879;
+        var settings = new TcpSettings
+        {
+            CongestionControl = CongestionControlAlgorithm.Cubic,
+            EnableSack = true,
+            SendBufferSize = sendBuffer,
+            ReceiveBufferSize = 22,
+        };
+        var link = TcpPair.CleanLink with { Loss = 0.02, Jitter = TimeSpan.FromMilliseconds(seed % 20) };
+        var (pair, app, finished) = Transfer(settings, link, seed, bytes, bytes / 2, TimeSpan.FromHours(4), readChunk: readChunk);
+        Assert.True(finished, $"A {pair.A.State}/{pair.A.Error}, B {pair.B?.State}/{pair.B?.Error} at {pair.Now} timeouts {pair.ContextA.Counters.Timeouts}");
+        Assert.Equal(RandomBytes(bytes, seed), app.ReceivedByB);
+    }
+
     [Theory]
     [InlineData(CongestionControlAlgorithm.NewReno)]
     [InlineData(CongestionControlAlgorithm.Cubic)]

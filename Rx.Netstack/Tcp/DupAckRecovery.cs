@@ -35,6 +35,7 @@ internal sealed class DupAckRecovery : ILossRecovery
     private bool _probeOutstanding;              // a tail loss probe went out and its episode is not over (one at a time, RFC 8985 §7.3)
     private SeqNumber _probeEnd;                 // TLP.end_seq: SND.MAX when the probe went out
     private readonly RetransmissionUndo _undo;   // finds needless retransmissions (timestamps; D-SACK when SACK is on) and undoes
+    private SeqNumber _pathProbeStart, _pathProbeEnd; // a path MTU probe in flight (empty: none)
     private readonly ProportionalRateReduction? _prr; // the send budget in recovery (RFC 9937); null: RFC 6675 / RFC 6582 rules
     private long _sackedBytes;                   // SACKed bytes above SND.UNA after the last ACK; without SACK, duplicate ACKs × SMSS
     private SeqNumber _lostBoundary;             // RFC 6675 IsLost boundary after the last ACK in recovery (a new loss moves it)
@@ -83,6 +84,14 @@ internal sealed class DupAckRecovery : ILossRecovery
         bool lossDetected = _dupAcks >= SackScoreboard.DupThresh
             || (snd.Sack && _scoreboard.LostBoundary(snd.Una, snd.Smss) > snd.Una);
         if (!lossDetected || snd.Una < _recoverPoint) return LossRecoveryActions.None;
+        if (snd.Una >= _pathProbeStart && snd.Una < _pathProbeEnd)
+        {
+            // The path MTU probe at SND.UNA is what the peer misses: too big for the path, not congestion (RFC 4821 §7.6.2).
+            // Reported once; the resend's duplicate ACKs then count from zero.
+            _pathProbeEnd = _pathProbeStart;
+            _dupAcks = 0;
+            return LossRecoveryActions.PathProbeLost;
+        }
 
         _inRecovery = true;
         _partialAckSeen = false;
@@ -204,7 +213,7 @@ internal sealed class DupAckRecovery : ILossRecovery
     /// and no fast recovery starts for losses from before the timeout (RFC 6582 §3.2 step 1, RFC 6675 §5.1); the scoreboard
     /// is cleared (RFC 2018 §8) and a probe's episode is over.
     /// </summary>
-    public void OnRetransmissionTimeout(Instant now, in SenderView snd)
+    public bool OnRetransmissionTimeout(Instant now, in SenderView snd, TimeSpan? smoothedRtt)
     {
         _probeOutstanding = false;
         _undo.Begin(snd);
@@ -215,6 +224,14 @@ internal sealed class DupAckRecovery : ILossRecovery
         _scoreboard.Clear();
         _sackedBytes = 0;
         _highRxt = snd.Una;
+        return true;
+    }
+
+    /// <inheritdoc />
+    public void SetPathProbe(SeqNumber start, SeqNumber end)
+    {
+        _pathProbeStart = start;
+        _pathProbeEnd = end;
     }
 
     /// <inheritdoc />

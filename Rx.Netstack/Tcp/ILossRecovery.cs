@@ -57,9 +57,14 @@ internal interface ILossRecovery
     /// <summary>The reordering timer fired: segments whose reordering window passed are lost.</summary>
     LossRecoveryActions OnReorderTimeout(Instant now, in SenderView snd, TimeSpan? smoothedRtt);
 
-    /// <summary>The retransmission timer expired with data in flight (RFC 6298 §5.4–5.6): everything not acknowledged is
-    /// resent from SND.UNA, go-back-N.</summary>
-    void OnRetransmissionTimeout(Instant now, in SenderView snd);
+    /// <summary>The retransmission timer expired with data in flight (RFC 6298 §5.4–5.6). True: everything not acknowledged is
+    /// resent from SND.UNA, go-back-N. False: the segment at SND.UNA is resent at once and the rest as the loss marks and cwnd
+    /// allow (<see cref="Repairing"/>, RFC 8985 §6.3).</summary>
+    bool OnRetransmissionTimeout(Instant now, in SenderView snd, TimeSpan? smoothedRtt);
+
+    /// <summary>True while the sender repairs marked losses (<see cref="TryNextRepair"/>) before new data: in fast recovery,
+    /// and for RACK also after a timeout until its recovery point is acknowledged.</summary>
+    bool Repairing => InRecovery;
 
     /// <summary>Nothing sent is outstanding any more: the send buffer was dropped (closed, or TIME-WAIT).</summary>
     void OnSendBufferDiscarded();
@@ -92,6 +97,14 @@ internal interface ILossRecovery
     /// <summary>A tail loss probe went out; its episode lasts until everything below <paramref name="end"/> is acknowledged.
     /// <paramref name="retransmission"/>: it resent the last segment rather than new data (RFC 8985 §7.4).</summary>
     void OnProbeSent(SeqNumber end, bool retransmission);
+
+    /// <summary>
+    /// A path MTU probe is in flight at [<paramref name="start"/>, <paramref name="end"/>) (empty: none). If loss detection
+    /// finds it lost, that is no congestion signal (RFC 4821 §7.6.2): it reports <see cref="LossRecoveryActions.PathProbeLost"/>
+    /// once instead of starting recovery for it, and never marks the range lost while it is set (the sender resends it at
+    /// once; a lost resend is left to the retransmission timer).
+    /// </summary>
+    void SetPathProbe(SeqNumber start, SeqNumber end);
 
     /// <summary>Debug builds: the recovery's own state is consistent with the sender's (SACKed data within [SND.UNA, SND.MAX]).</summary>
     void AssertValid(in SenderView snd);
@@ -144,4 +157,8 @@ internal enum LossRecoveryActions : byte
     /// <summary>The retransmissions of the last episode were needless (D-SACK, RFC 3708; timestamps, RFC 3522): the
     /// congestion state was restored. After a timeout the sender goes on with new data (RFC 4015 §2, Eifel response).</summary>
     Undone = 1 << 4,
+
+    /// <summary>The path MTU probe was lost (<see cref="ILossRecovery.SetPathProbe"/>): the sender resends its bytes at the
+    /// MSS; congestion control was not told.</summary>
+    PathProbeLost = 1 << 5,
 }

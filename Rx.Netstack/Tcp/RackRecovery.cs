@@ -38,6 +38,8 @@ internal sealed class RackRecovery : ILossRecovery
     private long _sackedBytes;                     // bytes SACKed above SND.UNA after the last ACK (for DeliveredData)
     private long _delivered;                       // DeliveredData of the ACK being handled (RFC 9937 §6.2)
     private bool _newLoss;                         // loss detection marked a segment lost on the event being handled
+    private SeqNumber _pathProbeStart, _pathProbeEnd; // a path MTU probe in flight (empty: none): its loss is no congestion
+    private bool _pathProbeReported;               // its loss was reported (PathProbeLost) once
 
     private bool _inRecovery;                      // in fast recovery (RACK found a loss)
     private bool _afterTimeout;                    // in the go-back-N after a timeout, until its recovery point is acknowledged
@@ -80,6 +82,9 @@ internal sealed class RackRecovery : ILossRecovery
     public bool InRecovery => _inRecovery;
 
     /// <inheritdoc />
+    public bool Repairing => _inRecovery || _afterTimeout;
+
+    /// <inheritdoc />
     public bool MayProbe => !_inRecovery && !_probeOutstanding;
 
     /// <inheritdoc />
@@ -90,6 +95,14 @@ internal sealed class RackRecovery : ILossRecovery
 
     /// <summary>RACK.reo_wnd_mult.</summary>
     internal int ReorderWindowMultiplier => _reorderWindowMultiplier;
+
+    /// <summary>True when the segment holding <paramref name="seq"/> is marked lost and <paramref name="seq"/> not resent since
+    /// (tests).</summary>
+    internal bool IsMarkedLost(SeqNumber seq)
+    {
+        int i = _log.IndexOf(seq);
+        return i >= 0 && _log[i].Lost && seq >= _log[i].RepairedTo;
+    }
 
     /// <summary>RACK.reordering_seen.</summary>
     internal bool ReorderingSeen => _reorderingSeen;
@@ -206,11 +219,16 @@ internal sealed class RackRecovery : ILossRecovery
     }
 
     /// <summary>
-    /// The retransmission timer expired (RFC 6298 §5.4–5.6, RFC 8985 §6.3): congestion control learns of it, recovery ends,
-    /// the scoreboard is cleared (RFC 2018 §8) and the sender resends from SND.UNA; the log forgets its marks, each entry's
-    /// time moves as it is resent.
+    /// The retransmission timer expired (RFC 6298 §5.4–5.6): congestion control learns of it, recovery ends, and no new
+    /// recovery starts for losses from before it (RFC 6675 §5.1). Then RFC 8985 §6.3 (RACK_mark_losses_on_RTO): the segment
+    /// at SND.UNA is lost (it was sent an RTO ago), and of the others only those sent more than RACK.rtt + reo_wnd ago; a
+    /// segment sent since may still be on its way. SACK information is kept (RFC 6675 §5.1 allows it where reneging is
+    /// detected, and says to use it in the recovery after a timeout) unless the peer reneged: the segment at SND.UNA is
+    /// SACKed, so the cumulative ACK stopped below data the peer had reported holding. Then the scoreboard is cleared (RFC
+    /// 2018 §8) and everything is lost. No go-back-N: the sender resends the first segment now and the marked ones as cwnd
+    /// allows (<see cref="Repairing"/>), never what the peer holds.
     /// </summary>
-    public void OnRetransmissionTimeout(Instant now, in SenderView snd)
+    public bool OnRetransmissionTimeout(Instant now, in SenderView snd, TimeSpan? smoothedRtt)
     {
         _probeOutstanding = false;
         _undo.Begin(snd);
@@ -218,17 +236,27 @@ internal sealed class RackRecovery : ILossRecovery
         _recoverPoint = snd.Max;
         _inRecovery = false;
         _afterTimeout = true;
-        _scoreboard.Clear();
-        _sackedBytes = 0;
+        bool reneged = _log.Count > 0 && _log[0].Sacked;
+        if (reneged)
+        {
+            _scoreboard.Clear();
+            _sackedBytes = 0;
+        }
+        TimeSpan reorderWindow = ComputeReorderWindow(smoothedRtt, snd.Una); // zero unless reordering was seen (after a timeout)
         for (int i = 0; i < _log.Count; i++)
         {
             ref SentSegmentLog.Entry e = ref _log[i];
-            e.Sacked = false;
-            e.Lost = false;
-            e.RepairedTo = e.Start;
+            if (reneged) e.Sacked = false;
+            if (e.Sacked) continue;
+            if (i == 0 || e.SentAt + _rackRtt + reorderWindow <= now)
+            {
+                e.Lost = true;
+                e.RepairedTo = e.Start;
+            }
         }
         _reorderTimeout = Instant.Never;
         _pipeStale = true;
+        return false;
     }
 
     /// <inheritdoc />
@@ -238,6 +266,14 @@ internal sealed class RackRecovery : ILossRecovery
         if (_inRecovery) return; // the loss response already reduced the window in this round trip
         _cc.OnEnterRecovery(now, snd.InFlight);
         _cc.OnExitRecovery(now);
+    }
+
+    /// <inheritdoc />
+    public void SetPathProbe(SeqNumber start, SeqNumber end)
+    {
+        _pathProbeStart = start;
+        _pathProbeEnd = end;
+        _pathProbeReported = false;
     }
 
     /// <inheritdoc />
@@ -432,7 +468,7 @@ internal sealed class RackRecovery : ILossRecovery
         if (!_rackAdvanced) return LossRecoveryActions.None;
         _rackAdvanced = false;
         TimeSpan reorderWindow = ComputeReorderWindow(smoothedRtt, snd.Una);
-        bool lost = false;
+        bool lost = false, probeLost = false;
         TimeSpan wait = TimeSpan.Zero;
         for (int i = 0; i < _log.Count; i++)
         {
@@ -440,7 +476,14 @@ internal sealed class RackRecovery : ILossRecovery
             if (e.Sacked || (e.Lost && e.RepairedTo == e.Start)) continue;
             if (!SentAfter(_rackSentAt, _rackEnd, e.SentAt, e.End)) continue;
             TimeSpan remaining = e.SentAt + _rackRtt + reorderWindow - now;
-            if (remaining <= TimeSpan.Zero)
+            if (_pathProbeEnd > _pathProbeStart && e.Start >= _pathProbeStart && e.End <= _pathProbeEnd)
+            {
+                // RFC 4821 §7.6.2: the path MTU probe was too big, no congestion; the sender resends it at the MSS. Not marked
+                // lost: its resend goes out in the same instant as new data sent before it, which RACK's tie-break would take
+                // for later and so the resend for lost.
+                probeLost |= remaining <= TimeSpan.Zero && !_pathProbeReported;
+            }
+            else if (remaining <= TimeSpan.Zero)
             {
                 e.Lost = true;
                 e.RepairedTo = e.Start;
@@ -452,10 +495,16 @@ internal sealed class RackRecovery : ILossRecovery
             }
         }
         _reorderTimeout = wait > TimeSpan.Zero ? now + wait : Instant.Never;
-        if (!lost) return LossRecoveryActions.None;
+        LossRecoveryActions probe = LossRecoveryActions.None;
+        if (probeLost)
+        {
+            _pathProbeReported = true;
+            probe = LossRecoveryActions.PathProbeLost;
+        }
+        if (!lost) return probe;
         _newLoss = true;
         _pipeStale = true;
-        if (_inRecovery || snd.Una < _recoverPoint) return LossRecoveryActions.None;
+        if (_inRecovery || snd.Una < _recoverPoint) return probe;
 
         _undo.Begin(snd);
         _inRecovery = true;
@@ -463,7 +512,7 @@ internal sealed class RackRecovery : ILossRecovery
         _cc.OnEnterRecovery(now, snd.InFlight);
         // RFC 9937 §6.1: RecoverFS is what may be delivered from here: in flight, lost, and what this ACK delivered.
         _prr?.Begin(snd.InFlight - _sackedBytes + _delivered, Pipe());
-        LossRecoveryActions actions = LossRecoveryActions.EnteredRecovery;
+        LossRecoveryActions actions = LossRecoveryActions.EnteredRecovery | probe;
         if (_log.Count > 0 && _log[0].Lost && _log[0].RepairedTo == _log[0].Start) actions |= LossRecoveryActions.RetransmitFirst;
         return actions;
     }
@@ -480,6 +529,9 @@ internal sealed class RackRecovery : ILossRecovery
         if (_inRecovery) actions |= LossRecoveryActions.LeftRecovery;
         _inRecovery = false;
         _afterTimeout = false;
+        // Nothing of the episode was lost: forget its marks (RACK finds a real loss again once later data is delivered).
+        for (int i = 0; i < _log.Count; i++) _log[i].Lost = false;
+        _pipeStale = true;
         return actions;
     }
 

@@ -385,7 +385,7 @@ internal sealed partial class TcpControlBlock
             {
                 first = 1; // RFC 2883 §4: a D-SACK reports a duplicate, never data held above the ACK
                 _ctx.Counters.DuplicateSacksReceived++;
-                Apply(_recovery.OnDuplicateSack(h.SackBlocks[0], SenderView));
+                Apply(now, _recovery.OnDuplicateSack(h.SackBlocks[0], SenderView));
             }
             if (_snd.Max > _snd.Una)
             {
@@ -473,8 +473,9 @@ internal sealed partial class TcpControlBlock
         _snd.Retries = 0;
         if (acked >= _opt.Smss) _path.Proven = true; // a full segment got through at this size: not a black hole (PathMtu.cs)
         uint? tsEcho = _opt.Timestamps && h.HasTimestamps ? h.TimestampEcho : null;
-        bool keepTimer = Apply(_recovery.OnNewAck(now, SenderView, acked, flightBefore, _rtt.SmoothedRtt, tsEcho));
+        bool keepTimer = Apply(now, _recovery.OnNewAck(now, SenderView, acked, flightBefore, _rtt.SmoothedRtt, tsEcho));
 
+        OnPathProbeAcked(now, ack);
         if (!keepTimer || _snd.Max == _snd.Una) _timers.Retransmit = _snd.Max > _snd.Una ? now + _rtt.Rto : Instant.Never;
         ArmTailLossProbe(now); // RFC 8985 §7.2: restart the PTO on an ACK of new data
         if (_snd.Buffer.Count == 0) _snd.Buffer.Release();

@@ -176,6 +176,9 @@ internal sealed partial class TcpControlBlock
         // 1. Retransmission: fast retransmit needs no room in cwnd.
         if (TryFastRetransmit(now, maxPayload, out header, out payloadLength)) return true;
 
+        // 1b. A lost path MTU probe's bytes, at the MSS (no room in cwnd needed either: they were in flight).
+        if (_path.ResendTo > _path.ResendFrom && TryResendPathProbe(now, maxPayload, out header, out payloadLength)) return true;
+
         // 2. Probe: a tail loss probe needs none either.
         if (TakePending(TcpPendingOutput.TailLossProbe)) return TryBuildTailLossProbe(now, maxPayload, out header, out payloadLength);
 
@@ -183,7 +186,7 @@ internal sealed partial class TcpControlBlock
         // SWS avoidance.
         if (PacingDefers(now)) return Nothing(out header, out payloadLength);
         long congestionRoom = _recovery.CongestionRoom(SenderView);
-        if (_recovery.InRecovery && _opt.Sack)
+        if (_recovery.Repairing && _opt.Sack && _snd.Nxt >= _snd.Max) // not while a smaller path MTU resends everything
         {
             if (congestionRoom < _opt.Smss) return false; // RFC 6675 §5 (C): send only while cwnd − pipe ≥ 1 SMSS
             if (TrySackRepair(now, maxPayload, out header, out payloadLength)) return true;
@@ -201,7 +204,8 @@ internal sealed partial class TcpControlBlock
     {
         if (!TakePending(TcpPendingOutput.FastRetransmit) || _snd.Una >= _snd.Max || _snd.Una >= _snd.SendLimit)
             return Nothing(out header, out payloadLength);
-        int length = Math.Min(maxPayload, Math.Max(0, _snd.DataEnd - _snd.Una));
+        // Only what was sent: data beyond SND.MAX is new and waits for the peer's window and cwnd.
+        int length = Math.Min(Math.Min(maxPayload, _snd.Max - _snd.Una), Math.Max(0, _snd.DataEnd - _snd.Una));
         if (_opt.Sack) length = _recovery.RetransmitLength(_snd.Una, length);
         return EmitData(now, out header, _snd.Una, length, out payloadLength);
     }
@@ -228,6 +232,12 @@ internal sealed partial class TcpControlBlock
         if (seq >= _snd.SendLimit) return Nothing(out header, out payloadLength);
         bool resend = seq < _snd.Max;
         int unsent = Math.Max(0, _snd.DataEnd - seq);
+        int probe = PathProbeLength(seq, maxPayload, unsent, congestionRoom);
+        if (probe > 0)
+        {
+            OnPathProbeSent(seq, probe);
+            return EmitData(now, out header, seq, probe, out payloadLength);
+        }
         int length = AllowedLength(seq, unsent, maxPayload, headerLength, resend, congestionRoom);
         bool fin = _snd.FinQueued && length == unsent;
         if (length == 0 && !(fin && BareFinAllowed(resend, congestionRoom))) return Nothing(out header, out payloadLength);
@@ -307,6 +317,7 @@ internal sealed partial class TcpControlBlock
             _snd.SegmentsRetransmitted++;
             _ctx.Counters.SegmentsRetransmitted++;
             if (_snd.RttTiming && seq < _snd.RttTimedEnd) _snd.RttTiming = false; // Karn's rule
+            if (seq < _path.ProbeEnd && end > _path.ProbeStart && !_path.ProbeLost) OnPathProbeResent(now);
             _recovery.OnRetransmitted(seq, SeqNumber.Min(end, _snd.Max), now, header.HasTimestamps ? header.TimestampValue : null);
         }
         if (newData)

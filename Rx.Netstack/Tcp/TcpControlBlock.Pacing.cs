@@ -37,7 +37,7 @@ internal sealed partial class TcpControlBlock
     private bool PacingDefers(Instant now)
     {
         if (now >= _pacing.NextSendAt || _cc.PacingRate <= 0) return false;
-        if (_snd.Nxt < _snd.SendLimit || _recovery.InRecovery) _timers.Pace = _pacing.NextSendAt;
+        if (_snd.Nxt < _snd.SendLimit || _recovery.Repairing) _timers.Pace = _pacing.NextSendAt;
         return true;
     }
 

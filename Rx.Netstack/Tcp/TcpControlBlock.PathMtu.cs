@@ -72,24 +72,146 @@ internal sealed partial class TcpControlBlock
         LowerMss(target, now);
     }
 
-    /// <summary>Raises an estimate that was lowered back to the link's once its time is up (RFC 1191 §6.3, RFC 8899
-    /// §5.1.1): if the path is still small, an ICMP error or black-hole detection lowers it again.</summary>
+    /// <summary>RFC 4821 §7.6.2 MAX_PROBES: losses of probes of one size after which the size is taken as too big.</summary>
+    public const int MaxProbes = 3;
+
+    /// <summary>The search stops when the sizes left to try span less than this many bytes (Linux's tcp_probe_threshold).</summary>
+    public const int ProbeThreshold = 8;
+
+    /// <summary>
+    /// Once a lowered estimate's time is up (RFC 1191 §6.3, RFC 8899 §5.1.1), a search for a larger size starts (RFC 4821
+    /// §7.2): the estimate stays, and probes — single segments larger than it, sent along with the data — try the link's size,
+    /// then sizes between, halving the interval (<see cref="NextProbeMss"/>).
+    /// </summary>
     private void RaisePathMtuIfDue(Instant now)
     {
         if (now < _path.RaiseAt) return;
         _path.RaiseAt = Instant.Never;
-        _path.BlackHoleStep = 0;
         _path.DontFragment = !Remote.Address.IsV6;
-        if (_opt.OurMss >= _path.LinkMss) return;
-        _opt.OurMss = _path.LinkMss;
-        _path.Proven = false;
+        _path.SearchHigh = Math.Min(_path.LinkMss, _opt.PeerMss);
+        _path.ProbeFailures = 0;
+        // The link's size first: a path that grew back (a route change) usually grew back whole; then halving.
+        _path.ProbeMss = _path.SearchHigh - _opt.OurMss >= ProbeThreshold ? _path.SearchHigh : 0;
+        if (_path.ProbeMss == 0 && _opt.OurMss < _path.LinkMss) _path.RaiseAt = now + PathMtuCache.Lifetime;
+    }
+
+    /// <summary>The next size to probe, halfway between the estimate and <see cref="TcpPathMtu.SearchHigh"/> (a binary search,
+    /// RFC 4821 §7.7, as Linux's tcp_mtu_probe); 0 when the interval is below <see cref="ProbeThreshold"/>.</summary>
+    private int NextProbeMss() =>
+        _path.SearchHigh - _opt.OurMss < ProbeThreshold ? 0 : _opt.OurMss + (_path.SearchHigh - _opt.OurMss + 1) / 2;
+
+    /// <summary>True while a probe is in flight, not yet acknowledged nor found lost.</summary>
+    private bool PathProbeInFlight => _path.ProbeEnd > _path.ProbeStart && !_path.ProbeLost;
+
+    /// <summary>
+    /// How many payload bytes a probe at <paramref name="seq"/> carries now, or 0 (RFC 4821 §7.4–§7.5, the conditions of
+    /// Linux's tcp_mtu_probe): a search runs and no probe is in flight, the connection is not repairing losses, and the data
+    /// waiting, the peer's window and cwnd take the probe and <see cref="SackScoreboard.DupThresh"/> full segments after it
+    /// — so its loss shows in the ACKs for those, not as a timeout.
+    /// </summary>
+    private int PathProbeLength(SeqNumber seq, int maxPayload, int unsent, long congestionRoom)
+    {
+        if (_path.ProbeMss == 0 || _path.ProbeEnd > _path.ProbeStart || _recovery.Repairing || seq != _snd.Max) return 0;
+        int length = _path.ProbeMss - (_opt.OurMss - maxPayload); // the same options as an ordinary segment
+        long needed = length + (long)SackScoreboard.DupThresh * maxPayload;
+        long windowRoom = (long)_snd.Window - (seq - _snd.Una);
+        if (unsent < needed || windowRoom < needed || congestionRoom < length + maxPayload) return 0;
+        return length;
+    }
+
+    /// <summary>A probe of <paramref name="length"/> bytes goes out at <paramref name="seq"/>.</summary>
+    private void OnPathProbeSent(SeqNumber seq, int length)
+    {
+        _path.ProbeStart = seq;
+        _path.ProbeEnd = seq + length;
+        _path.ProbeLost = false;
+        _recovery.SetPathProbe(_path.ProbeStart, _path.ProbeEnd);
+        _ctx.Counters.PathMtuProbes++;
+    }
+
+    /// <summary>An ACK reached <paramref name="ack"/>: a probe it covers got through whole — the path carries its size, which
+    /// becomes the estimate (RFC 4821 §7.6.1), and the search goes on above it.</summary>
+    private void OnPathProbeAcked(Instant now, SeqNumber ack)
+    {
+        if (_path.ProbeEnd <= _path.ProbeStart || ack < _path.ProbeEnd) return;
+        bool lost = _path.ProbeLost;
+        ClearPathProbe();
+        if (lost) return; // its resend got through, not the probe
+        _opt.OurMss = _path.ProbeMss;
+        _path.Proven = true;
+        _path.BlackHoleStep = 0;
+        _path.ProbeFailures = 0;
         UpdateMss();
         _ctx.Counters.PathMtuRaises++;
+        EndOrContinueSearch(now);
+    }
+
+    /// <summary>
+    /// The probe was lost (loss detection saw later data arrive without it): too big, not congestion (RFC 4821 §7.6.2) —
+    /// cwnd stays, its bytes are resent at the MSS at once, and after <see cref="MaxProbes"/> losses the size is too big.
+    /// </summary>
+    private void OnPathProbeLost(Instant now)
+    {
+        _ctx.Counters.PathMtuProbesLost++;
+        _path.ResendFrom = SeqNumber.Max(_path.ProbeStart, _snd.Una);
+        _path.ResendTo = _path.ProbeEnd;
+        _path.ProbeLost = true; // the range stays with loss recovery until SND.UNA passes it
+        if (++_path.ProbeFailures < MaxProbes) return;
+        _path.ProbeFailures = 0;
+        _path.SearchHigh = _path.ProbeMss - 1;
+        EndOrContinueSearch(now);
+    }
+
+    /// <summary>Something else resent the probe's bytes (a timeout, a tail loss probe, a fast retransmit): an ACK of them
+    /// proves nothing any more; the probe counts as lost, and its bytes need no resend of their own.</summary>
+    private void OnPathProbeResent(Instant now)
+    {
+        if (PathProbeInFlight) OnPathProbeLost(now);
+        _path.ResendTo = _path.ResendFrom;
+        ClearPathProbe();
+    }
+
+    private void ClearPathProbe()
+    {
+        _path.ProbeEnd = _path.ProbeStart;
+        _path.ProbeLost = false;
+        _recovery.SetPathProbe(_path.ProbeStart, _path.ProbeStart);
+    }
+
+    private void EndOrContinueSearch(Instant now)
+    {
+        _path.ProbeMss = NextProbeMss();
+        // RFC 8899 §5.1.1: a search that ended below the link's size is tried again later, as the path may have grown.
+        if (_path.ProbeMss == 0) _path.RaiseAt = _opt.OurMss < _path.LinkMss ? now + PathMtuCache.Lifetime : Instant.Never;
+    }
+
+    /// <summary>Resends what is left of a lost probe at the MSS, ahead of new data and whatever cwnd says (its bytes were in
+    /// flight already), never what the peer holds.</summary>
+    private bool TryResendPathProbe(Instant now, int maxPayload, out TcpHeader header, out int payloadLength)
+    {
+        SeqNumber from = SeqNumber.Max(_path.ResendFrom, _snd.Una);
+        if (from >= _path.ResendTo)
+        {
+            _path.ResendTo = _path.ResendFrom;
+            return Nothing(out header, out payloadLength);
+        }
+        int length = Math.Min(maxPayload, _path.ResendTo - from);
+        if (_opt.Sack) length = _recovery.RetransmitLength(from, length);
+        if (length == 0)
+        {
+            _path.ResendTo = _path.ResendFrom; // SACKed: the probe was one packet, so it arrived after all
+            return Nothing(out header, out payloadLength);
+        }
+        _path.ResendFrom = from + length;
+        return EmitData(now, out header, from, length, out payloadLength);
     }
 
     /// <summary>Lowers our MSS to <paramref name="mss"/> and resends what is in flight in segments of the new size.</summary>
     private void LowerMss(int mss, Instant now)
     {
+        _path.ProbeMss = 0; // a search ends: the path is smaller than the estimate
+        _path.ResendTo = _path.ResendFrom;
+        ClearPathProbe();
         _opt.OurMss = mss;
         _path.Proven = false;
         UpdateMss();

@@ -11,7 +11,7 @@ internal sealed partial class TcpControlBlock
     private SenderView SenderView => new(_snd.Una, _snd.Nxt, _snd.Max, _opt.Smss, _opt.Sack);
 
     /// <summary>A duplicate ACK (RFC 5681 §2, RFC 6675 §2): loss recovery may start fast retransmit.</summary>
-    private void OnDuplicateAck(Instant now) => Apply(_recovery.OnDuplicateAck(now, SenderView, _rtt.SmoothedRtt));
+    private void OnDuplicateAck(Instant now) => Apply(now, _recovery.OnDuplicateAck(now, SenderView, _rtt.SmoothedRtt));
 
     /// <summary>
     /// Picks loss recovery once the handshake settled SACK: RACK-TLP needs the peer's SACK blocks (RFC 8985 §1), duplicate
@@ -28,7 +28,7 @@ internal sealed partial class TcpControlBlock
     {
         _timers.Reorder = Instant.Never;
         _ctx.Counters.ReorderTimeouts++;
-        Apply(_recovery.OnReorderTimeout(now, SenderView, _rtt.SmoothedRtt));
+        Apply(now, _recovery.OnReorderTimeout(now, SenderView, _rtt.SmoothedRtt));
     }
 
     /// <summary>
@@ -41,7 +41,7 @@ internal sealed partial class TcpControlBlock
             || (h.SackBlockCount > 1 && h.SackBlocks[0].Left >= h.SackBlocks[1].Left && h.SackBlocks[0].Right <= h.SackBlocks[1].Right));
 
     /// <summary>Carries out what loss recovery asked for; true when the retransmission timer is to keep running.</summary>
-    private bool Apply(LossRecoveryActions actions)
+    private bool Apply(Instant now, LossRecoveryActions actions)
     {
         _timers.Reorder = _recovery.ReorderTimeout;
         if ((actions & LossRecoveryActions.Undone) != 0)
@@ -61,6 +61,7 @@ internal sealed partial class TcpControlBlock
         }
         if ((actions & LossRecoveryActions.LeftRecovery) != 0) _pending &= ~TcpPendingOutput.FastRetransmit;
         if ((actions & LossRecoveryActions.RetransmitFirst) != 0) _pending |= TcpPendingOutput.FastRetransmit;
+        if ((actions & LossRecoveryActions.PathProbeLost) != 0) OnPathProbeLost(now);
         return (actions & LossRecoveryActions.KeepRetransmitTimer) != 0;
     }
 }

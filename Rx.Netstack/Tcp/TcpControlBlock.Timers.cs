@@ -46,7 +46,8 @@ internal sealed partial class TcpControlBlock
 
     /// <summary>
     /// The retransmission timer expired (RFC 6298 §5.4–5.6): back off, resend from SND.UNA (go-back-N, SACK scoreboard
-    /// cleared per RFC 2018 §8), tell congestion control (RFC 5681 §3.1), and give up after the configured retries.
+    /// cleared per RFC 2018 §8; with RACK only what is marked lost, RFC 8985 §6.3), tell congestion control (RFC 5681 §3.1),
+    /// and give up after the configured retries.
     /// </summary>
     private void OnRetransmissionTimeout(Instant now)
     {
@@ -70,18 +71,24 @@ internal sealed partial class TcpControlBlock
         }
         if (!IsSynchronized || _snd.Max == _snd.Una) return;
         _ctx.Counters.Timeouts++;
-        if (_snd.Retries >= _settings.MaxRetries)
+        // A peer that closed its window and still answers is slow, not gone: the resends act as zero-window probes and do
+        // not count toward giving up while it answered within the longest RTO (as Linux's tcp_retransmit_timer).
+        bool closedButAnswering = _snd.Window == 0 && now - _rcv.LastReceivedAt <= _settings.MaxRto;
+        if (_snd.Retries >= _settings.MaxRetries && !closedButAnswering)
         {
             GiveUp();
             return;
         }
-        _snd.Retries++;
+        if (!closedButAnswering) _snd.Retries++;
+        OnPathProbeResent(now);
         OnTimeoutForRate();
         _timers.TailLossProbe = _timers.Reorder = Instant.Never;
         _pending &= ~(TcpPendingOutput.TailLossProbe | TcpPendingOutput.FastRetransmit);
-        _recovery.OnRetransmissionTimeout(now, SenderView); // RFC 5681 §3.1, RFC 6582 §3.2 step 1, RFC 2018 §8
+        // RFC 5681 §3.1, RFC 6582 §3.2 step 1; go-back-N (RFC 2018 §8), or with RACK the first segment now and the ones
+        // marked lost after it (RFC 8985 §6.3).
+        if (_recovery.OnRetransmissionTimeout(now, SenderView, _rtt.SmoothedRtt)) _snd.Nxt = _snd.Una;
+        else _pending |= TcpPendingOutput.FastRetransmit;
         _rtt.BackOff();
-        _snd.Nxt = _snd.Una;
         _snd.RttTiming = false;
         _timers.Retransmit = now + _rtt.Rto;
         DetectBlackHole(now);

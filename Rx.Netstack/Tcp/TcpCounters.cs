@@ -64,6 +64,10 @@ internal sealed class TcpCounters
     public long PathMtuReductions;
     /// <summary>Black holes suspected: full-sized segments timed out repeatedly and the MSS fell back (RFC 4821, RFC 8899).</summary>
     public long PathMtuBlackHoles;
-    /// <summary>Lowered path MTU estimates raised to the link's again after their time (RFC 1191 §6.3).</summary>
+    /// <summary>Lowered path MTU estimates raised again: by a probe that got through (RFC 4821 §7.6.1).</summary>
     public long PathMtuRaises;
+    /// <summary>Path MTU probes sent: one segment larger than the MSS (RFC 4821 §7).</summary>
+    public long PathMtuProbes;
+    /// <summary>Path MTU probes found lost and resent at the MSS, without a congestion response (RFC 4821 §7.6.2).</summary>
+    public long PathMtuProbesLost;
 }

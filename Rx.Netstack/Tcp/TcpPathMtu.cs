@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using Rx.Netstack.Wire;
 
 namespace Rx.Netstack.Tcp;
 
@@ -17,9 +18,30 @@ internal struct TcpPathMtu
     /// <summary>Our IPv4 packets carry DF (RFC 1191 §3); cleared when the path is below the IPv4 minimum of 576, never set for IPv6.</summary>
     public bool DontFragment;
 
-    /// <summary>When a lowered estimate is raised to <see cref="LinkMss"/> again (RFC 1191 §6.3, RFC 8201 §4: after 10 minutes;
-    /// RFC 8899 §5.1.1 PMTU_RAISE_TIMER for a black hole); <see cref="Instant.Never"/> while the estimate is the link's.</summary>
+    /// <summary>When a search for a larger size starts (RFC 1191 §6.3, RFC 8201 §4: 10 minutes after the estimate was lowered;
+    /// RFC 8899 §5.1.1 PMTU_RAISE_TIMER); <see cref="Instant.Never"/> while the estimate is the link's or a search runs.</summary>
     public Instant RaiseAt;
+
+    /// <summary>While searching: the MSS the next probe tries (RFC 4821 §7.2 probe size); 0 when no search runs.</summary>
+    public int ProbeMss;
+
+    /// <summary>While searching: the largest MSS not shown too big (RFC 4821 search_high): the link's, or less than a size
+    /// whose probes were lost <see cref="TcpControlBlock.MaxProbes"/> times.</summary>
+    public int SearchHigh;
+
+    /// <summary>Probes of <see cref="ProbeMss"/> lost so far (RFC 4821 §7.6.2: a size fails after MAX_PROBES).</summary>
+    public int ProbeFailures;
+
+    /// <summary>The sequence range of the last probe until SND.UNA passes it; empty when none.</summary>
+    public SeqNumber ProbeStart, ProbeEnd;
+
+    /// <summary>The probe in <see cref="ProbeStart"/>..<see cref="ProbeEnd"/> was found lost and resent at the MSS: its ACK
+    /// proves nothing, and no new probe goes before it.</summary>
+    public bool ProbeLost;
+
+    /// <summary>What is left to resend of a lost probe, at the MSS, whatever cwnd says (Linux's tcp_simple_retransmit of a
+    /// probe); empty when nothing.</summary>
+    public SeqNumber ResendFrom, ResendTo;
 
     /// <summary>An ACK covered a full segment's worth of data at the current estimate: the path carries it, so timeouts are
     /// losses, not a black hole (RFC 4821 §7.6.1: only sizes not yet proven are suspect).</summary>
