@@ -57,20 +57,8 @@ internal sealed class ShardedInterceptor
     /// <summary>An application's <c>Next</c>: the oldest ready offer, or it waits (and the engines are asked).</summary>
     public void Next(PendingRequest request)
     {
-        Reply? answer = null;
-        lock (_gate)
-        {
-            if (_closed is { } closed) answer = closed;
-            else if (_ready.Count > 0)
-            {
-                if (!request.TryClaim()) return; // cancelled already: the offer stays for the next request
-                answer = _ready.Dequeue();
-            }
-            else
-            {
-                _waiting.Enqueue(request);
-            }
-        }
+        Reply? answer;
+        lock (_gate) answer = _closed ?? _waiting.ClaimReadyOrEnqueue(_ready, request);
         if (answer is Reply.TcpOffered)
         {
             _set.Deliver(request, answer);

@@ -66,20 +66,8 @@ internal sealed class ShardedListener
     /// <summary>An application's accept: the oldest ready connection, or it waits.</summary>
     public void Accept(PendingRequest request)
     {
-        Reply? answer = null;
-        lock (_gate)
-        {
-            if (_closed is { } closed) answer = closed;
-            else if (_ready.Count > 0)
-            {
-                if (!request.TryClaim()) return; // cancelled already: leave the connection for the next accept
-                answer = _ready.Dequeue();
-            }
-            else
-            {
-                _waiting.Enqueue(request);
-            }
-        }
+        Reply? answer;
+        lock (_gate) answer = _closed ?? _waiting.ClaimReadyOrEnqueue(_ready, request);
         if (answer is Reply.Accepted)
         {
             _set.Deliver(request, answer);

@@ -39,7 +39,7 @@ internal sealed class TcpListenerSocketState : SocketState
 
     public override void Flush(Instant now)
     {
-        while (AcceptQueue.Count > 0)
+        while (AcceptQueue.Count > 0 && (!Acceptors.IsEmpty || Sink is not null))
         {
             TcpStreamSocketState connection = AcceptQueue.Peek();
             var accepted = new Reply.Accepted(connection.Handle, connection.Tcb.Local, connection.Tcb.Remote);
@@ -48,7 +48,7 @@ internal sealed class TcpListenerSocketState : SocketState
                 PendingRequest request = Acceptors.Dequeue()!;
                 if (!Passes.Complete(request, accepted)) continue; // that accept was cancelled: the connection waits for the next one
             }
-            else if (Sink is null || !Sink.TryTake(accepted)) break; // the facade is full: it asks again when it has room
+            else if (!Sink!.TryTake(accepted)) break; // the facade is full: it asks again when it has room
             AcceptQueue.Dequeue();
             connection.InAcceptQueue = false;
             connection.Listener = null;

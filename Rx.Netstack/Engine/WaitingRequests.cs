@@ -31,6 +31,18 @@ internal sealed class WaitingRequests
         _queue.Enqueue(request);
     }
 
+    /// <summary>An application's request: claims the oldest of <paramref name="ready"/> for it, or it waits here. Null when it
+    /// waits, or when it was cancelled already (the ready item stays for the next request).</summary>
+    public T? ClaimReadyOrEnqueue<T>(Queue<T> ready, PendingRequest request) where T : class
+    {
+        if (ready.Count == 0)
+        {
+            Enqueue(request);
+            return null;
+        }
+        return request.TryClaim() ? ready.Dequeue() : null;
+    }
+
     /// <summary>The oldest request still waiting, claimed for its reply (cancelled ones before it are dropped); false if none.</summary>
     public bool TryClaimOldest(out PendingRequest taker)
     {
