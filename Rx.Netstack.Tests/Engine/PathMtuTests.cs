@@ -280,6 +280,31 @@ public sealed class PathMtuTests
         Assert.Equal(SmssAt(grown, v6), pair.Scheduler.Await(client2.GetInfoAsync()).MaxSegmentSize);
     }
 
+    [Theory]
+    [InlineData(false, 1000)]
+    [InlineData(true, 1280)]
+    public void A_packet_too_big_for_a_probe_reporting_the_estimate_ends_the_search(bool v6, int hop)
+    {
+        using var pair = new RoutedPair(hop);
+        var (client, server) = pair.ConnectTcp(80, v6);
+        pair.BulkBothWays(client, server, 50_000, seed: 71);
+        long badMtu = pair.A.GetStats().Drops[DropReason.IcmpBadMtu];
+        int icmp = pair.Router.IcmpSent;
+
+        // The hop did not change: the first probe draws a packet too big reporting the estimate (RFC 8899 §4.6.2, PL_PTB_SIZE
+        // = PLPMTU): the search is over, with no further probe of a size the router would refuse anyway.
+        pair.Scheduler.AdvanceBy(TimeSpan.FromMinutes(11).Ticks);
+        byte[] data = RoutedPair.Pattern(300_000, 72);
+        Task sent = client.SendAsync(data);
+        Assert.Equal(data, pair.ReadExactly(server, data.Length));
+        pair.Wait(sent);
+        Assert.Equal(1, pair.A.TcpCounters.PathMtuProbes);
+        Assert.Equal(1, pair.A.TcpCounters.PathMtuProbesLost);
+        Assert.Equal(icmp + 1, pair.Router.IcmpSent);
+        Assert.Equal(badMtu, pair.A.GetStats().Drops[DropReason.IcmpBadMtu]);
+        Assert.Equal(SmssAt(hop, v6), pair.Scheduler.Await(client.GetInfoAsync()).MaxSegmentSize);
+    }
+
     [Fact]
     public void A_full_sized_segment_that_got_through_proves_the_path_so_later_timeouts_are_losses()
     {

@@ -165,15 +165,16 @@ internal sealed partial class TcpControlBlock
     /// but below the probe (RFC 8899 §4.6.2, PLPMTU &lt; PL_PTB_SIZE &lt; PROBED_SIZE). The estimate stays valid and the cache
     /// is not changed (nothing got smaller); the probe was too big, so it is lost now — resent at the estimate at once, without
     /// waiting for loss detection — and the reported size bounds the search (RFC 4821 §7.1 search_high: a size expected too
-    /// large) and is its next probe (RFC 8899 §4.6.2: the next search point), instead of halving blindly towards it. False
-    /// when the report does not fall between the two (a report at or above the probe is inconsistent and ignored, §4.6.2; one
-    /// at or below the estimate is <see cref="OnPacketTooBig"/>'s), or does not quote the probe.
+    /// large) and is its next probe (RFC 8899 §4.6.2: the next search point), instead of halving blindly towards it; a report
+    /// of the estimate itself (PL_PTB_SIZE = PLPMTU) ends the search there. False when the report does not fall between the
+    /// two (one at or above the probe is inconsistent and ignored, §4.6.2; one below the estimate is
+    /// <see cref="OnPacketTooBig"/>'s), or does not quote the probe.
     /// </summary>
     public bool OnProbePacketTooBig(int mtu, SeqNumber quoted, Instant now)
     {
         if (!PathProbeInFlight || quoted < _path.ProbeStart || quoted >= _path.ProbeEnd) return false;
         int mss = mtu - HeadersLength;
-        if (mss <= _opt.OurMss || mss >= _path.ProbeMss) return false;
+        if (mss < _opt.OurMss || mss >= _path.ProbeMss) return false;
         _ctx.Counters.PathMtuProbesLost++;
         _path.ResendFrom = SeqNumber.Max(_path.ProbeStart, _snd.Una);
         _path.ResendTo = _path.ProbeEnd;
