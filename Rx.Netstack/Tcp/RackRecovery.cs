@@ -268,9 +268,9 @@ internal sealed class RackRecovery : ILossRecovery
         _undo.Forget();
         if (_inRecovery || _reducing) return; // the loss response already reduced the window in this round trip
         _cc.OnEnterRecovery(now, snd.InFlight);
-        if (_prr is null)
+        if (_prr is null || _afterTimeout)
         {
-            _cc.OnExitRecovery(now); // BBR, or PRR off: the window steps down at once
+            _cc.OnExitRecovery(now); // BBR, PRR off, or the repairs after a timeout: the window steps down at once
             return;
         }
         // RFC 9937 §1 (RFC 6937 §1): PRR paces any reduction, ECN's too: from this ACK (its delivered data counts, as Linux's
