@@ -42,7 +42,7 @@ internal sealed class DupAckRecovery : ILossRecovery
     private long _sackedBytes;                   // SACKed bytes above SND.UNA after the last ACK; without SACK, duplicate ACKs × SMSS
     private SeqNumber _lostBoundary;             // RFC 6675 IsLost boundary after the last ACK in recovery (a new loss moves it)
     private bool _headLost;                      // without SACK, in recovery: the segment at SND.UNA is lost and not yet resent
-    private long _lastDelivered;                 // DeliveredData of the last ACK of new data (an ECE on it starts PRR with it)
+    private long _lastDelivered;                 // DeliveredData of the last ACK (an ECE on it starts PRR with it)
 
     /// <summary>Recovery for a connection whose initial sequence number is <paramref name="iss"/>.</summary>
     /// <param name="cc">The connection's congestion controller.</param>
@@ -77,6 +77,7 @@ internal sealed class DupAckRecovery : ILossRecovery
     {
         _dupAcks++;
         long delivered = CountDelivered(snd, 0, newAck: false);
+        _lastDelivered = delivered;
         if (_inRecovery)
         {
             // RFC 6582 §3.2 step 4: without PRR each further duplicate inflates cwnd by 1 SMSS.
