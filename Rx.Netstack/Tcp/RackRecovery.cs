@@ -432,11 +432,42 @@ internal sealed class RackRecovery : ILossRecovery
                 Deliver(ref e, now);
             }
         }
+        // The pipe follows a plain cumulative ACK without a recount (a recount walks the whole flight: O(flight) per ACK);
+        // a changed SACK picture marks it for one.
+        if (_sackChanged) _pipeStale = true;
         _sackChanged = false;
+        if (!_pipeStale) _pipe -= PipeShareBelow(ack);
         _log.AckedTo(ack);
         _scoreboard.AckedTo(ack);
-        _pipeStale = true;
+        Debug.Assert(_pipeStale || _pipe == CountPipe(), "the pipe followed the ACK");
     }
+
+    /// <summary>What the entries below <paramref name="ack"/> add to the pipe (see <see cref="PipeShare"/>), the part of a
+    /// straddling entry included: what a cumulative ACK to <paramref name="ack"/> takes out of it.</summary>
+    private long PipeShareBelow(SeqNumber ack)
+    {
+        long share = 0;
+        for (int i = 0; i < _log.Count; i++)
+        {
+            ref SentSegmentLog.Entry e = ref _log[i];
+            if (e.End <= ack)
+            {
+                share += PipeShare(e);
+                continue;
+            }
+            if (e.Start < ack && !e.Sacked)
+            {
+                // AckedTo moves Start (and RepairedTo, if below) up to ack.
+                long after = e.Lost ? SeqNumber.Max(e.RepairedTo, ack) - ack : e.End - ack;
+                share += PipeShare(e) - after;
+            }
+            break;
+        }
+        return share;
+    }
+
+    /// <summary>One entry's bytes in the network: none once SACKed; of a lost one, the part resent since it was marked.</summary>
+    private static long PipeShare(in SentSegmentLog.Entry e) => e.Sacked ? 0 : e.Lost ? e.RepairedTo - e.Start : e.End - e.Start;
 
     private void Deliver(ref SentSegmentLog.Entry e, Instant now)
     {
@@ -498,6 +529,10 @@ internal sealed class RackRecovery : ILossRecovery
         for (int i = 0; i < _log.Count; i++)
         {
             ref SentSegmentLog.Entry e = ref _log[i];
+            // The log is in sequence order, and first transmissions went out in sequence order: once one is not older than
+            // RACK's segment, nothing after it is (a resent segment went out even later than its first send). Linux walks
+            // its time-ordered queue the same way; it keeps the walk at O(1) per ACK without loss instead of O(flight).
+            if (!e.Retransmitted && !SentAfter(_rackSentAt, _rackEnd, e.SentAt, e.End)) break;
             if (e.Sacked || (e.Lost && e.RepairedTo == e.Start)) continue;
             if (!SentAfter(_rackSentAt, _rackEnd, e.SentAt, e.End)) continue;
             TimeSpan remaining = e.SentAt + _rackRtt + reorderWindow - now;
@@ -572,15 +607,16 @@ internal sealed class RackRecovery : ILossRecovery
     private long Pipe()
     {
         if (!_pipeStale) return _pipe;
-        long pipe = 0;
-        for (int i = 0; i < _log.Count; i++)
-        {
-            ref SentSegmentLog.Entry e = ref _log[i];
-            if (e.Sacked) continue;
-            pipe += e.Lost ? e.RepairedTo - e.Start : e.End - e.Start;
-        }
-        _pipe = pipe;
+        _pipe = CountPipe();
         _pipeStale = false;
+        return _pipe;
+    }
+
+    /// <summary>The pipe counted entry by entry.</summary>
+    private long CountPipe()
+    {
+        long pipe = 0;
+        for (int i = 0; i < _log.Count; i++) pipe += PipeShare(_log[i]);
         return pipe;
     }
 }
