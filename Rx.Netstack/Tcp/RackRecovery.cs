@@ -42,6 +42,8 @@ internal sealed class RackRecovery : ILossRecovery
     private bool _pathProbeReported;               // its loss was reported (PathProbeLost) once
 
     private bool _inRecovery;                      // in fast recovery (RACK found a loss)
+    private bool _reducing;                        // drawing cwnd down for an ECE by PRR, until SND.UNA reaches _reduceEnd (RFC 9937 §1)
+    private SeqNumber _reduceEnd;                  // SND.MAX at the ECE: the window of data the reduction answers for
     private bool _afterTimeout;                    // in the go-back-N after a timeout, until its recovery point is acknowledged
     private SeqNumber _recoverPoint;               // SND.MAX when recovery or the last timeout began
 
@@ -163,7 +165,7 @@ internal sealed class RackRecovery : ILossRecovery
             OnRecoveryEnded();
             actions |= LossRecoveryActions.LeftRecovery;
         }
-        else if (!_inRecovery)
+        else if (!_inRecovery && !EndEcnReduction(now, ack))
         {
             _cc.OnAck(now, acked, flightBefore, smoothedRtt);
         }
@@ -177,7 +179,7 @@ internal sealed class RackRecovery : ILossRecovery
         {
             // RFC 8985 §7.4.2: a probe that resent data and was not reported twice repaired a real loss: respond to it.
             _probeOutstanding = false;
-            if (_probeRetransmission && !_probeDuplicated && !_inRecovery)
+            if (_probeRetransmission && !_probeDuplicated && !_inRecovery && !_reducing)
             {
                 _undo.Begin(snd);
                 _cc.OnEnterRecovery(now, flightBefore);
@@ -214,7 +216,7 @@ internal sealed class RackRecovery : ILossRecovery
     /// </summary>
     private void StepProportionalRateReduction(in SenderView snd, bool unaAdvanced)
     {
-        if (_prr is null || !_inRecovery) return;
+        if (_prr is null || !(_inRecovery || _reducing)) return;
         _prr.OnAck(_delivered, Pipe(), _cc.SlowStartThreshold, unaAdvanced && !_newLoss, snd.Smss);
     }
 
@@ -235,6 +237,7 @@ internal sealed class RackRecovery : ILossRecovery
         _cc.OnRetransmissionTimeout(now, snd.InFlight);
         _recoverPoint = snd.Max;
         _inRecovery = false;
+        _reducing = false;
         _afterTimeout = true;
         bool reneged = _log.Count > 0 && _log[0].Sacked;
         if (reneged)
@@ -263,9 +266,31 @@ internal sealed class RackRecovery : ILossRecovery
     public void OnCongestionEcho(Instant now, in SenderView snd)
     {
         _undo.Forget();
-        if (_inRecovery) return; // the loss response already reduced the window in this round trip
+        if (_inRecovery || _reducing) return; // the loss response already reduced the window in this round trip
         _cc.OnEnterRecovery(now, snd.InFlight);
+        if (_prr is null || _afterTimeout)
+        {
+            _cc.OnExitRecovery(now); // BBR, PRR off, or the repairs after a timeout: the window steps down at once
+            return;
+        }
+        // RFC 9937 §1 (RFC 6937 §1): PRR paces any reduction, ECN's too: from this ACK (its delivered data counts, as Linux's
+        // tcp_cwnd_reduction) until the window of data in flight now is acknowledged, sends follow ssthresh/RecoverFS of what
+        // was delivered, and cwnd is ssthresh at the end (EndEcnReduction) instead of a step that stalls the sender.
+        _reducing = true;
+        _reduceEnd = snd.Max;
+        _prr.Begin(snd.InFlight - _sackedBytes + _delivered, Pipe());
+        StepProportionalRateReduction(snd, unaAdvanced: _delivered > 0);
+    }
+
+    /// <summary>An ACK at <paramref name="ack"/> outside loss recovery: true when it ends an ECE's reduction — everything in
+    /// flight at the ECE is acknowledged, cwnd becomes ssthresh (and this ACK does not also grow it).</summary>
+    private bool EndEcnReduction(Instant now, SeqNumber ack)
+    {
+        if (!_reducing) return false;
+        if (ack < _reduceEnd) return true; // still reducing: cwnd does not grow meanwhile
+        _reducing = false;
         _cc.OnExitRecovery(now);
+        return true;
     }
 
     /// <inheritdoc />
@@ -293,7 +318,7 @@ internal sealed class RackRecovery : ILossRecovery
     /// </summary>
     public long CongestionRoom(in SenderView snd)
     {
-        long window = !_inRecovery ? _cc.CongestionWindow : _prr?.Window ?? _cc.SlowStartThreshold;
+        long window = !_inRecovery && !_reducing ? _cc.CongestionWindow : _prr?.Window ?? _cc.SlowStartThreshold;
         if (snd.Nxt < snd.Max) return window - (snd.Nxt - snd.Una);
         return window - Pipe();
     }
@@ -324,7 +349,7 @@ internal sealed class RackRecovery : ILossRecovery
     /// <inheritdoc />
     public void OnSent(SeqNumber start, SeqNumber end, Instant now)
     {
-        if (_inRecovery) _prr?.OnSent(end - start);
+        if (_inRecovery || _reducing) _prr?.OnSent(end - start);
         _log.Append(start, end, now);
         if (!_pipeStale) _pipe += end - start;
     }
@@ -336,7 +361,7 @@ internal sealed class RackRecovery : ILossRecovery
     public void OnRetransmitted(SeqNumber start, SeqNumber end, Instant now, uint? tsVal)
     {
         _undo.OnRetransmitted(start, tsVal);
-        if (_inRecovery) _prr?.OnSent(end - start);
+        if (_inRecovery || _reducing) _prr?.OnSent(end - start);
         int i = _log.IndexOf(start);
         if (i < 0) return;
         for (; i < _log.Count; i++)
@@ -541,12 +566,21 @@ internal sealed class RackRecovery : ILossRecovery
         _pipeStale = true;
         if (_inRecovery || snd.Una < _recoverPoint) return probe;
 
-        _undo.Begin(snd);
         _inRecovery = true;
         _recoverPoint = snd.Max;
-        _cc.OnEnterRecovery(now, snd.InFlight);
-        // RFC 9937 §6.1: RecoverFS is what may be delivered from here: in flight, lost, and what this ACK delivered.
-        _prr?.Begin(snd.InFlight - _sackedBytes + _delivered, Pipe());
+        if (_reducing)
+        {
+            // RFC 3168 §6.1.2: one reduction for the drops and CE marks of one window. An ECE's reduction is under way: recovery
+            // takes it over (its ssthresh and PRR state) without reducing again, as Linux's tcp_enter_recovery in CWR.
+            _reducing = false;
+        }
+        else
+        {
+            _undo.Begin(snd);
+            _cc.OnEnterRecovery(now, snd.InFlight);
+            // RFC 9937 §6.1: RecoverFS is what may be delivered from here: in flight, lost, and what this ACK delivered.
+            _prr?.Begin(snd.InFlight - _sackedBytes + _delivered, Pipe());
+        }
         LossRecoveryActions actions = LossRecoveryActions.EnteredRecovery | probe;
         if (_log.Count > 0 && _log[0].Lost && _log[0].RepairedTo == _log[0].Start) actions |= LossRecoveryActions.RetransmitFirst;
         return actions;
