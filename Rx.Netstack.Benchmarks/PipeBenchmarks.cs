@@ -118,4 +118,13 @@ public class TcpBulkBenchmarks : PipeBenchmarkBase
     {
         for (int sent = 0; sent < Total; sent += Chunk) await _client.SendAsync(_data).ConfigureAwait(false);
     }
+
+    /// <summary><see cref="Transfer"/> <paramref name="count"/> times outside BenchmarkDotNet (see Program.cs: counting instructions).</summary>
+    public static void Repeat(int mtu, ChecksumOffload checksums, int count)
+    {
+        var bench = new TcpBulkBenchmarks { Mtu = mtu, Checksums = checksums };
+        bench.Setup();
+        for (int i = 0; i < count; i++) bench.Transfer();
+        bench.Cleanup();
+    }
 }

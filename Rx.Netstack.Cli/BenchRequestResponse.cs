@@ -7,6 +7,9 @@ internal static class BenchRequestResponse
 {
     public static async Task<IReadOnlyList<BenchResult>> RunAsync(BenchOptions o)
     {
+        // Both stack rows warm before either is measured (the JIT's tiers; see BenchTcp.WarmUpBothAsync), the kernel's before its own.
+        foreach (bool inline in (bool[])[false, true, false, true])
+            await MeasureStackAsync(o with { Seconds = WarmUp.TotalSeconds }, inline);
         (long stackTrips, TimeSpan stackTime) = await MeasureStackAsync(o, inline: false);
         (long inlineTrips, TimeSpan inlineTime) = await MeasureStackAsync(o, inline: true);
         (long kernelTrips, TimeSpan kernelTime) = await MeasureKernelAsync(o);
@@ -31,8 +34,13 @@ internal static class BenchRequestResponse
         return await BenchTransfers.RequestResponseAsync(pair, o.Duration);
     }
 
+    /// <summary>Each unmeasured warm-up run.</summary>
+    private static readonly TimeSpan WarmUp = TimeSpan.FromSeconds(0.5);
+
     private static async Task<(long, TimeSpan)> MeasureKernelAsync(BenchOptions o)
     {
+        await using (var warmUp = await KernelStreamPair.OpenAsync(64 * 1024, noDelay: true))
+            await BenchTransfers.RequestResponseAsync(warmUp, WarmUp);
         await using var pair = await KernelStreamPair.OpenAsync(64 * 1024, noDelay: true);
         return await BenchTransfers.RequestResponseAsync(pair, o.Duration);
     }

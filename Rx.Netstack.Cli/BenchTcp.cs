@@ -10,6 +10,7 @@ internal static class BenchTcp
     public static async Task<IReadOnlyList<BenchResult>> RunAsync(BenchOptions o, DemoConsole console)
     {
         var settings = new TcpSettings { SendBufferSize = o.Buffer, ReceiveBufferSize = o.Buffer };
+        await WarmUpBothAsync(o, settings);
         (long stackBytes, TimeSpan stackTime, double idleBytes, EngineWork work) = await MeasureStackAsync(o, settings, console, inline: false);
         (long inlineBytes, TimeSpan inlineTime, _, EngineWork inlineWork) =
             await MeasureStackAsync(o with { IdleConnections = 0 }, settings, console, inline: true);
@@ -42,6 +43,23 @@ internal static class BenchTcp
     /// <summary>An unmeasured transfer on its own connection before each measured one, on both sides alike: the JIT is still
     /// compiling the hot path during the first few hundred milliseconds (as in <c>bench tun</c>).</summary>
     private static readonly TimeSpan WarmUp = TimeSpan.FromSeconds(0.5);
+
+    /// <summary>
+    /// Warms both stack rows before either is measured. They share most of their code, and the JIT's tiers (tier 0, the
+    /// instrumented tier, tier 1) take seconds to settle: without this the first row measured — the default — ran partly on
+    /// unoptimized code while the second ran on the first one's tier-1 code (22 % of the default row's samples were in the
+    /// JIT; with tiered compilation off the two rows came within 0.83× of each other).
+    /// </summary>
+    private static async Task WarmUpBothAsync(BenchOptions o, TcpSettings settings)
+    {
+        foreach (bool inline in (bool[])[false, true, false, true])
+        {
+            using var net = new DemoNetwork(o.Mtu, checksumOffload: o.Checksums, segmentationOffload: o.Offloads,
+                configure: opt => opt with { RunContinuationsInline = inline });
+            await using var pair = await StackStreamPair.OpenAsync(net, 5004, settings);
+            await BenchTransfers.BulkAsync(pair, o.Write, o.Buffer, WarmUp);
+        }
+    }
 
     /// <summary>Whether the pipe passed super-segments whole (segmentation offload needs checksum offload).</summary>
     private static string Tso(BenchOptions o) => o.Offloads && o.Checksums == ChecksumOffload.Both ? "on" : "off";

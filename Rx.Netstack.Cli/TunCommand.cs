@@ -36,7 +36,7 @@ internal static class TunCommand
         using (tun)
         {
             TcpSettings tcp = ServiceHost.DefaultTcpSettings with { CongestionControl = options.Congestion };
-            var stack = new Netstack(new NetstackOptions { Addresses = options.Addresses, Tcp = tcp, Engines = options.Engines });
+            var stack = new Netstack(StackOptions(options, tcp));
             PcapWriter? writer = options.PcapPath is null ? null : new PcapWriter(File.Create(options.PcapPath), stack.Scheduler);
             CaptureDevice? capture = writer is null ? null : new CaptureDevice(tun, stack.Scheduler, writer);
             IDisposable attachment = queues is not null ? stack.AttachQueues(queues) : stack.Attach((IPacketDevice?)capture ?? tun);
@@ -67,6 +67,16 @@ internal static class TunCommand
         Console.WriteLine($"closed {options.Device}{(options.PcapPath is null ? "" : $"; capture in {options.PcapPath}")}");
         return ExitCodes.Success;
     }
+
+    /// <summary>
+    /// The stack's options. Continuations run inline (<see cref="NetstackOptions.RunContinuationsInline"/>): the services of
+    /// this command never block (their loops await; their log lines are queued, see <see cref="TcpService"/>), so a read
+    /// completes inside the pass that brought its data and the service's next read or send is taken in the same thread's next
+    /// pass — one thread does the work as smoltcp's one loop does, where the thread pool would cost a wake-up per read and send
+    /// (and idle workers spinning for more on a small machine; docs/benchmarks.md, "TUN without offloads, one thread").
+    /// </summary>
+    internal static NetstackOptions StackOptions(TunOptions options, TcpSettings tcp) =>
+        new() { Addresses = options.Addresses, Tcp = tcp, Engines = options.Engines, RunContinuationsInline = true };
 
     /// <summary>Gives closing connections a moment to finish their FIN exchange before the stack goes (bounded).</summary>
     private static async Task WaitForConnectionsToCloseAsync(Netstack stack)

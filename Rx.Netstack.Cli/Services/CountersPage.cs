@@ -34,6 +34,8 @@ public static class CountersPage
         yield return ("SYN cookies sent / accepted", $"{F(s.SynCookiesSent)} / {F(s.SynCookiesAccepted)}");
         yield return ("commands processed / waited / refused", $"{F(s.CommandsProcessed)} / {F(s.CommandsWaited)} / {F(s.CommandsRefused)}");
         yield return ("engine faults", F(s.EngineFaults));
+        // How the engine's work was cut up: passes, those run on the thread that brought the work, timer wake-ups armed.
+        yield return ("passes / on the caller / wake-ups armed", $"{F(s.Passes)} / {F(s.PassesOnCaller)} / {F(s.WakeupsArmed)}");
         yield return ("HTTP requests", F(httpRequests));
     }
 

@@ -1,4 +1,5 @@
 using System.Reactive.Subjects;
+using System.Threading.Channels;
 using Rx.Netstack.Commands;
 using Rx.Netstack.Sockets;
 using Rx.Netstack.Tcp;
@@ -28,6 +29,11 @@ public abstract class TcpService : IAsyncDisposable
     private readonly List<IDisposable> _subscriptions = [];
     private readonly CancellationTokenSource _stopping = new();
     private readonly ReplaySubject<NetEndpoint> _closed = new(64);
+    /// <summary>Log lines waiting for <see cref="_logging"/>: a handler may run on the engine's thread (the <c>tun</c> command's
+    /// stack runs continuations inline), where a console that blocks must not stall the stack.</summary>
+    private readonly Channel<string> _lines = Channel.CreateUnbounded<string>(new UnboundedChannelOptions { SingleReader = true });
+    /// <summary>Writes <see cref="_lines"/> to <see cref="Log"/>, in order, on the thread pool.</summary>
+    private readonly Task _logging;
     private long _served;
     private int _disposed;
 
@@ -40,6 +46,7 @@ public abstract class TcpService : IAsyncDisposable
         Name = name;
         Port = port;
         Log = log ?? TextWriter.Null;
+        _logging = log is null ? Task.CompletedTask : Task.Run(WriteLinesAsync);
     }
 
     /// <summary>The service's name.</summary>
@@ -79,10 +86,16 @@ public abstract class TcpService : IAsyncDisposable
     /// <summary>Serves one connection; returning (or throwing) closes it. <paramref name="cancellationToken"/> fires when the service stops.</summary>
     protected abstract Task HandleAsync(TcpConnection connection, CancellationToken cancellationToken);
 
-    /// <summary>Writes one line to the log, prefixed with the service's name.</summary>
+    /// <summary>Writes one line to the log, prefixed with the service's name (queued: the caller never waits for the console).</summary>
     protected void Write(string message)
     {
-        lock (Log) Log.WriteLine($"[{Name}/{Port}] {message}");
+        if (Log != TextWriter.Null) _lines.Writer.TryWrite($"[{Name}/{Port}] {message}");
+    }
+
+    private async Task WriteLinesAsync()
+    {
+        await foreach (string line in _lines.Reader.ReadAllAsync().ConfigureAwait(false))
+            lock (Log) Log.WriteLine(line);
     }
 
     private void OnAccepted(TcpConnection connection)
@@ -153,6 +166,8 @@ public abstract class TcpService : IAsyncDisposable
             Write($"{running.Count(t => !t.IsCompleted)} connection(s) did not finish within {StopPatience.TotalSeconds} s");
         }
         _stopping.Dispose();
+        _lines.Writer.TryComplete();
+        await _logging.ConfigureAwait(false); // every line written before the service reports stopped
         GC.SuppressFinalize(this);
     }
 }

@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.Diagnostics;
 using Rx.Netstack.Wire;
 
 namespace Rx.Netstack.Devices;
@@ -47,8 +48,9 @@ internal sealed class ReceiveCoalescer
     /// <summary>Bytes of <see cref="_batch"/> in use.</summary>
     private int _used;
 
-    /// <summary>Where a merged packet is built.</summary>
-    private readonly byte[] _merged = new byte[MaxMerged];
+    /// <summary>Where a merged packet is built: a stack takes the buffer of a merged packet (8 KiB or more) instead of copying it,
+    /// and the next one is built in a fresh buffer from the pool (see <see cref="DeviceReadBuffer"/>).</summary>
+    private readonly DeviceReadBuffer _merged = new();
 
     /// <summary>Segments that went into merged packets (each merged packet counts all of its segments).</summary>
     public long SegmentsCoalesced;
@@ -81,7 +83,7 @@ internal sealed class ReceiveCoalescer
                 {
                     SegmentsCoalesced += end - i;
                     PacketsMerged++;
-                    deliver.OnNext(new ReadOnlyMemory<byte>(_merged, 0, mergedLength));
+                    _merged.Deliver(deliver, 0, mergedLength);
                 }
                 else
                 {
@@ -201,7 +203,9 @@ internal sealed class ReceiveCoalescer
         ulong payloadSum = 0;
         int payloadOffset = 0;
         int headers = lead.PayloadStart;
-        head[..headers].CopyTo(_merged);
+        Span<byte> target = _merged.Span;
+        Debug.Assert(target.Length >= MaxMerged, "a merged packet fits its buffer");
+        head[..headers].CopyTo(target);
         int at = headers;
         byte lastFlags = lead.Flags;
         for (int k = first; k < end; k++)
@@ -216,12 +220,12 @@ internal sealed class ReceiveCoalescer
             ushort folded = (ushort)Fold(data);
             payloadSum += (payloadOffset & 1) == 0 ? folded : (ushort)(folded << 8 | folded >> 8);
             payloadOffset += payload.Length;
-            payload.CopyTo(_merged.AsSpan(at));
+            payload.CopyTo(target[at..]);
             at += payload.Length;
             lastFlags = tcp[13];
         }
         mergedLength = at;
-        Span<byte> merged = _merged.AsSpan(0, mergedLength);
+        Span<byte> merged = target[..mergedLength];
         if (v4)
         {
             BinaryPrimitives.WriteUInt16BigEndian(merged[2..], (ushort)mergedLength);

@@ -1,5 +1,7 @@
+using System.Runtime.InteropServices;
 using PacketDotNet;
 using Rx.Netstack.Devices;
+using Rx.Netstack.Engine;
 using Rx.Netstack.Wire;
 
 namespace Rx.Netstack.Tests.Devices;
@@ -164,5 +166,51 @@ public sealed class ReceiveCoalescerTests
         Assert.Equal(2, delivered.Count); // 45 segments fill one, the other 15 the next
         Assert.Equal(60, coalescer.SegmentsCoalesced);
         Assert.Equal(45 * 1448, Oracle(delivered[0]).PayloadData.Length);
+    }
+    /// <summary>Takes the buffer of every frame it can, as a stack does with a large frame (<see cref="DeviceReadBuffer"/>).</summary>
+    private sealed class Taker : IObserver<ReadOnlyMemory<byte>>
+    {
+        public List<(ReadOnlyMemory<byte> Frame, TransmitBuffer Buffer)> Taken { get; } = [];
+        public int Borrowed { get; private set; }
+
+        public void OnNext(ReadOnlyMemory<byte> value)
+        {
+            if (MemoryMarshal.TryGetMemoryManager(value, out TransmitBuffer? buffer) && buffer.TryDetach()) Taken.Add((value, buffer));
+            else Borrowed++;
+        }
+
+        public void OnError(Exception error) => throw error;
+        public void OnCompleted() { }
+    }
+
+    [Fact]
+    public void AMergedSegment_IsHandedOverInABufferTheStackMayKeep_AndTheNextIsBuiltInAnother()
+    {
+        // Without this the stack copies every merged segment (up to 64 KiB) into its inbox before TCP sees it.
+        var coalescer = new ReceiveCoalescer();
+        var taker = new Taker();
+        var expected = new List<byte[]>();
+        uint seq = 0;
+        for (int burst = 0; burst < 2; burst++)
+        {
+            var payloads = new List<byte[]>();
+            for (int i = 0; i < 8; i++)
+            {
+                byte[] payload = Bytes(1448, burst * 100 + i);
+                payloads.Add(payload);
+                byte[] packet = Segment(seq, payload);
+                seq += 1448;
+                packet.CopyTo(coalescer.NextReadBuffer);
+                coalescer.Commit(packet.Length);
+            }
+            expected.Add([.. payloads.SelectMany(p => p)]);
+            coalescer.Flush(taker);
+        }
+        Assert.Equal(0, taker.Borrowed);
+        Assert.Equal(2, taker.Taken.Count);
+        Assert.NotSame(taker.Taken[0].Buffer, taker.Taken[1].Buffer);
+        // The first merged segment is intact although the second was built after it was taken.
+        for (int k = 0; k < 2; k++) Assert.Equal(expected[k], Oracle(taker.Taken[k].Frame.ToArray()).PayloadData);
+        foreach (var (_, buffer) in taker.Taken) TransmitBuffer.Return(buffer);
     }
 }

@@ -168,6 +168,143 @@ public sealed class PathMtuTests
         Assert.Equal(SmssAt(hop, v6), pair.Scheduler.Await(client.GetInfoAsync()).MaxSegmentSize);
     }
 
+    [Theory]
+    [InlineData(false, 1100)]
+    [InlineData(true, 1350)]
+    public void After_a_black_hole_search_a_new_connection_starts_at_the_size_the_probes_confirmed(bool v6, int hop)
+    {
+        using var pair = new RoutedPair(hop, sendsIcmp: false);
+        var (client, server) = pair.ConnectTcp(80, v6);
+        pair.BulkBothWays(client, server, 50_000, seed: 41);
+        Assert.Equal(1, pair.A.TcpCounters.PathMtuBlackHoles);
+        pair.Scheduler.AdvanceBy(TimeSpan.FromMinutes(11).Ticks);
+        byte[] data = RoutedPair.Pattern(3_000_000, 42);
+        Task sent = client.SendAsync(data);
+        Assert.Equal(data, pair.ReadExactly(server, data.Length));
+        pair.Wait(sent);
+        int confirmed = pair.Scheduler.Await(client.GetInfoAsync()).MaxSegmentSize;
+        Assert.InRange(confirmed, SmssAt(hop, v6) - TcpControlBlock.ProbeThreshold, SmssAt(hop, v6));
+
+        // The search's result went into the per-destination cache (RFC 4821 §5.2): the next connection starts at it instead of
+        // at the link's MTU, so it neither falls into the black hole again nor waits three timeouts to climb out.
+        long timeouts = pair.A.TcpCounters.Timeouts;
+        var (client2, server2) = pair.ConnectTcp(81, v6);
+        Assert.Equal(confirmed, pair.Scheduler.Await(client2.GetInfoAsync()).MaxSegmentSize);
+        byte[] more = RoutedPair.Pattern(100_000, 43);
+        sent = client2.SendAsync(more);
+        Assert.Equal(more, pair.ReadExactly(server2, more.Length));
+        pair.Wait(sent);
+        Assert.Equal(timeouts, pair.A.TcpCounters.Timeouts);
+        Assert.Equal(1, pair.A.TcpCounters.PathMtuBlackHoles);
+
+        // Like any entry it expires (RFC 1191 §6.3): ten minutes on, a new connection tries the link's MTU again.
+        pair.Scheduler.AdvanceBy(TimeSpan.FromMinutes(11).Ticks);
+        var (client3, _) = pair.ConnectTcp(82, v6);
+        Assert.Equal(SmssAt(1500, v6), pair.Scheduler.Await(client3.GetInfoAsync()).MaxSegmentSize);
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void A_probe_that_got_through_overrides_a_lower_icmp_entry_still_valid_for_later_connections(bool v6)
+    {
+        int hop = v6 ? 1400 : 1000, lower = v6 ? 1300 : 900;
+        using var pair = new RoutedPair(hop);
+        var (client, server) = pair.ConnectTcp(80, v6);
+        pair.BulkBothWays(client, server, 50_000, seed: 51); // A learns the hop at about 0 min: it probes again at 10
+        Assert.Equal(SmssAt(hop, v6), pair.Scheduler.Await(client.GetInfoAsync()).MaxSegmentSize);
+
+        // Six minutes on, the hop shrinks for a while; another connection learns that (A's entry holds until 16 min). Data
+        // goes one way only, so B learns nothing and keeps advertising its link's MSS.
+        pair.Scheduler.AdvanceBy(TimeSpan.FromMinutes(6).Ticks);
+        pair.Router.HopMtu = lower;
+        var (client2, server2) = pair.ConnectTcp(81, v6);
+        byte[] some = RoutedPair.Pattern(50_000, 52);
+        Task sent = client2.SendAsync(some);
+        Assert.Equal(some, pair.ReadExactly(server2, some.Length));
+        pair.Wait(sent);
+        Assert.Equal(SmssAt(lower, v6), pair.Scheduler.Await(client2.GetInfoAsync()).MaxSegmentSize);
+
+        // Then the route changes to one that carries the links' 1500 bytes. At 11 minutes the first connection's probe of the
+        // link's size gets through: that proves the cached, still valid, lower size wrong, so the entry goes.
+        pair.Router.HopMtu = 1500;
+        pair.Scheduler.AdvanceBy(TimeSpan.FromMinutes(5).Ticks);
+        byte[] data = RoutedPair.Pattern(300_000, 53);
+        sent = client.SendAsync(data);
+        Assert.Equal(data, pair.ReadExactly(server, data.Length));
+        pair.Wait(sent);
+        Assert.Equal(SmssAt(1500, v6), pair.Scheduler.Await(client.GetInfoAsync()).MaxSegmentSize);
+        Assert.Equal(1, pair.A.TcpCounters.PathMtuRaises);
+
+        var (client3, _) = pair.ConnectTcp(82, v6);
+        Assert.Equal(SmssAt(1500, v6), pair.Scheduler.Await(client3.GetInfoAsync()).MaxSegmentSize);
+        Assert.Equal(0, pair.A.PathMtuEntries);
+    }
+
+    [Theory]
+    [InlineData(false, 1000, 1300)]
+    [InlineData(true, 1280, 1400)]
+    public void A_packet_too_big_for_a_probe_bounds_the_search_and_is_its_next_probe(bool v6, int hop, int grown)
+    {
+        using var pair = new RoutedPair(hop);
+        var (client, server) = pair.ConnectTcp(80, v6);
+        pair.BulkBothWays(client, server, 50_000, seed: 61);
+        Assert.Equal(SmssAt(hop, v6), pair.Scheduler.Await(client.GetInfoAsync()).MaxSegmentSize);
+        long badMtu = pair.A.GetStats().Drops[DropReason.IcmpBadMtu], timeouts = pair.A.TcpCounters.Timeouts;
+        long recoveries = pair.A.TcpCounters.RecoveryEpisodes;
+        int icmp = pair.Router.IcmpSent;
+
+        // The hop grows, but not to the link's size. Ten minutes on, the probe of the link's size draws a packet too big that
+        // reports a size between the estimate and the probe (RFC 8899 §4.6.2): the probe was too big, but the estimate holds.
+        // The reported size becomes the search's upper bound and its next probe, which gets through: two probes in all, not
+        // three losses of each size while halving towards it blind.
+        pair.Router.HopMtu = grown;
+        pair.Scheduler.AdvanceBy(TimeSpan.FromMinutes(11).Ticks);
+        byte[] data = RoutedPair.Pattern(300_000, 62);
+        Task sent = client.SendAsync(data);
+        Assert.Equal(data, pair.ReadExactly(server, data.Length));
+        pair.Wait(sent);
+
+        TcpCounters a = pair.A.TcpCounters;
+        Assert.Equal(icmp + 1, pair.Router.IcmpSent);
+        Assert.Equal(2, a.PathMtuProbes);
+        Assert.Equal(1, a.PathMtuProbesLost);
+        Assert.Equal(1, a.PathMtuRaises);
+        Assert.Equal(badMtu, pair.A.GetStats().Drops[DropReason.IcmpBadMtu]);
+        Assert.Equal(timeouts, a.Timeouts);
+        Assert.Equal(recoveries, a.RecoveryEpisodes); // the probe's loss is no congestion (RFC 4821 §7.6.2)
+        Assert.Equal(SmssAt(grown, v6), pair.Scheduler.Await(client.GetInfoAsync()).MaxSegmentSize);
+
+        // The search's result is shared: a new connection to B starts at it.
+        var (client2, _) = pair.ConnectTcp(81, v6);
+        Assert.Equal(SmssAt(grown, v6), pair.Scheduler.Await(client2.GetInfoAsync()).MaxSegmentSize);
+    }
+
+    [Theory]
+    [InlineData(false, 1000)]
+    [InlineData(true, 1280)]
+    public void A_packet_too_big_for_a_probe_reporting_the_estimate_ends_the_search(bool v6, int hop)
+    {
+        using var pair = new RoutedPair(hop);
+        var (client, server) = pair.ConnectTcp(80, v6);
+        pair.BulkBothWays(client, server, 50_000, seed: 71);
+        long badMtu = pair.A.GetStats().Drops[DropReason.IcmpBadMtu];
+        int icmp = pair.Router.IcmpSent;
+
+        // The hop did not change: the first probe draws a packet too big reporting the estimate (RFC 8899 §4.6.2, PL_PTB_SIZE
+        // = PLPMTU): the search is over, with no further probe of a size the router would refuse anyway.
+        pair.Scheduler.AdvanceBy(TimeSpan.FromMinutes(11).Ticks);
+        byte[] data = RoutedPair.Pattern(300_000, 72);
+        Task sent = client.SendAsync(data);
+        Assert.Equal(data, pair.ReadExactly(server, data.Length));
+        pair.Wait(sent);
+        Assert.Equal(1, pair.A.TcpCounters.PathMtuProbes);
+        Assert.Equal(1, pair.A.TcpCounters.PathMtuProbesLost);
+        Assert.Equal(icmp + 1, pair.Router.IcmpSent);
+        Assert.Equal(badMtu, pair.A.GetStats().Drops[DropReason.IcmpBadMtu]);
+        Assert.Equal(SmssAt(hop, v6), pair.Scheduler.Await(client.GetInfoAsync()).MaxSegmentSize);
+    }
+
     [Fact]
     public void A_full_sized_segment_that_got_through_proves_the_path_so_later_timeouts_are_losses()
     {

@@ -43,6 +43,7 @@ public sealed partial class KernelToStackTests
             Assert.Contains("<h1>rx-netstack</h1>", output);
             Assert.Contains("TCP segments in / out", output);
             Assert.Matches(@"frames in / out: [\d,]+ / [\d,]+", output);
+            Assert.Matches(@"passes / on the caller / wake-ups armed: [1-9][\d,]* / [\d,]+ / [\d,]+", output);
             // The second request reused the first connection (keep-alive, Content-Length framing).
             Assert.Equal(["<<status=200 connects=1>>", "<<status=200 connects=0>>"], StatusLine().Matches(output).Select(m => m.Value));
         }

@@ -32,6 +32,7 @@ public class TcpCloseAndResetTests
             Receiver = new { LastReceivedAt = At(30) },
             Rtt = new { RttVariance = Ms(3.75) },
             Timers = new { Retransmit = Instant.Never, TimeWait = At(30 + 60_000) },
+            Recovery = new { LastDelivered = 1L }, // the FIN's sequence number, delivered (RFC 9937 §6.2)
         });
         c.Sanity(finWait2);
         c.Send(40, Seg(TcpFlags.Fin | TcpFlags.Ack, 3001, 1002));

@@ -50,6 +50,7 @@ public class TcpDataTests
             },
             Receiver = new { LastReceivedAt = At(30) },
             Rtt = new { RttVariance = Ms(3.75) }, // RFC 6298 §2.3: ¾·5 ms + ¼·|10 − 10|
+            Recovery = new { LastDelivered = 100L }, // the ACK's DeliveredData (RFC 9937 §6.2), kept for an ECE on it
         }));
         Assert.Equal(0, c.Tcb.GetInfo(c.Now).BytesInFlight);
         Assert.True(c.Tcb.PollAt.IsNever);

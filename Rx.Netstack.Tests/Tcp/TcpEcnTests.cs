@@ -105,40 +105,58 @@ public sealed class TcpEcnTests
     }
 
     [Theory]
-    [InlineData(CongestionControlAlgorithm.NewReno)]
-    [InlineData(CongestionControlAlgorithm.Cubic)]
-    public void ECE_reduces_the_window_once_per_window_and_the_next_new_data_carries_CWR(CongestionControlAlgorithm cc)
+    // NewReno: ssthresh = 8/2 = 4 segments, RecoverFS = 10; sends follow ⌈delivered · 4/10⌉ segments in all.
+    [InlineData(CongestionControlAlgorithm.NewReno, false, 5840, new[] { 1, 1, 0, 0, 1, 0, 1, 0, 0 })]
+    [InlineData(CongestionControlAlgorithm.NewReno, true, 5840, new[] { 1, 1, 0, 0, 1, 0, 1, 0, 0 })]
+    // CUBIC: ssthresh = 0.7 · 8 = 5.6 segments; ⌈delivered · 5.6/10⌉, and the pipe (6) stays above 5.6 at the end.
+    [InlineData(CongestionControlAlgorithm.Cubic, false, 8175, new[] { 2, 0, 1, 0, 1, 0, 1, 1, 0 })]
+    [InlineData(CongestionControlAlgorithm.Cubic, true, 8175, new[] { 2, 0, 1, 0, 1, 0, 1, 1, 0 })]
+    public void ECE_draws_cwnd_down_by_PRR_over_the_window_once_and_the_next_new_data_carries_CWR(
+        CongestionControlAlgorithm cc, bool sack, int ssthresh, int[] expected)
     {
-        var c = Agreed(cc);
-        c.Do(20, t => t.Send(new byte[12 * Mss]));
-        int first = c.TakeAll(20).Count; // the initial window, 10 segments
-        Assert.Equal(10, first);
-        var before = c.Tcb.GetInfo(c.Now);
-        Assert.Equal(int.MaxValue, before.SlowStartThreshold);
+        var c = Client(1000, Ecn(true, cc) with { EnableSack = sack, EnableTailLossProbe = false, SendBufferSize = 64 * Mss });
+        c.Expect(0, Check.Flags(TcpFlags.Syn | TcpFlags.Ece | TcpFlags.Cwr));
+        c.Send(10, Seg(TcpFlags.Syn | TcpFlags.Ack | TcpFlags.Ece, 3000, 1001) with { MaxSegmentSize = Mss, SackPermitted = sack });
+        c.Expect(10, Check.Flags(TcpFlags.Ack));
+        c.Do(20, t => t.Send(new byte[40 * Mss]));
+        Assert.Equal(10, c.TakeAll(20).Count); // the initial window, S0–S9
+        Assert.Equal(int.MaxValue, c.Tcb.GetInfo(c.Now).SlowStartThreshold);
 
-        // The first ACK echoes a mark: ssthresh and cwnd drop as for a loss (RFC 3168 §6.1.2), nothing is resent.
-        c.Send(30, Seg(TcpFlags.Ack | TcpFlags.Ece, 3001, S(2)));
-        var reduced = c.Tcb.GetInfo(c.Now);
-        Assert.True(reduced.SlowStartThreshold < before.CongestionWindow, $"{reduced.SlowStartThreshold} < {before.CongestionWindow}");
-        Assert.Equal(reduced.SlowStartThreshold, reduced.CongestionWindow);
-        Assert.Equal(1, c.Context.Counters.CongestionEchoResponses);
-        // More ECEs for the same window of data change nothing.
-        c.Send(31, Seg(TcpFlags.Ack | TcpFlags.Ece, 3001, S(4)));
-        c.Send(32, Seg(TcpFlags.Ack | TcpFlags.Ece, 3001, S(6)));
-        Assert.Equal(1, c.Context.Counters.CongestionEchoResponses);
-        Assert.Equal(reduced.SlowStartThreshold, c.Tcb.GetInfo(c.Now).SlowStartThreshold);
-        // The first new data segment after the reduction carries CWR, the others do not.
-        var sent = c.TakeAll(32).Where(e => e.Payload.Length > 0).ToList();
-        Assert.NotEmpty(sent);
-        Assert.True(sent[0].Header.Has(TcpFlags.Cwr), $"{sent[0]}");
-        Assert.All(sent.Skip(1), e => Assert.False(e.Header.Has(TcpFlags.Cwr)));
-        Assert.All(sent, e => Assert.True(e.EcnCapable));
-        Assert.Equal(0, c.Tcb.GetInfo(c.Now).SegmentsRetransmitted);
+        // The peer ACKs two segments and echoes a mark; it keeps echoing on every ACK until the CWR reaches it (RFC 3168
+        // §6.1.3), here on each ACK of one more segment up to S9. One reduction (RFC 3168 §6.1.2), paced by PRR (RFC 9937 §1:
+        // any reduction, ECN's too): no step to ssthresh that silences the sender for half a round trip.
+        var sends = new List<int>();
+        var sent = new List<Emitted>();
+        for (int k = 2; k <= 10; k++)
+        {
+            double at = 30 + (k - 2);
+            c.Send(at, Seg(TcpFlags.Ack | TcpFlags.Ece, 3001, S(k)));
+            List<Emitted> now = c.TakeAll(at);
+            sends.Add(now.Count);
+            sent.AddRange(now);
+        }
+        Assert.True(expected.SequenceEqual(sends), $"segments sent per ACK: expected {string.Join(",", expected)}, got {string.Join(",", sends)}");
+        Assert.Equal(1, c.Context.Counters.CongestionEchoResponses); // the ECE on the ACK of S9 is the old mark's: ignored
+        for (int i = 0; i < sent.Count; i++)
+        {
+            Assert.Equal(S(10 + i), sent[i].Header.Sequence.Value); // new data in order, nothing resent
+            Assert.Equal(i == 0, sent[i].Header.Has(TcpFlags.Cwr)); // CWR on the first new data after the reduction only
+            Assert.True(sent[i].EcnCapable);
+        }
+        var info = c.Tcb.GetInfo(c.Now);
+        Assert.Equal(ssthresh, info.SlowStartThreshold);
+        Assert.Equal(ssthresh, info.CongestionWindow); // the window in flight at the ECE is acknowledged: cwnd is ssthresh
+        Assert.False(info.InRecovery);
+        Assert.Equal(0, info.SegmentsRetransmitted);
+        c.ExpectNothing(39);
 
-        // Once everything in flight at the reduction is acknowledged, a new echo is a new congestion event.
-        c.Send(40, Seg(TcpFlags.Ack | TcpFlags.Ece, 3001, S(10)));
+        // The CWR arrived (no more ECE); a later mark, on an ACK past the reduced window, is a new congestion event.
+        c.Send(40, Seg(TcpFlags.Ack, 3001, S(11)));
+        c.TakeAll(40);
+        c.Send(41, Seg(TcpFlags.Ack | TcpFlags.Ece, 3001, S(12)));
         Assert.Equal(2, c.Context.Counters.CongestionEchoResponses);
-        Assert.True(c.Tcb.GetInfo(c.Now).SlowStartThreshold < reduced.SlowStartThreshold);
+        Assert.True(c.Tcb.GetInfo(c.Now).SlowStartThreshold < ssthresh);
+        Assert.True(c.TakeAll(41)[0].Header.Has(TcpFlags.Cwr));
     }
 
     [Theory]

@@ -23,6 +23,10 @@ internal sealed partial class IpLayer
     public void LearnPathMtu(NetAddress destination, int mtu, bool noDontFragment, Instant now) =>
         _pathMtu.Learn(destination, mtu, noDontFragment, now);
 
+    /// <summary>A probe of <paramref name="mtu"/> bytes to <paramref name="destination"/> got through: later connections start
+    /// there (see <see cref="PathMtuCache.Confirm"/> for the rule).</summary>
+    public void ConfirmPathMtu(NetAddress destination, int mtu, Instant now) => _pathMtu.Confirm(destination, mtu, Mtu, now);
+
     /// <summary>Destinations with a learned path MTU (diagnostics and tests).</summary>
     public int PathMtuEntries => _pathMtu.Count;
 }

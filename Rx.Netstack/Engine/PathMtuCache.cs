@@ -59,6 +59,34 @@ internal sealed class PathMtuCache
         _entries[destination] = new Entry(mtu, now + Lifetime, noDontFragment);
     }
 
+    /// <summary>
+    /// A packetization-layer probe of <paramref name="mtu"/> bytes to <paramref name="destination"/> was delivered (RFC 4821
+    /// §7.6.1): the path carries it. The rule, so that the next connection starts at what was confirmed:
+    /// <list type="bullet">
+    /// <item>Only a probe's delivery may raise an entry: a packet too big never does (RFC 1191 §6.3, RFC 8201 §4), but an
+    /// acknowledged probe is the packetization layer's direct proof, and PMTU state is kept in the IP layer shared by every
+    /// flow to the destination (RFC 4821 §5.2; RFC 8899 §4.6.2: a PTB is a hint, the PLPMTU is what probes confirmed). So a
+    /// still-valid ICMP-learned entry below <paramref name="mtu"/> is proved wrong (a route change) and raised.</item>
+    /// <item>A probe never lowers: an entry at or above <paramref name="mtu"/> stays as it is (only ICMP, black-hole
+    /// detection or its own expiry lowers or clears an estimate).</item>
+    /// <item>Never above the link: a confirmed size at <paramref name="linkMtu"/> or more means the path takes what the link
+    /// takes, so the entry goes and new connections start at the link's MTU.</item>
+    /// <item>A raised or new entry has the same lifetime as a learned one (RFC 1191 §6.3, RFC 8201 §4), after which the link's
+    /// MTU is tried again.</item>
+    /// </list>
+    /// </summary>
+    public void Confirm(NetAddress destination, int mtu, int linkMtu, Instant now)
+    {
+        bool held = TryGet(destination, now, out Entry entry);
+        if (mtu >= linkMtu)
+        {
+            if (held) _entries.Remove(destination);
+            return;
+        }
+        if (held && entry.Mtu >= mtu) return;
+        Learn(destination, mtu, noDontFragment: false, now);
+    }
+
     /// <summary>Forgets every entry (for tests and teardown).</summary>
     public void Clear() => _entries.Clear();
 

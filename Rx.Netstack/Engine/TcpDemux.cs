@@ -310,12 +310,18 @@ internal sealed partial class TcpDemux : TransportDemux
         {
             case IcmpErrorKind.PacketTooBig:
                 int mtu = PathMtuCache.Plausible(error.IsV6, error.Mtu, error.QuotedTotalLength, tcb.PathMtu, out bool noDontFragment);
-                if (mtu < 0 || !tcb.OnPacketTooBig(mtu, noDontFragment, now))
+                if (mtu >= 0 && tcb.OnPacketTooBig(mtu, noDontFragment, now))
+                {
+                    Ip.LearnPathMtu(error.Remote.Address, mtu, noDontFragment, now);
+                    break;
+                }
+                // Above the estimate: it may be about a path MTU probe, and narrows the search (RFC 8899 §4.6.2); not cached.
+                int reported = PathMtuCache.Plausible(error.IsV6, error.Mtu, error.QuotedTotalLength, int.MaxValue, out _);
+                if (reported < 0 || !tcb.OnProbePacketTooBig(reported, quoted, now))
                 {
                     Counters.Drop(DropReason.IcmpBadMtu);
                     return;
                 }
-                Ip.LearnPathMtu(error.Remote.Address, mtu, noDontFragment, now);
                 break;
             case IcmpErrorKind.NetUnreachable:
                 tcb.OnIcmpError(TcpError.NetworkUnreachable);
@@ -362,6 +368,7 @@ internal sealed partial class TcpDemux : TransportDemux
         ServeWriters(c);
         EmitSegments(c, now);
         TallyState(c);
+        if (tcb.TakeConfirmedPathMtu() is > 0 and int confirmed) Ip.ConfirmPathMtu(tcb.Remote.Address, confirmed, now);
 
         if (!c.Connecting.IsEmpty)
         {

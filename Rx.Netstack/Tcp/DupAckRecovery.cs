@@ -29,6 +29,8 @@ internal sealed class DupAckRecovery : ILossRecovery
     private readonly SackScoreboard _scoreboard = new(); // what the peer's SACK blocks say it holds above SND.UNA
     private int _dupAcks;                        // duplicate ACKs since the last ACK of new data (RFC 5681 §3.2)
     private bool _inRecovery;                    // in fast recovery
+    private bool _reducing;                      // drawing cwnd down for an ECE by PRR, until SND.UNA reaches _reduceEnd (RFC 9937 §1)
+    private SeqNumber _reduceEnd;                // SND.MAX at the ECE: the window of data the reduction answers for
     private SeqNumber _recoverPoint;             // RFC 6582 "recover" / RFC 6675 RecoveryPoint: SND.MAX at entry or at the last timeout
     private SeqNumber _highRxt;                  // RFC 6675 HighRxt: one past the highest byte resent in this recovery
     private bool _partialAckSeen;                // a partial ACK arrived in this recovery (RFC 6582 §3.2 step 5: timer reset once)
@@ -40,6 +42,7 @@ internal sealed class DupAckRecovery : ILossRecovery
     private long _sackedBytes;                   // SACKed bytes above SND.UNA after the last ACK; without SACK, duplicate ACKs × SMSS
     private SeqNumber _lostBoundary;             // RFC 6675 IsLost boundary after the last ACK in recovery (a new loss moves it)
     private bool _headLost;                      // without SACK, in recovery: the segment at SND.UNA is lost and not yet resent
+    private long _lastDelivered;                 // DeliveredData of the last ACK (an ECE on it starts PRR with it)
 
     /// <summary>Recovery for a connection whose initial sequence number is <paramref name="iss"/>.</summary>
     /// <param name="cc">The connection's congestion controller.</param>
@@ -74,6 +77,7 @@ internal sealed class DupAckRecovery : ILossRecovery
     {
         _dupAcks++;
         long delivered = CountDelivered(snd, 0, newAck: false);
+        _lastDelivered = delivered;
         if (_inRecovery)
         {
             // RFC 6582 §3.2 step 4: without PRR each further duplicate inflates cwnd by 1 SMSS.
@@ -83,7 +87,11 @@ internal sealed class DupAckRecovery : ILossRecovery
         }
         bool lossDetected = _dupAcks >= SackScoreboard.DupThresh
             || (snd.Sack && _scoreboard.LostBoundary(snd.Una, snd.Smss) > snd.Una);
-        if (!lossDetected || snd.Una < _recoverPoint) return LossRecoveryActions.None;
+        if (!lossDetected || snd.Una < _recoverPoint)
+        {
+            StepProportionalRateReduction(snd, delivered, safe: false); // an ECE's reduction counts what it delivered
+            return LossRecoveryActions.None;
+        }
         if (snd.Una >= _pathProbeStart && snd.Una < _pathProbeEnd)
         {
             // The path MTU probe at SND.UNA is what the peer misses: too big for the path, not congestion (RFC 4821 §7.6.2).
@@ -98,12 +106,20 @@ internal sealed class DupAckRecovery : ILossRecovery
         _recoverPoint = snd.Max;
         _highRxt = snd.Una;
         _headLost = true;
-        _undo.Begin(snd);
-        // The controller sets cwnd = ssthresh + 3·SMSS (RFC 6582 §3.2 step 3); RFC 6675 SACK recovery ignores that
-        // inflation and uses ssthresh against the pipe instead, PRR its own budget.
-        _cc.OnEnterRecovery(now, snd.InFlight);
-        // RFC 9937 §6.1: RecoverFS is what may be delivered from here: in flight, lost, and what this ACK delivered.
-        _prr?.Begin(snd.InFlight - _sackedBytes + delivered, Pipe(snd));
+        if (_reducing)
+        {
+            // RFC 3168 §6.1.2: one reduction for the drops and CE marks of one window; recovery takes over the ECE's.
+            _reducing = false;
+        }
+        else
+        {
+            _undo.Begin(snd);
+            // The controller sets cwnd = ssthresh + 3·SMSS (RFC 6582 §3.2 step 3); RFC 6675 SACK recovery ignores that
+            // inflation and uses ssthresh against the pipe instead, PRR its own budget.
+            _cc.OnEnterRecovery(now, snd.InFlight);
+            // RFC 9937 §6.1: RecoverFS is what may be delivered from here: in flight, lost, and what this ACK delivered.
+            _prr?.Begin(snd.InFlight - _sackedBytes + delivered, Pipe(snd));
+        }
         _lostBoundary = snd.Sack ? _scoreboard.LostBoundary(snd.Una, snd.Smss) : snd.Una;
         StepProportionalRateReduction(snd, delivered, safe: false);
         return LossRecoveryActions.EnteredRecovery | LossRecoveryActions.RetransmitFirst;
@@ -135,7 +151,7 @@ internal sealed class DupAckRecovery : ILossRecovery
     /// <summary>The PRR step for an ACK in recovery (RFC 9937 §6.2), after loss detection.</summary>
     private void StepProportionalRateReduction(in SenderView snd, long delivered, bool safe)
     {
-        if (_prr is null || !_inRecovery) return;
+        if (_prr is null || !(_inRecovery || _reducing)) return;
         _prr.OnAck(delivered, Pipe(snd), _cc.SlowStartThreshold, safe, snd.Smss);
     }
 
@@ -145,6 +161,7 @@ internal sealed class DupAckRecovery : ILossRecovery
         SeqNumber ack = snd.Una;
         _scoreboard.AckedTo(ack);
         long delivered = CountDelivered(snd, acked, newAck: true);
+        _lastDelivered = delivered;
         LossRecoveryActions actions = LossRecoveryActions.None;
         if (_undo.OnAck(ack, tsEcho))
         {
@@ -157,7 +174,9 @@ internal sealed class DupAckRecovery : ILossRecovery
         else if (!_inRecovery)
         {
             _dupAcks = 0;
-            _cc.OnAck(now, acked, flightBefore, smoothedRtt);
+            if (!_reducing) _cc.OnAck(now, acked, flightBefore, smoothedRtt);
+            else if (ack >= _reduceEnd) EndEcnReduction(now); // everything in flight at the ECE is acknowledged
+            else StepProportionalRateReduction(snd, delivered, safe: true);
         }
         else if (ack >= _recoverPoint)
         {
@@ -220,6 +239,7 @@ internal sealed class DupAckRecovery : ILossRecovery
         _cc.OnRetransmissionTimeout(now, snd.InFlight);
         _recoverPoint = snd.Max;
         _inRecovery = false;
+        _reducing = false;
         _dupAcks = 0;
         _scoreboard.Clear();
         _sackedBytes = 0;
@@ -248,7 +268,7 @@ internal sealed class DupAckRecovery : ILossRecovery
     /// </summary>
     public long CongestionRoom(in SenderView snd)
     {
-        if (_inRecovery && _prr is not null) return _prr.Window - Pipe(snd); // RFC 9937
+        if ((_inRecovery || _reducing) && _prr is not null) return _prr.Window - Pipe(snd); // RFC 9937
         if (_inRecovery && snd.Sack)
             return _cc.SlowStartThreshold - _scoreboard.Pipe(snd.Una, snd.Max, _highRxt, snd.Smss);
         // RFC 3042 §2 (Limited Transmit): on each of the first two duplicate ACKs one new segment may go past cwnd, so a
@@ -271,7 +291,7 @@ internal sealed class DupAckRecovery : ILossRecovery
     /// <inheritdoc />
     public void OnSent(SeqNumber start, SeqNumber end, Instant now)
     {
-        if (_inRecovery) _prr?.OnSent(end - start);
+        if (_inRecovery || _reducing) _prr?.OnSent(end - start);
     }
 
     /// <inheritdoc />
@@ -279,7 +299,7 @@ internal sealed class DupAckRecovery : ILossRecovery
     {
         if (_inRecovery && end > _highRxt) _highRxt = end;
         _headLost = false;
-        if (_inRecovery) _prr?.OnSent(end - start);
+        if (_inRecovery || _reducing) _prr?.OnSent(end - start);
         _undo.OnRetransmitted(start, tsVal);
     }
 
@@ -296,8 +316,25 @@ internal sealed class DupAckRecovery : ILossRecovery
     public void OnCongestionEcho(Instant now, in SenderView snd)
     {
         _undo.Forget();
-        if (_inRecovery) return; // the loss response already reduced the window for this one
+        if (_inRecovery || _reducing) return; // the loss response already reduced the window for this one
         _cc.OnEnterRecovery(now, snd.InFlight);
+        if (_prr is null)
+        {
+            _cc.OnExitRecovery(now); // BBR, or PRR off: the window steps down at once
+            return;
+        }
+        // RFC 9937 §1 (RFC 6937 §1): PRR paces ECN's reduction too, over the window in flight now, from this ACK on (see
+        // RackRecovery.OnCongestionEcho); cwnd is ssthresh once that window is acknowledged.
+        _reducing = true;
+        _reduceEnd = snd.Max;
+        _prr.Begin(snd.InFlight - _sackedBytes + _lastDelivered, Pipe(snd));
+        StepProportionalRateReduction(snd, _lastDelivered, safe: _lastDelivered > 0);
+    }
+
+    /// <summary>The ECE's reduction is over: cwnd becomes ssthresh.</summary>
+    private void EndEcnReduction(Instant now)
+    {
+        _reducing = false;
         _cc.OnExitRecovery(now);
     }
 

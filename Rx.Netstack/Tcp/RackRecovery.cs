@@ -42,6 +42,8 @@ internal sealed class RackRecovery : ILossRecovery
     private bool _pathProbeReported;               // its loss was reported (PathProbeLost) once
 
     private bool _inRecovery;                      // in fast recovery (RACK found a loss)
+    private bool _reducing;                        // drawing cwnd down for an ECE by PRR, until SND.UNA reaches _reduceEnd (RFC 9937 §1)
+    private SeqNumber _reduceEnd;                  // SND.MAX at the ECE: the window of data the reduction answers for
     private bool _afterTimeout;                    // in the go-back-N after a timeout, until its recovery point is acknowledged
     private SeqNumber _recoverPoint;               // SND.MAX when recovery or the last timeout began
 
@@ -168,7 +170,7 @@ internal sealed class RackRecovery : ILossRecovery
             OnRecoveryEnded();
             actions |= LossRecoveryActions.LeftRecovery;
         }
-        else if (!_inRecovery)
+        else if (!_inRecovery && !EndEcnReduction(now, ack))
         {
             _cc.OnAck(now, acked, flightBefore, smoothedRtt);
         }
@@ -182,7 +184,7 @@ internal sealed class RackRecovery : ILossRecovery
         {
             // RFC 8985 §7.4.2: a probe that resent data and was not reported twice repaired a real loss: respond to it.
             _probeOutstanding = false;
-            if (_probeRetransmission && !_probeDuplicated && !_inRecovery)
+            if (_probeRetransmission && !_probeDuplicated && !_inRecovery && !_reducing)
             {
                 _undo.Begin(snd);
                 _cc.OnEnterRecovery(now, flightBefore);
@@ -219,7 +221,7 @@ internal sealed class RackRecovery : ILossRecovery
     /// </summary>
     private void StepProportionalRateReduction(in SenderView snd, bool unaAdvanced)
     {
-        if (_prr is null || !_inRecovery) return;
+        if (_prr is null || !(_inRecovery || _reducing)) return;
         _prr.OnAck(_delivered, Pipe(), _cc.SlowStartThreshold, unaAdvanced && !_newLoss, snd.Smss);
     }
 
@@ -240,6 +242,7 @@ internal sealed class RackRecovery : ILossRecovery
         _cc.OnRetransmissionTimeout(now, snd.InFlight);
         _recoverPoint = snd.Max;
         _inRecovery = false;
+        _reducing = false;
         _afterTimeout = true;
         bool reneged = _log.Count > 0 && _log[0].Sacked;
         if (reneged)
@@ -268,9 +271,31 @@ internal sealed class RackRecovery : ILossRecovery
     public void OnCongestionEcho(Instant now, in SenderView snd)
     {
         _undo.Forget();
-        if (_inRecovery) return; // the loss response already reduced the window in this round trip
+        if (_inRecovery || _reducing) return; // the loss response already reduced the window in this round trip
         _cc.OnEnterRecovery(now, snd.InFlight);
+        if (_prr is null || _afterTimeout)
+        {
+            _cc.OnExitRecovery(now); // BBR, PRR off, or the repairs after a timeout: the window steps down at once
+            return;
+        }
+        // RFC 9937 §1 (RFC 6937 §1): PRR paces any reduction, ECN's too: from this ACK (its delivered data counts, as Linux's
+        // tcp_cwnd_reduction) until the window of data in flight now is acknowledged, sends follow ssthresh/RecoverFS of what
+        // was delivered, and cwnd is ssthresh at the end (EndEcnReduction) instead of a step that stalls the sender.
+        _reducing = true;
+        _reduceEnd = snd.Max;
+        _prr.Begin(snd.InFlight - _sackedBytes + _delivered, Pipe());
+        StepProportionalRateReduction(snd, unaAdvanced: _delivered > 0);
+    }
+
+    /// <summary>An ACK at <paramref name="ack"/> outside loss recovery: true when it ends an ECE's reduction — everything in
+    /// flight at the ECE is acknowledged, cwnd becomes ssthresh (and this ACK does not also grow it).</summary>
+    private bool EndEcnReduction(Instant now, SeqNumber ack)
+    {
+        if (!_reducing) return false;
+        if (ack < _reduceEnd) return true; // still reducing: cwnd does not grow meanwhile
+        _reducing = false;
         _cc.OnExitRecovery(now);
+        return true;
     }
 
     /// <inheritdoc />
@@ -298,7 +323,7 @@ internal sealed class RackRecovery : ILossRecovery
     /// </summary>
     public long CongestionRoom(in SenderView snd)
     {
-        long window = !_inRecovery ? _cc.CongestionWindow : _prr?.Window ?? _cc.SlowStartThreshold;
+        long window = !_inRecovery && !_reducing ? _cc.CongestionWindow : _prr?.Window ?? _cc.SlowStartThreshold;
         if (snd.Nxt < snd.Max) return window - (snd.Nxt - snd.Una);
         return window - Pipe();
     }
@@ -329,7 +354,7 @@ internal sealed class RackRecovery : ILossRecovery
     /// <inheritdoc />
     public void OnSent(SeqNumber start, SeqNumber end, Instant now)
     {
-        if (_inRecovery) _prr?.OnSent(end - start);
+        if (_inRecovery || _reducing) _prr?.OnSent(end - start);
         _log.Append(start, end, now);
         if (!_pipeStale) _pipe += end - start;
     }
@@ -341,7 +366,7 @@ internal sealed class RackRecovery : ILossRecovery
     public void OnRetransmitted(SeqNumber start, SeqNumber end, Instant now, uint? tsVal)
     {
         _undo.OnRetransmitted(start, tsVal);
-        if (_inRecovery) _prr?.OnSent(end - start);
+        if (_inRecovery || _reducing) _prr?.OnSent(end - start);
         int i = _log.IndexOf(start);
         if (i < 0) return;
         for (; i < _log.Count; i++)
@@ -412,11 +437,42 @@ internal sealed class RackRecovery : ILossRecovery
                 Deliver(ref e, now);
             }
         }
+        // The pipe follows a plain cumulative ACK without a recount (a recount walks the whole flight: O(flight) per ACK);
+        // a changed SACK picture marks it for one.
+        if (_sackChanged) _pipeStale = true;
         _sackChanged = false;
+        if (!_pipeStale) _pipe -= PipeShareBelow(ack);
         _log.AckedTo(ack);
         _scoreboard.AckedTo(ack);
-        _pipeStale = true;
+        Debug.Assert(_pipeStale || _pipe == CountPipe(), "the pipe followed the ACK");
     }
+
+    /// <summary>What the entries below <paramref name="ack"/> add to the pipe (see <see cref="PipeShare"/>), the part of a
+    /// straddling entry included: what a cumulative ACK to <paramref name="ack"/> takes out of it.</summary>
+    private long PipeShareBelow(SeqNumber ack)
+    {
+        long share = 0;
+        for (int i = 0; i < _log.Count; i++)
+        {
+            ref SentSegmentLog.Entry e = ref _log[i];
+            if (e.End <= ack)
+            {
+                share += PipeShare(e);
+                continue;
+            }
+            if (e.Start < ack && !e.Sacked)
+            {
+                // AckedTo moves Start (and RepairedTo, if below) up to ack.
+                long after = e.Lost ? SeqNumber.Max(e.RepairedTo, ack) - ack : e.End - ack;
+                share += PipeShare(e) - after;
+            }
+            break;
+        }
+        return share;
+    }
+
+    /// <summary>One entry's bytes in the network: none once SACKed; of a lost one, the part resent since it was marked.</summary>
+    private static long PipeShare(in SentSegmentLog.Entry e) => e.Sacked ? 0 : e.Lost ? e.RepairedTo - e.Start : e.End - e.Start;
 
     private void Deliver(ref SentSegmentLog.Entry e, Instant now)
     {
@@ -478,6 +534,10 @@ internal sealed class RackRecovery : ILossRecovery
         for (int i = 0; i < _log.Count; i++)
         {
             ref SentSegmentLog.Entry e = ref _log[i];
+            // The log is in sequence order, and first transmissions went out in sequence order: once one is not older than
+            // RACK's segment, nothing after it is (a resent segment went out even later than its first send). Linux walks
+            // its time-ordered queue the same way; it keeps the walk at O(1) per ACK without loss instead of O(flight).
+            if (!e.Retransmitted && !SentAfter(_rackSentAt, _rackEnd, e.SentAt, e.End)) break;
             if (e.Sacked || (e.Lost && e.RepairedTo == e.Start)) continue;
             if (!SentAfter(_rackSentAt, _rackEnd, e.SentAt, e.End)) continue;
             TimeSpan remaining = e.SentAt + _rackRtt + reorderWindow - now;
@@ -511,12 +571,21 @@ internal sealed class RackRecovery : ILossRecovery
         _pipeStale = true;
         if (_inRecovery || snd.Una < _recoverPoint) return probe;
 
-        _undo.Begin(snd);
         _inRecovery = true;
         _recoverPoint = snd.Max;
-        _cc.OnEnterRecovery(now, snd.InFlight);
-        // RFC 9937 §6.1: RecoverFS is what may be delivered from here: in flight, lost, and what this ACK delivered.
-        _prr?.Begin(snd.InFlight - _sackedBytes + _delivered, Pipe());
+        if (_reducing)
+        {
+            // RFC 3168 §6.1.2: one reduction for the drops and CE marks of one window. An ECE's reduction is under way: recovery
+            // takes it over (its ssthresh and PRR state) without reducing again, as Linux's tcp_enter_recovery in CWR.
+            _reducing = false;
+        }
+        else
+        {
+            _undo.Begin(snd);
+            _cc.OnEnterRecovery(now, snd.InFlight);
+            // RFC 9937 §6.1: RecoverFS is what may be delivered from here: in flight, lost, and what this ACK delivered.
+            _prr?.Begin(snd.InFlight - _sackedBytes + _delivered, Pipe());
+        }
         LossRecoveryActions actions = LossRecoveryActions.EnteredRecovery | probe;
         if (_log.Count > 0 && _log[0].Lost && _log[0].RepairedTo == _log[0].Start) actions |= LossRecoveryActions.RetransmitFirst;
         return actions;
@@ -548,15 +617,16 @@ internal sealed class RackRecovery : ILossRecovery
     private long Pipe()
     {
         if (!_pipeStale) return _pipe;
-        long pipe = 0;
-        for (int i = 0; i < _log.Count; i++)
-        {
-            ref SentSegmentLog.Entry e = ref _log[i];
-            if (e.Sacked) continue;
-            pipe += e.Lost ? e.RepairedTo - e.Start : e.End - e.Start;
-        }
-        _pipe = pipe;
+        _pipe = CountPipe();
         _pipeStale = false;
+        return _pipe;
+    }
+
+    /// <summary>The pipe counted entry by entry.</summary>
+    private long CountPipe()
+    {
+        long pipe = 0;
+        for (int i = 0; i < _log.Count; i++) pipe += PipeShare(_log[i]);
         return pipe;
     }
 }

@@ -638,11 +638,13 @@ internal sealed partial class TcpControlBlock
 
     /// <summary>
     /// The peer echoed a congestion mark (RFC 3168 §6.1.2): reduce the window as for a loss, but at most once per window of
-    /// data — until SND.UNA passes what was in flight at the last response — and mark the next new segment with CWR.
+    /// data — until SND.UNA passes what was in flight at the last response — and mark the next new segment with CWR. An ACK
+    /// of exactly that window still echoes the old mark (the CWR segment, sent after it, has not arrived), so only an ACK
+    /// beyond it starts a new response (as Linux leaves CWR only once SND.UNA is past high_seq).
     /// </summary>
     private void OnCongestionEcho(Instant now)
     {
-        if (_ecn.Responded && _snd.Una < _ecn.RespondedUntil) return;
+        if (_ecn.Responded && _snd.Una <= _ecn.RespondedUntil) return;
         _ecn.Responded = true;
         _ecn.RespondedUntil = _snd.Max;
         _ecn.CwrPending = true;

@@ -25,7 +25,7 @@ internal sealed partial class TcpControlBlock
     public bool DontFragment => _path.DontFragment;
 
     /// <summary>The connection's path MTU estimate: our MSS plus the IP and TCP headers.</summary>
-    public int PathMtu => _opt.OurMss + IpHeaderLength + TcpHeader.MinHeaderLength;
+    public int PathMtu => _opt.OurMss + HeadersLength;
 
     /// <summary>
     /// What the engine knows of the path as the connection opens: our MSS from the link MTU (<paramref name="linkMss"/>,
@@ -46,7 +46,7 @@ internal sealed partial class TcpControlBlock
     /// </summary>
     public bool OnPacketTooBig(int mtu, bool noDontFragment, Instant now)
     {
-        int mss = Math.Max(MinimumMss, mtu - IpHeaderLength - TcpHeader.MinHeaderLength);
+        int mss = Math.Max(MinimumMss, mtu - HeadersLength);
         if (mss >= _opt.OurMss) return false;
         if (noDontFragment) _path.DontFragment = false;
         LowerMss(mss, now);
@@ -143,7 +143,47 @@ internal sealed partial class TcpControlBlock
         _path.ProbeFailures = 0;
         UpdateMss();
         _ctx.Counters.PathMtuRaises++;
+        // Shared through the engine's cache (RFC 4821 §5.2). A probe at the search's ceiling proves no limit below the link's
+        // (the ceiling may be the peer's MSS, not the path); one below it followed the ceiling's failure, so it is the path's.
+        _path.ConfirmedMtu = _opt.OurMss >= Math.Min(_path.LinkMss, _opt.PeerMss) ? _path.LinkMss + HeadersLength : PathMtu;
         EndOrContinueSearch(now);
+    }
+
+    private int HeadersLength => IpHeaderLength + TcpHeader.MinHeaderLength;
+
+    /// <summary>The MTU a probe got through since the last call (see <see cref="TcpPathMtu.ConfirmedMtu"/>), or 0; the engine
+    /// records it in its path MTU cache.</summary>
+    public int TakeConfirmedPathMtu()
+    {
+        int mtu = _path.ConfirmedMtu;
+        _path.ConfirmedMtu = 0;
+        return mtu;
+    }
+
+    /// <summary>
+    /// A validated packet too big (RFC 5927) quoting the probe in flight, reporting <paramref name="mtu"/>: above the estimate
+    /// but below the probe (RFC 8899 §4.6.2, PLPMTU &lt; PL_PTB_SIZE &lt; PROBED_SIZE). The estimate stays valid and the cache
+    /// is not changed (nothing got smaller); the probe was too big, so it is lost now — resent at the estimate at once, without
+    /// waiting for loss detection — and the reported size bounds the search (RFC 4821 §7.1 search_high: a size expected too
+    /// large) and is its next probe (RFC 8899 §4.6.2: the next search point), instead of halving blindly towards it; a report
+    /// of the estimate itself (PL_PTB_SIZE = PLPMTU) ends the search there. False when the report does not fall between the
+    /// two (one at or above the probe is inconsistent and ignored, §4.6.2; one below the estimate is
+    /// <see cref="OnPacketTooBig"/>'s), or does not quote the probe.
+    /// </summary>
+    public bool OnProbePacketTooBig(int mtu, SeqNumber quoted, Instant now)
+    {
+        if (!PathProbeInFlight || quoted < _path.ProbeStart || quoted >= _path.ProbeEnd) return false;
+        int mss = mtu - HeadersLength;
+        if (mss < _opt.OurMss || mss >= _path.ProbeMss) return false;
+        _ctx.Counters.PathMtuProbesLost++;
+        _path.ResendFrom = SeqNumber.Max(_path.ProbeStart, _snd.Una);
+        _path.ResendTo = _path.ProbeEnd;
+        _path.ProbeLost = true; // the range stays with loss recovery until SND.UNA passes it
+        _path.ProbeFailures = 0;
+        _path.SearchHigh = mss;
+        _path.ProbeMss = mss - _opt.OurMss >= ProbeThreshold ? mss : 0;
+        if (_path.ProbeMss == 0) _path.RaiseAt = now + PathMtuCache.Lifetime; // within the threshold: the search ends here
+        return true;
     }
 
     /// <summary>
@@ -152,6 +192,7 @@ internal sealed partial class TcpControlBlock
     /// </summary>
     private void OnPathProbeLost(Instant now)
     {
+        if (_path.ProbeLost) return; // already counted (a packet too big said so first)
         _ctx.Counters.PathMtuProbesLost++;
         _path.ResendFrom = SeqNumber.Max(_path.ProbeStart, _snd.Una);
         _path.ResendTo = _path.ProbeEnd;

@@ -47,6 +47,10 @@ internal struct TcpPathMtu
     /// losses, not a black hole (RFC 4821 §7.6.1: only sizes not yet proven are suspect).</summary>
     public bool Proven;
 
+    /// <summary>A probe's success not yet handed to the engine's path MTU cache: the MTU the path was shown to carry (the
+    /// link's when the probe reached the ceiling), so later connections start there (RFC 4821 §5.2); 0 when none.</summary>
+    public int ConfirmedMtu;
+
     /// <summary>How far black-hole detection lowered the MSS since the estimate was last the link's: 0 not at all, 1 to the
     /// base size, 2 to the protocol minimum.</summary>
     public int BlackHoleStep;
