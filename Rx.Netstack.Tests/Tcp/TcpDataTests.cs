@@ -24,6 +24,7 @@ public class TcpDataTests
                 Nxt = 1101u,
                 Max = 1101u,
                 ProbeHigh = 1101u,
+                ShortEnd = 1101u, // a short segment is in flight: Nagle holds the next short one until it is acknowledged
                 Buffer = new { Count = 100, Allocated = true }, // kept until acknowledged
                 BytesSent = 100L,
                 RttTiming = true, // RFC 6298 §3 without timestamps: this segment is timed
@@ -41,6 +42,7 @@ public class TcpDataTests
                 Nxt = 1101u,
                 Max = 1101u,
                 ProbeHigh = 1101u,
+                ShortEnd = 1101u,
                 BufferStart = 1101u,
                 Wl1 = 3001u,
                 Wl2 = 1101u,
@@ -225,6 +227,23 @@ public class TcpDataTests
         c.ExpectNothing(29);
         c.Send(30, Seg(TcpFlags.Ack, 3001, 1011));
         c.Expect(30, Check.Seq(1011), Check.Payload(Bytes(10, 5)));
+    }
+
+    [Fact]
+    public void Nagle_lets_the_short_tail_of_a_write_follow_full_segments_and_holds_the_next_short_one()
+    {
+        // Minshall's variant (as Linux): only an unacknowledged *short* segment holds back another.
+        var c = EstablishedClient();
+        c.Do(20, t => t.Send(Bytes(1460 + 500)));
+        c.Expect(20, Check.Seq(1001), Check.PayloadLength(1460));
+        c.Expect(20, Check.Seq(2461), Check.PayloadLength(500)); // the classic rule held it for the peer's (delayed) ACK
+        c.Do(21, t => t.Send(Bytes(10, 7)));
+        c.ExpectNothing(24);
+        c.Send(25, Seg(TcpFlags.Ack, 3001, 2461)); // the full segment is acknowledged, the short one is not: still held
+        c.ExpectNothing(29);
+        c.Send(30, Seg(TcpFlags.Ack, 3001, 2961));
+        c.Expect(30, Check.Seq(2961), Check.Payload(Bytes(10, 7)));
+        c.ExpectNothing(40);
     }
 
     [Fact]

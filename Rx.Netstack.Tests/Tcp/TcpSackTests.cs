@@ -62,12 +62,14 @@ public class TcpSackTests
         Assert.Equal(Math.Min(ranges, timestamps ? 3 : 4), first.Header.SackBlockCount);
         // The wire layer writes exactly what was counted: MSS + 20 bytes of header.
         Assert.Equal(1460 + TcpHeader.MinHeaderLength, first.Header.Length + first.Payload.Length);
-        // A second full segment of the same size; the short rest waits for an ACK (Nagle, RFC 9293 §3.7.4) …
+        // A second full segment of the same size, and the short rest at once: only full segments are unacknowledged (Nagle
+        // in Minshall's variant) …
         c.Expect(30, Check.Seq(1001 + (uint)expectedPayload), Check.PayloadLength(expectedPayload));
+        c.Expect(30, Check.Seq(1001 + 2 * (uint)expectedPayload), Check.PayloadLength(3000 - 2 * expectedPayload));
         if (timestamps)
             c.ExpectNothing(100); // … with no RTT sample yet (the SYN-ACK echoed no timestamp), so no probe timeout either
-        else // … or for the tail loss probe (RFC 8985 §7.3), 2 × SRTT (10 ms, the handshake's) later: it sends the rest
-            c.Expect(50, Check.Seq(1001 + 2 * (uint)expectedPayload), Check.PayloadLength(3000 - 2 * expectedPayload));
+        else // … then the tail loss probe (RFC 8985 §7.3), 2 × SRTT (10 ms, the handshake's) later, resends the last MSS sent
+            c.Expect(50, Check.Seq(1001 + 3000 - (uint)expectedPayload), Check.PayloadLength(expectedPayload));
     }
 
     [Fact]

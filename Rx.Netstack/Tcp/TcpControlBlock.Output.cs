@@ -243,6 +243,7 @@ internal sealed partial class TcpControlBlock
         if (length == 0 && !(fin && BareFinAllowed(resend, congestionRoom))) return Nothing(out header, out payloadLength);
         if (!resend && !fin && length < maxPayload && !ShortSegmentAllowed(length, unsent)) return Nothing(out header, out payloadLength);
         _pending &= ~TcpPendingOutput.SwsOverride;
+        if (!resend && length > 0 && length < maxPayload) _snd.ShortEnd = seq + length + (fin ? 1 : 0);
         return EmitData(now, out header, seq, length, out payloadLength, fin);
     }
 
@@ -267,13 +268,18 @@ internal sealed partial class TcpControlBlock
 
     /// <summary>
     /// Sender SWS avoidance (RFC 9293 §3.8.6.2.1) with Nagle's algorithm (RFC 896, RFC 1122 §4.2.3.4) for a segment shorter
-    /// than a full one: it goes when nothing is unacknowledged (or <see cref="TcpSettings.NoDelay"/>) and it either empties
-    /// the queue or fills half the largest window the peer offered — or when the persist timer's override fired.
+    /// than a full one: it goes when no short segment is unacknowledged (or <see cref="TcpSettings.NoDelay"/>) and it either
+    /// empties the queue or fills half the largest window the peer offered — or when the persist timer's override fired.
+    /// Nagle is Minshall's variant (draft-minshall-nagle, as Linux's tcp_minshall_check): full segments in flight do not hold
+    /// back the short tail of a write. The classic rule ("nothing unacknowledged") held a response of MSS + a few bytes until
+    /// the peer's delayed ACK: 40 ms per request on an HTTP keep-alive connection (wrk: 20 requests/s per connection).
     /// </summary>
     private bool ShortSegmentAllowed(int length, int unsent)
     {
         if (IsPending(TcpPendingOutput.SwsOverride)) return true;
-        bool nagleAllows = _settings.NoDelay || _snd.Max == _snd.Una;
+        // ShortEnd outside (SND.UNA, SND.MAX] is acknowledged (or from before a sequence wrap): no short segment in flight.
+        bool shortInFlight = _snd.ShortEnd > _snd.Una && _snd.ShortEnd <= _snd.Max;
+        bool nagleAllows = _settings.NoDelay || !shortInFlight;
         return nagleAllows && (length == unsent || length >= _snd.MaxWindow / 2);
     }
 

@@ -21,7 +21,7 @@ internal struct TcpSender
     public TcpSender(SeqNumber iss, ByteRing buffer)
     {
         Buffer = buffer;
-        Iss = Una = Nxt = Max = ProbeHigh = iss;
+        Iss = Una = Nxt = Max = ProbeHigh = ShortEnd = iss;
         BufferStart = iss + 1;
         SynGiveUpAt = Instant.Never;
     }
@@ -42,6 +42,10 @@ internal struct TcpSender
     /// <summary>One past the highest byte a zero-window probe carried (RFC 9293 §3.8.6.1): the probe does not move SND.NXT, but
     /// the peer may take the byte and acknowledge up to here.</summary>
     public SeqNumber ProbeHigh;
+
+    /// <summary>SND.SML of Minshall's Nagle variant: one past the last short segment of new data sent. Nagle holds a short
+    /// segment back only while this one is unacknowledged (see <c>ShortSegmentAllowed</c>).</summary>
+    public SeqNumber ShortEnd;
 
     /// <summary>SND.WL1: the sequence number of the segment that last updated the window (RFC 9293 §3.10.7.4).</summary>
     public SeqNumber Wl1;
