@@ -301,6 +301,41 @@ public sealed class TcpRackTests
     }
 
     [Theory]
+    [InlineData(CongestionControlAlgorithm.Bbr, false)]
+    [InlineData(CongestionControlAlgorithm.Cubic, true)]
+    public void A_DSACK_for_one_needless_resend_of_a_real_loss_episode_means_reordering_only_to_a_loss_based_controller(
+        CongestionControlAlgorithm cc, bool reorderingSeen)
+    {
+        // Eight segments at 20 ms; S1 is lost, S2 arrives but the ACK that SACKed it is lost, so at 31 ms three SACKed
+        // segments above both make them lost at once (RFC 8985 §6.2 step 4: no reordering seen, DupThresh SACKed).
+        var c = Connected(cc);
+        c.Do(20, t => t.Send(new byte[8 * Mss]));
+        Assert.Equal(8, c.TakeAll(20).Count);
+        c.Send(30, Seg(TcpFlags.Ack, 3001, S(1)));
+        c.Send(31, AckWith(S(1), Block(3, 6)));
+        c.Send(32, AckWith(S(1), Block(3, 8)));
+        var repairs = c.TakeAll(40);
+        Assert.Contains(repairs, e => e.Header.Sequence.Value == S(1));
+        Assert.Contains(repairs, e => e.Header.Sequence.Value == S(2));
+        // The resend of S1 fills the hole; the resend of S2 comes back as a duplicate (RFC 2883 §4): needless, but the
+        // episode repaired a real loss. Two copies of S2 arrived because an ACK was lost, not because S2 was late.
+        c.Send(42, Seg(TcpFlags.Ack, 3001, S(8)));
+        c.Send(43, AckWith(S(8), Block(2, 3)));
+        Assert.Equal(1, c.Context.Counters.DuplicateSacksReceived);
+        Assert.Equal(0, c.Context.Counters.SpuriousRetransmissionsUndone);
+        // A loss-based controller pays for each needless resend with a smaller window: it waits the reordering window from
+        // now on. BBR does not cut for loss, but a late repair holds the peer's window: it keeps repairing at once.
+        Assert.Equal(reorderingSeen, c.Snapshot()["Recovery.ReorderingSeen"]);
+
+        // The next hole with three segments SACKed above it: at once, or a reordering window (2 · 2.5 ms) later.
+        c.Do(50, t => t.Send(new byte[4 * Mss]));
+        Assert.Equal(4, c.TakeAll(60).Count);
+        c.Send(62, AckWith(S(8), Block(9, 12))); // before the tail loss probe (2·SRTT after 50 ms)
+        if (reorderingSeen) c.ExpectNothing(66.9);
+        c.Expect(reorderingSeen ? 67 : 62, Check.Seq(S(8)), Check.PayloadLength(Mss));
+    }
+
+    [Theory]
     [InlineData(CongestionControlAlgorithm.NewReno)]
     [InlineData(CongestionControlAlgorithm.Cubic)]
     public void Over_a_duplicating_link_both_ends_send_and_understand_DSACKs(CongestionControlAlgorithm cc)

@@ -118,9 +118,14 @@ internal sealed class RackRecovery : ILossRecovery
     }
 
     /// <summary>
-    /// A D-SACK (RFC 2883): the data arrived twice, so a retransmission was needless — reordering, or a delay longer than
-    /// the reordering window. Grow the window once per round trip (RFC 8985 §6.2 step 4), note a duplicated probe (§7.4.2),
-    /// and undo the episode once all its retransmissions were duplicates (RFC 3708).
+    /// A D-SACK (RFC 2883): the data arrived twice, so a retransmission was needless — reordering, a delay longer than the
+    /// reordering window, or a lost ACK that held the data's SACK. Grow the window once per round trip (RFC 8985 §6.2 step 4),
+    /// note a duplicated probe (§7.4.2), and undo the episode once all its retransmissions were duplicates (RFC 3708).
+    /// <para>Whether it also counts as reordering seen (RACK waits the reordering window from then on, in recovery too)
+    /// depends on what a needless repair costs. A loss-based controller cuts its window for it (undone only when the whole
+    /// episode was needless): it waits. A model-based one (BBR) does not cut for loss, but a late repair holds SND.UNA and so
+    /// the peer's window: it does not, as RFC 8985 §6.2 step 3 (an original delivered below RACK.fack) and Linux's reord_seen
+    /// have it. On a lossy path lost ACKs cause D-SACKs without any reordering.</para>
     /// </summary>
     public LossRecoveryActions OnDuplicateSack(SackBlock block, in SenderView snd)
     {
@@ -132,7 +137,7 @@ internal sealed class RackRecovery : ILossRecovery
             _reorderWindowMultiplier = Math.Min(_reorderWindowMultiplier + 1, MaxReorderWindowMultiplier);
             _reorderWindowPersist = ReorderWindowPersist;
         }
-        _reorderingSeen = true; // the retransmission was needless: what looked lost was reordered or delayed
+        if (!_cc.UsesRateSamples) _reorderingSeen = true;
         if (_probeOutstanding && block.Left < _probeEnd && block.Right >= _probeEnd) _probeDuplicated = true;
         if (!_undo.OnDuplicateSack(block, snd.Smss)) return LossRecoveryActions.None;
         return EndEpisodeUndone();
@@ -592,9 +597,14 @@ internal sealed class RackRecovery : ILossRecovery
         if (_reorderWindowPersist > 0 && --_reorderWindowPersist == 0) _reorderWindowMultiplier = 1;
     }
 
+    /// <summary>
+    /// The whole episode was needless (D-SACKs for all its retransmissions, or the Eifel test): what looked lost had only been
+    /// overtaken, which is reordering (Linux notes it on a partial undo), so RACK waits the reordering window from now on.
+    /// </summary>
     private LossRecoveryActions EndEpisodeUndone()
     {
         LossRecoveryActions actions = LossRecoveryActions.Undone;
+        _reorderingSeen = true;
         if (_inRecovery) actions |= LossRecoveryActions.LeftRecovery;
         _inRecovery = false;
         _afterTimeout = false;
