@@ -1,4 +1,3 @@
-using System.Text.Json;
 using Rx.Netstack.Cli;
 using Rx.Netstack.Cli.Services;
 
@@ -6,8 +5,7 @@ namespace Rx.Netstack.Tests.Cli;
 
 /// <summary>
 /// How the <c>tun</c> command runs its stack: the services' continuations inline on the engine's thread (no thread-pool
-/// hand-off per read and send), and the tool compiled once at full optimization (no tiered JIT recompiling the hot path
-/// beside the traffic). Both measured in docs/benchmarks.md, "TUN without offloads, one thread".
+/// hand-off per read and send), measured in docs/benchmarks.md, "TUN without offloads, one thread".
 /// </summary>
 public sealed class TunCommandTests
 {
@@ -20,15 +18,5 @@ public sealed class TunCommandTests
         Assert.Equal(options.Addresses, stack.Addresses);
         Assert.Equal(2, stack.Engines);
         Assert.Same(ServiceHost.DefaultTcpSettings, stack.Tcp);
-    }
-
-    [Fact]
-    public void The_tool_is_compiled_once_without_tiers()
-    {
-        string config = Path.Combine(Path.GetDirectoryName(typeof(TunCommand).Assembly.Location)!, "rx-netstack.runtimeconfig.json");
-        using JsonDocument json = JsonDocument.Parse(File.ReadAllText(config));
-        JsonElement properties = json.RootElement.GetProperty("runtimeOptions").GetProperty("configProperties");
-        Assert.True(properties.TryGetProperty("System.Runtime.TieredCompilation", out JsonElement tiered), "no TieredCompilation setting");
-        Assert.False(tiered.GetBoolean());
     }
 }
