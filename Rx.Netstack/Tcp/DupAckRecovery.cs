@@ -44,6 +44,9 @@ internal sealed class DupAckRecovery : ILossRecovery
     private bool _headLost;                      // without SACK, in recovery: the segment at SND.UNA is lost and not yet resent
     private long _lastDelivered;                 // DeliveredData of the last ACK (an ECE on it starts PRR with it)
 
+    /// <summary>cwnd is being drawn down, by fast recovery or an ECE's reduction: PRR (if on) sets the send budget.</summary>
+    private bool Reducing => _inRecovery || _reducing;
+
     /// <summary>Recovery for a connection whose initial sequence number is <paramref name="iss"/>.</summary>
     /// <param name="cc">The connection's congestion controller.</param>
     /// <param name="tailLossProbes">Whether tail loss probes are sent (they also need SACK).</param>
@@ -151,7 +154,7 @@ internal sealed class DupAckRecovery : ILossRecovery
     /// <summary>The PRR step for an ACK in recovery (RFC 9937 §6.2), after loss detection.</summary>
     private void StepProportionalRateReduction(in SenderView snd, long delivered, bool safe)
     {
-        if (_prr is null || !(_inRecovery || _reducing)) return;
+        if (_prr is null || !Reducing) return;
         _prr.OnAck(delivered, Pipe(snd), _cc.SlowStartThreshold, safe, snd.Smss);
     }
 
@@ -268,7 +271,7 @@ internal sealed class DupAckRecovery : ILossRecovery
     /// </summary>
     public long CongestionRoom(in SenderView snd)
     {
-        if ((_inRecovery || _reducing) && _prr is not null) return _prr.Window - Pipe(snd); // RFC 9937
+        if (Reducing && _prr is not null) return _prr.Window - Pipe(snd); // RFC 9937
         if (_inRecovery && snd.Sack)
             return _cc.SlowStartThreshold - _scoreboard.Pipe(snd.Una, snd.Max, _highRxt, snd.Smss);
         // RFC 3042 §2 (Limited Transmit): on each of the first two duplicate ACKs one new segment may go past cwnd, so a
@@ -291,7 +294,7 @@ internal sealed class DupAckRecovery : ILossRecovery
     /// <inheritdoc />
     public void OnSent(SeqNumber start, SeqNumber end, Instant now)
     {
-        if (_inRecovery || _reducing) _prr?.OnSent(end - start);
+        if (Reducing) _prr?.OnSent(end - start);
     }
 
     /// <inheritdoc />
@@ -299,7 +302,7 @@ internal sealed class DupAckRecovery : ILossRecovery
     {
         if (_inRecovery && end > _highRxt) _highRxt = end;
         _headLost = false;
-        if (_inRecovery || _reducing) _prr?.OnSent(end - start);
+        if (Reducing) _prr?.OnSent(end - start);
         _undo.OnRetransmitted(start, tsVal);
     }
 
@@ -316,7 +319,7 @@ internal sealed class DupAckRecovery : ILossRecovery
     public void OnCongestionEcho(Instant now, in SenderView snd)
     {
         _undo.Forget();
-        if (_inRecovery || _reducing) return; // the loss response already reduced the window for this one
+        if (Reducing) return; // the loss response already reduced the window for this one
         _cc.OnEnterRecovery(now, snd.InFlight);
         if (_prr is null)
         {

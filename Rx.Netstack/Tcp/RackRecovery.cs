@@ -86,6 +86,9 @@ internal sealed class RackRecovery : ILossRecovery
     /// <inheritdoc />
     public bool Repairing => _inRecovery || _afterTimeout;
 
+    /// <summary>cwnd is being drawn down, by loss recovery or an ECE's reduction: PRR (if on) sets the send budget.</summary>
+    private bool Reducing => _inRecovery || _reducing;
+
     /// <inheritdoc />
     public bool MayProbe => !_inRecovery && !_probeOutstanding;
 
@@ -184,7 +187,7 @@ internal sealed class RackRecovery : ILossRecovery
         {
             // RFC 8985 §7.4.2: a probe that resent data and was not reported twice repaired a real loss: respond to it.
             _probeOutstanding = false;
-            if (_probeRetransmission && !_probeDuplicated && !_inRecovery && !_reducing)
+            if (_probeRetransmission && !_probeDuplicated && !Reducing)
             {
                 _undo.Begin(snd);
                 _cc.OnEnterRecovery(now, flightBefore);
@@ -221,7 +224,7 @@ internal sealed class RackRecovery : ILossRecovery
     /// </summary>
     private void StepProportionalRateReduction(in SenderView snd, bool unaAdvanced)
     {
-        if (_prr is null || !(_inRecovery || _reducing)) return;
+        if (_prr is null || !Reducing) return;
         _prr.OnAck(_delivered, Pipe(), _cc.SlowStartThreshold, unaAdvanced && !_newLoss, snd.Smss);
     }
 
@@ -271,7 +274,7 @@ internal sealed class RackRecovery : ILossRecovery
     public void OnCongestionEcho(Instant now, in SenderView snd)
     {
         _undo.Forget();
-        if (_inRecovery || _reducing) return; // the loss response already reduced the window in this round trip
+        if (Reducing) return; // the loss response already reduced the window in this round trip
         _cc.OnEnterRecovery(now, snd.InFlight);
         if (_prr is null || _afterTimeout)
         {
@@ -323,7 +326,7 @@ internal sealed class RackRecovery : ILossRecovery
     /// </summary>
     public long CongestionRoom(in SenderView snd)
     {
-        long window = !_inRecovery && !_reducing ? _cc.CongestionWindow : _prr?.Window ?? _cc.SlowStartThreshold;
+        long window = !Reducing ? _cc.CongestionWindow : _prr?.Window ?? _cc.SlowStartThreshold;
         if (snd.Nxt < snd.Max) return window - (snd.Nxt - snd.Una);
         return window - Pipe();
     }
@@ -354,7 +357,7 @@ internal sealed class RackRecovery : ILossRecovery
     /// <inheritdoc />
     public void OnSent(SeqNumber start, SeqNumber end, Instant now)
     {
-        if (_inRecovery || _reducing) _prr?.OnSent(end - start);
+        if (Reducing) _prr?.OnSent(end - start);
         _log.Append(start, end, now);
         if (!_pipeStale) _pipe += end - start;
     }
@@ -366,7 +369,7 @@ internal sealed class RackRecovery : ILossRecovery
     public void OnRetransmitted(SeqNumber start, SeqNumber end, Instant now, uint? tsVal)
     {
         _undo.OnRetransmitted(start, tsVal);
-        if (_inRecovery || _reducing) _prr?.OnSent(end - start);
+        if (Reducing) _prr?.OnSent(end - start);
         int i = _log.IndexOf(start);
         if (i < 0) return;
         for (; i < _log.Count; i++)
@@ -441,38 +444,11 @@ internal sealed class RackRecovery : ILossRecovery
         // a changed SACK picture marks it for one.
         if (_sackChanged) _pipeStale = true;
         _sackChanged = false;
-        if (!_pipeStale) _pipe -= PipeShareBelow(ack);
-        _log.AckedTo(ack);
+        long left = _log.AckedTo(ack);
+        if (!_pipeStale) _pipe -= left;
         _scoreboard.AckedTo(ack);
         Debug.Assert(_pipeStale || _pipe == CountPipe(), "the pipe followed the ACK");
     }
-
-    /// <summary>What the entries below <paramref name="ack"/> add to the pipe (see <see cref="PipeShare"/>), the part of a
-    /// straddling entry included: what a cumulative ACK to <paramref name="ack"/> takes out of it.</summary>
-    private long PipeShareBelow(SeqNumber ack)
-    {
-        long share = 0;
-        for (int i = 0; i < _log.Count; i++)
-        {
-            ref SentSegmentLog.Entry e = ref _log[i];
-            if (e.End <= ack)
-            {
-                share += PipeShare(e);
-                continue;
-            }
-            if (e.Start < ack && !e.Sacked)
-            {
-                // AckedTo moves Start (and RepairedTo, if below) up to ack.
-                long after = e.Lost ? SeqNumber.Max(e.RepairedTo, ack) - ack : e.End - ack;
-                share += PipeShare(e) - after;
-            }
-            break;
-        }
-        return share;
-    }
-
-    /// <summary>One entry's bytes in the network: none once SACKed; of a lost one, the part resent since it was marked.</summary>
-    private static long PipeShare(in SentSegmentLog.Entry e) => e.Sacked ? 0 : e.Lost ? e.RepairedTo - e.Start : e.End - e.Start;
 
     private void Deliver(ref SentSegmentLog.Entry e, Instant now)
     {
@@ -626,7 +602,7 @@ internal sealed class RackRecovery : ILossRecovery
     private long CountPipe()
     {
         long pipe = 0;
-        for (int i = 0; i < _log.Count; i++) pipe += PipeShare(_log[i]);
+        for (int i = 0; i < _log.Count; i++) pipe += _log[i].InNetwork;
         return pipe;
     }
 }

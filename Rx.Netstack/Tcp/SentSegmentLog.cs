@@ -39,6 +39,10 @@ internal sealed class SentSegmentLog
 
         /// <summary>While <see cref="Lost"/>: the bytes below this were sent again since it was marked.</summary>
         public SeqNumber RepairedTo;
+
+        /// <summary>Its bytes in the network (its share of RFC 6675's pipe): none once SACKed; of a lost one, the part resent
+        /// since it was marked.</summary>
+        public readonly long InNetwork => Sacked ? 0 : Lost ? RepairedTo - Start : End - Start;
     }
 
     /// <summary>How many entries there are.</summary>
@@ -63,25 +67,32 @@ internal sealed class SentSegmentLog
         _count++;
     }
 
-    /// <summary>Everything below <paramref name="una"/> was acknowledged: drop those entries, trim one that straddles it.</summary>
-    public void AckedTo(SeqNumber una)
+    /// <summary>Everything below <paramref name="una"/> was acknowledged: drop those entries, trim one that straddles it.
+    /// Returns the bytes that left the network with them (<see cref="Entry.InNetwork"/>), so a pipe can follow the ACK
+    /// without a recount.</summary>
+    public long AckedTo(SeqNumber una)
     {
+        long left = 0;
         while (_count > 0)
         {
             ref Entry first = ref this[0];
             if (first.End <= una)
             {
+                left += first.InNetwork;
                 _head = (_head + 1) & (_entries.Length - 1);
                 _count--;
                 continue;
             }
             if (first.Start < una)
             {
+                long before = first.InNetwork;
                 first.Start = una;
                 if (first.RepairedTo < una) first.RepairedTo = una;
+                left += before - first.InNetwork;
             }
             break;
         }
+        return left;
     }
 
     /// <summary>The index of the entry holding <paramref name="seq"/>, or −1.</summary>
