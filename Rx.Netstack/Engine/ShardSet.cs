@@ -4,6 +4,7 @@ using System.Reactive.Linq;
 using System.Security.Cryptography;
 using Rx.Netstack.Commands;
 using Rx.Netstack.Diagnostics;
+using Rx.Netstack.Sockets;
 
 namespace Rx.Netstack.Engine;
 
@@ -205,6 +206,15 @@ internal sealed class ShardSet
         Deliver(request, reply);
         return true;
     }
+
+    /// <summary>Asks <paramref name="pump"/> to pump <paramref name="engine"/> again after
+    /// <see cref="NetstackRequests.TransientRetryDelay"/>: the engine refused its request with a full command queue.</summary>
+    public void RetryPumpLater(IShardPump pump, int engine) =>
+        Engines[engine].Scheduler.Schedule((pump, engine), NetstackRequests.TransientRetryDelay, static (_, state) =>
+        {
+            state.pump.Pump(state.engine);
+            return Disposable.Empty;
+        });
 
     /// <summary>Sends the reply of a request the facade claimed already.</summary>
     public void Deliver(PendingRequest request, Reply reply)

@@ -15,7 +15,7 @@ namespace Rx.Netstack.Engine;
 /// <see cref="_ready"/>). An offer's id for the application names its engine (<see cref="FacadeId"/>); accept and refuse go
 /// to that engine.
 /// </summary>
-internal sealed class ShardedInterceptor
+internal sealed class ShardedInterceptor : IShardPump
 {
     // ---------------------------------------------------------------- state (all under _gate but the readonly ones)
 
@@ -119,7 +119,7 @@ internal sealed class ShardedInterceptor
 
     /// <summary>Asks engine <paramref name="engine"/> for an offer unless it is asked already, the interceptor is closed, or
     /// the ready offers cover the waiting requests.</summary>
-    private void Pump(int engine)
+    public void Pump(int engine)
     {
         PendingRequest pump;
         lock (_gate)
@@ -191,11 +191,7 @@ internal sealed class ShardedInterceptor
         }
         if (reply is Reply.Error { Detail.Kind: NetstackErrorKind.CommandQueueFull })
         {
-            _set.Engines[engine].Scheduler.Schedule((this, engine), NetstackRequests.TransientRetryDelay, static (_, state) =>
-            {
-                state.Item1.Pump(state.engine);
-                return System.Reactive.Disposables.Disposable.Empty;
-            });
+            _set.RetryPumpLater(this, engine);
             return;
         }
         Debug.Assert(reply is Reply.TcpOffered || _closed is not null, "a pump ends with an offer or the interceptor's end");

@@ -14,7 +14,7 @@ namespace Rx.Netstack.Engine;
 /// makes room, an accept command (a <em>pump</em>) to each engine that was refused gets them moving again. The connection
 /// stays on its engine: its handle routes there.
 /// </summary>
-internal sealed class ShardedListener
+internal sealed class ShardedListener : IShardPump
 {
     // ---------------------------------------------------------------- state (all under _gate but the readonly ones)
 
@@ -113,7 +113,7 @@ internal sealed class ShardedListener
 
     /// <summary>Keeps one accept outstanding on engine <paramref name="engine"/> unless one is, the listener is closed or
     /// a backlog's worth is ready.</summary>
-    private void Pump(int engine)
+    public void Pump(int engine)
     {
         lock (_gate)
         {
@@ -203,11 +203,7 @@ internal sealed class ShardedListener
         }
         if (reply is Reply.Error { Detail.Kind: NetstackErrorKind.CommandQueueFull })
         {
-            _set.Engines[engine].Scheduler.Schedule((this, engine), NetstackRequests.TransientRetryDelay, static (_, state) =>
-            {
-                state.Item1.Pump(state.engine);
-                return System.Reactive.Disposables.Disposable.Empty;
-            });
+            _set.RetryPumpLater(this, engine);
             return;
         }
         Debug.Assert(reply is Reply.Accepted || _closed is not null, "a pump ends with a connection or the listener's end");
