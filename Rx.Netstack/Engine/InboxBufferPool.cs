@@ -8,7 +8,10 @@ namespace Rx.Netstack.Engine;
 /// only a few dozen arrays per size per core; a TCP window arriving at once (180 frames of 1500 bytes for 256 KiB) overflowed
 /// it, so every frame past that allocated a new array and the GC cleared it — measured as allocation per segment in
 /// <c>bench tcp</c> at MTU 1500. This pool keeps up to <see cref="ArraysPerSize"/> arrays of each size, so a steady flow
-/// recycles them; what it keeps is the peak of frames that waited at once.
+/// recycles them; what it keeps is the peak of frames that waited at once. In front of it each thread keeps a few arrays of
+/// <see cref="SmallArrayLength"/> bytes (every frame of an MTU-1500 link): a frame handed over synchronously (an in-memory pipe,
+/// a pass run on the sender's thread) is rented and returned on one thread, and then costs no lock — the shared pool takes
+/// a lock per bucket on each rent and return.
 /// </summary>
 internal static class InboxBufferPool
 {
@@ -21,6 +24,18 @@ internal static class InboxBufferPool
     /// <summary>The pool (thread-safe; rent on a device's thread, return on the pass's).</summary>
     private static readonly ArrayPool<byte> Shared = ArrayPool<byte>.Create(MaxArrayLength, ArraysPerSize);
 
+    /// <summary>The array length the per-thread cache holds: frames of up to this many bytes come from it.</summary>
+    private const int SmallArrayLength = 2048;
+
+    /// <summary>How many arrays a thread keeps (128 KiB); past that they go back to the shared pool.</summary>
+    private const int ArraysPerThread = 64;
+
+    /// <summary>This thread's cached arrays, all of <see cref="SmallArrayLength"/> bytes (created on first return).</summary>
+    [ThreadStatic] private static byte[]?[]? t_cache;
+
+    /// <summary>How many of <see cref="t_cache"/>'s slots are filled.</summary>
+    [ThreadStatic] private static int t_cached;
+
     /// <summary>Buffers rented and not yet returned, process-wide (kept in debug builds only, for the assertion in <see cref="Return"/>).</summary>
     private static long s_outstanding;
 
@@ -29,13 +44,26 @@ internal static class InboxBufferPool
     {
         Debug.Assert(length is > 0 and <= MaxArrayLength, "an inbox frame is between 1 byte and the largest array the pool keeps");
         CountOutstanding(+1);
-        return Shared.Rent(length);
+        if (length > SmallArrayLength) return Shared.Rent(length);
+        if (t_cached > 0)
+        {
+            byte[]?[] cache = t_cache!; // non-null once anything was cached
+            byte[] array = cache[--t_cached]!;
+            cache[t_cached] = null;
+            return array;
+        }
+        return Shared.Rent(SmallArrayLength);
     }
 
     /// <summary>Gives back a buffer from <see cref="Rent"/>, once its frame was processed.</summary>
     public static void Return(byte[] buffer)
     {
         CountOutstanding(-1);
+        if (buffer.Length == SmallArrayLength && t_cached < ArraysPerThread)
+        {
+            (t_cache ??= new byte[ArraysPerThread][])[t_cached++] = buffer;
+            return;
+        }
         Shared.Return(buffer);
     }
 
