@@ -22,6 +22,10 @@ internal sealed partial class TcpDemux : TransportDemux
     /// <summary>Connections by 4-tuple, from the first SYN until CLOSED (or a new incarnation takes over a TIME-WAIT one).</summary>
     private readonly Dictionary<FourTuple, TcpStreamSocketState> _connections = [];
 
+    /// <summary>The connection the last segment went to, while it is in <see cref="_connections"/>: a burst of one flow's
+    /// segments skips the hash and the table (see <see cref="FindConnection"/>).</summary>
+    private TcpStreamSocketState? _lastFound;
+
     /// <summary>Connections in the socket registry by <see cref="TcpState"/> (index); see <see cref="TallyState"/>.</summary>
     private readonly int[] _connectionsByState = new int[Enum.GetValues<TcpState>().Length];
 
@@ -101,7 +105,8 @@ internal sealed partial class TcpDemux : TransportDemux
         Counters.TcpIn++;
         var local = new NetEndpoint(ip.Destination, header.DestinationPort);
         var remote = new NetEndpoint(ip.Source, header.SourcePort);
-        if (_connections.TryGetValue(new FourTuple(local, remote), out TcpStreamSocketState? connection) &&
+        TcpStreamSocketState? connection = FindConnection(local, remote);
+        if (connection is not null &&
             connection.Tcb.State == TcpState.TimeWait && header.Has(TcpFlags.Syn) && !header.Has(TcpFlags.Ack) &&
             connection.Tcb.CanReuseForSyn(header) && (ip.Intercepted ? FindInterceptor(local.Address) is not null : FindListener(local) is not null))
         {
@@ -132,6 +137,19 @@ internal sealed partial class TcpDemux : TransportDemux
         }
         Counters.Drop(DropReason.TcpNoConnection);
         SendResetFor(local, remote, header, payload.Length);
+    }
+
+    /// <summary>The connection of a 4-tuple, if any: the last one found when it matches, else from the table.</summary>
+    private TcpStreamSocketState? FindConnection(NetEndpoint local, NetEndpoint remote)
+    {
+        if (_lastFound is { } last && last.Tcb.Local == local && last.Tcb.Remote == remote)
+        {
+            Debug.Assert(last.InTable, "the last connection found is in the table");
+            return last;
+        }
+        if (!_connections.TryGetValue(new FourTuple(local, remote), out TcpStreamSocketState? connection)) return null;
+        _lastFound = connection;
+        return connection;
     }
 
     private TcpListenerSocketState? FindListener(NetEndpoint local)
@@ -470,6 +488,7 @@ internal sealed partial class TcpDemux : TransportDemux
         if (!c.InTable) return;
         c.InTable = false;
         _connections.Remove(new FourTuple(c.Tcb.Local, c.Tcb.Remote));
+        if (_lastFound == c) _lastFound = null;
     }
 
     private void FreeConnection(TcpStreamSocketState c)
