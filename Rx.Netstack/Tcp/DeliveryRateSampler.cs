@@ -83,7 +83,8 @@ internal sealed class DeliveryRateSampler
             _deliveredAt = now;
         }
         SeqNumber newFrom = _count > 0 ? SeqNumber.Max(start, At(_count - 1).End) : start;
-        int i = IndexOf(start);
+        // New data at the tail (every segment of a bulk send) lies in no record: no search.
+        int i = newFrom == start ? -1 : IndexOf(start);
         if (i >= 0)
         {
             for (; i < _count; i++)

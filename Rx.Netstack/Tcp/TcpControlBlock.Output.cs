@@ -123,6 +123,10 @@ internal sealed partial class TcpControlBlock
     private bool TryBuildSynchronized(Instant now, out TcpHeader header, out int payloadLength)
     {
         payloadLength = 0;
+        // Nothing owed and nothing left to send (the receiving end of a bulk transfer after every other data segment):
+        // none of the steps below could produce a segment, so skip them (they have no side effects on this path).
+        if (_pending == TcpPendingOutput.None && _snd.Nxt >= _snd.SendLimit && !_recovery.Repairing && _path.ResendTo <= _path.ResendFrom)
+            return Nothing(out header);
         if ((State is TcpState.Established or TcpState.CloseWait or TcpState.FinWait1 or TcpState.Closing or TcpState.LastAck)
             && TryBuildData(now, out header, out payloadLength))
             return true;
