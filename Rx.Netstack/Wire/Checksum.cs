@@ -17,7 +17,12 @@ public static class Checksum
 
     /// <summary>Adds the bytes of <paramref name="data"/> (as big-endian 16-bit words; an odd last byte is padded with zero)
     /// to <paramref name="initial"/> and returns the unfolded partial sum.</summary>
-    public static uint Accumulate(ReadOnlySpan<byte> data, uint initial = 0) => Accumulate(data, initial, PreferredPath);
+    public static uint Accumulate(ReadOnlySpan<byte> data, uint initial = 0) =>
+        Accumulate(data, initial, data.Length < ShortestVectorSum ? SumLoop.Scalar : PreferredPath);
+
+    /// <summary>Below this many bytes (an IP header, a pseudo-header, a pure ACK) the scalar loop is quicker: the vector
+    /// loops' setup and lane reduction cost more than the few words they would sum.</summary>
+    private const int ShortestVectorSum = 64;
 
     /// <summary>Which loop sums the bulk of a buffer; tests force each one to compare them.</summary>
     internal enum SumLoop { Scalar, Vector128, Vector256 }
