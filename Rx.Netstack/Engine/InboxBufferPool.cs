@@ -9,9 +9,9 @@ namespace Rx.Netstack.Engine;
 /// it, so every frame past that allocated a new array and the GC cleared it — measured as allocation per segment in
 /// <c>bench tcp</c> at MTU 1500. This pool keeps up to <see cref="ArraysPerSize"/> arrays of each size, so a steady flow
 /// recycles them; what it keeps is the peak of frames that waited at once. In front of it each thread keeps a few arrays of
-/// <see cref="SmallArrayLength"/> bytes (every frame of an MTU-1500 link): a frame handed over synchronously (an in-memory pipe,
-/// a pass run on the sender's thread) is rented and returned on one thread, and then costs no lock — the shared pool takes
-/// a lock per bucket on each rent and return.
+/// the two sizes almost every frame of an MTU-1500 link takes (a pure ACK, a full segment): a frame handed over synchronously
+/// (an in-memory pipe, a pass run on the sender's thread) is rented and returned on one thread, and then costs no lock — the
+/// shared pool takes a lock per bucket on each rent and return.
 /// </summary>
 internal static class InboxBufferPool
 {
@@ -24,17 +24,20 @@ internal static class InboxBufferPool
     /// <summary>The pool (thread-safe; rent on a device's thread, return on the pass's).</summary>
     private static readonly ArrayPool<byte> Shared = ArrayPool<byte>.Create(MaxArrayLength, ArraysPerSize);
 
-    /// <summary>The array length the per-thread cache holds: frames of up to this many bytes come from it.</summary>
-    private const int SmallArrayLength = 2048;
+    /// <summary>The array lengths the per-thread caches hold: a pure ACK (up to 128 bytes) and a full frame of an MTU-1500
+    /// link (1,025 to 2,048 bytes). A frame of another size goes to the shared pool directly, as before: a small frame never
+    /// takes a large array (a burst of queued SYNs would hold megabytes).</summary>
+    private const int AckArrayLength = 128, FrameArrayLength = 2048;
 
-    /// <summary>How many arrays a thread keeps (128 KiB); past that they go back to the shared pool.</summary>
+    /// <summary>How many arrays of each length a thread keeps (136 KiB in all); past that they go back to the shared pool.</summary>
     private const int ArraysPerThread = 64;
 
-    /// <summary>This thread's cached arrays, all of <see cref="SmallArrayLength"/> bytes (created on first return).</summary>
-    [ThreadStatic] private static byte[]?[]? t_cache;
+    /// <summary>This thread's cached arrays of <see cref="AckArrayLength"/> (index 0) and <see cref="FrameArrayLength"/> bytes
+    /// (index 1); created on the first return.</summary>
+    [ThreadStatic] private static byte[]?[][]? t_cache;
 
-    /// <summary>How many of <see cref="t_cache"/>'s slots are filled.</summary>
-    [ThreadStatic] private static int t_cached;
+    /// <summary>How many slots of each of <see cref="t_cache"/>'s two stacks are filled.</summary>
+    [ThreadStatic] private static int t_cachedAcks, t_cachedFrames;
 
     /// <summary>Buffers rented and not yet returned, process-wide (kept in debug builds only, for the assertion in <see cref="Return"/>).</summary>
     private static long s_outstanding;
@@ -44,27 +47,42 @@ internal static class InboxBufferPool
     {
         Debug.Assert(length is > 0 and <= MaxArrayLength, "an inbox frame is between 1 byte and the largest array the pool keeps");
         CountOutstanding(+1);
-        if (length > SmallArrayLength) return Shared.Rent(length);
-        if (t_cached > 0)
-        {
-            byte[]?[] cache = t_cache!; // non-null once anything was cached
-            byte[] array = cache[--t_cached]!;
-            cache[t_cached] = null;
-            return array;
-        }
-        return Shared.Rent(SmallArrayLength);
+        if (length <= AckArrayLength) return t_cachedAcks > 0 ? Take(0, --t_cachedAcks) : Shared.Rent(AckArrayLength);
+        if (length is > FrameArrayLength / 2 and <= FrameArrayLength && t_cachedFrames > 0) return Take(1, --t_cachedFrames);
+        return Shared.Rent(length);
     }
 
     /// <summary>Gives back a buffer from <see cref="Rent"/>, once its frame was processed.</summary>
     public static void Return(byte[] buffer)
     {
         CountOutstanding(-1);
-        if (buffer.Length == SmallArrayLength && t_cached < ArraysPerThread)
+        if (buffer.Length == AckArrayLength && t_cachedAcks < ArraysPerThread)
         {
-            (t_cache ??= new byte[ArraysPerThread][])[t_cached++] = buffer;
+            Keep(0, t_cachedAcks++, buffer);
+            return;
+        }
+        if (buffer.Length == FrameArrayLength && t_cachedFrames < ArraysPerThread)
+        {
+            Keep(1, t_cachedFrames++, buffer);
             return;
         }
         Shared.Return(buffer);
+    }
+
+    /// <summary>Takes the array at <paramref name="slot"/> of stack <paramref name="size"/> (counted off by the caller).</summary>
+    private static byte[] Take(int size, int slot)
+    {
+        byte[]?[] stack = t_cache![size]; // non-null once anything was cached
+        byte[] array = stack[slot]!;
+        stack[slot] = null;
+        return array;
+    }
+
+    /// <summary>Puts <paramref name="array"/> at <paramref name="slot"/> of this thread's stack <paramref name="size"/>.</summary>
+    private static void Keep(int size, int slot, byte[] array)
+    {
+        t_cache ??= [new byte[ArraysPerThread][], new byte[ArraysPerThread][]];
+        t_cache[size][slot] = array;
     }
 
     [Conditional("DEBUG")]
