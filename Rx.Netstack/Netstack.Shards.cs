@@ -33,6 +33,9 @@ public sealed partial class Netstack
     /// <summary>Makes this engine the home of a sharded stack: TCP it reassembled is moved on to the flow's engine.</summary>
     internal void JoinShards(IpLayer.PacketMover mover) => _ip.JoinShards(mover);
 
+    /// <summary>Makes this engine use <paramref name="home"/>'s path MTU cache: one for the whole sharded stack.</summary>
+    internal void SharePathMtuOf(Netstack home) => _ip.SharePathMtu(home._ip.PathMtu);
+
     /// <summary>Attaches one engine's port (no checks: the facade made them).</summary>
     internal IDisposable AttachEngine(IPacketDevice port) => _ip.Attach(port);
 

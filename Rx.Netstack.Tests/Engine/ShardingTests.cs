@@ -5,7 +5,9 @@ using Rx.Netstack.Diagnostics;
 using Rx.Netstack.Engine;
 using Rx.Netstack.Sockets;
 using Rx.Netstack.Tcp;
+using Rx.Netstack.Tests.Robustness;
 using Rx.Netstack.Tests.Support;
+using Rx.Netstack.Wire;
 
 namespace Rx.Netstack.Tests.Engine;
 
@@ -273,5 +275,61 @@ public sealed class ShardingTests : IDisposable
         IReadOnlyList<Netstack> engines = stack.Shards!.Engines;
         await stack.DisposeAsync();
         Assert.All(engines, e => Assert.True(e.Passes.IsTornDown));
+    }
+    /// <summary>A local port whose flow to <paramref name="remote"/> the stack's hash gives to <paramref name="engine"/>.</summary>
+    private ushort PortOnEngine(NetEndpoint remote, int engine, ushort from)
+    {
+        for (ushort port = from; ; port++)
+            if (_sharded.Shards!.Sharding.ShardOf(remote, port) == engine) return port;
+    }
+
+    [Theory]
+    [InlineData(0)]
+    [InlineData(1)]
+    public void APathMtuLearnedOnOneEngine_HoldsForANewConnectionOnAnother(int learner)
+    {
+        // RFC 1191 §5, RFC 8201 §5.2: the estimate is per destination. A packet too big reaches the engine of the flow it
+        // quotes; a later connection to the same host placed on the other engine starts at the learned size all the same.
+        const int HopMtu = 1000;
+        int other = 1 - learner;
+        _ = _s.Await(_peer.ListenTcpAsync(8080));
+        var remote = new NetEndpoint(PeerAddress, 8080);
+        ushort firstPort = PortOnEngine(remote, learner, 41000);
+        TcpConnection first = _s.Await(TcpConnection.ConnectAsync(_sharded, remote, new NetEndpoint(NetAddress.AnyV4, firstPort)));
+        Assert.Equal(learner, EngineOf(first.Handle));
+        int linkMss = _s.Await(first.GetInfoAsync()).MaxSegmentSize;
+
+        // A router with a 1000-byte hop answers the first full-sized data segment (still in flight) with "fragmentation needed".
+        var router = NetAddress.Parse("10.0.0.254");
+        bool answered = false;
+        using IDisposable tap = _pipe.Peer.Received.Subscribe(frame =>
+        {
+            byte[] packet = frame.ToArray();
+            if (answered || packet.Length <= HopMtu || !Forge.TryReadTcp(packet, out _, out _, out TcpHeader h, out int length)
+                || h.SourcePort != firstPort || length == 0)
+                return;
+            answered = true;
+            var header = new IcmpHeader((byte)IcmpV4Type.DestinationUnreachable, 4, Mtu: HopMtu);
+            _pipe.Peer.Transmit.OnNext(Forge.Icmp(router, Us, header, packet.AsSpan(0, 28)));
+        });
+        _ = first.SendAsync(Pattern(20_000, 1));
+        _s.AdvanceBy(TimeSpan.FromMilliseconds(50).Ticks);
+        Assert.True(answered, "no full-sized segment went out");
+        int learned = HopMtu - (1500 - linkMss); // the same headers and options around a smaller payload
+        Assert.Equal(learned, _s.Await(first.GetInfoAsync()).MaxSegmentSize);
+        Assert.Equal(1, Engines[learner].TcpCounters.IcmpErrorsAccepted);
+        Assert.Equal(0, Engines[other].TcpCounters.IcmpErrorsAccepted);
+
+        ushort secondPort = PortOnEngine(remote, other, (ushort)(firstPort + 1));
+        TcpConnection second = _s.Await(TcpConnection.ConnectAsync(_sharded, remote, new NetEndpoint(NetAddress.AnyV4, secondPort)));
+        Assert.Equal(other, EngineOf(second.Handle));
+        Assert.Equal(learned, _s.Await(second.GetInfoAsync()).MaxSegmentSize);
+        Assert.Equal(1, Engines[other].PathMtuEntries);
+
+        // After the lifetime (RFC 1191 §6.3) the shared entry is gone for every engine: new connections try the link's size.
+        _s.AdvanceBy(TimeSpan.FromMinutes(11).Ticks);
+        TcpConnection third = _s.Await(TcpConnection.ConnectAsync(_sharded, remote, new NetEndpoint(NetAddress.AnyV4, PortOnEngine(remote, other, (ushort)(secondPort + 1)))));
+        Assert.Equal(linkMss, _s.Await(third.GetInfoAsync()).MaxSegmentSize);
+        Assert.Equal(0, Engines[learner].PathMtuEntries);
     }
 }

@@ -301,10 +301,10 @@ public sealed class TcpRackTests
     }
 
     [Theory]
-    [InlineData(CongestionControlAlgorithm.Bbr, false)]
-    [InlineData(CongestionControlAlgorithm.Cubic, true)]
-    public void A_DSACK_for_one_needless_resend_of_a_real_loss_episode_means_reordering_only_to_a_loss_based_controller(
-        CongestionControlAlgorithm cc, bool reorderingSeen)
+    [InlineData(CongestionControlAlgorithm.Cubic)]
+    [InlineData(CongestionControlAlgorithm.Bbr)]
+    public void A_DSACK_for_one_needless_resend_of_a_real_loss_episode_is_no_reordering_whatever_the_controller(
+        CongestionControlAlgorithm cc)
     {
         // Eight segments at 20 ms; S1 is lost, S2 arrives but the ACK that SACKed it is lost, so at 31 ms three SACKed
         // segments above both make them lost at once (RFC 8985 §6.2 step 4: no reordering seen, DupThresh SACKed).
@@ -323,16 +323,75 @@ public sealed class TcpRackTests
         c.Send(43, AckWith(S(8), Block(2, 3)));
         Assert.Equal(1, c.Context.Counters.DuplicateSacksReceived);
         Assert.Equal(0, c.Context.Counters.SpuriousRetransmissionsUndone);
-        // A loss-based controller pays for each needless resend with a smaller window: it waits the reordering window from
-        // now on. BBR does not cut for loss, but a late repair holds the peer's window: it keeps repairing at once.
-        Assert.Equal(reorderingSeen, c.Snapshot()["Recovery.ReorderingSeen"]);
+        // RFC 8985 §6.2: the D-SACK widens the window a step (step 4) but is no reordering (step 3 takes only an original
+        // delivered below RACK.fack), for any controller: the repairs that follow do not wait for it.
+        Assert.Equal(false, c.Snapshot()["Recovery.ReorderingSeen"]);
+        Assert.Equal(2, c.Snapshot()["Recovery.ReorderWindowMultiplier"]);
 
-        // The next hole with three segments SACKed above it: at once, or a reordering window (2 · 2.5 ms) later.
+        // The next hole with three segments SACKed above it is repaired at once (the DupThresh rule, window zero).
         c.Do(50, t => t.Send(new byte[4 * Mss]));
         Assert.Equal(4, c.TakeAll(60).Count);
         c.Send(62, AckWith(S(8), Block(9, 12))); // before the tail loss probe (2·SRTT after 50 ms)
-        if (reorderingSeen) c.ExpectNothing(66.9);
-        c.Expect(reorderingSeen ? 67 : 62, Check.Seq(S(8)), Check.PayloadLength(Mss));
+        c.Expect(62, Check.Seq(S(8)), Check.PayloadLength(Mss));
+    }
+
+    [Theory]
+    [InlineData(CongestionControlAlgorithm.NewReno)]
+    [InlineData(CongestionControlAlgorithm.Cubic)]
+    [InlineData(CongestionControlAlgorithm.Bbr)]
+    public void A_needless_resend_undone_by_DSACK_leaves_a_window_that_shrinks_back_after_sixteen_recoveries(CongestionControlAlgorithm cc)
+    {
+        // S1 is resent after the window (2.5 ms) and reported twice: the episode is undone by D-SACK. Without timestamps that
+        // is no proof of reordering — a lost ACK makes the same D-SACK — so RACK.reordering_seen stays false; the window
+        // grows one step (RFC 8985 §6.2 step 4) and lasts sixteen recoveries without another D-SACK.
+        var c = FourInFlight(cc);
+        c.Send(31, AckWith(S(1), Block(2, 3)));
+        c.Expect(33.5, Check.Seq(S(1)));
+        c.Send(35, Seg(TcpFlags.Ack, 3001, S(4)));
+        c.Send(36, AckWith(S(4), Block(1, 2)));
+        Assert.Equal(1, c.Context.Counters.SpuriousRetransmissionsUndone);
+        Assert.Equal(false, c.Snapshot()["Recovery.ReorderingSeen"]);
+        Assert.Equal(2, c.Snapshot()["Recovery.ReorderWindowMultiplier"]);
+
+        // Seventeen rounds of two segments whose first is lost: each is a recovery repaired by RACK's timer, the window
+        // (one SACKed segment is below DupThresh) is min_RTT/4 · multiplier after RACK.rtt (10 ms).
+        int next = 4;
+        double at = 40;
+        for (int round = 1; round <= 17; round++)
+        {
+            double window = round <= 16 ? 5 : 2.5;
+            c.Do(at, t => t.Send(new byte[2 * Mss]));
+            Assert.Equal(2, c.TakeAll(at).Count);
+            c.Send(at + 10, AckWith(S(next), Block(next + 1, next + 2)));
+            c.ExpectNothing(at + 10 + window - 0.1);
+            c.Expect(at + 10 + window, Check.Seq(S(next)), Check.PayloadLength(Mss));
+            c.Send(at + 20, Seg(TcpFlags.Ack, 3001, S(next + 2))); // the resend filled the hole: the recovery ends
+            Assert.Equal(round < 16 ? 2 : 1, c.Snapshot()["Recovery.ReorderWindowMultiplier"]);
+            next += 2;
+            at += 30;
+        }
+        Assert.Equal(false, c.Snapshot()["Recovery.ReorderingSeen"]);
+    }
+
+    [Theory]
+    [InlineData(CongestionControlAlgorithm.NewReno)]
+    [InlineData(CongestionControlAlgorithm.Cubic)]
+    public void Genuine_reordering_makes_every_later_repair_wait_the_window(CongestionControlAlgorithm cc)
+    {
+        // S1 arrives after S2 and was never resent: an original delivered below RACK.fack (RFC 8985 §6.2 step 3).
+        var c = FourInFlight(cc);
+        c.Send(31, AckWith(S(1), Block(2, 3)));
+        c.Send(32, Seg(TcpFlags.Ack, 3001, S(4)));
+        Assert.Equal(true, c.Snapshot()["Recovery.ReorderingSeen"]);
+        Assert.Equal(0, c.Tcb.GetInfo(c.Now).SegmentsRetransmitted);
+
+        // Now three segments SACKed above a hole no longer mark it lost at once (as they do before any reordering, see
+        // Three_segments_SACKed_without_reordering_seen_mark_the_hole_lost_at_once): it waits min_RTT/4 = 2.5 ms.
+        c.Do(40, t => t.Send(new byte[4 * Mss]));
+        Assert.Equal(4, c.TakeAll(40).Count);
+        c.Send(50, AckWith(S(4), Block(5, 8)));
+        c.ExpectNothing(52.4);
+        c.Expect(52.5, Check.Seq(S(4)), Check.PayloadLength(Mss));
     }
 
     [Theory]

@@ -1,3 +1,5 @@
+using System.Diagnostics;
+
 namespace Rx.Netstack.Engine;
 
 internal sealed partial class IpLayer
@@ -26,6 +28,20 @@ internal sealed partial class IpLayer
     /// <summary>A probe of <paramref name="mtu"/> bytes to <paramref name="destination"/> got through: later connections start
     /// there (see <see cref="PathMtuCache.Confirm"/> for the rule).</summary>
     public void ConfirmPathMtu(NetAddress destination, int mtu, Instant now) => _pathMtu.Confirm(destination, mtu, Mtu, now);
+
+    /// <summary>The path MTU cache this engine reads and writes.</summary>
+    public PathMtuCache PathMtu => _pathMtu;
+
+    /// <summary>
+    /// Makes this engine use <paramref name="cache"/> (the home engine's) in place of its own, so a path MTU learned by any
+    /// engine of a sharded stack holds for all (RFC 1191 §5, RFC 8201 §5.2: per destination, not per flow). Called once, as
+    /// the engines are made, before anything is attached.
+    /// </summary>
+    public void SharePathMtu(PathMtuCache cache)
+    {
+        Debug.Assert(_pathMtu.Count == 0, "shared before anything was learned");
+        _pathMtu = cache;
+    }
 
     /// <summary>Destinations with a learned path MTU (diagnostics and tests).</summary>
     public int PathMtuEntries => _pathMtu.Count;

@@ -73,8 +73,9 @@ internal sealed partial class IpLayer
     /// <summary>The rate limit of ICMP errors sent (RFC 1812 §4.3.2.8, RFC 4443 §2.4(f)).</summary>
     private readonly TokenBucket _icmpErrorLimiter;
 
-    /// <summary>Path MTUs learned per destination from validated ICMP errors (RFC 1191, RFC 8201); see <c>IpLayer.PathMtu.cs</c>.</summary>
-    private readonly PathMtuCache _pathMtu = new();
+    /// <summary>Path MTUs learned per destination from validated ICMP errors (RFC 1191, RFC 8201); see <c>IpLayer.PathMtu.cs</c>.
+    /// The home engine's, for every engine of a sharded stack (<see cref="SharePathMtu"/>).</summary>
+    private PathMtuCache _pathMtu = new();
 
     /// <summary>Echo requests in flight (made with the first ping; a timer owner).</summary>
     private Pinger? _pinger;

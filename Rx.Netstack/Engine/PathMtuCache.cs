@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Diagnostics;
 
 namespace Rx.Netstack.Engine;
@@ -7,6 +8,10 @@ namespace Rx.Netstack.Engine;
 /// address, shared by every connection and socket to it). An entry is made by a validated "fragmentation needed" or "packet
 /// too big" and forgotten after <see cref="Lifetime"/>, so a path that grew again is used again (RFC 1191 §6.3, RFC 8201
 /// §4: no sooner than 5 minutes, 10 recommended). Bounded by <see cref="Capacity"/>; expired entries go lazily.
+/// <para>One cache serves every engine of a sharded stack (docs/sharding.md): a packet too big learned by the engine of one
+/// flow holds for the next connection to that destination whichever engine it lands on. Reads take no lock (the
+/// dictionary's lookups are lock-free and an entry is replaced whole, never changed in place); learning, confirming and
+/// forgetting — rare, one per ICMP error or probe — take <see cref="_write"/>, so a check-then-set stays one step.</para>
 /// </summary>
 internal sealed class PathMtuCache
 {
@@ -32,22 +37,34 @@ internal sealed class PathMtuCache
     /// <param name="NoDontFragment">The path is below the IPv4 minimum: send without DF so the small hop may fragment.</param>
     public readonly record struct Entry(int Mtu, Instant Expires, bool NoDontFragment);
 
-    /// <summary>The learned paths by destination address.</summary>
-    private readonly Dictionary<NetAddress, Entry> _entries = [];
+    /// <summary>The learned paths by destination address; read without a lock, written under <see cref="_write"/>.</summary>
+    private readonly ConcurrentDictionary<NetAddress, Entry> _entries = new();
+
+    /// <summary>Serializes the writers (engines of one sharded stack learning at once).</summary>
+    private readonly Lock _write = new();
+
+    /// <summary>Entries held (written under <see cref="_write"/>): lets a lookup skip the hash while nothing was learned, as
+    /// the dictionary's own Count and IsEmpty take every bucket lock.</summary>
+    private volatile int _count;
 
     /// <summary>Destinations remembered now (expired ones included until they are looked up or evicted).</summary>
-    public int Count => _entries.Count;
+    public int Count => _count;
 
-    /// <summary>The entry for <paramref name="destination"/>, if one is held and not expired at <paramref name="now"/>.</summary>
+    /// <summary>The entry for <paramref name="destination"/>, if one is held and not expired at <paramref name="now"/>.
+    /// Thread-safe; takes no lock unless the entry expired.</summary>
     public bool TryGet(NetAddress destination, Instant now, out Entry entry)
     {
-        if (_entries.Count == 0 || !_entries.TryGetValue(destination, out entry))
+        if (_count == 0 || !_entries.TryGetValue(destination, out entry))
         {
             entry = default;
             return false;
         }
         if (now < entry.Expires) return true;
-        _entries.Remove(destination);
+        lock (_write)
+        {
+            // Another engine may have learned it again since: remove only the entry that expired.
+            if (_entries.TryRemove(new KeyValuePair<NetAddress, Entry>(destination, entry))) _count--;
+        }
         return false;
     }
 
@@ -55,8 +72,16 @@ internal sealed class PathMtuCache
     public void Learn(NetAddress destination, int mtu, bool noDontFragment, Instant now)
     {
         Debug.Assert(mtu >= (destination.IsV6 ? MinimumMtuV6 : MinimumMtuV4), "only plausible MTUs are learned");
-        if (_entries.Count >= Capacity && !_entries.ContainsKey(destination)) Evict(now);
+        lock (_write) LearnLocked(destination, mtu, noDontFragment, now);
+    }
+
+    private void LearnLocked(NetAddress destination, int mtu, bool noDontFragment, Instant now)
+    {
+        bool known = _entries.ContainsKey(destination);
+        if (!known && _count >= Capacity) Evict(now);
         _entries[destination] = new Entry(mtu, now + Lifetime, noDontFragment);
+        if (!known) _count++;
+        Debug.Assert(_count == _entries.Count, "the count follows the entries");
     }
 
     /// <summary>
@@ -77,20 +102,31 @@ internal sealed class PathMtuCache
     /// </summary>
     public void Confirm(NetAddress destination, int mtu, int linkMtu, Instant now)
     {
-        bool held = TryGet(destination, now, out Entry entry);
-        if (mtu >= linkMtu)
+        lock (_write)
         {
-            if (held) _entries.Remove(destination);
-            return;
+            bool held = TryGet(destination, now, out Entry entry);
+            if (mtu >= linkMtu)
+            {
+                if (held && _entries.TryRemove(destination, out _)) _count--;
+                return;
+            }
+            if (held && entry.Mtu >= mtu) return;
+            LearnLocked(destination, mtu, noDontFragment: false, now);
         }
-        if (held && entry.Mtu >= mtu) return;
-        Learn(destination, mtu, noDontFragment: false, now);
     }
 
     /// <summary>Forgets every entry (for tests and teardown).</summary>
-    public void Clear() => _entries.Clear();
+    public void Clear()
+    {
+        lock (_write)
+        {
+            _entries.Clear();
+            _count = 0;
+        }
+    }
 
-    /// <summary>Makes room: every expired entry goes, or else the one nearest its expiry. Runs only when the cache is full.</summary>
+    /// <summary>Makes room: every expired entry goes, or else the one nearest its expiry. Runs only when the cache is full,
+    /// under <see cref="_write"/>.</summary>
     private void Evict(Instant now)
     {
         NetAddress? oldest = null;
@@ -101,8 +137,15 @@ internal sealed class PathMtuCache
             if (entry.Expires <= now) (expired ??= []).Add(address);
             else if (entry.Expires < oldestExpiry) (oldest, oldestExpiry) = (address, entry.Expires);
         }
-        if (expired is not null) foreach (NetAddress address in expired) _entries.Remove(address);
-        else if (oldest is { } victim) _entries.Remove(victim);
+        if (expired is not null)
+        {
+            foreach (NetAddress address in expired)
+                if (_entries.TryRemove(address, out _)) _count--;
+        }
+        else if (oldest is { } victim && _entries.TryRemove(victim, out _))
+        {
+            _count--;
+        }
     }
 
     /// <summary>

@@ -50,7 +50,11 @@ internal sealed class ShardSet
         _engines = new Netstack[count];
         _engines[0] = home;
         NetstackOptions single = options with { Engines = 1 };
-        for (int i = 1; i < count; i++) _engines[i] = new Netstack(single, scheduler);
+        for (int i = 1; i < count; i++)
+        {
+            _engines[i] = new Netstack(single, scheduler);
+            _engines[i].SharePathMtuOf(home); // a path MTU is per destination, whichever engine learned it
+        }
         for (int i = 0; i < count; i++) _engines[i].Tcp.Sharding = new FlowSharding(count, i, key);
         // Reassembled TCP (and TCP behind IPv6 extension headers) is steered home by rule; the home engine moves it on.
         _engines[0].JoinShards((engine, packet, checksumTrusted) =>

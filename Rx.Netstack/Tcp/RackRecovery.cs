@@ -122,28 +122,31 @@ internal sealed class RackRecovery : ILossRecovery
 
     /// <summary>
     /// A D-SACK (RFC 2883): the data arrived twice, so a retransmission was needless — reordering, a delay longer than the
-    /// reordering window, or a lost ACK that held the data's SACK. Grow the window once per round trip (RFC 8985 §6.2 step 4),
-    /// note a duplicated probe (§7.4.2), and undo the episode once all its retransmissions were duplicates (RFC 3708).
-    /// <para>Whether it also counts as reordering seen (RACK waits the reordering window from then on, in recovery too)
-    /// depends on what a needless repair costs. A loss-based controller cuts its window for it (undone only when the whole
-    /// episode was needless): it waits. A model-based one (BBR) does not cut for loss, but a late repair holds SND.UNA and so
-    /// the peer's window: it does not, as RFC 8985 §6.2 step 3 (an original delivered below RACK.fack) and Linux's reord_seen
-    /// have it. On a lossy path lost ACKs cause D-SACKs without any reordering.</para>
+    /// reordering window, or a lost ACK that held the data's SACK. The same rule whatever the congestion controller:
+    /// <list type="bullet">
+    /// <item>It widens the reordering window by one step per round trip that brings one (RFC 8985 §6.2 step 4), which
+    /// shrinks back after sixteen recoveries without one. Not for the tail loss probe's own duplicate: the probe went out on
+    /// a timer, not because the window was too small (§7.4.2; Linux's FLAG_DSACK_TLP).</item>
+    /// <item>It never sets RACK.reordering_seen: only an original transmission delivered below RACK.fack does (§6.2 step 3,
+    /// Linux's tcp_check_sack_reordering). A lost ACK causes the same D-SACK without any reordering, and reordering seen
+    /// makes every later repair wait the window, in recovery too.</item>
+    /// </list>
+    /// It also notes a duplicated probe (§7.4.2) and undoes the episode once all its retransmissions were duplicates (RFC 3708).
     /// </summary>
     public LossRecoveryActions OnDuplicateSack(SackBlock block, in SenderView snd)
     {
+        bool probe = _probeOutstanding && block.Left < _probeEnd && block.Right >= _probeEnd;
+        if (probe) _probeDuplicated = true;
         if (_dsackRoundActive && snd.Una >= _dsackRound) _dsackRoundActive = false;
-        if (!_dsackRoundActive)
+        if (!_dsackRoundActive && !probe)
         {
             _dsackRoundActive = true;
             _dsackRound = snd.Max;
             _reorderWindowMultiplier = Math.Min(_reorderWindowMultiplier + 1, MaxReorderWindowMultiplier);
             _reorderWindowPersist = ReorderWindowPersist;
         }
-        if (!_cc.UsesRateSamples) _reorderingSeen = true;
-        if (_probeOutstanding && block.Left < _probeEnd && block.Right >= _probeEnd) _probeDuplicated = true;
         if (!_undo.OnDuplicateSack(block, snd.Smss)) return LossRecoveryActions.None;
-        return EndEpisodeUndone();
+        return EndEpisodeUndone(reordered: false);
     }
 
     /// <inheritdoc />
@@ -163,7 +166,7 @@ internal sealed class RackRecovery : ILossRecovery
         UpdateDelivered(now, ack);
         CountDelivered(ack, acked);
         LossRecoveryActions actions = LossRecoveryActions.None;
-        if (_undo.OnAck(ack, tsEcho)) actions |= EndEpisodeUndone();
+        if (_undo.OnAck(ack, tsEcho)) actions |= EndEpisodeUndone(reordered: _inRecovery);
         if (_dsackRoundActive && ack >= _dsackRound) _dsackRoundActive = false;
 
         if (_inRecovery && ack >= _recoverPoint)
@@ -574,13 +577,15 @@ internal sealed class RackRecovery : ILossRecovery
     }
 
     /// <summary>
-    /// The whole episode was needless (D-SACKs for all its retransmissions, or the Eifel test): what looked lost had only been
-    /// overtaken, which is reordering (Linux notes it on a partial undo), so RACK waits the reordering window from now on.
+    /// The whole episode was needless (D-SACKs for all its retransmissions, or the Eifel test): nothing of it was lost.
+    /// <paramref name="reordered"/>: in a fast recovery the timestamps showed the original arrived before its resend, so it
+    /// was overtaken — reordering seen (as Linux's partial undo on tcp_packet_delayed; after a timeout it was a delay). A D-SACK undo does not say so: a lost ACK that hid a
+    /// SACK makes the same needless resend (RFC 8985 §6.2 step 3 takes only an original delivered below RACK.fack).
     /// </summary>
-    private LossRecoveryActions EndEpisodeUndone()
+    private LossRecoveryActions EndEpisodeUndone(bool reordered)
     {
         LossRecoveryActions actions = LossRecoveryActions.Undone;
-        _reorderingSeen = true;
+        if (reordered) _reorderingSeen = true;
         if (_inRecovery) actions |= LossRecoveryActions.LeftRecovery;
         _inRecovery = false;
         _afterTimeout = false;
