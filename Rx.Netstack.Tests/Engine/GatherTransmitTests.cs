@@ -3,6 +3,7 @@ using System.Reactive.Subjects;
 using Microsoft.Reactive.Testing;
 using Rx.Netstack.Sockets;
 using Rx.Netstack.Tcp;
+using Rx.Netstack.Testing;
 using Rx.Netstack.Tests.Support;
 using Rx.Netstack.Wire;
 
@@ -196,5 +197,95 @@ public sealed class GatherTransmitTests
         var (device, _) = Run(gather: true, tso: false, data, ChecksumOffload.None);
         Assert.All(device.Pieces, Assert.Null);
         Assert.Contains(device.Sent, frame => Parse(frame).PayloadLength > 0 && BinaryPrimitives.ReadUInt16BigEndian(frame.AsSpan(36)) != 0);
+    }
+
+    /// <summary>A gathering device that keeps only the last packet's headers and counts payload bytes (no copy allocated).</summary>
+    private sealed class GatherSink : IGatherPacketDevice, IObserver<ReadOnlyMemory<byte>>, IDisposable
+    {
+        private readonly Subject<ReadOnlyMemory<byte>> _received = new();
+        private readonly byte[] _headers = new byte[128];
+        private int _headersLength;
+
+        public void Dispose() => _received.Dispose();
+
+        public IObservable<ReadOnlyMemory<byte>> Received => _received;
+        public IObserver<ReadOnlyMemory<byte>> Transmit => this;
+        public int Mtu => 1500;
+        public ChecksumOffload ChecksumOffload => ChecksumOffload.Both;
+        public long Gathered { get; private set; }
+        public int LastPayload { get; private set; }
+        public ReadOnlySpan<byte> LastHeaders => _headers.AsSpan(0, _headersLength);
+
+        public void Inject(byte[] frame) => _received.OnNext(frame);
+
+        public void TransmitGathered(ReadOnlySpan<byte> headers, ReadOnlySpan<byte> payload, ReadOnlySpan<byte> payloadContinued)
+        {
+            Gathered++;
+            headers.CopyTo(_headers);
+            _headersLength = headers.Length;
+            LastPayload = payload.Length + payloadContinued.Length;
+        }
+
+        public void OnNext(ReadOnlyMemory<byte> value)
+        {
+            value.Span[..Math.Min(value.Length, _headers.Length)].CopyTo(_headers);
+            _headersLength = Math.Min(value.Length, _headers.Length);
+            LastPayload = -1;
+        }
+
+        public void OnError(Exception error) { }
+        public void OnCompleted() { }
+    }
+
+    /// <summary>A listener on port 80 (complete at once on the inline scheduler).</summary>
+    private static TcpConnectionListener Listen(Netstack stack) => stack.ListenTcpAsync(80).GetAwaiter().GetResult();
+
+    [Fact]
+    public void A_data_segment_out_through_the_gather_path_allocates_nothing()
+    {
+        // As SteadyStateAllocationTests' outbound case: an accepted connection, each hand-made ACK clocks out one segment.
+        const int payloadLength = 1460, segments = 5000;
+        var scheduler = new InlineScheduler();
+        using var device = new GatherSink();
+        using var stack = new Netstack(new NetstackOptions
+        {
+            Addresses = [new(Us, 24)],
+            Tcp = new TcpSettings { SendBufferSize = 100_000 }, // not a multiple of the payload: sends wrap around the ring
+            RunContinuationsInline = true,
+        }, scheduler);
+        stack.Attach(device);
+        Task<TcpConnection> accept = Listen(stack).AcceptAsync();
+        device.Inject(FromPeer(80, new TcpHeader(0, 0, TcpFlags.Syn) { Sequence = new SeqNumber(1000), Window = 65535, MaxSegmentSize = 1460 }));
+        Assert.Equal(WireError.None, TcpHeader.TryParse(device.LastHeaders[20..], Us, Peer, out TcpHeader synAck, out _, verifyChecksum: false));
+        device.Inject(FromPeer(80, new TcpHeader(0, 0, TcpFlags.Ack) { Sequence = new SeqNumber(1001), Acknowledgment = synAck.Sequence + 1, Window = 65535 }));
+        Assert.True(accept.IsCompletedSuccessfully);
+        TcpControlBlock tcb = stack.Tcp.Connections.Single().Tcb;
+
+        byte[] payload = new byte[payloadLength];
+        byte[] ack = FromPeer(80, new TcpHeader(0, 0, TcpFlags.Ack) { Sequence = new SeqNumber(1001), Window = 65535 });
+        SeqNumber acknowledged = synAck.Sequence + 1;
+        void OneSegment()
+        {
+            // Plain checks, not Assert: xunit's assertions allocate, and this loop is what is measured.
+            if (tcb.Send(payload) != payloadLength) throw new InvalidOperationException("the send buffer is full");
+            long before = device.Gathered;
+            BinaryPrimitives.WriteUInt32BigEndian(ack.AsSpan(28), acknowledged.Value);
+            BinaryPrimitives.WriteUInt16BigEndian(ack.AsSpan(36), 0);
+            BinaryPrimitives.WriteUInt16BigEndian(ack.AsSpan(36), Checksum.Finish(Checksum.Accumulate(ack.AsSpan(20), Checksum.PseudoHeader(Peer, Us, IpProtocol.Tcp, ack.Length - 20))));
+            device.Inject(ack); // the peer's ACK of the previous segment clocks out the new one
+            if (device.Gathered != before + 1 || device.LastPayload != payloadLength)
+                throw new InvalidOperationException("the ACK did not clock out one gathered segment");
+            acknowledged = new SeqNumber(BinaryPrimitives.ReadUInt32BigEndian(device.LastHeaders[24..])) + payloadLength;
+        }
+
+        for (int i = 0; i < 1000; i++) OneSegment(); // warm-up: JIT, pools, queues at their steady size
+        long least = long.MaxValue;
+        for (int window = 0; window < 3; window++) // the least of three windows, as SteadyStateAllocationTests does
+        {
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            for (int i = 0; i < segments; i++) OneSegment();
+            least = Math.Min(least, GC.GetAllocatedBytesForCurrentThread() - before);
+        }
+        Assert.True(least == 0, $"{least} bytes allocated for {segments} gathered segments out");
     }
 }
