@@ -295,8 +295,14 @@ public sealed partial class Netstack : IDisposable, IAsyncDisposable
     /// <summary>The device's TCP segmentation offload changed: connections may send super-segments up to <paramref name="mtu"/> (0: none).</summary>
     internal void OnSegmentationOffloadChanged(int mtu) => _tcp.SetSegmentationOffload(mtu);
 
-    /// <summary>The device failed or completed (noted by the IP layer, told by the next pass).</summary>
-    internal void OnDeviceLost() => _tcp.OnDeviceLost();
+    /// <summary>
+    /// A device's stream ended (noted by the IP layer, told by the next pass): if it is still the attached one, it is detached
+    /// and the connections end; a device replaced in the meantime changes nothing.
+    /// </summary>
+    internal void OnDeviceLost(IPacketDevice device)
+    {
+        if (_ip.DetachIfAttached(device)) _tcp.OnDeviceLost();
+    }
 
     /// <summary>The stack's part of the teardown (in the last pass): sockets, pings in flight, the device.</summary>
     internal void TearDownLayers(NetstackError error)

@@ -1,4 +1,6 @@
 using System.Reactive.Concurrency;
+using System.Reactive.Linq;
+using System.Reactive.Threading.Tasks;
 using Rx.Netstack.Devices;
 using Rx.Netstack.Sockets;
 using Rx.Netstack.Tests.Support;
@@ -48,8 +50,8 @@ public sealed class CallerRunsPassTests
         await using TcpConnection client = await a.ConnectTcpAsync(new NetEndpoint(StackPair.B4, 7002)).WaitAsync(TimeSpan.FromSeconds(5));
         await using TcpConnection server = await accepting.WaitAsync(TimeSpan.FromSeconds(5));
         await client.SendAsync("one"u8.ToArray()).WaitAsync(TimeSpan.FromSeconds(5));
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(5);
-        while ((await server.GetInfoAsync()).ReceiveQueued == 0 && DateTime.UtcNow < deadline) await Task.Yield();
+        // Wait for "one" to be buffered at the server: the connection's own info stream, sampled by the stack, with a deadline.
+        await server.InfoUpdates(TimeSpan.FromMilliseconds(1)).FirstAsync(info => info.ReceiveQueued > 0).ToTask().WaitAsync(TimeSpan.FromSeconds(5));
 
         var received = new List<string>();
         var second = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);

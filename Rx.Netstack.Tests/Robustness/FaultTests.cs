@@ -115,6 +115,42 @@ public sealed class FaultTests
     }
 
     [Fact]
+    public void Disposing_the_peer_stack_from_inside_a_pass_does_not_wait_for_that_pass()
+    {
+        // Reply handlers (and inline continuations) run inside the engine's pass, holding its lock. Disposing the peer stack
+        // there ends the pipe, and the end reaches this stack's device observer on the disposing thread: it used to take this
+        // engine's lock there, waiting for the pass that waited for it (`bench tcp` hung this way disposing its warm-up pair).
+        using var a = new Netstack(new NetstackOptions { Addresses = [new(StackPair.A4, 24)] });
+        using var b = new Netstack(new NetstackOptions { Addresses = [new(StackPair.B4, 24)] });
+        var (deviceA, deviceB) = PipeDevice.CreatePair(1500);
+        a.Attach(deviceA);
+        b.Attach(deviceB);
+        // A connect nobody answers (B drops SYNs for an address it does not have): it waits until the device is lost.
+        using var connectDone = new ManualResetEventSlim();
+        Reply? connect = null;
+        using IDisposable connecting = a.Execute(new Command.TcpStream.Connect(new NetEndpoint(NetAddress.Parse("10.0.0.99"), 80)))
+            .Subscribe(r => { connect = r; connectDone.Set(); });
+
+        bool insidePass = false, peerDisposed = false;
+        using var handled = new ManualResetEventSlim();
+        using IDisposable binding = a.Execute(new Command.Udp.Bind(new NetEndpoint(StackPair.A4, 53))).Subscribe(_ =>
+        {
+            insidePass = Monitor.IsEntered(a.Passes.EngineLock);
+            peerDisposed = Task.Run(b.Dispose).Wait(TimeSpan.FromSeconds(5));
+            handled.Set();
+        });
+
+        Assert.True(handled.Wait(TimeSpan.FromSeconds(30)), "the reply handler ran");
+        Assert.True(insidePass, "the reply handler ran inside the pass");
+        Assert.True(peerDisposed, "the peer's Dispose returned while the pass was still running");
+        // The end of the device is still noticed, by the next pass: the waiting connect fails as unreachable.
+        Assert.True(connectDone.Wait(TimeSpan.FromSeconds(10)), "the connect was answered");
+        NetstackError error = Assert.IsType<Reply.Error>(connect).Detail;
+        Assert.Equal(NetstackErrorKind.Unreachable, error.Kind);
+        Assert.Contains("device", error.Message);
+    }
+
+    [Fact]
     public void Disposing_a_stack_that_owns_its_scheduler_ends_the_engine_thread()
     {
         var stack = new Netstack(new NetstackOptions());

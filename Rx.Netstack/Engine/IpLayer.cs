@@ -188,6 +188,15 @@ internal sealed partial class IpLayer
         });
     }
 
+    /// <summary>Detaches <paramref name="device"/> if it is the one attached (in a pass); false when another replaced it.</summary>
+    public bool DetachIfAttached(IPacketDevice device)
+    {
+        Debug.Assert(Monitor.IsEntered(_passes.EngineLock), "the device is detached under the engine lock");
+        if (_device != device) return false;
+        DetachLocked();
+        return true;
+    }
+
     private void DetachLocked()
     {
         _deviceSubscription?.Dispose();
@@ -238,16 +247,8 @@ internal sealed partial class IpLayer
 
         public void OnError(Exception error) => OnCompleted();
 
-        public void OnCompleted()
-        {
-            lock (ip._passes.EngineLock)
-            {
-                if (ip._device != device) return;
-                ip.DetachLocked();
-                ip._passes.NoteDeviceLost();
-            }
-            ip._passes.SchedulePass();
-        }
+        // No engine lock here: see PassScheduler.NoteDeviceLost.
+        public void OnCompleted() => ip._passes.NoteDeviceLost(device);
     }
 
     // ---------------------------------------------------------------- addresses

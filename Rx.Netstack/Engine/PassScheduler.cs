@@ -98,8 +98,12 @@ internal sealed class PassScheduler : IDisposable
     /// <summary>True once <see cref="TearDown"/> ran.</summary>
     private bool _tornDown;
 
-    /// <summary>Set under the engine lock when the device failed or completed; the next round tells the stack.</summary>
-    private bool _deviceLost;
+    /// <summary>
+    /// The device whose frame stream ended (failed or completed), set by whichever thread ended it, taken by the next round.
+    /// Not noted under the engine lock: the end often comes from inside another stack's pass (a pipe's peer tearing down),
+    /// and waiting there for this lock while this engine's thread waits for that one is a deadlock.
+    /// </summary>
+    private IPacketDevice? _lostDevice;
 
     /// <summary>The one scheduled wake-up for the earliest deadline (null when none is armed).</summary>
     private IDisposable? _armedWake;
@@ -281,11 +285,11 @@ internal sealed class PassScheduler : IDisposable
         return true;
     }
 
-    /// <summary>Notes (under the engine lock) that the device failed or completed; the next round tells the stack.</summary>
-    public void NoteDeviceLost()
+    /// <summary>Notes (from any thread, without the engine lock) that a device's stream ended; the next pass tells the stack.</summary>
+    public void NoteDeviceLost(IPacketDevice device)
     {
-        Debug.Assert(Monitor.IsEntered(EngineLock), "the device loss is noted under the engine lock");
-        _deviceLost = true;
+        Volatile.Write(ref _lostDevice, device);
+        SchedulePass();
     }
 
     // ---------------------------------------------------------------- passes
@@ -377,7 +381,7 @@ internal sealed class PassScheduler : IDisposable
         }
     }
 
-    private bool HasQueuedWork => !_commandQueue.IsEmpty || !_frameQueue.IsEmpty || !_cancelQueue.IsEmpty || _deviceLost;
+    private bool HasQueuedWork => !_commandQueue.IsEmpty || !_frameQueue.IsEmpty || !_cancelQueue.IsEmpty || Volatile.Read(ref _lostDevice) is not null;
 
     /// <summary>
     /// One round: take commands and cancellations, process received frames, fire due timers, flush every socket that changed
@@ -392,6 +396,8 @@ internal sealed class PassScheduler : IDisposable
             Instant now = Now;
             while (_cancelQueue.TryDequeue(out PendingRequest? cancelled))
                 cancelled.Queue?.Remove(cancelled);
+            // Before commands: nothing of this round goes out to a device whose stream ended.
+            if (Interlocked.Exchange(ref _lostDevice, null) is { } lost) _stack.OnDeviceLost(lost);
 
             // At most the queue's room per round, in order: the rest waits for the next round, so a burst of commands cannot
             // starve frames and timers (the pass goes on while work is queued, see RunPassLocked).
@@ -405,12 +411,6 @@ internal sealed class PassScheduler : IDisposable
                 _counters.CommandsProcessed++;
                 if (_tap.HasObservers) _tap.OnNext(new CommandEvent.Taken(request.Id, request.Command));
                 _stack.Dispatch(request, now);
-            }
-
-            if (_deviceLost)
-            {
-                _deviceLost = false;
-                _stack.OnDeviceLost();
             }
 
             int budget = FramesPerRound;
