@@ -59,6 +59,7 @@ public sealed unsafe class TunDevice : IGatherPacketDevice, IDisposable
     private long _transmitDropped;
     private long _gsoPacketsReceived;
     private long _gsoPacketsSent;
+    private long _gatheredPacketsSent;
     private long _receiveDropped;
     /// <summary>Plain mode: the reads of a burst, their in-order TCP segments merged before the stack sees them (null with offloads).</summary>
     private ReceiveCoalescer? _coalescer;
@@ -220,6 +221,9 @@ public sealed unsafe class TunDevice : IGatherPacketDevice, IDisposable
     /// GRO: a run of in-order segments of one flow in one read burst becomes one segment; see the remarks).</summary>
     public long SegmentsCoalesced => _coalescer is null ? 0 : Interlocked.Read(ref _coalescer.SegmentsCoalesced);
 
+    /// <summary>Packets written in pieces through <see cref="TransmitGathered"/> (for tests: the stack used the gather path).</summary>
+    internal long GatheredPacketsSent => Interlocked.Read(ref _gatheredPacketsSent);
+
     /// <summary>Reads dropped instead of delivered: a virtio-net header that is short or malformed (offloads on).</summary>
     public long ReceiveDropped => Interlocked.Read(ref _receiveDropped);
 
@@ -350,8 +354,11 @@ public sealed unsafe class TunDevice : IGatherPacketDevice, IDisposable
 
     /// <summary>Writes a packet given in pieces (<see cref="IGatherPacketDevice"/>): one <c>writev()</c> of the headers and the
     /// payload where the stack keeps it (its send ring), which the kernel copies once, into its own buffer.</summary>
-    public void TransmitGathered(ReadOnlySpan<byte> headers, ReadOnlySpan<byte> payload, ReadOnlySpan<byte> payloadContinued) =>
+    public void TransmitGathered(ReadOnlySpan<byte> headers, ReadOnlySpan<byte> payload, ReadOnlySpan<byte> payloadContinued)
+    {
+        Interlocked.Increment(ref _gatheredPacketsSent);
         Send(headers, payload, payloadContinued);
+    }
 
     private void Send(ReadOnlyMemory<byte> frame) => Send(frame.Span, [], []);
 
