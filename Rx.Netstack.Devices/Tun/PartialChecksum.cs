@@ -32,10 +32,19 @@ internal static class PartialChecksum
     /// Ethernet header): <c>csum_start</c> and <paramref name="prefixLength"/> count from the start of the frame, as the kernel
     /// counts them on a TAP descriptor.
     /// </summary>
-    public static bool TryPlan(ReadOnlySpan<byte> frame, int ipStart, out VirtioNetHeader header, out int prefixLength, out ushort seed)
+    public static bool TryPlan(ReadOnlySpan<byte> frame, int ipStart, out VirtioNetHeader header, out int prefixLength, out ushort seed) =>
+        TryPlan(frame, frame.Length, ipStart, out header, out prefixLength, out seed);
+
+    /// <summary>
+    /// The same for a frame of <paramref name="frameLength"/> bytes of which only the start, <paramref name="headers"/>, is at
+    /// hand (a packet sent in pieces, its payload elsewhere): false when those bytes do not reach the end of the checksum field.
+    /// </summary>
+    public static bool TryPlan(ReadOnlySpan<byte> headers, int frameLength, int ipStart, out VirtioNetHeader header, out int prefixLength, out ushort seed)
     {
         Debug.Assert(ipStart is >= 0 and <= 18, "no link header, or an Ethernet one with at most one tag");
-        ReadOnlySpan<byte> packet = frame[Math.Min(ipStart, frame.Length)..];
+        Debug.Assert(headers.Length <= frameLength, "the headers are the start of the frame");
+        ReadOnlySpan<byte> packet = headers[Math.Min(ipStart, headers.Length)..];
+        int packetLength = frameLength - Math.Min(ipStart, headers.Length);
         header = default;
         prefixLength = 0;
         seed = 0;
@@ -48,7 +57,7 @@ internal static class PartialChecksum
             case 4:
                 transportStart = (packet[0] & 0x0f) * 4;
                 int total = BinaryPrimitives.ReadUInt16BigEndian(packet[2..]);
-                if (transportStart < 20 || total > packet.Length || total < transportStart) return false;
+                if (transportStart < 20 || total > packetLength || total < transportStart) return false;
                 if ((BinaryPrimitives.ReadUInt16BigEndian(packet[6..]) & 0x3fff) != 0) return false; // MF or an offset: a fragment
                 protocol = packet[9];
                 transportLength = total - transportStart;
@@ -59,14 +68,14 @@ internal static class PartialChecksum
                 transportStart = 40;
                 protocol = packet[6]; // an extension header (a fragment header among them) is not planned for
                 transportLength = BinaryPrimitives.ReadUInt16BigEndian(packet[4..]);
-                if (40 + transportLength > packet.Length) return false;
+                if (40 + transportLength > packetLength) return false;
                 sum = SumWords(packet[8..40]);
                 break;
             default:
                 return false;
         }
         int checksumOffset = protocol switch { Tcp => 16, Udp => 6, _ => -1 };
-        if (checksumOffset < 0 || transportLength < checksumOffset + 2) return false;
+        if (checksumOffset < 0 || transportLength < checksumOffset + 2 || transportStart + checksumOffset + 2 > packet.Length) return false;
         if (BinaryPrimitives.ReadUInt16BigEndian(packet[(transportStart + checksumOffset)..]) != 0) return false;
 
         // RFC 9293 §3.1 / RFC 768 / RFC 8200 §8.1: the pseudo-header is the addresses, the protocol and the transport length.

@@ -27,19 +27,25 @@ internal static class TcpSegmentation
     /// Ethernet header, which the kernel copies into each piece too): <c>hdr_len</c> counts from the start of the frame, the
     /// MTU and <c>gso_size</c> only the IP packet.
     /// </summary>
-    public static bool TryPlan(ReadOnlySpan<byte> frame, int ipStart, int mtu, VirtioNetHeader partial, out VirtioNetHeader header)
+    public static bool TryPlan(ReadOnlySpan<byte> frame, int ipStart, int mtu, VirtioNetHeader partial, out VirtioNetHeader header) =>
+        TryPlan(frame, frame.Length, ipStart, mtu, partial, out header);
+
+    /// <summary>The same for a frame of <paramref name="frameLength"/> bytes of which only the start, <paramref name="headers"/>,
+    /// is at hand (a packet sent in pieces): false when those bytes do not hold the whole TCP header.</summary>
+    public static bool TryPlan(ReadOnlySpan<byte> headers, int frameLength, int ipStart, int mtu, VirtioNetHeader partial, out VirtioNetHeader header)
     {
+        ReadOnlySpan<byte> frame = headers;
         header = default;
         if ((partial.Flags & VirtioNetHeader.FlagNeedsChecksum) == 0 || partial.ChecksumOffset != TcpChecksumOffset) return false;
         int tcpStart = partial.ChecksumStart;
         if (tcpStart <= ipStart || frame.Length < tcpStart + 20) return false;
         int tcpHeaderLength = (frame[tcpStart + 12] >> 4) * 4;
-        int headers = tcpStart + tcpHeaderLength;
-        int segmentPayload = mtu - (headers - ipStart);
-        if (tcpHeaderLength < 20 || segmentPayload <= 0 || frame.Length - headers <= segmentPayload) return false;
+        int headerEnd = tcpStart + tcpHeaderLength;
+        int segmentPayload = mtu - (headerEnd - ipStart);
+        if (tcpHeaderLength < 20 || headerEnd > frame.Length || segmentPayload <= 0 || frameLength - headerEnd <= segmentPayload) return false;
         byte type = (frame[ipStart] >> 4) == 4 ? VirtioNetHeader.GsoTcpV4 : VirtioNetHeader.GsoTcpV6;
         if ((frame[tcpStart + 13] & Cwr) != 0) type |= VirtioNetHeader.GsoEcn;
-        header = partial with { GsoType = type, HeaderLength = (ushort)headers, GsoSize = (ushort)segmentPayload };
+        header = partial with { GsoType = type, HeaderLength = (ushort)headerEnd, GsoSize = (ushort)segmentPayload };
         return true;
     }
 }

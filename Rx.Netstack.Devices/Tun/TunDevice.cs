@@ -15,7 +15,9 @@ namespace Rx.Netstack.Devices;
 /// subscribers, borrowed, on that thread. <see cref="Dispose"/> wakes the thread through the pipe, joins it
 /// and closes the descriptors; then <see cref="Received"/> completes.</para>
 /// <para><see cref="Transmit"/> is a non-blocking <c>write()</c> (<c>writev()</c> with offloads); a packet the kernel cannot take at once
-/// (queue full) or rejects is dropped and counted in <see cref="TransmitDropped"/>.</para>
+/// (queue full) or rejects is dropped and counted in <see cref="TransmitDropped"/>. The device also takes a packet in pieces
+/// (<see cref="IGatherPacketDevice"/>): the stack then hands it a TCP segment's headers and its payload where the send ring holds
+/// it, all written by one <c>writev()</c>, so the payload is copied once, by the kernel, instead of first into a frame.</para>
 /// <para>The descriptor stays bound to the interface in the network namespace of the thread that opened it.</para>
 /// <para>Offloads (the default, as gVisor and QEMU use them): the descriptor is opened with <c>IFF_VNET_HDR</c> and
 /// <c>TUNSETOFFLOAD</c> tells the kernel we take partial checksums and TCP segmentation offload, so a kernel TCP sender hands
@@ -32,7 +34,7 @@ namespace Rx.Netstack.Devices;
 /// read burst are held, and a run of in-order TCP segments of one flow is delivered as one segment, checksums verified and
 /// made right (<see cref="ReceiveCoalescer"/>, <see cref="SegmentsCoalesced"/>).</para>
 /// </remarks>
-public sealed unsafe class TunDevice : IPacketDevice, IDisposable
+public sealed unsafe class TunDevice : IGatherPacketDevice, IDisposable
 {
     /// <summary>The largest IP packet (a GSO super-packet included) and its virtio-net header.</summary>
     private const int ReadBufferSize = 65536 + VirtioNetHeader.Size;
@@ -57,6 +59,7 @@ public sealed unsafe class TunDevice : IPacketDevice, IDisposable
     private long _transmitDropped;
     private long _gsoPacketsReceived;
     private long _gsoPacketsSent;
+    private long _gatheredPacketsSent;
     private long _receiveDropped;
     /// <summary>Plain mode: the reads of a burst, their in-order TCP segments merged before the stack sees them (null with offloads).</summary>
     private ReceiveCoalescer? _coalescer;
@@ -218,6 +221,9 @@ public sealed unsafe class TunDevice : IPacketDevice, IDisposable
     /// GRO: a run of in-order segments of one flow in one read burst becomes one segment; see the remarks).</summary>
     public long SegmentsCoalesced => _coalescer is null ? 0 : Interlocked.Read(ref _coalescer.SegmentsCoalesced);
 
+    /// <summary>Packets written in pieces through <see cref="TransmitGathered"/> (for tests: the stack used the gather path).</summary>
+    internal long GatheredPacketsSent => Interlocked.Read(ref _gatheredPacketsSent);
+
     /// <summary>Reads dropped instead of delivered: a virtio-net header that is short or malformed (offloads on).</summary>
     public long ReceiveDropped => Interlocked.Read(ref _receiveDropped);
 
@@ -346,9 +352,20 @@ public sealed unsafe class TunDevice : IPacketDevice, IDisposable
         }
     }
 
-    private void Send(ReadOnlyMemory<byte> frame)
+    /// <summary>Writes a packet given in pieces (<see cref="IGatherPacketDevice"/>): one <c>writev()</c> of the headers and the
+    /// payload where the stack keeps it (its send ring), which the kernel copies once, into its own buffer.</summary>
+    public void TransmitGathered(ReadOnlySpan<byte> headers, ReadOnlySpan<byte> payload, ReadOnlySpan<byte> payloadContinued)
     {
-        if (frame.Length > Mtu && !Offloads)
+        Interlocked.Increment(ref _gatheredPacketsSent);
+        Send(headers, payload, payloadContinued);
+    }
+
+    private void Send(ReadOnlyMemory<byte> frame) => Send(frame.Span, [], []);
+
+    private void Send(ReadOnlySpan<byte> headers, ReadOnlySpan<byte> payload, ReadOnlySpan<byte> payloadContinued)
+    {
+        int length = headers.Length + payload.Length + payloadContinued.Length;
+        if (length > Mtu && !Offloads)
         {
             Interlocked.Increment(ref _transmitDropped);
             return;
@@ -359,7 +376,7 @@ public sealed unsafe class TunDevice : IPacketDevice, IDisposable
             if (Offloads)
             {
                 // Only a TCP super-segment may be longer than the MTU: the kernel cuts it (TcpSegmentation).
-                switch (VirtioNetWriter.Write(_fd, frame.Span, ipStart: 0, Mtu, oversize: frame.Length > Mtu, allowSegmentation: true))
+                switch (VirtioNetWriter.Write(_fd, headers, payload, payloadContinued, ipStart: 0, Mtu, oversize: length > Mtu, allowSegmentation: true))
                 {
                     case VirtioWriteResult.WrittenSegmented: Interlocked.Increment(ref _gsoPacketsSent); break;
                     case VirtioWriteResult.TooLong or VirtioWriteResult.NotTaken: Interlocked.Increment(ref _transmitDropped); break;
@@ -367,8 +384,21 @@ public sealed unsafe class TunDevice : IPacketDevice, IDisposable
                 return;
             }
             nint written;
-            fixed (byte* p = frame.Span) written = LinuxNative.Write(_fd, p, (nuint)frame.Length);
-            if (written != frame.Length) Interlocked.Increment(ref _transmitDropped);
+            fixed (byte* h = headers)
+            fixed (byte* p = payload)
+            fixed (byte* q = payloadContinued)
+            {
+                if (payload.IsEmpty && payloadContinued.IsEmpty) written = LinuxNative.Write(_fd, h, (nuint)length);
+                else
+                {
+                    var vectors = stackalloc LinuxNative.IoVector[3];
+                    vectors[0] = new LinuxNative.IoVector { Base = h, Length = (nuint)headers.Length };
+                    vectors[1] = new LinuxNative.IoVector { Base = p, Length = (nuint)payload.Length };
+                    vectors[2] = new LinuxNative.IoVector { Base = q, Length = (nuint)payloadContinued.Length };
+                    written = LinuxNative.WriteVector(_fd, vectors, 3);
+                }
+            }
+            if (written != length) Interlocked.Increment(ref _transmitDropped);
         }
     }
 

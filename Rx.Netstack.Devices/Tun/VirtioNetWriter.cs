@@ -2,7 +2,7 @@ using System.Buffers.Binary;
 
 namespace Rx.Netstack.Devices;
 
-/// <summary>What <see cref="VirtioNetWriter.Write"/> did with a frame.</summary>
+/// <summary>What <c>VirtioNetWriter.Write</c> did with a frame.</summary>
 internal enum VirtioWriteResult
 {
     /// <summary>The kernel took the frame whole.</summary>
@@ -32,50 +32,63 @@ internal static unsafe class VirtioNetWriter
     /// that packet is longer than <paramref name="mtu"/>, so only a TCP super-segment may go (when
     /// <paramref name="allowSegmentation"/>).
     /// </summary>
-    public static VirtioWriteResult Write(int fd, ReadOnlySpan<byte> frame, int ipStart, int mtu, bool oversize, bool allowSegmentation)
+    public static VirtioWriteResult Write(int fd, ReadOnlySpan<byte> frame, int ipStart, int mtu, bool oversize, bool allowSegmentation) =>
+        Write(fd, frame, [], [], ipStart, mtu, oversize, allowSegmentation);
+
+    /// <summary>
+    /// The same for a frame given in pieces (<see cref="IGatherPacketDevice"/>): <paramref name="headers"/> (which must hold the
+    /// IP and transport headers for a checksum or segmentation to be planned), then <paramref name="payload"/> and
+    /// <paramref name="payloadContinued"/>, each its own vector of the one <c>writev()</c>: the payload is not copied.
+    /// </summary>
+    public static VirtioWriteResult Write(int fd, ReadOnlySpan<byte> headers, ReadOnlySpan<byte> payload, ReadOnlySpan<byte> payloadContinued,
+        int ipStart, int mtu, bool oversize, bool allowSegmentation)
     {
-        // Gathered by writev: the virtio-net header, then either the frame as it is (no GSO, checksum complete) or, for a
-        // TCP/UDP packet whose checksum we left to the kernel, a copy of its headers with the pseudo-header sum in the
-        // checksum field and then the rest of the frame.
+        // Gathered by writev: the virtio-net header, then either the headers as they are (no GSO, checksum complete) or, for a
+        // TCP/UDP packet whose checksum we left to the kernel, a copy of them up to the checksum field with the pseudo-header sum
+        // in it and then the rest of the headers; then the payload's pieces.
         byte* header = stackalloc byte[VirtioNetHeader.Size];
         byte* prefix = stackalloc byte[PartialChecksum.MaxPrefixLength];
-        var vectors = stackalloc LinuxNative.IoVector[3];
+        var vectors = stackalloc LinuxNative.IoVector[5];
+        int frameLength = headers.Length + payload.Length + payloadContinued.Length;
         VirtioNetHeader partial = default;
         int prefixLength = 0;
         ushort seed = 0;
-        bool planned = ipStart >= 0 && PartialChecksum.TryPlan(frame, ipStart, out partial, out prefixLength, out seed);
+        bool planned = ipStart >= 0 && PartialChecksum.TryPlan(headers, frameLength, ipStart, out partial, out prefixLength, out seed);
         bool segmented = false;
         if (oversize)
         {
-            if (!allowSegmentation || !planned || !TcpSegmentation.TryPlan(frame, ipStart, mtu, partial, out VirtioNetHeader cut))
+            if (!allowSegmentation || !planned || !TcpSegmentation.TryPlan(headers, frameLength, ipStart, mtu, partial, out VirtioNetHeader cut))
                 return VirtioWriteResult.TooLong;
             partial = cut;
             segmented = true;
         }
         nint written;
-        fixed (byte* p = frame)
+        fixed (byte* h = headers)
+        fixed (byte* p = payload)
+        fixed (byte* q = payloadContinued)
         {
-            int count;
+            int count = 1;
             if (planned)
             {
                 partial.WriteTo(new Span<byte>(header, VirtioNetHeader.Size));
                 var copy = new Span<byte>(prefix, prefixLength);
-                frame[..prefixLength].CopyTo(copy);
+                headers[..prefixLength].CopyTo(copy);
                 BinaryPrimitives.WriteUInt16BigEndian(copy[(prefixLength - 2)..], seed);
-                vectors[1] = new LinuxNative.IoVector { Base = prefix, Length = (nuint)prefixLength };
-                vectors[2] = new LinuxNative.IoVector { Base = p + prefixLength, Length = (nuint)(frame.Length - prefixLength) };
-                count = 3;
+                vectors[count++] = new LinuxNative.IoVector { Base = prefix, Length = (nuint)prefixLength };
+                if (headers.Length > prefixLength)
+                    vectors[count++] = new LinuxNative.IoVector { Base = h + prefixLength, Length = (nuint)(headers.Length - prefixLength) };
             }
             else
             {
                 VirtioNetHeader.Plain.WriteTo(new Span<byte>(header, VirtioNetHeader.Size));
-                vectors[1] = new LinuxNative.IoVector { Base = p, Length = (nuint)frame.Length };
-                count = 2;
+                if (!headers.IsEmpty) vectors[count++] = new LinuxNative.IoVector { Base = h, Length = (nuint)headers.Length };
             }
+            if (!payload.IsEmpty) vectors[count++] = new LinuxNative.IoVector { Base = p, Length = (nuint)payload.Length };
+            if (!payloadContinued.IsEmpty) vectors[count++] = new LinuxNative.IoVector { Base = q, Length = (nuint)payloadContinued.Length };
             vectors[0] = new LinuxNative.IoVector { Base = header, Length = VirtioNetHeader.Size };
             written = LinuxNative.WriteVector(fd, vectors, count);
         }
-        if (written != VirtioNetHeader.Size + frame.Length) return VirtioWriteResult.NotTaken;
+        if (written != VirtioNetHeader.Size + frameLength) return VirtioWriteResult.NotTaken;
         return segmented ? VirtioWriteResult.WrittenSegmented : VirtioWriteResult.Written;
     }
 

@@ -82,6 +82,8 @@ public sealed class TunOffloadTests
         if (offloads)
         {
             Assert.True(rig.Tun.GsoPacketsSent > 0, "no super-segment was sent");
+            // The data segments went out gathered: headers and send-ring spans in one writev, the payload not copied first.
+            Assert.True(rig.Tun.GatheredPacketsSent > 0, "no packet went out through the gather path");
             // Most data left in super-segments: far fewer frames than 1500-byte packets would need.
             long framesOut = rig.Stack.GetStats().FramesOut;
             Assert.True(framesOut < data.Length / 1448 / 2, $"{framesOut} frames out for {data.Length} bytes");
@@ -89,6 +91,7 @@ public sealed class TunOffloadTests
         else
         {
             Assert.Equal(0, rig.Tun.GsoPacketsSent);
+            Assert.Equal(0, rig.Tun.GatheredPacketsSent); // without transmit checksum offload the stack sends whole frames
         }
     }
 }

@@ -96,6 +96,10 @@ internal sealed partial class IpLayer
     /// checksum offload): a TCP packet longer than the MTU goes to it whole instead of being fragmented or dropped.</summary>
     private bool _txSegmentationOffload;
 
+    /// <summary>The device, when it takes packets in pieces (<see cref="IGatherPacketDevice"/>) and the stack may use that: an IP
+    /// medium and transmit checksum offload, so TCP payload goes from the send ring to the device uncopied (null otherwise).</summary>
+    private IGatherPacketDevice? _gather;
+
     /// <summary>The identification of the next IPv4 packet sent.</summary>
     private ushort _nextIpv4Id;
 
@@ -174,6 +178,7 @@ internal sealed partial class IpLayer
             _txSegmentationOffload = _txChecksumOffload && device.TcpSegmentationOffload
                 && (_medium == LinkMedium.Ip || _options.Ethernet.VlanId is null);
             _stack.OnSegmentationOffloadChanged(_txSegmentationOffload ? _deviceMtu : 0);
+            _gather = _txChecksumOffload && _medium == LinkMedium.Ip ? device as IGatherPacketDevice : null;
             _deviceSubscription = device.Received.Subscribe(new DeviceObserver(this, device));
             if (_medium == LinkMedium.Ethernet) _link.OnAttached();
             _multicast.OnAttached(_passes.Now);
@@ -203,6 +208,7 @@ internal sealed partial class IpLayer
         _medium = LinkMedium.Ip;
         _txChecksumOffload = false;
         _txSegmentationOffload = false;
+        _gather = null;
         _stack.OnSegmentationOffloadChanged(0);
     }
 
@@ -361,6 +367,51 @@ internal sealed partial class IpLayer
             return false;
         }
         return v6 ? SendFragmentsV6(source, destination, protocol, payloadLength, mtu) : SendFragmentsV4(packet, payloadLength);
+    }
+
+    /// <summary>
+    /// True when a TCP packet of <paramref name="transportLength"/> bytes to <paramref name="destination"/> may go out with
+    /// <see cref="TransmitGathered"/>: the device takes pieces, the destination is not the stack itself, and the packet needs no
+    /// fragmenting (it fits the MTU, or the device cuts super-segments).
+    /// </summary>
+    public bool CanGather(NetAddress destination, int transportLength) =>
+        _gather is not null
+        && (transportLength + (destination.IsV6 ? Ipv6Header.HeaderLength : Ipv4Header.HeaderLength) <= Mtu || _txSegmentationOffload)
+        && !IsLocalAddress(destination);
+
+    /// <summary>
+    /// Sends a TCP packet whose <paramref name="headerLength"/>-byte header is written at <see cref="TransmitPayload"/> (its
+    /// checksum left to the device) and whose payload is <paramref name="payload"/> then <paramref name="payloadContinued"/>, in
+    /// place wherever they are (the send ring): the IP header goes in front of the TCP header and the device gets the pieces
+    /// (<see cref="IGatherPacketDevice"/>). Only after <see cref="CanGather"/> said yes for this packet.
+    /// </summary>
+    public bool TransmitGathered(NetAddress source, NetAddress destination, int headerLength, ReadOnlySpan<byte> payload,
+        ReadOnlySpan<byte> payloadContinued, bool dontFragment, byte ecn)
+    {
+        IGatherPacketDevice? device = _gather;
+        Debug.Assert(device is not null, "CanGather said yes");
+        int transportLength = headerLength + payload.Length + payloadContinued.Length;
+        bool v6 = destination.IsV6;
+        int ipHeaderLength = v6 ? Ipv6Header.HeaderLength : Ipv4Header.HeaderLength;
+        Span<byte> headers = _tx.Array.AsSpan(HeaderRoom - ipHeaderLength, ipHeaderLength + headerLength);
+        _counters.CountBytesOut(IpProtocol.Tcp, transportLength);
+        if (v6)
+            Ipv6Header.Emit(headers, new Ipv6Header(source, destination, IpProtocol.Tcp, _options.DefaultTimeToLive, TrafficClass: ecn), transportLength);
+        else
+            Ipv4Header.Emit(headers, new Ipv4Header(source, destination, IpProtocol.Tcp, _options.DefaultTimeToLive, _nextIpv4Id++,
+                DontFragment: dontFragment, TypeOfService: ecn), transportLength);
+        _counters.FramesOut++;
+        _counters.BytesOut += ipHeaderLength + transportLength;
+        try
+        {
+            device.TransmitGathered(headers, payload, payloadContinued);
+        }
+        catch (Exception)
+        {
+            _counters.SubscriberFaults++;
+            return false;
+        }
+        return true;
     }
 
     /// <summary>Sends a whole IP packet that is already built (raw sockets).</summary>

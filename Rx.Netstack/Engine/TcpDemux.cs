@@ -462,6 +462,16 @@ internal sealed partial class TcpDemux : TransportDemux
         {
             Span<byte> segment = Ip.TransmitPayload;
             int headerLength = header.Length;
+            if (payloadLength > 0 && Ip.CanGather(tcb.Remote.Address, headerLength + payloadLength))
+            {
+                // The device takes the payload where it is, in the send ring: only the headers are written here.
+                TcpHeader.Emit(segment, header, payloadLength, tcb.Local.Address, tcb.Remote.Address, computeChecksum: false);
+                tcb.GetPayloadSpans(out ReadOnlySpan<byte> first, out ReadOnlySpan<byte> second);
+                Counters.TcpOut++;
+                Ip.TransmitGathered(tcb.Local.Address, tcb.Remote.Address, headerLength, first, second, tcb.DontFragment,
+                    ecn: tcb.SendEcnCapable ? TcpEcn.Ect0 : TcpEcn.NotEct);
+                continue;
+            }
             tcb.CopyPayload(segment.Slice(headerLength, payloadLength));
             int length = TcpHeader.Emit(segment, header, payloadLength, tcb.Local.Address, tcb.Remote.Address, computeChecksum: !Ip.TransmitChecksumOffload);
             Counters.TcpOut++;

@@ -78,6 +78,23 @@ internal sealed class ByteRing
         buffer.AsSpan(0, destination.Length - first).CopyTo(destination[first..]);
     }
 
+    /// <summary>
+    /// The <paramref name="length"/> bytes at <paramref name="offset"/> in place, without copying: <paramref name="first"/> up to the
+    /// end of the array and <paramref name="second"/> from its start (empty unless the range wraps). Valid until the ring changes.
+    /// </summary>
+    public void GetSpans(int offset, int length, out ReadOnlySpan<byte> first, out ReadOnlySpan<byte> second)
+    {
+        if (offset < 0 || length < 0 || length > _count - offset)
+            throw new ArgumentOutOfRangeException(nameof(offset), "The range is not in the ring.");
+        first = second = default;
+        if (length == 0) return;
+        byte[] buffer = _buffer!;
+        int start = (_head + offset) % Capacity;
+        int firstLength = Math.Min(length, Capacity - start);
+        first = buffer.AsSpan(start, firstLength);
+        second = buffer.AsSpan(0, length - firstLength);
+    }
+
     /// <summary>Copies out and consumes up to <c>destination.Length</c> bytes.</summary>
     public int Read(Span<byte> destination)
     {

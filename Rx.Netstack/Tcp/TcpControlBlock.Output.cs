@@ -50,6 +50,14 @@ internal sealed partial class TcpControlBlock
         _snd.Buffer.CopyTo(_snd.LastPayloadOffset, destination[.._snd.LastPayloadLength]);
     }
 
+    /// <summary>
+    /// The payload of the segment last returned by <see cref="TryGetSegment"/> in place in the send ring (two runs when it wraps),
+    /// for a device that writes it out itself (<see cref="IGatherPacketDevice"/>). Valid until the ring changes: the engine hands
+    /// them to the device within the same pass, before any ACK can discard the bytes or a write append to them.
+    /// </summary>
+    public void GetPayloadSpans(out ReadOnlySpan<byte> first, out ReadOnlySpan<byte> second) =>
+        _snd.Buffer.GetSpans(_snd.LastPayloadOffset, _snd.LastPayloadLength, out first, out second);
+
     private static bool Nothing(out TcpHeader header)
     {
         header = default;
