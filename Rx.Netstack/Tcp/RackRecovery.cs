@@ -579,8 +579,9 @@ internal sealed class RackRecovery : ILossRecovery
     /// <summary>
     /// The whole episode was needless (D-SACKs for all its retransmissions, or the Eifel test): nothing of it was lost.
     /// <paramref name="reordered"/>: in a fast recovery the timestamps showed the original arrived before its resend, so it
-    /// was overtaken — reordering seen (as Linux's partial undo on tcp_packet_delayed; after a timeout it was a delay). A D-SACK undo does not say so: a lost ACK that hid a
-    /// SACK makes the same needless resend (RFC 8985 §6.2 step 3 takes only an original delivered below RACK.fack).
+    /// was overtaken — reordering seen (as Linux's partial undo on tcp_packet_delayed; after a timeout it was a delay).
+    /// A D-SACK undo does not say so: a lost ACK that hid a SACK makes the same needless resend (RFC 8985 §6.2 step 3 takes
+    /// only an original delivered below RACK.fack).
     /// </summary>
     private LossRecoveryActions EndEpisodeUndone(bool reordered)
     {
