@@ -341,15 +341,8 @@ internal sealed partial class IpLayer
     {
         if (hopLimit == 0) hopLimit = _options.DefaultTimeToLive; // 0: the stack's default (a multicast send passes its own)
         bool v6 = destination.IsV6;
-        int headerLength = v6 ? Ipv6Header.HeaderLength : Ipv4Header.HeaderLength;
-        int start = HeaderRoom - headerLength;
-        Span<byte> packet = _tx.Array.AsSpan(start, headerLength + payloadLength);
-        _counters.CountBytesOut(protocol, payloadLength);
-        if (v6)
-            Ipv6Header.Emit(packet, new Ipv6Header(source, destination, protocol, hopLimit, TrafficClass: ecn), payloadLength);
-        else
-            Ipv4Header.Emit(packet, new Ipv4Header(source, destination, protocol, hopLimit, _nextIpv4Id++, DontFragment: dontFragment,
-                TypeOfService: ecn), payloadLength);
+        int headerLength = EmitIpHeader(source, destination, protocol, payloadLength, dontFragment, ecn, hopLimit);
+        Span<byte> packet = _tx.Array.AsSpan(HeaderRoom - headerLength, headerLength + payloadLength);
 
         if (IsLocalAddress(destination))
         {
@@ -367,6 +360,25 @@ internal sealed partial class IpLayer
             return false;
         }
         return v6 ? SendFragmentsV6(source, destination, protocol, payloadLength, mtu) : SendFragmentsV4(packet, payloadLength);
+    }
+
+    /// <summary>
+    /// Writes the IP header in front of the <paramref name="payloadLength"/>-byte upper-layer packet at
+    /// <see cref="TransmitPayload"/> and counts the packet's bytes out; returns the header's length.
+    /// </summary>
+    private int EmitIpHeader(NetAddress source, NetAddress destination, IpProtocol protocol, int payloadLength, bool dontFragment,
+        byte ecn, byte hopLimit)
+    {
+        bool v6 = destination.IsV6;
+        int headerLength = v6 ? Ipv6Header.HeaderLength : Ipv4Header.HeaderLength;
+        Span<byte> header = _tx.Array.AsSpan(HeaderRoom - headerLength, headerLength);
+        _counters.CountBytesOut(protocol, payloadLength);
+        if (v6)
+            Ipv6Header.Emit(header, new Ipv6Header(source, destination, protocol, hopLimit, TrafficClass: ecn), payloadLength);
+        else
+            Ipv4Header.Emit(header, new Ipv4Header(source, destination, protocol, hopLimit, _nextIpv4Id++, DontFragment: dontFragment,
+                TypeOfService: ecn), payloadLength);
+        return headerLength;
     }
 
     /// <summary>
@@ -391,15 +403,8 @@ internal sealed partial class IpLayer
         IGatherPacketDevice? device = _gather;
         Debug.Assert(device is not null, "CanGather said yes");
         int transportLength = headerLength + payload.Length + payloadContinued.Length;
-        bool v6 = destination.IsV6;
-        int ipHeaderLength = v6 ? Ipv6Header.HeaderLength : Ipv4Header.HeaderLength;
+        int ipHeaderLength = EmitIpHeader(source, destination, IpProtocol.Tcp, transportLength, dontFragment, ecn, _options.DefaultTimeToLive);
         Span<byte> headers = _tx.Array.AsSpan(HeaderRoom - ipHeaderLength, ipHeaderLength + headerLength);
-        _counters.CountBytesOut(IpProtocol.Tcp, transportLength);
-        if (v6)
-            Ipv6Header.Emit(headers, new Ipv6Header(source, destination, IpProtocol.Tcp, _options.DefaultTimeToLive, TrafficClass: ecn), transportLength);
-        else
-            Ipv4Header.Emit(headers, new Ipv4Header(source, destination, IpProtocol.Tcp, _options.DefaultTimeToLive, _nextIpv4Id++,
-                DontFragment: dontFragment, TypeOfService: ecn), transportLength);
         _counters.FramesOut++;
         _counters.BytesOut += ipHeaderLength + transportLength;
         try

@@ -68,14 +68,9 @@ internal sealed class ByteRing
     /// <summary>Copies <c>destination.Length</c> bytes starting at <paramref name="offset"/> without consuming them.</summary>
     public void CopyTo(int offset, Span<byte> destination)
     {
-        if (offset < 0 || destination.Length > _count - offset)
-            throw new ArgumentOutOfRangeException(nameof(offset), "The range is not in the ring.");
-        if (destination.IsEmpty) return;
-        byte[] buffer = _buffer!;
-        int start = (_head + offset) % Capacity;
-        int first = Math.Min(destination.Length, Capacity - start);
-        buffer.AsSpan(start, first).CopyTo(destination);
-        buffer.AsSpan(0, destination.Length - first).CopyTo(destination[first..]);
+        GetSpans(offset, destination.Length, out ReadOnlySpan<byte> first, out ReadOnlySpan<byte> second);
+        first.CopyTo(destination);
+        second.CopyTo(destination[first.Length..]);
     }
 
     /// <summary>
