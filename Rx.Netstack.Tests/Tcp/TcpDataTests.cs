@@ -345,4 +345,27 @@ public class TcpDataTests
         c.Expect(25, Check.Seq(2241), Check.PayloadLength(220));
         Assert.Equal(1240, c.Tcb.GetInfo(c.Now).MaxSegmentSize);
     }
+
+    [Fact]
+    public void The_peers_resend_that_fills_its_own_hole_sets_the_window_and_the_sender_keeps_inside_the_edge_it_advertised()
+    {
+        var c = EstablishedClient(window: 8760);
+        c.Send(20, Seg(TcpFlags.Ack, 3001, 1001, 8760), Bytes(100));
+        // The peer's next 100 bytes are lost; the 100 after them arrive out of order and are the latest segment: SND.WL1 = 3201.
+        c.Send(21, Seg(TcpFlags.Ack, 3201, 1001, 8760), Bytes(100, 2));
+        c.TakeAll(21); // the ACKs of both
+        c.Do(30, t => Assert.Equal(1460, t.Send(Bytes(1460, 3))));
+        c.Expect(30, Check.Seq(1001), Check.PayloadLength(1460));
+
+        // The peer's resend fills its hole. It acknowledges our segment and offers two segments beyond it: the right edge is
+        // 2461 + 2920 = 5381. Its sequence number is below SND.WL1, so the RFC 9293 test alone would keep the old window of
+        // 8760, and SND.UNA moving on under it would put our edge at 11221.
+        c.Send(40, Seg(TcpFlags.Ack, 3101, 2461, 2920), Bytes(100, 1));
+        c.TakeAll(40); // its ACK
+        c.Do(50, t => t.Send(Bytes(10_000, 4)));
+        List<Emitted> sent = c.TakeAll(50).Where(e => e.Payload.Length > 0).ToList();
+        Assert.Equal(2, sent.Count);
+        Assert.Equal(5381u, sent.Max(e => e.Header.Sequence.Value + (uint)e.Payload.Length));
+        Assert.Equal(2920, c.Tcb.GetInfo(c.Now).SendWindow);
+    }
 }

@@ -401,7 +401,8 @@ internal sealed partial class TcpControlBlock
         if (ack >= _snd.Una)
         {
             int scaledWindow = h.Window << _snd.WindowScale;
-            if (ack > _snd.Una)
+            bool advances = ack > _snd.Una;
+            if (advances)
             {
                 OnNewAck(now, h, ack);
             }
@@ -414,8 +415,13 @@ internal sealed partial class TcpControlBlock
                 if (duplicate) OnDuplicateAck(now);
             }
 
-            // Window update, guarded by SND.WL1/SND.WL2 against old segments (RFC 9293 §3.10.7.4).
-            if (_snd.Wl1 < h.Sequence || (_snd.Wl1 == h.Sequence && _snd.Wl2 <= ack))
+            // Window update, guarded by SND.WL1/SND.WL2 against old segments (RFC 9293 §3.10.7.4) — and taken from every
+            // segment whose ACK moves SND.UNA on, as Linux's tcp_may_update_window does. The window counts from that ACK:
+            // skipped, SND.UNA would advance under the old SND.WND and carry our right edge (SND.UNA + SND.WND) past the one
+            // the peer advertised, into data it must drop. The segment that does this is the peer's resend that fills a
+            // hole in its own data: it carries the newest ACK, but a sequence number below SND.WL1, which the peer's
+            // segments after the hole set.
+            if (advances || _snd.Wl1 < h.Sequence || (_snd.Wl1 == h.Sequence && _snd.Wl2 <= ack))
             {
                 _snd.Window = scaledWindow;
                 _snd.Wl1 = h.Sequence;
