@@ -49,14 +49,10 @@ public sealed unsafe class TapDevice : IPacketDevice, IDisposable
 
     private readonly Subject<ReadOnlyMemory<byte>> _received = new();
     private readonly TransmitObserver _transmit;
-    private readonly Lock _descriptorGate = new();
-    private readonly Thread _reader;
-    private readonly int _wakeWrite;
-    private readonly int _wakeRead;
-    private int _fd;
-    private volatile bool _stopping;
-    private int _disposeStarted;
-    private bool _closed;
+    /// <summary>The TAP descriptor, its wake pipe and the reader thread.</summary>
+    private readonly DeviceDescriptor _descriptor;
+    /// <summary>The reader's buffer: super-frames of 8 KiB or more are handed to the stack in it, not copied.</summary>
+    private readonly DeviceReadBuffer _readBuffer = new();
     private long _transmitDropped;
     /// <summary>Reads with a malformed virtio-net header or a wrong unchecked checksum (<see cref="ReceiveDropped"/>).</summary>
     private long _receiveDropped;
@@ -65,17 +61,15 @@ public sealed unsafe class TapDevice : IPacketDevice, IDisposable
     /// <summary>TCP super-segments the kernel took to cut (<see cref="GsoPacketsSent"/>).</summary>
     private long _gsoPacketsSent;
 
-    private TapDevice(int fd, string name, int mtu, int wakeRead, int wakeWrite, string? offloadsOffReason)
+    private TapDevice(DeviceDescriptor descriptor, string name, int mtu, string? offloadsOffReason)
     {
-        _fd = fd;
+        _descriptor = descriptor;
         Name = name;
         Mtu = mtu;
         Offloads = offloadsOffReason is null;
         OffloadsOffReason = offloadsOffReason;
-        _wakeRead = wakeRead;
-        _wakeWrite = wakeWrite;
         _transmit = new TransmitObserver(this);
-        _reader = new Thread(ReadLoop) { IsBackground = true, Name = $"tap {name} reader" };
+        Debug.Assert(DeviceReadBuffer.Size >= ReadBufferSize, "a read buffer holds the largest read");
     }
 
     /// <summary>
@@ -108,23 +102,19 @@ public sealed unsafe class TapDevice : IPacketDevice, IDisposable
             else (fd, offloadsOffReason) = TryOpenWithOffloads(name, out actualName);
         }
         if (fd < 0) fd = OpenDescriptor(name, LinuxNative.IFF_TAP | LinuxNative.IFF_NO_PI, out actualName);
-        int* pipe = stackalloc int[2] { -1, -1 };
+        int mtu;
         try
         {
-            int mtu = InterfaceRequests.ReadMtu(actualName);
-            if (LinuxNative.Pipe2(pipe, LinuxNative.O_CLOEXEC | LinuxNative.O_NONBLOCK) < 0)
-                throw TunDeviceException.ForFailedCall("pipe2", name, Marshal.GetLastPInvokeError());
-            var device = new TapDevice(fd, actualName, mtu, pipe[0], pipe[1], offloadsOffReason);
-            device._reader.Start();
-            return device;
+            mtu = InterfaceRequests.ReadMtu(actualName);
         }
         catch
         {
             LinuxNative.Close(fd);
-            if (pipe[0] >= 0) LinuxNative.Close(pipe[0]);
-            if (pipe[1] >= 0) LinuxNative.Close(pipe[1]);
             throw;
         }
+        var device = new TapDevice(DeviceDescriptor.Create("TAP", actualName, fd), actualName, mtu, offloadsOffReason);
+        device._descriptor.StartReader(device.ReadBurst, device._received);
+        return device;
     }
 
     /// <summary>A descriptor bound to the TAP interface with <paramref name="flags"/>; throws on failure.</summary>
@@ -215,48 +205,19 @@ public sealed unsafe class TapDevice : IPacketDevice, IDisposable
     public long TransmitDropped => Interlocked.Read(ref _transmitDropped);
 
     /// <summary>True while the reader thread runs (for tests: it must end on <see cref="Dispose"/>).</summary>
-    internal bool IsReaderRunning => _reader.IsAlive;
+    internal bool IsReaderRunning => _descriptor.IsReaderRunning;
 
     /// <summary>Stops the reader thread, closes the descriptor (a TAP interface it created goes with it) and completes
     /// <see cref="Received"/>.</summary>
-    public void Dispose()
-    {
-        if (Interlocked.Exchange(ref _disposeStarted, 1) != 0) return;
-        _stopping = true;
-        lock (_descriptorGate)
-        {
-            byte one = 1;
-            if (!_closed) LinuxNative.Write(_wakeWrite, &one, 1);
-        }
-        if (Thread.CurrentThread != _reader && _reader.Join(TimeSpan.FromSeconds(10))) CloseDescriptors();
-    }
-
-    private void ReadLoop()
-    {
-        // Super-frames of 8 KiB or more are handed to the stack in their buffer, not copied (DeviceReadBuffer).
-        var buffer = new DeviceReadBuffer();
-        Debug.Assert(DeviceReadBuffer.Size >= ReadBufferSize, "a read buffer holds the largest read");
-        Exception? failure;
-        try
-        {
-            failure = DescriptorReader.Run("TAP", Name, _fd, _wakeRead, () => _stopping, () => ReadBurst(buffer));
-        }
-        catch (Exception e)
-        {
-            failure = e; // a subscriber threw: the device cannot go on delivering
-        }
-        if (_stopping) CloseDescriptors();
-        if (failure is not null && !_stopping) _received.OnError(failure);
-        else _received.OnCompleted();
-    }
+    public void Dispose() => _descriptor.Stop();
 
     /// <summary>Reads queued frames until EAGAIN (bounded); null, or why reading must stop.</summary>
-    private TunDeviceException? ReadBurst(DeviceReadBuffer buffer)
+    private TunDeviceException? ReadBurst()
     {
-        for (int i = 0; i < MaxReadsPerPoll && !_stopping; i++)
+        for (int i = 0; i < MaxReadsPerPoll && !_descriptor.Stopping; i++)
         {
-            int n = DescriptorReader.ReadOne("TAP", Name, _fd, buffer.Span[..ReadBufferSize], out TunDeviceException? failure);
-            if (n > 0) Deliver(buffer, n);
+            int n = _descriptor.ReadOne(_readBuffer.Span[..ReadBufferSize], out TunDeviceException? failure);
+            if (n > 0) Deliver(_readBuffer, n);
             else if (n < 0) return failure;
         }
         return null;
@@ -335,19 +296,6 @@ public sealed unsafe class TapDevice : IPacketDevice, IDisposable
         return Checksum.Verify(transport, Checksum.PseudoHeader(source, destination, (IpProtocol)protocol, transport.Length));
     }
 
-    private void CloseDescriptors()
-    {
-        lock (_descriptorGate)
-        {
-            if (_closed) return;
-            _closed = true;
-            LinuxNative.Close(_fd);
-            LinuxNative.Close(_wakeRead);
-            LinuxNative.Close(_wakeWrite);
-            _fd = -1;
-        }
-    }
-
     private void Send(ReadOnlyMemory<byte> frame)
     {
         int ipStart = IpStart(frame.Span);
@@ -357,13 +305,14 @@ public sealed unsafe class TapDevice : IPacketDevice, IDisposable
             Interlocked.Increment(ref _transmitDropped);
             return;
         }
-        lock (_descriptorGate) // so a concurrent Dispose cannot close (and the fd number be reused) mid-write
+        lock (_descriptor.Gate) // so a concurrent Dispose cannot close (and the fd number be reused) mid-write
         {
-            if (_closed || _stopping) return;
+            if (!_descriptor.CanWrite) return;
+            int fd = _descriptor.Fd;
             if (Offloads)
             {
                 // Only an untagged frame with a TCP super-segment may be longer: the kernel cuts it (TcpSegmentation).
-                switch (VirtioNetWriter.Write(_fd, frame.Span, ipStart, Mtu, oversize, allowSegmentation: ipStart == EthernetHeaderLength))
+                switch (VirtioNetWriter.Write(fd, frame.Span, ipStart, Mtu, oversize, allowSegmentation: ipStart == EthernetHeaderLength))
                 {
                     case VirtioWriteResult.WrittenSegmented: Interlocked.Increment(ref _gsoPacketsSent); break;
                     case VirtioWriteResult.TooLong or VirtioWriteResult.NotTaken: Interlocked.Increment(ref _transmitDropped); break;
@@ -371,7 +320,7 @@ public sealed unsafe class TapDevice : IPacketDevice, IDisposable
                 return;
             }
             nint written;
-            fixed (byte* p = frame.Span) written = LinuxNative.Write(_fd, p, (nuint)frame.Length);
+            fixed (byte* p = frame.Span) written = LinuxNative.Write(fd, p, (nuint)frame.Length);
             if (written != frame.Length) Interlocked.Increment(ref _transmitDropped);
         }
     }

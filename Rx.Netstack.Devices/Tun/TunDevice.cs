@@ -48,14 +48,10 @@ public sealed unsafe class TunDevice : IGatherPacketDevice, IDisposable
 
     private readonly Subject<ReadOnlyMemory<byte>> _received = new();
     private readonly TransmitObserver _transmit;
-    private readonly Lock _descriptorGate = new();
-    private readonly Thread _reader;
-    private readonly int _wakeWrite;
-    private readonly int _wakeRead;
-    private int _fd;
-    private volatile bool _stopping;
-    private int _disposeStarted;
-    private bool _closed;
+    /// <summary>The TUN descriptor, its wake pipe and the reader thread.</summary>
+    private readonly DeviceDescriptor _descriptor;
+    /// <summary>The reader's buffer: super-packets of 8 KiB or more are handed to the stack in it, not copied.</summary>
+    private readonly DeviceReadBuffer _readBuffer = new();
     private long _transmitDropped;
     private long _gsoPacketsReceived;
     private long _gsoPacketsSent;
@@ -64,18 +60,16 @@ public sealed unsafe class TunDevice : IGatherPacketDevice, IDisposable
     /// <summary>Plain mode: the reads of a burst, their in-order TCP segments merged before the stack sees them (null with offloads).</summary>
     private ReceiveCoalescer? _coalescer;
 
-    private TunDevice(int fd, string name, int mtu, int wakeRead, int wakeWrite, string? offloadsOffReason)
+    private TunDevice(DeviceDescriptor descriptor, string name, int mtu, string? offloadsOffReason)
     {
-        _fd = fd;
+        _descriptor = descriptor;
         Name = name;
         Mtu = mtu;
         Offloads = offloadsOffReason is null;
         OffloadsOffReason = offloadsOffReason;
-        _wakeRead = wakeRead;
-        _wakeWrite = wakeWrite;
         _transmit = new TransmitObserver(this);
         _coalescer = Offloads ? null : new ReceiveCoalescer();
-        _reader = new Thread(ReadLoop) { IsBackground = true, Name = $"tun {name} reader" };
+        Debug.Assert(DeviceReadBuffer.Size >= ReadBufferSize, "a read buffer holds the largest read");
     }
 
     /// <summary>
@@ -112,31 +106,26 @@ public sealed unsafe class TunDevice : IGatherPacketDevice, IDisposable
             else (fd, offloadsOffReason) = TryOpenWithOffloads(name, flags, out actualName);
         }
         if (fd < 0) fd = OpenPlain(name, flags, out actualName);
-        int* pipe = stackalloc int[2] { -1, -1 };
+        int mtu;
         try
         {
-            int mtu = ReadMtu(actualName);
-            if (LinuxNative.Pipe2(pipe, LinuxNative.O_CLOEXEC | LinuxNative.O_NONBLOCK) < 0)
-                throw TunDeviceException.ForFailedCall("pipe2", name, Marshal.GetLastPInvokeError());
-
-            var device = new TunDevice(fd, actualName, mtu, pipe[0], pipe[1], offloadsOffReason);
-            device._reader.Start();
-            return device;
+            mtu = InterfaceRequests.ReadMtu(actualName);
         }
         catch
         {
             LinuxNative.Close(fd);
-            if (pipe[0] >= 0) LinuxNative.Close(pipe[0]);
-            if (pipe[1] >= 0) LinuxNative.Close(pipe[1]);
             throw;
         }
+        var device = new TunDevice(DeviceDescriptor.Create("TUN", actualName, fd), actualName, mtu, offloadsOffReason);
+        device._descriptor.StartReader(device.ReadBurst, device._received);
+        return device;
     }
 
     /// <summary>A descriptor bound to the interface without virtio-net headers (<c>IFF_TUN | IFF_NO_PI</c>); throws on failure.</summary>
     private static int OpenPlain(string name, short flags, out string actualName)
     {
         int fd = OpenDescriptor(name);
-        var request = NewRequest(name);
+        var request = InterfaceRequests.For(name);
         request.Flags = (short)(LinuxNative.IFF_TUN | LinuxNative.IFF_NO_PI | flags);
         if (LinuxNative.Ioctl(fd, LinuxNative.TUNSETIFF, &request) < 0)
         {
@@ -144,7 +133,7 @@ public sealed unsafe class TunDevice : IGatherPacketDevice, IDisposable
             LinuxNative.Close(fd);
             throw TunDeviceException.ForFailedCall("ioctl TUNSETIFF", name, errno);
         }
-        actualName = NameOf(request); // the kernel fills in patterns such as "tun%d"
+        actualName = InterfaceRequests.NameOf(request); // the kernel fills in patterns such as "tun%d"
         return fd;
     }
 
@@ -157,7 +146,7 @@ public sealed unsafe class TunDevice : IGatherPacketDevice, IDisposable
     {
         actualName = name;
         int fd = OpenDescriptor(name);
-        var request = NewRequest(name);
+        var request = InterfaceRequests.For(name);
         request.Flags = (short)(LinuxNative.IFF_TUN | LinuxNative.IFF_NO_PI | LinuxNative.IFF_VNET_HDR | flags);
         if (LinuxNative.Ioctl(fd, LinuxNative.TUNSETIFF, &request) < 0)
         {
@@ -172,7 +161,7 @@ public sealed unsafe class TunDevice : IGatherPacketDevice, IDisposable
             LinuxNative.Close(fd);
             return (-1, why);
         }
-        actualName = NameOf(request);
+        actualName = InterfaceRequests.NameOf(request);
         return (fd, null);
     }
 
@@ -232,52 +221,16 @@ public sealed unsafe class TunDevice : IGatherPacketDevice, IDisposable
     public long TransmitDropped => Interlocked.Read(ref _transmitDropped);
 
     /// <summary>True while the reader thread runs (for tests: it must end on <see cref="Dispose"/>).</summary>
-    internal bool IsReaderRunning => _reader.IsAlive;
+    internal bool IsReaderRunning => _descriptor.IsReaderRunning;
 
     /// <summary>Stops the reader thread, closes the descriptor and completes <see cref="Received"/>.</summary>
-    public void Dispose()
-    {
-        if (Interlocked.Exchange(ref _disposeStarted, 1) != 0) return;
-        _stopping = true;
-        lock (_descriptorGate)
-        {
-            byte one = 1;
-            if (!_closed) LinuxNative.Write(_wakeWrite, &one, 1);
-        }
-        if (Thread.CurrentThread != _reader)
-        {
-            // The reader wakes at once. If a subscriber is stuck in OnNext, the reader closes the descriptors
-            // itself when it gets out (never close under it: the numbers could be reused while it still polls).
-            if (_reader.Join(TimeSpan.FromSeconds(10))) CloseDescriptors();
-        }
-    }
-
-    private void ReadLoop()
-    {
-        // Super-packets of 8 KiB or more are handed to the stack in their buffer, not copied (DeviceReadBuffer).
-        var buffer = new DeviceReadBuffer();
-        Debug.Assert(DeviceReadBuffer.Size >= ReadBufferSize, "a read buffer holds the largest read");
-        Exception? failure;
-        try
-        {
-            failure = DescriptorReader.Run("TUN", Name, _fd, _wakeRead, () => _stopping, () => ReadBurst(buffer));
-        }
-        catch (Exception e)
-        {
-            failure = e; // a subscriber threw: the device cannot go on delivering
-        }
-
-        // Stopping: close here too, in case Dispose was called by a subscriber on this very thread (it cannot join).
-        if (_stopping) CloseDescriptors();
-        if (failure is not null && !_stopping) _received.OnError(failure);
-        else _received.OnCompleted();
-    }
+    public void Dispose() => _descriptor.Stop();
 
     /// <summary>
     /// Reads what the kernel has queued, up to <see cref="MaxReadsPerPoll"/> packets, until the descriptor (non-blocking)
     /// says EAGAIN: under load one poll() serves a burst of packets instead of one each. Null, or why reading must stop.
     /// </summary>
-    private TunDeviceException? ReadBurst(DeviceReadBuffer buffer)
+    private TunDeviceException? ReadBurst()
     {
         if (_coalescer is { } coalescer)
         {
@@ -285,10 +238,10 @@ public sealed unsafe class TunDevice : IGatherPacketDevice, IDisposable
             try { return ReadBurstInto(coalescer); }
             finally { coalescer.Flush(_received); }
         }
-        for (int i = 0; i < MaxReadsPerPoll && !_stopping; i++)
+        for (int i = 0; i < MaxReadsPerPoll && !_descriptor.Stopping; i++)
         {
-            int n = DescriptorReader.ReadOne("TUN", Name, _fd, buffer.Span[..ReadBufferSize], out TunDeviceException? failure);
-            if (n > 0) Deliver(buffer, n);
+            int n = _descriptor.ReadOne(_readBuffer.Span[..ReadBufferSize], out TunDeviceException? failure);
+            if (n > 0) Deliver(_readBuffer, n);
             else if (n < 0) return failure; // null: drained, back to poll()
         }
         return null; // bounded: poll() again, which also sees the wake pipe
@@ -304,7 +257,7 @@ public sealed unsafe class TunDevice : IGatherPacketDevice, IDisposable
     /// <summary>Reads a burst into <paramref name="coalescer"/> (plain mode), as <see cref="ReadBurst"/> does.</summary>
     private TunDeviceException? ReadBurstInto(ReceiveCoalescer coalescer)
     {
-        for (int i = 0; i < MaxReadsPerPoll && !_stopping; i++)
+        for (int i = 0; i < MaxReadsPerPoll && !_descriptor.Stopping; i++)
         {
             Span<byte> room = coalescer.NextReadBuffer;
             if (room.IsEmpty)
@@ -312,7 +265,7 @@ public sealed unsafe class TunDevice : IGatherPacketDevice, IDisposable
                 coalescer.Flush(_received);
                 room = coalescer.NextReadBuffer;
             }
-            int n = DescriptorReader.ReadOne("TUN", Name, _fd, room, out TunDeviceException? failure);
+            int n = _descriptor.ReadOne(room, out TunDeviceException? failure);
             if (n > 0) coalescer.Commit(n);
             else if (n < 0) return failure;
         }
@@ -339,19 +292,6 @@ public sealed unsafe class TunDevice : IGatherPacketDevice, IDisposable
         buffer.Deliver(_received, VirtioNetHeader.Size, length - VirtioNetHeader.Size);
     }
 
-    private void CloseDescriptors()
-    {
-        lock (_descriptorGate)
-        {
-            if (_closed) return;
-            _closed = true;
-            LinuxNative.Close(_fd);
-            LinuxNative.Close(_wakeRead);
-            LinuxNative.Close(_wakeWrite);
-            _fd = -1;
-        }
-    }
-
     /// <summary>Writes a packet given in pieces (<see cref="IGatherPacketDevice"/>): one <c>writev()</c> of the headers and the
     /// payload where the stack keeps it (its send ring), which the kernel copies once, into its own buffer.</summary>
     public void TransmitGathered(ReadOnlySpan<byte> headers, ReadOnlySpan<byte> payload, ReadOnlySpan<byte> payloadContinued)
@@ -370,13 +310,14 @@ public sealed unsafe class TunDevice : IGatherPacketDevice, IDisposable
             Interlocked.Increment(ref _transmitDropped);
             return;
         }
-        lock (_descriptorGate) // so a concurrent Dispose cannot close (and the fd number be reused) mid-write
+        lock (_descriptor.Gate) // so a concurrent Dispose cannot close (and the fd number be reused) mid-write
         {
-            if (_closed || _stopping) return;
+            if (!_descriptor.CanWrite) return;
+            int fd = _descriptor.Fd;
             if (Offloads)
             {
                 // Only a TCP super-segment may be longer than the MTU: the kernel cuts it (TcpSegmentation).
-                switch (VirtioNetWriter.Write(_fd, headers, payload, payloadContinued, ipStart: 0, Mtu, oversize: length > Mtu, allowSegmentation: true))
+                switch (VirtioNetWriter.Write(fd, headers, payload, payloadContinued, ipStart: 0, Mtu, oversize: length > Mtu, allowSegmentation: true))
                 {
                     case VirtioWriteResult.WrittenSegmented: Interlocked.Increment(ref _gsoPacketsSent); break;
                     case VirtioWriteResult.TooLong or VirtioWriteResult.NotTaken: Interlocked.Increment(ref _transmitDropped); break;
@@ -388,51 +329,17 @@ public sealed unsafe class TunDevice : IGatherPacketDevice, IDisposable
             fixed (byte* p = payload)
             fixed (byte* q = payloadContinued)
             {
-                if (payload.IsEmpty && payloadContinued.IsEmpty) written = LinuxNative.Write(_fd, h, (nuint)length);
+                if (payload.IsEmpty && payloadContinued.IsEmpty) written = LinuxNative.Write(fd, h, (nuint)length);
                 else
                 {
                     var vectors = stackalloc LinuxNative.IoVector[3];
                     vectors[0] = new LinuxNative.IoVector { Base = h, Length = (nuint)headers.Length };
                     vectors[1] = new LinuxNative.IoVector { Base = p, Length = (nuint)payload.Length };
                     vectors[2] = new LinuxNative.IoVector { Base = q, Length = (nuint)payloadContinued.Length };
-                    written = LinuxNative.WriteVector(_fd, vectors, 3);
+                    written = LinuxNative.WriteVector(fd, vectors, 3);
                 }
             }
             if (written != length) Interlocked.Increment(ref _transmitDropped);
-        }
-    }
-
-    private static LinuxNative.InterfaceRequest NewRequest(string name)
-    {
-        var request = default(LinuxNative.InterfaceRequest);
-        Encoding.UTF8.GetBytes(name, new Span<byte>(request.Name, LinuxNative.InterfaceNameSize - 1));
-        return request;
-    }
-
-    private static string NameOf(in LinuxNative.InterfaceRequest request)
-    {
-        fixed (byte* name = request.Name)
-        {
-            var span = new ReadOnlySpan<byte>(name, LinuxNative.InterfaceNameSize);
-            int end = span.IndexOf((byte)0);
-            return Encoding.UTF8.GetString(end < 0 ? span : span[..end]);
-        }
-    }
-
-    private static int ReadMtu(string name)
-    {
-        int socket = LinuxNative.Socket(LinuxNative.AF_INET, LinuxNative.SOCK_DGRAM | LinuxNative.SOCK_CLOEXEC, 0);
-        if (socket < 0) throw TunDeviceException.ForFailedCall("socket (to read the MTU)", name, Marshal.GetLastPInvokeError());
-        try
-        {
-            var request = NewRequest(name);
-            if (LinuxNative.Ioctl(socket, LinuxNative.SIOCGIFMTU, &request) < 0)
-                throw TunDeviceException.ForFailedCall("ioctl SIOCGIFMTU", name, Marshal.GetLastPInvokeError());
-            return request.Mtu;
-        }
-        finally
-        {
-            LinuxNative.Close(socket);
         }
     }
 

@@ -1,0 +1,199 @@
+using System.Runtime.InteropServices;
+
+namespace Rx.Netstack.Devices;
+
+/// <summary>
+/// The descriptor of a TUN or TAP interface, its wake pipe and its reader thread, shared by <see cref="TunDevice"/> and
+/// <see cref="TapDevice"/>. The reader waits in <c>poll()</c> on the (non-blocking) descriptor and the wake pipe, lets the
+/// device read a burst while it is readable, and ends when woken, stopped, or when the descriptor fails; then it completes (or
+/// fails) the device's received stream. <see cref="Stop"/> wakes and joins it and closes the descriptors.
+/// </summary>
+/// <remarks>
+/// Writers hold <see cref="Gate"/> and check <see cref="CanWrite"/> around each write, so a concurrent <see cref="Stop"/> cannot
+/// close the descriptor mid-write and let its number be reused. The descriptors are closed by whoever ends last: by
+/// <see cref="Stop"/> after joining the reader, or by the reader itself when <see cref="Stop"/> ran on the reader's own thread
+/// (a subscriber disposing the device) or gave up waiting for a subscriber stuck in <c>OnNext</c>.
+/// </remarks>
+internal sealed unsafe class DeviceDescriptor
+{
+    // ---------------------------------------------------------------- state
+
+    /// <summary>"TUN" or "TAP", for messages.</summary>
+    private readonly string _kind;
+
+    /// <summary>The interface, for messages.</summary>
+    private readonly string _name;
+
+    /// <summary>The interface's descriptor (non-blocking); -1 once closed.</summary>
+    private int _fd;
+
+    /// <summary>The wake pipe: <see cref="Stop"/> writes a byte to <see cref="_wakeWrite"/>, the reader's poll() sees
+    /// <see cref="_wakeRead"/> readable.</summary>
+    private readonly int _wakeRead, _wakeWrite;
+
+    /// <summary>The reader thread (started by <see cref="StartReader"/>).</summary>
+    private Thread? _reader;
+
+    /// <summary>Set once <see cref="Stop"/> begins: the reader and every writer stop.</summary>
+    private volatile bool _stopping;
+
+    /// <summary>1 once <see cref="Stop"/> has run (it runs once).</summary>
+    private int _stopStarted;
+
+    /// <summary>True once the descriptors are closed (under <see cref="Gate"/>).</summary>
+    private bool _closed;
+
+    /// <summary>Held around each write and the close.</summary>
+    public Lock Gate { get; } = new();
+
+    private DeviceDescriptor(string kind, string name, int fd, int wakeRead, int wakeWrite)
+    {
+        _kind = kind;
+        _name = name;
+        _fd = fd;
+        _wakeRead = wakeRead;
+        _wakeWrite = wakeWrite;
+    }
+
+    /// <summary>Takes <paramref name="fd"/> and makes its wake pipe; closes <paramref name="fd"/> and throws when the pipe cannot be made.</summary>
+    /// <param name="kind">"TUN" or "TAP", for messages.</param>
+    /// <param name="name">The interface, for messages.</param>
+    /// <param name="fd">The interface's descriptor, opened non-blocking.</param>
+    public static DeviceDescriptor Create(string kind, string name, int fd)
+    {
+        int* pipe = stackalloc int[2] { -1, -1 };
+        if (LinuxNative.Pipe2(pipe, LinuxNative.O_CLOEXEC | LinuxNative.O_NONBLOCK) < 0)
+        {
+            int errno = Marshal.GetLastPInvokeError();
+            LinuxNative.Close(fd);
+            throw TunDeviceException.ForFailedCall("pipe2", name, errno);
+        }
+        return new DeviceDescriptor(kind, name, fd, pipe[0], pipe[1]);
+    }
+
+    /// <summary>The interface's descriptor: for the reader, and for writers under <see cref="Gate"/> while <see cref="CanWrite"/>.</summary>
+    public int Fd => _fd;
+
+    /// <summary>True while writes may go out: not stopping, not closed. Read it under <see cref="Gate"/>.</summary>
+    public bool CanWrite
+    {
+        get
+        {
+            System.Diagnostics.Debug.Assert(Gate.IsHeldByCurrentThread, "checked under the gate, held through the write");
+            return !_closed && !_stopping;
+        }
+    }
+
+    /// <summary>True once <see cref="Stop"/> began: a burst ends early.</summary>
+    public bool Stopping => _stopping;
+
+    /// <summary>True while the reader thread runs (for tests: it must end on Stop).</summary>
+    public bool IsReaderRunning => _reader?.IsAlive ?? false;
+
+    /// <summary>
+    /// Starts the reader thread. It calls <paramref name="readBurst"/> each time the descriptor is readable (read what is
+    /// queued, bounded; return why reading must stop, or null) and, when it ends, completes <paramref name="received"/> — or
+    /// fails it when reading failed or a subscriber threw and the device was not being stopped.
+    /// </summary>
+    public void StartReader(Func<TunDeviceException?> readBurst, IObserver<ReadOnlyMemory<byte>> received)
+    {
+        System.Diagnostics.Debug.Assert(_reader is null, "one reader per descriptor");
+        _reader = new Thread(() => ReadLoop(readBurst, received))
+        {
+            IsBackground = true,
+            Name = $"{_kind.ToLowerInvariant()} {_name} reader",
+        };
+        _reader.Start();
+    }
+
+    /// <summary>Stops the reader (wakes it through the pipe and joins it, up to 10 s) and closes the descriptors. Runs once.</summary>
+    public void Stop()
+    {
+        if (Interlocked.Exchange(ref _stopStarted, 1) != 0) return;
+        _stopping = true;
+        lock (Gate)
+        {
+            byte one = 1;
+            if (!_closed) LinuxNative.Write(_wakeWrite, &one, 1);
+        }
+        // On the reader's own thread it cannot be joined: it closes the descriptors itself once it gets out. Likewise when a
+        // subscriber is stuck in OnNext past the wait: never close under a reader that may still poll the numbers.
+        if (_reader is null || (Thread.CurrentThread != _reader && _reader.Join(TimeSpan.FromSeconds(10)))) Close();
+    }
+
+    private void ReadLoop(Func<TunDeviceException?> readBurst, IObserver<ReadOnlyMemory<byte>> received)
+    {
+        Exception? failure;
+        try
+        {
+            failure = Poll(readBurst);
+        }
+        catch (Exception e)
+        {
+            failure = e; // a subscriber threw: the device cannot go on delivering
+        }
+        if (_stopping) Close();
+        if (failure is not null && !_stopping) received.OnError(failure);
+        else received.OnCompleted();
+    }
+
+    /// <summary>Polls until stopped, woken, or reading fails; returns why it failed, or null.</summary>
+    private TunDeviceException? Poll(Func<TunDeviceException?> readBurst)
+    {
+        var fds = stackalloc LinuxNative.PollFd[2];
+        while (!_stopping)
+        {
+            fds[0] = new LinuxNative.PollFd { Fd = _fd, Events = LinuxNative.POLLIN };
+            fds[1] = new LinuxNative.PollFd { Fd = _wakeRead, Events = LinuxNative.POLLIN };
+            if (LinuxNative.Poll(fds, 2, -1) < 0)
+            {
+                int errno = Marshal.GetLastPInvokeError();
+                if (errno == LinuxNative.EINTR) continue;
+                return TunDeviceException.ForFailedCall("poll", _name, errno);
+            }
+            if (fds[1].Revents != 0 || _stopping) return null;
+            short revents = fds[0].Revents;
+            if ((revents & LinuxNative.POLLIN) != 0)
+            {
+                if (readBurst() is { } failure) return failure;
+                continue;
+            }
+            if ((revents & (LinuxNative.POLLERR | LinuxNative.POLLHUP | LinuxNative.POLLNVAL)) != 0)
+                return new TunDeviceException($"{_kind} device '{_name}': the descriptor reported an error (poll events 0x{revents:x}).");
+        }
+        return null;
+    }
+
+    /// <summary>
+    /// One <c>read()</c> into <paramref name="destination"/> (on the reader thread): the length read (more than 0); 0 when the
+    /// call was interrupted (EINTR: read again); -1 when the burst ends, with <paramref name="failure"/> null when nothing more
+    /// is queued (EAGAIN) or saying why reading must stop.
+    /// </summary>
+    public int ReadOne(Span<byte> destination, out TunDeviceException? failure)
+    {
+        failure = null;
+        nint n;
+        fixed (byte* p = destination) n = LinuxNative.Read(_fd, p, (nuint)destination.Length);
+        if (n > 0) return (int)n;
+        int errno = Marshal.GetLastPInvokeError();
+        if (n < 0 && errno == LinuxNative.EINTR) return 0;
+        if (n < 0 && errno == LinuxNative.EAGAIN) return -1;
+        failure = n == 0
+            ? new TunDeviceException($"{_kind} device '{_name}': the interface went away.")
+            : TunDeviceException.ForFailedCall("read", _name, errno);
+        return -1;
+    }
+
+    private void Close()
+    {
+        lock (Gate)
+        {
+            if (_closed) return;
+            _closed = true;
+            LinuxNative.Close(_fd);
+            LinuxNative.Close(_wakeRead);
+            LinuxNative.Close(_wakeWrite);
+            _fd = -1;
+        }
+    }
+}
