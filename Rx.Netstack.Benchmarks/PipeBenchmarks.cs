@@ -88,10 +88,14 @@ public class TcpBulkBenchmarks : PipeBenchmarkBase
     [Params(ChecksumOffload.None, ChecksumOffload.Both)]
     public ChecksumOffload Checksums { get; set; }
 
+    /// <summary>Receive coalescing in both engines (<see cref="NetstackOptions.CoalesceReceivedSegments"/>).</summary>
+    [Params(false, true)]
+    public bool Coalesce { get; set; }
+
     [GlobalSetup]
     public void Setup()
     {
-        CreateStacks(Mtu, checksums: Checksums);
+        CreateStacks(Mtu, o => o with { CoalesceReceivedSegments = Coalesce }, checksums: Checksums);
         var settings = new TcpSettings { SendBufferSize = 256 * 1024, ReceiveBufferSize = 256 * 1024 };
         TcpConnectionListener listener = Await(B.ListenTcpAsync(80, settings: settings));
         Task<TcpConnection> accept = listener.AcceptAsync();
@@ -120,9 +124,9 @@ public class TcpBulkBenchmarks : PipeBenchmarkBase
     }
 
     /// <summary><see cref="Transfer"/> <paramref name="count"/> times outside BenchmarkDotNet (see Program.cs: counting instructions).</summary>
-    public static void Repeat(int mtu, ChecksumOffload checksums, int count)
+    public static void Repeat(int mtu, ChecksumOffload checksums, int count, bool coalesce = false)
     {
-        var bench = new TcpBulkBenchmarks { Mtu = mtu, Checksums = checksums };
+        var bench = new TcpBulkBenchmarks { Mtu = mtu, Checksums = checksums, Coalesce = coalesce };
         bench.Setup();
         for (int i = 0; i < count; i++) bench.Transfer();
         bench.Cleanup();

@@ -55,11 +55,16 @@ internal static class BenchTcp
         foreach (bool inline in (bool[])[false, true, false, true])
         {
             using var net = new DemoNetwork(o.Mtu, checksumOffload: o.Checksums, segmentationOffload: o.Offloads,
-                configure: opt => opt with { RunContinuationsInline = inline });
+                configure: opt => Configure(opt, inline));
             await using var pair = await StackStreamPair.OpenAsync(net, 5004, settings);
             await BenchTransfers.BulkAsync(pair, o.Write, o.Buffer, WarmUp);
         }
     }
+
+    /// <summary>Both stacks of a stack row: continuations inline or on the thread pool, and receive coalescing on (software GRO,
+    /// <see cref="NetstackOptions.CoalesceReceivedSegments"/>; the kernel's row crosses loopback in 64 KiB segments).</summary>
+    private static NetstackOptions Configure(NetstackOptions options, bool inline) =>
+        options with { RunContinuationsInline = inline, CoalesceReceivedSegments = true };
 
     /// <summary>Whether the pipe passed super-segments whole (segmentation offload needs checksum offload).</summary>
     private static string Tso(BenchOptions o) => o.Offloads && o.Checksums == ChecksumOffload.Both ? "on" : "off";
@@ -83,7 +88,7 @@ internal static class BenchTcp
         bool inline)
     {
         using var net = new DemoNetwork(o.Mtu, checksumOffload: o.Checksums, segmentationOffload: o.Offloads,
-            configure: opt => opt with { RunContinuationsInline = inline });
+            configure: opt => Configure(opt, inline));
         long before = GC.GetTotalMemory(forceFullCollection: true);
         var idle = await OpenIdleConnectionsAsync(net, o.IdleConnections, console, o.Json);
         // Managed memory per connection end (engine socket, control block, friendly TcpConnection), both stacks counted.

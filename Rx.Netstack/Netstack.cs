@@ -274,8 +274,11 @@ public sealed partial class Netstack : IDisposable, IAsyncDisposable
     internal void Receive(in InboxFrame frame, Instant now)
     {
         if (!frame.FromLoopback && _link.IsActive) _link.Receive(frame.Bytes, frame.ChecksumTrusted, frame.Owner, now);
-        else _ip.Receive(frame.Bytes, frame.ChecksumTrusted, frame.Owner, now);
+        else _ip.Receive(frame.Bytes, frame.ChecksumTrusted, frame.Owner, now, frame.Coalesced);
     }
+
+    /// <summary>True when <paramref name="frame"/> is an IP packet (not a link-layer frame): the round may coalesce it.</summary>
+    internal bool TakesIpPacket(in InboxFrame frame) => frame.FromLoopback || !_link.IsActive;
 
     /// <summary>The IP layer's raw delivery: a copy of the packet to every raw socket that wants it; true if any took it.</summary>
     internal bool DeliverRaw(in IpInfo ip, ReadOnlySpan<byte> packet) => _raw.Deliver(ip, packet);

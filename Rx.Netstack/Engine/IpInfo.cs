@@ -15,5 +15,7 @@ namespace Rx.Netstack.Engine;
 /// problem when nothing handles it).</param>
 /// <param name="Intercepted">The destination is not the stack's: the packet came in only because an interceptor answers for it.</param>
 /// <param name="Ecn">The ECN field of the IPv4 TOS or IPv6 traffic class (RFC 3168 §5): 3 is CE, a congestion mark.</param>
+/// <param name="Coalesced">For a TCP segment the round merged from a run (<see cref="InboxCoalescer"/>): how many segments it stands for, and their size.</param>
 internal readonly record struct IpInfo(NetAddress Source, NetAddress Destination, IpProtocol Protocol, bool IsV6,
-    bool ChecksumTrusted = false, TransmitBuffer? Buffer = null, int NextHeaderPointer = 9, bool Intercepted = false, byte Ecn = 0);
+    bool ChecksumTrusted = false, TransmitBuffer? Buffer = null, int NextHeaderPointer = 9, bool Intercepted = false, byte Ecn = 0,
+    CoalescedRun Coalesced = default);

@@ -11,9 +11,9 @@ internal sealed partial class IpLayer
     /// <paramref name="checksumTrusted"/>: its TCP/UDP checksum needs no check (offloaded by its device, or our own looped-back
     /// frame emitted without one). <paramref name="buffer"/>: the handed-over transmit buffer it is in, if any.
     /// </summary>
-    public void Receive(ReadOnlySpan<byte> frame, bool checksumTrusted, TransmitBuffer? buffer, Instant now)
+    public void Receive(ReadOnlySpan<byte> frame, bool checksumTrusted, TransmitBuffer? buffer, Instant now, CoalescedRun coalesced = default)
     {
-        var arrival = new Arrival(checksumTrusted, buffer);
+        var arrival = new Arrival(checksumTrusted, buffer, Coalesced: coalesced);
         switch (frame[0] >> 4)
         {
             case 4: ProcessIpv4(frame, arrival, now); break;
@@ -55,9 +55,9 @@ internal sealed partial class IpLayer
             return;
         }
         if (arrival.Reassembled && header.Protocol == IpProtocol.Tcp && MovedToOwner(packet, header.Source, payload, arrival)) return;
-        _counters.Ipv4In++;
+        _counters.Ipv4In += arrival.Coalesced.Count;
         DeliverTransport(new IpInfo(header.Source, header.Destination, header.Protocol, false, arrival.ChecksumTrusted, arrival.Buffer,
-            Intercepted: intercepted, Ecn: (byte)(header.TypeOfService & 3)), packet, payload, now);
+            Intercepted: intercepted, Ecn: (byte)(header.TypeOfService & 3), Coalesced: arrival.Coalesced), packet, payload, now);
     }
 
     private void ProcessIpv6(ReadOnlySpan<byte> packet, Arrival arrival, Instant now)
@@ -118,13 +118,13 @@ internal sealed partial class IpLayer
         }
         if ((arrival.Reassembled || payloadOffset != Ipv6Header.HeaderLength) && header.Protocol == IpProtocol.Tcp
             && MovedToOwner(packet, header.Source, payload, arrival)) return;
-        _counters.Ipv6In++;
+        _counters.Ipv6In += arrival.Coalesced.Count;
         DeliverTransport(new IpInfo(header.Source, header.Destination, header.Protocol, true, arrival.ChecksumTrusted, arrival.Buffer, pointer,
-            intercepted, (byte)(header.TrafficClass & 3)), packet, payload, now);
+            intercepted, (byte)(header.TrafficClass & 3), arrival.Coalesced), packet, payload, now);
     }
 
     /// <summary>How a frame came in, carried to what it holds (a reassembled packet inherits its last fragment's, and says so).</summary>
-    private readonly record struct Arrival(bool ChecksumTrusted, TransmitBuffer? Buffer, bool Reassembled = false);
+    private readonly record struct Arrival(bool ChecksumTrusted, TransmitBuffer? Buffer, bool Reassembled = false, CoalescedRun Coalesced = default);
 
     /// <summary>
     /// Of a sharded stack, a TCP packet the link's steering sent to the home engine by rule (it was in fragments, or its TCP

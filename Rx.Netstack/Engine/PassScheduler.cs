@@ -77,6 +77,10 @@ internal sealed class PassScheduler : IDisposable
     /// <summary>Frames in <see cref="_frameQueue"/> (bounded by <see cref="NetstackOptions.FrameQueueCapacity"/>).</summary>
     private int _queuedFrames;
 
+    /// <summary>Merges runs of in-order TCP segments waiting in <see cref="_frameQueue"/> (used by the round only); null unless
+    /// <see cref="NetstackOptions.CoalesceReceivedSegments"/>.</summary>
+    private readonly InboxCoalescer? _coalescer;
+
     /// <summary>Every request taken and every reply sent, for <see cref="Netstack.Tap"/>.</summary>
     private readonly Subject<CommandEvent> _tap = new();
 
@@ -126,6 +130,7 @@ internal sealed class PassScheduler : IDisposable
         _options = options;
         _counters = counters;
         _sockets = sockets;
+        _coalescer = options.CoalesceReceivedSegments ? new InboxCoalescer() : null;
         if (scheduler is null)
         {
             var loop = new EventLoopScheduler(start => _engineThread = new Thread(start) { IsBackground = true, Name = $"Rx.Netstack engine #{stack.Id}" });
@@ -414,18 +419,37 @@ internal sealed class PassScheduler : IDisposable
             }
 
             int budget = FramesPerRound;
-            while (budget-- > 0 && _frameQueue.TryDequeue(out InboxFrame frame))
+            // A frame taken from the queue that did not continue a coalesced run: the next one to process. (The queue is not
+            // peeked: a peek keeps its segment from being reused, and the queue would allocate a new one again and again.)
+            InboxFrame carried = default;
+            bool carrying = false;
+            try
             {
-                int queued = Interlocked.Decrement(ref _queuedFrames);
-                Debug.Assert(queued >= 0, "more frames taken than reserved");
-                try
+                while (carrying || budget-- > 0)
                 {
-                    _stack.Receive(frame, now);
+                    InboxFrame frame;
+                    if (carrying)
+                    {
+                        frame = carried;
+                        carrying = false;
+                    }
+                    else if (!TryTakeFrame(out frame)) break;
+                    try
+                    {
+                        InboxFrame handed = _coalescer is { } c && _stack.TakesIpPacket(frame) && c.TryStart(frame)
+                            ? CoalesceRun(c, ref budget, out carrying, out carried)
+                            : frame;
+                        _stack.Receive(handed, now);
+                    }
+                    finally
+                    {
+                        frame.Release();
+                    }
                 }
-                finally
-                {
-                    frame.Release();
-                }
+            }
+            finally
+            {
+                if (carrying) carried.Release(); // only when processing threw: the frame is dropped with the round
             }
 
             _timers.RunDue(now);
@@ -435,6 +459,38 @@ internal sealed class PassScheduler : IDisposable
         {
             _inPass = false;
         }
+    }
+
+    /// <summary>Takes the next frame from the inbox (the round is its only consumer).</summary>
+    private bool TryTakeFrame(out InboxFrame frame)
+    {
+        if (!_frameQueue.TryDequeue(out frame)) return false;
+        int queued = Interlocked.Decrement(ref _queuedFrames);
+        Debug.Assert(queued >= 0, "more frames taken than reserved");
+        return true;
+    }
+
+    /// <summary>
+    /// Takes the frames that continue the run <paramref name="coalescer"/> started while they wait in the inbox, and gives what
+    /// the stack gets: the merged segment, or the first frame alone. The first frame taken that does not continue the run is
+    /// returned in <paramref name="next"/> (<paramref name="hasNext"/>), to be processed next.
+    /// </summary>
+    private InboxFrame CoalesceRun(InboxCoalescer coalescer, ref int budget, out bool hasNext, out InboxFrame next)
+    {
+        hasNext = false;
+        next = default;
+        while (budget > 0 && TryTakeFrame(out InboxFrame frame))
+        {
+            budget--;
+            if (!coalescer.TryJoin(frame))
+            {
+                hasNext = true;
+                next = frame;
+                break;
+            }
+            frame.Release(); // its bytes were copied into the run
+        }
+        return coalescer.Finish();
     }
 
     /// <summary>Adds a socket to this round's flush list (once).</summary>

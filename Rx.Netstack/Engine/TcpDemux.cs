@@ -102,7 +102,7 @@ internal sealed partial class TcpDemux : TransportDemux
             Counters.Drop(DropReason.TcpMalformed);
             return;
         }
-        Counters.TcpIn++;
+        Counters.TcpIn += ip.Coalesced.Count;
         var local = new NetEndpoint(ip.Destination, header.DestinationPort);
         var remote = new NetEndpoint(ip.Source, header.SourcePort);
         TcpStreamSocketState? connection = FindConnection(local, remote);
@@ -118,7 +118,7 @@ internal sealed partial class TcpDemux : TransportDemux
         if (connection is not null)
         {
             // ip.Buffer: a connection may hold an in-order payload in the frame it came in (TcpControlBlock.TryHold).
-            connection.Tcb.Process(now, header, payload, ip.Buffer, ip.Ecn == TcpEcn.CongestionExperienced);
+            connection.Tcb.Process(now, header, payload, ip.Buffer, ip.Ecn == TcpEcn.CongestionExperienced, ip.Coalesced);
             // Emit what this segment calls for (an ACK every second full segment, RFC 5681 §4.2) now rather than once per
             // batch: one ACK per batch of frames would starve the sender's slow start of ACKs.
             EmitSegments(connection, now);

@@ -20,11 +20,15 @@ internal sealed partial class TcpControlBlock
     /// <param name="frame">The handed-over transmit buffer <paramref name="payload"/> lies in (another stack's, over an
     /// in-memory pipe), if any: an in-order payload may then be held there instead of copied (<c>.HeldReceive</c>).</param>
     /// <param name="congestionExperienced">The IP header's ECN field was CE (RFC 3168 §5): a router on the way was congested.</param>
+    /// <param name="coalesced">For a segment the round merged from a run of in-order segments: how many, and their size.</param>
     public void Process(Instant now, in TcpHeader header, ReadOnlySpan<byte> payload, TransmitBuffer? frame = null,
-        bool congestionExperienced = false)
+        bool congestionExperienced = false, CoalescedRun coalesced = default)
     {
         if (congestionExperienced) _ctx.Counters.CongestionMarksReceived++;
+        _arrivalSegmentSize = coalesced.SegmentSize;
+        _ctx.Counters.SegmentsReceived += coalesced.Count - 1; // ProcessSegment counts one
         ProcessSegment(now, header, payload, frame, congestionExperienced);
+        _arrivalSegmentSize = 0;
         AssertInvariants();
     }
 
@@ -589,7 +593,10 @@ internal sealed partial class TcpControlBlock
     /// </summary>
     private void ScheduleAck(Instant now, int length)
     {
-        if (length > _rcv.MssEstimate) _rcv.MssEstimate = Math.Min(length, _opt.Mss);
+        // A merged segment counts as the segments it stands for (as Linux measures rcv_mss from gso_size): their size, not
+        // the merged length, is the sender's segment size, so two of them still call for an ACK at once.
+        int segment = _arrivalSegmentSize > 0 ? Math.Min(_arrivalSegmentSize, length) : length;
+        if (segment > _rcv.MssEstimate) _rcv.MssEstimate = Math.Min(segment, _opt.Mss);
         _rcv.UnackedBytes += length;
         if (_rcv.UnackedBytes >= 2 * _rcv.MssEstimate || _settings.DelayedAckTimeout == TimeSpan.Zero) _pending |= TcpPendingOutput.Ack;
         else if (_timers.DelayedAck.IsNever) _timers.DelayedAck = now + _settings.DelayedAckTimeout;

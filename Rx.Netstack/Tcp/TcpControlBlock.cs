@@ -67,6 +67,7 @@ internal sealed partial class TcpControlBlock
     private TcpPathMtu _path;                 // path MTU discovery: the link's MSS, DF, when a lowered estimate is raised, black holes
     private readonly DeliveryRateSampler? _rate; // delivery rate samples, only for a controller that takes them (BBR)
     private TcpPacing _pacing;                // the next paced send time, and a timeout's loss state for a rate-based controller
+    private int _arrivalSegmentSize;          // while Process runs on a merged segment: the size of the segments it merges, else 0
 
     private TcpControlBlock(TcpStackContext ctx, NetEndpoint local, NetEndpoint remote, TcpSettings settings, int maxSegmentSize,
         SeqNumber isn, Instant now, bool passive)
