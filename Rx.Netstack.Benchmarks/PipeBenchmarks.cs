@@ -124,7 +124,7 @@ public class TcpBulkBenchmarks : PipeBenchmarkBase
     }
 
     /// <summary><see cref="Transfer"/> <paramref name="count"/> times outside BenchmarkDotNet (see Program.cs: counting instructions).</summary>
-    public static void Repeat(int mtu, ChecksumOffload checksums, int count, bool coalesce = false)
+    public static void Repeat(int mtu, ChecksumOffload checksums, int count, bool coalesce = true)
     {
         var bench = new TcpBulkBenchmarks { Mtu = mtu, Checksums = checksums, Coalesce = coalesce };
         bench.Setup();

@@ -61,10 +61,9 @@ internal static class BenchTcp
         }
     }
 
-    /// <summary>Both stacks of a stack row: continuations inline or on the thread pool, and receive coalescing on (software GRO,
-    /// <see cref="NetstackOptions.CoalesceReceivedSegments"/>; the kernel's row crosses loopback in 64 KiB segments).</summary>
+    /// <summary>Both stacks of a stack row: the default options, continuations inline or on the thread pool.</summary>
     private static NetstackOptions Configure(NetstackOptions options, bool inline) =>
-        options with { RunContinuationsInline = inline, CoalesceReceivedSegments = true };
+        options with { RunContinuationsInline = inline };
 
     /// <summary>Whether the pipe passed super-segments whole (segmentation offload needs checksum offload).</summary>
     private static string Tso(BenchOptions o) => o.Offloads && o.Checksums == ChecksumOffload.Both ? "on" : "off";

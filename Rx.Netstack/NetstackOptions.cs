@@ -132,10 +132,11 @@ public sealed record NetstackOptions
     /// together are handed to IP and TCP as one segment, following Linux's GRO rules (same headers and options, nothing but ACK
     /// and a final PSH, no gap). It saves a parse, a lookup and a receive per segment, and most pure ACKs: the receiver answers
     /// a run with one ACK, as Linux does under GRO — a stretch ACK, which a sender on RFC 3465's L = 2·SMSS grows its slow
-    /// start by less. Runs form only when frames wait together (an in-memory pipe, a loaded engine). Off by default (see
-    /// docs/benchmarks.md, "Issue 16: receive coalescing in the engine", for what it buys and what is still open).
+    /// start by less. Runs form only when frames wait together (an in-memory pipe, a loaded engine). On by default, as GRO
+    /// is on a Linux network card; false hands every segment to TCP as it came (docs/benchmarks.md, "Issue 16: receive
+    /// coalescing in the engine", says what it buys).
     /// </summary>
-    public bool CoalesceReceivedSegments { get; init; }
+    public bool CoalesceReceivedSegments { get; init; } = true;
 
     /// <summary>
     /// Echo requests to an address an interceptor answers for (<see cref="Commands.Command.Intercept"/>): answered by the
