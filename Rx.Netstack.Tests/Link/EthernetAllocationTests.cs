@@ -1,9 +1,8 @@
-using System.Buffers.Binary;
-using System.Reactive.Subjects;
 using Rx.Netstack.Link;
 using Rx.Netstack.Sockets;
 using Rx.Netstack.Tcp;
 using Rx.Netstack.Testing;
+using Rx.Netstack.Tests.Support;
 using Rx.Netstack.Wire;
 
 namespace Rx.Netstack.Tests.Link;
@@ -20,7 +19,7 @@ public sealed class EthernetAllocationTests : IDisposable
     private const int PayloadLength = 1460, Segments = 5000, Frame = EthernetHeader.HeaderLength;
 
     private readonly InlineScheduler _scheduler = new();
-    private readonly SinkDevice _device = new();
+    private readonly SinkDevice _device = new(LinkMedium.Ethernet);
     private readonly Netstack _stack;
     private readonly TcpControlBlock _tcb;
     private readonly SeqNumber _serverIsn;
@@ -105,51 +104,13 @@ public sealed class EthernetAllocationTests : IDisposable
 
     private static byte[] Build(TcpHeader header, int payloadLength)
     {
-        int tcpLength = header.Length + payloadLength;
-        byte[] frame = new byte[Frame + Ipv4Header.HeaderLength + tcpLength];
+        byte[] frame = TcpFrames.Build(Client, Server, header, payloadLength, offset: Frame);
         EthernetHeader.Emit(frame, new EthernetHeader(ServerMac, ClientMac, EtherType.Ipv4));
-        Span<byte> packet = frame.AsSpan(Frame);
-        new Random(3).NextBytes(packet[(Ipv4Header.HeaderLength + header.Length)..]);
-        TcpHeader.Emit(packet[Ipv4Header.HeaderLength..], header, payloadLength, Client, Server);
-        Ipv4Header.Emit(packet, new Ipv4Header(Client, Server, IpProtocol.Tcp), tcpLength);
         return frame;
     }
 
-    private static void Rewrite(byte[] frame, SeqNumber sequence, SeqNumber acknowledgment)
-    {
-        Span<byte> tcp = frame.AsSpan(Frame + Ipv4Header.HeaderLength);
-        BinaryPrimitives.WriteUInt32BigEndian(tcp[4..], sequence.Value);
-        BinaryPrimitives.WriteUInt32BigEndian(tcp[8..], acknowledgment.Value);
-        BinaryPrimitives.WriteUInt16BigEndian(tcp[16..], 0);
-        BinaryPrimitives.WriteUInt16BigEndian(tcp[16..], Checksum.Finish(Checksum.Accumulate(tcp, Checksum.PseudoHeader(Client, Server, IpProtocol.Tcp, tcp.Length))));
-    }
+    private static void Rewrite(byte[] frame, SeqNumber sequence, SeqNumber acknowledgment) =>
+        TcpFrames.Rewrite(frame, Client, Server, sequence, acknowledgment, offset: Frame);
 
     public void Dispose() => _stack.Dispose();
-
-    /// <summary>Keeps the last frame sent in a fixed buffer (no copy allocated) and counts frames.</summary>
-    private sealed class SinkDevice : IPacketDevice, IObserver<ReadOnlyMemory<byte>>, IDisposable
-    {
-        private readonly Subject<ReadOnlyMemory<byte>> _received = new();
-        private readonly byte[] _last = new byte[65536];
-        private int _lastLength;
-
-        public void Dispose() => _received.Dispose();
-        public IObservable<ReadOnlyMemory<byte>> Received => _received;
-        public IObserver<ReadOnlyMemory<byte>> Transmit => this;
-        public int Mtu => 1500;
-        public LinkMedium Medium => LinkMedium.Ethernet;
-        public long SentFrames { get; private set; }
-        public ReadOnlySpan<byte> LastSent => _last.AsSpan(0, _lastLength);
-        public void Inject(byte[] frame) => _received.OnNext(frame);
-
-        public void OnNext(ReadOnlyMemory<byte> value)
-        {
-            SentFrames++;
-            value.Span.CopyTo(_last);
-            _lastLength = value.Length;
-        }
-
-        public void OnError(Exception error) { }
-        public void OnCompleted() { }
-    }
 }

@@ -1,10 +1,9 @@
-using System.Buffers.Binary;
 using System.Collections;
-using System.Reactive.Subjects;
 using System.Reflection;
 using Rx.Netstack.Sockets;
 using Rx.Netstack.Tcp;
 using Rx.Netstack.Testing;
+using Rx.Netstack.Tests.Support;
 using Rx.Netstack.Wire;
 
 namespace Rx.Netstack.Tests.Performance;
@@ -110,52 +109,10 @@ public sealed class SteadyStateAllocationTests : IDisposable
         return least;
     }
 
-    private static byte[] Build(TcpHeader header, int payloadLength)
-    {
-        int tcpLength = header.Length + payloadLength;
-        byte[] frame = new byte[Ipv4Header.HeaderLength + tcpLength];
-        new Random(3).NextBytes(frame.AsSpan(Ipv4Header.HeaderLength + header.Length));
-        TcpHeader.Emit(frame.AsSpan(Ipv4Header.HeaderLength), header, payloadLength, Client, Server);
-        Ipv4Header.Emit(frame, new Ipv4Header(Client, Server, IpProtocol.Tcp), tcpLength);
-        return frame;
-    }
+    private static byte[] Build(TcpHeader header, int payloadLength) => TcpFrames.Build(Client, Server, header, payloadLength);
 
-    private static void Rewrite(byte[] frame, SeqNumber sequence, SeqNumber acknowledgment)
-    {
-        Span<byte> tcp = frame.AsSpan(Ipv4Header.HeaderLength);
-        BinaryPrimitives.WriteUInt32BigEndian(tcp[4..], sequence.Value);
-        BinaryPrimitives.WriteUInt32BigEndian(tcp[8..], acknowledgment.Value);
-        BinaryPrimitives.WriteUInt16BigEndian(tcp[16..], 0);
-        BinaryPrimitives.WriteUInt16BigEndian(tcp[16..], Checksum.Finish(Checksum.Accumulate(tcp, Checksum.PseudoHeader(Client, Server, IpProtocol.Tcp, tcp.Length))));
-    }
+    private static void Rewrite(byte[] frame, SeqNumber sequence, SeqNumber acknowledgment) =>
+        TcpFrames.Rewrite(frame, Client, Server, sequence, acknowledgment);
 
     public void Dispose() => _stack.Dispose();
-
-    /// <summary>Keeps the last frame the stack sent in a fixed buffer (no copy allocated) and counts frames.</summary>
-    private sealed class SinkDevice : IPacketDevice, IObserver<ReadOnlyMemory<byte>>, IDisposable
-    {
-        public void Dispose() => _received.Dispose();
-
-        private readonly Subject<ReadOnlyMemory<byte>> _received = new();
-        private readonly byte[] _last = new byte[65536];
-        private int _lastLength;
-
-        public IObservable<ReadOnlyMemory<byte>> Received => _received;
-        public IObserver<ReadOnlyMemory<byte>> Transmit => this;
-        public int Mtu => 1500;
-        public long SentFrames { get; private set; }
-        public ReadOnlySpan<byte> LastSent => _last.AsSpan(0, _lastLength);
-
-        public void Inject(byte[] frame) => _received.OnNext(frame);
-
-        public void OnNext(ReadOnlyMemory<byte> value)
-        {
-            SentFrames++;
-            value.Span.CopyTo(_last);
-            _lastLength = value.Length;
-        }
-
-        public void OnError(Exception error) { }
-        public void OnCompleted() { }
-    }
 }
