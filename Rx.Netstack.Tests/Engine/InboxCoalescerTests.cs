@@ -151,6 +151,9 @@ public sealed class InboxCoalescerTests
         byte[] badHeader = Segment(2000, Bytes(1000, 2));
         badHeader[8] ^= 0x01; // TTL, without fixing the header checksum
         Assert.Equal(2, Coalesce(trusted: true, good, badHeader).Count);
+        byte[] badLead = Segment(2000, Bytes(1000, 2));
+        badLead[10] ^= 0xFF; // the header checksum itself: the run's first header, the one a merged packet would keep
+        Assert.Equal(2, Coalesce(trusted: true, badLead, next).Count);
     }
 
     [Fact]

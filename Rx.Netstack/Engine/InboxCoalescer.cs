@@ -20,7 +20,8 @@ namespace Rx.Netstack.Engine;
 /// flow's segment, a UDP datagram — each goes through as it came, in its place.</para>
 /// <para>Checksums: a frame the device did not vouch for has its IPv4 header and TCP checksums verified before it joins (a bad
 /// one ends the run and reaches the stack alone, which counts the drop as before); the merged segment is then handed over as
-/// verified. Every joined frame's IPv4 header checksum is checked even on a trusted link: only the first header is kept.</para>
+/// verified. On a trusted link too, the IPv4 header checksum of every frame of a run of two or more is checked: only the first
+/// header is kept, with its checksum written anew.</para>
 /// <para>The merged segment is built in one buffer of this coalescer, reused for every run (the stack copies what it keeps:
 /// the packet has no owner a connection could hold on to), so coalescing allocates nothing after the first run. Not
 /// thread-safe: used by the round, under the engine lock.</para>
@@ -80,7 +81,9 @@ internal sealed class InboxCoalescer
         Debug.Assert(!_active, "one run at a time");
         ReadOnlySpan<byte> packet = frame.Bytes;
         if (!TryParse(packet, out Segment segment) || (segment.Flags & FlagPsh) != 0) return false;
-        if (!HeaderChecksumHolds(packet, segment) || !frame.ChecksumTrusted && !TcpChecksumHolds(packet, segment)) return false;
+        // Its IPv4 header checksum waits for a second frame to join (TryJoin): alone, the frame goes to IP as it came, which
+        // checks its header anyway.
+        if (!frame.ChecksumTrusted && !TcpChecksumHolds(packet, segment)) return false;
         _lead = frame;
         _leadSegment = segment;
         _last = segment;
@@ -110,6 +113,7 @@ internal sealed class InboxCoalescer
         ReadOnlySpan<byte> head = _lead.Bytes;
         if (!SameFlowAndHeaders(head, packet, _leadSegment)) return false;
         if (!HeaderChecksumHolds(packet, next) || !frame.ChecksumTrusted && !TcpChecksumHolds(packet, next)) return false;
+        if (_mergedLength == 0 && !HeaderChecksumHolds(head, _leadSegment)) return false; // the merged packet keeps this header
 
         byte[] merged = _merged ??= new byte[MaxMerged];
         if (_mergedLength == 0)
