@@ -84,6 +84,7 @@ public sealed partial class Netstack
             yield return Event("timeout", t.Timeouts);
             yield return Event("tail_loss_probe", t.TailLossProbes);
             yield return Event("reorder_timeout", t.ReorderTimeouts);
+            yield return Event("out_of_order_dropped", t.OutOfOrderDropped);
             yield return Event("dsack_received", t.DuplicateSacksReceived);
             yield return Event("dsack_sent", t.DuplicateSacksSent);
             yield return Event("undo", t.SpuriousRetransmissionsUndone);

@@ -34,6 +34,56 @@ public class TcpSackTests
         c.Expect(24, Check.Ack(3601), Check.SackBlocks());
     }
 
+    [Fact]
+    public void Receiver_keeps_and_reports_more_holes_than_a_fixed_table_of_32_held()
+    {
+        // A 60 KiB buffer tracks up to 57 holes (SequenceRangeSet.CapacityForWindow); a fixed 32 used to drop the 33rd
+        // out-of-order segment on, unreported, and the peer had to send it again.
+        var c = Client(1000, Sack with { ReceiveBufferSize = 60 * 1024 });
+        c.Expect(0, Check.Flags(TcpFlags.Syn), Check.SackPermitted(true));
+        c.Send(10, Seg(TcpFlags.Syn | TcpFlags.Ack, 3000, 1001) with { SackPermitted = true, MaxSegmentSize = 1460 });
+        c.Expect(10, Check.Flags(TcpFlags.Ack));
+        const int Holes = 50;
+        byte[] Bytes(int offset, int length) => Enumerable.Range(offset, length).Select(i => (byte)(i * 7)).ToArray();
+        for (int i = 0; i < Holes; i++)
+        {
+            uint left = (uint)(3101 + 200 * i);
+            c.Send(20, Seg(TcpFlags.Ack, left, 1001), Bytes(100 + 200 * i, 100));
+            c.Expect(20, Check.Ack(3001), Check.FirstSackBlock(left, left + 100));
+        }
+        Assert.Equal(0, c.Context.Counters.OutOfOrderDropped);
+        // The holes, first to last: each fill takes the cumulative ACK to the next hole, and the last one to the end.
+        for (int i = 0; i < Holes; i++)
+        {
+            c.Send(30, Seg(TcpFlags.Ack, (uint)(3001 + 200 * i), 1001), Bytes(200 * i, 100));
+            c.Expect(30, Check.Ack((uint)(3201 + 200 * i)));
+        }
+        var buf = new byte[200 * Holes];
+        Assert.Equal(buf.Length, c.Tcb.Receive(buf));
+        Assert.Equal(Bytes(0, buf.Length), buf);
+    }
+
+    [Fact]
+    public void Receiver_counts_an_out_of_order_segment_beyond_the_holes_it_tracks_as_dropped_and_takes_it_again()
+    {
+        // The default 16 KiB buffer tracks 32 holes; 1-byte segments with 1-byte gaps (what no honest sender does) open a
+        // 33rd. It is not kept and not SACKed, but counted; the bytes arrive whole once resent.
+        var c = SackClient();
+        for (int i = 0; i < 40; i++)
+        {
+            c.Send(20, Seg(TcpFlags.Ack, (uint)(3002 + 2 * i), 1001), [(byte)(2 * i + 1)]);
+            c.Expect(20, Check.Ack(3001));
+        }
+        Assert.Equal(32, c.Context.Counters.OutOfOrderSegments);
+        Assert.Equal(8, c.Context.Counters.OutOfOrderDropped);
+        byte[] all = Enumerable.Range(0, 80).Select(i => (byte)i).ToArray();
+        c.Send(30, Seg(TcpFlags.Ack, 3001, 1001), all);
+        c.Expect(30, Check.Ack(3081), Check.SackBlocks());
+        var buf = new byte[100];
+        Assert.Equal(80, c.Tcb.Receive(buf));
+        Assert.Equal(all, buf[..80]);
+    }
+
     [Theory]
     [InlineData(false, 1, 1460 - 12)] // one block: 2 + 8 bytes, padded to 12
     [InlineData(false, 4, 1460 - 36)] // four blocks fill 34 of the 40 bytes of option space
@@ -116,7 +166,7 @@ public class TcpSackTests
     [Fact]
     public void Scoreboard_lost_boundary_follows_DupThresh()
     {
-        var board = new SackScoreboard();
+        var board = new SackScoreboard(16 * 1024);
         var una = new SeqNumber(1000);
         var high = new SeqNumber(20_000);
         Assert.Equal(una, board.LostBoundary(una, 1000));

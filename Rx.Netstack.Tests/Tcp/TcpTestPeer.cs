@@ -33,6 +33,9 @@ internal sealed record Check(string Description, Func<Emitted, bool> Predicate)
         $"sack == {string.Join(",", blocks.Select(b => $"{b.Left}-{b.Right}"))}",
         e => e.Header.SackBlockCount == blocks.Length
             && blocks.Select((b, i) => e.Header.SackBlocks[i] == new SackBlock(new SeqNumber(b.Left), new SeqNumber(b.Right))).All(x => x));
+    public static Check FirstSackBlock(uint left, uint right) => new(
+        $"first sack == {left}-{right}",
+        e => e.Header.SackBlockCount > 0 && e.Header.SackBlocks[0] == new SackBlock(new SeqNumber(left), new SeqNumber(right)));
 }
 
 /// <summary>

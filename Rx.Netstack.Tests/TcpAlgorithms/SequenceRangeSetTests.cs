@@ -108,14 +108,15 @@ public class SequenceRangeSetTests
         var genBase = Gen.Select(Gen.UInt, Gen.Bool, (u, nearWrap) => nearWrap ? uint.MaxValue - u % 700 : u);
         var genOp = Gen.Select(Gen.Int[0, 3], Gen.Int[0, 600], Gen.Int[0, 80], (k, a, b) =>
             new Op(k == 3 && a > 20 ? OpKind.Add : (OpKind)k, a, b));
-        var gen = Gen.Select(genBase, Gen.Int[1, 6], genOp.Array[1, 80]);
-        gen.Sample((baseValue, capacity, ops) => Run(baseValue, capacity, ops), iter: 3000);
+        // Fixed arrays (initial = capacity) and growing ones (a small array first, grown as ranges are added).
+        var gen = Gen.Select(genBase, Gen.Int[1, 6], Gen.Int[0, 30], Gen.Bool, genOp.Array[1, 80]);
+        gen.Sample((baseValue, initial, extra, grows, ops) => Run(baseValue, initial, grows ? initial + extra : initial, ops), iter: 3000);
     }
 
-    private static void Run(uint baseValue, int capacity, Op[] ops)
+    private static void Run(uint baseValue, int initialCapacity, int capacity, Op[] ops)
     {
         SeqNumber At(int offset) => new(unchecked(baseValue + (uint)offset));
-        var set = new SequenceRangeSet(capacity);
+        var set = new SequenceRangeSet(initialCapacity, capacity);
         var model = new HashSet<int>();
         foreach (var op in ops)
         {
@@ -177,6 +178,31 @@ public class SequenceRangeSetTests
             else runs.Add((x, x + 1));
         }
         return runs;
+    }
+
+    [Fact]
+    public void A_growing_set_holds_ranges_past_its_first_array_up_to_its_capacity_and_reuses_the_larger_array()
+    {
+        var set = new SequenceRangeSet(2, 40);
+        (bool FortyFirstRefused, bool MergedWhenFull, int Count, long Bytes) Fill()
+        {
+            for (uint i = 0; i < 40; i++) set.Add(S(i * 10), S(i * 10 + 5));
+            bool refused = !set.Add(S(1000), S(1005)); // a 41st range
+            bool merged = set.Add(S(395), S(1000));    // merging still works when full
+            var seen = (refused, merged, set.Count, set.BytesAtOrAfter(S(0)));
+            set.RemoveBefore(S(2000)); // empty: the rented array goes back to the pool
+            return seen;
+        }
+        Assert.Equal((true, true, 40, 39 * 5 + 610L), Fill());
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        var again = Fill(); // grows through the same pooled arrays: nothing allocated
+        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        Assert.Equal((true, true, 40, 39 * 5 + 610L), again);
+        Assert.Equal(0, allocated);
+        Assert.True(set.IsEmpty);
+        Assert.Equal(32, SequenceRangeSet.CapacityForWindow(16 * 1024));
+        Assert.Equal(978, SequenceRangeSet.CapacityForWindow(1 << 20));
+        Assert.Equal(4096, SequenceRangeSet.CapacityForWindow(64 << 20));
     }
 
     [Fact]

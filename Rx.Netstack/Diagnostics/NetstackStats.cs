@@ -125,6 +125,9 @@ public sealed record NetstackStats
     public long TcpTailLossProbes { get; init; }
     /// <summary>Times RACK's reordering timer fired (RFC 8985 §6.2).</summary>
     public long TcpReorderTimeouts { get; init; }
+    /// <summary>Out-of-order TCP segments a receiver did not keep because they would have opened more holes than it tracks
+    /// (one per two segments of the smallest MSS in the buffer, 32 to 4,096); the sender resends them.</summary>
+    public long TcpOutOfOrderDropped { get; init; }
     /// <summary>D-SACK blocks received: a peer got data twice (RFC 2883).</summary>
     public long TcpDuplicateSacksReceived { get; init; }
     /// <summary>D-SACK blocks sent for data received twice (RFC 2883).</summary>

@@ -371,6 +371,7 @@ internal sealed class ShardSet
         TcpTimeouts = a.TcpTimeouts + b.TcpTimeouts,
         TcpTailLossProbes = a.TcpTailLossProbes + b.TcpTailLossProbes,
         TcpReorderTimeouts = a.TcpReorderTimeouts + b.TcpReorderTimeouts,
+        TcpOutOfOrderDropped = a.TcpOutOfOrderDropped + b.TcpOutOfOrderDropped,
         TcpDuplicateSacksReceived = a.TcpDuplicateSacksReceived + b.TcpDuplicateSacksReceived,
         TcpDuplicateSacksSent = a.TcpDuplicateSacksSent + b.TcpDuplicateSacksSent,
         TcpSpuriousRetransmissionsUndone = a.TcpSpuriousRetransmissionsUndone + b.TcpSpuriousRetransmissionsUndone,

@@ -26,7 +26,7 @@ internal sealed class DupAckRecovery : ILossRecovery
 
     private readonly ICongestionControl _cc;     // told of every ACK, loss and timeout
     private readonly bool _tailLossProbes;       // TcpSettings.EnableTailLossProbe
-    private readonly SackScoreboard _scoreboard = new(); // what the peer's SACK blocks say it holds above SND.UNA
+    private readonly SackScoreboard _scoreboard; // what the peer's SACK blocks say it holds above SND.UNA
     private int _dupAcks;                        // duplicate ACKs since the last ACK of new data (RFC 5681 §3.2)
     private bool _inRecovery;                    // in fast recovery
     private bool _reducing;                      // drawing cwnd down for an ECE by PRR, until SND.UNA reaches _reduceEnd (RFC 9937 §1)
@@ -52,9 +52,12 @@ internal sealed class DupAckRecovery : ILossRecovery
     /// <param name="tailLossProbes">Whether tail loss probes are sent (they also need SACK).</param>
     /// <param name="iss">ISS: no loss before it can start a recovery.</param>
     /// <param name="proportionalRateReduction">Whether PRR (RFC 9937) paces recovery.</param>
-    public DupAckRecovery(ICongestionControl cc, bool tailLossProbes, SeqNumber iss, bool proportionalRateReduction = true)
+    /// <param name="sendBufferSize">The send buffer: how much can be in flight, so how many SACKed ranges to track.</param>
+    public DupAckRecovery(ICongestionControl cc, bool tailLossProbes, SeqNumber iss, bool proportionalRateReduction = true,
+        int sendBufferSize = 16 * 1024)
     {
         _cc = cc;
+        _scoreboard = new SackScoreboard(sendBufferSize);
         // A model-based controller (BBR) sets its own window in recovery, as Linux skips PRR for one with cong_control.
         if (proportionalRateReduction && !cc.UsesRateSamples) _prr = new ProportionalRateReduction();
         _tailLossProbes = tailLossProbes;

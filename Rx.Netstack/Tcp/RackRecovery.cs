@@ -30,7 +30,7 @@ internal sealed class RackRecovery : ILossRecovery
 
     private readonly ICongestionControl _cc;       // told of every ACK, loss and timeout
     private readonly bool _tailLossProbes;         // TcpSettings.EnableTailLossProbe
-    private readonly SackScoreboard _scoreboard = new(); // which bytes above SND.UNA the peer SACKed
+    private readonly SackScoreboard _scoreboard; // which bytes above SND.UNA the peer SACKed
     private readonly SentSegmentLog _log = new();  // each segment in flight: when sent, SACKed, lost, retransmitted
     private readonly RetransmissionUndo _undo;     // needless retransmissions (D-SACK, timestamps) and the undo
     private bool _sackChanged;                     // SACK blocks since the log was last brought up to date
@@ -69,10 +69,13 @@ internal sealed class RackRecovery : ILossRecovery
     private bool _probeRetransmission;             // TLP.is_retrans: the probe resent the last segment
     private bool _probeDuplicated;                 // a D-SACK reported the probe's data twice: nothing was lost (§7.4.2)
 
-    /// <summary>Recovery for a connection whose initial sequence number is <paramref name="iss"/>.</summary>
-    public RackRecovery(ICongestionControl cc, bool tailLossProbes, SeqNumber iss, bool proportionalRateReduction = true)
+    /// <summary>Recovery for a connection whose initial sequence number is <paramref name="iss"/> and whose send buffer
+    /// (how much can be in flight, so how many SACKed ranges to track) is <paramref name="sendBufferSize"/> bytes.</summary>
+    public RackRecovery(ICongestionControl cc, bool tailLossProbes, SeqNumber iss, bool proportionalRateReduction = true,
+        int sendBufferSize = 16 * 1024)
     {
         _cc = cc;
+        _scoreboard = new SackScoreboard(sendBufferSize);
         // A model-based controller (BBR) sets its own window in recovery, as Linux skips PRR for one with cong_control.
         if (proportionalRateReduction && !cc.UsesRateSamples) _prr = new ProportionalRateReduction();
         _tailLossProbes = tailLossProbes;

@@ -12,7 +12,12 @@ internal sealed class SackScoreboard
     /// <summary>RFC 6675 §2: DupThresh.</summary>
     public const int DupThresh = 3;
 
-    private readonly SequenceRangeSet _sacked = new(32);
+    private readonly SequenceRangeSet _sacked;
+
+    /// <summary>A scoreboard for a send buffer of <paramref name="sendBufferSize"/> bytes: as many SACKed ranges as that much
+    /// data in flight can hold (<see cref="SequenceRangeSet.CapacityForWindow"/>).</summary>
+    public SackScoreboard(int sendBufferSize) =>
+        _sacked = new SequenceRangeSet(32, SequenceRangeSet.CapacityForWindow(sendBufferSize));
 
     /// <summary>True when nothing is SACKed.</summary>
     public bool IsEmpty => _sacked.Count == 0;
@@ -52,14 +57,10 @@ internal sealed class SackScoreboard
     /// <summary>How many bytes from <paramref name="seq"/> (at most <paramref name="max"/>) are not SACKed before the next SACKed range.</summary>
     public int UnsackedRun(SeqNumber seq, int max)
     {
-        for (int i = 0; i < _sacked.Count; i++)
-        {
-            SackBlock r = _sacked[i];
-            if (r.Right <= seq) continue;
-            if (r.Left <= seq) return 0;
-            return Math.Min(max, r.Left - seq);
-        }
-        return max;
+        int i = _sacked.FirstEndingAfter(seq);
+        if (i == _sacked.Count) return max;
+        SackBlock r = _sacked[i];
+        return r.Left <= seq ? 0 : Math.Min(max, r.Left - seq);
     }
 
     /// <summary>
@@ -96,21 +97,16 @@ internal sealed class SackScoreboard
     public bool TryNextLostHole(SeqNumber from, SeqNumber lostBoundary, int maxLength, out SeqNumber start, out int length)
     {
         start = from;
-        for (int i = 0; i < _sacked.Count; i++)
+        int i = _sacked.FirstEndingAfter(start);
+        if (i < _sacked.Count && _sacked[i].Left <= start)
         {
-            SackBlock r = _sacked[i];
-            if (r.Right <= start) continue;
-            if (r.Left <= start) { start = r.Right; continue; }
-            break;
+            start = _sacked[i].Right; // inside a SACKed range: the hole begins where it ends (ranges never touch)
+            i++;
         }
         length = 0;
         if (start >= lostBoundary) return false;
         SeqNumber end = SeqNumber.Min(lostBoundary, start + maxLength);
-        for (int i = 0; i < _sacked.Count; i++)
-        {
-            SackBlock r = _sacked[i];
-            if (r.Left > start) { end = SeqNumber.Min(end, r.Left); break; }
-        }
+        if (i < _sacked.Count) end = SeqNumber.Min(end, _sacked[i].Left);
         length = end - start;
         return length > 0;
     }

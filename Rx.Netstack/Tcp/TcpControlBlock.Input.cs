@@ -575,9 +575,17 @@ internal sealed partial class TcpControlBlock
         else
         {
             NoteOutOfOrderDuplicate(seq, seq + data.Length);
-            _rcv.OutOfOrder.Add(seq, seq + data.Length);
-            NoteSackAnchor(seq);
-            _ctx.Counters.OutOfOrderSegments++;
+            if (_rcv.OutOfOrder.Add(seq, seq + data.Length))
+            {
+                NoteSackAnchor(seq);
+                _ctx.Counters.OutOfOrderSegments++;
+            }
+            else
+            {
+                // More holes than the buffer tracks: the bytes written stay unclaimed (no range says they are there) and the
+                // segment counts as not received; the duplicate ACK below tells the peer nothing new, and it resends.
+                _ctx.Counters.OutOfOrderDropped++;
+            }
             _pending |= TcpPendingOutput.Ack; // RFC 5681 §4.2: an out-of-order segment is ACKed at once (a duplicate ACK)
         }
         return fits;

@@ -30,6 +30,9 @@ internal sealed class TcpCounters
     public long PawsDrops;
     /// <summary>Segments held out of order in a receive buffer.</summary>
     public long OutOfOrderSegments;
+    /// <summary>Out-of-order segments not kept: they would have opened a hole beyond the most a receive buffer tracks
+    /// (<see cref="SequenceRangeSet.CapacityForWindow"/>); the peer sends them again.</summary>
+    public long OutOfOrderDropped;
     /// <summary>In-order payloads kept in the frame they arrived in until read (another stack's buffer over an in-memory pipe).</summary>
     public long SegmentsHeld;
     /// <summary>Segments outside the receive window (answered with an ACK, RFC 9293 §3.10.7.4).</summary>

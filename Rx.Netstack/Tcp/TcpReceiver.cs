@@ -22,7 +22,7 @@ internal struct TcpReceiver
     public TcpReceiver(ByteRing buffer, Instant now)
     {
         Buffer = buffer;
-        OutOfOrder = new SequenceRangeSet(32);
+        OutOfOrder = new SequenceRangeSet(32, SequenceRangeSet.CapacityForWindow(buffer.Capacity));
         LastReceivedAt = now;
     }
 
