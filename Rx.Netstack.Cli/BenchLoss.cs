@@ -107,7 +107,8 @@ internal static class BenchLoss
         // yet acknowledged behind a 256 KiB buffer); ours gets as much, or in recovery it would wait for its application while
         // the kernel's never does. The receivers are alike already: each offers a window of the buffer.
         var settings = new TcpSettings { SendBufferSize = KernelSendBuffer(o.Buffer), ReceiveBufferSize = o.Buffer, CongestionControl = ours };
-        long kernelRetransBefore = KernelRetransmissions(ns), ourRetransBefore = stack.GetStats().TcpRetransmissions;
+        long kernelRetransBefore = KernelRetransmissions(ns);
+        var oursBefore = stack.GetStats();
         long toStackLostBefore = link.InboundCounters.Lost, toKernelLostBefore = link.OutboundCounters.Lost;
         long toStackOfferedBefore = link.InboundCounters.Offered, toKernelOfferedBefore = link.OutboundCounters.Offered;
         await using var pair = kernelSends
@@ -116,7 +117,8 @@ internal static class BenchLoss
         string linuxCc = UseCongestionControl(pair.KernelSocket, linux);
         var (sent, received, elapsed) = await BenchTun.BulkAsync(pair, o.Write, o.Duration, (long)(1e9 * o.Seconds));
         if (received != sent) throw new InvalidOperationException($"sent {sent} bytes but {received} arrived");
-        long retransmitted = kernelSends ? KernelRetransmissions(ns) - kernelRetransBefore : stack.GetStats().TcpRetransmissions - ourRetransBefore;
+        var oursAfter = stack.GetStats();
+        long retransmitted = kernelSends ? KernelRetransmissions(ns) - kernelRetransBefore : oursAfter.TcpRetransmissions - oursBefore.TcpRetransmissions;
         long dataOffered = kernelSends ? link.InboundCounters.Offered - toStackOfferedBefore : link.OutboundCounters.Offered - toKernelOfferedBefore;
         long dataLost = kernelSends ? link.InboundCounters.Lost - toStackLostBefore : link.OutboundCounters.Lost - toKernelLostBefore;
         return new BenchResult("loss", kernelSends ? "linux → rx-netstack" : "rx-netstack → linux",
@@ -124,6 +126,14 @@ internal static class BenchLoss
             ("link", name), ("mb_per_s", received / 1e6 / elapsed.TotalSeconds), ("bytes", received), ("seconds", elapsed.TotalSeconds),
             ("sender_retransmits", retransmitted), ("data_dir_frames", dataOffered), ("data_dir_lost", dataLost),
             ("buffer", BenchTun.Label(o.Buffer)), ("our_sndbuf", BenchTun.Label(KernelSendBuffer(o.Buffer))), ("rtt_ms", 2 * OneWayDelay.TotalMilliseconds), ("linux_cc", linuxCc), ("ours_cc", ours.ToString().ToLowerInvariant()),
+            // How our stack recovered (as sender on our rows, as receiver on the kernel's): which mechanism resent, and how
+            // often it found a resend spurious.
+            ("ours_fast_retransmits", oursAfter.TcpFastRetransmits - oursBefore.TcpFastRetransmits),
+            ("ours_timeouts", oursAfter.TcpTimeouts - oursBefore.TcpTimeouts),
+            ("ours_tail_loss_probes", oursAfter.TcpTailLossProbes - oursBefore.TcpTailLossProbes),
+            ("ours_reorder_timeouts", oursAfter.TcpReorderTimeouts - oursBefore.TcpReorderTimeouts),
+            ("ours_dsacks_received", oursAfter.TcpDuplicateSacksReceived - oursBefore.TcpDuplicateSacksReceived),
+            ("ours_undone", oursAfter.TcpSpuriousRetransmissionsUndone - oursBefore.TcpSpuriousRetransmissionsUndone),
         ]);
     }
 
