@@ -10,6 +10,7 @@ internal static class BenchCommand
 {
     public static async Task<int> RunAsync(string which, BenchOptions options)
     {
+        if (await BenchJit.RunTieredChildAsync(which) is { } childExit) return childExit;
         var console = DemoConsole.Create();
         IReadOnlyList<BenchResult> results;
         string title;
@@ -86,6 +87,7 @@ internal static class BenchCommand
             default:
                 throw new ArgumentOutOfRangeException(nameof(which), which, "not a benchmark");
         }
+        results = [.. results.Select(r => r with { Figures = [.. r.Figures, ("jit", BenchJit.Label)] })];
         BenchResult.Print(console, options.Json, title, results);
         return ExitCodes.Success;
     }
