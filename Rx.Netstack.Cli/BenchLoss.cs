@@ -143,7 +143,7 @@ internal static class BenchLoss
     private const int IPPROTO_TCP = 6, TCP_CONGESTION = 13;
 
     /// <summary>Puts the kernel's socket on <paramref name="algorithm"/>, as ours, and returns what it runs (TCP_CONGESTION, tcp(7)).</summary>
-    private static string UseCongestionControl(System.Net.Sockets.Socket socket, string algorithm)
+    internal static string UseCongestionControl(System.Net.Sockets.Socket socket, string algorithm)
     {
         socket.SetRawSocketOption(IPPROTO_TCP, TCP_CONGESTION, System.Text.Encoding.ASCII.GetBytes(algorithm));
         byte[] name = new byte[16];
@@ -152,7 +152,10 @@ internal static class BenchLoss
     }
 
     /// <summary>The namespace's TCP RetransSegs (its own MIB: only the kernel's sockets inside it count).</summary>
-    private static long KernelRetransmissions(NetworkNamespace ns)
+    private static long KernelRetransmissions(NetworkNamespace ns) => KernelTcpCounter(ns, "RetransSegs");
+
+    /// <summary>A counter of the namespace's TCP MIB (/proc/net/snmp, line <c>Tcp:</c>), or -1 if it has none by that name.</summary>
+    internal static long KernelTcpCounter(NetworkNamespace ns, string counter)
     {
         string[] lines = ns.Exec("cat", "/proc/net/snmp").Split('\n');
         for (int i = 0; i + 1 < lines.Length; i++)
@@ -160,7 +163,7 @@ internal static class BenchLoss
             if (!lines[i].StartsWith("Tcp:", StringComparison.Ordinal) || !lines[i + 1].StartsWith("Tcp:", StringComparison.Ordinal)) continue;
             string[] names = lines[i].Split(' ', StringSplitOptions.RemoveEmptyEntries);
             string[] values = lines[i + 1].Split(' ', StringSplitOptions.RemoveEmptyEntries);
-            int at = Array.IndexOf(names, "RetransSegs");
+            int at = Array.IndexOf(names, counter);
             return at > 0 && at < values.Length ? long.Parse(values[at], CultureInfo.InvariantCulture) : -1;
         }
         return -1;

@@ -34,7 +34,7 @@ internal sealed record BenchOptions
     public static Command CreateCommand(Func<string, BenchOptions, Task<int>> run)
     {
         var bench = new Command("bench", "Throughput and latency of two stacks over an in-memory pipe, side by side with the kernel's loopback in the same run (bench tun: the kernel against the stack over a TUN device, root).");
-        bench.Subcommands.Add(Benchmark("tcp", "Bulk TCP transfer A → B, default and inline continuations, against 127.0.0.1.",
+        bench.Subcommands.Add(Benchmark("tcp", "Bulk TCP transfer A → B, default and inline continuations, against 127.0.0.1; as root also against the loopback of a namespace it creates and deletes, at the same MTU (with --offloads off: one segment per packet).",
             Knob.Mtu | Knob.Buffer | Knob.Write | Knob.IdleConnections | Knob.Checksums | Knob.Offloads, run,
             offloadsHelp: "TCP segmentation offload on the pipe: on passes 64 KiB super-segments whole across an MTU 1500 pipe, as a Linux veth pair does (needs --checksums offload); off: every frame is at most the MTU."));
         bench.Subcommands.Add(Benchmark("udp", "UDP datagrams A → B as fast as each send completes: datagrams/s received and loss, against 127.0.0.1.",

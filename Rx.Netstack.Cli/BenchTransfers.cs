@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
+using Rx.Netstack.Devices;
 using Rx.Netstack.Sockets;
 
 namespace Rx.Netstack.Cli;
@@ -45,23 +46,40 @@ internal sealed class StackStreamPair(TcpConnection client, TcpConnection server
 /// <summary>A TCP connection pair through the kernel's loopback (127.0.0.1), with the same buffer sizes.</summary>
 internal sealed class KernelStreamPair(Socket client, Socket server) : IBenchStreamPair
 {
-    public static async Task<KernelStreamPair> OpenAsync(int bufferSize, bool noDelay)
+    /// <summary>
+    /// Opens the pair on the host's loopback, or with <paramref name="ns"/> on that namespace's own <c>lo</c>: the sockets are
+    /// made on a thread inside it and stay there whichever thread uses them. <paramref name="congestion"/>: the kernel's
+    /// algorithm for both sockets (TCP_CONGESTION), instead of the namespace's default.
+    /// </summary>
+    public static async Task<KernelStreamPair> OpenAsync(int bufferSize, bool noDelay, NetworkNamespace? ns = null, string? congestion = null)
     {
-        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        listener.Listen(1);
-        var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp)
+        (Socket Listener, Socket Client) Create()
         {
-            SendBufferSize = bufferSize, ReceiveBufferSize = bufferSize, NoDelay = noDelay,
-        };
+            var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+            // An accepted socket takes the listener's algorithm.
+            if (congestion is not null) BenchLoss.UseCongestionControl(listener, congestion);
+            listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+            listener.Listen(1);
+            var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp)
+            {
+                SendBufferSize = bufferSize, ReceiveBufferSize = bufferSize, NoDelay = noDelay,
+            };
+            if (congestion is not null) BenchLoss.UseCongestionControl(client, congestion);
+            return (listener, client);
+        }
+        (Socket listenerSocket, Socket clientSocket) = ns is null ? Create() : ns.Run(Create);
+        using Socket listener = listenerSocket;
         Task<Socket> accept = listener.AcceptAsync();
-        await client.ConnectAsync(listener.LocalEndPoint!).WaitAsync(TimeSpan.FromSeconds(10));
+        await clientSocket.ConnectAsync(listener.LocalEndPoint!).WaitAsync(TimeSpan.FromSeconds(10));
         Socket server = await accept.WaitAsync(TimeSpan.FromSeconds(10));
         server.SendBufferSize = bufferSize;
         server.ReceiveBufferSize = bufferSize;
         server.NoDelay = noDelay;
-        return new KernelStreamPair(client, server);
+        return new KernelStreamPair(clientSocket, server);
     }
+
+    /// <summary>The client's socket (the sender of a bulk transfer).</summary>
+    public Socket Client => client;
 
     public async ValueTask SendAsync(ReadOnlyMemory<byte> data, bool fromClient)
     {

@@ -29,6 +29,17 @@ public sealed class NetworkNamespace : IDisposable
         if (!OperatingSystem.IsLinux()) return "TUN devices and network namespaces are Linux only.";
         if (geteuid() != 0) return "it needs root (to create a network namespace and a TUN device); run it with sudo.";
         if (!File.Exists("/dev/net/tun")) return "there is no /dev/net/tun (load the tun module, or in a container pass --device /dev/net/tun).";
+        return WhyNamespacesUnsupported();
+    }
+
+    /// <summary>
+    /// Null when network namespaces alone can be made here (Linux, root and the <c>ip</c> tool; no TUN device needed, e.g. for
+    /// sockets on a namespace's own loopback); otherwise a sentence saying what is missing.
+    /// </summary>
+    public static string? WhyNamespacesUnsupported()
+    {
+        if (!OperatingSystem.IsLinux()) return "network namespaces are Linux only.";
+        if (geteuid() != 0) return "it needs root (to create a network namespace); run it with sudo.";
         if (FindProgram("ip") is null) return "the `ip` tool (iproute2) is not installed.";
         return null;
     }
