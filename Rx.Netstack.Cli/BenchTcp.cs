@@ -129,7 +129,7 @@ internal static class BenchTcp
     /// (<c>sk_gso_max_segs</c> caps the segments per skb; <c>lo</c> does no GRO, its receive path is <c>netif_rx</c>).
     /// Both sockets run our stacks' congestion control, CUBIC: under the host's default here, BBR, the kernel paces each
     /// 1,448-byte packet on a timer, which also reordered them across the two cores (a probe of this transfer moved
-    /// 50–70 MB/s with BBR, 230–280 with CUBIC; docs/benchmarks.md). Checked per run, not assumed:
+    /// 49–77 MB/s with BBR, 230–282 with CUBIC; docs/benchmarks.md). Checked per run, not assumed:
     /// <c>segments_per_frame</c> is the namespace's TCP OutSegs (which counts MSS-sized segments, GSO or not) over the
     /// packets <c>lo</c> sent; 1 means no packet carried more than one segment (with GSO at MTU 1500 it was 15.6).
     /// </summary>
