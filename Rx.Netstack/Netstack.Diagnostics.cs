@@ -36,7 +36,7 @@ public sealed partial class Netstack
             IcmpBytesIn = c.IcmpBytesIn, IcmpBytesOut = c.IcmpBytesOut, RawIn = c.RawIn, RawOut = c.RawOut,
             TcpRetransmissions = _tcp.TcpCounters.SegmentsRetransmitted,
             SocketsByKind = sockets, ConnectionsByState = connections, Drops = drops,
-            CommandsProcessed = c.CommandsProcessed, Passes = c.Passes, PassesOnCaller = c.PassesOnCaller, WakeupsArmed = c.WakeupsArmed, SubscriberFaults = c.SubscriberFaults, CommandsRefused = c.CommandsRefused,
+            CommandsProcessed = c.CommandsProcessed, Passes = c.Passes, PassesOnCaller = c.PassesOnCaller, SegmentsCoalesced = _passes.SegmentsCoalesced, WakeupsArmed = c.WakeupsArmed, SubscriberFaults = c.SubscriberFaults, CommandsRefused = c.CommandsRefused,
             CommandsWaited = c.CommandsWaited, EngineFaults = c.EngineFaults, CommandQueueDepth = _passes.QueuedCommands,
             SynCookiesSent = c.SynCookiesSent, SynCookiesAccepted = c.SynCookiesAccepted,
             InterceptedSyns = c.InterceptedSyns, InterceptedSynRetransmits = c.InterceptedSynRetransmits,

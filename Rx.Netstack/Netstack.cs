@@ -199,8 +199,8 @@ public sealed partial class Netstack : IDisposable, IAsyncDisposable
     }
 
     /// <summary>
-    /// True on a thread where blocking for the engine can never end: inside a pass (of any stack) or on the event-loop
-    /// thread this stack owns. Blocking calls of the library (the <c>Stream</c>'s synchronous <c>Read</c>/<c>Write</c>)
+    /// True on a thread where blocking for the engine can never end: inside a pass (of any stack), inside a device's receive
+    /// burst (<see cref="ReceiveBurst"/>) or on the event-loop thread this stack owns. Blocking calls of the library (the <c>Stream</c>'s synchronous <c>Read</c>/<c>Write</c>)
     /// check it and throw instead of deadlocking.
     /// </summary>
     internal bool IsOnEngineThread => _passes.IsOnEngineThread || (_shards?.IsOnEngineThread ?? false);
@@ -212,7 +212,8 @@ public sealed partial class Netstack : IDisposable, IAsyncDisposable
         if (IsOnEngineThread)
             throw new InvalidOperationException(
                 $"{operation} blocks until the stack answers, but it was called on the stack's engine thread (in a reply handler, an " +
-                "observable delivered on the engine, or a continuation under NetstackOptions.RunContinuationsInline), which the " +
+                "observable delivered on the engine, a continuation under NetstackOptions.RunContinuationsInline, or a device's " +
+                "receive burst), which the " +
                 "answer needs: it would never return. Use the async method, or move the work off the engine (ObserveOn, Task.Run).");
     }
 

@@ -65,6 +65,9 @@ public sealed record NetstackStats
     public long Passes { get; init; }
     /// <summary>Of <see cref="Passes"/>, those run on the thread that brought the work instead of the stack's own event loop.</summary>
     public long PassesOnCaller { get; init; }
+    /// <summary>Received TCP segments that reached IP and TCP merged with their neighbours (receive coalescing, see
+    /// <see cref="NetstackOptions.CoalesceReceivedSegments"/>): each merged segment counts all the segments it stands for.</summary>
+    public long SegmentsCoalesced { get; init; }
     /// <summary>Times the engine (re)armed its one timed wake-up on the scheduler (an earlier deadline appeared).</summary>
     public long WakeupsArmed { get; init; }
     /// <summary>Replies whose subscriber threw (the fault is contained and counted).</summary>

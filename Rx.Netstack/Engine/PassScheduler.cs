@@ -41,6 +41,10 @@ internal sealed class PassScheduler : IDisposable
     /// <summary>True while this thread runs <see cref="RunDeferredPasses"/>.</summary>
     [ThreadStatic] private static bool t_drainingDeferred;
 
+    /// <summary>How many receive bursts (<see cref="ReceiveBurst"/>) the current thread is inside: while above 0, a frame's pass
+    /// is owed by this thread (<see cref="t_deferredPasses"/>) until the outermost burst ends.</summary>
+    [ThreadStatic] private static int t_burstDepth;
+
     /// <summary>The composer: what a command, a frame, a lost device and the teardown mean (called inside a pass).</summary>
     private readonly Netstack _stack;
 
@@ -164,6 +168,9 @@ internal sealed class PassScheduler : IDisposable
     /// <summary>Every request taken and every reply sent.</summary>
     public IObservable<CommandEvent> Tap => _tap;
 
+    /// <summary>Received segments merged by the round's coalescer (written by the round, read by stats without the lock).</summary>
+    public long SegmentsCoalesced => _coalescer?.SegmentsCoalesced ?? 0;
+
     // ---------------------------------------------------------------- commands: admission and replies
 
     /// <summary>
@@ -257,7 +264,7 @@ internal sealed class PassScheduler : IDisposable
         byte[] buffer = InboxBufferPool.Rent(frame.Length);
         frame.CopyTo(buffer);
         _frameQueue.Enqueue(new InboxFrame(buffer, 0, frame.Length, fromLoopback, checksumTrusted));
-        SchedulePass();
+        ScheduleFramePass();
     }
 
     /// <summary>Queues a frame whose buffer was handed over (no copy); the buffer is released if the inbox refuses it.</summary>
@@ -269,7 +276,33 @@ internal sealed class PassScheduler : IDisposable
             return;
         }
         _frameQueue.Enqueue(frame);
-        SchedulePass();
+        ScheduleFramePass();
+    }
+
+    /// <summary>
+    /// Makes sure a pass will run for a frame just queued: at once (<see cref="SchedulePass"/>), or, inside a receive burst on
+    /// this thread, when the burst ends — so the round sees the whole burst and can merge its runs (<see cref="ReceiveBurst"/>).
+    /// </summary>
+    private void ScheduleFramePass()
+    {
+        if (t_burstDepth == 0)
+        {
+            SchedulePass();
+            return;
+        }
+        if (Interlocked.Exchange(ref _passScheduled, 1) != 0) return; // a pass is pending or running: it takes the frame
+        (t_deferredPasses ??= new Queue<PassScheduler>()).Enqueue(this);
+    }
+
+    /// <summary>Begins a receive burst on this thread (see <see cref="ReceiveBurst"/>).</summary>
+    public static void BeginBurst() => t_burstDepth++;
+
+    /// <summary>Ends a receive burst on this thread; the outermost end runs (or posts) the passes its frames asked for, unless
+    /// the thread is inside a pass, whose end does.</summary>
+    public static void EndBurst()
+    {
+        if (t_burstDepth == 0) throw new InvalidOperationException("No receive burst is open on this thread.");
+        if (--t_burstDepth == 0 && t_passDepth == 0) RunDeferredPasses();
     }
 
     /// <summary>Counts a frame into the inbox; false (counted as a drop) when it is empty, the stack is gone or the inbox is full.</summary>
@@ -348,7 +381,9 @@ internal sealed class PassScheduler : IDisposable
         }
         finally
         {
-            if (--t_passDepth == 0) RunDeferredPasses();
+            // Inside a receive burst the owed passes wait for its end: a command's pass on this thread takes the frames queued
+            // so far, and the rest of the burst is still to come.
+            if (--t_passDepth == 0 && t_burstDepth == 0) RunDeferredPasses();
             if (context is not null) SynchronizationContext.SetSynchronizationContext(context);
         }
     }
@@ -614,8 +649,9 @@ internal sealed class PassScheduler : IDisposable
             int ran = 0;
             while (deferred.TryDequeue(out PassScheduler? passes))
             {
-                // The flag is still set for each of them: either we run the pass, or we post it.
-                if (ran++ >= DeferredPassesPerCall || passes._disposed || !passes.TryRunPassHere()) passes.PostPass();
+                // The flag is still set for each of them: either we run the pass, or we post it (always, on a scheduler the
+                // application supplied: one a receive burst deferred, a TestScheduler decides when it runs).
+                if (ran++ >= DeferredPassesPerCall || passes._disposed || passes._ownedScheduler is null || !passes.TryRunPassHere()) passes.PostPass();
             }
         }
         finally
@@ -626,10 +662,11 @@ internal sealed class PassScheduler : IDisposable
 
     /// <summary>
     /// True on a thread where blocking for the engine can never end: inside a pass (of any stack: a reply handler, an inline
-    /// continuation, an observable delivered on the engine; the pass it waits for would run after this one, on this thread)
-    /// or on the event-loop thread this stack owns.
+    /// continuation, an observable delivered on the engine; the pass it waits for would run after this one, on this thread),
+    /// inside a receive burst (the pass may be owed by this thread until the burst ends) or on the event-loop thread this
+    /// stack owns.
     /// </summary>
-    public bool IsOnEngineThread => t_passDepth > 0 || (_engineThread is { } thread && thread == Thread.CurrentThread);
+    public bool IsOnEngineThread => t_passDepth > 0 || t_burstDepth > 0 || (_engineThread is { } thread && thread == Thread.CurrentThread);
 
     // ---------------------------------------------------------------- disposal
 

@@ -356,6 +356,7 @@ internal sealed class ShardSet
         CommandsProcessed = a.CommandsProcessed + b.CommandsProcessed,
         Passes = a.Passes + b.Passes,
         PassesOnCaller = a.PassesOnCaller + b.PassesOnCaller,
+        SegmentsCoalesced = a.SegmentsCoalesced + b.SegmentsCoalesced,
         WakeupsArmed = a.WakeupsArmed + b.WakeupsArmed,
         SubscriberFaults = a.SubscriberFaults + b.SubscriberFaults,
         SynCookiesSent = a.SynCookiesSent + b.SynCookiesSent,
