@@ -31,7 +31,7 @@ namespace Rx.Netstack.Devices;
 /// fragments) go out under a plain header, as they are. Super-segments are only cut from untagged frames; the stack sends
 /// none with an 802.1Q tag (<see cref="Link.EthernetSettings.VlanId"/>).</para>
 /// <para>Without offloads (plain mode) frames are whole, checksums complete, each at most the MTU plus an 18-byte Ethernet
-/// header.</para>
+/// header; the reads of one wake-up are delivered as a <see cref="ReceiveBurst"/>, processed by a stack in one pass.</para>
 /// </remarks>
 public sealed unsafe class TapDevice : IPacketDevice, IDisposable
 {
@@ -214,6 +214,8 @@ public sealed unsafe class TapDevice : IPacketDevice, IDisposable
     /// <summary>Reads queued frames until EAGAIN (bounded); null, or why reading must stop.</summary>
     private TunDeviceException? ReadBurst()
     {
+        // Plain mode: one receive burst, so a stack processes the frames of one wake-up in one pass (see TunDevice.ReadBurst).
+        using ReceiveBurst burst = Offloads ? default : ReceiveBurst.Begin();
         for (int i = 0; i < MaxReadsPerPoll && !_descriptor.Stopping; i++)
         {
             int n = _descriptor.ReadOne(_readBuffer.Span[..ReadBufferSize], out TunDeviceException? failure);

@@ -30,9 +30,10 @@ namespace Rx.Netstack.Devices;
 /// <see cref="ChecksumOffload.Transmit"/>, and a TCP/UDP packet the stack left without checksum asks the kernel to finish it
 /// (<c>NEEDS_CSUM</c>, which locally delivered it need not). A device put between this one and the stack must forward
 /// <see cref="ChecksumOffload"/> and <see cref="TcpSegmentationOffload"/> (CaptureDevice and ImpairedLink do), or the stack would check partial checksums and drop.</para>
-/// <para>Without offloads (plain mode) every packet is at most the MTU, so the reader coalesces as GRO does: the packets of one
-/// read burst are held, and a run of in-order TCP segments of one flow is delivered as one segment, checksums verified and
-/// made right (<see cref="ReceiveCoalescer"/>, <see cref="SegmentsCoalesced"/>).</para>
+/// <para>Without offloads (plain mode) every packet is at most the MTU, and the reads of one wake-up are delivered as a
+/// <see cref="ReceiveBurst"/>: a stack processes them in one pass after the burst, not one pass per packet, so its receive
+/// coalescing (GRO, <see cref="NetstackOptions.CoalesceReceivedSegments"/>) merges their runs of in-order TCP segments, each
+/// segment's checksum verified first (<see cref="Diagnostics.NetstackStats.SegmentsCoalesced"/>).</para>
 /// </remarks>
 public sealed unsafe class TunDevice : IGatherPacketDevice, IDisposable
 {
@@ -57,8 +58,6 @@ public sealed unsafe class TunDevice : IGatherPacketDevice, IDisposable
     private long _gsoPacketsSent;
     private long _gatheredPacketsSent;
     private long _receiveDropped;
-    /// <summary>Plain mode: the reads of a burst, their in-order TCP segments merged before the stack sees them (null with offloads).</summary>
-    private ReceiveCoalescer? _coalescer;
 
     private TunDevice(DeviceDescriptor descriptor, string name, int mtu, string? offloadsOffReason)
     {
@@ -68,7 +67,6 @@ public sealed unsafe class TunDevice : IGatherPacketDevice, IDisposable
         Offloads = offloadsOffReason is null;
         OffloadsOffReason = offloadsOffReason;
         _transmit = new TransmitObserver(this);
-        _coalescer = Offloads ? null : new ReceiveCoalescer();
         Debug.Assert(DeviceReadBuffer.Size >= ReadBufferSize, "a read buffer holds the largest read");
     }
 
@@ -206,10 +204,6 @@ public sealed unsafe class TunDevice : IGatherPacketDevice, IDisposable
     /// <summary>TCP super-segments written (offloads on): each longer than the MTU, cut by the kernel.</summary>
     public long GsoPacketsSent => Interlocked.Read(ref _gsoPacketsSent);
 
-    /// <summary>Plain mode: received TCP segments that reached the stack merged with their neighbours (receive coalescing, as
-    /// GRO: a run of in-order segments of one flow in one read burst becomes one segment; see the remarks).</summary>
-    public long SegmentsCoalesced => _coalescer is null ? 0 : Interlocked.Read(ref _coalescer.SegmentsCoalesced);
-
     /// <summary>Packets written in pieces through <see cref="TransmitGathered"/> (for tests: the stack used the gather path).</summary>
     internal long GatheredPacketsSent => Interlocked.Read(ref _gatheredPacketsSent);
 
@@ -232,12 +226,10 @@ public sealed unsafe class TunDevice : IGatherPacketDevice, IDisposable
     /// </summary>
     private TunDeviceException? ReadBurst()
     {
-        if (_coalescer is { } coalescer)
-        {
-            // Plain mode: hold the burst, then deliver it with its in-order TCP segments merged (see ReceiveCoalescer).
-            try { return ReadBurstInto(coalescer); }
-            finally { coalescer.Flush(_received); }
-        }
+        // Plain mode: one receive burst, so a stack's round sees the reads together and merges their in-order TCP segments (GRO).
+        // With offloads each read is a super-packet already (the kernel's GSO), handed over in its own buffer: a burst would
+        // only hold up to 64 of those buffers until it ends.
+        using ReceiveBurst burst = Offloads ? default : ReceiveBurst.Begin();
         for (int i = 0; i < MaxReadsPerPoll && !_descriptor.Stopping; i++)
         {
             int n = _descriptor.ReadOne(_readBuffer.Span[..ReadBufferSize], out TunDeviceException? failure);
@@ -245,31 +237,6 @@ public sealed unsafe class TunDevice : IGatherPacketDevice, IDisposable
             else if (n < 0) return failure; // null: drained, back to poll()
         }
         return null; // bounded: poll() again, which also sees the wake pipe
-    }
-
-    /// <summary>
-    /// Plain mode, before anything is received: deliver every packet as it was read, unmerged. <c>bench loss</c> puts an
-    /// impairment behind the device, which must drop the kernel's segments one by one as it drops the stack's, not merged
-    /// runs of them.
-    /// </summary>
-    internal void DisableReceiveCoalescing() => Volatile.Write(ref _coalescer, null);
-
-    /// <summary>Reads a burst into <paramref name="coalescer"/> (plain mode), as <see cref="ReadBurst"/> does.</summary>
-    private TunDeviceException? ReadBurstInto(ReceiveCoalescer coalescer)
-    {
-        for (int i = 0; i < MaxReadsPerPoll && !_descriptor.Stopping; i++)
-        {
-            Span<byte> room = coalescer.NextReadBuffer;
-            if (room.IsEmpty)
-            {
-                coalescer.Flush(_received);
-                room = coalescer.NextReadBuffer;
-            }
-            int n = _descriptor.ReadOne(room, out TunDeviceException? failure);
-            if (n > 0) coalescer.Commit(n);
-            else if (n < 0) return failure;
-        }
-        return null;
     }
 
     /// <summary>Hands one read to the subscribers: as it is in plain mode, without its virtio-net header with offloads on

@@ -69,12 +69,13 @@ public sealed class InboxCoalescerTests
     }
 
     [Theory]
-    [InlineData(false, false)]
-    [InlineData(true, false)]
-    [InlineData(false, true)]
-    public void In_order_segments_of_one_flow_become_one_segment_with_the_payloads_in_order(bool v6, bool trusted)
+    [InlineData(false, false, 1448)]
+    [InlineData(true, false, 1428)]
+    [InlineData(false, true, 1448)]
+    [InlineData(false, false, 1447)] // odd: every other payload lands at an odd offset of the merged one
+    public void In_order_segments_of_one_flow_become_one_segment_with_the_payloads_in_order(bool v6, bool trusted, int mss)
     {
-        byte[][] payloads = [Bytes(1448, 1), Bytes(1448, 2), Bytes(1448, 3), Bytes(700, 4)];
+        byte[][] payloads = [Bytes(mss, 1), Bytes(mss, 2), Bytes(mss, 3), Bytes(700, 4)];
         var packets = new byte[4][];
         uint seq = 1000;
         for (int k = 0; k < 4; k++)
@@ -84,7 +85,7 @@ public sealed class InboxCoalescerTests
         }
 
         var (merged, run) = Assert.Single(Coalesce(trusted, packets));
-        Assert.Equal(new CoalescedRun(4, 1448), run);
+        Assert.Equal(new CoalescedRun(4, mss), run);
         IPPacket ip = v6 ? new IPv6Packet(new PacketDotNet.Utils.ByteArraySegment(merged)) : new IPv4Packet(new PacketDotNet.Utils.ByteArraySegment(merged));
         if (ip is IPv4Packet v4) Assert.True(v4.ValidChecksum);
         Assert.Equal(merged.Length, ip.TotalLength);
@@ -126,6 +127,31 @@ public sealed class InboxCoalescerTests
         // A SYN, a FIN or a pushed segment does not start a run either.
         foreach (TcpFlags flags in new[] { TcpFlags.Syn, TcpFlags.Ack | TcpFlags.Fin, TcpFlags.Ack | TcpFlags.Psh })
             Assert.Equal(2, Coalesce(true, Segment(1000, p, flags), Segment(2000, p)).Count);
+    }
+
+    [Fact]
+    public void A_pushed_segment_ends_the_run_it_joined()
+    {
+        byte[] a = Segment(1000, Bytes(500, 1)), pushed = Segment(1500, Bytes(500, 2), TcpFlags.Ack | TcpFlags.Psh), after = Segment(2000, Bytes(500, 3));
+        var delivered = Coalesce(true, a, pushed, after);
+        Assert.Equal(2, delivered.Count);
+        Assert.Equal(new CoalescedRun(2, 500), delivered[0].Run);
+        Assert.Equal(after, delivered[1].Packet);
+    }
+
+    [Fact]
+    public void Two_flows_interleaved_in_runs_have_each_run_merged_and_the_order_within_a_flow_kept()
+    {
+        byte[] a1 = Segment(1000, Bytes(1000, 1)), a2 = Segment(2000, Bytes(1000, 2));
+        byte[] b1 = Segment(50, Bytes(1000, 3), sourcePort: 6000), b2 = Segment(1050, Bytes(1000, 4), sourcePort: 6000);
+        byte[] a3 = Segment(3000, Bytes(1000, 5)), a4 = Segment(4000, Bytes(1000, 6));
+        var delivered = Coalesce(true, a1, a2, b1, b2, a3, a4);
+        Assert.Equal(3, delivered.Count);
+        Assert.All(delivered, d => Assert.Equal(new CoalescedRun(2, 1000), d.Run));
+        var tcp = delivered.Select(d => new IPv4Packet(new PacketDotNet.Utils.ByteArraySegment(d.Packet)).Extract<TcpPacket>()).ToList();
+        Assert.Equal([1000u, 50u, 3000u], tcp.Select(t => t.SequenceNumber));
+        Assert.Equal([5000, 6000, 5000], tcp.Select(t => (int)t.SourcePort));
+        Assert.Equal([.. Bytes(1000, 1), .. Bytes(1000, 2)], tcp[0].PayloadData);
     }
 
     [Fact]
