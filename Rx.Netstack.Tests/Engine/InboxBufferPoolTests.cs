@@ -1,11 +1,14 @@
 using Rx.Netstack.Engine;
+using Rx.Netstack.Tests.Support;
 
 namespace Rx.Netstack.Tests.Engine;
 
 /// <summary>
 /// The inbox pool's per-thread cache: a frame returned on a thread is what the next frame of its size class rented there
-/// gets (no lock, no new array), and a small frame never takes a full frame's array (a burst of SYNs stays small).
+/// gets (no lock, no new array), and a small frame never takes a full frame's array (a burst of SYNs stays small). Serial: one
+/// test counts on the process-wide pool's buckets, which tests running beside it would draw on.
 /// </summary>
+[Collection(SerialCollection.Name)]
 public sealed class InboxBufferPoolTests
 {
     [Theory]
@@ -50,5 +53,38 @@ public sealed class InboxBufferPoolTests
         byte[] big = InboxBufferPool.Rent(9000);
         Assert.True(big.Length >= 9000);
         InboxBufferPool.Return(big);
+    }
+
+    [Fact]
+    public void Arrays_cached_by_a_thread_that_ended_go_back_to_the_shared_pool()
+    {
+        // Each thread keeps up to 64 full-frame arrays, which the shared pool (1,024 arrays a size) counts as rented. Twenty
+        // threads that each cached 64 and ended would hold 1,280 of them: without handing them back, the 2 KiB bucket ran dry
+        // and a full frame got a 4 KiB array.
+        for (int t = 0; t < 20; t++)
+        {
+            var thread = new Thread(() =>
+            {
+                var arrays = new byte[64][];
+                for (int i = 0; i < arrays.Length; i++) arrays[i] = InboxBufferPool.Rent(1500);
+                foreach (byte[] array in arrays) InboxBufferPool.Return(array);
+            });
+            thread.Start();
+            thread.Join();
+        }
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+
+        var rented = new List<byte[]>();
+        var lengths = new List<int>();
+        var check = new Thread(() =>
+        {
+            for (int i = 0; i < 128; i++) rented.Add(InboxBufferPool.Rent(1500));
+            lengths.AddRange(rented.Select(a => a.Length).Distinct());
+            foreach (byte[] array in rented) InboxBufferPool.Return(array);
+        });
+        check.Start();
+        check.Join();
+        Assert.Equal([2048], lengths);
     }
 }

@@ -32,9 +32,8 @@ internal static class InboxBufferPool
     /// <summary>How many arrays of each length a thread keeps (136 KiB in all); past that they go back to the shared pool.</summary>
     private const int ArraysPerThread = 64;
 
-    /// <summary>This thread's cached arrays of <see cref="AckArrayLength"/> (index 0) and <see cref="FrameArrayLength"/> bytes
-    /// (index 1); created on the first return.</summary>
-    [ThreadStatic] private static byte[]?[][]? t_cache;
+    /// <summary>This thread's cached arrays; created on the first return.</summary>
+    [ThreadStatic] private static ThreadCache? t_cache;
 
     /// <summary>How many slots of each of <see cref="t_cache"/>'s two stacks are filled.</summary>
     [ThreadStatic] private static int t_cachedAcks, t_cachedFrames;
@@ -72,7 +71,7 @@ internal static class InboxBufferPool
     /// <summary>Takes the array at <paramref name="slot"/> of stack <paramref name="size"/> (counted off by the caller).</summary>
     private static byte[] Take(int size, int slot)
     {
-        byte[]?[] stack = t_cache![size]; // non-null once anything was cached
+        byte[]?[] stack = t_cache!.Stacks[size]; // non-null once anything was cached
         byte[] array = stack[slot]!;
         stack[slot] = null;
         return array;
@@ -81,8 +80,32 @@ internal static class InboxBufferPool
     /// <summary>Puts <paramref name="array"/> at <paramref name="slot"/> of this thread's stack <paramref name="size"/>.</summary>
     private static void Keep(int size, int slot, byte[] array)
     {
-        t_cache ??= [new byte[ArraysPerThread][], new byte[ArraysPerThread][]];
-        t_cache[size][slot] = array;
+        t_cache ??= new ThreadCache();
+        t_cache.Stacks[size][slot] = array;
+    }
+
+    /// <summary>
+    /// A thread's cached arrays of <see cref="AckArrayLength"/> (stack 0) and <see cref="FrameArrayLength"/> bytes (stack 1).
+    /// The shared pool counts them as rented, so when the thread ends they must go back, or its buckets would run dry as
+    /// threads come and go (pool threads retire when idle; every stack with its own event loop has a thread): then a full
+    /// frame got a 4 KiB array, and once every bucket was out, a new one per frame. Nothing is told of a thread's end, but
+    /// its thread-static cache becomes unreachable with it, and the finalizer returns what it held.
+    /// </summary>
+    private sealed class ThreadCache
+    {
+        /// <summary>The two stacks, filled from slot 0 (<c>t_cachedAcks</c>, <c>t_cachedFrames</c> count them).</summary>
+        public readonly byte[]?[][] Stacks = [new byte[ArraysPerThread][], new byte[ArraysPerThread][]];
+
+        ~ThreadCache()
+        {
+            foreach (byte[]?[] stack in Stacks)
+            {
+                foreach (byte[]? array in stack)
+                {
+                    if (array is not null) Shared.Return(array);
+                }
+            }
+        }
     }
 
     [Conditional("DEBUG")]
