@@ -84,21 +84,36 @@ internal sealed unsafe class DeviceDescriptor
         }
     }
 
-    /// <summary>True once <see cref="Stop"/> began: a burst ends early.</summary>
-    public bool Stopping => _stopping;
-
     /// <summary>True while the reader thread runs (for tests: it must end on Stop).</summary>
     public bool IsReaderRunning => _reader?.IsAlive ?? false;
 
+    /// <summary>Reads per wake-up of poll() at most, so a flood cannot keep the reader from seeing Stop's wake pipe.</summary>
+    public const int MaxReadsPerPoll = 64;
+
     /// <summary>
-    /// Starts the reader thread. It calls <paramref name="readBurst"/> each time the descriptor is readable (read what is
-    /// queued, bounded; return why reading must stop, or null) and, when it ends, completes <paramref name="received"/> — or
-    /// fails it when reading failed or a subscriber threw and the device was not being stopped.
+    /// Starts the reader thread. Each time the descriptor is readable it reads what the kernel has queued, up to
+    /// <see cref="MaxReadsPerPoll"/> reads until EAGAIN, each into the first <paramref name="readSize"/> bytes of
+    /// <paramref name="buffer"/> and handed to <paramref name="deliver"/> with its length — inside one
+    /// <see cref="ReceiveBurst"/> when <paramref name="burst"/>, so a stack processes a wake-up's reads in one pass. When the
+    /// thread ends it completes <paramref name="received"/>, or fails it when reading failed or a subscriber threw and the
+    /// device was not being stopped.
     /// </summary>
-    public void StartReader(Func<TunDeviceException?> readBurst, IObserver<ReadOnlyMemory<byte>> received)
+    public void StartReader(DeviceReadBuffer buffer, int readSize, bool burst, Action<int> deliver, IObserver<ReadOnlyMemory<byte>> received)
     {
         System.Diagnostics.Debug.Assert(_reader is null, "one reader per descriptor");
-        _reader = new Thread(() => ReadLoop(readBurst, received))
+        TunDeviceException? ReadBurst()
+        {
+            using ReceiveBurst frames = burst ? ReceiveBurst.Begin() : default;
+            for (int i = 0; i < MaxReadsPerPoll && !_stopping; i++)
+            {
+                // The buffer's span is taken per read: a stack may have kept the last one (a handed-over super-packet).
+                int n = ReadOne(buffer.Span[..readSize], out TunDeviceException? failure);
+                if (n > 0) deliver(n);
+                else if (n < 0) return failure; // null: drained, back to poll()
+            }
+            return null; // bounded: poll() again, which also sees the wake pipe
+        }
+        _reader = new Thread(() => ReadLoop(ReadBurst, received))
         {
             IsBackground = true,
             Name = $"{_kind.ToLowerInvariant()} {_name} reader",
@@ -169,7 +184,7 @@ internal sealed unsafe class DeviceDescriptor
     /// call was interrupted (EINTR: read again); -1 when the burst ends, with <paramref name="failure"/> null when nothing more
     /// is queued (EAGAIN) or saying why reading must stop.
     /// </summary>
-    public int ReadOne(Span<byte> destination, out TunDeviceException? failure)
+    private int ReadOne(Span<byte> destination, out TunDeviceException? failure)
     {
         failure = null;
         nint n;

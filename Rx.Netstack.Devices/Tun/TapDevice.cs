@@ -44,9 +44,6 @@ public sealed unsafe class TapDevice : IPacketDevice, IDisposable
     /// <summary>The largest read: a virtio-net header and a tagged frame around the largest IP packet (a GSO super-frame).</summary>
     private const int ReadBufferSize = VirtioNetHeader.Size + FrameOverhead + 65535;
 
-    /// <summary>Frames read per wake-up of poll() at most, so a flood cannot keep the reader from seeing Dispose's wake pipe.</summary>
-    private const int MaxReadsPerPoll = 64;
-
     private readonly Subject<ReadOnlyMemory<byte>> _received = new();
     private readonly TransmitObserver _transmit;
     /// <summary>The TAP descriptor, its wake pipe and the reader thread.</summary>
@@ -113,7 +110,9 @@ public sealed unsafe class TapDevice : IPacketDevice, IDisposable
             throw;
         }
         var device = new TapDevice(DeviceDescriptor.Create("TAP", actualName, fd), actualName, mtu, offloadsOffReason);
-        device._descriptor.StartReader(device.ReadBurst, device._received);
+        // Plain mode reads in receive bursts, as TunDevice does.
+        device._descriptor.StartReader(device._readBuffer, ReadBufferSize, burst: !device.Offloads,
+            n => device.Deliver(device._readBuffer, n), device._received);
         return device;
     }
 
@@ -210,20 +209,6 @@ public sealed unsafe class TapDevice : IPacketDevice, IDisposable
     /// <summary>Stops the reader thread, closes the descriptor (a TAP interface it created goes with it) and completes
     /// <see cref="Received"/>.</summary>
     public void Dispose() => _descriptor.Stop();
-
-    /// <summary>Reads queued frames until EAGAIN (bounded); null, or why reading must stop.</summary>
-    private TunDeviceException? ReadBurst()
-    {
-        // Plain mode: one receive burst, so a stack processes the frames of one wake-up in one pass (see TunDevice.ReadBurst).
-        using ReceiveBurst burst = Offloads ? default : ReceiveBurst.Begin();
-        for (int i = 0; i < MaxReadsPerPoll && !_descriptor.Stopping; i++)
-        {
-            int n = _descriptor.ReadOne(_readBuffer.Span[..ReadBufferSize], out TunDeviceException? failure);
-            if (n > 0) Deliver(_readBuffer, n);
-            else if (n < 0) return failure;
-        }
-        return null;
-    }
 
     /// <summary>Hands one read to the subscribers: as it is in plain mode, without its virtio-net header with offloads on
     /// (a read whose header is short or malformed is counted in <see cref="ReceiveDropped"/>). Internal: tests feed reads in.</summary>

@@ -44,9 +44,6 @@ public sealed unsafe class TunDevice : IGatherPacketDevice, IDisposable
     /// same for <see cref="TapDevice"/>).</summary>
     internal const uint OffloadFlags = LinuxNative.TUN_F_CSUM | LinuxNative.TUN_F_TSO4 | LinuxNative.TUN_F_TSO6;
 
-    /// <summary>Packets read per wake-up of poll() at most, so a flood cannot keep the reader from seeing Dispose's wake pipe.</summary>
-    private const int MaxReadsPerPoll = 64;
-
     private readonly Subject<ReadOnlyMemory<byte>> _received = new();
     private readonly TransmitObserver _transmit;
     /// <summary>The TUN descriptor, its wake pipe and the reader thread.</summary>
@@ -115,7 +112,11 @@ public sealed unsafe class TunDevice : IGatherPacketDevice, IDisposable
             throw;
         }
         var device = new TunDevice(DeviceDescriptor.Create("TUN", actualName, fd), actualName, mtu, offloadsOffReason);
-        device._descriptor.StartReader(device.ReadBurst, device._received);
+        // Plain mode reads in receive bursts, so a stack's round sees a wake-up's packets together and merges their in-order
+        // TCP segments (GRO). With offloads each read is a super-packet already (the kernel's GSO), handed over in its own
+        // buffer: a burst would only hold up to 64 of those buffers until it ends.
+        device._descriptor.StartReader(device._readBuffer, ReadBufferSize, burst: !device.Offloads,
+            n => device.Deliver(device._readBuffer, n), device._received);
         return device;
     }
 
@@ -219,25 +220,6 @@ public sealed unsafe class TunDevice : IGatherPacketDevice, IDisposable
 
     /// <summary>Stops the reader thread, closes the descriptor and completes <see cref="Received"/>.</summary>
     public void Dispose() => _descriptor.Stop();
-
-    /// <summary>
-    /// Reads what the kernel has queued, up to <see cref="MaxReadsPerPoll"/> packets, until the descriptor (non-blocking)
-    /// says EAGAIN: under load one poll() serves a burst of packets instead of one each. Null, or why reading must stop.
-    /// </summary>
-    private TunDeviceException? ReadBurst()
-    {
-        // Plain mode: one receive burst, so a stack's round sees the reads together and merges their in-order TCP segments (GRO).
-        // With offloads each read is a super-packet already (the kernel's GSO), handed over in its own buffer: a burst would
-        // only hold up to 64 of those buffers until it ends.
-        using ReceiveBurst burst = Offloads ? default : ReceiveBurst.Begin();
-        for (int i = 0; i < MaxReadsPerPoll && !_descriptor.Stopping; i++)
-        {
-            int n = _descriptor.ReadOne(_readBuffer.Span[..ReadBufferSize], out TunDeviceException? failure);
-            if (n > 0) Deliver(_readBuffer, n);
-            else if (n < 0) return failure; // null: drained, back to poll()
-        }
-        return null; // bounded: poll() again, which also sees the wake pipe
-    }
 
     /// <summary>Hands one read to the subscribers: as it is in plain mode, without its virtio-net header with offloads on
     /// (a read whose header is short or malformed is counted in <see cref="ReceiveDropped"/>). Internal: tests feed reads in.</summary>

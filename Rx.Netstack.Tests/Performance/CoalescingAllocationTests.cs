@@ -1,6 +1,5 @@
 using System.Reactive.Concurrency;
 using System.Reactive.Disposables;
-using Rx.Netstack.Sockets;
 using Rx.Netstack.Tcp;
 using Rx.Netstack.Tests.Support;
 using Rx.Netstack.Wire;
@@ -34,14 +33,7 @@ public sealed class CoalescingAllocationTests : IDisposable
             CoalesceReceivedSegments = true,
         }, _scheduler);
         _stack.Attach(_device);
-        TcpConnectionListener listener = _stack.ListenTcpAsync(80).GetAwaiter().GetResult();
-        Task<TcpConnection> accept = listener.AcceptAsync();
-        _device.Inject(Build(new TcpHeader(40000, 80, TcpFlags.Syn) { Sequence = new SeqNumber(1000), Window = 65535, MaxSegmentSize = 1460 }, 0));
-        Assert.Equal(WireError.None, TcpHeader.TryParse(_device.LastSent[Ipv4Header.HeaderLength..], Server, Client, out TcpHeader synAck, out _));
-        _serverIsn = synAck.Sequence;
-        _device.Inject(Build(new TcpHeader(40000, 80, TcpFlags.Ack) { Sequence = new SeqNumber(1001), Acknowledgment = _serverIsn + 1, Window = 65535 }, 0));
-        Assert.True(accept.IsCompletedSuccessfully);
-        _tcb = _stack.Tcp.Connections.Single().Tcb;
+        (_tcb, _serverIsn) = TcpFrames.Establish(_stack, _device, Client, Server);
     }
 
     [Theory]

@@ -1,6 +1,5 @@
 using System.Collections;
 using System.Reflection;
-using Rx.Netstack.Sockets;
 using Rx.Netstack.Tcp;
 using Rx.Netstack.Testing;
 using Rx.Netstack.Tests.Support;
@@ -33,15 +32,7 @@ public sealed class SteadyStateAllocationTests : IDisposable
             RunContinuationsInline = true, // the set-up awaits on the inline scheduler's thread
         }, _scheduler);
         _stack.Attach(_device);
-        TcpConnectionListener listener = _stack.ListenTcpAsync(80).GetAwaiter().GetResult();
-        Task<TcpConnection> accept = listener.AcceptAsync();
-        _device.Inject(Build(new TcpHeader(40000, 80, TcpFlags.Syn) { Sequence = new SeqNumber(1000), Window = 65535, MaxSegmentSize = 1460 }, 0));
-        Assert.Equal(WireError.None, TcpHeader.TryParse(_device.LastSent[Ipv4Header.HeaderLength..], Server, Client, out TcpHeader synAck, out _));
-        Assert.True(synAck.Has(TcpFlags.Syn | TcpFlags.Ack));
-        _serverIsn = synAck.Sequence;
-        _device.Inject(Build(new TcpHeader(40000, 80, TcpFlags.Ack) { Sequence = new SeqNumber(1001), Acknowledgment = _serverIsn + 1, Window = 65535 }, 0));
-        Assert.True(accept.IsCompletedSuccessfully);
-        _tcb = _stack.Tcp.Connections.Single().Tcb;
+        (_tcb, _serverIsn) = TcpFrames.Establish(_stack, _device, Client, Server);
     }
 
     [Fact]

@@ -1,9 +1,12 @@
 using System.Buffers.Binary;
+using Rx.Netstack.Sockets;
+using Rx.Netstack.Tcp;
 using Rx.Netstack.Wire;
 
 namespace Rx.Netstack.Tests.Support;
 
-/// <summary>IPv4 TCP segments built once and rewritten in place, for the allocation tests (rewriting allocates nothing).</summary>
+/// <summary>IPv4 TCP segments built once and rewritten in place, for the allocation tests (rewriting allocates nothing), and
+/// the connection they are injected into.</summary>
 internal static class TcpFrames
 {
     /// <summary>An IPv4 packet from <paramref name="source"/> to <paramref name="destination"/> carrying <paramref name="header"/>
@@ -28,5 +31,22 @@ internal static class TcpFrames
         BinaryPrimitives.WriteUInt32BigEndian(tcp[8..], acknowledgment.Value);
         BinaryPrimitives.WriteUInt16BigEndian(tcp[16..], 0);
         BinaryPrimitives.WriteUInt16BigEndian(tcp[16..], Checksum.Finish(Checksum.Accumulate(tcp, Checksum.PseudoHeader(source, destination, IpProtocol.Tcp, tcp.Length))));
+    }
+
+    /// <summary>
+    /// Opens a connection on <paramref name="stack"/> (listening on port 80 at <paramref name="server"/>) from
+    /// <paramref name="client"/>:40000 by injecting the client's SYN and final ACK through <paramref name="device"/>, whose
+    /// last frame sent is the SYN-ACK; the stack must run passes inline. Returns the server's control block and its ISN.
+    /// </summary>
+    public static (TcpControlBlock Tcb, SeqNumber ServerIsn) Establish(Netstack stack, SinkDevice device, NetAddress client, NetAddress server)
+    {
+        TcpConnectionListener listener = stack.ListenTcpAsync(80).GetAwaiter().GetResult();
+        Task<TcpConnection> accept = listener.AcceptAsync();
+        device.Inject(Build(client, server, new TcpHeader(40000, 80, TcpFlags.Syn) { Sequence = new SeqNumber(1000), Window = 65535, MaxSegmentSize = 1460 }, 0));
+        Assert.Equal(WireError.None, TcpHeader.TryParse(device.LastSent[Ipv4Header.HeaderLength..], server, client, out TcpHeader synAck, out _));
+        Assert.True(synAck.Has(TcpFlags.Syn | TcpFlags.Ack));
+        device.Inject(Build(client, server, new TcpHeader(40000, 80, TcpFlags.Ack) { Sequence = new SeqNumber(1001), Acknowledgment = synAck.Sequence + 1, Window = 65535 }, 0));
+        Assert.True(accept.IsCompletedSuccessfully);
+        return (stack.Tcp.Connections.Single().Tcb, synAck.Sequence);
     }
 }

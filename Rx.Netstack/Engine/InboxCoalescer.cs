@@ -45,14 +45,12 @@ internal sealed class InboxCoalescer
     /// <summary>The first frame's layout.</summary>
     private Segment _leadSegment;
 
-    /// <summary>The last segment of the run: where the next must start, whether the run may go on.</summary>
+    /// <summary>The last segment of the run: where the next must start, whether the run may go on, its flags (the merged
+    /// segment carries its PSH).</summary>
     private Segment _last;
 
     /// <summary>Bytes of the merged packet so far (headers and payloads; 0 until a second frame joined).</summary>
     private int _mergedLength;
-
-    /// <summary>The TCP flags of the last segment joined (the merged segment carries its PSH).</summary>
-    private byte _lastFlags;
 
     /// <summary>Segments in the run.</summary>
     private int _count;
@@ -62,9 +60,6 @@ internal sealed class InboxCoalescer
 
     /// <summary>Segments that went into merged packets (each merged packet counts all of its segments).</summary>
     public long SegmentsCoalesced { get; private set; }
-
-    /// <summary>Merged packets handed to the stack.</summary>
-    public long PacketsMerged { get; private set; }
 
     /// <summary>A frame's layout when it may be part of a run: an IP packet carrying a data segment with ACK (and maybe PSH) only.</summary>
     private readonly record struct Segment(int IpHeaderLength, int TcpHeaderLength, int PayloadLength, uint Sequence, byte Flags)
@@ -87,7 +82,6 @@ internal sealed class InboxCoalescer
         _lead = frame;
         _leadSegment = segment;
         _last = segment;
-        _lastFlags = segment.Flags;
         _count = 1;
         _mergedLength = 0;
         _active = true;
@@ -124,7 +118,6 @@ internal sealed class InboxCoalescer
         packet[next.PayloadStart..].CopyTo(merged.AsSpan(_mergedLength));
         _mergedLength += next.PayloadLength;
         _last = next;
-        _lastFlags = next.Flags;
         _count++;
         return true;
     }
@@ -151,9 +144,8 @@ internal sealed class InboxCoalescer
         {
             BinaryPrimitives.WriteUInt16BigEndian(packet[4..], (ushort)(_mergedLength - Ipv6Header.HeaderLength));
         }
-        packet[_leadSegment.IpHeaderLength + 13] = _lastFlags;
+        packet[_leadSegment.IpHeaderLength + 13] = _last.Flags;
         SegmentsCoalesced += _count;
-        PacketsMerged++;
         // Every segment's checksum held (verified here or vouched for by the link): the merged one is passed as verified,
         // and its TCP checksum field is not recomputed (a link with checksum offload leaves it unset too). It has no owner:
         // the stack copies what it keeps, and the round is over with it before the next run starts.

@@ -53,8 +53,8 @@ internal sealed class DupAckRecovery : ILossRecovery
     /// <param name="iss">ISS: no loss before it can start a recovery.</param>
     /// <param name="proportionalRateReduction">Whether PRR (RFC 9937) paces recovery.</param>
     /// <param name="sendBufferSize">The send buffer: how much can be in flight, so how many SACKed ranges to track.</param>
-    public DupAckRecovery(ICongestionControl cc, bool tailLossProbes, SeqNumber iss, bool proportionalRateReduction = true,
-        int sendBufferSize = 16 * 1024)
+    public DupAckRecovery(ICongestionControl cc, bool tailLossProbes, SeqNumber iss, bool proportionalRateReduction,
+        int sendBufferSize)
     {
         _cc = cc;
         _scoreboard = new SackScoreboard(sendBufferSize);

@@ -71,8 +71,8 @@ internal sealed class RackRecovery : ILossRecovery
 
     /// <summary>Recovery for a connection whose initial sequence number is <paramref name="iss"/> and whose send buffer
     /// (how much can be in flight, so how many SACKed ranges to track) is <paramref name="sendBufferSize"/> bytes.</summary>
-    public RackRecovery(ICongestionControl cc, bool tailLossProbes, SeqNumber iss, bool proportionalRateReduction = true,
-        int sendBufferSize = 16 * 1024)
+    public RackRecovery(ICongestionControl cc, bool tailLossProbes, SeqNumber iss, bool proportionalRateReduction,
+        int sendBufferSize)
     {
         _cc = cc;
         _scoreboard = new SackScoreboard(sendBufferSize);
