@@ -39,7 +39,7 @@ internal sealed record TunOptions(string Device, IReadOnlyList<InterfaceAddress>
 
         var offloads = new Option<string>("--offloads")
         {
-            Description = "TUN offloads: on lets the kernel hand over TCP super-packets of up to 64 KiB (virtio-net headers); off: one packet per MTU per read, in-order runs merged by the device (GRO).",
+            Description = "TUN offloads: on lets the kernel hand over TCP super-packets of up to 64 KiB (virtio-net headers); off: one packet per MTU per read, each read burst handed over at once, so the stack merges its in-order runs (GRO).",
             HelpName = "on|off",
             DefaultValueFactory = _ => "on",
             CustomParser = OptionParsers.OneOf("--offloads", "on", "off"),

@@ -10,7 +10,7 @@ namespace Rx.Netstack.Cli.Services;
 public sealed class ServiceHost : IAsyncDisposable
 {
     /// <summary>TCP buffers of the served connections: large enough to fill a LAN path (window scaling does the rest).</summary>
-    public static TcpSettings DefaultTcpSettings { get; } = new() { SendBufferSize = 512 * 1024, ReceiveBufferSize = 512 * 1024 };
+    public static TcpSettings DefaultTcpSettings { get; } = new() { SendBufferSize = 512 * 1024, MaxSendBufferSize = 4 * 1024 * 1024, ReceiveBufferSize = 512 * 1024 };
 
     private ServiceHost(Netstack stack, TextWriter? log, DashboardHub? dashboard, bool discardSha256)
     {

@@ -49,4 +49,28 @@ public class ByteRingTests
         Assert.Equal(new byte[] { 4, 5, 6, 7 }, rest);
         Assert.Throws<ArgumentOutOfRangeException>(() => ring.WriteAt(7, [1, 2]));
     }
+
+    [Fact]
+    public void Growing_keeps_the_held_bytes_at_their_offsets_even_when_they_wrapped_and_returns_the_old_array()
+    {
+        var pool = new CountingPool();
+        var ring = new ByteRing(8, pool);
+        ring.Append([1, 2, 3, 4, 5, 6]);
+        ring.Discard(4);
+        ring.Append([7, 8, 9, 10, 11]); // 5..11 held, wrapped around the end of the 8-byte ring
+        ring.Grow(16);
+        Assert.Equal((16, 7, 9), (ring.Capacity, ring.Count, ring.Free));
+        Assert.Equal((2, 1), (pool.Rented, pool.Returned));
+        var held = new byte[7];
+        ring.CopyTo(0, held);
+        Assert.Equal(new byte[] { 5, 6, 7, 8, 9, 10, 11 }, held);
+        Assert.Equal(9, ring.Append([12, 13, 14, 15, 16, 17, 18, 19, 20, 21])); // the new room, and no more
+        ring.Grow(12); // never shrinks
+        Assert.Equal(16, ring.Capacity);
+
+        var empty = new ByteRing(8, pool);
+        empty.Grow(32); // nothing rented yet: the larger array comes with the first write
+        Assert.Equal(2, pool.Rented);
+        Assert.Equal(32, empty.Append(new byte[40]));
+    }
 }

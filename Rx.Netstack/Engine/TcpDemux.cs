@@ -566,6 +566,7 @@ internal sealed partial class TcpDemux : TransportDemux
         while (c.Writers.First is { } request)
         {
             var send = (Command.TcpStream.Send)request.Command;
+            if (tcb.SendSpace < send.Data.Length) tcb.ExpandSendBuffer(); // the buffer holds the writer back: auto-tune it
             if (!tcb.SendSpaceWorthTaking(send.Data.Length)) break;
             int n = tcb.Send(send.Data.Span);
             if (n > 0)

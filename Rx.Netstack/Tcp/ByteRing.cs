@@ -23,8 +23,8 @@ internal sealed class ByteRing
         _pool = pool;
     }
 
-    /// <summary>The most bytes the ring holds.</summary>
-    public int Capacity { get; }
+    /// <summary>The most bytes the ring holds (raised only by <see cref="Grow"/>).</summary>
+    public int Capacity { get; private set; }
 
     /// <summary>Bytes held.</summary>
     public int Count => _count;
@@ -106,6 +106,26 @@ internal sealed class ByteRing
         if (n < 0 || n > _count) throw new ArgumentOutOfRangeException(nameof(n));
         _head = (_head + n) % Capacity;
         _count -= n; // the head is not reset: out-of-order bytes may sit past the end
+    }
+
+    /// <summary>
+    /// Raises <see cref="Capacity"/> to <paramref name="capacity"/>, keeping the <see cref="Count"/> bytes held at the same
+    /// offsets: a rented array is replaced by a larger one, the held bytes copied to its start, and the old one returned. Bytes
+    /// written past <see cref="Count"/> (<see cref="WriteAt"/> without <see cref="Commit"/>) are not kept, so only a ring that
+    /// holds none may grow (the send buffer).
+    /// </summary>
+    public void Grow(int capacity)
+    {
+        if (capacity <= Capacity) return;
+        if (_buffer is not null)
+        {
+            byte[] larger = _pool.Rent(capacity);
+            CopyTo(0, larger.AsSpan(0, _count));
+            _pool.Return(_buffer);
+            _buffer = larger;
+            _head = 0;
+        }
+        Capacity = capacity;
     }
 
     /// <summary>Returns the array to the pool if the ring is empty (the caller knows no out-of-order bytes are held).</summary>

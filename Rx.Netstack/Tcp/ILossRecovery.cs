@@ -118,8 +118,8 @@ internal static class LossRecovery
     /// (RFC 8985 §1: RACK needs SACK to see which segments arrived).</summary>
     public static ILossRecovery Create(ICongestionControl cc, TcpSettings settings, SeqNumber iss, bool sack) =>
         sack && settings.EnableRack
-            ? new RackRecovery(cc, settings.EnableTailLossProbe, iss, settings.EnableProportionalRateReduction, settings.SendBufferSize)
-            : new DupAckRecovery(cc, settings.EnableTailLossProbe, iss, settings.EnableProportionalRateReduction, settings.SendBufferSize);
+            ? new RackRecovery(cc, settings.EnableTailLossProbe, iss, settings.EnableProportionalRateReduction, settings.SendBufferLimit)
+            : new DupAckRecovery(cc, settings.EnableTailLossProbe, iss, settings.EnableProportionalRateReduction, settings.SendBufferLimit);
 }
 
 /// <summary>What loss recovery sees of the sender at a call: a copy, so it can never change the sender.</summary>

@@ -22,6 +22,8 @@ namespace Rx.Netstack.Tcp;
 /// <param name="ReceiveWindowScale">The shift applied to our window field (0 without window scaling).</param>
 /// <param name="SendQueued">Bytes in the send buffer (unsent plus unacknowledged).</param>
 /// <param name="ReceiveQueued">Bytes received in order and not yet read.</param>
+/// <param name="SendBufferSize">The send buffer's size now: <see cref="TcpSettings.SendBufferSize"/>, or more once auto-tuning
+/// (<see cref="TcpSettings.MaxSendBufferSize"/>) grew it.</param>
 public readonly record struct TcpConnectionInfo(
     TcpState State,
     TimeSpan? SmoothedRtt,
@@ -43,4 +45,5 @@ public readonly record struct TcpConnectionInfo(
     int SendWindowScale = 0,
     int ReceiveWindowScale = 0,
     int SendQueued = 0,
-    int ReceiveQueued = 0);
+    int ReceiveQueued = 0,
+    int SendBufferSize = 0);

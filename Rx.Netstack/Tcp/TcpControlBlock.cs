@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Numerics;
 using Rx.Netstack.Engine;
 using Rx.Netstack.Tcp.Congestion;
 using Rx.Netstack.Wire;
@@ -246,6 +247,23 @@ internal sealed partial class TcpControlBlock
     public bool SendSpaceWorthTaking(int pending) =>
         !CanQueueData || _snd.Buffer.Free >= Math.Min(pending, Math.Max(1, _snd.Buffer.Capacity / 3));
 
+    /// <summary>
+    /// Send buffer auto-tuning (<see cref="TcpSettings.MaxSendBufferSize"/>), called when a writer waits for room: grows the
+    /// buffer to twice the congestion window (rounded up to a power of two, at most the limit), so one window can be in flight
+    /// while the next is already queued behind it and each ACK finds data to send (Linux's <c>tcp_sndbuf_expand</c>, gVisor's
+    /// <c>computeTCPSendBufferSize</c>). A buffer already that large, or one with auto-tuning off, stays as it is; it does
+    /// not shrink (an idle connection returns its array anyway).
+    /// </summary>
+    public void ExpandSendBuffer()
+    {
+        int limit = _settings.MaxSendBufferSize;
+        if (limit <= _snd.Buffer.Capacity || !CanQueueData) return;
+        long wanted = 2L * _cc.CongestionWindow;
+        if (wanted <= _snd.Buffer.Capacity) return;
+        _snd.Buffer.Grow((int)Math.Min(limit, (long)BitOperations.RoundUpToPowerOf2((ulong)wanted)));
+        AssertInvariants();
+    }
+
     /// <summary>True when the peer's FIN arrived and every byte before it was read (end of stream).</summary>
     public bool ReceiveFinished => _rcv.FinReceived && _rcv.Queued == 0;
 
@@ -410,7 +428,8 @@ internal sealed partial class TcpControlBlock
         _snd.WindowScale,
         _rcv.WindowScale,
         _snd.Buffer.Count,
-        _rcv.Queued);
+        _rcv.Queued,
+        _snd.Buffer.Capacity);
 
     /// <summary>Returns the ring buffers' arrays to the pool if they are empty (also done automatically when drained and idle).</summary>
     public void ReleaseBuffers() => ReleaseIdleBuffers();

@@ -14,6 +14,17 @@ public sealed record TcpSettings
     /// <summary>Bytes the send buffer holds (queued plus unacknowledged). Default 16 KiB.</summary>
     public int SendBufferSize { get; init; } = 16 * 1024;
 
+    /// <summary>
+    /// The most bytes the send buffer may grow to with auto-tuning, or 0 (the default) to keep it at
+    /// <see cref="SendBufferSize"/>. Above <see cref="SendBufferSize"/>, a connection whose writer waits for room grows its
+    /// buffer to twice its congestion window, up to this size, as Linux (<c>tcp_wmem</c>) and gVisor do: a fixed buffer smaller
+    /// than what the path holds caps the data in flight, and leaves the sender idle while the writer refills it.
+    /// </summary>
+    public int MaxSendBufferSize { get; init; }
+
+    /// <summary>The send buffer's size limit: <see cref="MaxSendBufferSize"/> when it auto-tunes, else <see cref="SendBufferSize"/>.</summary>
+    internal int SendBufferLimit => Math.Max(SendBufferSize, MaxSendBufferSize);
+
     /// <summary>Bytes the receive buffer holds; it is the largest window we advertise (window scaling makes 1 MiB+ work). Default 16 KiB.</summary>
     public int ReceiveBufferSize { get; init; } = 16 * 1024;
 
@@ -101,6 +112,8 @@ public sealed record TcpSettings
     {
         if (SendBufferSize is < 1 or > MaxBufferSize)
             throw new ArgumentException($"SendBufferSize must be between 1 and {MaxBufferSize} bytes (was {SendBufferSize}).", nameof(SendBufferSize));
+        if (MaxSendBufferSize != 0 && (MaxSendBufferSize < SendBufferSize || MaxSendBufferSize > MaxBufferSize))
+            throw new ArgumentException($"MaxSendBufferSize must be 0 (no auto-tuning) or between SendBufferSize ({SendBufferSize}) and {MaxBufferSize} bytes (was {MaxSendBufferSize}).", nameof(MaxSendBufferSize));
         if (ReceiveBufferSize is < 1 or > MaxBufferSize)
             throw new ArgumentException($"ReceiveBufferSize must be between 1 and {MaxBufferSize} bytes (was {ReceiveBufferSize}).", nameof(ReceiveBufferSize));
         if (!EnableWindowScale && ReceiveBufferSize > ushort.MaxValue)
