@@ -109,10 +109,9 @@ internal sealed class ByteRing
     }
 
     /// <summary>
-    /// Raises <see cref="Capacity"/> to <paramref name="capacity"/>, keeping the <see cref="Count"/> bytes held at the same
-    /// offsets: a rented array is replaced by a larger one, the held bytes copied to its start, and the old one returned. Bytes
-    /// written past <see cref="Count"/> (<see cref="WriteAt"/> without <see cref="Commit"/>) are not kept, so only a ring that
-    /// holds none may grow (the send buffer).
+    /// Raises <see cref="Capacity"/> to <paramref name="capacity"/>, keeping every byte at its offset from the oldest, those past
+    /// <see cref="Count"/> (<see cref="WriteAt"/>, out-of-order data) included: a rented array is replaced by a larger one, the
+    /// old ring copied to its start, and the old array returned. A ring never shrinks.
     /// </summary>
     public void Grow(int capacity)
     {
@@ -120,7 +119,8 @@ internal sealed class ByteRing
         if (_buffer is not null)
         {
             byte[] larger = _pool.Rent(capacity);
-            CopyTo(0, larger.AsSpan(0, _count));
+            _buffer.AsSpan(_head, Capacity - _head).CopyTo(larger);
+            _buffer.AsSpan(0, _head).CopyTo(larger.AsSpan(Capacity - _head));
             _pool.Return(_buffer);
             _buffer = larger;
             _head = 0;

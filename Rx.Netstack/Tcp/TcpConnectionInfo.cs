@@ -24,6 +24,8 @@ namespace Rx.Netstack.Tcp;
 /// <param name="ReceiveQueued">Bytes received in order and not yet read.</param>
 /// <param name="SendBufferSize">The send buffer's size now: <see cref="TcpSettings.SendBufferSize"/>, or more once auto-tuning
 /// (<see cref="TcpSettings.MaxSendBufferSize"/>) grew it.</param>
+/// <param name="ReceiveBufferSize">The receive buffer's size now: <see cref="TcpSettings.ReceiveBufferSize"/>, or more once
+/// auto-tuning (<see cref="TcpSettings.MaxReceiveBufferSize"/>) grew it.</param>
 public readonly record struct TcpConnectionInfo(
     TcpState State,
     TimeSpan? SmoothedRtt,
@@ -46,4 +48,5 @@ public readonly record struct TcpConnectionInfo(
     int ReceiveWindowScale = 0,
     int SendQueued = 0,
     int ReceiveQueued = 0,
-    int SendBufferSize = 0);
+    int SendBufferSize = 0,
+    int ReceiveBufferSize = 0);

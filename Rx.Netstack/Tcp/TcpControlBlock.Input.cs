@@ -1,5 +1,7 @@
 using System.Diagnostics;
+using System.Numerics;
 using Rx.Netstack.Engine;
+using Rx.Netstack.Tcp.Congestion;
 using Rx.Netstack.Wire;
 
 namespace Rx.Netstack.Tcp;
@@ -508,6 +510,7 @@ internal sealed partial class TcpControlBlock
     /// </summary>
     private bool ReceiveData(Instant now, SeqNumber seq, ReadOnlySpan<byte> data, TransmitBuffer? frame)
     {
+        if (_settings.MaxReceiveBufferSize > _rcv.Buffer.Capacity) AutoTuneReceiveBuffer(now);
         if (seq < _rcv.Nxt)
         {
             int skip = _rcv.Nxt - seq;
@@ -589,6 +592,31 @@ internal sealed partial class TcpControlBlock
             _pending |= TcpPendingOutput.Ack; // RFC 5681 §4.2: an out-of-order segment is ACKed at once (a duplicate ACK)
         }
         return fits;
+    }
+
+    /// <summary>
+    /// Receive buffer auto-tuning (<see cref="TcpSettings.MaxReceiveBufferSize"/>; Linux's dynamic right-sizing,
+    /// <c>tcp_rcv_space_adjust</c>): once per round trip (SRTT, from the handshake or our own data), what the reader took in
+    /// it sets the buffer to twice that plus room for 16 segments, and twice again its growth since the best round before, as a
+    /// sender in slow start doubles per round trip. Measured on what the reader took, not what arrived, so a slow reader
+    /// does not grow a buffer it cannot empty. The buffer grows in powers of two within the limit and what the window scale
+    /// can advertise (RFC 7323 §2.3); the larger window goes out with the next ACK.
+    /// </summary>
+    private void AutoTuneReceiveBuffer(Instant now)
+    {
+        if (_rtt.SmoothedRtt is not { } srtt || now - _rcv.TuneStartAt < srtt) return;
+        long taken = _rcv.BytesReceived - _rcv.Queued;
+        long perRoundTrip = taken - _rcv.TuneStartTaken;
+        _rcv.TuneStartAt = now;
+        _rcv.TuneStartTaken = taken;
+        long best = Math.Max(_rcv.TunedPerRoundTrip, CongestionControl.InitialWindow(_opt.Mss)); // Linux starts from the initial window too
+        if (perRoundTrip <= best) return;
+        _rcv.TunedPerRoundTrip = perRoundTrip;
+        long wanted = 2 * perRoundTrip + 16L * _opt.Mss;
+        wanted += 2 * wanted * (perRoundTrip - best) / best;
+        long limit = Math.Min(_settings.MaxReceiveBufferSize, (long)ushort.MaxValue << _rcv.WindowScale);
+        if (wanted <= _rcv.Buffer.Capacity || limit <= _rcv.Buffer.Capacity) return;
+        _rcv.Buffer.Grow((int)Math.Min(limit, (long)BitOperations.RoundUpToPowerOf2((ulong)wanted)));
     }
 
     /// <summary>

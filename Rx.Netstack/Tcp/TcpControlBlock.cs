@@ -83,7 +83,7 @@ internal sealed partial class TcpControlBlock
         Remote = remote;
         _passive = passive;
         _snd = new TcpSender(isn, new ByteRing(settings.SendBufferSize, ctx.BufferPool));
-        _rcv = new TcpReceiver(new ByteRing(settings.ReceiveBufferSize, ctx.BufferPool), now);
+        _rcv = new TcpReceiver(new ByteRing(settings.ReceiveBufferSize, ctx.BufferPool), settings.ReceiveBufferLimit, now);
         // A per-connection TSval offset (RFC 7323 §5.4) taken from the ISN: ISNs (RFC 6528) grow with time for one 4-tuple, so
         // TSvals of a new incarnation are newer than the old one's and a SYN can take over a TIME-WAIT (RFC 6191).
         _opt = new TcpAgreedOptions(Math.Min(maxSegmentSize, ushort.MaxValue), remote.Address.IsV6 ? DefaultMssV6 : DefaultMssV4, isn.Value);
@@ -94,7 +94,7 @@ internal sealed partial class TcpControlBlock
         _rate = _cc.UsesRateSamples ? new DeliveryRateSampler() : null;
         _recovery = LossRecovery.Create(_cc, settings, isn, settings.EnableSack);
         if (settings.EnableWindowScale)
-            while (_rcv.WindowScale < 14 && (settings.ReceiveBufferSize >> _rcv.WindowScale) > ushort.MaxValue) _rcv.WindowScale++;
+            while (_rcv.WindowScale < 14 && (settings.ReceiveBufferLimit >> _rcv.WindowScale) > ushort.MaxValue) _rcv.WindowScale++;
     }
 
     /// <summary>Active open (RFC 9293 §3.10.1): a block in SYN-SENT with its SYN ready to send.</summary>
@@ -429,7 +429,8 @@ internal sealed partial class TcpControlBlock
         _rcv.WindowScale,
         _snd.Buffer.Count,
         _rcv.Queued,
-        _snd.Buffer.Capacity);
+        _snd.Buffer.Capacity,
+        _rcv.Buffer.Capacity);
 
     /// <summary>Returns the ring buffers' arrays to the pool if they are empty (also done automatically when drained and idle).</summary>
     public void ReleaseBuffers() => ReleaseIdleBuffers();

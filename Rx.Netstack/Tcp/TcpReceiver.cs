@@ -18,11 +18,13 @@ namespace Rx.Netstack.Tcp;
 [StructLayout(LayoutKind.Auto)]
 internal struct TcpReceiver
 {
-    /// <summary>A receiver with an empty buffer of <paramref name="buffer"/>, heard from last at <paramref name="now"/>.</summary>
-    public TcpReceiver(ByteRing buffer, Instant now)
+    /// <summary>A receiver with an empty buffer of <paramref name="buffer"/> that may grow to <paramref name="bufferLimit"/> bytes,
+    /// heard from last at <paramref name="now"/>.</summary>
+    public TcpReceiver(ByteRing buffer, int bufferLimit, Instant now)
     {
         Buffer = buffer;
-        OutOfOrder = new SequenceRangeSet(32, SequenceRangeSet.CapacityForWindow(buffer.Capacity));
+        OutOfOrder = new SequenceRangeSet(32, SequenceRangeSet.CapacityForWindow(bufferLimit));
+        TuneStartAt = now;
         LastReceivedAt = now;
     }
 
@@ -99,8 +101,18 @@ internal struct TcpReceiver
     /// <summary>When we last answered an unacceptable pure ACK (at most one such answer per 500 ms).</summary>
     public Instant LastOutOfWindowAckAt;
 
-    /// <summary>Payload bytes received in order (statistics).</summary>
+    /// <summary>Payload bytes received in order (statistics; less <see cref="Queued"/>, what the reader took).</summary>
     public long BytesReceived;
+
+    /// <summary>Receive buffer auto-tuning (<see cref="TcpSettings.MaxReceiveBufferSize"/>): when the current measurement of
+    /// what the reader takes per round trip began.</summary>
+    public Instant TuneStartAt;
+
+    /// <summary>What the reader had taken then (<see cref="BytesReceived"/> less <see cref="Queued"/>).</summary>
+    public long TuneStartTaken;
+
+    /// <summary>The most the reader took in one round trip so far (Linux's <c>rcvq_space.space</c>); 0 before the first.</summary>
+    public long TunedPerRoundTrip;
 
     /// <summary>Receive buffer still free: the ring's room less the bytes held in frames.</summary>
     public readonly int Free => Buffer.Free - Held.Bytes;

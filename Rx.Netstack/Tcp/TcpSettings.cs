@@ -28,6 +28,18 @@ public sealed record TcpSettings
     /// <summary>Bytes the receive buffer holds; it is the largest window we advertise (window scaling makes 1 MiB+ work). Default 16 KiB.</summary>
     public int ReceiveBufferSize { get; init; } = 16 * 1024;
 
+    /// <summary>
+    /// The most bytes the receive buffer may grow to with auto-tuning, or 0 (the default) to keep it at
+    /// <see cref="ReceiveBufferSize"/>. Above it, the buffer follows what the reader takes per round trip, as Linux's
+    /// <c>tcp_rcv_space_adjust</c> (dynamic right-sizing) and gVisor's receive buffer moderation do: twice that plus room for
+    /// 16 segments, more while it still grows, so the window keeps ahead of a sender in slow start. The window scale is chosen
+    /// for this size (RFC 7323 §2.3), so a larger window can be advertised later.
+    /// </summary>
+    public int MaxReceiveBufferSize { get; init; }
+
+    /// <summary>The receive buffer's size limit: <see cref="MaxReceiveBufferSize"/> when it auto-tunes, else <see cref="ReceiveBufferSize"/>.</summary>
+    internal int ReceiveBufferLimit => Math.Max(ReceiveBufferSize, MaxReceiveBufferSize);
+
     /// <summary>Disables Nagle's algorithm (RFC 9293 §3.7.4): small segments go out at once. Default false.</summary>
     public bool NoDelay { get; init; }
 
@@ -116,8 +128,10 @@ public sealed record TcpSettings
             throw new ArgumentException($"MaxSendBufferSize must be 0 (no auto-tuning) or between SendBufferSize ({SendBufferSize}) and {MaxBufferSize} bytes (was {MaxSendBufferSize}).", nameof(MaxSendBufferSize));
         if (ReceiveBufferSize is < 1 or > MaxBufferSize)
             throw new ArgumentException($"ReceiveBufferSize must be between 1 and {MaxBufferSize} bytes (was {ReceiveBufferSize}).", nameof(ReceiveBufferSize));
-        if (!EnableWindowScale && ReceiveBufferSize > ushort.MaxValue)
-            throw new ArgumentException($"ReceiveBufferSize above {ushort.MaxValue} bytes needs EnableWindowScale (RFC 7323 §2).", nameof(ReceiveBufferSize));
+        if (MaxReceiveBufferSize != 0 && (MaxReceiveBufferSize < ReceiveBufferSize || MaxReceiveBufferSize > MaxBufferSize))
+            throw new ArgumentException($"MaxReceiveBufferSize must be 0 (no auto-tuning) or between ReceiveBufferSize ({ReceiveBufferSize}) and {MaxBufferSize} bytes (was {MaxReceiveBufferSize}).", nameof(MaxReceiveBufferSize));
+        if (!EnableWindowScale && ReceiveBufferLimit > ushort.MaxValue)
+            throw new ArgumentException($"A receive buffer above {ushort.MaxValue} bytes needs EnableWindowScale (RFC 7323 §2).", MaxReceiveBufferSize > ReceiveBufferSize ? nameof(MaxReceiveBufferSize) : nameof(ReceiveBufferSize));
         if (KeepAliveIdle is { } idle && idle <= TimeSpan.Zero)
             throw new ArgumentException($"KeepAliveIdle must be positive or null (was {idle}).", nameof(KeepAliveIdle));
         if (KeepAliveInterval <= TimeSpan.Zero)
