@@ -106,6 +106,7 @@ internal static class BenchLoss
         // the kernel's never does. The receivers are alike already: each offers a window of the buffer.
         var settings = new TcpSettings { SendBufferSize = KernelSendBuffer(o.Buffer), ReceiveBufferSize = o.Buffer, CongestionControl = ours };
         long kernelRetransBefore = KernelRetransmissions(ns);
+        long kernelDsackRecvBefore = KernelDsacksReceived(ns), kernelDsackSentBefore = KernelDsacksSent(ns);
         var oursBefore = stack.GetStats();
         long toStackLostBefore = link.InboundCounters.Lost, toKernelLostBefore = link.OutboundCounters.Lost;
         long toStackOfferedBefore = link.InboundCounters.Offered, toKernelOfferedBefore = link.OutboundCounters.Offered;
@@ -132,6 +133,11 @@ internal static class BenchLoss
             ("ours_reorder_timeouts", oursAfter.TcpReorderTimeouts - oursBefore.TcpReorderTimeouts),
             ("ours_dsacks_received", oursAfter.TcpDuplicateSacksReceived - oursBefore.TcpDuplicateSacksReceived),
             ("ours_undone", oursAfter.TcpSpuriousRetransmissionsUndone - oursBefore.TcpSpuriousRetransmissionsUndone),
+            // D-SACKs each way (RFC 2883): what each receiver reported of the duplicates it got, and what each sender was told
+            // of them; a sender's RACK widens its reordering window on them (RFC 8985 §6.2 step 4).
+            ("ours_dsacks_sent", oursAfter.TcpDuplicateSacksSent - oursBefore.TcpDuplicateSacksSent),
+            ("linux_dsacks_received", KernelDsacksReceived(ns) - kernelDsackRecvBefore),
+            ("linux_dsacks_sent", KernelDsacksSent(ns) - kernelDsackSentBefore),
         ]);
     }
 
@@ -152,13 +158,30 @@ internal static class BenchLoss
     /// <summary>The namespace's TCP RetransSegs (its own MIB: only the kernel's sockets inside it count).</summary>
     private static long KernelRetransmissions(NetworkNamespace ns) => KernelTcpCounter(ns, "RetransSegs");
 
+    /// <summary>D-SACKs the namespace's senders were given (TcpExt TCPDSACKRecv).</summary>
+    private static long KernelDsacksReceived(NetworkNamespace ns) => KernelCounter(ns, "/proc/net/netstat", "TcpExt:", "TCPDSACKRecv");
+
+    /// <summary>D-SACKs the namespace's receivers sent, for data below RCV.NXT and for out-of-order data (TCPDSACKOldSent, TCPDSACKOfoSent).</summary>
+    private static long KernelDsacksSent(NetworkNamespace ns) =>
+        KernelCounter(ns, "/proc/net/netstat", "TcpExt:", "TCPDSACKOldSent") + KernelCounter(ns, "/proc/net/netstat", "TcpExt:", "TCPDSACKOfoSent");
+
     /// <summary>A counter of the namespace's TCP MIB (/proc/net/snmp, line <c>Tcp:</c>), or -1 if it has none by that name.</summary>
-    internal static long KernelTcpCounter(NetworkNamespace ns, string counter)
+    internal static long KernelTcpCounter(NetworkNamespace ns, string counter) => KernelCounter(ns, "/proc/net/snmp", "Tcp:", counter);
+
+    /// <summary>A counter of a namespace's MIB file <paramref name="path"/>, or -1 if it has none by that name.</summary>
+    private static long KernelCounter(NetworkNamespace ns, string path, string prefix, string counter) =>
+        ParseMibCounter(ns.Exec("cat", path), prefix, counter);
+
+    /// <summary>
+    /// A counter of a MIB file's text (/proc/net/snmp, /proc/net/netstat: a line of names then a line of values, both starting
+    /// <paramref name="prefix"/>, such as <c>Tcp:</c> or <c>TcpExt:</c>), or -1 if it has none by that name.
+    /// </summary>
+    internal static long ParseMibCounter(string text, string prefix, string counter)
     {
-        string[] lines = ns.Exec("cat", "/proc/net/snmp").Split('\n');
+        string[] lines = text.Split('\n');
         for (int i = 0; i + 1 < lines.Length; i++)
         {
-            if (!lines[i].StartsWith("Tcp:", StringComparison.Ordinal) || !lines[i + 1].StartsWith("Tcp:", StringComparison.Ordinal)) continue;
+            if (!lines[i].StartsWith(prefix, StringComparison.Ordinal) || !lines[i + 1].StartsWith(prefix, StringComparison.Ordinal)) continue;
             string[] names = lines[i].Split(' ', StringSplitOptions.RemoveEmptyEntries);
             string[] values = lines[i + 1].Split(' ', StringSplitOptions.RemoveEmptyEntries);
             int at = Array.IndexOf(names, counter);
