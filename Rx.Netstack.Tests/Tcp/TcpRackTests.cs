@@ -288,6 +288,52 @@ public sealed class TcpRackTests
     }
 
     [Fact]
+    public void Duplicates_in_one_receive_burst_each_get_an_ACK_with_their_own_DSACK()
+    {
+        var c = SackReceiver();
+        var seg = new byte[100];
+        c.Do(20, tcb =>
+        {
+            for (uint s = 3001; s < 3501; s += 100) tcb.Process(c.Now, Seg(TcpFlags.Ack, s, 1001), seg);
+        });
+        c.TakeAll(20);
+        // Three resends arrive together (one receive burst), all below RCV.NXT (RFC 2883 §4 case 1): the first answers with
+        // its D-SACK, the next two touch and go out as one in a second ACK, so the sender hears of each needless resend.
+        c.Do(30, tcb =>
+        {
+            tcb.Process(c.Now, Seg(TcpFlags.Ack, 3001, 1001), seg);
+            tcb.Process(c.Now, Seg(TcpFlags.Ack, 3201, 1001), seg);
+            tcb.Process(c.Now, Seg(TcpFlags.Ack, 3301, 1001), seg);
+        });
+        c.Expect(30, Check.Ack(3501), Check.SackBlocks((3001, 3101)));
+        c.Expect(30, Check.Ack(3501), Check.SackBlocks((3201, 3401)));
+        c.ExpectNothing(100);
+        Assert.Equal(2, c.Context.Counters.DuplicateSacksSent);
+    }
+
+    [Fact]
+    public void A_burst_of_duplicates_gets_at_most_nine_ACKs()
+    {
+        var c = SackReceiver();
+        var seg = new byte[100];
+        c.Do(20, tcb =>
+        {
+            for (uint s = 3001; s < 5001; s += 100) tcb.Process(c.Now, Seg(TcpFlags.Ack, s, 1001), seg);
+        });
+        c.TakeAll(20);
+        c.Do(30, tcb =>
+        {
+            for (uint s = 3001; s < 5001; s += 200) tcb.Process(c.Now, Seg(TcpFlags.Ack, s, 1001), seg); // ten, none touching
+        });
+        List<Emitted> acks = c.TakeAll(30);
+        // The first D-SACK and eight waiting behind it (TcpReceiver.MaxQueuedDuplicateSacks); the tenth is not reported.
+        Assert.Equal(9, acks.Count);
+        for (int i = 0; i < acks.Count; i++)
+            Assert.True(Check.SackBlocks((3001 + 200 * (uint)i, 3101 + 200 * (uint)i)).Predicate(acks[i]), $"ACK {i}: {acks[i]}");
+        Assert.Equal(9, c.Context.Counters.DuplicateSacksSent);
+    }
+
+    [Fact]
     public void Without_SACK_a_duplicate_is_only_ACKed()
     {
         var c = Client(1000, PlainSettings);

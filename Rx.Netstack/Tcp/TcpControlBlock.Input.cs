@@ -702,16 +702,16 @@ internal sealed partial class TcpControlBlock
     }
 
     /// <summary>
-    /// Data [<paramref name="left"/>, <paramref name="right"/>) arrived twice: with SACK, the next ACK reports it in a D-SACK
-    /// block (RFC 2883 §4), the first duplicate since the last ACK; an ACK goes out at once.
+    /// Data [<paramref name="left"/>, <paramref name="right"/>) arrived twice: with SACK, an ACK reports it in a D-SACK block
+    /// (RFC 2883 §4) and goes out at once. Several duplicates in one receive burst each get an ACK (<see cref="TcpReceiver.NoteDuplicate"/>):
+    /// a sender widens its reordering window on D-SACKs (RFC 8985 §6.2 step 4), so one report per burst would hide most of
+    /// its needless retransmissions from it.
     /// </summary>
     private void NoteDuplicate(SeqNumber left, SeqNumber right)
     {
         if (!_opt.Sack || right <= left) return;
         _pending |= TcpPendingOutput.Ack;
-        if (_rcv.HasDuplicateSack) return;
-        _rcv.HasDuplicateSack = true;
-        _rcv.DuplicateSack = new SackBlock(left, right);
+        _rcv.NoteDuplicate(left, right);
     }
 
     /// <summary>Out-of-order data overlapping what is already held above RCV.NXT: the overlap is a duplicate (RFC 2883 §4 case 2).</summary>

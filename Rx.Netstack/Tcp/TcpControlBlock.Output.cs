@@ -403,6 +403,7 @@ internal sealed partial class TcpControlBlock
         if (_ecn.EchoCongestion) h.Flags |= TcpFlags.Ece; // until the peer's CWR (RFC 3168 §6.1.3)
         _rcv.LastAckSent = _rcv.Nxt;
         _pending &= ~TcpPendingOutput.Ack;
+        if (_rcv.HasDuplicateSack) _pending |= TcpPendingOutput.Ack; // the next duplicate waiting gets an ACK of its own
         _timers.DelayedAck = Instant.Never;
         _rcv.UnackedBytes = 0;
         return h;
@@ -463,13 +464,14 @@ internal sealed partial class TcpControlBlock
         int max = TcpOptions.SackBlockRoom(h); // beside the header's other options (4, or 3 with timestamps)
         if (_rcv.HasDuplicateSack)
         {
-            _rcv.HasDuplicateSack = false;
-            h.AddSackBlock(_rcv.DuplicateSack);
+            SackBlock duplicate = _rcv.DuplicateSack;
+            _rcv.DuplicateSackSent();
+            h.AddSackBlock(duplicate);
             _ctx.Counters.DuplicateSacksSent++;
             for (int i = 0; i < _rcv.OutOfOrder.Count; i++)
             {
                 SackBlock block = _rcv.OutOfOrder[i];
-                if (_rcv.DuplicateSack.Left >= block.Left && _rcv.DuplicateSack.Right <= block.Right)
+                if (duplicate.Left >= block.Left && duplicate.Right <= block.Right)
                 {
                     h.AddSackBlock(block); // RFC 2883 §4 (2): the block that contains the duplicate follows it
                     break;

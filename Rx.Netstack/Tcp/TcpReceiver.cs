@@ -82,6 +82,53 @@ internal struct TcpReceiver
     /// <summary>The duplicate range to report (the first one since the last ACK, RFC 2883 §4 "first duplicate").</summary>
     public SackBlock DuplicateSack;
 
+    /// <summary>The most duplicates waiting for ACKs of their own behind <see cref="DuplicateSack"/>.</summary>
+    public const int MaxQueuedDuplicateSacks = 8;
+
+    /// <summary>
+    /// Further duplicates that came before the ACK for the first went out (one receive burst), oldest first: each goes out
+    /// as the D-SACK of an ACK of its own after it, as a receiver that answers every duplicate segment at once would send
+    /// them (RFC 2883 §4: the D-SACK reports the segment that triggered the ACK). Made at the second pending duplicate.
+    /// </summary>
+    public SackBlock[]? QueuedDuplicateSacks;
+
+    /// <summary>How many of <see cref="QueuedDuplicateSacks"/> are meaningful.</summary>
+    public int QueuedDuplicateSackCount;
+
+    /// <summary>
+    /// Data [<paramref name="left"/>, <paramref name="right"/>) arrived twice: it becomes the D-SACK of the next ACK, or, when
+    /// one is already waiting, of an ACK after it — merged into the last one waiting when the two touch (one run of
+    /// duplicate segments, one report), dropped when <see cref="MaxQueuedDuplicateSacks"/> are waiting.
+    /// </summary>
+    public void NoteDuplicate(SeqNumber left, SeqNumber right)
+    {
+        if (!HasDuplicateSack)
+        {
+            HasDuplicateSack = true;
+            DuplicateSack = new SackBlock(left, right);
+            return;
+        }
+        ref SackBlock last = ref QueuedDuplicateSackCount > 0 ? ref QueuedDuplicateSacks![QueuedDuplicateSackCount - 1] : ref DuplicateSack;
+        if (left <= last.Right && right >= last.Left)
+        {
+            last = new SackBlock(SeqNumber.Min(left, last.Left), SeqNumber.Max(right, last.Right));
+            return;
+        }
+        if (QueuedDuplicateSackCount == MaxQueuedDuplicateSacks) return;
+        QueuedDuplicateSacks ??= new SackBlock[MaxQueuedDuplicateSacks];
+        QueuedDuplicateSacks[QueuedDuplicateSackCount++] = new SackBlock(left, right);
+    }
+
+    /// <summary>The D-SACK went out: the next duplicate waiting, if any, becomes the one the next ACK reports.</summary>
+    public void DuplicateSackSent()
+    {
+        HasDuplicateSack = QueuedDuplicateSackCount > 0;
+        if (!HasDuplicateSack) return;
+        DuplicateSack = QueuedDuplicateSacks![0];
+        QueuedDuplicateSackCount--;
+        Array.Copy(QueuedDuplicateSacks, 1, QueuedDuplicateSacks, 0, QueuedDuplicateSackCount);
+    }
+
     /// <summary>A reader waiting with its own buffer, which in-order data may go straight into (<c>.DirectRead</c>).</summary>
     public IReadBufferClaim? DirectReader;
 
