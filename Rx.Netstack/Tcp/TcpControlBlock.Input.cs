@@ -472,9 +472,12 @@ internal sealed partial class TcpControlBlock
         int flightBefore = _snd.Max - _snd.Una;
 
         // RTT: from the echoed timestamp (RFC 7323 §4.1), else from the one timed segment (Karn's rule, RFC 6298 §3).
-        if (_opt.Timestamps && h.HasTimestamps) AddTimestampSample(now, h.TimestampEcho);
-        else if (_snd.RttTiming && ack >= _snd.RttTimedEnd) _rtt.AddSample(now - _snd.RttTimedAt);
+        TimeSpan? rttSample = null;
+        if (_opt.Timestamps && h.HasTimestamps) rttSample = TimestampSample(now, h.TimestampEcho);
+        else if (_snd.RttTiming && ack >= _snd.RttTimedEnd) rttSample = now - _snd.RttTimedAt;
+        if (rttSample is { } sample) _rtt.AddSample(sample);
         if (_snd.RttTiming && ack >= _snd.RttTimedEnd) _snd.RttTiming = false;
+        _cc.OnAckArrived(now, ack, _snd.Max, rttSample); // HyStart++'s rounds and RTT samples (RFC 9406 §4.2)
 
         _snd.DiscardAcknowledged(ack);
         _snd.Una = ack;
@@ -493,13 +496,20 @@ internal sealed partial class TcpControlBlock
         if (_snd.Buffer.Count == 0) _snd.Buffer.Release();
     }
 
-    /// <summary>An RTT sample from an echoed TSval (RFC 7323 §4.1); false when the echo is not plausibly ours.</summary>
+    /// <summary>Adds an RTT sample from an echoed TSval (RFC 7323 §4.1); false when the echo is not plausibly ours.</summary>
     private bool AddTimestampSample(Instant now, uint echo)
     {
-        int ms = unchecked((int)(_opt.TsNow(now) - echo));
-        if (ms < 0 || TimeSpan.FromMilliseconds(ms) > _settings.MaxRto) return false;
-        _rtt.AddSample(TimeSpan.FromMilliseconds(ms));
+        if (TimestampSample(now, echo) is not { } sample) return false;
+        _rtt.AddSample(sample);
         return true;
+    }
+
+    /// <summary>The RTT an echoed TSval measures (RFC 7323 §4.1); null when the echo is not plausibly ours.</summary>
+    private TimeSpan? TimestampSample(Instant now, uint echo)
+    {
+        int ms = unchecked((int)(_opt.TsNow(now) - echo));
+        if (ms < 0 || TimeSpan.FromMilliseconds(ms) > _settings.MaxRto) return null;
+        return TimeSpan.FromMilliseconds(ms);
     }
 
     /// <summary>

@@ -90,7 +90,7 @@ internal sealed partial class TcpControlBlock
         _rcv.MssEstimate = _opt.Mss;
         _path = new TcpPathMtu { LinkMss = _opt.OurMss, DontFragment = !remote.Address.IsV6, RaiseAt = Instant.Never };
         _rtt = new RttEstimator(settings.InitialRto, settings.MinRto, settings.MaxRto, ClockGranularity);
-        _cc = CongestionControl.Create(settings.CongestionControl, _opt.Mss, unchecked((int)isn.Value));
+        _cc = CongestionControl.Create(settings.CongestionControl, _opt.Mss, unchecked((int)isn.Value), settings.EnableHyStart);
         _rate = _cc.UsesRateSamples ? new DeliveryRateSampler() : null;
         _recovery = LossRecovery.Create(_cc, settings, isn, settings.EnableSack);
         if (settings.EnableWindowScale)

@@ -55,6 +55,15 @@ public sealed record TcpSettings
     /// <summary>The congestion control algorithm. Default CUBIC.</summary>
     public CongestionControlAlgorithm CongestionControl { get; init; } = CongestionControlAlgorithm.Cubic;
 
+    /// <summary>
+    /// HyStart++ (RFC 9406) in the first slow start of CUBIC and NewReno: slow start ends when the round trip time rises by
+    /// an eighth (4–16 ms) over the previous round's, after five rounds of growing at a quarter of the rate, instead of
+    /// only when a segment is lost; and slow start counts every byte a (stretch) ACK acknowledges rather than at most two
+    /// segments per ACK. Needs timestamps (<see cref="EnableTimestamps"/>) for its RTT samples. No effect on BBR. Default true;
+    /// false gives the slow start of RFC 5681 with RFC 3465's L = 2·SMSS.
+    /// </summary>
+    public bool EnableHyStart { get; init; } = true;
+
     /// <summary>RTO before the first RTT sample (RFC 6298 §2.1). Default 1 s.</summary>
     public TimeSpan InitialRto { get; init; } = TimeSpan.FromSeconds(1);
 

@@ -1,3 +1,5 @@
+using Rx.Netstack.Wire;
+
 namespace Rx.Netstack.Tcp.Congestion;
 
 /// <summary>
@@ -5,7 +7,10 @@ namespace Rx.Netstack.Tcp.Congestion;
 /// (taken from the <see cref="Instant"/> arguments, never from a clock), and exposes bytes.
 /// </summary>
 /// <remarks>
-/// <para>Below ssthresh it does the same slow start as <see cref="NewReno"/> (RFC 9438 §4.10; HyStart++ is not implemented).</para>
+/// <para>Below ssthresh it does the same slow start as <see cref="NewReno"/>: HyStart++ in the first one (RFC 9438 §4.10,
+/// RFC 9406, <see cref="HyStartPlusPlus"/>), growing by every acknowledged byte (<see cref="CongestionControl.SlowStartIncrease"/>);
+/// when HyStart++ ends slow start, congestion avoidance starts with W_max = cwnd and K = 0, as for any exit without a
+/// congestion event (§4.10).</para>
 /// <para>In congestion avoidance each ACK of <c>s</c> segments grows cwnd by <c>s·(target − cwnd)/cwnd</c> (§4.4, §4.5; the RFC
 /// states it per ACK of one segment, and scaling by the segments acknowledged keeps delayed or stretch ACKs from slowing growth,
 /// as W_est already does in §4.3), or sets it to W_est in the Reno-friendly region (§4.3).</para>
@@ -33,6 +38,7 @@ internal sealed class Cubic : ICongestionControl
     private bool _slowStartAfterTimeout;
     private bool _timedOutWithoutProgress;
     private bool _pristine = true;
+    private readonly HyStartPlusPlus? _hyStart; // the first slow start's delay exit (RFC 9406); null when turned off
 
     // The congestion avoidance epoch (RFC 9438 §4.1.2), fixed by the first ACK after the window left slow start or recovery.
     private bool _epochStarted;
@@ -56,12 +62,34 @@ internal sealed class Cubic : ICongestionControl
     private bool _undoHadCongestionEvent;
     private bool _undoLastEventWasTimeout;
 
-    /// <summary>Creates a controller with the initial window of RFC 6928 for <paramref name="mss"/>.</summary>
+    /// <summary>Creates a controller with the initial window of RFC 6928 for <paramref name="mss"/>, with HyStart++.</summary>
     public Cubic(int mss)
+        : this(mss, hyStart: true)
+    {
+    }
+
+    /// <summary>Creates a controller with the initial window of RFC 6928 for <paramref name="mss"/>.</summary>
+    /// <param name="mss">The sender's MSS.</param>
+    /// <param name="hyStart">Run HyStart++ (RFC 9406) in the first slow start.</param>
+    public Cubic(int mss, bool hyStart)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(mss);
         _mss = mss;
         _cwnd = (double)CongestionControl.InitialWindow(mss) / mss;
+        _hyStart = hyStart ? new HyStartPlusPlus() : null;
+    }
+
+    /// <summary>True while HyStart++ has slowed the first slow start to Conservative Slow Start (RFC 9406 §4.2).</summary>
+    internal bool InConservativeSlowStart => _hyStart?.InConservativeSlowStart ?? false;
+
+    // HyStart++ runs in the first slow start only (RFC 9406 §4.2): no ssthresh yet, not after a timeout, not in recovery.
+    private bool InHyStart => _hyStart is not null && double.IsPositiveInfinity(_ssthresh) && !_slowStartAfterTimeout && !InRecovery;
+
+    /// <inheritdoc />
+    public void OnAckArrived(Instant now, SeqNumber ack, SeqNumber sendNext, TimeSpan? rttSample)
+    {
+        // RFC 9406 §4.2: after CSS_ROUNDS rounds of CSS, congestion avoidance from the window reached.
+        if (InHyStart && _hyStart!.OnAck(ack, sendNext, rttSample)) _ssthresh = _cwnd;
     }
 
     /// <inheritdoc />
@@ -117,9 +145,10 @@ internal sealed class Cubic : ICongestionControl
         double segmentsAcked = (double)bytesAcked / _mss;
         if (_cwnd < _ssthresh)
         {
-            // Slow start (RFC 9438 §4.10, RFC 5681 §3.1, RFC 3465 §2.2–2.3), as NewReno.
-            double limit = _slowStartAfterTimeout ? 1 : 2;
-            double increase = Math.Min(Math.Min(segmentsAcked, limit), _ssthresh - _cwnd);
+            // Slow start (RFC 9438 §4.10, RFC 5681 §3.1, RFC 3465 §2.2–2.3, RFC 9406 §4.2), as NewReno.
+            double step = CongestionControl.SlowStartIncrease(segmentsAcked, 1, _hyStart is not null, _slowStartAfterTimeout);
+            if (InHyStart && InConservativeSlowStart) step /= HyStartPlusPlus.CssGrowthDivisor;
+            double increase = Math.Min(step, _ssthresh - _cwnd);
             _cwnd = Math.Min(_cwnd + increase, MaxSegments);
             if (_cwnd < _ssthresh) return;
             segmentsAcked -= increase;
@@ -262,6 +291,7 @@ internal sealed class Cubic : ICongestionControl
         _hadCongestionEvent = true;
         _epochStarted = false;
         _slowStartAfterTimeout = false;
+        _hyStart?.Reset(); // RFC 9406 §4.2: loss ends HyStart++
     }
 
     // RFC 9438 §4.2: t_epoch, cwnd_epoch and K are fixed when congestion avoidance begins.

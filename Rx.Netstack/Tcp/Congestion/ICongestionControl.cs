@@ -1,3 +1,5 @@
+using Rx.Netstack.Wire;
+
 namespace Rx.Netstack.Tcp.Congestion;
 
 /// <summary>Which congestion control algorithm a connection uses.</summary>
@@ -22,6 +24,7 @@ public enum CongestionControlAlgorithm
 /// What the sender does around it (RFC 5681 §3.2, RFC 6582 §3.2):
 /// <list type="number">
 /// <item>Send while <c>bytesInFlight &lt; min(CongestionWindow, peer window)</c>.</item>
+/// <item>Every ACK of new data, first: <see cref="OnAckArrived"/> with SND.UNA, SND.NXT and the RTT sample it gave.</item>
 /// <item>An ACK of new data outside recovery: <see cref="OnAck"/> with the bytes it acknowledged and the flight before it.</item>
 /// <item>Third duplicate ACK (or SACK loss detection): record the recovery point (SND.NXT), call
 /// <see cref="OnEnterRecovery"/> with the flight, retransmit the first unacknowledged segment. cwnd is now
@@ -99,6 +102,16 @@ internal interface ICongestionControl
 
     /// <summary>An ACK was processed (after loss recovery saw it): its delivery rate sample and the sender's state.</summary>
     void OnRateSample(Instant now, in RateSample rs, in AckSignals ack) { }
+
+    /// <summary>
+    /// An ACK of new data arrived, before loss recovery (and so <see cref="OnAck"/>) sees it: where the round trip stands and
+    /// the RTT it measured. HyStart++ (RFC 9406) delimits its rounds and takes its per-round minimum RTT from this.
+    /// </summary>
+    /// <param name="now">The engine time.</param>
+    /// <param name="ack">The cumulative acknowledgement, the new SND.UNA.</param>
+    /// <param name="sendNext">The highest sequence number sent so far (the sender's SND.MAX).</param>
+    /// <param name="rttSample">The RTT sample this ACK gave (echoed timestamp or the timed segment), if any.</param>
+    void OnAckArrived(Instant now, SeqNumber ack, SeqNumber sendNext, TimeSpan? rttSample) { }
 }
 
 /// <summary>Creates congestion controllers.</summary>
@@ -108,10 +121,18 @@ internal static class CongestionControl
     /// <param name="algorithm">Which one.</param>
     /// <param name="mss">The sender's MSS.</param>
     /// <param name="seed">Seeds what an algorithm randomises (BBR's first PROBE_BW phase).</param>
-    public static ICongestionControl Create(CongestionControlAlgorithm algorithm, int mss, int seed = 0) => algorithm switch
+    public static ICongestionControl Create(CongestionControlAlgorithm algorithm, int mss, int seed = 0) =>
+        Create(algorithm, mss, seed, hyStart: true);
+
+    /// <summary>As <see cref="Create(CongestionControlAlgorithm, int, int)"/>, choosing whether CUBIC and NewReno run HyStart++.</summary>
+    /// <param name="algorithm">Which one.</param>
+    /// <param name="mss">The sender's MSS.</param>
+    /// <param name="seed">Seeds what an algorithm randomises (BBR's first PROBE_BW phase).</param>
+    /// <param name="hyStart">HyStart++ (RFC 9406) in the first slow start of CUBIC and NewReno; BBR has its own startup.</param>
+    public static ICongestionControl Create(CongestionControlAlgorithm algorithm, int mss, int seed, bool hyStart) => algorithm switch
     {
-        CongestionControlAlgorithm.Cubic => new Cubic(mss),
-        CongestionControlAlgorithm.NewReno => new NewReno(mss),
+        CongestionControlAlgorithm.Cubic => new Cubic(mss, hyStart),
+        CongestionControlAlgorithm.NewReno => new NewReno(mss, hyStart),
         CongestionControlAlgorithm.Bbr => new Bbr(mss, seed),
         _ => throw new ArgumentOutOfRangeException(nameof(algorithm), algorithm, "Unknown congestion control algorithm."),
     };
@@ -128,4 +149,27 @@ internal static class CongestionControl
     /// before the sender refills the window.
     /// </summary>
     public static bool IsWindowInUse(long bytesInFlight, long congestionWindow) => 2 * bytesInFlight >= congestionWindow;
+
+    /// <summary>
+    /// The slow-start increase for an ACK of <paramref name="acked"/> (in any unit, <paramref name="smss"/> in the same):
+    /// min(N, L·SMSS), before ssthresh and CSS are applied.
+    /// </summary>
+    /// <remarks>
+    /// <para>L after a timeout is 1 (RFC 3465 §2.3): an ACK then may jump over data the receiver held out of order, which did
+    /// not just leave the network. Without HyStart++ L is 2 (RFC 3465 §2.2).</para>
+    /// <para>With HyStart++ every acknowledged byte counts (L = ∞). RFC 9406 §4.2 allows an unpaced sender L = 8 and warns that
+    /// more may add burstiness; we go further because the ACK that covers many segments here is a stretch ACK from a receiver
+    /// that merged a burst (Linux GRO, our own receive coalescing, the kernel taking our TSO super-segments over TUN), up to
+    /// about 45 segments each. It stands for the ⌈N/(2·SMSS)⌉ delayed ACKs it replaces (RFC 5681 §4.2), each of which slow
+    /// start would have credited with 2·SMSS, so N in all: any per-ACK cap charges the receiver's batching to the sender
+    /// (with 45 segments an ACK, L = 2 grows the window about 4 % a round trip and L = 8 about 18 %, instead of doubling).
+    /// The burst an ACK then releases is 2N, the same two-for-one as classic slow start, and the overshoot L was meant to
+    /// bound (RFC 3465 §3.2) is bounded by HyStart++'s delay exit. Linux (tcp_slow_start) and gVisor count every byte too.</para>
+    /// </remarks>
+    /// <param name="acked">N, the amount newly acknowledged.</param>
+    /// <param name="smss">SMSS in the unit of <paramref name="acked"/>.</param>
+    /// <param name="hyStart">The controller runs HyStart++.</param>
+    /// <param name="afterTimeout">This slow start follows a retransmission timeout.</param>
+    public static double SlowStartIncrease(double acked, double smss, bool hyStart, bool afterTimeout) =>
+        afterTimeout ? Math.Min(acked, smss) : hyStart ? acked : Math.Min(acked, 2 * smss);
 }

@@ -1,3 +1,5 @@
+using Rx.Netstack.Wire;
+
 namespace Rx.Netstack.Tcp.Congestion;
 
 /// <summary>
@@ -5,9 +7,11 @@ namespace Rx.Netstack.Tcp.Congestion;
 /// and the window rules of RFC 6582 fast recovery. Works in bytes.
 /// </summary>
 /// <remarks>
-/// Choices: slow start grows by min(N, L) per ACK with L = 2·SMSS (RFC 3465 §2.2, which offsets delayed ACKs, RFC 3465
-/// §3.2), and L = 1·SMSS in the slow start that follows a timeout (RFC 3465 §2.3); congestion avoidance counts bytes and
-/// adds one SMSS per cwnd of acknowledged data (RFC 5681 §3.1, RFC 3465 §2.1), i.e. exactly one segment per round trip.
+/// Choices: the first slow start runs HyStart++ (RFC 9406, <see cref="HyStartPlusPlus"/>) and grows by every byte an ACK
+/// acknowledges (<see cref="CongestionControl.SlowStartIncrease"/> says why); without HyStart++ it grows by min(N, L) per ACK
+/// with L = 2·SMSS (RFC 3465 §2.2, which offsets delayed ACKs, RFC 3465 §3.2); the slow start that follows a timeout uses
+/// L = 1·SMSS either way (RFC 3465 §2.3). Congestion avoidance counts bytes and adds one SMSS per cwnd of acknowledged data
+/// (RFC 5681 §3.1, RFC 3465 §2.1), i.e. exactly one segment per round trip.
 /// </remarks>
 internal sealed class NewReno : ICongestionControl
 {
@@ -22,13 +26,36 @@ internal sealed class NewReno : ICongestionControl
     private bool _pristine = true;
     private long _undoCwnd;             // cwnd before the last loss episode (SaveForUndo)
     private long _undoSsthresh;         // ssthresh before it
+    private readonly HyStartPlusPlus? _hyStart; // the first slow start's delay exit (RFC 9406); null when turned off
+
+    /// <summary>Creates a controller with the initial window of RFC 6928 for <paramref name="mss"/>, with HyStart++.</summary>
+    public NewReno(int mss)
+        : this(mss, hyStart: true)
+    {
+    }
 
     /// <summary>Creates a controller with the initial window of RFC 6928 for <paramref name="mss"/>.</summary>
-    public NewReno(int mss)
+    /// <param name="mss">The sender's MSS.</param>
+    /// <param name="hyStart">Run HyStart++ (RFC 9406) in the first slow start.</param>
+    public NewReno(int mss, bool hyStart)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(mss);
         _mss = mss;
         _cwnd = CongestionControl.InitialWindow(mss);
+        _hyStart = hyStart ? new HyStartPlusPlus() : null;
+    }
+
+    /// <summary>True while HyStart++ has slowed the first slow start to Conservative Slow Start (RFC 9406 §4.2).</summary>
+    internal bool InConservativeSlowStart => _hyStart?.InConservativeSlowStart ?? false;
+
+    // HyStart++ runs in the first slow start only (RFC 9406 §4.2): no ssthresh yet, not after a timeout, not in recovery.
+    private bool InHyStart => _hyStart is not null && _ssthresh >= MaxWindow && _cwnd < _ssthresh && !_slowStartAfterTimeout && !InRecovery;
+
+    /// <inheritdoc />
+    public void OnAckArrived(Instant now, SeqNumber ack, SeqNumber sendNext, TimeSpan? rttSample)
+    {
+        // RFC 9406 §4.2: after CSS_ROUNDS rounds of CSS, congestion avoidance from the window reached.
+        if (InHyStart && _hyStart!.OnAck(ack, sendNext, rttSample)) _ssthresh = _cwnd;
     }
 
     /// <inheritdoc />
@@ -51,9 +78,10 @@ internal sealed class NewReno : ICongestionControl
         long acked = bytesAcked;
         if (_cwnd < _ssthresh)
         {
-            // RFC 5681 §3.1 / RFC 3465 §2.2: cwnd += min(N, L), never past ssthresh in one step.
-            long limit = (_slowStartAfterTimeout ? 1L : 2L) * _mss;
-            long increase = Math.Min(Math.Min(acked, limit), _ssthresh - _cwnd);
+            // RFC 5681 §3.1 / RFC 3465 §2.2 / RFC 9406 §4.2: cwnd += min(N, L), a quarter of it in CSS, never past ssthresh.
+            double step = CongestionControl.SlowStartIncrease(acked, _mss, _hyStart is not null, _slowStartAfterTimeout);
+            if (InHyStart && InConservativeSlowStart) step /= HyStartPlusPlus.CssGrowthDivisor;
+            long increase = Math.Min((long)step, _ssthresh - _cwnd);
             _cwnd = Math.Min(_cwnd + increase, MaxWindow);
             if (_cwnd < _ssthresh) return;
             // Reached ssthresh: what this ACK acknowledged beyond the slow-start step counts towards avoidance.
@@ -76,6 +104,7 @@ internal sealed class NewReno : ICongestionControl
         _pristine = false;
         // RFC 5681 §3.2 steps 2–3 (eq. 4): halve the flight, then inflate by the three segments the dup ACKs reported.
         _ssthresh = HalfFlight(bytesInFlight);
+        _hyStart?.Reset(); // RFC 9406 §4.2: loss ends HyStart++
         _cwnd = _ssthresh + 3L * _mss;
         _bytesAckedInAvoidance = 0;
         _slowStartAfterTimeout = false;
@@ -114,6 +143,7 @@ internal sealed class NewReno : ICongestionControl
         _pristine = false;
         // RFC 5681 §3.1: eq. 4 on the first timeout of a segment; held constant when the same segment times out again.
         if (!_timedOutWithoutProgress) _ssthresh = HalfFlight(bytesInFlight);
+        _hyStart?.Reset();
         _cwnd = _mss; // the loss window
         _bytesAckedInAvoidance = 0;
         _slowStartAfterTimeout = true;
