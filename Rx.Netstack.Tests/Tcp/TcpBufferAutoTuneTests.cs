@@ -1,6 +1,4 @@
-using Microsoft.Reactive.Testing;
 using Rx.Netstack.Devices;
-using Rx.Netstack.Sockets;
 using Rx.Netstack.Tcp;
 using Rx.Netstack.Tests.Support;
 
@@ -18,57 +16,28 @@ public sealed class TcpBufferAutoTuneTests
     private const int Limit = 4 << 20;
     private static readonly TimeSpan OneWayDelay = TimeSpan.FromMilliseconds(5);
 
-    private sealed record Transfer(TimeSpan Took, TcpConnectionInfo SenderInfo, TcpConnectionInfo ReceiverInfo, byte[] Received, byte[] Sent);
-
     /// <summary>Sends <paramref name="length"/> random bytes A → B over a link that delays each frame 5 ms each way, with send
     /// buffers of 64 KiB that may grow to <paramref name="maxSendBuffer"/> and receive buffers of 8 MiB.</summary>
-    private static Transfer Run(int maxSendBuffer, int length) =>
+    private static DelayedLinkTransfer Run(int maxSendBuffer, int length) =>
         Run(new TcpSettings { SendBufferSize = Initial, MaxSendBufferSize = maxSendBuffer, ReceiveBufferSize = 8 << 20 }, length);
 
     /// <summary>The same with receive buffers of 64 KiB that may grow to <paramref name="maxReceiveBuffer"/> and send buffers of
     /// 8 MiB; the reader takes at most <paramref name="readSize"/> bytes per <paramref name="readEvery"/> (null: at once).</summary>
-    private static Transfer RunReceiving(int maxReceiveBuffer, int length, int readSize = 256 * 1024, TimeSpan? readEvery = null) =>
+    private static DelayedLinkTransfer RunReceiving(int maxReceiveBuffer, int length, int readSize = 256 * 1024, TimeSpan? readEvery = null) =>
         Run(new TcpSettings { SendBufferSize = 8 << 20, ReceiveBufferSize = Initial, MaxReceiveBufferSize = maxReceiveBuffer }, length,
             readSize, readEvery);
 
-    private static Transfer Run(TcpSettings settings, int length, int readSize = 256 * 1024, TimeSpan? readEvery = null)
+    private static DelayedLinkTransfer Run(TcpSettings settings, int length, int readSize = 256 * 1024, TimeSpan? readEvery = null)
     {
-        var scheduler = new TestScheduler();
-        using var a = new Netstack(new NetstackOptions { Addresses = [new(StackPair.A4, 24)], RunContinuationsInline = true }, scheduler);
-        using var b = new Netstack(new NetstackOptions { Addresses = [new(StackPair.B4, 24)], RunContinuationsInline = true }, scheduler);
-        var (deviceA, deviceB) = PipeDevice.CreatePair(1500);
         var delay = new ImpairmentOptions { Delay = OneWayDelay };
-        using var link = new ImpairedLink(deviceA, scheduler, delay, delay, seed: 1);
-        a.Attach(link);
-        b.Attach(deviceB);
-        TcpConnectionListener listener = scheduler.Await(b.ListenTcpAsync(80, settings: settings));
-        Task<TcpConnection> accept = listener.AcceptAsync();
-        TcpConnection client = scheduler.Await(a.ConnectTcpAsync(new NetEndpoint(StackPair.B4, 80), settings));
-        TcpConnection server = scheduler.Await(accept);
-
-        byte[] data = new byte[length];
-        new Random(5).NextBytes(data);
-        long start = scheduler.Clock;
-        Task send = client.SendAsync(data);
-        var received = new MemoryStream(length);
-        var buffer = new byte[readSize];
-        while (received.Length < length)
-        {
-            if (readEvery is { } pause) scheduler.AdvanceBy(pause.Ticks);
-            int n = scheduler.Await(server.ReadAsync(buffer).AsTask());
-            Assert.True(n > 0, $"end of stream after {received.Length} bytes");
-            received.Write(buffer, 0, n);
-        }
-        scheduler.Await(send);
-        var took = TimeSpan.FromTicks(scheduler.Clock - start);
-        return new Transfer(took, scheduler.Await(client.GetInfoAsync()), scheduler.Await(server.GetInfoAsync()), received.ToArray(), data);
+        return DelayedLinkTransfer.Run(settings, length, delay, delay, readSize, readEvery);
     }
 
     [Fact]
     public void A_writer_held_back_by_the_buffer_grows_it_to_twice_the_window_and_the_transfer_is_no_longer_buffer_bound()
     {
-        Transfer fixedSize = Run(maxSendBuffer: 0, length: 16 << 20);
-        Transfer tuned = Run(maxSendBuffer: Limit, length: 16 << 20);
+        DelayedLinkTransfer fixedSize = Run(maxSendBuffer: 0, length: 16 << 20);
+        DelayedLinkTransfer tuned = Run(maxSendBuffer: Limit, length: 16 << 20);
 
         Assert.Equal(tuned.Sent, tuned.Received);
         Assert.Equal(fixedSize.Sent, fixedSize.Received);
@@ -87,7 +56,7 @@ public sealed class TcpBufferAutoTuneTests
     public void A_writer_that_is_never_held_back_leaves_the_buffer_as_it_is()
     {
         // 48 KiB fit in the 64 KiB buffer at once: the writer never waits, so there is nothing to tune.
-        Transfer small = Run(maxSendBuffer: Limit, length: 48 * 1024);
+        DelayedLinkTransfer small = Run(maxSendBuffer: Limit, length: 48 * 1024);
         Assert.Equal(small.Sent, small.Received);
         Assert.Equal(Initial, small.SenderInfo.SendBufferSize);
     }
@@ -95,8 +64,8 @@ public sealed class TcpBufferAutoTuneTests
     [Fact]
     public void A_reader_that_keeps_up_grows_the_receive_buffer_and_the_window_no_longer_bounds_the_transfer()
     {
-        Transfer fixedSize = RunReceiving(maxReceiveBuffer: 0, length: 16 << 20);
-        Transfer tuned = RunReceiving(maxReceiveBuffer: Limit, length: 16 << 20);
+        DelayedLinkTransfer fixedSize = RunReceiving(maxReceiveBuffer: 0, length: 16 << 20);
+        DelayedLinkTransfer tuned = RunReceiving(maxReceiveBuffer: Limit, length: 16 << 20);
 
         Assert.Equal(tuned.Sent, tuned.Received);
         Assert.Equal(fixedSize.Sent, fixedSize.Received);
@@ -116,7 +85,7 @@ public sealed class TcpBufferAutoTuneTests
     public void A_slow_reader_does_not_grow_the_receive_buffer()
     {
         // 8 KiB per 10 ms round trip: twice that and 16 segments is below 64 KiB, so the buffer stays; the data still arrives.
-        Transfer slow = RunReceiving(maxReceiveBuffer: Limit, length: 1 << 20, readSize: 8 * 1024, readEvery: TimeSpan.FromMilliseconds(10));
+        DelayedLinkTransfer slow = RunReceiving(maxReceiveBuffer: Limit, length: 1 << 20, readSize: 8 * 1024, readEvery: TimeSpan.FromMilliseconds(10));
         Assert.Equal(slow.Sent, slow.Received);
         Assert.Equal(Initial, slow.ReceiverInfo.ReceiveBufferSize);
     }
