@@ -614,14 +614,19 @@ internal sealed partial class TcpControlBlock
     /// </summary>
     private void AutoTuneReceiveBuffer(Instant now)
     {
-        if (_rtt.SmoothedRtt is not { } srtt || now - _rcv.TuneStartAt < srtt) return;
         long taken = _rcv.BytesReceived - _rcv.Queued;
-        long perRoundTrip = taken - _rcv.TuneStartTaken;
-        _rcv.TuneStartAt = now;
-        _rcv.TuneStartTaken = taken;
-        long best = Math.Max(_rcv.TunedPerRoundTrip, CongestionControl.InitialWindow(_opt.Mss)); // Linux starts from the initial window too
+        if (_rcv.Tuning is not { } tuning)
+        {
+            _rcv.Tuning = new ReceiveBufferTuning(now, taken);
+            return;
+        }
+        if (_rtt.SmoothedRtt is not { } srtt || now - tuning.StartAt < srtt) return;
+        long perRoundTrip = taken - tuning.StartTaken;
+        tuning.StartAt = now;
+        tuning.StartTaken = taken;
+        long best = Math.Max(tuning.BestPerRoundTrip, CongestionControl.InitialWindow(_opt.Mss)); // Linux starts from the initial window too
         if (perRoundTrip <= best) return;
-        _rcv.TunedPerRoundTrip = perRoundTrip;
+        tuning.BestPerRoundTrip = perRoundTrip;
         long wanted = 2 * perRoundTrip + 16L * _opt.Mss;
         wanted += 2 * wanted * (perRoundTrip - best) / best;
         long limit = Math.Min(_settings.MaxReceiveBufferSize, (long)ushort.MaxValue << _rcv.WindowScale);

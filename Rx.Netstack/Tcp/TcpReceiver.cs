@@ -24,7 +24,6 @@ internal struct TcpReceiver
     {
         Buffer = buffer;
         OutOfOrder = new SequenceRangeSet(32, SequenceRangeSet.CapacityForWindow(bufferLimit));
-        TuneStartAt = now;
         LastReceivedAt = now;
     }
 
@@ -93,7 +92,7 @@ internal struct TcpReceiver
     public SackBlock[]? QueuedDuplicateSacks;
 
     /// <summary>How many of <see cref="QueuedDuplicateSacks"/> are meaningful.</summary>
-    public int QueuedDuplicateSackCount;
+    public byte QueuedDuplicateSackCount; // at most MaxQueuedDuplicateSacks: a byte keeps idle connections small
 
     /// <summary>
     /// Data [<paramref name="left"/>, <paramref name="right"/>) arrived twice: it becomes the D-SACK of the next ACK, or, when
@@ -151,15 +150,9 @@ internal struct TcpReceiver
     /// <summary>Payload bytes received in order (statistics; less <see cref="Queued"/>, what the reader took).</summary>
     public long BytesReceived;
 
-    /// <summary>Receive buffer auto-tuning (<see cref="TcpSettings.MaxReceiveBufferSize"/>): when the current measurement of
-    /// what the reader takes per round trip began.</summary>
-    public Instant TuneStartAt;
-
-    /// <summary>What the reader had taken then (<see cref="BytesReceived"/> less <see cref="Queued"/>).</summary>
-    public long TuneStartTaken;
-
-    /// <summary>The most the reader took in one round trip so far (Linux's <c>rcvq_space.space</c>); 0 before the first.</summary>
-    public long TunedPerRoundTrip;
+    /// <summary>Receive buffer auto-tuning's measurement (<see cref="TcpSettings.MaxReceiveBufferSize"/>); null until the first
+    /// segment of a connection that tunes.</summary>
+    public ReceiveBufferTuning? Tuning;
 
     /// <summary>Receive buffer still free: the ring's room less the bytes held in frames.</summary>
     public readonly int Free => Buffer.Free - Held.Bytes;

@@ -38,7 +38,9 @@ internal sealed class Cubic : ICongestionControl
     private bool _slowStartAfterTimeout;
     private bool _timedOutWithoutProgress;
     private bool _pristine = true;
-    private readonly HyStartPlusPlus? _hyStart; // the first slow start's delay exit (RFC 9406); null when turned off
+    private readonly bool _hyStartEnabled; // HyStart++ (RFC 9406) ends the first slow start (TcpSettings.EnableHyStart)
+    private HyStartPlusPlus? _hyStart;      // its rounds, made at the first ACK of that slow start and dropped when it ends, so
+                                            // a connection that never sent or finished its slow start holds none
 
     // The congestion avoidance epoch (RFC 9438 §4.1.2), fixed by the first ACK after the window left slow start or recovery.
     private bool _epochStarted;
@@ -76,20 +78,24 @@ internal sealed class Cubic : ICongestionControl
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(mss);
         _mss = mss;
         _cwnd = (double)CongestionControl.InitialWindow(mss) / mss;
-        _hyStart = hyStart ? new HyStartPlusPlus() : null;
+        _hyStartEnabled = hyStart;
     }
 
     /// <summary>True while HyStart++ has slowed the first slow start to Conservative Slow Start (RFC 9406 §4.2).</summary>
     internal bool InConservativeSlowStart => _hyStart?.InConservativeSlowStart ?? false;
 
     // HyStart++ runs in the first slow start only (RFC 9406 §4.2): no ssthresh yet, not after a timeout, not in recovery.
-    private bool InHyStart => _hyStart is not null && double.IsPositiveInfinity(_ssthresh) && !_slowStartAfterTimeout && !InRecovery;
+    private bool InHyStart => _hyStartEnabled && double.IsPositiveInfinity(_ssthresh) && !_slowStartAfterTimeout && !InRecovery;
 
     /// <inheritdoc />
     public void OnAckArrived(Instant now, SeqNumber ack, SeqNumber sendNext, TimeSpan? rttSample)
     {
         // RFC 9406 §4.2: after CSS_ROUNDS rounds of CSS, congestion avoidance from the window reached.
-        if (InHyStart && _hyStart!.OnAck(ack, sendNext, rttSample)) _ssthresh = _cwnd;
+        if (!InHyStart) return;
+        _hyStart ??= new HyStartPlusPlus();
+        if (!_hyStart.OnAck(ack, sendNext, rttSample)) return;
+        _ssthresh = _cwnd;
+        _hyStart = null;
     }
 
     /// <inheritdoc />
@@ -146,7 +152,7 @@ internal sealed class Cubic : ICongestionControl
         if (_cwnd < _ssthresh)
         {
             // Slow start (RFC 9438 §4.10, RFC 5681 §3.1, RFC 3465 §2.2–2.3, RFC 9406 §4.2), as NewReno.
-            double step = CongestionControl.SlowStartIncrease(segmentsAcked, 1, _hyStart is not null, _slowStartAfterTimeout);
+            double step = CongestionControl.SlowStartIncrease(segmentsAcked, 1, _hyStartEnabled, _slowStartAfterTimeout);
             if (InHyStart && InConservativeSlowStart) step /= HyStartPlusPlus.CssGrowthDivisor;
             double increase = Math.Min(step, _ssthresh - _cwnd);
             _cwnd = Math.Min(_cwnd + increase, MaxSegments);
@@ -291,7 +297,7 @@ internal sealed class Cubic : ICongestionControl
         _hadCongestionEvent = true;
         _epochStarted = false;
         _slowStartAfterTimeout = false;
-        _hyStart?.Reset(); // RFC 9406 §4.2: loss ends HyStart++
+        _hyStart = null; // RFC 9406 §4.2: loss ends HyStart++
     }
 
     // RFC 9438 §4.2: t_epoch, cwnd_epoch and K are fixed when congestion avoidance begins.

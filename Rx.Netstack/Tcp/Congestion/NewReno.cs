@@ -26,7 +26,9 @@ internal sealed class NewReno : ICongestionControl
     private bool _pristine = true;
     private long _undoCwnd;             // cwnd before the last loss episode (SaveForUndo)
     private long _undoSsthresh;         // ssthresh before it
-    private readonly HyStartPlusPlus? _hyStart; // the first slow start's delay exit (RFC 9406); null when turned off
+    private readonly bool _hyStartEnabled; // HyStart++ (RFC 9406) ends the first slow start (TcpSettings.EnableHyStart)
+    private HyStartPlusPlus? _hyStart;      // its rounds, made at the first ACK of that slow start and dropped when it ends, so
+                                            // a connection that never sent or finished its slow start holds none
 
     /// <summary>Creates a controller with the initial window of RFC 6928 for <paramref name="mss"/>, with HyStart++.</summary>
     public NewReno(int mss)
@@ -42,20 +44,24 @@ internal sealed class NewReno : ICongestionControl
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(mss);
         _mss = mss;
         _cwnd = CongestionControl.InitialWindow(mss);
-        _hyStart = hyStart ? new HyStartPlusPlus() : null;
+        _hyStartEnabled = hyStart;
     }
 
     /// <summary>True while HyStart++ has slowed the first slow start to Conservative Slow Start (RFC 9406 §4.2).</summary>
     internal bool InConservativeSlowStart => _hyStart?.InConservativeSlowStart ?? false;
 
     // HyStart++ runs in the first slow start only (RFC 9406 §4.2): no ssthresh yet, not after a timeout, not in recovery.
-    private bool InHyStart => _hyStart is not null && _ssthresh >= MaxWindow && _cwnd < _ssthresh && !_slowStartAfterTimeout && !InRecovery;
+    private bool InHyStart => _hyStartEnabled && _ssthresh >= MaxWindow && _cwnd < _ssthresh && !_slowStartAfterTimeout && !InRecovery;
 
     /// <inheritdoc />
     public void OnAckArrived(Instant now, SeqNumber ack, SeqNumber sendNext, TimeSpan? rttSample)
     {
         // RFC 9406 §4.2: after CSS_ROUNDS rounds of CSS, congestion avoidance from the window reached.
-        if (InHyStart && _hyStart!.OnAck(ack, sendNext, rttSample)) _ssthresh = _cwnd;
+        if (!InHyStart) return;
+        _hyStart ??= new HyStartPlusPlus();
+        if (!_hyStart.OnAck(ack, sendNext, rttSample)) return;
+        _ssthresh = _cwnd;
+        _hyStart = null;
     }
 
     /// <inheritdoc />
@@ -79,7 +85,7 @@ internal sealed class NewReno : ICongestionControl
         if (_cwnd < _ssthresh)
         {
             // RFC 5681 §3.1 / RFC 3465 §2.2 / RFC 9406 §4.2: cwnd += min(N, L), a quarter of it in CSS, never past ssthresh.
-            double step = CongestionControl.SlowStartIncrease(acked, _mss, _hyStart is not null, _slowStartAfterTimeout);
+            double step = CongestionControl.SlowStartIncrease(acked, _mss, _hyStartEnabled, _slowStartAfterTimeout);
             if (InHyStart && InConservativeSlowStart) step /= HyStartPlusPlus.CssGrowthDivisor;
             long increase = Math.Min((long)step, _ssthresh - _cwnd);
             _cwnd = Math.Min(_cwnd + increase, MaxWindow);
@@ -104,7 +110,7 @@ internal sealed class NewReno : ICongestionControl
         _pristine = false;
         // RFC 5681 §3.2 steps 2–3 (eq. 4): halve the flight, then inflate by the three segments the dup ACKs reported.
         _ssthresh = HalfFlight(bytesInFlight);
-        _hyStart?.Reset(); // RFC 9406 §4.2: loss ends HyStart++
+        _hyStart = null; // RFC 9406 §4.2: loss ends HyStart++
         _cwnd = _ssthresh + 3L * _mss;
         _bytesAckedInAvoidance = 0;
         _slowStartAfterTimeout = false;
@@ -143,7 +149,7 @@ internal sealed class NewReno : ICongestionControl
         _pristine = false;
         // RFC 5681 §3.1: eq. 4 on the first timeout of a segment; held constant when the same segment times out again.
         if (!_timedOutWithoutProgress) _ssthresh = HalfFlight(bytesInFlight);
-        _hyStart?.Reset();
+        _hyStart = null;
         _cwnd = _mss; // the loss window
         _bytesAckedInAvoidance = 0;
         _slowStartAfterTimeout = true;
