@@ -3,8 +3,9 @@ using System.Buffers;
 namespace Rx.Netstack.Tcp;
 
 /// <summary>
-/// A fixed-capacity ring of bytes over an array rented lazily from a pool (on the first write) and returned by
-/// <see cref="Release"/> when empty, so an idle connection holds no buffer. Offsets are counted from the oldest byte.
+/// A ring of bytes over an array rented lazily from a pool (on the first write) and returned by <see cref="Release"/> when
+/// empty, so an idle connection holds no buffer; its capacity changes only by <see cref="Grow"/> (buffer auto-tuning).
+/// Offsets are counted from the oldest byte.
 /// Bytes beyond <see cref="Count"/> may be written with <see cref="WriteAt"/> (out-of-order data) and made part of the ring
 /// later with <see cref="Commit"/>.
 /// </summary>

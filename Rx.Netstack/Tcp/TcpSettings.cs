@@ -11,7 +11,8 @@ public sealed record TcpSettings
     /// <summary>The default settings.</summary>
     public static TcpSettings Default { get; } = new();
 
-    /// <summary>Bytes the send buffer holds (queued plus unacknowledged). Default 16 KiB.</summary>
+    /// <summary>Bytes the send buffer holds (queued plus unacknowledged); its starting size when <see cref="MaxSendBufferSize"/>
+    /// lets it grow. Default 16 KiB.</summary>
     public int SendBufferSize { get; init; } = 16 * 1024;
 
     /// <summary>
@@ -25,7 +26,8 @@ public sealed record TcpSettings
     /// <summary>The send buffer's size limit: <see cref="MaxSendBufferSize"/> when it auto-tunes, else <see cref="SendBufferSize"/>.</summary>
     internal int SendBufferLimit => Math.Max(SendBufferSize, MaxSendBufferSize);
 
-    /// <summary>Bytes the receive buffer holds; it is the largest window we advertise (window scaling makes 1 MiB+ work). Default 16 KiB.</summary>
+    /// <summary>Bytes the receive buffer holds (its starting size when <see cref="MaxReceiveBufferSize"/> lets it grow); it is the
+    /// largest window we advertise (window scaling makes 1 MiB+ work). Default 16 KiB.</summary>
     public int ReceiveBufferSize { get; init; } = 16 * 1024;
 
     /// <summary>
