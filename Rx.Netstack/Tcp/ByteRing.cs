@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Numerics;
 
 namespace Rx.Netstack.Tcp;
 
@@ -127,6 +128,16 @@ internal sealed class ByteRing
             _head = 0;
         }
         Capacity = capacity;
+    }
+
+    /// <summary>
+    /// Buffer auto-tuning's step: grows to the power of two at or above <paramref name="wanted"/> bytes, at most
+    /// <paramref name="limit"/>; a ring already that large stays as it is.
+    /// </summary>
+    public void GrowToward(long wanted, int limit)
+    {
+        if (wanted <= Capacity || limit <= Capacity) return;
+        Grow((int)Math.Min(limit, (long)BitOperations.RoundUpToPowerOf2((ulong)wanted)));
     }
 
     /// <summary>Returns the array to the pool if the ring is empty (the caller knows no out-of-order bytes are held).</summary>

@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Numerics;
 using Rx.Netstack.Engine;
 using Rx.Netstack.Tcp.Congestion;
 using Rx.Netstack.Wire;
@@ -629,9 +628,7 @@ internal sealed partial class TcpControlBlock
         tuning.BestPerRoundTrip = perRoundTrip;
         long wanted = 2 * perRoundTrip + 16L * _opt.Mss;
         wanted += 2 * wanted * (perRoundTrip - best) / best;
-        long limit = Math.Min(_settings.MaxReceiveBufferSize, (long)ushort.MaxValue << _rcv.WindowScale);
-        if (wanted <= _rcv.Buffer.Capacity || limit <= _rcv.Buffer.Capacity) return;
-        _rcv.Buffer.Grow((int)Math.Min(limit, (long)BitOperations.RoundUpToPowerOf2((ulong)wanted)));
+        _rcv.Buffer.GrowToward(wanted, (int)Math.Min(_settings.MaxReceiveBufferSize, (long)ushort.MaxValue << _rcv.WindowScale));
     }
 
     /// <summary>

@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Numerics;
 using Rx.Netstack.Engine;
 using Rx.Netstack.Tcp.Congestion;
 using Rx.Netstack.Wire;
@@ -256,11 +255,8 @@ internal sealed partial class TcpControlBlock
     /// </summary>
     public void ExpandSendBuffer()
     {
-        int limit = _settings.MaxSendBufferSize;
-        if (limit <= _snd.Buffer.Capacity || !CanQueueData) return;
-        long wanted = 2L * _cc.CongestionWindow;
-        if (wanted <= _snd.Buffer.Capacity) return;
-        _snd.Buffer.Grow((int)Math.Min(limit, (long)BitOperations.RoundUpToPowerOf2((ulong)wanted)));
+        if (!CanQueueData) return;
+        _snd.Buffer.GrowToward(2L * _cc.CongestionWindow, _settings.MaxSendBufferSize);
         AssertInvariants();
     }
 

@@ -64,16 +64,10 @@ internal sealed class Cubic : ICongestionControl
     private bool _undoHadCongestionEvent;
     private bool _undoLastEventWasTimeout;
 
-    /// <summary>Creates a controller with the initial window of RFC 6928 for <paramref name="mss"/>, with HyStart++.</summary>
-    public Cubic(int mss)
-        : this(mss, hyStart: true)
-    {
-    }
-
     /// <summary>Creates a controller with the initial window of RFC 6928 for <paramref name="mss"/>.</summary>
     /// <param name="mss">The sender's MSS.</param>
     /// <param name="hyStart">Run HyStart++ (RFC 9406) in the first slow start.</param>
-    public Cubic(int mss, bool hyStart)
+    public Cubic(int mss, bool hyStart = true)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(mss);
         _mss = mss;
@@ -91,11 +85,7 @@ internal sealed class Cubic : ICongestionControl
     public void OnAckArrived(Instant now, SeqNumber ack, SeqNumber sendNext, TimeSpan? rttSample)
     {
         // RFC 9406 §4.2: after CSS_ROUNDS rounds of CSS, congestion avoidance from the window reached.
-        if (!InHyStart) return;
-        _hyStart ??= new HyStartPlusPlus();
-        if (!_hyStart.OnAck(ack, sendNext, rttSample)) return;
-        _ssthresh = _cwnd;
-        _hyStart = null;
+        if (HyStartPlusPlus.Advance(ref _hyStart, InHyStart, ack, sendNext, rttSample)) _ssthresh = _cwnd;
     }
 
     /// <inheritdoc />
@@ -152,8 +142,7 @@ internal sealed class Cubic : ICongestionControl
         if (_cwnd < _ssthresh)
         {
             // Slow start (RFC 9438 §4.10, RFC 5681 §3.1, RFC 3465 §2.2–2.3, RFC 9406 §4.2), as NewReno.
-            double step = CongestionControl.SlowStartIncrease(segmentsAcked, 1, _hyStartEnabled, _slowStartAfterTimeout);
-            if (InHyStart && InConservativeSlowStart) step /= HyStartPlusPlus.CssGrowthDivisor;
+            double step = CongestionControl.SlowStartIncrease(segmentsAcked, 1, _hyStartEnabled, _slowStartAfterTimeout, InConservativeSlowStart);
             double increase = Math.Min(step, _ssthresh - _cwnd);
             _cwnd = Math.Min(_cwnd + increase, MaxSegments);
             if (_cwnd < _ssthresh) return;

@@ -104,6 +104,20 @@ internal sealed class HyStartPlusPlus
         return false;
     }
 
+    /// <summary>
+    /// What a controller calls for every ACK of new data: while <paramref name="inFirstSlowStart"/>, feeds the ACK to
+    /// <paramref name="rounds"/>, made here at the first one; returns true (and drops the rounds) when slow start is to end.
+    /// Holding the rounds only while they run keeps a connection that never sent, or that finished its slow start, small.
+    /// </summary>
+    public static bool Advance(ref HyStartPlusPlus? rounds, bool inFirstSlowStart, SeqNumber ack, SeqNumber sendNext, TimeSpan? rttSample)
+    {
+        if (!inFirstSlowStart) return false;
+        rounds ??= new HyStartPlusPlus();
+        if (!rounds.OnAck(ack, sendNext, rttSample)) return false;
+        rounds = null;
+        return true;
+    }
+
     /// <summary>Forgets all rounds (slow start ended, by loss or by CSS).</summary>
     public void Reset()
     {

@@ -121,15 +121,8 @@ internal static class CongestionControl
     /// <param name="algorithm">Which one.</param>
     /// <param name="mss">The sender's MSS.</param>
     /// <param name="seed">Seeds what an algorithm randomises (BBR's first PROBE_BW phase).</param>
-    public static ICongestionControl Create(CongestionControlAlgorithm algorithm, int mss, int seed = 0) =>
-        Create(algorithm, mss, seed, hyStart: true);
-
-    /// <summary>As <see cref="Create(CongestionControlAlgorithm, int, int)"/>, choosing whether CUBIC and NewReno run HyStart++.</summary>
-    /// <param name="algorithm">Which one.</param>
-    /// <param name="mss">The sender's MSS.</param>
-    /// <param name="seed">Seeds what an algorithm randomises (BBR's first PROBE_BW phase).</param>
     /// <param name="hyStart">HyStart++ (RFC 9406) in the first slow start of CUBIC and NewReno; BBR has its own startup.</param>
-    public static ICongestionControl Create(CongestionControlAlgorithm algorithm, int mss, int seed, bool hyStart) => algorithm switch
+    public static ICongestionControl Create(CongestionControlAlgorithm algorithm, int mss, int seed = 0, bool hyStart = true) => algorithm switch
     {
         CongestionControlAlgorithm.Cubic => new Cubic(mss, hyStart),
         CongestionControlAlgorithm.NewReno => new NewReno(mss, hyStart),
@@ -152,7 +145,7 @@ internal static class CongestionControl
 
     /// <summary>
     /// The slow-start increase for an ACK of <paramref name="acked"/> (in any unit, <paramref name="smss"/> in the same):
-    /// min(N, L·SMSS), before ssthresh and CSS are applied.
+    /// min(N, L·SMSS), a quarter of it in CSS, before ssthresh is applied.
     /// </summary>
     /// <remarks>
     /// <para>L after a timeout is 1 (RFC 3465 §2.3): an ACK then may jump over data the receiver held out of order, which did
@@ -170,6 +163,10 @@ internal static class CongestionControl
     /// <param name="smss">SMSS in the unit of <paramref name="acked"/>.</param>
     /// <param name="hyStart">The controller runs HyStart++.</param>
     /// <param name="afterTimeout">This slow start follows a retransmission timeout.</param>
-    public static double SlowStartIncrease(double acked, double smss, bool hyStart, bool afterTimeout) =>
-        afterTimeout ? Math.Min(acked, smss) : hyStart ? acked : Math.Min(acked, 2 * smss);
+    /// <param name="conservative">HyStart++ slowed it to Conservative Slow Start: a quarter of the increase (RFC 9406 §4.2).</param>
+    public static double SlowStartIncrease(double acked, double smss, bool hyStart, bool afterTimeout, bool conservative)
+    {
+        double increase = afterTimeout ? Math.Min(acked, smss) : hyStart ? acked : Math.Min(acked, 2 * smss);
+        return conservative ? increase / HyStartPlusPlus.CssGrowthDivisor : increase;
+    }
 }

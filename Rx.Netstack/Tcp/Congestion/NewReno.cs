@@ -30,16 +30,10 @@ internal sealed class NewReno : ICongestionControl
     private HyStartPlusPlus? _hyStart;      // its rounds, made at the first ACK of that slow start and dropped when it ends, so
                                             // a connection that never sent or finished its slow start holds none
 
-    /// <summary>Creates a controller with the initial window of RFC 6928 for <paramref name="mss"/>, with HyStart++.</summary>
-    public NewReno(int mss)
-        : this(mss, hyStart: true)
-    {
-    }
-
     /// <summary>Creates a controller with the initial window of RFC 6928 for <paramref name="mss"/>.</summary>
     /// <param name="mss">The sender's MSS.</param>
     /// <param name="hyStart">Run HyStart++ (RFC 9406) in the first slow start.</param>
-    public NewReno(int mss, bool hyStart)
+    public NewReno(int mss, bool hyStart = true)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(mss);
         _mss = mss;
@@ -57,11 +51,7 @@ internal sealed class NewReno : ICongestionControl
     public void OnAckArrived(Instant now, SeqNumber ack, SeqNumber sendNext, TimeSpan? rttSample)
     {
         // RFC 9406 §4.2: after CSS_ROUNDS rounds of CSS, congestion avoidance from the window reached.
-        if (!InHyStart) return;
-        _hyStart ??= new HyStartPlusPlus();
-        if (!_hyStart.OnAck(ack, sendNext, rttSample)) return;
-        _ssthresh = _cwnd;
-        _hyStart = null;
+        if (HyStartPlusPlus.Advance(ref _hyStart, InHyStart, ack, sendNext, rttSample)) _ssthresh = _cwnd;
     }
 
     /// <inheritdoc />
@@ -85,8 +75,7 @@ internal sealed class NewReno : ICongestionControl
         if (_cwnd < _ssthresh)
         {
             // RFC 5681 §3.1 / RFC 3465 §2.2 / RFC 9406 §4.2: cwnd += min(N, L), a quarter of it in CSS, never past ssthresh.
-            double step = CongestionControl.SlowStartIncrease(acked, _mss, _hyStartEnabled, _slowStartAfterTimeout);
-            if (InHyStart && InConservativeSlowStart) step /= HyStartPlusPlus.CssGrowthDivisor;
+            double step = CongestionControl.SlowStartIncrease(acked, _mss, _hyStartEnabled, _slowStartAfterTimeout, InConservativeSlowStart);
             long increase = Math.Min((long)step, _ssthresh - _cwnd);
             _cwnd = Math.Min(_cwnd + increase, MaxWindow);
             if (_cwnd < _ssthresh) return;
