@@ -61,8 +61,10 @@ public sealed class NetworkNamespace : IDisposable
         return ns;
     }
 
-    /// <summary>Runs a command inside the namespace and returns its standard output; throws if it fails or times out.</summary>
-    public string Exec(params string[] command) => Run(["ip", "netns", "exec", Name, .. command]);
+    /// <summary>Runs a command inside the namespace and returns its standard output; throws if it fails or times out. The
+    /// program is found as <see cref="FindProgram"/> finds it (/usr/sbin and /sbin too), so what a check found is what runs.</summary>
+    public string Exec(params string[] command) =>
+        Run(["ip", "netns", "exec", Name, FindProgram(command[0]) ?? command[0], .. command[1..]]);
 
     /// <summary>
     /// Runs <paramref name="action"/> on a new thread that entered the namespace and returns its result; a failure inside
