@@ -1,3 +1,5 @@
+using System.Reactive.Linq;
+using System.Reactive.Subjects;
 using System.Runtime.InteropServices;
 
 namespace Rx.Netstack.Devices;
@@ -13,6 +15,11 @@ namespace Rx.Netstack.Devices;
 /// close the descriptor mid-write and let its number be reused. The descriptors are closed by whoever ends last: by
 /// <see cref="Stop"/> after joining the reader, or by the reader itself when <see cref="Stop"/> ran on the reader's own thread
 /// (a subscriber disposing the device) or gave up waiting for a subscriber stuck in <c>OnNext</c>.
+/// <para>The reader thread starts at the first subscription to the received stream, not when the device opens: a thread
+/// inherits the network namespace of the thread that starts it, and a device is usually opened on a thread that entered a
+/// namespace (<see cref="NetworkNamespace.Run"/>). Started there, the reader would pull everything it wakes into that
+/// namespace — the engine thread it first schedules, thread-pool workers it causes to be made — and a process or socket
+/// made later on one of those would land in the wrong network.</para>
 /// </remarks>
 internal sealed unsafe class DeviceDescriptor
 {
@@ -31,8 +38,14 @@ internal sealed unsafe class DeviceDescriptor
     /// <see cref="_wakeRead"/> readable.</summary>
     private readonly int _wakeRead, _wakeWrite;
 
-    /// <summary>The reader thread (started by <see cref="StartReader"/>).</summary>
+    /// <summary>The reader thread (made by <see cref="PrepareReader"/>, started by the first subscription).</summary>
     private Thread? _reader;
+
+    /// <summary>Where the reader delivers; completed by the reader when it ends, or by <see cref="Stop"/> if it never started.</summary>
+    private Subject<ReadOnlyMemory<byte>>? _received;
+
+    /// <summary>True once the reader thread was started (under <see cref="Gate"/>; read without it on the fast path).</summary>
+    private volatile bool _readerStarted;
 
     /// <summary>Set once <see cref="Stop"/> begins: the reader and every writer stop.</summary>
     private volatile bool _stopping;
@@ -91,14 +104,17 @@ internal sealed unsafe class DeviceDescriptor
     public const int MaxReadsPerPoll = 64;
 
     /// <summary>
-    /// Starts the reader thread. Each time the descriptor is readable it reads what the kernel has queued, up to
-    /// <see cref="MaxReadsPerPoll"/> reads until EAGAIN, each into the first <paramref name="readSize"/> bytes of
+    /// Makes the reader thread and returns the device's received stream: the first subscription starts the thread (after it
+    /// subscribed, so it misses nothing); until then the kernel keeps what arrives in the interface's queue. Each time the
+    /// descriptor is readable the reader reads what the kernel has queued, up to <see cref="MaxReadsPerPoll"/> reads until
+    /// EAGAIN, each into the first <paramref name="readSize"/> bytes of
     /// <paramref name="buffer"/> and handed to <paramref name="deliver"/> with its length — inside one
     /// <see cref="ReceiveBurst"/> when <paramref name="burst"/>, so a stack processes a wake-up's reads in one pass. When the
     /// thread ends it completes <paramref name="received"/>, or fails it when reading failed or a subscriber threw and the
     /// device was not being stopped.
     /// </summary>
-    public void StartReader(DeviceReadBuffer buffer, int readSize, bool burst, Action<int> deliver, IObserver<ReadOnlyMemory<byte>> received)
+    public IObservable<ReadOnlyMemory<byte>> PrepareReader(DeviceReadBuffer buffer, int readSize, bool burst, Action<int> deliver,
+        Subject<ReadOnlyMemory<byte>> received)
     {
         System.Diagnostics.Debug.Assert(_reader is null, "one reader per descriptor");
         TunDeviceException? ReadBurst()
@@ -113,12 +129,32 @@ internal sealed unsafe class DeviceDescriptor
             }
             return null; // bounded: poll() again, which also sees the wake pipe
         }
+        _received = received;
         _reader = new Thread(() => ReadLoop(ReadBurst, received))
         {
             IsBackground = true,
             Name = $"{_kind.ToLowerInvariant()} {_name} reader",
         };
-        _reader.Start();
+        return Observable.Create<ReadOnlyMemory<byte>>(observer =>
+        {
+            IDisposable subscription = received.Subscribe(observer);
+            StartReader();
+            return subscription;
+        });
+    }
+
+    /// <summary>Starts the reader thread, once, unless <see cref="Stop"/> came first.</summary>
+    private void StartReader()
+    {
+        if (_readerStarted) return;
+        lock (Gate)
+        {
+            // Stop sets _stopping before it takes the gate: either the thread starts here first and sees the wake pipe, or
+            // it never starts and Stop completes the stream itself.
+            if (_readerStarted || _stopping) return;
+            _reader!.Start();
+            _readerStarted = true;
+        }
     }
 
     /// <summary>Stops the reader (wakes it through the pipe and joins it, up to 10 s) and closes the descriptors. Runs once.</summary>
@@ -126,17 +162,25 @@ internal sealed unsafe class DeviceDescriptor
     {
         if (Interlocked.Exchange(ref _stopStarted, 1) != 0) return;
         _stopping = true;
+        bool started;
         lock (Gate)
         {
+            started = _readerStarted;
             byte one = 1;
             if (!_closed) LinuxNative.Write(_wakeWrite, &one, 1);
         }
+        if (!started)
+        {
+            Close();
+            _received?.OnCompleted(); // no reader to complete it
+            return;
+        }
         // On the reader's own thread it cannot be joined: it closes the descriptors itself once it gets out. Likewise when a
         // subscriber is stuck in OnNext past the wait: never close under a reader that may still poll the numbers.
-        if (_reader is null || (Thread.CurrentThread != _reader && _reader.Join(TimeSpan.FromSeconds(10)))) Close();
+        if (Thread.CurrentThread != _reader && _reader!.Join(TimeSpan.FromSeconds(10))) Close();
     }
 
-    private void ReadLoop(Func<TunDeviceException?> readBurst, IObserver<ReadOnlyMemory<byte>> received)
+    private void ReadLoop(Func<TunDeviceException?> readBurst, Subject<ReadOnlyMemory<byte>> received)
     {
         Exception? failure;
         try

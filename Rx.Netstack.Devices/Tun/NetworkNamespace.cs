@@ -68,7 +68,9 @@ public sealed class NetworkNamespace : IDisposable
 
     /// <summary>
     /// Runs <paramref name="action"/> on a new thread that entered the namespace and returns its result; a failure inside
-    /// comes back as an <see cref="AggregateException"/> holding it.
+    /// comes back as an <see cref="AggregateException"/> holding it. Make descriptors there (a device, a socket), not
+    /// threads: a thread started inside stays in the namespace, and so does every thread it starts (a thread-pool worker
+    /// included), even after the namespace is deleted.
     /// </summary>
     public T Run<T>(Func<T> action)
     {

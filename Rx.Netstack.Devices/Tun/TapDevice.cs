@@ -13,8 +13,9 @@ namespace Rx.Netstack.Devices;
 /// with its own MAC address (<see cref="LinkMedium.Ethernet"/>, see docs/ethernet.md).
 /// </summary>
 /// <remarks>
-/// <para>As <see cref="TunDevice"/>: a reader thread waits in <c>poll()</c> on the descriptor and a wake pipe, reads the queued
-/// frames into one pooled buffer and hands each to <see cref="Received"/>, borrowed, on that thread; <see cref="Transmit"/> is
+/// <para>As <see cref="TunDevice"/>: a reader thread (started by the first subscription to <see cref="Received"/>) waits in
+/// <c>poll()</c> on the descriptor and a wake pipe, reads the queued frames into one pooled buffer and hands each to
+/// <see cref="Received"/>, borrowed, on that thread; <see cref="Transmit"/> is
 /// a non-blocking <c>write()</c>, and a frame the kernel cannot take is dropped and counted in <see cref="TransmitDropped"/>.
 /// <see cref="Dispose"/> wakes and joins the reader, closes the descriptors and completes <see cref="Received"/>.</para>
 /// <para>Offloads (the default, as for <see cref="TunDevice"/>): the descriptor is opened with <c>IFF_VNET_HDR</c> and
@@ -67,6 +68,8 @@ public sealed unsafe class TapDevice : IPacketDevice, IDisposable
         OffloadsOffReason = offloadsOffReason;
         _transmit = new TransmitObserver(this);
         Debug.Assert(DeviceReadBuffer.Size >= ReadBufferSize, "a read buffer holds the largest read");
+        // Plain mode reads in receive bursts, as TunDevice does.
+        Received = descriptor.PrepareReader(_readBuffer, ReadBufferSize, burst: !Offloads, n => Deliver(_readBuffer, n), _received);
     }
 
     /// <summary>
@@ -109,11 +112,7 @@ public sealed unsafe class TapDevice : IPacketDevice, IDisposable
             LinuxNative.Close(fd);
             throw;
         }
-        var device = new TapDevice(DeviceDescriptor.Create("TAP", actualName, fd), actualName, mtu, offloadsOffReason);
-        // Plain mode reads in receive bursts, as TunDevice does.
-        device._descriptor.StartReader(device._readBuffer, ReadBufferSize, burst: !device.Offloads,
-            n => device.Deliver(device._readBuffer, n), device._received);
-        return device;
+        return new TapDevice(DeviceDescriptor.Create("TAP", actualName, fd), actualName, mtu, offloadsOffReason);
     }
 
     /// <summary>A descriptor bound to the TAP interface with <paramref name="flags"/>; throws on failure.</summary>
@@ -163,7 +162,7 @@ public sealed unsafe class TapDevice : IPacketDevice, IDisposable
     public string Name { get; }
 
     /// <inheritdoc />
-    public IObservable<ReadOnlyMemory<byte>> Received => _received;
+    public IObservable<ReadOnlyMemory<byte>> Received { get; }
 
     /// <inheritdoc />
     public IObserver<ReadOnlyMemory<byte>> Transmit => _transmit;

@@ -10,15 +10,17 @@ namespace Rx.Netstack.Devices;
 /// bare IP packets; what we transmit, the kernel receives as if it came in on that interface.
 /// </summary>
 /// <remarks>
-/// <para>A dedicated reader thread waits in <c>poll()</c> on the TUN descriptor and a wake pipe (no busy loop,
-/// no timeout polling), reads the queued packets one by one (until EAGAIN, bounded) into one pooled buffer and hands it to <see cref="Received"/>
+/// <para>A dedicated reader thread, started by the first subscription to <see cref="Received"/>, waits in <c>poll()</c> on
+/// the TUN descriptor and a wake pipe (no busy loop, no timeout polling), reads the queued packets one by one (until EAGAIN, bounded) into one pooled buffer and hands it to <see cref="Received"/>
 /// subscribers, borrowed, on that thread. <see cref="Dispose"/> wakes the thread through the pipe, joins it
 /// and closes the descriptors; then <see cref="Received"/> completes.</para>
 /// <para><see cref="Transmit"/> is a non-blocking <c>write()</c> (<c>writev()</c> with offloads); a packet the kernel cannot take at once
 /// (queue full) or rejects is dropped and counted in <see cref="TransmitDropped"/>. The device also takes a packet in pieces
 /// (<see cref="IGatherPacketDevice"/>): the stack then hands it a TCP segment's headers and its payload where the send ring holds
 /// it, all written by one <c>writev()</c>, so the payload is copied once, by the kernel, instead of first into a frame.</para>
-/// <para>The descriptor stays bound to the interface in the network namespace of the thread that opened it.</para>
+/// <para>The descriptor stays bound to the interface in the network namespace of the thread that opened it. The reader
+/// thread runs in the namespace of the thread that subscribed first, so opening inside <see cref="NetworkNamespace.Run"/>
+/// does not pull the reader, nor the threads it causes to be made, into that namespace.</para>
 /// <para>Offloads (the default, as gVisor and QEMU use them): the descriptor is opened with <c>IFF_VNET_HDR</c> and
 /// <c>TUNSETOFFLOAD</c> tells the kernel we take partial checksums and TCP segmentation offload, so a kernel TCP sender hands
 /// us super-packets of up to 64 KiB (one read() instead of up to 44). Each is delivered as one frame: its IP header already
@@ -65,6 +67,10 @@ public sealed unsafe class TunDevice : IGatherPacketDevice, IDisposable
         OffloadsOffReason = offloadsOffReason;
         _transmit = new TransmitObserver(this);
         Debug.Assert(DeviceReadBuffer.Size >= ReadBufferSize, "a read buffer holds the largest read");
+        // Plain mode reads in receive bursts, so a stack's round sees a wake-up's packets together and merges their in-order
+        // TCP segments (GRO). With offloads each read is a super-packet already (the kernel's GSO), handed over in its own
+        // buffer: a burst would only hold up to 64 of those buffers until it ends.
+        Received = descriptor.PrepareReader(_readBuffer, ReadBufferSize, burst: !Offloads, n => Deliver(_readBuffer, n), _received);
     }
 
     /// <summary>
@@ -111,13 +117,7 @@ public sealed unsafe class TunDevice : IGatherPacketDevice, IDisposable
             LinuxNative.Close(fd);
             throw;
         }
-        var device = new TunDevice(DeviceDescriptor.Create("TUN", actualName, fd), actualName, mtu, offloadsOffReason);
-        // Plain mode reads in receive bursts, so a stack's round sees a wake-up's packets together and merges their in-order
-        // TCP segments (GRO). With offloads each read is a super-packet already (the kernel's GSO), handed over in its own
-        // buffer: a burst would only hold up to 64 of those buffers until it ends.
-        device._descriptor.StartReader(device._readBuffer, ReadBufferSize, burst: !device.Offloads,
-            n => device.Deliver(device._readBuffer, n), device._received);
-        return device;
+        return new TunDevice(DeviceDescriptor.Create("TUN", actualName, fd), actualName, mtu, offloadsOffReason);
     }
 
     /// <summary>A descriptor bound to the interface without virtio-net headers (<c>IFF_TUN | IFF_NO_PI</c>); throws on failure.</summary>
@@ -175,7 +175,7 @@ public sealed unsafe class TunDevice : IGatherPacketDevice, IDisposable
     public string Name { get; }
 
     /// <inheritdoc />
-    public IObservable<ReadOnlyMemory<byte>> Received => _received;
+    public IObservable<ReadOnlyMemory<byte>> Received { get; }
 
     /// <inheritdoc />
     public IObserver<ReadOnlyMemory<byte>> Transmit => _transmit;

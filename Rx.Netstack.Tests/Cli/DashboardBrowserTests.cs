@@ -40,7 +40,15 @@ public sealed partial class DashboardBrowserTests
         IPage page = await browser.NewPageAsync(new() { ViewportSize = new() { Width = 1280, Height = 960 } });
         var requests = new ConcurrentQueue<string>();
         page.Request += (_, request) => requests.Enqueue(request.Url);
-        await page.GotoAsync(url);
+        try
+        {
+            await page.GotoAsync(url);
+        }
+        catch (PlaywrightException e)
+        {
+            // Say whether the demo still ran, and what it printed, not only what the browser saw.
+            throw new InvalidOperationException($"loading {url} failed (demo {(cli.HasExited ? "exited" : "running")}):\n{cli.Tail()}", e);
+        }
         await page.EvaluateAsync("() => { window.loadedOnce = true; }"); // gone if the page ever reloads
         var wait = new PageWaitForFunctionOptions { Timeout = WaitMs };
 

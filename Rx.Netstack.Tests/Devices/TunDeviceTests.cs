@@ -96,6 +96,51 @@ public sealed class TunDeviceTests
         Assert.Equal(3, tun.ReceiveDropped);
     }
 
+    [NamespaceFact("bash")]
+    public async Task The_reader_starts_at_the_first_subscription_in_the_subscribers_namespace_and_misses_nothing()
+    {
+        using var ns = NetworkNamespace.Create();
+        using var tun = ns.Run(() => TunDevice.Open("rxtun5"));
+        ns.Exec("ip", "addr", "add", $"{KernelSide}/24", "dev", "rxtun5");
+        ns.Exec("ip", "link", "set", "rxtun5", "up");
+        Assert.False(tun.IsReaderRunning);
+
+        // Sent before anyone subscribed: the kernel keeps it in the interface's queue.
+        ns.Exec("bash", "-c", $"echo early > /dev/udp/{OurSide}/5555");
+        var arrived = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var subscription = tun.Received.Subscribe(frame =>
+        {
+            if (TestPackets.ParseUdp4(frame.Span) is { DestinationPort: 5555 } udp) arrived.TrySetResult(Encoding.ASCII.GetString(udp.Payload));
+        });
+        Assert.True(tun.IsReaderRunning);
+        Assert.Equal("early\n", await arrived.Task.WaitAsync(Patience));
+
+        // The reader runs in this thread's namespace, not the device's: threads it makes (the engine's, thread-pool workers)
+        // would inherit the namespace, and a process started on one of them would not see this network.
+        string here = ThreadNamespace("thread-self");
+        string[] readers = [.. Directory.GetDirectories("/proc/self/task")
+            .Where(task => File.ReadAllText(Path.Combine(task, "comm")).StartsWith("tun rxtun5", StringComparison.Ordinal))
+            .Select(task => ThreadNamespace(Path.GetRelativePath("/proc", task)))];
+        Assert.Equal([here], readers);
+        Assert.NotEqual(here, ns.Run(() => ThreadNamespace("thread-self")));
+    }
+
+    /// <summary>The network namespace of /proc/<paramref name="task"/>, e.g. "net:[4026531840]".</summary>
+    private static string ThreadNamespace(string task) =>
+        new FileInfo($"/proc/{task}/ns/net").LinkTarget ?? throw new InvalidOperationException($"no namespace link for {task}");
+
+    [NamespaceFact]
+    public void Disposing_before_any_subscription_completes_received_without_a_reader()
+    {
+        using var ns = NetworkNamespace.Create();
+        var tun = ns.Run(() => TunDevice.Open("rxtun6"));
+        tun.Dispose();
+        bool completed = false;
+        using var late = tun.Received.Subscribe(_ => { }, () => completed = true);
+        Assert.True(completed);
+        Assert.False(tun.IsReaderRunning);
+    }
+
     [NamespaceFact]
     public void Dispose_stops_the_reader_thread_and_completes_received()
     {
