@@ -47,6 +47,14 @@ internal interface ILossRecovery
     /// </summary>
     LossRecoveryActions OnNewAck(Instant now, in SenderView snd, int acked, int flightBefore, TimeSpan? smoothedRtt, uint? tsEcho);
 
+    /// <summary>
+    /// The round-trip time of the newest original transmission that the cumulative ACK to <paramref name="ack"/> delivers
+    /// (sent once, not SACKed before), measured from its send time; null when there is none or no per-segment send times
+    /// are kept. Called before <see cref="OnNewAck"/>. Without timestamps it gives HyStart++ a sample from each ACK
+    /// (RFC 9406 §4.2), as the one timed segment a round trip (RFC 6298 §3) cannot.
+    /// </summary>
+    TimeSpan? DeliveryRtt(Instant now, SeqNumber ack) => null;
+
     /// <summary>The peer echoed congestion (ECE, RFC 3168 §6.1.2): reduce the window as for a loss, at most once a window
     /// (the block decides that); the reduction is never undone.</summary>
     void OnCongestionEcho(Instant now, in SenderView snd);

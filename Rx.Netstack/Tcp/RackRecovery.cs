@@ -163,6 +163,18 @@ internal sealed class RackRecovery : ILossRecovery
     }
 
     /// <inheritdoc />
+    public TimeSpan? DeliveryRtt(Instant now, SeqNumber ack)
+    {
+        TimeSpan? rtt = null;
+        for (int i = 0; i < _log.Count && _log[i].End <= ack; i++)
+        {
+            // Karn's rule (RFC 6298 §3): a resent segment's delivery may be either transmission's.
+            if (!_log[i].Retransmitted && !_log[i].Sacked) rtt = now - _log[i].SentAt;
+        }
+        return rtt;
+    }
+
+    /// <inheritdoc />
     public LossRecoveryActions OnNewAck(Instant now, in SenderView snd, int acked, int flightBefore, TimeSpan? smoothedRtt, uint? tsEcho)
     {
         SeqNumber ack = snd.Una;

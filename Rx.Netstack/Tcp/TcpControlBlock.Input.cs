@@ -476,7 +476,9 @@ internal sealed partial class TcpControlBlock
         else if (_snd.RttTiming && ack >= _snd.RttTimedEnd) rttSample = now - _snd.RttTimedAt;
         if (rttSample is { } sample) _rtt.AddSample(sample);
         if (_snd.RttTiming && ack >= _snd.RttTimedEnd) _snd.RttTiming = false;
-        _cc.OnAckArrived(now, ack, _snd.Max, rttSample); // HyStart++'s rounds and RTT samples (RFC 9406 §4.2)
+        // HyStart++'s rounds and RTT samples (RFC 9406 §4.2): without timestamps one from each ACK by the send times RACK
+        // keeps, since the one timed segment a round trip never makes the eight samples a round needs.
+        _cc.OnAckArrived(now, ack, _snd.Max, rttSample ?? (_opt.Timestamps ? null : _recovery.DeliveryRtt(now, ack)));
 
         _snd.DiscardAcknowledged(ack);
         _snd.Una = ack;

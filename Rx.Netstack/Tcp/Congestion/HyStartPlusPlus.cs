@@ -15,8 +15,10 @@ namespace Rx.Netstack.Tcp.Congestion;
 /// The owner calls <see cref="OnAck"/> for every ACK of new data while it is in its first slow start (ssthresh not yet set,
 /// §4.2: only that one, later slow starts have an ssthresh to stop at), before applying the ACK's growth.</para>
 /// <para>RTT samples come from the echoed timestamp of each ACK (RFC 7323 §4.1), so with timestamps every ACK counts
-/// towards <see cref="NRttSample"/>; without them the sender times one segment per round and no round gathers eight
-/// samples, so the delay check never runs (slow start then ends on loss, as without HyStart++).</para>
+/// towards <see cref="NRttSample"/>; without them (a Windows peer, say) each ACK's sample is the time since the newest
+/// segment it delivers was sent (<see cref="ILossRecovery.DeliveryRtt"/>, from RACK's per-segment send times). Only without
+/// SACK, where no such times are kept, does the sender time one segment per round: no round gathers eight samples and the
+/// delay check never runs (slow start then ends on loss, as without HyStart++).</para>
 /// <para>What the owner's slow start grows by per ACK is its own choice (see <see cref="Cubic"/> and
 /// <see cref="NewReno"/>); in CSS it divides that growth by <see cref="CssGrowthDivisor"/>.</para>
 /// </remarks>
