@@ -312,6 +312,43 @@ public sealed class TcpRackTests
     }
 
     [Fact]
+    public void An_in_order_segment_that_runs_into_held_data_reports_each_held_range_as_a_DSACK()
+    {
+        // A coalesced run of resends (the hole's repair, then needless resends of data held out of order) reaches the
+        // receiver as one segment from RCV.NXT: the held parts of it are duplicates (RFC 2883 §4), one D-SACK each, below
+        // the new cumulative ACK (case 1), as separate segments would each have drawn.
+        var c = SackReceiver();
+        var seg = new byte[100];
+        c.Send(20, Seg(TcpFlags.Ack, 3101, 1001), seg);
+        c.Expect(20, Check.Ack(3001), Check.SackBlocks((3101, 3201)));
+        c.Send(21, Seg(TcpFlags.Ack, 3301, 1001), seg);
+        c.Expect(21, Check.Ack(3001), Check.SackBlocks((3301, 3401), (3101, 3201)));
+        c.Send(30, Seg(TcpFlags.Ack, 3001, 1001), new byte[500]); // [3001, 3501): two held ranges inside it
+        c.Expect(30, Check.Ack(3501), Check.SackBlocks((3101, 3201)));
+        c.Expect(30, Check.Ack(3501), Check.SackBlocks((3301, 3401)));
+        c.ExpectNothing(100);
+        Assert.Equal(2, c.Context.Counters.DuplicateSacksSent);
+    }
+
+    [Fact]
+    public void An_out_of_order_segment_across_two_held_ranges_reports_both_each_with_the_block_holding_it()
+    {
+        var c = SackReceiver();
+        var seg = new byte[100];
+        c.Send(20, Seg(TcpFlags.Ack, 3201, 1001), seg);
+        c.Expect(20, Check.Ack(3001), Check.SackBlocks((3201, 3301)));
+        c.Send(21, Seg(TcpFlags.Ack, 3401, 1001), seg);
+        c.Expect(21, Check.Ack(3001), Check.SackBlocks((3401, 3501), (3201, 3301)));
+        // [3201, 3501) above RCV.NXT: both held ranges again, [3301, 3401) new. RFC 2883 §4 case 2: each D-SACK is followed by
+        // the SACK block holding it.
+        c.Send(30, Seg(TcpFlags.Ack, 3201, 1001), new byte[300]);
+        c.Expect(30, Check.Ack(3001), Check.SackBlocks((3201, 3301), (3201, 3501)));
+        c.Expect(30, Check.Ack(3001), Check.SackBlocks((3401, 3501), (3201, 3501)));
+        c.ExpectNothing(100);
+        Assert.Equal(2, c.Context.Counters.DuplicateSacksSent);
+    }
+
+    [Fact]
     public void A_burst_of_duplicates_gets_at_most_nine_ACKs()
     {
         var c = SackReceiver();

@@ -544,6 +544,7 @@ internal sealed partial class TcpControlBlock
         bool fits = data.Length <= room;
         if (!fits) data = data[..room];
         if (data.IsEmpty) return fits;
+        if (_rcv.OutOfOrder.Count > 0) NoteOutOfOrderDuplicates(seq, seq + data.Length);
 
         int placed = offset == 0 ? PlaceDirect(data, frame) : 0; // into a waiting reader's buffer
         if (placed > 0)
@@ -588,7 +589,6 @@ internal sealed partial class TcpControlBlock
         }
         else
         {
-            NoteOutOfOrderDuplicate(seq, seq + data.Length);
             if (_rcv.OutOfOrder.Add(seq, seq + data.Length))
             {
                 NoteSackAnchor(seq);
@@ -728,17 +728,22 @@ internal sealed partial class TcpControlBlock
         _rcv.NoteDuplicate(left, right);
     }
 
-    /// <summary>Out-of-order data overlapping what is already held above RCV.NXT: the overlap is a duplicate (RFC 2883 §4 case 2).</summary>
-    private void NoteOutOfOrderDuplicate(SeqNumber left, SeqNumber right)
+    /// <summary>
+    /// Data [<paramref name="left"/>, <paramref name="right"/>) overlaps what is already held out of order above RCV.NXT: each
+    /// overlap is a duplicate (RFC 2883 §4 case 2; Linux's TCPDSACKOfoSent), whether the segment itself lies out of order or
+    /// starts at RCV.NXT and runs into held data. Receive coalescing makes both common: a run of back-to-back resends — a hole's
+    /// repair followed by resends of data already held — reaches us as one segment, where the receiver of the separate segments
+    /// would have reported each held one. Every separate overlap is noted (each gets an ACK of its own, as its own segment would
+    /// have), not only the first; Linux's tcp_ofo_queue likewise reports held data that in-order data reaches again.
+    /// </summary>
+    private void NoteOutOfOrderDuplicates(SeqNumber left, SeqNumber right)
     {
         if (!_opt.Sack) return;
-        for (int i = 0; i < _rcv.OutOfOrder.Count; i++)
+        for (int i = _rcv.OutOfOrder.FirstEndingAfter(left); i < _rcv.OutOfOrder.Count; i++)
         {
             SackBlock r = _rcv.OutOfOrder[i];
-            if (r.Right <= left) continue;
             if (r.Left >= right) return;
             NoteDuplicate(SeqNumber.Max(left, r.Left), SeqNumber.Min(right, r.Right));
-            return;
         }
     }
 
