@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Reactive.Concurrency;
 using System.Runtime.InteropServices;
 using Rx.Netstack.Devices;
+using Rx.Netstack.Sockets;
 using Rx.Netstack.Tcp;
 using Rx.Netstack.Tcp.Congestion;
 
@@ -107,6 +108,9 @@ internal static class BenchLoss
         var settings = new TcpSettings { SendBufferSize = KernelSendBuffer(o.Buffer), ReceiveBufferSize = o.Buffer, CongestionControl = ours };
         long kernelRetransBefore = KernelRetransmissions(ns);
         long kernelDsackRecvBefore = KernelDsacksReceived(ns), kernelDsackSentBefore = KernelDsacksSent(ns);
+        long pruneBefore = KernelExtCounter(ns, "PruneCalled"), collapsedBefore = KernelExtCounter(ns, "TCPRcvCollapsed");
+        long ofoDroppedBefore = KernelExtCounter(ns, "TCPOFODrop") + KernelExtCounter(ns, "OfoPruned");
+        long pawsBefore = KernelExtCounter(ns, "PAWSEstab"), dsackSegsBefore = KernelExtCounter(ns, "TCPDSACKRecvSegs");
         var oursBefore = stack.GetStats();
         long toStackLostBefore = link.InboundCounters.Lost, toKernelLostBefore = link.OutboundCounters.Lost;
         long toStackOfferedBefore = link.InboundCounters.Offered, toKernelOfferedBefore = link.OutboundCounters.Offered;
@@ -114,7 +118,11 @@ internal static class BenchLoss
             ? await BenchTun.KernelToStackAsync(ns, stack, settings, o.Buffer, port)
             : await BenchTun.StackToKernelAsync(ns, stack, settings, o.Buffer, port);
         string linuxCc = UseCongestionControl(pair.KernelSocket, linux);
+        using var stopSampling = new CancellationTokenSource();
+        Task<SenderSamples> sampling = SampleAsync(pair.Connection, stopSampling.Token);
         var (sent, received, elapsed) = await BenchTun.BulkAsync(pair, o.Write, o.Duration, (long)(1e9 * o.Seconds));
+        await stopSampling.CancelAsync();
+        SenderSamples samples = await sampling;
         if (received != sent) throw new InvalidOperationException($"sent {sent} bytes but {received} arrived");
         var oursAfter = stack.GetStats();
         long retransmitted = kernelSends ? KernelRetransmissions(ns) - kernelRetransBefore : oursAfter.TcpRetransmissions - oursBefore.TcpRetransmissions;
@@ -138,8 +146,58 @@ internal static class BenchLoss
             ("ours_dsacks_sent", oursAfter.TcpDuplicateSacksSent - oursBefore.TcpDuplicateSacksSent),
             ("linux_dsacks_received", KernelDsacksReceived(ns) - kernelDsackRecvBefore),
             ("linux_dsacks_sent", KernelDsacksSent(ns) - kernelDsackSentBefore),
+            // Our end every 10 ms: the peer's window (SND.WND) and how much of it is in use (SND.MAX − SND.UNA), cwnd, and the
+            // share of samples where the window was full (less than a segment left) — on our rows what bounds our sender, on
+            // the kernel's the window our receiver offers.
+            ("ours_snd_wnd_kib", samples.Mean(s => s.SendWindow) / 1024), ("ours_outstanding_kib", samples.Mean(s => s.Outstanding) / 1024),
+            ("ours_cwnd_kib", samples.Mean(s => s.CongestionWindow) / 1024), ("ours_rcv_wnd_kib", samples.Mean(s => s.ReceiveWindow) / 1024),
+            ("ours_window_full", samples.Share(s => s.SendWindow - s.Outstanding < s.Mss)),
+            // Linux's receiver under memory pressure (TcpExt): prunes of its queues, collapses, out-of-order segments dropped.
+            ("linux_prune_called", KernelExtCounter(ns, "PruneCalled") - pruneBefore),
+            ("linux_rcv_collapsed", KernelExtCounter(ns, "TCPRcvCollapsed") - collapsedBefore),
+            ("linux_ofo_dropped", KernelExtCounter(ns, "TCPOFODrop") + KernelExtCounter(ns, "OfoPruned") - ofoDroppedBefore),
+            // Segments each receiver dropped by PAWS (RFC 7323 §5.3), and the segments Linux's D-SACKs named (TCPDSACKRecvSegs).
+            ("ours_paws_drops", oursAfter.TcpPawsDrops - oursBefore.TcpPawsDrops),
+            ("linux_paws_drops", KernelExtCounter(ns, "PAWSEstab") - pawsBefore),
+            ("linux_dsack_segs_received", KernelExtCounter(ns, "TCPDSACKRecvSegs") - dsackSegsBefore),
         ]);
     }
+
+    /// <summary>One sample of our connection's sending state.</summary>
+    private readonly record struct SenderSample(int SendWindow, int Outstanding, int CongestionWindow, int ReceiveWindow, int Mss);
+
+    /// <summary>The samples of one run (the first 10 ms and the end of the run excluded: only established, sending states).</summary>
+    private sealed class SenderSamples : List<SenderSample>
+    {
+        public double Mean(Func<SenderSample, double> value) => Count == 0 ? 0 : this.Average(value);
+
+        public double Share(Func<SenderSample, bool> predicate) => Count == 0 ? 0 : (double)this.Count(predicate) / Count;
+    }
+
+    /// <summary>Samples <paramref name="connection"/> every 10 ms until <paramref name="stop"/> (at most ten minutes' worth).</summary>
+    private static async Task<SenderSamples> SampleAsync(TcpConnection connection, CancellationToken stop)
+    {
+        var samples = new SenderSamples();
+        try
+        {
+            for (int i = 0; i < 60_000 && !stop.IsCancellationRequested; i++)
+            {
+                await Task.Delay(10, stop);
+                TcpConnectionInfo info = await connection.GetInfoAsync(stop);
+                if (info.State != TcpState.Established) break;
+                samples.Add(new SenderSample(info.SendWindow, info.BytesInFlight, info.CongestionWindow, info.ReceiveWindow, info.MaxSegmentSize));
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            // The run ended.
+        }
+        return samples;
+    }
+
+    /// <summary>A TcpExt counter of the namespace (/proc/net/netstat), or 0 if it has none by that name.</summary>
+    private static long KernelExtCounter(NetworkNamespace ns, string counter) =>
+        Math.Max(0, KernelCounter(ns, "/proc/net/netstat", "TcpExt:", counter));
 
     /// <summary>What the kernel makes of SO_SNDBUF <paramref name="buffer"/>: twice it, for its bookkeeping (socket(7)).</summary>
     internal static int KernelSendBuffer(int buffer) => 2 * buffer;

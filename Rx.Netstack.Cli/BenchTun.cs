@@ -193,6 +193,9 @@ internal static class BenchTun
     {
         public Socket KernelSocket => kernel;
 
+        /// <summary>Our stack's end of the pair.</summary>
+        public TcpConnection Connection => connection;
+
         public async ValueTask SendAsync(ReadOnlyMemory<byte> data)
         {
             if (!kernelSends)

@@ -49,7 +49,7 @@ public sealed partial class Netstack
             TcpTailLossProbes = t.TailLossProbes, TcpReorderTimeouts = t.ReorderTimeouts, TcpDuplicateSacksReceived = t.DuplicateSacksReceived,
             TcpDuplicateSacksSent = t.DuplicateSacksSent, TcpSpuriousRetransmissionsUndone = t.SpuriousRetransmissionsUndone, TcpCongestionMarksReceived = t.CongestionMarksReceived,
             TcpCongestionEchoResponses = t.CongestionEchoResponses, TcpIcmpErrorsAccepted = t.IcmpErrorsAccepted, TcpPathMtuReductions = t.PathMtuReductions,
-            TcpPathMtuBlackHoles = t.PathMtuBlackHoles, TcpPathMtuRaises = t.PathMtuRaises, TcpOutOfOrderDropped = t.OutOfOrderDropped,
+            TcpPathMtuBlackHoles = t.PathMtuBlackHoles, TcpPathMtuRaises = t.PathMtuRaises, TcpOutOfOrderDropped = t.OutOfOrderDropped, TcpPawsDrops = t.PawsDrops,
         };
     }
 

@@ -131,6 +131,9 @@ public sealed record NetstackStats
     /// <summary>Out-of-order TCP segments a receiver did not keep because they would have opened more holes than it tracks
     /// (one per two segments of the smallest MSS in the buffer, 32 to 4,096); the sender resends them.</summary>
     public long TcpOutOfOrderDropped { get; init; }
+    /// <summary>TCP segments dropped by PAWS (RFC 7323 §5.3): their timestamp was older than the newest one of the data
+    /// acknowledged.</summary>
+    public long TcpPawsDrops { get; init; }
     /// <summary>D-SACK blocks received: a peer got data twice (RFC 2883).</summary>
     public long TcpDuplicateSacksReceived { get; init; }
     /// <summary>D-SACK blocks sent for data received twice (RFC 2883).</summary>

@@ -373,6 +373,7 @@ internal sealed class ShardSet
         TcpTailLossProbes = a.TcpTailLossProbes + b.TcpTailLossProbes,
         TcpReorderTimeouts = a.TcpReorderTimeouts + b.TcpReorderTimeouts,
         TcpOutOfOrderDropped = a.TcpOutOfOrderDropped + b.TcpOutOfOrderDropped,
+        TcpPawsDrops = a.TcpPawsDrops + b.TcpPawsDrops,
         TcpDuplicateSacksReceived = a.TcpDuplicateSacksReceived + b.TcpDuplicateSacksReceived,
         TcpDuplicateSacksSent = a.TcpDuplicateSacksSent + b.TcpDuplicateSacksSent,
         TcpSpuriousRetransmissionsUndone = a.TcpSpuriousRetransmissionsUndone + b.TcpSpuriousRetransmissionsUndone,
