@@ -39,10 +39,11 @@ public sealed class ReceiveBurstTests : IDisposable
         (_tcb, _serverIsn) = TcpFrames.Establish(_stack, _device, Client, Server);
     }
 
-    /// <summary>The next in-order data segment of the connection, full-sized, checksums right.</summary>
-    private byte[] NextSegment()
+    /// <summary>The next in-order data segment of the connection, full-sized, checksums right; pushed if <paramref name="push"/>.</summary>
+    private byte[] NextSegment(bool push = false)
     {
-        byte[] frame = TcpFrames.Build(Client, Server, new TcpHeader(40000, 80, TcpFlags.Ack) { Window = 65535 }, PayloadLength);
+        TcpFlags flags = push ? TcpFlags.Ack | TcpFlags.Psh : TcpFlags.Ack;
+        byte[] frame = TcpFrames.Build(Client, Server, new TcpHeader(40000, 80, flags) { Window = 65535 }, PayloadLength);
         TcpFrames.Rewrite(frame, Client, Server, _next, _serverIsn + 1);
         _next += PayloadLength;
         return frame;
@@ -73,6 +74,52 @@ public sealed class ReceiveBurstTests : IDisposable
         Assert.Equal(before.SegmentsCoalesced + 8, after.SegmentsCoalesced);
         Assert.Equal(acks + 1, _device.SentFrames); // one ACK for the run
         Assert.Equal(8 * PayloadLength, Drain());
+    }
+
+    [Fact]
+    public void A_burst_of_several_runs_is_acknowledged_once_per_quarter_of_the_window_not_once_per_run()
+    {
+        // Runs of 5 full segments (a pushed segment ends a run), 8 of them. The window is 65,535 bytes (no window scaling
+        // here), so an ACK may wait for the round while under 16,383 bytes are unacknowledged: runs 1–2 wait, run 3 goes at
+        // once and acknowledges all three, and so on; the last two go with the round's flush. 3 ACKs where one per run made 8.
+        long acks = _device.SentFrames;
+        using (ReceiveBurst.Begin())
+        {
+            for (int i = 0; i < 40; i++) _device.Inject(NextSegment(push: i % 5 == 4));
+        }
+
+        Assert.Equal(40, _stack.GetStats().SegmentsCoalesced);
+        Assert.Equal(acks + 3, _device.SentFrames);
+        Assert.True(TcpHeader.TryParse(_device.LastSent[Ipv4Header.HeaderLength..], Server, Client, out TcpHeader ack, out _) == WireError.None);
+        Assert.Equal(_next, ack.Acknowledgment); // the last ACK covers the whole burst
+        Assert.Equal(40 * PayloadLength, Drain());
+    }
+
+    [Fact]
+    public void An_ack_owed_for_more_than_volume_goes_after_its_run_not_with_the_round()
+    {
+        // A run that fills the hole below an out-of-order segment is acknowledged at once (RFC 5681 §4.2), so its ACK leaves
+        // before the next run of the burst is even looked at: the burst gets one ACK per run here, two in all.
+        SeqNumber holeAt = _next;
+        NextSegment();
+        NextSegment();
+        _device.Inject(NextSegment()); // out of order: a duplicate ACK at once
+        SeqNumber after = _next;
+        _next = holeAt;
+        long acks = _device.SentFrames;
+        using (ReceiveBurst.Begin())
+        {
+            _device.Inject(NextSegment());
+            _device.Inject(NextSegment()); // fills the hole: this run and the segment above it are now in order
+            _next = after;
+            _device.Inject(NextSegment());
+            _device.Inject(NextSegment());
+        }
+
+        Assert.Equal(acks + 2, _device.SentFrames);
+        Assert.True(TcpHeader.TryParse(_device.LastSent[Ipv4Header.HeaderLength..], Server, Client, out TcpHeader ack, out _) == WireError.None);
+        Assert.Equal(_next, ack.Acknowledgment);
+        Assert.Equal(5 * PayloadLength, Drain());
     }
 
     [Fact]

@@ -120,8 +120,10 @@ internal sealed partial class TcpDemux : TransportDemux
             // ip.Buffer: a connection may hold an in-order payload in the frame it came in (TcpControlBlock.TryHold).
             connection.Tcb.Process(now, header, payload, ip.Buffer, ip.Ecn == TcpEcn.CongestionExperienced, ip.Coalesced);
             // Emit what this segment calls for (an ACK every second full segment, RFC 5681 §4.2) now rather than once per
-            // batch: one ACK per batch of frames would starve the sender's slow start of ACKs.
-            EmitSegments(connection, now);
+            // round: one ACK per round of frames would starve the sender's slow start of ACKs. A segment merged from a run
+            // (a receive burst) that owes only that ACK leaves it to the round's flush while less than a quarter of the
+            // window is unacknowledged (TcpControlBlock.MayStretchAck): one ACK per burst, not one per run.
+            if (ip.Coalesced.Segments < 2 || !connection.Tcb.MayStretchAck) EmitSegments(connection, now);
             Passes.MarkDirty(connection);
             return;
         }

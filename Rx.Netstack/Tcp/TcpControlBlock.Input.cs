@@ -648,9 +648,26 @@ internal sealed partial class TcpControlBlock
         int segment = _arrivalSegmentSize > 0 ? Math.Min(_arrivalSegmentSize, length) : length;
         if (segment > _rcv.MssEstimate) _rcv.MssEstimate = Math.Min(segment, _opt.Mss);
         _rcv.UnackedBytes += length;
-        if (_rcv.UnackedBytes >= 2 * _rcv.MssEstimate || _settings.DelayedAckTimeout == TimeSpan.Zero) _pending |= TcpPendingOutput.Ack;
+        if (_settings.DelayedAckTimeout == TimeSpan.Zero) _pending |= TcpPendingOutput.Ack;
+        else if (_rcv.UnackedBytes >= 2 * _rcv.MssEstimate) _pending |= TcpPendingOutput.VolumeAck;
         else if (_timers.DelayedAck.IsNever) _timers.DelayedAck = now + _settings.DelayedAckTimeout;
     }
+
+    /// <summary>
+    /// True when all this connection owes after the segment just processed is the ACK that in-order data calls for by volume
+    /// (<see cref="TcpPendingOutput.VolumeAck"/>), nothing is out of order, and less than a quarter of the window we can offer
+    /// (the receive buffer, or 64 KiB without window scaling) is unacknowledged: the engine may then send that ACK at the end of its round, with whatever else the round brings, rather
+    /// than after this segment. A receive burst (a device's reads of one wake-up, merged into runs of up to 64 KiB) then gets
+    /// one ACK instead of one per run: a stretch ACK, as Linux sends for each GRO packet. RFC 1122 §4.2.3.2 asks for an ACK
+    /// at least every second full-sized segment; like Linux with GRO, the segments that arrive together count as one
+    /// arrival, and the ACK still goes within the round, microseconds later, never on the delayed-ACK timer. The bound keeps
+    /// three quarters of the window open to the sender meanwhile. Anything else owed (an out-of-order segment, a segment that
+    /// fills a gap, a CE mark, a FIN, a window update, data beyond the window) is <see cref="TcpPendingOutput.Ack"/> and goes
+    /// at once (RFC 5681 §4.2). Senders count the bytes a stretch ACK covers (Linux's slow start does; RFC 3465 §2.3).
+    /// </summary>
+    internal bool MayStretchAck =>
+        _pending == TcpPendingOutput.VolumeAck && _rcv.OutOfOrder.Count == 0 && !_rcv.HasDuplicateSack
+        && _rcv.UnackedBytes < Math.Min(_rcv.Buffer.Capacity, ushort.MaxValue << _rcv.WindowScale) / 4;
 
     /// <summary>The peer's FIN is next in sequence (RFC 9293 §3.10.7.4 eighth check).</summary>
     private void ConsumeFin(Instant now)

@@ -86,7 +86,7 @@ internal sealed partial class TcpControlBlock
         {
             // It acknowledges RCV.NXT (data that came on the SYN too): no ACK is owed after it.
             _rcv.LastAckSent = _rcv.Nxt;
-            _pending &= ~TcpPendingOutput.Ack;
+            _pending &= ~(TcpPendingOutput.Ack | TcpPendingOutput.VolumeAck);
             _timers.DelayedAck = Instant.Never;
             _rcv.UnackedBytes = 0;
             // Answer only what the peer offered (RFC 7323 §2.2, §3.2; RFC 2018 §2).
@@ -163,7 +163,7 @@ internal sealed partial class TcpControlBlock
             return true;
         }
 
-        if (IsPending(TcpPendingOutput.Ack))
+        if (IsPending(TcpPendingOutput.Ack | TcpPendingOutput.VolumeAck))
         {
             // A pure ACK carries the highest sequence number sent, not SND.NXT: after a timeout SND.NXT is pulled back for
             // go-back-N, and a sequence number below what the peer already received would make it unacceptable there, so
@@ -402,7 +402,7 @@ internal sealed partial class TcpControlBlock
         if (_opt.Sack && (_rcv.OutOfOrder.Count > 0 || _rcv.HasDuplicateSack)) AddSackBlocks(ref h);
         if (_ecn.EchoCongestion) h.Flags |= TcpFlags.Ece; // until the peer's CWR (RFC 3168 §6.1.3)
         _rcv.LastAckSent = _rcv.Nxt;
-        _pending &= ~TcpPendingOutput.Ack;
+        _pending &= ~(TcpPendingOutput.Ack | TcpPendingOutput.VolumeAck);
         if (_rcv.HasDuplicateSack) _pending |= TcpPendingOutput.Ack; // the next duplicate waiting gets an ACK of its own
         _timers.DelayedAck = Instant.Never;
         _rcv.UnackedBytes = 0;

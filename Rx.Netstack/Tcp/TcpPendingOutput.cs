@@ -37,6 +37,11 @@ internal enum TcpPendingOutput : ushort
 
     /// <summary>A keep-alive probe (RFC 1122 §4.2.3.6).</summary>
     KeepAliveProbe = 1 << 7,
+
+    /// <summary>An ACK owed only because two full-sized segments arrived in order (RFC 1122 §4.2.3.2, RFC 5681 §4.2): it goes
+    /// out as <see cref="Ack"/> does, but a segment merged from a receive burst may leave it to the end of the round, so one
+    /// ACK answers the burst (a stretch ACK, as Linux's GRO receivers send; see <c>TcpControlBlock.MayStretchAck</c>).</summary>
+    VolumeAck = 1 << 8,
 }
 
 /// <summary>The RST a connection owes (<see cref="TcpPendingOutput.Reset"/>): its sequence and acknowledgment numbers and flags.</summary>
