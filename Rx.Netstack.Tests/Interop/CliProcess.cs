@@ -47,6 +47,12 @@ internal sealed class CliProcess : IDisposable
 
     private static CliProcess Launch(string program, string[] args)
     {
+        // A child starts in the network namespace of the thread that forks it. A thread left in a test's namespace (one made
+        // inside NetworkNamespace.Run, or by a thread made there) would start the CLI in another network than the test's.
+        string thread = new FileInfo("/proc/thread-self/ns/net").LinkTarget ?? "";
+        string host = new FileInfo("/proc/self/ns/net").LinkTarget ?? "";
+        if (thread != host)
+            throw new InvalidOperationException($"thread {Environment.CurrentManagedThreadId} is in network namespace {thread}, the test host in {host}");
         var info = new ProcessStartInfo(program) { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true };
         foreach (string arg in args) info.ArgumentList.Add(arg);
         var process = new Process { StartInfo = info };
