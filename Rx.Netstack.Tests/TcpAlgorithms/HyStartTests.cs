@@ -65,6 +65,18 @@ public class HyStartTests
 
     private static TimeSpan Ms(double ms) => TimeSpan.FromMilliseconds(ms);
 
+    /// <summary>A controller that two rounds at the base RTT and one 20 ms above it put in Conservative Slow Start.</summary>
+    private static (ICongestionControl Cc, Flow Flow) InConservativeSlowStart(CongestionControlAlgorithm algorithm)
+    {
+        var cc = CongestionControl.Create(algorithm, Mss);
+        var flow = new Flow(cc);
+        flow.Round(Base);
+        flow.Round(Base);
+        flow.Round(Base + Ms(20));
+        Assert.True(InCss(cc));
+        return (cc, flow);
+    }
+
     [Theory]
     [InlineData(CongestionControlAlgorithm.NewReno)]
     [InlineData(CongestionControlAlgorithm.Cubic)]
@@ -152,12 +164,7 @@ public class HyStartTests
     [InlineData(CongestionControlAlgorithm.Cubic)]
     public void An_rtt_falling_back_during_conservative_slow_start_resumes_slow_start(CongestionControlAlgorithm algorithm)
     {
-        var cc = CongestionControl.Create(algorithm, Mss);
-        var flow = new Flow(cc);
-        flow.Round(Base);
-        flow.Round(Base);
-        flow.Round(Base + Ms(20));
-        Assert.True(InCss(cc));
+        var (cc, flow) = InConservativeSlowStart(algorithm);
         flow.Round(Base + Ms(19)); // below the 120 ms that started CSS: it was jitter
         Assert.False(InCss(cc));
         int before = cc.CongestionWindow;
@@ -208,12 +215,7 @@ public class HyStartTests
     [InlineData(CongestionControlAlgorithm.Cubic)]
     public void A_loss_in_conservative_slow_start_ends_it(CongestionControlAlgorithm algorithm)
     {
-        var cc = CongestionControl.Create(algorithm, Mss);
-        var flow = new Flow(cc);
-        flow.Round(Base);
-        flow.Round(Base);
-        flow.Round(Base + Ms(20));
-        Assert.True(InCss(cc));
+        var (cc, flow) = InConservativeSlowStart(algorithm);
         cc.OnEnterRecovery(T0, cc.CongestionWindow);
         Assert.False(InCss(cc));
         Assert.True(cc.SlowStartThreshold < int.MaxValue);

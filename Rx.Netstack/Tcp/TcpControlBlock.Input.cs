@@ -476,9 +476,10 @@ internal sealed partial class TcpControlBlock
         else if (_snd.RttTiming && ack >= _snd.RttTimedEnd) rttSample = now - _snd.RttTimedAt;
         if (rttSample is { } sample) _rtt.AddSample(sample);
         if (_snd.RttTiming && ack >= _snd.RttTimedEnd) _snd.RttTiming = false;
-        // HyStart++'s rounds and RTT samples (RFC 9406 §4.2): without timestamps one from each ACK by the send times RACK
-        // keeps, since the one timed segment a round trip never makes the eight samples a round needs.
-        _cc.OnAckArrived(now, ack, _snd.Max, rttSample ?? (_opt.Timestamps ? null : _recovery.DeliveryRtt(now, ack)));
+        // HyStart++'s rounds and RTT samples (RFC 9406 §4.2): without timestamps, while it runs, one from each ACK by the send
+        // times RACK keeps, since the one timed segment a round trip never makes the eight samples a round needs.
+        if (rttSample is null && !_opt.Timestamps && _cc.WantsRttSamples) rttSample = _recovery.DeliveryRtt(now, ack);
+        _cc.OnAckArrived(now, ack, _snd.Max, rttSample);
 
         _snd.DiscardAcknowledged(ack);
         _snd.Una = ack;
@@ -630,7 +631,7 @@ internal sealed partial class TcpControlBlock
         tuning.BestPerRoundTrip = perRoundTrip;
         long wanted = 2 * perRoundTrip + 16L * _opt.Mss;
         wanted += 2 * wanted * (perRoundTrip - best) / best;
-        _rcv.Buffer.GrowToward(wanted, (int)Math.Min(_settings.MaxReceiveBufferSize, (long)ushort.MaxValue << _rcv.WindowScale));
+        _rcv.Buffer.GrowToward(wanted, Math.Min(_settings.MaxReceiveBufferSize, _rcv.LargestWindow));
     }
 
     /// <summary>
@@ -667,7 +668,7 @@ internal sealed partial class TcpControlBlock
     /// </summary>
     internal bool MayStretchAck =>
         _pending == TcpPendingOutput.VolumeAck && _rcv.OutOfOrder.Count == 0 && !_rcv.HasDuplicateSack
-        && _rcv.UnackedBytes < Math.Min(_rcv.Buffer.Capacity, ushort.MaxValue << _rcv.WindowScale) / 4;
+        && _rcv.UnackedBytes < Math.Min(_rcv.Buffer.Capacity, _rcv.LargestWindow) / 4;
 
     /// <summary>The peer's FIN is next in sequence (RFC 9293 §3.10.7.4 eighth check).</summary>
     private void ConsumeFin(Instant now)

@@ -448,7 +448,7 @@ internal sealed partial class TcpControlBlock
     private bool WindowUpdateWorthSending()
     {
         // The edge a segment could advertise: the 16-bit field caps it (65535 bytes without window scaling, RFC 7323 §2.2).
-        SeqNumber right = _rcv.Nxt + Math.Min(_rcv.Free, ushort.MaxValue << _rcv.WindowScale);
+        SeqNumber right = _rcv.Nxt + Math.Min(_rcv.Free, _rcv.LargestWindow);
         int increase = right - _rcv.AdvertisedEdge;
         if (increase < Math.Max(1, Math.Min(_rcv.Buffer.Capacity / 2, 2 * _opt.Mss))) return false;
         int known = _rcv.AdvertisedEdge - _rcv.Nxt; // what the peer may still send; ≤ 0 when it filled our window

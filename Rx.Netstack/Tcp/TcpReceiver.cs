@@ -48,6 +48,9 @@ internal struct TcpReceiver
     /// <summary>Rcv.Wind.Shift (RFC 7323 §2.3): how far our window field is shifted; 0 without window scaling.</summary>
     public int WindowScale;
 
+    /// <summary>The largest window our 16-bit window field can offer at <see cref="WindowScale"/> (at most 1 GiB).</summary>
+    public readonly int LargestWindow => ushort.MaxValue << WindowScale;
+
     /// <summary>The peer's FIN was received in order: no data follows it.</summary>
     public bool FinReceived;
 

@@ -82,6 +82,9 @@ internal sealed class Cubic : ICongestionControl
     private bool InHyStart => _hyStartEnabled && double.IsPositiveInfinity(_ssthresh) && !_slowStartAfterTimeout && !InRecovery;
 
     /// <inheritdoc />
+    public bool WantsRttSamples => InHyStart;
+
+    /// <inheritdoc />
     public void OnAckArrived(Instant now, SeqNumber ack, SeqNumber sendNext, TimeSpan? rttSample)
     {
         // RFC 9406 §4.2: after CSS_ROUNDS rounds of CSS, congestion avoidance from the window reached.

@@ -112,6 +112,10 @@ internal interface ICongestionControl
     /// <param name="sendNext">The highest sequence number sent so far (the sender's SND.MAX).</param>
     /// <param name="rttSample">The RTT sample this ACK gave (echoed timestamp or the timed segment), if any.</param>
     void OnAckArrived(Instant now, SeqNumber ack, SeqNumber sendNext, TimeSpan? rttSample) { }
+
+    /// <summary>True while <see cref="OnAckArrived"/> uses its RTT sample (HyStart++ in the first slow start): only then
+    /// does a sender without timestamps look for one in every ACK.</summary>
+    bool WantsRttSamples => false;
 }
 
 /// <summary>Creates congestion controllers.</summary>

@@ -48,6 +48,9 @@ internal sealed class NewReno : ICongestionControl
     private bool InHyStart => _hyStartEnabled && _ssthresh >= MaxWindow && _cwnd < _ssthresh && !_slowStartAfterTimeout && !InRecovery;
 
     /// <inheritdoc />
+    public bool WantsRttSamples => InHyStart;
+
+    /// <inheritdoc />
     public void OnAckArrived(Instant now, SeqNumber ack, SeqNumber sendNext, TimeSpan? rttSample)
     {
         // RFC 9406 §4.2: after CSS_ROUNDS rounds of CSS, congestion avoidance from the window reached.
